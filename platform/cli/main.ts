@@ -1,0 +1,23 @@
+import { Command } from 'commander';
+import { kafkaCommand } from './kafka';
+import { topicsCommand } from './topics';
+import { failAndExit } from './fail';
+
+/**
+ * `tributary <command>`: every stage and operator tool behind one binary. Each command builds
+ * its own dependencies from the validated config (its composition root) and stops them in
+ * reverse order on SIGINT/SIGTERM.
+ */
+export function buildProgram(): Command {
+  const program = new Command('tributary')
+    .description('Event-streaming analytics on Kafka and ClickHouse')
+    .showHelpAfterError()
+    .configureHelp({ sortSubcommands: false });
+  program.addCommand(kafkaCommand());
+  program.addCommand(topicsCommand());
+  return program;
+}
+
+export function main(argv: string[] = process.argv): void {
+  buildProgram().parseAsync(argv).catch(failAndExit);
+}

@@ -1,0 +1,38 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { createChdbConnection } from 'chdb/connection';
+import type { Config } from '../config';
+
+export type { ClickHouseClient };
+
+/**
+ * The one ClickHouse client a process uses. Without CLICKHOUSE_URL it is built on chDB, the
+ * real ClickHouse engine in-process, storing under DATA_DIR/clickhouse; with it, over HTTP.
+ * Both speak the same SQL through the same `@clickhouse/client` API.
+ *
+ * NOTE: chDB allows one data directory per process, so only the process that hosts the sink
+ * and the dashboard may open the embedded engine; close the client before opening another.
+ */
+export function createClickHouse(config: Config['clickhouse'], dataDir: string): ClickHouseClient {
+  if (config.url) {
+    return createClient({
+      url: config.url,
+      username: config.user,
+      password: config.password,
+      request_timeout: 60_000,
+      clickhouse_settings: { date_time_input_format: 'best_effort' },
+    });
+  }
+  const dir = path.join(dataDir, 'clickhouse');
+  mkdirSync(dir, { recursive: true });
+  // TRICKY: chdb declares the Connection interface from @clickhouse/client-common while
+  // @clickhouse/client 1.23 bundles its own copy; the shapes agree, the declarations differ.
+  const connection = createChdbConnection({ path: dir }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
+  return createClient({ connection });
+}
+
+/** True when `client` runs the embedded engine rather than a server. */
+export function describeClickHouse(config: Config['clickhouse'], dataDir: string): string {
+  return config.url ? config.url : `embedded chDB in ${path.join(dataDir, 'clickhouse')}`;
+}

@@ -1,0 +1,42 @@
+import path from 'node:path';
+import { ConfigError, loadConfig } from './config';
+
+describe('loadConfig', () => {
+  it('applies the contract defaults to an empty environment', () => {
+    const c = loadConfig({});
+    expect(c.kafka).toMatchObject({ brokers: ['localhost:9092'], local: true, eventPartitions: 6, ssl: false, sasl: undefined });
+    expect(c.registry).toEqual({ url: 'http://localhost:8081', embedded: true, port: 8081 });
+    expect(c.clickhouse).toEqual({ url: undefined, user: 'default', password: '', database: 'tributary' });
+    expect([c.ingestPort, c.dashboardPort]).toEqual([8080, 3000]);
+    expect(c.dataDir).toBe(path.resolve('.tributary'));
+  });
+
+  it('reads overrides', () => {
+    const c = loadConfig({ KAFKA_BROKERS: 'k1:9092, k2:19092', SCHEMA_REGISTRY_URL: 'http://sr:8081', CLICKHOUSE_URL: 'https://ch:8443',
+      INGEST_PORT: '18080', EVENT_PARTITIONS: '12', KAFKA_SASL_MECHANISM: 'plain', KAFKA_SASL_USERNAME: 'u', KAFKA_SASL_PASSWORD: 'p' });
+    expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:19092']);
+    expect(c.kafka.local).toBe(false);
+    expect(c.kafka.sasl).toEqual({ mechanism: 'plain', username: 'u', password: 'p' });
+    expect(c.registry.embedded).toBe(false);
+    expect(c.clickhouse.url).toBe('https://ch:8443');
+    expect(c.ingestPort).toBe(18080);
+    expect(c.kafka.eventPartitions).toBe(12);
+  });
+
+  it.each([
+    ['INGEST_PORT', 'eighty'],
+    ['DASHBOARD_PORT', '70000'],
+    ['KAFKA_BROKERS', 'localhost'],
+    ['CLICKHOUSE_URL', 'ftp://x'],
+    ['CLICKHOUSE_DATABASE', 'drop table;'],
+    ['LOG_LEVEL', 'loud'],
+    ['EVENT_PARTITIONS', '0'],
+  ])('names %s when its value %j is invalid', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid environment: ${name}="${value.replace(/[.*+?^${}()|[\]\\;]/g, '\\$&')}": `));
+  });
+
+  it('requires credentials with a SASL mechanism', () => {
+    expect(() => loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512' })).toThrow(/KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required/);
+  });
+});

@@ -1,0 +1,120 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * The environment Tributary reads, validated once at start-up (the public contract table in
+ * DESIGN.md). Everything else receives the parsed `Config` object; nothing imports this module
+ * to read settings on its own.
+ */
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = z.url({ protocol: /^https?$/ });
+/** An unset variable and an empty one mean the same: the default applies. */
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const commaList = z
+  .string()
+  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1));
+
+export const envSchema = z.object({
+  /** Comma-separated `host:port` list. Unset: the local broker started by `tributary kafka`. */
+  KAFKA_BROKERS: optional(commaList),
+  KAFKA_SSL: optional(z.enum(['true', 'false'])).default('false'),
+  KAFKA_SASL_MECHANISM: optional(z.enum(['plain', 'scram-sha-256', 'scram-sha-512'])),
+  KAFKA_SASL_USERNAME: optional(z.string()),
+  KAFKA_SASL_PASSWORD: optional(z.string()),
+  /** Unset: the embedded registry (`tributary registry`) on REGISTRY_PORT. */
+  SCHEMA_REGISTRY_URL: optional(url),
+  REGISTRY_PORT: optional(port).default(8081),
+  /** Unset: the embedded ClickHouse engine (chDB) under DATA_DIR. */
+  CLICKHOUSE_URL: optional(url),
+  CLICKHOUSE_USER: optional(z.string()).default('default'),
+  CLICKHOUSE_PASSWORD: optional(z.string()).default(''),
+  CLICKHOUSE_DATABASE: optional(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an identifier')).default('tributary'),
+  INGEST_PORT: optional(port).default(8080),
+  DASHBOARD_PORT: optional(port).default(3000),
+  DATA_DIR: optional(z.string().min(1)).default('./.tributary'),
+  /** Partitions of events.users and events.orders when Tributary creates them. */
+  EVENT_PARTITIONS: optional(positiveInt).default(6),
+  /** Replication factor of the topics Tributary creates; unset: min(3, brokers in the cluster). */
+  TOPIC_REPLICATION_FACTOR: optional(positiveInt),
+  LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default('info'),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  kafka: {
+    /** Bootstrap servers; the local broker at localhost:9092 when KAFKA_BROKERS is unset. */
+    brokers: string[];
+    /** True when KAFKA_BROKERS was unset and Tributary runs its own broker. */
+    local: boolean;
+    eventPartitions: number;
+    replicationFactor: number | undefined;
+    ssl: boolean;
+    sasl: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } | undefined;
+  };
+  registry: { url: string; embedded: boolean; port: number };
+  clickhouse: {
+    url: string | undefined;
+    user: string;
+    password: string;
+    database: string;
+  };
+  ingestPort: number;
+  dashboardPort: number;
+  dataDir: string;
+  logLevel: Env['LOG_LEVEL'];
+}
+
+export const LOCAL_KAFKA_PORT = 9092;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError naming every bad variable and what it expects. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0] ?? '?');
+      const got = env[name];
+      return `${name}=${JSON.stringify(got)}: ${issue.message}`;
+    });
+    throw new ConfigError(`invalid environment: ${lines.join('; ')}`);
+  }
+  const e = parsed.data;
+  if (e.KAFKA_SASL_MECHANISM && (e.KAFKA_SASL_USERNAME === undefined || e.KAFKA_SASL_PASSWORD === undefined)) {
+    throw new ConfigError('invalid environment: KAFKA_SASL_MECHANISM is set, so KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required');
+  }
+  return {
+    kafka: {
+      brokers: e.KAFKA_BROKERS ?? [`localhost:${LOCAL_KAFKA_PORT}`],
+      local: e.KAFKA_BROKERS === undefined,
+      eventPartitions: e.EVENT_PARTITIONS,
+      replicationFactor: e.TOPIC_REPLICATION_FACTOR,
+      ssl: e.KAFKA_SSL === 'true',
+      sasl: e.KAFKA_SASL_MECHANISM
+        ? { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME ?? '', password: e.KAFKA_SASL_PASSWORD ?? '' }
+        : undefined,
+    },
+    registry: {
+      url: e.SCHEMA_REGISTRY_URL ?? `http://localhost:${e.REGISTRY_PORT}`,
+      embedded: e.SCHEMA_REGISTRY_URL === undefined,
+      port: e.REGISTRY_PORT,
+    },
+    clickhouse: {
+      url: e.CLICKHOUSE_URL,
+      user: e.CLICKHOUSE_USER,
+      password: e.CLICKHOUSE_PASSWORD,
+      database: e.CLICKHOUSE_DATABASE,
+    },
+    ingestPort: e.INGEST_PORT,
+    dashboardPort: e.DASHBOARD_PORT,
+    dataDir: path.resolve(e.DATA_DIR),
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,99 @@
+import type { Admin, ITopicConfig } from 'kafkajs';
+import { ConfigResourceTypes } from 'kafkajs';
+import type { Logger } from '../logger';
+
+/** Topic names of the public contract (DESIGN.md). */
+export const TOPICS = {
+  users: 'events.users',
+  orders: 'events.orders',
+  rollups: 'rollups',
+  dlq: 'events.dlq',
+} as const;
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  /** Configs Tributary relies on; checked on existing topics too. */
+  configs: Record<string, string>;
+}
+
+/** The topics Tributary provisions, for a cluster of `brokers` brokers. */
+export function pipelineTopics(eventPartitions: number): TopicSpec[] {
+  const week = String(7 * 24 * 3600 * 1000);
+  return [
+    { topic: TOPICS.users, partitions: eventPartitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': week } },
+    { topic: TOPICS.orders, partitions: eventPartitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': week } },
+    // A changelog: compaction keeps the newest version of each rollup row key.
+    { topic: TOPICS.rollups, partitions: eventPartitions, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' } },
+    { topic: TOPICS.dlq, partitions: 1, configs: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * 24 * 3600 * 1000) } },
+  ];
+}
+
+export class TopicMismatchError extends Error {
+  override name = 'TopicMismatchError';
+}
+
+export interface ProvisionReport {
+  created: string[];
+  existing: string[];
+}
+
+/**
+ * Creates the topics that are missing and checks the ones that exist. An existing topic with
+ * another partition count or cleanup policy is reported as an error, never silently used:
+ * keys would land on other partitions than producers and replays expect.
+ */
+export async function ensureTopics(
+  admin: Admin,
+  specs: TopicSpec[],
+  logger: Logger,
+  replicationFactor?: number,
+): Promise<ProvisionReport> {
+  const rf = replicationFactor ?? Math.min(3, (await admin.describeCluster()).brokers.length);
+  const minIsr = rf >= 3 ? '2' : '1';
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((s) => !existing.has(s.topic));
+  if (missing.length > 0) {
+    const topics: ITopicConfig[] = missing.map((s) => ({
+      topic: s.topic,
+      numPartitions: s.partitions,
+      replicationFactor: rf,
+      configEntries: Object.entries({ ...s.configs, 'min.insync.replicas': minIsr }).map(([name, value]) => ({ name, value })),
+    }));
+    try {
+      await admin.createTopics({ topics, waitForLeaders: true });
+    } catch (err) {
+      // Another instance may have created them in the meantime; the check below decides.
+      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+    }
+  }
+  await checkTopics(admin, specs);
+  const report = { created: missing.map((s) => s.topic), existing: specs.filter((s) => existing.has(s.topic)).map((s) => s.topic) };
+  logger.info({ ...report, replicationFactor: rf }, 'kafka.topics.ready');
+  return report;
+}
+
+async function checkTopics(admin: Admin, specs: TopicSpec[]): Promise<void> {
+  const metadata = await admin.fetchTopicMetadata({ topics: specs.map((s) => s.topic) });
+  const configs = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: specs.map((s) => ({ type: ConfigResourceTypes.TOPIC, name: s.topic, configNames: ['cleanup.policy'] })),
+  });
+  const problems: string[] = [];
+  for (const spec of specs) {
+    const partitions = metadata.topics.find((t) => t.name === spec.topic)?.partitions.length ?? 0;
+    if (partitions !== spec.partitions) {
+      problems.push(`${spec.topic} has ${partitions} partitions, expected ${spec.partitions}`);
+    }
+    const policy = configs.resources.find((r) => r.resourceName === spec.topic)?.configEntries
+      .find((c) => c.configName === 'cleanup.policy')?.configValue;
+    const wanted = spec.configs['cleanup.policy'];
+    if (wanted && policy !== undefined && !policy.split(',').includes(wanted)) {
+      problems.push(`${spec.topic} has cleanup.policy=${policy}, expected ${wanted}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new TopicMismatchError(`existing topics do not match what Tributary needs: ${problems.join('; ')}. ` +
+      'Recreate them, or point Tributary at topics with the expected layout (EVENT_PARTITIONS).');
+  }
+}

@@ -1,0 +1,34 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { LocalKafka, type LocalKafkaOptions } from '../platform/kafka/broker';
+import { kafkaClasspath } from '../platform/kafka/jars';
+import { silentLogger } from '../platform/logger';
+import { PortInUseError, freePort } from '../platform/ports';
+
+const run = promisify(execFile);
+
+/** Starts a LocalKafka on ports the OS reports free (node i needs port+2i and port+2i+1). */
+export async function startOnFreePorts(opts: Omit<LocalKafkaOptions, 'port'>): Promise<LocalKafka> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    if (port > 65000) continue;
+    try {
+      return await LocalKafka.start({ ...opts, port });
+    } catch (err) {
+      if (!(err instanceof PortInUseError) || attempt >= 10) throw err;
+    }
+  }
+}
+
+/**
+ * The partitions Kafka's own Java client assigns to `keys` (Utils.murmur2, toPositive, mod n),
+ * computed by running Java against the real kafka-clients jar: an oracle independent of kafkajs.
+ */
+export async function javaPartitions(keys: string[], partitions: number): Promise<number[]> {
+  const mavenRepo = process.env.TRIBUTARY_TEST_MAVEN_REPO ?? path.resolve(__dirname, '..', '.tributary', 'maven');
+  const classpath = await kafkaClasspath(mavenRepo, silentLogger);
+  const source = path.join(__dirname, 'java', 'Murmur2Partition.java');
+  const { stdout } = await run('java', ['-cp', classpath, source, String(partitions), ...keys]);
+  return stdout.trim().split('\n').map(Number);
+}
