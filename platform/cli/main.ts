@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { kafkaCommand } from './kafka';
 import { topicsCommand } from './topics';
+import { registryCommand } from './registry';
 import { failAndExit } from './fail';
 
 /**
@@ -15,6 +16,7 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false });
   program.addCommand(kafkaCommand());
   program.addCommand(topicsCommand());
+  program.addCommand(registryCommand());
   return program;
 }
 

@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import avro from 'avsc';
+
+/**
+ * The Avro schemas of the public contract, read from the .avsc files beside this module, and
+ * the subjects they are registered under (TopicNameStrategy: `<topic>-value`).
+ */
+export interface SchemaEntry {
+  name: string;
+  subject: string;
+  /** The schema text as registered (the .avsc file, compacted). */
+  text: string;
+  type: avro.Type;
+}
+
+function load(file: string, subject: string): SchemaEntry {
+  const json = JSON.parse(readFileSync(path.join(__dirname, 'avro', file), 'utf8')) as { name: string };
+  return { name: json.name, subject, text: JSON.stringify(json), type: avro.Type.forSchema(json as avro.Schema) };
+}
+
+export const SCHEMAS = {
+  user: load('UserEvent.avsc', 'events.users-value'),
+  order: load('OrderEvent.avsc', 'events.orders-value'),
+  rollup: load('RollupRow.avsc', 'rollups-value'),
+  deadLetter: load('DeadLetter.avsc', 'events.dlq-value'),
+} as const;
+
+export type SchemaName = keyof typeof SCHEMAS;
+
+export const USER_EVENT_TYPES = ['signup', 'login', 'logout', 'page_view', 'profile_update'] as const;
+export const ORDER_EVENT_TYPES = ['order_placed', 'order_paid', 'order_shipped', 'order_cancelled', 'order_refunded'] as const;
+export type UserEventType = (typeof USER_EVENT_TYPES)[number];
+export type OrderEventType = (typeof ORDER_EVENT_TYPES)[number];
+
+export interface UserEvent {
+  eventId: string;
+  type: UserEventType;
+  userId: string;
+  occurredAt: number;
+  receivedAt: number | null;
+  sessionId: string | null;
+  country: string | null;
+  device: string | null;
+  page: string | null;
+  properties: Record<string, string>;
+}
+
+export interface OrderItem {
+  sku: string;
+  category: string | null;
+  quantity: number;
+  unitPriceCents: number;
+}
+
+export interface OrderEvent {
+  eventId: string;
+  type: OrderEventType;
+  userId: string;
+  occurredAt: number;
+  receivedAt: number | null;
+  orderId: string;
+  currency: string | null;
+  amountCents: number | null;
+  country: string | null;
+  items: OrderItem[];
+}
+
+export type TributaryEvent = ({ kind: 'user' } & UserEvent) | ({ kind: 'order' } & OrderEvent);
+
+export interface DeadLetter {
+  source: string;
+  partition: number | null;
+  offset: number | null;
+  key: Buffer | null;
+  value: Buffer | null;
+  stage: string;
+  reason: string;
+  message: string;
+  failedAt: number;
+}

@@ -1,0 +1,35 @@
+/**
+ * Confluent Schema Registry's error body `{ error_code, message }` and its codes, so clients
+ * written for Confluent's registry react to ours the same way.
+ * @see https://docs.confluent.io/platform/current/schema-registry/develop/api.html#errors
+ */
+export class RegistryError extends Error {
+  override name = 'RegistryError';
+  constructor(readonly status: number, readonly code: number, message: string) {
+    super(message);
+  }
+}
+
+export const subjectNotFound = (s: string) => new RegistryError(404, 40401, `Subject '${s}' not found.`);
+export const versionNotFound = (v: string | number) => new RegistryError(404, 40402, `Version ${v} not found.`);
+export const schemaNotFound = (detail = 'Schema not found') => new RegistryError(404, 40403, detail);
+export const subjectSoftDeleted = (s: string) =>
+  new RegistryError(404, 40404, `Subject '${s}' was soft deleted. Set permanent=true to delete permanently`);
+export const subjectNotSoftDeleted = (s: string) =>
+  new RegistryError(404, 40405, `Subject '${s}' was not deleted first before being permanently deleted`);
+export const versionSoftDeleted = (s: string, v: number) =>
+  new RegistryError(404, 40406, `Subject '${s}' Version ${v} was soft deleted. Set permanent=true to delete permanently`);
+export const versionNotSoftDeleted = (s: string, v: number) =>
+  new RegistryError(404, 40407, `Subject '${s}' Version ${v} was not deleted first before being permanently deleted`);
+export const subjectConfigNotFound = (s: string) =>
+  new RegistryError(404, 40408, `Subject '${s}' does not have subject-level compatibility configured`);
+export const incompatible = (detail: string) => new RegistryError(409, 409, `Schema being registered is incompatible with an earlier schema for subject: ${detail}`);
+export const invalidSchema = (detail: string) => new RegistryError(422, 42201, `Invalid schema: ${detail}`);
+export const invalidVersion = (v: string) =>
+  new RegistryError(422, 42202, `The specified version '${v}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string "latest"`);
+export const invalidCompatibility = (level: unknown) =>
+  new RegistryError(422, 42203, `Invalid compatibility level ${JSON.stringify(level)}. Valid values are ${COMPATIBILITY_LEVELS.join(', ')}`);
+export const storeError = (detail: string) => new RegistryError(500, 50001, `Error in the backend data store: ${detail}`);
+
+export const COMPATIBILITY_LEVELS = ['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE'] as const;
+export type CompatibilityLevel = (typeof COMPATIBILITY_LEVELS)[number];
