@@ -13,6 +13,7 @@ const url = z.url({ protocol: /^https?$/ });
 /** An unset variable and an empty one mean the same: the default applies. */
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const commaSeparated = z.string().transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean));
 const commaList = z
   .string()
   .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
@@ -40,6 +41,19 @@ export const envSchema = z.object({
   EVENT_PARTITIONS: optional(positiveInt).default(6),
   /** Replication factor of the topics Tributary creates; unset: min(3, brokers in the cluster). */
   TOPIC_REPLICATION_FACTOR: optional(positiveInt),
+  /** Comma-separated write keys for the ingestion endpoint. */
+  WRITE_KEYS: optional(commaSeparated),
+  /** `off` turns ingestion auth off explicitly (required to run without WRITE_KEYS on an external Kafka). */
+  INGEST_AUTH: optional(z.enum(['on', 'off'])).default('on'),
+  INGEST_MAX_EVENT_BYTES: optional(positiveInt).default(32 * 1024),
+  INGEST_MAX_BODY_BYTES: optional(positiveInt).default(1024 * 1024),
+  INGEST_MAX_EVENTS: optional(positiveInt).default(1000),
+  /** Bytes accepted but not yet acknowledged by Kafka; above it requests get 429. */
+  INGEST_MAX_INFLIGHT_BYTES: optional(positiveInt).default(64 * 1024 * 1024),
+  /** How long concurrent requests are gathered into one Kafka send. */
+  INGEST_LINGER_MS: optional(z.coerce.number().int().min(0).max(1000)).default(2),
+  /** How long a request waits for Kafka before it is answered 503. */
+  INGEST_PRODUCE_TIMEOUT_MS: optional(positiveInt).default(10_000),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default('info'),
 });
 
@@ -64,6 +78,16 @@ export interface Config {
     database: string;
   };
   ingestPort: number;
+  ingest: {
+    writeKeys: string[];
+    authOff: boolean;
+    maxEventBytes: number;
+    maxBodyBytes: number;
+    maxEvents: number;
+    maxInflightBytes: number;
+    lingerMs: number;
+    produceTimeoutMs: number;
+  };
   dashboardPort: number;
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
@@ -113,6 +137,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       database: e.CLICKHOUSE_DATABASE,
     },
     ingestPort: e.INGEST_PORT,
+    ingest: {
+      writeKeys: e.WRITE_KEYS ?? [],
+      authOff: e.INGEST_AUTH === 'off',
+      maxEventBytes: e.INGEST_MAX_EVENT_BYTES,
+      maxBodyBytes: e.INGEST_MAX_BODY_BYTES,
+      maxEvents: e.INGEST_MAX_EVENTS,
+      maxInflightBytes: e.INGEST_MAX_INFLIGHT_BYTES,
+      lingerMs: e.INGEST_LINGER_MS,
+      produceTimeoutMs: e.INGEST_PRODUCE_TIMEOUT_MS,
+    },
     dashboardPort: e.DASHBOARD_PORT,
     dataDir: path.resolve(e.DATA_DIR),
     logLevel: e.LOG_LEVEL,

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { kafkaCommand } from './kafka';
 import { topicsCommand } from './topics';
 import { registryCommand } from './registry';
+import { ingestCommand } from './ingest';
 import { failAndExit } from './fail';
 
 /**
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   program.addCommand(kafkaCommand());
   program.addCommand(topicsCommand());
   program.addCommand(registryCommand());
+  program.addCommand(ingestCommand());
   return program;
 }
 

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Registry } from 'prom-client';
+import type { Config } from '../../platform/config';
+import type { Logger } from '../../platform/logger';
+import { isRetriable } from '../../platform/errors';
+import { opsRouter, type ReadinessCheck } from '../../platform/ops';
+import { convertEvent, type FieldError } from '../../schemas/validation';
+import type { ProduceBatcher } from '../batcher';
+import type { EventEncoder, EncodableEvent } from '../encoder';
+import { keyMatches, presentedKey } from './auth';
+import { ingestMetrics } from './metrics';
+
+export interface IngestDeps {
+  config: Config['ingest'];
+  writeKeys: string[] | null;
+  encoder: EventEncoder;
+  batcher: ProduceBatcher;
+  logger: Logger;
+  metrics: Registry;
+  checks?: ReadinessCheck[];
+}
+
+type IndexedError = FieldError & { index: number };
+
+/** An HTTP answer that is not a 202: status, body, and Retry-After for 429/503. */
+class Rejection extends Error {
+  constructor(readonly status: number, readonly reason: string, readonly body: Record<string, unknown>, readonly retryAfter?: number) {
+    super(String(body.message ?? reason));
+  }
+}
+
+/**
+ * `POST /v1/events`: one event or `{"events": [...]}`. Every event is validated against the
+ * Avro schemas; any invalid event fails the whole request with every error listed and nothing
+ * produced. Valid events are produced (acks=all) and answered 202 only once Kafka acknowledged
+ * them, with a receipt per event.
+ */
+export function ingestApp(deps: IngestDeps): express.Express {
+  const { config } = deps;
+  const metrics = ingestMetrics(deps.metrics, () => deps.batcher.inflightBytes);
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(opsRouter(deps.metrics, deps.checks ?? []));
+
+  app.post('/v1/events',
+    (req: Request, _res: Response, next: NextFunction) => {
+      if (deps.writeKeys) {
+        const key = presentedKey(req.headers.authorization);
+        if (!key || !keyMatches(key, deps.writeKeys)) {
+          return next(new Rejection(401, 'unauthorized', { error: 'unauthorized', message: 'a write key is required: Authorization: Bearer <key>, or HTTP Basic with the key as user name' }));
+        }
+      }
+      if (!req.is('application/json')) {
+        return next(new Rejection(415, 'unsupported_media_type', { error: 'unsupported_media_type', message: `Content-Type must be application/json, got ${req.headers['content-type'] ?? 'none'}` }));
+      }
+      if (deps.batcher.inflightBytes > config.maxInflightBytes) {
+        return next(new Rejection(429, 'backpressure', { error: 'too_many_requests', message: 'too many bytes waiting for Kafka; retry shortly' }, 1));
+      }
+      next();
+    },
+    express.json({ limit: config.maxBodyBytes, strict: false }),
+    async (req: Request, res: Response) => {
+      const receivedAt = Date.now();
+      const events = toEventList(req.body, config);
+      const converted: EncodableEvent[] = [];
+      const errors: IndexedError[] = [];
+      events.forEach((raw, index) => {
+        const size = Buffer.byteLength(JSON.stringify(raw) ?? '');
+        if (size > config.maxEventBytes) throw new Rejection(413, 'event_too_large', { error: 'payload_too_large', message: `event ${index} is ${size} bytes, the limit is ${config.maxEventBytes}`, index });
+        const result = convertEvent(raw, { newEventId: randomUUID, receivedAt });
+        if (result.ok) converted.push(result.kind === 'user' ? { kind: 'user', record: result.record } : { kind: 'order', record: result.record });
+        else errors.push(...result.errors.map((e) => ({ index, ...e })));
+      });
+      if (errors.length > 0) {
+        throw new Rejection(400, 'invalid_event', { error: 'invalid_events', message: `${errors.length} problem(s) in ${new Set(errors.map((e) => e.index)).size} event(s); nothing was accepted`, errors });
+      }
+      const records = converted.map((e) => deps.encoder.encode(e));
+      const started = process.hrtime.bigint();
+      let receipts;
+      try {
+        receipts = await withTimeout(deps.batcher.submit(records), config.produceTimeoutMs);
+      } catch (err) {
+        deps.logger.warn({ err: (err as Error).message, retriable: isRetriable(err) }, 'ingest.produce.failed');
+        // Kafka may still take them after the timeout: retrying with these ids lets dedup drop the copies.
+        throw new Rejection(503, 'kafka_unavailable', {
+          error: 'unavailable', message: 'Kafka did not acknowledge the events; retry with the same eventIds', eventIds: converted.map((c) => c.record.eventId),
+        }, 2);
+      }
+      metrics.produceLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      for (const r of records) metrics.accepted.inc({ topic: r.topic });
+      res.status(202).json({
+        accepted: receipts.length,
+        receipts: receipts.map((r, i) => ({ eventId: converted[i]!.record.eventId, topic: r.topic, partition: r.partition, offset: Number(r.offset) })),
+      });
+    });
+
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not_found', message: 'POST /v1/events' });
+  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    let rejection: Rejection;
+    const e = err as { type?: string; message?: string };
+    if (err instanceof Rejection) rejection = err;
+    else if (e.type === 'entity.parse.failed') rejection = new Rejection(400, 'invalid_json', { error: 'invalid_json', message: `body is not JSON: ${e.message}` });
+    else if (e.type === 'entity.too.large') rejection = new Rejection(413, 'body_too_large', { error: 'payload_too_large', message: `body is larger than ${config.maxBodyBytes} bytes` });
+    else {
+      deps.logger.error({ err }, 'ingest.error');
+      rejection = new Rejection(500, 'internal', { error: 'internal', message: 'internal error' });
+    }
+    metrics.rejected.inc({ reason: rejection.reason });
+    if (rejection.retryAfter) res.set('Retry-After', String(rejection.retryAfter));
+    if (rejection.status === 401) res.set('WWW-Authenticate', 'Bearer realm="tributary"');
+    res.status(rejection.status).json(rejection.body);
+  });
+  return app;
+}
+
+function toEventList(body: unknown, config: Config['ingest']): unknown[] {
+  const isBatch = typeof body === 'object' && body !== null && !Array.isArray(body) && 'events' in body;
+  if (!isBatch) {
+    if (Array.isArray(body)) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: 'send one event object, or {"events": [...]}' });
+    return [body];
+  }
+  const events = (body as { events: unknown }).events;
+  if (!Array.isArray(events)) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" must be an array' });
+  if (events.length === 0) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" is empty' });
+  if (events.length > config.maxEvents) throw new Rejection(413, 'too_many_events', { error: 'payload_too_large', message: `${events.length} events in one request, the limit is ${config.maxEvents}` });
+  return events;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout;
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`no acknowledgement from Kafka within ${ms} ms`)), ms); }),
+  ]).finally(() => clearTimeout(timer));
+}

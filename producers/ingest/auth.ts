@@ -1,0 +1,49 @@
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../../platform/config';
+
+export interface WriteAuth {
+  /** null: auth is off. */
+  keys: string[] | null;
+  /** The generated development key, when one is in use (printed at start). */
+  developmentKey?: string;
+}
+
+/**
+ * Write keys come from WRITE_KEYS. On the local broker without them, a development key is made
+ * once and kept in DATA_DIR/write-key. On an external Kafka without WRITE_KEYS, ingest refuses
+ * to start unless INGEST_AUTH=off says so on purpose.
+ */
+export function resolveWriteAuth(config: Config): WriteAuth {
+  if (config.ingest.authOff) return { keys: null };
+  if (config.ingest.writeKeys.length > 0) return { keys: config.ingest.writeKeys };
+  if (!config.kafka.local) {
+    throw new Error('WRITE_KEYS is not set and KAFKA_BROKERS points at an external cluster: set WRITE_KEYS=key1,key2, or INGEST_AUTH=off to accept unauthenticated events');
+  }
+  const file = path.join(config.dataDir, 'write-key');
+  if (!existsSync(file)) {
+    mkdirSync(config.dataDir, { recursive: true });
+    writeFileSync(file, `dev_${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
+  }
+  const key = readFileSync(file, 'utf8').trim();
+  return { keys: [key], developmentKey: key };
+}
+
+/** The key of `Authorization: Bearer <key>` or of HTTP Basic with the key as user name. */
+export function presentedKey(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(/\s+/, 2);
+  if (!value) return undefined;
+  if (/^bearer$/i.test(scheme!)) return value;
+  if (/^basic$/i.test(scheme!)) return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
+  return undefined;
+}
+
+export function keyMatches(presented: string, keys: string[]): boolean {
+  const p = Buffer.from(presented);
+  return keys.some((k) => {
+    const b = Buffer.from(k);
+    return b.length === p.length && timingSafeEqual(b, p);
+  });
+}

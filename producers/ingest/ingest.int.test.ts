@@ -1,0 +1,131 @@
+import type { Admin } from 'kafkajs';
+import { silentLogger } from '../../platform/logger';
+import { connectAdmin, createKafka } from '../../platform/kafka/client';
+import { javaPartitions } from '../../test/kafka';
+import { startTestRegistry } from '../../test/registry';
+import { createEventTopics, endOffsetSum, startTestIngest, type TestPipelineTopics } from '../../test/ingest';
+import { testConfig, unique, waitFor } from '../../test/helpers';
+import { SCHEMAS, type OrderEvent, type UserEvent } from '../../schemas/catalog';
+import { schemaIdOf } from '../../schemas/wire';
+
+const KEY = 'test-write-key';
+
+describe('POST /v1/events', () => {
+  const config = testConfig({ WRITE_KEYS: `other-key,${KEY}`, INGEST_MAX_EVENTS: '50', INGEST_MAX_BODY_BYTES: '200000', INGEST_MAX_EVENT_BYTES: '4096' });
+  let registry: Awaited<ReturnType<typeof startTestRegistry>>;
+  let admin: Admin;
+  let topics: TestPipelineTopics;
+  let ingest: Awaited<ReturnType<typeof startTestIngest>>;
+
+  beforeAll(async () => {
+    registry = await startTestRegistry();
+    const kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'ingest-test' });
+    admin = await connectAdmin(kafka);
+    topics = await createEventTopics(admin);
+    ingest = await startTestIngest(config, kafka, registry.url, topics);
+  });
+  afterAll(async () => {
+    await ingest?.close();
+    await admin?.deleteTopics({ topics: [topics.user, topics.order] }).catch(() => undefined);
+    await admin?.disconnect();
+    await registry?.close();
+  });
+
+  const post = (body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${ingest.url}/v1/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  const order = (userId: string, i: number) => ({
+    type: 'order_placed', eventId: unique('e'), userId, occurredAt: new Date(Date.now() - i * 1000).toISOString(),
+    orderId: `o-${i}`, currency: 'EUR', amountCents: 100 * i + 1, country: 'DE', items: [{ sku: `S-${i}`, category: 'books', quantity: 1, unitPriceCents: 100 * i + 1 }],
+  });
+  const signup = (userId: string) => ({ type: 'signup', userId, occurredAt: Date.now() - 5000, country: 'FR', device: 'desktop' });
+
+  it('answers a valid batch with receipts: Java murmur2 partitions, and each offset holds that event in the wire format', async () => {
+    const users = Array.from({ length: 12 }, (_, i) => `user-${i}-${unique('u')}`);
+    const events = [...users.map((u, i) => order(u, i)), ...users.map(signup)];
+    const res = await post({ events });
+    expect(res.status).toBe(202);
+    const body = await res.json() as { accepted: number; receipts: Array<{ eventId: string; topic: string; partition: number; offset: number }> };
+    expect(body.accepted).toBe(events.length);
+    const expectedPartitions = await javaPartitions([...users, ...users], 6);
+    expect(body.receipts.map((r) => r.partition)).toEqual(expectedPartitions);
+    expect(body.receipts.map((r) => r.topic)).toEqual([...users.map(() => topics.order), ...users.map(() => topics.user)]);
+    // Generated ids for events sent without one, given ids kept.
+    expect(body.receipts.slice(0, 12).map((r) => r.eventId)).toEqual(events.slice(0, 12).map((e) => (e as { eventId: string }).eventId));
+    expect(body.receipts.slice(12).every((r) => /^[0-9a-f-]{36}$/.test(r.eventId))).toBe(true);
+
+    const stored = await readAll([topics.order, topics.user], events.length);
+    const orderId = await ingest.schemas.register({ ...SCHEMAS.order, subject: `${topics.order}-value` });
+    for (const [i, receipt] of body.receipts.entries()) {
+      const value = stored.get(`${receipt.topic}/${receipt.partition}/${receipt.offset}`);
+      expect(value).toBeDefined();
+      const decoded = await ingest.schemas.decode<UserEvent | OrderEvent>(value!);
+      expect(decoded.eventId).toBe(receipt.eventId);
+      expect(decoded.userId).toBe(events[i]!.userId);
+      expect(decoded.receivedAt).toEqual(expect.any(Number));
+      if (receipt.topic === topics.order) expect(schemaIdOf(value!)).toBe(orderId);
+    }
+  });
+
+  it('accepts HTTP Basic with the key as user name, and a single event object', async () => {
+    const res = await post(signup('basic-user'), { authorization: `Basic ${Buffer.from(`${KEY}:`).toString('base64')}` });
+    expect(res.status).toBe(202);
+    expect((await res.json()).accepted).toBe(1);
+  });
+
+  it('answers every bad-input class with its status and body, and produces nothing from it', async () => {
+    const before = await endOffsetSum(admin, [topics.user, topics.order]);
+    const big = { ...signup('big'), properties: { blob: 'x'.repeat(5000) } };
+    const cases: Array<[string, Promise<Response>, number, RegExp | object]> = [
+      ['no key', post(signup('a'), { authorization: '' }), 401, { error: 'unauthorized' }],
+      ['wrong key', post(signup('a'), { authorization: 'Bearer nope' }), 401, { error: 'unauthorized' }],
+      ['not JSON', post('{"type": "signup",'), 400, { error: 'invalid_json' }],
+      ['wrong content type', post('type=signup', { 'content-type': 'application/x-www-form-urlencoded' }), 415, { error: 'unsupported_media_type' }],
+      ['body too large', post({ events: Array.from({ length: 45 }, () => ({ ...signup('b'), properties: { pad: 'y'.repeat(4000) } })) }), 413, { error: 'payload_too_large' }],
+      ['too many events', post({ events: Array.from({ length: 51 }, () => signup('c')) }), 413, { error: 'payload_too_large' }],
+      ['event too large', post({ events: [signup('d'), big] }), 413, { error: 'payload_too_large', index: 1 }],
+      ['unknown type', post({ ...signup('e'), type: 'purchase' }), 400, { errors: [{ index: 0, path: 'type', message: expect.stringMatching(/expected one of/) }] }],
+      ['one bad among good', post({ events: [signup('f'), { ...order('g', 1), amountCents: 'lots' }, signup('h')] }), 400,
+        { error: 'invalid_events', errors: [{ index: 1, path: 'amountCents', message: expect.any(String) }] }],
+      ['several bad', post({ events: [{ ...signup('i'), userId: 7 }, { ...signup('j'), occurredAt: 'soon' }] }), 400,
+        { errors: [{ index: 0, path: 'userId', message: expect.any(String) }, { index: 1, path: 'occurredAt', message: expect.any(String) }] }],
+      ['array body', post([signup('k')]), 400, { error: 'invalid_body' }],
+      ['empty batch', post({ events: [] }), 400, { error: 'invalid_body' }],
+    ];
+    for (const [what, request, status, body] of cases) {
+      const res = await request;
+      const json = await res.json();
+      expect([what, res.status]).toEqual([what, status]);
+      expect(json).toMatchObject(body);
+      expect(typeof json.message).toBe('string');
+    }
+    expect(await endOffsetSum(admin, [topics.user, topics.order])).toBe(before);
+  });
+
+  it('coalesces concurrent requests and answers each with its own receipts', async () => {
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => post({ events: [signup(`conc-${i}`), order(`conc-${i}`, i)] }).then((r) => r.json())));
+    const receipts = results.flatMap((r) => r.receipts as Array<{ topic: string; partition: number; offset: number }>);
+    expect(receipts).toHaveLength(80);
+    // No two events share a (topic, partition, offset).
+    expect(new Set(receipts.map((r) => `${r.topic}/${r.partition}/${r.offset}`)).size).toBe(80);
+  });
+});
+
+async function readAll(topics: string[], atLeast: number): Promise<Map<string, Buffer>> {
+  const kafka = createKafka({ config: testConfig().kafka, logger: silentLogger, clientId: 'reader' });
+  const consumer = kafka.consumer({ groupId: unique('reader') });
+  const seen = new Map<string, Buffer>();
+  await consumer.connect();
+  await consumer.subscribe({ topics, fromBeginning: true });
+  await consumer.run({ eachBatch: async ({ batch }) => { for (const m of batch.messages) seen.set(`${batch.topic}/${batch.partition}/${m.offset}`, m.value!); } });
+  try {
+    await waitFor(() => (seen.size >= atLeast ? true : undefined), `${atLeast} records`);
+  } finally {
+    await consumer.disconnect();
+  }
+  return seen;
+}

@@ -1,0 +1,67 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { Config } from '../../platform/config';
+import type { Logger } from '../../platform/logger';
+import { connectAdmin, connectProducer } from '../../platform/kafka/client';
+import type { SchemaClient } from '../../schemas/client';
+import { ProduceBatcher } from '../batcher';
+import { EventEncoder } from '../encoder';
+import { ingestApp } from './app';
+import { resolveWriteAuth } from './auth';
+
+export interface IngestService {
+  url: string;
+  developmentKey: string | undefined;
+  close(): Promise<void>;
+}
+
+export interface IngestServiceDeps {
+  config: Config;
+  kafka: Kafka;
+  schemas: SchemaClient;
+  logger: Logger;
+  metrics: Registry;
+  port?: number;
+  topics?: { user: string; order: string };
+}
+
+/** Registers the event schemas, connects the producer, and serves POST /v1/events. */
+export async function startIngest(deps: IngestServiceDeps): Promise<IngestService> {
+  const auth = resolveWriteAuth(deps.config);
+  const admin = await connectAdmin(deps.kafka);
+  const producer = await connectProducer(deps.kafka);
+  let server: Server | undefined;
+  try {
+    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics });
+    const batcher = new ProduceBatcher(producer, { lingerMs: deps.config.ingest.lingerMs, logger: deps.logger });
+    const app = ingestApp({
+      config: deps.config.ingest, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics,
+      checks: [{ name: 'kafka', check: async () => { await admin.describeCluster(); } }],
+    });
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(deps.port ?? deps.config.ingestPort, () => resolve(s));
+      s.once('error', reject);
+    });
+    const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+    deps.logger.info({ url, auth: auth.keys ? 'write keys' : 'off' }, 'ingest.listening');
+    const listening = server;
+    return {
+      url,
+      developmentKey: auth.developmentKey,
+      async close() {
+        // Stop taking requests, let the accepted ones finish, then disconnect.
+        await new Promise<void>((resolve) => { listening.close(() => resolve()); listening.closeIdleConnections(); });
+        await batcher.drain();
+        await producer.disconnect();
+        await admin.disconnect();
+      },
+    };
+  } catch (err) {
+    server?.close();
+    await producer.disconnect();
+    await admin.disconnect();
+    throw err;
+  }
+}

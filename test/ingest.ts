@@ -1,0 +1,32 @@
+import type { Admin, Kafka } from 'kafkajs';
+import { connectAdmin } from '../platform/kafka/client';
+import { silentLogger } from '../platform/logger';
+import { createMetrics } from '../platform/metrics';
+import type { Config } from '../platform/config';
+import { startIngest, type IngestService } from '../producers/ingest/service';
+import { SchemaClient } from '../schemas/client';
+import { unique } from './helpers';
+
+export interface TestPipelineTopics { user: string; order: string }
+
+/** Creates unique events topics (6 partitions) for one test. */
+export async function createEventTopics(admin: Admin, partitions = 6): Promise<TestPipelineTopics> {
+  const topics = { user: unique('events.users'), order: unique('events.orders') };
+  await admin.createTopics({ topics: [topics.user, topics.order].map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
+  return topics;
+}
+
+export async function startTestIngest(config: Config, kafka: Kafka, registryUrl: string, topics: TestPipelineTopics): Promise<IngestService & { schemas: SchemaClient }> {
+  const schemas = new SchemaClient(registryUrl, silentLogger);
+  const ingest = await startIngest({ config, kafka, schemas, logger: silentLogger, metrics: createMetrics('ingest'), port: 0, topics });
+  return Object.assign(ingest, { schemas });
+}
+
+/** Sum of end offsets of the topics: what Kafka holds, to prove a rejected request produced nothing. */
+export async function endOffsetSum(admin: Admin, topics: string[]): Promise<number> {
+  let sum = 0;
+  for (const t of topics) for (const p of await admin.fetchTopicOffsets(t)) sum += Number(p.high);
+  return sum;
+}
+
+export { connectAdmin };
