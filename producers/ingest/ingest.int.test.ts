@@ -74,7 +74,7 @@ describe('POST /v1/events', () => {
   it('accepts HTTP Basic with the key as user name, and a single event object', async () => {
     const res = await post(signup('basic-user'), { authorization: `Basic ${Buffer.from(`${KEY}:`).toString('base64')}` });
     expect(res.status).toBe(202);
-    expect((await res.json()).accepted).toBe(1);
+    expect(((await res.json()) as { accepted: number }).accepted).toBe(1);
   });
 
   it('answers every bad-input class with its status and body, and produces nothing from it', async () => {
@@ -98,7 +98,7 @@ describe('POST /v1/events', () => {
     ];
     for (const [what, request, status, body] of cases) {
       const res = await request;
-      const json = await res.json();
+      const json = (await res.json()) as { message: unknown };
       expect([what, res.status]).toEqual([what, status]);
       expect(json).toMatchObject(body);
       expect(typeof json.message).toBe('string');
@@ -107,7 +107,7 @@ describe('POST /v1/events', () => {
   });
 
   it('coalesces concurrent requests and answers each with its own receipts', async () => {
-    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => post({ events: [signup(`conc-${i}`), order(`conc-${i}`, i)] }).then((r) => r.json())));
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => post({ events: [signup(`conc-${i}`), order(`conc-${i}`, i)] }).then((r) => r.json() as Promise<{ receipts: unknown[] }>)));
     const receipts = results.flatMap((r) => r.receipts as Array<{ topic: string; partition: number; offset: number }>);
     expect(receipts).toHaveLength(80);
     // No two events share a (topic, partition, offset).

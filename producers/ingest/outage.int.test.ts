@@ -36,7 +36,7 @@ describe('ingest while Kafka is down', () => {
       const took = Date.now() - started;
       expect(down.status).toBe(503);
       expect(down.headers.get('retry-after')).toMatch(/^\d+$/);
-      expect((await down.json()).eventIds).toHaveLength(1);
+      expect(((await down.json()) as { eventIds: string[] }).eventIds).toHaveLength(1);
       // Bounded by INGEST_PRODUCE_TIMEOUT_MS (3 s) plus slack, not by kafkajs' retry budget.
       expect(took).toBeLessThan(3000 + 2000);
 

@@ -1,0 +1,121 @@
+import type { Admin, Producer } from 'kafkajs';
+import type { Config } from '../platform/config';
+import { silentLogger, type Logger } from '../platform/logger';
+import { connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
+import { SchemaClient } from '../schemas/client';
+import type { OrderEventType, OrderItem, UserEventType } from '../schemas/catalog';
+import { convertEvent, type FieldError } from '../schemas/validation';
+import { ProduceBatcher } from './batcher';
+import { EventEncoder } from './encoder';
+
+/** Input shapes: the event JSON of the ingestion endpoint, with eventId optional. */
+interface EventInputBase {
+  eventId?: string;
+  userId: string;
+  occurredAt: Date | number | string;
+  country?: string | null;
+}
+export interface UserEventInput extends EventInputBase {
+  type: UserEventType;
+  sessionId?: string | null;
+  device?: string | null;
+  page?: string | null;
+  properties?: Record<string, string>;
+}
+export interface OrderEventInput extends EventInputBase {
+  type: OrderEventType;
+  orderId: string;
+  currency?: string | null;
+  amountCents?: number | null;
+  items?: Array<Omit<OrderItem, 'category'> & { category?: string | null }>;
+}
+
+export interface Receipt {
+  eventId: string;
+  topic: string;
+  partition: number;
+  offset: number;
+}
+
+export class EventValidationError extends Error {
+  override name = 'EventValidationError';
+  constructor(readonly errors: Array<FieldError & { index: number }>) {
+    super(`invalid events: ${errors.map((e) => `[${e.index}] ${e.path}: ${e.message}`).join('; ')}`);
+  }
+}
+
+export interface TributaryProducerOptions {
+  /** Kafka settings: brokers, and ssl/sasl for a secured cluster. */
+  kafka: Pick<Config['kafka'], 'brokers'> & Partial<Pick<Config['kafka'], 'ssl' | 'sasl'>>;
+  registryUrl: string;
+  logger?: Logger;
+  clientId?: string;
+  lingerMs?: number;
+  topics?: { user: string; order: string };
+}
+
+/**
+ * For TypeScript services that produce straight to Kafka: the same validation, schemas,
+ * partitioning and acks=all as the ingestion endpoint, without the HTTP hop.
+ *
+ *   const producer = await TributaryProducer.connect({ kafka: { brokers: ['localhost:9092'] }, registryUrl: 'http://localhost:8081' });
+ *   await producer.sendOrderEvents([{ type: 'order_placed', userId: 'u-42', orderId: 'o-9', occurredAt: new Date(), … }]);
+ */
+export class TributaryProducer {
+  private constructor(
+    private readonly producer: Producer,
+    private readonly admin: Admin,
+    private readonly encoder: EventEncoder,
+    private readonly batcher: ProduceBatcher,
+  ) {}
+
+  static async connect(options: TributaryProducerOptions): Promise<TributaryProducer> {
+    const logger = options.logger ?? silentLogger;
+    const kafka = createKafka({ config: { ssl: false, sasl: undefined, ...options.kafka }, logger, clientId: options.clientId ?? 'tributary-producer' });
+    const admin = await connectAdmin(kafka);
+    const producer = await connectProducer(kafka);
+    try {
+      const encoder = await EventEncoder.create({ schemas: new SchemaClient(options.registryUrl, logger), admin, topics: options.topics });
+      return new TributaryProducer(producer, admin, encoder, new ProduceBatcher(producer, { lingerMs: options.lingerMs ?? 2, logger }));
+    } catch (err) {
+      await producer.disconnect();
+      await admin.disconnect();
+      throw err;
+    }
+  }
+
+  sendUserEvents(events: UserEventInput[]): Promise<Receipt[]> {
+    return this.send('user', events);
+  }
+
+  sendOrderEvents(events: OrderEventInput[]): Promise<Receipt[]> {
+    return this.send('order', events);
+  }
+
+  /** Validates all, then produces all in one send; resolves once Kafka acknowledged them. */
+  private async send(kind: 'user' | 'order', events: Array<UserEventInput | OrderEventInput>): Promise<Receipt[]> {
+    const errors: Array<FieldError & { index: number }> = [];
+    const records = events.flatMap((event, index) => {
+      const input = { ...event, occurredAt: event.occurredAt instanceof Date ? event.occurredAt.getTime() : event.occurredAt };
+      const result = convertEvent(input, { newEventId: () => crypto.randomUUID() });
+      if (!result.ok) {
+        errors.push(...result.errors.map((e) => ({ index, ...e })));
+        return [];
+      }
+      if (result.kind !== kind) {
+        errors.push({ index, path: 'type', message: `${event.type} is not a ${kind} event type` });
+        return [];
+      }
+      return [result.kind === 'user' ? { kind: 'user' as const, record: result.record } : { kind: 'order' as const, record: result.record }];
+    });
+    if (errors.length > 0) throw new EventValidationError(errors);
+    const receipts = await this.batcher.submit(records.map((r) => this.encoder.encode(r)));
+    return receipts.map((r, i) => ({ eventId: records[i]!.record.eventId, topic: r.topic, partition: r.partition, offset: Number(r.offset) }));
+  }
+
+  async disconnect(): Promise<void> {
+    await this.batcher.drain();
+    await this.producer.disconnect();
+    await this.admin.disconnect();
+  }
+}
