@@ -13,6 +13,7 @@ const url = z.url({ protocol: /^https?$/ });
 /** An unset variable and an empty one mean the same: the default applies. */
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name');
 const commaSeparated = z.string().transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean));
 const commaList = z
   .string()
@@ -54,6 +55,16 @@ export const envSchema = z.object({
   INGEST_LINGER_MS: optional(z.coerce.number().int().min(0).max(1000)).default(2),
   /** How long a request waits for Kafka before it is answered 503. */
   INGEST_PRODUCE_TIMEOUT_MS: optional(positiveInt).default(10_000),
+  TOPIC_USERS: optional(topicName).default('events.users'),
+  TOPIC_ORDERS: optional(topicName).default('events.orders'),
+  TOPIC_ROLLUPS: optional(topicName).default('rollups'),
+  TOPIC_DLQ: optional(topicName).default('events.dlq'),
+  /** Consumer group of the stream processor. */
+  PROCESS_GROUP_ID: optional(z.string().min(1)).default('tributary-rollups'),
+  /** Offsets per segment (S in DESIGN.md): a restart recomputes at most two segments per partition. */
+  SEGMENT_SIZE: optional(positiveInt).default(20_000),
+  /** How often the processor emits changed rollup rows (dashboards are this live). */
+  FLUSH_INTERVAL_MS: optional(positiveInt).default(1000),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default('info'),
 });
 
@@ -77,6 +88,8 @@ export interface Config {
     password: string;
     database: string;
   };
+  topics: { users: string; orders: string; rollups: string; dlq: string };
+  processor: { groupId: string; segmentSize: number; flushIntervalMs: number };
   ingestPort: number;
   ingest: {
     writeKeys: string[];
@@ -136,6 +149,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       password: e.CLICKHOUSE_PASSWORD,
       database: e.CLICKHOUSE_DATABASE,
     },
+    topics: { users: e.TOPIC_USERS, orders: e.TOPIC_ORDERS, rollups: e.TOPIC_ROLLUPS, dlq: e.TOPIC_DLQ },
+    processor: { groupId: e.PROCESS_GROUP_ID, segmentSize: e.SEGMENT_SIZE, flushIntervalMs: e.FLUSH_INTERVAL_MS },
     ingestPort: e.INGEST_PORT,
     ingest: {
       writeKeys: e.WRITE_KEYS ?? [],

@@ -31,7 +31,7 @@ export function kafkaCommand(): Command {
       if (opts.topics) {
         const admin = await connectAdmin(createKafka({ config: { ...config.kafka, brokers: broker.brokers }, logger, clientId: 'tributary-kafka' }));
         try {
-          await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions), logger, config.kafka.replicationFactor);
+          await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics), logger, config.kafka.replicationFactor);
         } finally {
           await admin.disconnect();
         }

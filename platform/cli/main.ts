@@ -3,6 +3,7 @@ import { kafkaCommand } from './kafka';
 import { topicsCommand } from './topics';
 import { registryCommand } from './registry';
 import { ingestCommand } from './ingest';
+import { processCommand } from './process';
 import { failAndExit } from './fail';
 
 /**
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   program.addCommand(topicsCommand());
   program.addCommand(registryCommand());
   program.addCommand(ingestCommand());
+  program.addCommand(processCommand());
   return program;
 }
 

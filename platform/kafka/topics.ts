@@ -17,15 +17,15 @@ export interface TopicSpec {
   configs: Record<string, string>;
 }
 
-/** The topics Tributary provisions, for a cluster of `brokers` brokers. */
-export function pipelineTopics(eventPartitions: number): TopicSpec[] {
+/** The topics Tributary provisions (names from config; the contract's by default). */
+export function pipelineTopics(eventPartitions: number, topics: { users: string; orders: string; rollups: string; dlq: string } = TOPICS): TopicSpec[] {
   const week = String(7 * 24 * 3600 * 1000);
   return [
-    { topic: TOPICS.users, partitions: eventPartitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': week } },
-    { topic: TOPICS.orders, partitions: eventPartitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': week } },
+    { topic: topics.users, partitions: eventPartitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': week } },
+    { topic: topics.orders, partitions: eventPartitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': week } },
     // A changelog: compaction keeps the newest version of each rollup row key.
-    { topic: TOPICS.rollups, partitions: eventPartitions, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' } },
-    { topic: TOPICS.dlq, partitions: 1, configs: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * 24 * 3600 * 1000) } },
+    { topic: topics.rollups, partitions: eventPartitions, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' } },
+    { topic: topics.dlq, partitions: 1, configs: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * 24 * 3600 * 1000) } },
   ];
 }
 

@@ -30,7 +30,7 @@ export class DemoShop {
   private readonly sent: DemoEvent[] = [];
   private orderSeq = 0;
 
-  constructor(seed = 42, private readonly options: { lateShare?: number; retryShare?: number } = {}) {
+  constructor(seed = 42, private readonly options: { lateShare?: number; retryShare?: number; retryWindow?: number } = {}) {
     this.random = new Random(seed);
     this.products = Array.from({ length: 200 }, (_, i) => ({
       sku: `SKU-${String(i + 1).padStart(4, '0')}`,
@@ -45,7 +45,7 @@ export class DemoShop {
     while (out.length < n) {
       const retry = this.sent.length > 0 && this.random.chance(this.options.retryShare ?? 0.01);
       if (retry) {
-        out.push(this.random.pick(this.sent.slice(-500)));
+        out.push(this.random.pick(this.sent.slice(-(this.options.retryWindow ?? 200))));
         continue;
       }
       const event = this.step(now);

@@ -34,7 +34,7 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
   const producer = await connectProducer(deps.kafka);
   let server: Server | undefined;
   try {
-    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics });
+    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics ?? { user: deps.config.topics.users, order: deps.config.topics.orders } });
     const batcher = new ProduceBatcher(producer, { lingerMs: deps.config.ingest.lingerMs, logger: deps.logger });
     const app = ingestApp({
       config: deps.config.ingest, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics,

@@ -1,0 +1,30 @@
+import { SCHEMAS, type DeadLetter } from '../schemas/catalog';
+import type { SchemaClient } from '../schemas/client';
+
+/** Why a record was dead-lettered: a short reason (also a metric label) and the detail. */
+export interface DeadLetterDraft {
+  reason: string;
+  message: string;
+}
+
+export interface DeadLetterInput extends DeadLetterDraft {
+  source: string;
+  partition: number | null;
+  offset: number | null;
+  key: Buffer | null;
+  value: Buffer | null;
+  stage: string;
+}
+
+/**
+ * A record for events.dlq: the original bytes untouched plus where they came from and why,
+ * keyed by `source/partition/offset` so repeated dead-lettering of the same record (a replay)
+ * is recognisable.
+ */
+export function deadLetter(input: DeadLetterInput, schemaId: number, schemas: SchemaClient): { key: string; value: Buffer } {
+  const record: DeadLetter = { ...input, failedAt: Date.now() };
+  return {
+    key: `${input.source}/${input.partition ?? '-'}/${input.offset ?? '-'}`,
+    value: schemas.encode(schemaId, SCHEMAS.deadLetter.type, record),
+  };
+}

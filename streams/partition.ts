@@ -1,0 +1,144 @@
+import type { OrderEvent, UserEvent } from '../schemas/catalog';
+
+/**
+ * One input partition's aggregation state under the deterministic-segments design (DESIGN.md):
+ * segment k covers offsets [k·S, (k+1)·S); within the open segment, cumulative rows keyed by
+ * (kind, window, dims); each row carries as `version` the offset of the last record that
+ * changed it, so its metrics are a function of the records in [k·S, version] only. Pure logic:
+ * no Kafka here.
+ */
+export type RollupKind = 'orders' | 'products' | 'users' | 'active_user';
+
+export interface RollupRow {
+  kind: RollupKind;
+  topic: string;
+  partition: number;
+  segment: number;
+  windowStart: number;
+  dims: Record<string, string>;
+  count: number;
+  amountCents: number;
+  quantity: number;
+  version: number;
+  maxReceivedAt: number | null;
+}
+
+export type DecodedEvent = { kind: 'user'; record: UserEvent } | { kind: 'order'; record: OrderEvent };
+
+export const WINDOW_MS = 60_000;
+export const windowStartOf = (t: number) => t - (((t % WINDOW_MS) + WINDOW_MS) % WINDOW_MS);
+export const segmentOf = (offset: number, segmentSize: number) => Math.floor(offset / segmentSize);
+
+/** The row's identity: what ClickHouse orders by and Kafka compacts on. */
+export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'segment' | 'windowStart' | 'dims'>): string {
+  const dims = Object.keys(row.dims).sort().map((k) => `${k}=${row.dims[k]}`).join(',');
+  return `${row.kind}|${row.topic}|${row.partition}|${row.segment}|${row.windowStart}|${dims}`;
+}
+
+export class PartitionState {
+  /** Index of the open segment. */
+  segment: number;
+  /** Next offset this state expects; records below it were already applied. */
+  position: number;
+  /** Records below this offset only seed the duplicate set (the previous segment, re-read at start). */
+  seedUntil: number;
+  private rows = new Map<string, RollupRow>();
+  private readonly dirty = new Map<string, RollupRow>();
+  private currentIds = new Set<string>();
+  private previousIds = new Set<string>();
+  duplicates = 0;
+
+  constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number) {
+    this.segment = segmentOf(resumeAt, segmentSize);
+    this.position = seedFrom;
+    this.seedUntil = resumeAt;
+  }
+
+  /** The offset to commit once every row emitted so far is acknowledged: the open segment's start. */
+  get segmentStart(): number {
+    return this.segment * this.segmentSize;
+  }
+
+  get dirtyCount(): number {
+    return this.dirty.size;
+  }
+
+  /** Marks `offset` as consumed without aggregating it (a record sent to the DLQ). */
+  skip(offset: number): void {
+    this.advanceTo(offset);
+    this.position = offset + 1;
+  }
+
+  /**
+   * Applies one decoded record at `offset`. Returns false when the record was a duplicate
+   * eventId (same id in the current or previous segment) and so changed nothing.
+   */
+  apply(offset: number, event: DecodedEvent): boolean {
+    if (offset < this.seedUntil) {
+      // Seeding: the previous segment's ids, so a retry straddling the boundary is still caught.
+      this.previousIds.add(event.record.eventId);
+      this.position = offset + 1;
+      return false;
+    }
+    this.advanceTo(offset);
+    this.position = offset + 1;
+    const id = event.record.eventId;
+    if (this.currentIds.has(id) || this.previousIds.has(id)) {
+      this.duplicates += 1;
+      return false;
+    }
+    this.currentIds.add(id);
+    const r = event.record;
+    const window = windowStartOf(r.occurredAt);
+    const received = r.receivedAt ?? null;
+    this.bump('active_user', window, { userId: r.userId }, offset, received, 1, 0, 0);
+    if (event.kind === 'user') {
+      const u = event.record;
+      this.bump('users', window, { type: u.type, country: u.country ?? '', device: u.device ?? '' }, offset, received, 1, 0, 0);
+    } else {
+      const o = event.record;
+      const quantity = o.items.reduce((n, i) => n + i.quantity, 0);
+      this.bump('orders', window, { type: o.type, country: o.country ?? '', currency: o.currency ?? '' }, offset, received, 1, o.amountCents ?? 0, quantity);
+      if (o.type === 'order_placed') {
+        for (const item of o.items) {
+          this.bump('products', window, { sku: item.sku, category: item.category ?? '', currency: o.currency ?? '' }, offset, received, 1, item.quantity * item.unitPriceCents, item.quantity);
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Closes segments before `offset`'s: their rows stay dirty until emitted; ids roll over. */
+  private advanceTo(offset: number): void {
+    const seg = segmentOf(offset, this.segmentSize);
+    if (seg <= this.segment) return;
+    // Only the segment right before the new one may hold duplicates we still check against.
+    this.previousIds = seg === this.segment + 1 ? this.currentIds : new Set();
+    this.currentIds = new Set();
+    this.rows = new Map();
+    this.segment = seg;
+  }
+
+  private bump(kind: RollupKind, windowStart: number, dims: Record<string, string>, offset: number, receivedAt: number | null,
+    count: number, amountCents: number, quantity: number): void {
+    const key = rowKey({ kind, topic: this.topic, partition: this.partition, segment: this.segment, windowStart, dims });
+    let row = this.rows.get(key);
+    if (!row) {
+      row = { kind, topic: this.topic, partition: this.partition, segment: this.segment, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, maxReceivedAt: null };
+      this.rows.set(key, row);
+    }
+    row.count += count;
+    row.amountCents += amountCents;
+    row.quantity += quantity;
+    row.version = offset;
+    if (receivedAt !== null && (row.maxReceivedAt === null || receivedAt > row.maxReceivedAt)) row.maxReceivedAt = receivedAt;
+    this.dirty.set(key, row);
+  }
+
+  /** Snapshots (copies) of the rows changed since the last call, and clears the dirty set. */
+  takeDirty(): Array<{ key: string; row: RollupRow }> {
+    const out = [...this.dirty].map(([key, row]) => ({ key, row: { ...row, dims: row.dims } }));
+    this.dirty.clear();
+    return out;
+  }
+}

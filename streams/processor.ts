@@ -1,0 +1,207 @@
+import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Logger } from '../platform/logger';
+import { isProgrammerError } from '../platform/errors';
+import { ACKS_ALL, connectAdmin, connectProducer } from '../platform/kafka/client';
+import { partitionForKey } from '../platform/kafka/partitioner';
+import { SCHEMAS } from '../schemas/catalog';
+import type { SchemaClient } from '../schemas/client';
+import { WireFormatError, schemaIdOf } from '../schemas/wire';
+import { deadLetter, type DeadLetterDraft, type DeadLetterInput } from '../consumers/dead-letter';
+import { PartitionState, type DecodedEvent, type RollupRow } from './partition';
+import type { ProcessorMetrics } from './metrics';
+
+export interface ProcessorOptions {
+  groupId: string;
+  topics: { user: string; order: string; rollups: string; dlq: string };
+  /** Offsets per segment (S). */
+  segmentSize: number;
+  flushIntervalMs: number;
+  /** Dirty rows across partitions above which a batch waits for a flush (pauses fetching). */
+  maxDirtyRows: number;
+}
+
+export interface ProcessorDeps {
+  kafka: Kafka;
+  schemas: SchemaClient;
+  logger: Logger;
+  metrics: ProcessorMetrics;
+  options: ProcessorOptions;
+}
+
+type Outgoing = { topic: string; partition: number; key: string; value: Buffer };
+
+/**
+ * The stream processor: per input partition, event-time rollups under deterministic segments.
+ * Emits dirty rows every flush interval (acks=all), then commits each partition's open-segment
+ * start. A crash, rebalance or replay recomputes the open segment from its start and re-emits
+ * rows identical to those already emitted, so the ClickHouse totals stay exact.
+ */
+export class StreamProcessor {
+  private readonly states = new Map<string, PartitionState>();
+  private readonly pendingDeadLetters: Outgoing[] = [];
+  private consumer!: Consumer;
+  private producer!: Producer;
+  private admin!: Admin;
+  private rollupSchemaId = 0;
+  private dlqSchemaId = 0;
+  private rollupPartitions = 0;
+  private flushing: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly deps: ProcessorDeps) {}
+
+  async start(): Promise<void> {
+    const { kafka, schemas, options, logger } = this.deps;
+    this.rollupSchemaId = await schemas.register({ ...SCHEMAS.rollup, subject: `${options.topics.rollups}-value` });
+    this.dlqSchemaId = await schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
+    this.admin = await connectAdmin(kafka);
+    const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
+    this.rollupPartitions = topics[0]?.partitions.length ?? 0;
+    this.producer = await connectProducer(kafka);
+    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [options.topics.user, options.topics.order], fromBeginning: true });
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.eachBatch(p) });
+    this.timer = setInterval(() => { void this.flush().catch(() => undefined); }, options.flushIntervalMs);
+    logger.info({ groupId: options.groupId, segmentSize: options.segmentSize }, 'processor.started');
+  }
+
+  /** Revoked partitions drop their state; the new owner recomputes from the committed segment start. */
+  private onAssignment(assignment: Record<string, number[]>): void {
+    const owned = new Set(Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => `${t}/${p}`)));
+    for (const key of [...this.states.keys()]) if (!owned.has(key)) this.states.delete(key);
+    this.deps.logger.info({ partitions: [...owned] }, 'processor.assigned');
+  }
+
+  private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const key = `${topic}/${partition}`;
+    const { segmentSize } = this.deps.options;
+    let state = this.states.get(key);
+    if (!state) {
+      // First batch since this partition was assigned: it starts at the committed segment start.
+      // Re-read the previous segment first to seed the duplicate-id set (seek, then drop this batch).
+      const resumeAt = Number(batch.firstOffset() ?? batch.highWatermark);
+      const low = Number((await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? 0);
+      const seedFrom = Math.max(low, resumeAt - (resumeAt % segmentSize) - segmentSize, 0);
+      const aligned = resumeAt - (resumeAt % segmentSize);
+      state = new PartitionState(topic, partition, segmentSize, resumeAt, Math.min(seedFrom, aligned));
+      this.states.set(key, state);
+      this.deps.metrics.segmentRestarts.inc({ topic });
+      this.deps.logger.info({ topic, partition, resumeAt, seedFrom: state.position }, 'processor.partition.resume');
+      if (state.position < resumeAt) {
+        this.consumer.seek({ topic, partition, offset: String(state.position) });
+        return;
+      }
+    }
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) return;
+      const offset = Number(message.offset);
+      if (offset < state.position) continue; // redelivered after a retry: already applied
+      const decoded = await this.decode(topic, message.value);
+      if ('reason' in decoded) {
+        this.pendingDeadLetters.push(this.deadLetterRecord({ source: topic, partition, offset, key: message.key, value: message.value, stage: 'process', reason: decoded.reason, message: decoded.message }));
+        this.deps.metrics.deadLetters.inc({ reason: decoded.reason });
+        state.skip(offset);
+      } else {
+        state.apply(offset, decoded);
+      }
+      resolveOffset(message.offset);
+    }
+    this.deps.metrics.records.inc({ topic }, batch.messages.length);
+    this.deps.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - state.position));
+    await heartbeat();
+    // Bound memory: wait for the rollup producer when too much is waiting to be emitted.
+    const dirty = [...this.states.values()].reduce((n, s) => n + s.dirtyCount, 0);
+    if (dirty > this.deps.options.maxDirtyRows || this.pendingDeadLetters.length > 1000) await this.flush();
+  }
+
+  private async decode(topic: string, value: Buffer | null): Promise<DecodedEvent | DeadLetterDraft> {
+    const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
+    const reader = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const writer = await this.deps.schemas.typeOf(schemaIdOf(value));
+        const writerName = (writer as { name?: string }).name ?? '';
+        if (writerName.split('.').pop() !== reader.name!.split('.').pop()) {
+          return { reason: 'wrong_schema', message: `a ${writerName || writer.typeName} record on ${topic}, expected ${reader.name}` };
+        }
+        const record = await this.deps.schemas.decode<DecodedEvent['record']>(value, reader);
+        return { kind, record } as DecodedEvent;
+      } catch (err) {
+        if (err instanceof WireFormatError) return { reason: err.reason, message: err.message };
+        if (isProgrammerError(err)) return { reason: 'incompatible_schema', message: (err as Error).message };
+        // The registry is unreachable: never dead-letter for that; back off and try again.
+        this.deps.logger.warn({ err: (err as Error).message, attempt }, 'processor.registry.retry');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  private deadLetterRecord(draft: DeadLetterInput): Outgoing {
+    const { key, value } = deadLetter(draft, this.dlqSchemaId, this.deps.schemas);
+    return { topic: this.deps.options.topics.dlq, partition: 0, key, value };
+  }
+
+  /**
+   * Emits every dirty row and pending dead letter (acks=all), then commits each partition's
+   * open-segment start. One flush at a time; a failed send is retried with backoff until it
+   * succeeds or the processor stops, and nothing is committed meanwhile.
+   */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing;
+    this.flushing = this.doFlush().finally(() => { this.flushing = undefined; });
+    return this.flushing;
+  }
+
+  private async doFlush(): Promise<void> {
+    const snapshot = [...this.states.values()].map((state) => ({ state, rows: state.takeDirty(), commit: state.segmentStart }));
+    const messages: Outgoing[] = this.pendingDeadLetters.splice(0);
+    for (const { rows } of snapshot) {
+      for (const { key, row } of rows) messages.push({ topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value: this.encodeRow(row) });
+    }
+    if (messages.length > 0) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const byTopic = new Map<string, Outgoing[]>();
+          for (const m of messages) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
+          await this.producer.sendBatch({ acks: ACKS_ALL, topicMessages: [...byTopic].map(([topic, ms]) => ({ topic, messages: ms.map(({ key, value, partition }) => ({ key, value, partition })) })) });
+          this.deps.metrics.rowsEmitted.inc(messages.length);
+          break;
+        } catch (err) {
+          if (this.stopped) throw err;
+          this.deps.logger.warn({ err: (err as Error).message, attempt, messages: messages.length }, 'processor.emit.retry');
+          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
+        }
+      }
+    }
+    // Commit only partitions still owned by this state object (a revoked one is gone from the map).
+    const commits = snapshot
+      .filter(({ state }) => this.states.get(`${state.topic}/${state.partition}`) === state)
+      .map(({ state, commit }) => ({ topic: state.topic, partition: state.partition, offset: String(commit) }));
+    if (commits.length > 0) {
+      try {
+        await this.consumer.commitOffsets(commits);
+      } catch (err) {
+        // A rebalance took the partition away; its new owner starts from the last good commit.
+        this.deps.logger.info({ err: (err as Error).message }, 'processor.commit.skipped');
+      }
+    }
+  }
+
+  private encodeRow(row: RollupRow): Buffer {
+    return this.deps.schemas.encode(this.rollupSchemaId, SCHEMAS.rollup.type, row);
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.consumer?.stop();
+    await this.flush().catch(() => undefined);
+    this.stopped = true;
+    await this.consumer?.disconnect();
+    await this.producer?.disconnect();
+    await this.admin?.disconnect();
+  }
+}

@@ -1,0 +1,116 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import type { Admin, Consumer, Kafka } from 'kafkajs';
+import { silentLogger } from '../platform/logger';
+import { SchemaClient } from '../schemas/client';
+import type { RollupRow } from '../streams/partition';
+import type { Totals, TruthEvent } from '../producers/demo/ground-truth';
+import { unique } from './helpers';
+
+export interface PipelineTopics { users: string; orders: string; rollups: string; dlq: string }
+
+/** Unique topics for one test's pipeline, laid out as the real ones. */
+export async function createPipelineTopics(admin: Admin, partitions = 6): Promise<PipelineTopics> {
+  const t = { users: unique('events.users'), orders: unique('events.orders'), rollups: unique('rollups'), dlq: unique('events.dlq') };
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: [
+      { topic: t.users, numPartitions: partitions, replicationFactor: 1 },
+      { topic: t.orders, numPartitions: partitions, replicationFactor: 1 },
+      { topic: t.rollups, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
+      { topic: t.dlq, numPartitions: 1, replicationFactor: 1 },
+    ],
+  });
+  return t;
+}
+
+export function pipelineEnv(topics: PipelineTopics, registryUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
+    SCHEMA_REGISTRY_URL: registryUrl,
+    TOPIC_USERS: topics.users,
+    TOPIC_ORDERS: topics.orders,
+    TOPIC_ROLLUPS: topics.rollups,
+    TOPIC_DLQ: topics.dlq,
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...extra,
+  };
+}
+
+/** Runs `tributary <command>` as a child process (so a test can SIGKILL it). */
+export function spawnTributary(args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, [path.resolve(__dirname, '..', 'bin', 'tributary.js'), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore'],
+  });
+  return child;
+}
+
+export function killAndWait(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill(signal);
+  });
+}
+
+/**
+ * Follows a rollups topic and keeps, per row key, the row with the highest version (the later
+ * one on a tie), which is what ClickHouse's ReplacingMergeTree(version) keeps.
+ */
+export class RollupFollower {
+  readonly rows = new Map<string, RollupRow>();
+  private consumer: Consumer | undefined;
+
+  constructor(private readonly kafka: Kafka, private readonly topic: string, private readonly registryUrl: string) {}
+
+  async start(): Promise<void> {
+    const schemas = new SchemaClient(this.registryUrl, silentLogger);
+    this.consumer = this.kafka.consumer({ groupId: unique('follower'), maxWaitTimeInMs: 100 });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
+    await this.consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const row = await schemas.decode<RollupRow>(m.value);
+          const key = m.key!.toString();
+          const known = this.rows.get(key);
+          if (!known || row.version >= known.version) this.rows.set(key, row);
+        }
+      },
+    });
+  }
+
+  totals(): Totals {
+    return totalsFromRows([...this.rows.values()]);
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.disconnect();
+  }
+}
+
+/** Dashboard totals from rollup rows: summed over segments, partitions and windows. */
+export function totalsFromRows(rows: RollupRow[]): Totals {
+  const t: Totals = { orders: {}, userEvents: {}, activeUsers: 0, products: {} };
+  const users = new Set<string>();
+  for (const r of rows) {
+    if (r.kind === 'active_user') users.add(r.dims.userId!);
+    else if (r.kind === 'users') t.userEvents[r.dims.type!] = (t.userEvents[r.dims.type!] ?? 0) + r.count;
+    else if (r.kind === 'orders') {
+      const o = (t.orders[r.dims.type!] ??= { count: 0, amountCents: {} });
+      o.count += r.count;
+      if (r.dims.currency) o.amountCents[r.dims.currency] = (o.amountCents[r.dims.currency] ?? 0) + r.amountCents;
+    } else {
+      const p = (t.products[r.dims.sku!] ??= { quantity: 0, revenueCents: 0 });
+      p.quantity += r.quantity;
+      p.revenueCents += r.amountCents;
+    }
+  }
+  t.activeUsers = users.size;
+  // Types with a zero sum do not exist in the truth either.
+  for (const o of Object.values(t.orders)) for (const [c, v] of Object.entries(o.amountCents)) if (v === 0) delete o.amountCents[c];
+  return t;
+}
+
+export type { TruthEvent };
