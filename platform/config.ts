@@ -65,6 +65,9 @@ export const envSchema = z.object({
   SEGMENT_SIZE: optional(positiveInt).default(20_000),
   /** How often the processor emits changed rollup rows (dashboards are this live). */
   FLUSH_INTERVAL_MS: optional(positiveInt).default(1000),
+  SINK_GROUP_ID: optional(z.string().min(1)).default('tributary-clickhouse-sink'),
+  SINK_BATCH_ROWS: optional(positiveInt).default(20_000),
+  SINK_BATCH_DELAY_MS: optional(positiveInt).default(500),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default('info'),
 });
 
@@ -90,6 +93,7 @@ export interface Config {
   };
   topics: { users: string; orders: string; rollups: string; dlq: string };
   processor: { groupId: string; segmentSize: number; flushIntervalMs: number };
+  sink: { groupId: string; batchRows: number; batchDelayMs: number };
   ingestPort: number;
   ingest: {
     writeKeys: string[];
@@ -151,6 +155,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     topics: { users: e.TOPIC_USERS, orders: e.TOPIC_ORDERS, rollups: e.TOPIC_ROLLUPS, dlq: e.TOPIC_DLQ },
     processor: { groupId: e.PROCESS_GROUP_ID, segmentSize: e.SEGMENT_SIZE, flushIntervalMs: e.FLUSH_INTERVAL_MS },
+    sink: { groupId: e.SINK_GROUP_ID, batchRows: e.SINK_BATCH_ROWS, batchDelayMs: e.SINK_BATCH_DELAY_MS },
     ingestPort: e.INGEST_PORT,
     ingest: {
       writeKeys: e.WRITE_KEYS ?? [],

@@ -4,6 +4,7 @@ import { topicsCommand } from './topics';
 import { registryCommand } from './registry';
 import { ingestCommand } from './ingest';
 import { processCommand } from './process';
+import { sinkCommand } from './sink';
 import { failAndExit } from './fail';
 
 /**
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   program.addCommand(registryCommand());
   program.addCommand(ingestCommand());
   program.addCommand(processCommand());
+  program.addCommand(sinkCommand());
   return program;
 }
 

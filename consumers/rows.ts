@@ -1,0 +1,28 @@
+import type { RollupRow } from '../streams/partition';
+import { TABLE_OF_KIND } from './tables';
+
+/** ClickHouse DateTime64(3) text in UTC: 2026-11-27 20:00:00.000 */
+export function chTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
+}
+
+/** A rollup row as a JSONEachRow record of its table. */
+export function toTableRow(row: RollupRow): { table: string; record: Record<string, unknown> } {
+  const table = TABLE_OF_KIND[row.kind];
+  if (row.kind === 'active_user') return { table, record: { window_start: chTime(row.windowStart), user_id: row.dims.userId ?? '' } };
+  return {
+    table,
+    record: {
+      topic: row.topic,
+      partition: row.partition,
+      segment: row.segment,
+      window_start: chTime(row.windowStart),
+      count: row.count,
+      amount_cents: row.amountCents,
+      quantity: row.quantity,
+      version: row.version,
+      max_received_at: row.maxReceivedAt === null ? null : chTime(row.maxReceivedAt),
+      ...row.dims,
+    },
+  };
+}

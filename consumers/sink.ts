@@ -1,0 +1,183 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Logger } from '../platform/logger';
+import { ACKS_ALL, connectProducer } from '../platform/kafka/client';
+import { SCHEMAS } from '../schemas/catalog';
+import type { SchemaClient } from '../schemas/client';
+import { WireFormatError } from '../schemas/wire';
+import type { RollupRow } from '../streams/partition';
+import { deadLetter } from './dead-letter';
+import type { SinkMetrics } from './metrics';
+import { toTableRow } from './rows';
+
+export interface SinkOptions {
+  groupId: string;
+  topics: { rollups: string; dlq: string };
+  database: string;
+  /** Insert when this many rows are buffered… */
+  batchRows: number;
+  /** …or when the oldest buffered row is this old. */
+  batchDelayMs: number;
+}
+
+export interface SinkDeps {
+  kafka: Kafka;
+  clickhouse: Pick<ClickHouseClient, 'insert'>;
+  schemas: SchemaClient;
+  logger: Logger;
+  metrics: SinkMetrics;
+  options: SinkOptions;
+  /** Test hook: called after a successful insert, before the commit. */
+  afterInsert?: () => void | Promise<void>;
+}
+
+interface Buffered {
+  rows: RollupRow[];
+  /** Next offset to commit per partition: last buffered offset + 1. */
+  offsets: Map<number, string>;
+  since: number;
+}
+
+/**
+ * Reads rollup rows and inserts them into ClickHouse in batches (by rows and by time). Offsets
+ * are committed only after ClickHouse acknowledged the insert; while ClickHouse is down the sink
+ * retries with exponential backoff and, since the insert happens inside the batch handler,
+ * stops fetching. Re-delivered rows are harmless: the tables keep the highest version per key.
+ */
+export class ClickHouseSink {
+  private consumer!: Consumer;
+  private producer!: Producer;
+  private dlqSchemaId = 0;
+  private buffer: Buffered = { rows: [], offsets: new Map(), since: 0 };
+  private flushing: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+
+  constructor(private deps: SinkDeps) {}
+
+  async start(): Promise<void> {
+    const { kafka, options } = this.deps;
+    this.dlqSchemaId = await this.deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
+    this.producer = await connectProducer(kafka);
+    this.consumer = kafka.consumer({ groupId: options.groupId, sessionTimeout: 30_000, heartbeatInterval: 3000, maxBytesPerPartition: 4 * 1024 * 1024 });
+    // A rebalance hands partitions to others: what is buffered and uncommitted is theirs to redo.
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => { this.buffer = { rows: [], offsets: new Map(), since: 0 }; });
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: options.topics.rollups, fromBeginning: true });
+    await this.consumer.run({ autoCommit: false, eachBatch: (p) => this.eachBatch(p) });
+    this.timer = setInterval(() => {
+      if (this.buffer.rows.length > 0 && Date.now() - this.buffer.since >= options.batchDelayMs) void this.flush().catch(() => undefined);
+    }, Math.max(10, Math.floor(options.batchDelayMs / 4)));
+    this.deps.logger.info({ groupId: options.groupId }, 'sink.started');
+  }
+
+  private async eachBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale()) return;
+      let row: RollupRow | undefined;
+      try {
+        row = await this.deps.schemas.decode<RollupRow>(message.value, SCHEMAS.rollup.type);
+      } catch (err) {
+        if (!(err instanceof WireFormatError)) throw err; // registry unreachable: kafkajs retries the batch
+        await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, err);
+      }
+      if (this.buffer.rows.length === 0) this.buffer.since = Date.now();
+      if (row) this.buffer.rows.push(row);
+      this.buffer.offsets.set(batch.partition, String(Number(message.offset) + 1));
+      if (this.buffer.rows.length >= this.deps.options.batchRows) {
+        await this.flush();
+        await heartbeat();
+      }
+    }
+    await heartbeat();
+  }
+
+  private async deadLetter(topic: string, partition: number, offset: string, key: Buffer | null, value: Buffer | null, err: WireFormatError): Promise<void> {
+    const letter = deadLetter({ source: topic, partition, offset: Number(offset), key, value, stage: 'sink', reason: err.reason, message: err.message }, this.dlqSchemaId, this.deps.schemas);
+    await this.producer.send({ topic: this.deps.options.topics.dlq, acks: ACKS_ALL, messages: [letter] });
+    this.deps.metrics.deadLetters.inc({ reason: err.reason });
+  }
+
+  /** Inserts what is buffered, then commits; one flush at a time. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(() => this.doFlush());
+    return this.flushing;
+  }
+
+  private async doFlush(): Promise<void> {
+    const batch = this.buffer;
+    if (batch.offsets.size === 0) return;
+    this.buffer = { rows: [], offsets: new Map(), since: 0 };
+    const started = Date.now();
+    await this.insertWithRetry(batch.rows);
+    this.deps.metrics.insertSeconds.observe((Date.now() - started) / 1000);
+    this.deps.metrics.batchRows.observe(batch.rows.length);
+    this.deps.metrics.rows.inc(batch.rows.length);
+    const now = Date.now();
+    for (const r of batch.rows) if (r.maxReceivedAt !== null && r.kind !== 'active_user') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
+    await this.deps.afterInsert?.();
+    try {
+      await this.consumer.commitOffsets([...batch.offsets].map(([partition, offset]) => ({ topic: this.deps.options.topics.rollups, partition, offset })));
+    } catch (err) {
+      // Lost the partitions in a rebalance: the new owner re-inserts from the last commit (harmless).
+      this.deps.logger.info({ err: (err as Error).message }, 'sink.commit.skipped');
+    }
+  }
+
+  /** Exponential backoff while ClickHouse is unavailable; a batch it rejects as too large is split. */
+  private async insertWithRetry(rows: RollupRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    const byTable = new Map<string, Array<Record<string, unknown>>>();
+    for (const row of rows) {
+      const { table, record } = toTableRow(row);
+      let list = byTable.get(table);
+      if (!list) byTable.set(table, (list = []));
+      list.push(record);
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        for (const [table, values] of byTable) {
+          await this.deps.clickhouse.insert({ table: `${this.deps.options.database}.${table}`, values, format: 'JSONEachRow' });
+        }
+        return;
+      } catch (err) {
+        if (isTooLarge(err) && rows.length > 1) {
+          this.deps.logger.warn({ rows: rows.length }, 'sink.insert.split');
+          const half = Math.ceil(rows.length / 2);
+          await this.insertWithRetry(rows.slice(0, half));
+          await this.insertWithRetry(rows.slice(half));
+          return;
+        }
+        if (this.stopping) throw err;
+        this.deps.metrics.retries.inc();
+        const delay = Math.min(10_000, 100 * 2 ** Math.min(attempt, 7));
+        this.deps.logger.warn({ err: (err as Error).message, attempt, delay }, 'sink.insert.retry');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  /** Leaves as a crashed process would: no flush, no commit (tests). */
+  async abort(): Promise<void> {
+    clearInterval(this.timer);
+    this.stopping = true;
+    this.deps = { ...this.deps, afterInsert: () => new Promise(() => undefined) };
+    await this.consumer?.disconnect();
+    await this.producer?.disconnect();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.consumer?.stop();
+    await this.flush().catch(() => undefined);
+    this.stopping = true;
+    await this.consumer?.disconnect();
+    await this.producer?.disconnect();
+  }
+}
+
+/** ClickHouse refusing a batch for its size (memory, query or body limits), not an outage. */
+function isTooLarge(err: unknown): boolean {
+  const e = err as { code?: string; type?: string; message?: string };
+  return /MEMORY_LIMIT_EXCEEDED|TOO_LARGE|too large|Max query size exceeded|413/i.test(`${e.code ?? ''} ${e.type ?? ''} ${e.message ?? ''}`);
+}

@@ -1,0 +1,52 @@
+import { baseMigrations, type Migration } from '../platform/clickhouse/migrations';
+
+/**
+ * Rollup tables. Each keeps the highest `version` per row key (ReplacingMergeTree(version)
+ * ordered by the full key: window, dimensions, topic, partition, segment), so a row emitted
+ * again — by a restarted processor or a re-delivered sink batch — replaces itself instead of
+ * adding. Reads use FINAL. Active users are (window, user) pairs: re-inserting changes nothing.
+ */
+const rollupColumns = `
+  topic LowCardinality(String),
+  partition UInt16,
+  segment UInt64,
+  window_start DateTime64(3, 'UTC'),
+  count UInt64,
+  amount_cents Int64,
+  quantity Int64,
+  version UInt64,
+  max_received_at Nullable(DateTime64(3, 'UTC')),
+  inserted_at DateTime64(3, 'UTC') DEFAULT now64(3)`;
+
+export const rollupMigrations: Migration[] = [
+  ...baseMigrations,
+  {
+    id: 2,
+    name: 'rollup tables',
+    statements: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.rollup_orders (${rollupColumns},
+        type LowCardinality(String), country LowCardinality(String), currency LowCardinality(String))
+       ENGINE = ReplacingMergeTree(version)
+       ORDER BY (window_start, type, country, currency, topic, partition, segment)`,
+      `CREATE TABLE IF NOT EXISTS ${db}.rollup_products (${rollupColumns},
+        sku String, category LowCardinality(String), currency LowCardinality(String))
+       ENGINE = ReplacingMergeTree(version)
+       ORDER BY (window_start, sku, category, currency, topic, partition, segment)`,
+      `CREATE TABLE IF NOT EXISTS ${db}.rollup_users (${rollupColumns},
+        type LowCardinality(String), country LowCardinality(String), device LowCardinality(String))
+       ENGINE = ReplacingMergeTree(version)
+       ORDER BY (window_start, type, country, device, topic, partition, segment)`,
+      `CREATE TABLE IF NOT EXISTS ${db}.active_users (
+        window_start DateTime64(3, 'UTC'), user_id String, inserted_at DateTime64(3, 'UTC') DEFAULT now64(3))
+       ENGINE = ReplacingMergeTree
+       ORDER BY (window_start, user_id)`,
+    ],
+  },
+];
+
+export const TABLE_OF_KIND = {
+  orders: 'rollup_orders',
+  products: 'rollup_products',
+  users: 'rollup_users',
+  active_user: 'active_users',
+} as const;

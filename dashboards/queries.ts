@@ -1,0 +1,109 @@
+import type { ClickHouseClient } from '@clickhouse/client';
+import { chTime } from '../consumers/rows';
+
+/**
+ * Every read the dashboards make, in one place. Rollup tables are read with FINAL, so each row
+ * key counts once at its highest version, then summed over segments and partitions. Values
+ * always travel as query_params; identifiers (database, bucket expression, group column) come
+ * from closed lists, never from the request.
+ */
+export interface Range {
+  from: number;
+  to: number;
+}
+
+export interface Totals {
+  orders: Record<string, { count: number; amountCents: Record<string, number> }>;
+  userEvents: Record<string, number>;
+  activeUsers: number;
+  /** Latest receivedAt among the rows in range (ms), or null. */
+  latestReceivedAt: number | null;
+}
+
+export const INTERVALS = { '1m': 'toStartOfMinute(window_start)', '5m': 'toStartOfFiveMinutes(window_start)', '1h': 'toStartOfHour(window_start)', '1d': 'toStartOfDay(window_start)' } as const;
+export const INTERVAL_MS = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d': 86_400_000 } as const;
+export type Interval = keyof typeof INTERVALS;
+
+export const METRICS = {
+  orders: { table: 'rollup_orders', value: 'sum(count)', groups: ['type', 'country', 'currency'] },
+  revenue: { table: 'rollup_orders', value: 'sum(amount_cents)', groups: ['type', 'country', 'currency'] },
+  user_events: { table: 'rollup_users', value: 'sum(count)', groups: ['type', 'country', 'device'] },
+  active_users: { table: 'active_users', value: 'uniqExact(user_id)', groups: [] },
+} as const;
+export type Metric = keyof typeof METRICS;
+
+export interface SeriesPoint {
+  t: string;
+  group: string;
+  value: number;
+}
+
+const RANGE = `window_start >= {from:DateTime64(3, 'UTC')} AND window_start < {to:DateTime64(3, 'UTC')}`;
+
+export class DashboardQueries {
+  constructor(private readonly client: ClickHouseClient, private readonly db: string) {}
+
+  private async rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
+    const result = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
+    return result.json<T>();
+  }
+
+  private range(r: Range) {
+    return { from: chTime(r.from), to: chTime(r.to) };
+  }
+
+  /** Figures over the minute windows whose start is in [from, to). */
+  async totals(r: Range): Promise<Totals> {
+    const p = this.range(r);
+    const [orders, users, active, latest] = await Promise.all([
+      this.rows<{ type: string; currency: string; count: string; amount: string }>(
+        `SELECT type, currency, sum(count) AS count, sum(amount_cents) AS amount FROM ${this.db}.rollup_orders FINAL WHERE ${RANGE} GROUP BY type, currency`, p),
+      this.rows<{ type: string; count: string }>(`SELECT type, sum(count) AS count FROM ${this.db}.rollup_users FINAL WHERE ${RANGE} GROUP BY type`, p),
+      this.rows<{ n: string }>(`SELECT uniqExact(user_id) AS n FROM ${this.db}.active_users WHERE ${RANGE}`, p),
+      this.rows<{ t: number | null }>(
+        `SELECT toUnixTimestamp64Milli(max(m)) AS t FROM (
+           SELECT max(max_received_at) AS m FROM ${this.db}.rollup_orders WHERE ${RANGE}
+           UNION ALL SELECT max(max_received_at) AS m FROM ${this.db}.rollup_users WHERE ${RANGE})`, p),
+    ]);
+    const totals: Totals = { orders: {}, userEvents: {}, activeUsers: Number(active[0]?.n ?? 0), latestReceivedAt: latest[0]?.t ? Number(latest[0].t) : null };
+    for (const o of orders) {
+      const entry = (totals.orders[o.type] ??= { count: 0, amountCents: {} });
+      entry.count += Number(o.count);
+      if (o.currency && Number(o.amount) !== 0) entry.amountCents[o.currency] = (entry.amountCents[o.currency] ?? 0) + Number(o.amount);
+    }
+    for (const u of users) totals.userEvents[u.type] = Number(u.count);
+    return totals;
+  }
+
+  /** One metric bucketed by `interval`, split by `groupBy` (revenue is always split by currency). */
+  async timeseries(metric: Metric, r: Range, interval: Interval, groupBy?: string): Promise<SeriesPoint[]> {
+    const m = METRICS[metric];
+    const groups: string[] = [];
+    if (groupBy) {
+      if (!(m.groups as readonly string[]).includes(groupBy)) throw new RangeError(`groupBy ${groupBy} is not available for ${metric}`);
+      groups.push(groupBy);
+    }
+    if (metric === 'revenue' && !groups.includes('currency')) groups.push('currency');
+    const groupExpr = groups.length ? `concat(${groups.map((g) => `toString(${g})`).join(`, '/', `)})` : `''`;
+    const final = metric === 'active_users' ? '' : 'FINAL';
+    const rows = await this.rows<{ t: string; g: string; v: string }>(
+      `SELECT formatDateTime(${INTERVALS[interval]}, '%Y-%m-%dT%H:%i:%SZ', 'UTC') AS t, ${groupExpr} AS g, ${m.value} AS v
+       FROM ${this.db}.${m.table} ${final} WHERE ${RANGE} GROUP BY t, g ORDER BY t, g`, this.range(r));
+    return rows.map((row) => ({ t: row.t, group: row.g, value: Number(row.v) }));
+  }
+
+  async topProducts(r: Range, limit: number): Promise<Array<{ sku: string; category: string; quantity: number; revenueCents: Record<string, number> }>> {
+    const rows = await this.rows<{ sku: string; category: string; currency: string; q: string; rev: string }>(
+      `SELECT sku, any(category) AS category, currency, sum(quantity) AS q, sum(amount_cents) AS rev
+       FROM ${this.db}.rollup_products FINAL WHERE ${RANGE}
+       GROUP BY sku, currency`, this.range(r));
+    const bySku = new Map<string, { sku: string; category: string; quantity: number; revenueCents: Record<string, number> }>();
+    for (const row of rows) {
+      const p = bySku.get(row.sku) ?? { sku: row.sku, category: row.category, quantity: 0, revenueCents: {} };
+      p.quantity += Number(row.q);
+      p.revenueCents[row.currency] = (p.revenueCents[row.currency] ?? 0) + Number(row.rev);
+      bySku.set(row.sku, p);
+    }
+    return [...bySku.values()].sort((a, b) => b.quantity - a.quantity || a.sku.localeCompare(b.sku)).slice(0, limit);
+  }
+}

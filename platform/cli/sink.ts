@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { loadConfig } from '../config';
+import { createLogger } from '../logger';
+import { createMetrics } from '../metrics';
+import { createKafka } from '../kafka/client';
+import { createClickHouse, describeClickHouse } from '../clickhouse/client';
+import { SchemaClient } from '../../schemas/client';
+import { startSink } from '../../consumers/service';
+import { onShutdown } from './shutdown';
+
+export function sinkCommand(): Command {
+  return new Command('sink')
+    .summary('run the ClickHouse sink: rollups topic → ClickHouse tables, committed after insert')
+    .description('Consumer group SINK_GROUP_ID (tributary-clickhouse-sink). Runs the migrations first. With the embedded engine (no CLICKHOUSE_URL) this process owns DATA_DIR/clickhouse: use `tributary start` to serve the dashboard from the same data.')
+    .action(async () => {
+      const config = loadConfig();
+      const logger = createLogger(config.logLevel, 'sink');
+      const kafka = createKafka({ config: config.kafka, logger, clientId: 'tributary-sink' });
+      const clickhouse = createClickHouse(config.clickhouse, config.dataDir);
+      const sink = await startSink({ config, kafka, clickhouse, schemas: new SchemaClient(config.registry.url, logger), logger, metrics: createMetrics('sink') });
+      onShutdown(logger, () => clickhouse.close(), () => sink.stop());
+      process.stdout.write(`ClickHouse sink running into ${describeClickHouse(config.clickhouse, config.dataDir)} (group ${config.sink.groupId})\n`);
+    });
+}
