@@ -68,6 +68,8 @@ export const envSchema = z.object({
   SINK_GROUP_ID: optional(z.string().min(1)).default('tributary-clickhouse-sink'),
   SINK_BATCH_ROWS: optional(positiveInt).default(20_000),
   SINK_BATCH_DELAY_MS: optional(positiveInt).default(500),
+  /** Comma-separated read keys for the dashboard API; unset: the dashboard is open. */
+  READ_KEYS: optional(commaSeparated),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default('info'),
 });
 
@@ -106,6 +108,7 @@ export interface Config {
     produceTimeoutMs: number;
   };
   dashboardPort: number;
+  readKeys: string[];
   dataDir: string;
   logLevel: Env['LOG_LEVEL'];
 }
@@ -168,6 +171,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       produceTimeoutMs: e.INGEST_PRODUCE_TIMEOUT_MS,
     },
     dashboardPort: e.DASHBOARD_PORT,
+    readKeys: e.READ_KEYS ?? [],
     dataDir: path.resolve(e.DATA_DIR),
     logLevel: e.LOG_LEVEL,
   };

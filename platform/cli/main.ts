@@ -5,6 +5,9 @@ import { registryCommand } from './registry';
 import { ingestCommand } from './ingest';
 import { processCommand } from './process';
 import { sinkCommand } from './sink';
+import { startCommand } from './start';
+import { demoCommand } from './demo';
+import { dashboardCommand } from './dashboard';
 import { failAndExit } from './fail';
 
 /**
@@ -17,12 +20,15 @@ export function buildProgram(): Command {
     .description('Event-streaming analytics on Kafka and ClickHouse')
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false });
+  program.addCommand(startCommand());
+  program.addCommand(demoCommand());
   program.addCommand(kafkaCommand());
   program.addCommand(topicsCommand());
   program.addCommand(registryCommand());
   program.addCommand(ingestCommand());
   program.addCommand(processCommand());
   program.addCommand(sinkCommand());
+  program.addCommand(dashboardCommand());
   return program;
 }
 

@@ -34,9 +34,13 @@ export function createKafka({ config, logger, clientId }: KafkaDeps): Kafka {
 /** kafkajs log entries land in our pino logger at the same level, with their fields. */
 function routeLog(logger: Logger, { level, label, log }: LogEntry): void {
   const { message, timestamp: _t, logger: _l, ...fields } = log as { message: string; timestamp?: string; logger?: string };
-  const pinoLevel = level === logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : level === logLevel.DEBUG ? 'debug' : 'info';
+  // kafkajs logs each failed request at ERROR even while it retries it; what it gives up on
+  // reaches our code as an exception, which is where we decide how bad it is.
+  const pinoLevel = level === logLevel.ERROR || level === logLevel.WARN ? 'warn' : level === logLevel.DEBUG ? 'debug' : 'info';
   // kafkajs logs every connection and group join at INFO; at our `info` those are noise.
   if (pinoLevel === 'info' && !logger.isLevelEnabled('debug')) return;
+  // Bounded producer retries are deliberate (ingest answers 503 rather than hang).
+  if (message.startsWith('Limiting retries for the idempotent producer')) return;
   logger[pinoLevel]({ kafkaLevel: label, ...fields }, message);
 }
 

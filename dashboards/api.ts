@@ -1,0 +1,142 @@
+import path from 'node:path';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Admin } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { Config } from '../platform/config';
+import type { Logger } from '../platform/logger';
+import { opsRouter, type ReadinessCheck } from '../platform/ops';
+import { keyMatches, presentedKey } from '../producers/ingest/auth';
+import { ParameterError, rangeParams, timeseriesParams, topProductsParams } from './params';
+import { stageLag, topicRecords } from './pipeline-status';
+import type { DashboardQueries } from './queries';
+
+export interface DashboardDeps {
+  queries: DashboardQueries;
+  admin: Admin;
+  config: Pick<Config, 'topics' | 'processor' | 'sink' | 'readKeys'>;
+  logger: Logger;
+  metrics: Registry;
+  checks?: ReadinessCheck[];
+  /** How often /api/stream pushes (ms). */
+  streamIntervalMs?: number;
+}
+
+const MINUTE = 60_000;
+
+/** The dashboard: JSON API under /api, the web page at /, Chart.js served from node_modules (works offline). */
+export function dashboardApp(deps: DashboardDeps): express.Express {
+  const { queries } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(opsRouter(deps.metrics, deps.checks ?? []));
+  app.use('/vendor/chart.js', express.static(path.dirname(require.resolve('chart.js'))));
+  app.use(express.static(path.join(__dirname, 'public')));
+
+  app.use('/api', (req: Request, res: Response, next: NextFunction) => {
+    if (deps.config.readKeys.length === 0) return next();
+    const key = presentedKey(req.headers.authorization) ?? (typeof req.query.key === 'string' ? req.query.key : undefined);
+    if (key && keyMatches(key, deps.config.readKeys)) return next();
+    res.status(401).set('WWW-Authenticate', 'Bearer realm="tributary"').json({ error: 'unauthorized', message: 'a read key is required (Authorization: Bearer <key>, or ?key= for the event stream)' });
+  });
+
+  app.get('/api/totals', async (req, res) => {
+    const r = rangeParams(req.query);
+    res.json(await totalsBody(queries, r));
+  });
+
+  app.get('/api/timeseries', async (req, res) => {
+    const p = timeseriesParams(req.query);
+    const points = await queries.timeseries(p.metric, p, p.interval, p.groupBy);
+    res.json({ metric: p.metric, interval: p.interval, groupBy: p.groupBy ?? null, from: iso(p.from), to: iso(p.to), points });
+  });
+
+  app.get('/api/top-products', async (req, res) => {
+    const p = topProductsParams(req.query);
+    res.json({ from: iso(p.from), to: iso(p.to), products: await queries.topProducts(p, p.limit) });
+  });
+
+  const rates = new RateSampler();
+  app.get('/api/pipeline', async (_req, res) => {
+    const { topics, processor, sink } = deps.config;
+    const [processLag, sinkLag, events, rollups, deadLetters, latest] = await Promise.all([
+      stageLag(deps.admin, 'process', processor.groupId, [topics.users, topics.orders]),
+      stageLag(deps.admin, 'sink', sink.groupId, [topics.rollups]),
+      topicRecords(deps.admin, topics.users).then(async (u) => u + (await topicRecords(deps.admin, topics.orders))),
+      topicRecords(deps.admin, topics.rollups),
+      topicRecords(deps.admin, topics.dlq),
+      queries.totals({ from: Date.now() - 60 * MINUTE, to: Date.now() + MINUTE }).then((t) => t.latestReceivedAt),
+    ]);
+    const sinkCommitted = sinkLag.partitions.reduce((n, p) => n + Math.max(0, p.committed), 0);
+    res.json({
+      asOf: new Date().toISOString(),
+      stages: [
+        { stage: 'ingest', topic: `${topics.users}+${topics.orders}`, records: events, recordsPerSecond: rates.rate('events', events) },
+        { stage: 'process', group: processor.groupId, lag: processLag.totalLag, partitions: processLag.partitions, rowsPerSecond: rates.rate('rollups', rollups) },
+        { stage: 'sink', group: sink.groupId, lag: sinkLag.totalLag, partitions: sinkLag.partitions, rowsPerSecond: rates.rate('sink', sinkCommitted) },
+      ],
+      deadLetters,
+      freshnessMs: latest === null ? null : Math.max(0, Date.now() - latest),
+    });
+  });
+
+  app.get('/api/stream', (req, res) => {
+    res.set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.flushHeaders();
+    let closed = false;
+    const push = async () => {
+      try {
+        const now = Date.now();
+        const windowStart = now - (now % MINUTE);
+        const [current, lastHour] = await Promise.all([
+          totalsBody(queries, { from: windowStart, to: windowStart + MINUTE }),
+          totalsBody(queries, { from: windowStart - 59 * MINUTE, to: windowStart + MINUTE }),
+        ]);
+        if (!closed) res.write(`event: figures\ndata: ${JSON.stringify({ window: iso(windowStart), current, lastHour })}\n\n`);
+      } catch (err) {
+        if (!closed) res.write(`event: error\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
+      }
+    };
+    void push();
+    const timer = setInterval(() => void push(), deps.streamIntervalMs ?? 1000);
+    req.on('close', () => { closed = true; clearInterval(timer); });
+  });
+
+  app.use('/api', (_req: Request, res: Response) => {
+    res.status(404).json({ error: 'not_found', message: 'see /api/totals, /api/timeseries, /api/top-products, /api/pipeline, /api/stream' });
+  });
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (err instanceof ParameterError) return res.status(400).json({ error: 'invalid_parameter', parameter: err.parameter, message: err.message });
+    deps.logger.error({ err }, 'dashboard.error');
+    res.status(503).set('Retry-After', '2').json({ error: 'unavailable', message: `query failed: ${(err as Error).message}` });
+  });
+  return app;
+}
+
+async function totalsBody(queries: DashboardQueries, r: { from: number; to: number }) {
+  const t = await queries.totals(r);
+  const now = Date.now();
+  return {
+    from: iso(r.from),
+    to: iso(r.to),
+    orders: t.orders,
+    userEvents: t.userEvents,
+    activeUsers: t.activeUsers,
+    asOf: iso(now),
+    freshnessMs: t.latestReceivedAt === null ? null : Math.max(0, now - t.latestReceivedAt),
+  };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Records per second between two calls, per counter. */
+class RateSampler {
+  private readonly last = new Map<string, { at: number; value: number }>();
+  rate(name: string, value: number): number | null {
+    const now = Date.now();
+    const prev = this.last.get(name);
+    if (prev && now - prev.at < 200) return null;
+    this.last.set(name, { at: now, value });
+    if (!prev) return null;
+    return Math.max(0, Math.round(((value - prev.value) * 1000) / (now - prev.at)));
+  }
+}

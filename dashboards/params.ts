@@ -1,0 +1,71 @@
+import { z } from 'zod';
+import { INTERVAL_MS, INTERVALS, METRICS, type Interval, type Metric } from './queries';
+
+/** Query parameters of the dashboard API, validated; a bad one is a 400 that names it. */
+export class ParameterError extends Error {
+  constructor(readonly parameter: string, message: string) {
+    super(message);
+  }
+}
+
+const MAX_RANGE_MS = 366 * 86_400_000;
+const MAX_POINTS = 1500;
+
+const time = (name: string) => z.string().optional().transform((v, ctx) => {
+  if (v === undefined || v === '') return undefined;
+  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: 'custom', message: `${name} must be an ISO-8601 time or epoch milliseconds` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+function parse<T extends z.ZodType>(schema: T, query: unknown): z.infer<T> {
+  const result = schema.safeParse(query);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const parameter = String(issue.path[0] ?? 'query');
+    throw new ParameterError(parameter, `${parameter}: ${issue.message}`);
+  }
+  return result.data;
+}
+
+export interface RangeParams { from: number; to: number }
+
+function range(q: { from?: number; to?: number }, defaultSpanMs = 3_600_000): RangeParams {
+  const to = q.to ?? Date.now() + 60_000;
+  const from = q.from ?? to - defaultSpanMs - 60_000;
+  if (from >= to) throw new ParameterError('from', 'from must be before to');
+  if (to - from > MAX_RANGE_MS) throw new ParameterError('to', 'the range may span at most 366 days');
+  return { from, to };
+}
+
+export function rangeParams(query: unknown): RangeParams {
+  return range(parse(z.object({ from: time('from'), to: time('to') }), query));
+}
+
+export function timeseriesParams(query: unknown): RangeParams & { metric: Metric; interval: Interval; groupBy: string | undefined } {
+  const q = parse(z.object({
+    metric: z.enum(Object.keys(METRICS) as [Metric, ...Metric[]], { message: `metric must be one of ${Object.keys(METRICS).join(', ')}` }),
+    from: time('from'),
+    to: time('to'),
+    interval: z.enum(Object.keys(INTERVALS) as [Interval, ...Interval[]], { message: 'interval must be one of 1m, 5m, 1h, 1d' }).default('1m'),
+    groupBy: z.enum(['type', 'country', 'currency', 'device'], { message: 'groupBy must be one of type, country, currency, device' }).optional(),
+  }), query);
+  const r = range(q);
+  if (q.groupBy && !(METRICS[q.metric].groups as readonly string[]).includes(q.groupBy)) {
+    throw new ParameterError('groupBy', `groupBy ${q.groupBy} is not available for ${q.metric}; use ${METRICS[q.metric].groups.join(', ') || 'none'}`);
+  }
+  const points = Math.ceil((r.to - r.from) / INTERVAL_MS[q.interval]);
+  if (points > MAX_POINTS) throw new ParameterError('interval', `${points} points at ${q.interval}; at most ${MAX_POINTS}: choose a longer interval or a shorter range`);
+  return { ...r, metric: q.metric, interval: q.interval, groupBy: q.groupBy };
+}
+
+export function topProductsParams(query: unknown): RangeParams & { limit: number } {
+  const q = parse(z.object({
+    from: time('from'), to: time('to'),
+    limit: z.coerce.number({ message: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(100, 'limit must be at most 100').default(10),
+  }), query);
+  return { ...range(q), limit: q.limit };
+}

@@ -1,0 +1,106 @@
+/* Tributary dashboard: charts from /api/timeseries and /api/top-products, live figures over SSE. */
+'use strict';
+const PALETTE = ['#4cc2ff', '#f78166', '#3fb950', '#d2a8ff', '#e3b341', '#ff7b72', '#79c0ff', '#56d364'];
+const charts = {};
+const $ = (id) => document.getElementById(id);
+const fmt = new Intl.NumberFormat();
+const money = (cents, currency) => new Intl.NumberFormat(undefined, { style: 'currency', currency }).format(cents / (currency === 'JPY' ? 1 : 100));
+
+function rangeQuery() {
+  const minutes = Number($('range').value);
+  const to = Date.now() + 60_000;
+  const from = to - (minutes + 1) * 60_000;
+  const interval = minutes > 360 ? '5m' : '1m';
+  return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), interval };
+}
+
+async function api(path, params) {
+  const res = await fetch(`${path}?${new URLSearchParams(params)}`);
+  if (!res.ok) throw new Error(`${path}: ${res.status}`);
+  return res.json();
+}
+
+function seriesChart(id, points, label = (g) => g || 'all', type = 'line') {
+  const times = [...new Set(points.map((p) => p.t))].sort();
+  const groups = [...new Set(points.map((p) => p.group))].sort();
+  const datasets = groups.map((g, i) => ({
+    label: label(g),
+    data: times.map((t) => points.find((p) => p.t === t && p.group === g)?.value ?? 0),
+    borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length] + '55', tension: 0.25, pointRadius: 0, fill: type === 'bar',
+  }));
+  const labels = times.map((t) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
+  draw(id, type, labels, datasets);
+}
+
+function draw(id, type, labels, datasets, extra = {}) {
+  if (charts[id]) {
+    charts[id].data.labels = labels;
+    charts[id].data.datasets = datasets;
+    charts[id].update('none');
+    return;
+  }
+  charts[id] = new Chart($(id), {
+    type, data: { labels, datasets },
+    options: { animation: false, responsive: true, maintainAspectRatio: false, plugins: { legend: { labels: { color: '#e6edf3' } } },
+      scales: { x: { ticks: { color: '#8b98a5', maxTicksLimit: 8 } }, y: { ticks: { color: '#8b98a5' }, beginAtZero: true } }, ...extra },
+  });
+}
+
+async function refreshCharts() {
+  const q = rangeQuery();
+  const [orders, revenue, users, active, top, totals] = await Promise.all([
+    api('/api/timeseries', { ...q, metric: 'orders', groupBy: 'type' }),
+    api('/api/timeseries', { ...q, metric: 'revenue', groupBy: 'type' }),
+    api('/api/timeseries', { ...q, metric: 'user_events', groupBy: 'type' }),
+    api('/api/timeseries', { ...q, metric: 'active_users' }),
+    api('/api/top-products', { from: q.from, to: q.to, limit: 10 }),
+    api('/api/totals', { from: q.from, to: q.to }),
+  ]);
+  seriesChart('chart-orders', orders.points);
+  const placedRevenue = revenue.points.filter((p) => p.group.startsWith('order_placed/')).map((p) => ({ ...p, group: p.group.split('/')[1] }));
+  seriesChart('chart-revenue', placedRevenue);
+  seriesChart('chart-signups', users.points.filter((p) => p.group === 'signup'), () => 'signups', 'bar');
+  seriesChart('chart-active', active.points, () => 'active users');
+  draw('chart-products', 'bar', top.products.map((p) => p.sku), [{ label: 'units', data: top.products.map((p) => p.quantity), backgroundColor: PALETTE[0] }], { indexAxis: 'y' });
+  showTotals(totals);
+  document.body.dataset.loaded = 'true';
+}
+
+function showTotals(t) {
+  const placed = t.orders.order_placed || { count: 0, amountCents: {} };
+  $('kpi-orders').textContent = fmt.format(placed.count);
+  $('kpi-revenue').textContent = Object.entries(placed.amountCents).map(([c, v]) => money(v, c)).join(' · ') || '–';
+  $('kpi-signups').textContent = fmt.format(t.userEvents.signup || 0);
+  $('kpi-active').textContent = fmt.format(t.activeUsers);
+  $('kpi-fresh').textContent = t.freshnessMs === null ? '–' : `${(t.freshnessMs / 1000).toFixed(1)} s`;
+}
+
+async function refreshPipeline() {
+  const p = await api('/api/pipeline', {});
+  $('pipeline').querySelector('tbody').innerHTML = p.stages.map((s) =>
+    `<tr><td>${s.stage}</td><td>${s.lag ?? '–'}</td><td>${s.recordsPerSecond ?? s.rowsPerSecond ?? '–'}</td></tr>`).join('');
+  $('dlq').textContent = `dead letters: ${fmt.format(p.deadLetters)}`;
+}
+
+let updates = 0;
+function connect() {
+  const source = new EventSource('/api/stream');
+  source.addEventListener('open', () => { $('live').textContent = 'live'; $('live').classList.add('on'); });
+  source.addEventListener('error', () => { $('live').textContent = 'reconnecting…'; $('live').classList.remove('on'); });
+  source.addEventListener('figures', (e) => {
+    const f = JSON.parse(e.data);
+    updates += 1;
+    document.body.dataset.updates = String(updates);
+    $('kpi-orders-now').textContent = fmt.format(f.current.orders.order_placed?.count || 0);
+    $('kpi-signups-now').textContent = fmt.format(f.current.userEvents.signup || 0);
+    $('kpi-active-now').textContent = fmt.format(f.current.activeUsers);
+    $('kpi-fresh').textContent = f.lastHour.freshnessMs === null ? '–' : `${(f.lastHour.freshnessMs / 1000).toFixed(1)} s`;
+    if (updates % 5 === 0) refreshCharts().catch(console.error);
+    if (updates % 3 === 0) refreshPipeline().catch(console.error);
+  });
+}
+
+$('range').addEventListener('change', () => refreshCharts().catch(console.error));
+refreshCharts().catch(console.error);
+refreshPipeline().catch(console.error);
+connect();

@@ -1,0 +1,44 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { Config } from '../platform/config';
+import type { Logger } from '../platform/logger';
+import { connectAdmin } from '../platform/kafka/client';
+import { dashboardApp } from './api';
+import { DashboardQueries } from './queries';
+
+export interface DashboardService {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startDashboard(deps: { config: Config; clickhouse: ClickHouseClient; kafka: Kafka; logger: Logger; metrics: Registry; port?: number; streamIntervalMs?: number }): Promise<DashboardService> {
+  const admin = await connectAdmin(deps.kafka);
+  const app = dashboardApp({
+    queries: new DashboardQueries(deps.clickhouse, deps.config.clickhouse.database),
+    admin,
+    config: deps.config,
+    logger: deps.logger,
+    metrics: deps.metrics,
+    streamIntervalMs: deps.streamIntervalMs,
+    checks: [
+      { name: 'clickhouse', check: async () => { await deps.clickhouse.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((r) => r.json()); } },
+      { name: 'kafka', check: async () => { await admin.describeCluster(); } },
+    ],
+  });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(deps.port ?? deps.config.dashboardPort, () => resolve(s));
+    s.once('error', reject);
+  });
+  const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+  deps.logger.info({ url }, 'dashboard.listening');
+  return {
+    url,
+    async close() {
+      await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+      await admin.disconnect();
+    },
+  };
+}

@@ -1,0 +1,155 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { Command } from 'commander';
+import { loadConfig, type Config } from '../config';
+import { createLogger, type Logger } from '../logger';
+import { createMetrics } from '../metrics';
+import { assertPortFree } from '../ports';
+import { LocalKafka } from '../kafka/broker';
+import { connectAdmin, createKafka } from '../kafka/client';
+import { ensureTopics, pipelineTopics } from '../kafka/topics';
+import { createClickHouse, describeClickHouse } from '../clickhouse/client';
+import { startEmbeddedRegistry } from '../../schemas/registry/embedded';
+import { SchemaClient } from '../../schemas/client';
+import { resolveWriteAuth } from '../../producers/ingest/auth';
+import { startSink } from '../../consumers/service';
+import { startDashboard } from '../../dashboards/service';
+import { demoOptions, driveDemo, type DemoCommandOptions } from './demo';
+
+const BIN = path.resolve(__dirname, '..', '..', 'bin', 'tributary.js');
+
+export function startCommand(): Command {
+  return demoOptions(new Command('start')
+    .summary('run the whole pipeline on this machine (Kafka, registry, ingest, process, sink, dashboard)')
+    .description('The local Kafka broker unless KAFKA_BROKERS, the embedded registry unless SCHEMA_REGISTRY_URL, chDB unless CLICKHOUSE_URL. Ingest and the processor run as child processes (both cores); this process hosts the registry, the sink and the dashboard. Ctrl-C stops every stage in order.')
+    .option('--demo', 'also send demo traffic (see `tributary demo`)'))
+    .action(async (opts: DemoCommandOptions & { demo?: boolean }) => {
+      const config = loadConfig();
+      const logger = createLogger(config.logLevel, 'start');
+      const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+      let shuttingDown = false;
+      const shutdown = async (code: number) => {
+        if (shuttingDown) return;
+        shuttingDown = true;
+        process.stdout.write('Stopping…\n');
+        for (const { name, stop } of [...stops].reverse()) {
+          try {
+            await stop();
+            logger.info({ stage: name }, 'start.stage.stopped');
+          } catch (err) {
+            logger.error({ stage: name, err }, 'start.stage.stop_failed');
+          }
+        }
+        process.exit(code);
+      };
+      process.once('SIGINT', () => void shutdown(0));
+      process.once('SIGTERM', () => void shutdown(0));
+      try {
+        await runAll(config, logger, opts, stops, () => shuttingDown);
+      } catch (err) {
+        process.stderr.write(`tributary: ${(err as Error).message}\n`);
+        await shutdown(1);
+      }
+    });
+}
+
+async function runAll(config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
+  await assertPortFree(config.ingestPort, 'ingestion endpoint, INGEST_PORT');
+  await assertPortFree(config.dashboardPort, 'dashboard, DASHBOARD_PORT');
+  if (config.registry.embedded) await assertPortFree(config.registry.port, 'schema registry, REGISTRY_PORT');
+
+  let brokers = config.kafka.brokers;
+  if (config.kafka.local) {
+    const broker = await LocalKafka.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger, port: Number(brokers[0]!.split(':')[1]) });
+    stops.push({ name: 'kafka', stop: () => broker.stop() });
+    brokers = broker.brokers;
+  }
+  const kafkaConfig = { ...config.kafka, brokers };
+  const kafka = createKafka({ config: kafkaConfig, logger, clientId: 'tributary-start' });
+  const admin = await connectAdmin(kafka);
+  await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics), logger, config.kafka.replicationFactor);
+  await admin.disconnect();
+
+  let registryUrl = config.registry.url;
+  if (config.registry.embedded) {
+    const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: config.registry.port });
+    stops.push({ name: 'registry', stop: () => registry.close() });
+    registryUrl = registry.url;
+  }
+  const schemas = new SchemaClient(registryUrl, logger);
+  const clickhouse = createClickHouse(config.clickhouse, config.dataDir);
+  stops.push({ name: 'clickhouse', stop: () => clickhouse.close() });
+  const sink = await startSink({ config, kafka, clickhouse, schemas, logger, metrics: createMetrics('sink') });
+  stops.push({ name: 'sink', stop: () => sink.stop() });
+  const dashboard = await startDashboard({ config, clickhouse, kafka, logger, metrics: createMetrics('dashboard') });
+  stops.push({ name: 'dashboard', stop: () => dashboard.close() });
+
+  // Child stages see the running broker and registry as if configured externally.
+  const auth = resolveWriteAuth(config);
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env, KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl,
+    ...(auth.keys ? { WRITE_KEYS: auth.keys.join(',') } : { INGEST_AUTH: 'off' }),
+  };
+  const processor = supervise('process', childEnv, logger, stopping);
+  stops.push({ name: 'process', stop: () => processor.stop() });
+  const ingest = supervise('ingest', childEnv, logger, stopping);
+  stops.push({ name: 'ingest', stop: () => ingest.stop() });
+  const ingestUrl = `http://localhost:${config.ingestPort}`;
+  await waitReady(`${ingestUrl}/readyz`, 120_000);
+
+  process.stdout.write([
+    'Tributary is running:',
+    `  dashboard   ${dashboard.url}`,
+    `  ingest      ${ingestUrl}/v1/events${auth.developmentKey ? `   write key: ${auth.developmentKey}` : ''}`,
+    `  registry    ${registryUrl}`,
+    `  kafka       ${brokers.join(',')}`,
+    `  clickhouse  ${describeClickHouse(config.clickhouse, config.dataDir)}`,
+    'Ctrl-C stops every stage in order.',
+    '',
+  ].join('\n'));
+
+  if (opts.demo) {
+    const controller = new AbortController();
+    const demo = driveDemo({ ...config, kafka: kafkaConfig, registry: { ...config.registry, url: registryUrl } }, logger, opts, controller.signal, ingestUrl);
+    // First to stop on Ctrl-C: the demo, so every event it sent is either acknowledged or not counted.
+    stops.push({ name: 'demo', stop: async () => { controller.abort(); await demo; } });
+    process.stdout.write(`Demo traffic: ${opts.rate} events/s via ${opts.via}; ground truth in ${path.join(config.dataDir, 'demo-ledger.json')} on stop\n`);
+  }
+}
+
+/** Runs `tributary <stage>` as a child process and restarts it if it dies, until stopped. */
+function supervise(stage: string, env: NodeJS.ProcessEnv, logger: Logger, stopping: () => boolean): { stop: () => Promise<void> } {
+  let child: ChildProcess;
+  let stopped = false;
+  const launch = () => {
+    child = spawn(process.execPath, [BIN, stage], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('exit', (code, signal) => {
+      if (stopped || stopping()) return;
+      logger.error({ stage, code, signal }, 'start.stage.died');
+      setTimeout(launch, 1000);
+    });
+  };
+  launch();
+  return {
+    stop: () => new Promise<void>((resolve) => {
+      stopped = true;
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+      child.once('exit', () => { clearTimeout(timer); resolve(); });
+      child.kill('SIGTERM');
+    }),
+  };
+}
+
+async function waitReady(url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if ((await fetch(url)).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
