@@ -12,7 +12,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js', '**/*.cjs'],
+    files: ['dashboards/public/**/*.js'],
+    languageOptions: { sourceType: 'script', globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly', EventSource: 'readonly', Chart: 'readonly', Intl: 'readonly', console: 'readonly' } },
+  },
+  {
+    files: ['bin/**/*.js', '*.js', '*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
