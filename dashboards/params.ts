@@ -36,8 +36,8 @@ export interface RangeParams { from: number; to: number }
 function range(q: { from?: number; to?: number }, defaultSpanMs = 3_600_000): RangeParams {
   const to = q.to ?? Date.now() + 60_000;
   const from = q.from ?? to - defaultSpanMs - 60_000;
-  if (from >= to) throw new ParameterError('from', 'from must be before to');
-  if (to - from > MAX_RANGE_MS) throw new ParameterError('to', 'the range may span at most 366 days');
+  if (from >= to) throw new ParameterError('from', 'from: must be before to');
+  if (to - from > MAX_RANGE_MS) throw new ParameterError('to', 'to: the range from..to may span at most 366 days');
   return { from, to };
 }
 
@@ -55,10 +55,10 @@ export function timeseriesParams(query: unknown): RangeParams & { metric: Metric
   }), query);
   const r = range(q);
   if (q.groupBy && !(METRICS[q.metric].groups as readonly string[]).includes(q.groupBy)) {
-    throw new ParameterError('groupBy', `groupBy ${q.groupBy} is not available for ${q.metric}; use ${METRICS[q.metric].groups.join(', ') || 'none'}`);
+    throw new ParameterError('groupBy', `groupBy: ${q.groupBy} is not available for ${q.metric}; use ${METRICS[q.metric].groups.join(', ') || 'none'}`);
   }
   const points = Math.ceil((r.to - r.from) / INTERVAL_MS[q.interval]);
-  if (points > MAX_POINTS) throw new ParameterError('interval', `${points} points at ${q.interval}; at most ${MAX_POINTS}: choose a longer interval or a shorter range`);
+  if (points > MAX_POINTS) throw new ParameterError('interval', `interval: ${points} points at ${q.interval}; at most ${MAX_POINTS}: choose a longer interval or a shorter range`);
   return { ...r, metric: q.metric, interval: q.interval, groupBy: q.groupBy };
 }
 

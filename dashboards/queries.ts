@@ -89,7 +89,7 @@ export class DashboardQueries {
     const rows = await this.rows<{ t: string; g: string; v: string }>(
       `SELECT formatDateTime(${INTERVALS[interval]}, '%Y-%m-%dT%H:%i:%SZ', 'UTC') AS t, ${groupExpr} AS g, ${m.value} AS v
        FROM ${this.db}.${m.table} ${final} WHERE ${RANGE} GROUP BY t, g ORDER BY t, g`, this.range(r));
-    return rows.map((row) => ({ t: row.t, group: row.g, value: Number(row.v) }));
+    return rows.map((row) => ({ t: new Date(row.t).toISOString(), group: row.g, value: Number(row.v) }));
   }
 
   async topProducts(r: Range, limit: number): Promise<Array<{ sku: string; category: string; quantity: number; revenueCents: Record<string, number> }>> {
