@@ -5,16 +5,16 @@ import { createMetrics } from '../platform/metrics';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { runMigrations } from '../platform/clickhouse/migrations';
 import { TributaryProducer } from '../producers/tributary-producer';
-import { DemoShop, type DemoEvent } from '../producers/demo/shop';
+import { DemoShop } from '../producers/demo/shop';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
 import { startProcessor } from '../streams/service';
 import type { StreamProcessor } from '../streams/processor';
 import { DashboardQueries } from '../dashboards/queries';
 import { startTestRegistry } from '../test/registry';
-import { createPipelineTopics, type PipelineTopics } from '../test/pipeline';
+import { createPipelineTopics, type PipelineTopics, produceDemo } from '../test/pipeline';
 import { clickhouseTarget, faultyClickHouse, testClickHouse } from '../test/clickhouse';
-import { testConfig, unique, waitFor } from '../test/helpers';
+import { testConfig, unique, waitFor, sorted } from '../test/helpers';
 import { ClickHouseSink } from './sink';
 import { sinkMetrics } from './metrics';
 import { rollupMigrations } from './tables';
@@ -60,14 +60,6 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     return { sink, metrics };
   }
 
-  async function produce(producer: TributaryProducer, events: DemoEvent[], truth: GroundTruth) {
-    const users = events.filter((e) => e.kind === 'user').map(({ kind: _k, ...e }) => e);
-    const orders = events.filter((e) => e.kind === 'order').map(({ kind: _k, ...e }) => e);
-    if (users.length) await producer.sendUserEvents(users as never);
-    if (orders.length) await producer.sendOrderEvents(orders as never);
-    for (const e of events) truth.add(e);
-  }
-
   /** Totals from ClickHouse for this test's topics, in the ground truth's shape. */
   async function clickhouseTotals(topics: PipelineTopics) {
     const q = await clickhouse.query({
@@ -105,7 +97,7 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     await sink.start();
     const truth = new GroundTruth();
     try {
-      await produce(producer, new DemoShop(5, { lateShare: 0.05, retryShare: 0.02, retryWindow: 20 }).next(1500), truth);
+      await produceDemo(producer, new DemoShop(5, { lateShare: 0.05, retryShare: 0.02, retryWindow: 20 }).next(1500), truth);
       await expectTotals(topics, truth);
       expect((await metrics.rows.get()).values[0]!.value).toBeGreaterThan(0);
       // This test runs first in a fresh database: the dashboard's own totals must match too.
@@ -134,11 +126,11 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     const shop = new DemoShop(8, { lateShare: 0.05, retryShare: 0.02, retryWindow: 20 });
     let restarted: ClickHouseSink | undefined;
     try {
-      await produce(producer, shop.next(600), truth);
+      await produceDemo(producer, shop.next(600), truth);
       await waitFor(() => (inserts >= 2 ? true : undefined), 'the insert before the crash');
       await doomed.abort();
       const committedBefore = await admin.fetchOffsets({ groupId: sinkGroup, topics: [topics.rollups] });
-      await produce(producer, shop.next(600), truth);
+      await produceDemo(producer, shop.next(600), truth);
       restarted = newSink(topics, sinkGroup, clickhouse).sink;
       await restarted.start();
       await expectTotals(topics, truth);
@@ -160,11 +152,11 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     const truth = new GroundTruth();
     const shop = new DemoShop(9, { lateShare: 0.05, retryShare: 0.02, retryWindow: 20 });
     try {
-      await produce(producer, shop.next(500), truth);
+      await produceDemo(producer, shop.next(500), truth);
       await expectTotals(topics, truth);
       faulty.down = true;
       const committed = await admin.fetchOffsets({ groupId: sinkGroup, topics: [topics.rollups] });
-      await produce(producer, shop.next(800), truth);
+      await produceDemo(producer, shop.next(800), truth);
       await waitFor(async () => ((await metrics.retries.get()).values[0]!.value >= 3 ? true : undefined), 'three failed inserts');
       expect(await admin.fetchOffsets({ groupId: sinkGroup, topics: [topics.rollups] })).toEqual(committed);
       faulty.down = false;
@@ -175,9 +167,3 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     }
   });
 });
-
-function sorted(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sorted);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted((value as Record<string, unknown>)[k])]));
-  return value;
-}

@@ -3,13 +3,13 @@ import type { Admin, Kafka } from 'kafkajs';
 import { silentLogger } from '../platform/logger';
 import { connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
 import { TributaryProducer } from '../producers/tributary-producer';
-import { DemoShop, type DemoEvent } from '../producers/demo/shop';
+import { DemoShop } from '../producers/demo/shop';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
 import type { DeadLetter } from '../schemas/catalog';
 import { startTestRegistry } from '../test/registry';
-import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics } from '../test/pipeline';
-import { testConfig, unique, waitFor } from '../test/helpers';
+import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics, produceDemo } from '../test/pipeline';
+import { testConfig, unique, waitFor, sorted } from '../test/helpers';
 import { Random } from '../producers/demo/random';
 
 describe('stream processor (real broker, processes killed)', () => {
@@ -45,14 +45,6 @@ describe('stream processor (real broker, processes killed)', () => {
     return { topics, env, producer, follower, spawnProcessor };
   }
 
-  async function produce(producer: TributaryProducer, events: DemoEvent[], truth: GroundTruth): Promise<void> {
-    const users = events.filter((e) => e.kind === 'user').map(({ kind: _k, ...e }) => e);
-    const orders = events.filter((e) => e.kind === 'order').map(({ kind: _k, ...e }) => e);
-    if (users.length) await producer.sendUserEvents(users as never);
-    if (orders.length) await producer.sendOrderEvents(orders as never);
-    for (const e of events) truth.add(e);
-  }
-
   async function expectConverges(follower: RollupFollower, truth: GroundTruth): Promise<void> {
     const expected = truth.totals();
     await waitFor(() => (JSON.stringify(sorted(follower.totals())) === JSON.stringify(sorted(expected)) ? true : undefined), 'rollups to equal the ground truth', 90_000, 250)
@@ -68,11 +60,11 @@ describe('stream processor (real broker, processes killed)', () => {
     let processor = spawnProcessor();
     try {
       for (let round = 0; round < 6; round++) {
-        await produce(producer, shop.next(400), truth);
+        await produceDemo(producer, shop.next(400), truth);
         // Let it run for a random while: somewhere mid-segment, mid-flush or idle.
         await new Promise((r) => setTimeout(r, random.int(50, 1500)));
         await killAndWait(processor, 'SIGKILL');
-        await produce(producer, shop.next(100), truth);
+        await produceDemo(producer, shop.next(100), truth);
         processor = spawnProcessor();
       }
       expect(truth.size).toBeGreaterThan(2500);
@@ -91,14 +83,14 @@ describe('stream processor (real broker, processes killed)', () => {
     const first = spawnProcessor();
     let second: ChildProcess | undefined;
     try {
-      await produce(producer, shop.next(800), truth);
+      await produceDemo(producer, shop.next(800), truth);
       second = spawnProcessor();
       for (let i = 0; i < 4; i++) {
-        await produce(producer, shop.next(300), truth);
+        await produceDemo(producer, shop.next(300), truth);
         await new Promise((r) => setTimeout(r, 300));
       }
       await killAndWait(second, 'SIGTERM');
-      await produce(producer, shop.next(600), truth);
+      await produceDemo(producer, shop.next(600), truth);
       await expectConverges(follower, truth);
     } finally {
       if (second) await killAndWait(second);
@@ -115,7 +107,7 @@ describe('stream processor (real broker, processes killed)', () => {
     const processor = spawnProcessor();
     const raw = await connectProducer(kafka);
     try {
-      await produce(producer, shop.next(100), truth);
+      await produceDemo(producer, shop.next(100), truth);
       const poison = [
         { value: Buffer.from('definitely not avro'), reason: 'undecodable' },
         { value: Buffer.from([0, 0x7f, 0, 0, 1, 2, 3]), reason: 'unknown_schema' },
@@ -126,7 +118,7 @@ describe('stream processor (real broker, processes killed)', () => {
       const base = Number(sent[0]!.baseOffset);
       // Valid events after the poison, on the same partition (same key).
       const after = shop.next(200).map((e) => ({ ...e, userId: 'poison-user' }));
-      await produce(producer, after, truth);
+      await produceDemo(producer, after, truth);
       await expectConverges(follower, truth);
       const letters = await readDeadLetters(topics, 3);
       expect(letters.map((l) => [l.source, l.partition, l.offset, l.reason, l.stage])).toEqual(
@@ -159,8 +151,3 @@ describe('stream processor (real broker, processes killed)', () => {
 });
 
 /** Deterministic key order, so two totals compare by value. */
-function sorted(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sorted);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted((value as Record<string, unknown>)[k])]));
-  return value;
-}

@@ -4,7 +4,9 @@ import type { Admin, Consumer, Kafka } from 'kafkajs';
 import { silentLogger } from '../platform/logger';
 import { SchemaClient } from '../schemas/client';
 import type { RollupRow } from '../streams/partition';
-import type { Totals, TruthEvent } from '../producers/demo/ground-truth';
+import type { GroundTruth, Totals, TruthEvent } from '../producers/demo/ground-truth';
+import type { DemoEvent } from '../producers/demo/shop';
+import type { TributaryProducer } from '../producers/tributary-producer';
 import { unique } from './helpers';
 
 export interface PipelineTopics { users: string; orders: string; rollups: string; dlq: string }
@@ -114,3 +116,12 @@ export function totalsFromRows(rows: RollupRow[]): Totals {
 }
 
 export type { TruthEvent };
+
+/** Produces demo events straight to Kafka and records them in the ground truth once acknowledged. */
+export async function produceDemo(producer: TributaryProducer, events: DemoEvent[], truth: GroundTruth): Promise<void> {
+  const users = events.filter((e) => e.kind === 'user').map(({ kind: _k, ...e }) => e);
+  const orders = events.filter((e) => e.kind === 'order').map(({ kind: _k, ...e }) => e);
+  if (users.length) await producer.sendUserEvents(users as never);
+  if (orders.length) await producer.sendOrderEvents(orders as never);
+  for (const e of events) truth.add(e);
+}
