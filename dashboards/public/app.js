@@ -20,13 +20,22 @@ async function api(path, params) {
   return res.json();
 }
 
+/** Every bucket start in the range, so minutes without events show as zero instead of vanishing. */
+function buckets(q) {
+  const step = q.interval === '5m' ? 300_000 : 60_000;
+  const out = [];
+  for (let t = Math.floor(Date.parse(q.from) / step) * step; t < Date.parse(q.to); t += step) out.push(new Date(t).toISOString());
+  return out;
+}
+
+let axis = [];
 function seriesChart(id, points, label = (g) => g || 'all', type = 'line') {
-  const times = [...new Set(points.map((p) => p.t))].sort();
+  const times = axis;
   const groups = [...new Set(points.map((p) => p.group))].sort();
   const datasets = groups.map((g, i) => ({
     label: label(g),
     data: times.map((t) => points.find((p) => p.t === t && p.group === g)?.value ?? 0),
-    borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length] + '55', tension: 0.25, pointRadius: 0, fill: type === 'bar',
+    borderColor: PALETTE[i % PALETTE.length], backgroundColor: PALETTE[i % PALETTE.length] + '55', tension: 0.2, pointRadius: 0, fill: type === 'bar',
   }));
   const labels = times.map((t) => new Date(t).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
   draw(id, type, labels, datasets);
@@ -48,6 +57,7 @@ function draw(id, type, labels, datasets, extra = {}) {
 
 async function refreshCharts() {
   const q = rangeQuery();
+  axis = buckets(q);
   const [orders, revenue, users, active, top, totals] = await Promise.all([
     api('/api/timeseries', { ...q, metric: 'orders', groupBy: 'type' }),
     api('/api/timeseries', { ...q, metric: 'revenue', groupBy: 'type' }),
@@ -94,7 +104,8 @@ function connect() {
     $('kpi-orders-now').textContent = fmt.format(f.current.orders.order_placed?.count || 0);
     $('kpi-signups-now').textContent = fmt.format(f.current.userEvents.signup || 0);
     $('kpi-active-now').textContent = fmt.format(f.current.activeUsers);
-    $('kpi-fresh').textContent = f.lastHour.freshnessMs === null ? '–' : `${(f.lastHour.freshnessMs / 1000).toFixed(1)} s`;
+    if ($('range').value === '60') showTotals(f.lastHour);
+    else $('kpi-fresh').textContent = f.lastHour.freshnessMs === null ? '–' : `${(f.lastHour.freshnessMs / 1000).toFixed(1)} s`;
     if (updates % 5 === 0) refreshCharts().catch(console.error);
     if (updates % 3 === 0) refreshPipeline().catch(console.error);
   });
