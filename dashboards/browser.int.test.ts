@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';

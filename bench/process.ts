@@ -1,0 +1,80 @@
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import type { Admin } from 'kafkajs';
+import { connectAdmin } from '../platform/kafka/client';
+import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
+import { TributaryProducer } from '../producers/tributary-producer';
+import { DemoShop } from '../producers/demo/shop';
+import type { BenchEnv } from './env';
+import { logger, peakMemoryMiB } from './env';
+
+export interface ProcessResult {
+  events: number;
+  preloadEventsPerSecond: number;
+  processedEvents: number;
+  seconds: number;
+  eventsPerSecond: number;
+  peakMemoryMiB: number | null;
+  rollupRows: number;
+}
+
+/** Pre-loads `events` straight into Kafka, then times `tributary process` (a child process) over them. */
+export async function benchProcess(env: BenchEnv, events = Number(process.env.BENCH_EVENTS ?? 2_000_000)): Promise<ProcessResult> {
+  const admin = await connectAdmin(env.kafka);
+  await ensureTopics(admin, pipelineTopics(6, env.config.topics), logger, 1);
+  const producer = await TributaryProducer.connect({ kafka: env.config.kafka, registryUrl: env.registry.url, lingerMs: 5, topics: { user: env.config.topics.users, order: env.config.topics.orders } });
+  const shop = new DemoShop(2, { retryShare: 0.01, lateShare: 0.02 });
+  const preloadStart = Date.now();
+  const inflight = new Set<Promise<unknown>>();
+  for (let sent = 0; sent < events; sent += 2000) {
+    const batch = shop.next(Math.min(2000, events - sent));
+    const users = batch.filter((e) => e.kind === 'user').map(({ kind: _k, ...e }) => e);
+    const orders = batch.filter((e) => e.kind === 'order').map(({ kind: _k, ...e }) => e);
+    const p = Promise.all([producer.sendUserEvents(users as never), producer.sendOrderEvents(orders as never)]).finally(() => inflight.delete(p));
+    inflight.add(p);
+    while (inflight.size >= 8) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  await producer.disconnect();
+  const preloadSeconds = (Date.now() - preloadStart) / 1000;
+
+  const segment = env.config.processor.segmentSize;
+  const targets = await segmentTargets(admin, [env.config.topics.users, env.config.topics.orders], segment);
+  const target = targets.reduce((n, t) => n + t.offset, 0);
+  const started = Date.now();
+  const child = spawn(process.execPath, [path.resolve(__dirname, '..', 'bin', 'tributary.js'), 'process'], {
+    env: { ...process.env, KAFKA_BROKERS: env.config.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: env.registry.url, LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  let peak: number | null = null;
+  try {
+    // Done when every partition's committed offset reached its last full segment's end.
+    for (;;) {
+      peak = peakMemoryMiB(child.pid) ?? peak;
+      const committed = await admin.fetchOffsets({ groupId: env.config.processor.groupId, topics: [env.config.topics.users, env.config.topics.orders] });
+      const done = targets.every((t) => Number(committed.find((c) => c.topic === t.topic)?.partitions.find((p) => p.partition === t.partition)?.offset ?? -1) >= t.offset);
+      if (done) break;
+      if (child.exitCode !== null) throw new Error(`processor exited with ${child.exitCode}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    peak = peakMemoryMiB(child.pid) ?? peak;
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const rollupRows = (await admin.fetchTopicOffsets(env.config.topics.rollups)).reduce((n, p) => n + Number(p.high), 0);
+  await admin.disconnect();
+  return {
+    events, preloadEventsPerSecond: Math.round(events / preloadSeconds), processedEvents: target, seconds,
+    eventsPerSecond: Math.round(target / seconds), peakMemoryMiB: peak ?? peakMemoryMiB(), rollupRows,
+  };
+}
+
+async function segmentTargets(admin: Admin, topics: string[], segment: number) {
+  const out: Array<{ topic: string; partition: number; offset: number }> = [];
+  for (const topic of topics) {
+    for (const p of await admin.fetchTopicOffsets(topic)) out.push({ topic, partition: p.partition, offset: Math.floor(Number(p.high) / segment) * segment });
+  }
+  return out;
+}

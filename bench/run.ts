@@ -1,0 +1,58 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { benchEnv, machine } from './env';
+import { benchIngest } from './ingest';
+import { benchProcess } from './process';
+import { benchSink } from './sink';
+
+/**
+ * `npm run bench [-- ingest|process|sink]`: measured figures, printed and written to
+ * bench/results/ as JSON and Markdown. Nothing here asserts a time.
+ */
+async function main(): Promise<void> {
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink'].includes(a)));
+  const all = which.size === 0;
+  const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
+  const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
+  if (all || which.has('ingest')) {
+    const env = await benchEnv();
+    try {
+      const r = await benchIngest(env);
+      report.ingest = r;
+      lines.push('## Ingest (POST /v1/events, autocannon on loopback)', '', '| scenario | connections | events/s | requests/s | p50 ms | p99 ms | non-2xx |', '|---|---|---|---|---|---|---|');
+      for (const x of r.results) lines.push(`| ${x.scenario} | ${x.connections} | ${x.eventsPerSecond} | ${x.requestsPerSecond} | ${x.latencyP50ms} | ${x.latencyP99ms} | ${x.non2xx} |`);
+      lines.push('', `Peak memory of the benchmark process (ingest in-process): ${r.peakMemoryMiB} MiB`, '');
+    } finally {
+      await env.stop();
+    }
+  }
+  if (all || which.has('process') || which.has('sink')) {
+    const env = await benchEnv();
+    try {
+      const p = await benchProcess(env);
+      report.process = p;
+      lines.push('## Stream processor (`tributary process`, one instance)', '', '| events pre-loaded | pre-load events/s | events processed (full segments) | seconds | events/s | peak memory MiB | rollup rows |', '|---|---|---|---|---|---|---|',
+        `| ${p.events} | ${p.preloadEventsPerSecond} | ${p.processedEvents} | ${p.seconds.toFixed(1)} | ${p.eventsPerSecond} | ${p.peakMemoryMiB} | ${p.rollupRows} |`, '');
+      if (all || which.has('sink')) {
+        const s = await benchSink(env);
+        report.sink = s;
+        lines.push('## ClickHouse sink', '', '| rows | seconds | rows/s | ClickHouse |', '|---|---|---|---|', `| ${s.rows} | ${s.seconds.toFixed(1)} | ${s.rowsPerSecond} | ${s.target} |`, '');
+      }
+    } finally {
+      await env.stop();
+    }
+  }
+  const markdown = lines.join('\n');
+  process.stdout.write(`${markdown}\n`);
+  const dir = path.join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = (report.date as string).replace(/[:.]/g, '-');
+  writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));
+  writeFileSync(path.join(dir, 'latest.md'), `${markdown}\n`);
+  process.exit(0);
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
