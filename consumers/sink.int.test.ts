@@ -127,6 +127,9 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     let restarted: ClickHouseSink | undefined;
     try {
       await produceDemo(producer, shop.next(600), truth);
+      await waitFor(() => (inserts >= 1 ? true : undefined), 'a first insert');
+      // More rows, so a second insert (the one that "crashes" before its commit) follows.
+      await produceDemo(producer, shop.next(300), truth);
       await waitFor(() => (inserts >= 2 ? true : undefined), 'the insert before the crash');
       await doomed.abort();
       const committedBefore = await admin.fetchOffsets({ groupId: sinkGroup, topics: [topics.rollups] });

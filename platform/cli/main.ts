@@ -8,6 +8,8 @@ import { sinkCommand } from './sink';
 import { startCommand } from './start';
 import { demoCommand } from './demo';
 import { dashboardCommand } from './dashboard';
+import { replayCommand } from './replay';
+import { lagCommand } from './lag';
 import { failAndExit } from './fail';
 
 /**
@@ -22,6 +24,8 @@ export function buildProgram(): Command {
     .configureHelp({ sortSubcommands: false });
   program.addCommand(startCommand());
   program.addCommand(demoCommand());
+  program.addCommand(replayCommand());
+  program.addCommand(lagCommand());
   program.addCommand(kafkaCommand());
   program.addCommand(topicsCommand());
   program.addCommand(registryCommand());
