@@ -3,7 +3,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { silentLogger } from '../platform/logger';
 import { connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
 import { TributaryProducer } from '../producers/tributary-producer';
-import { DemoShop } from '../producers/demo/shop';
+import { DemoShop, type DemoEvent } from '../producers/demo/shop';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
 import type { DeadLetter } from '../schemas/catalog';
@@ -128,6 +128,29 @@ describe('stream processor (real broker, processes killed)', () => {
       expect(letters.every((l) => l.message.length > 0)).toBe(true);
     } finally {
       await raw.disconnect();
+      await killAndWait(processor);
+      await follower.stop();
+      await producer.disconnect();
+    }
+  });
+
+  it('regression: a flush larger than the broker\'s message.max.bytes is sent in chunks, not retried forever', async () => {
+    const topics = await createPipelineTopics(admin, 1);
+    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '100000', FLUSH_INTERVAL_MS: '4000' });
+    const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
+    const follower = new RollupFollower(kafka, topics.rollups, registry.url);
+    await follower.start();
+    const truth = new GroundTruth();
+    const now = Date.now();
+    // 9,000 distinct users in one partition: ~9,000 rollup rows (> 1 MB) in a single flush.
+    const events: DemoEvent[] = Array.from({ length: 9000 }, (_, i) => ({
+      kind: 'user', type: 'login', eventId: `big-${i}`, userId: `user-${i}-${'x'.repeat(40)}`, occurredAt: now, country: 'DE', device: 'mobile', properties: {},
+    }));
+    const processor = spawnTributary(['process'], env);
+    try {
+      for (let i = 0; i < events.length; i += 3000) await produceDemo(producer, events.slice(i, i + 3000), truth);
+      await expectConverges(follower, truth);
+    } finally {
       await killAndWait(processor);
       await follower.stop();
       await producer.disconnect();

@@ -1,6 +1,6 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../platform/logger';
-import { isProgrammerError } from '../platform/errors';
+import { isProgrammerError, isRetriable } from '../platform/errors';
 import { ACKS_ALL, connectAdmin, connectProducer } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS } from '../schemas/catalog';
@@ -29,6 +29,9 @@ export interface ProcessorDeps {
 }
 
 type Outgoing = { topic: string; partition: number; key: string; value: Buffer };
+
+/** Rows per send: ~200 B each, so even all in one partition stay well under 1 MB. */
+const EMIT_CHUNK = 2000;
 
 /**
  * The stream processor: per input partition, event-time rollups under deterministic segments.
@@ -162,21 +165,8 @@ export class StreamProcessor {
     for (const { rows } of snapshot) {
       for (const { key, row } of rows) messages.push({ topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value: this.encodeRow(row) });
     }
-    if (messages.length > 0) {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const byTopic = new Map<string, Outgoing[]>();
-          for (const m of messages) byTopic.set(m.topic, [...(byTopic.get(m.topic) ?? []), m]);
-          await this.producer.sendBatch({ acks: ACKS_ALL, topicMessages: [...byTopic].map(([topic, ms]) => ({ topic, messages: ms.map(({ key, value, partition }) => ({ key, value, partition })) })) });
-          this.deps.metrics.rowsEmitted.inc(messages.length);
-          break;
-        } catch (err) {
-          if (this.stopped) throw err;
-          this.deps.logger.warn({ err: (err as Error).message, attempt, messages: messages.length }, 'processor.emit.retry');
-          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
-        }
-      }
-    }
+    // Bounded sends: a partition's record batch must stay under the broker's message.max.bytes (1 MB by default).
+    for (let i = 0; i < messages.length; i += EMIT_CHUNK) await this.emit(messages.slice(i, i + EMIT_CHUNK));
     // Commit only partitions still owned by this state object (a revoked one is gone from the map).
     const commits = snapshot
       .filter(({ state }) => this.states.get(`${state.topic}/${state.partition}`) === state)
@@ -187,6 +177,27 @@ export class StreamProcessor {
       } catch (err) {
         // A rebalance took the partition away; its new owner starts from the last good commit.
         this.deps.logger.info({ err: (err as Error).message }, 'processor.commit.skipped');
+      }
+    }
+  }
+
+  /** Sends one chunk (acks=all), retrying with backoff until it succeeds or the processor stops. */
+  private async emit(messages: Outgoing[]): Promise<void> {
+    const byTopic = new Map<string, Outgoing[]>();
+    for (const m of messages) {
+      const list = byTopic.get(m.topic);
+      if (list) list.push(m);
+      else byTopic.set(m.topic, [m]);
+    }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.producer.sendBatch({ acks: ACKS_ALL, topicMessages: [...byTopic].map(([topic, ms]) => ({ topic, messages: ms.map(({ key, value, partition }) => ({ key, value, partition })) })) });
+        this.deps.metrics.rowsEmitted.inc(messages.length);
+        return;
+      } catch (err) {
+        if (this.stopped) throw err;
+        this.deps.logger[isRetriable(err) ? 'warn' : 'error']({ err: (err as Error).message, attempt, messages: messages.length }, 'processor.emit.retry');
+        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
       }
     }
   }

@@ -21,7 +21,7 @@ describe('tributary CLI', () => {
   it('--help lists every command with one line each', async () => {
     const { code, stdout } = await tributary(['--help']);
     expect(code).toBe(0);
-    for (const command of ['start', 'demo', 'replay', 'lag', 'kafka', 'topics', 'registry', 'ingest', 'process', 'sink', 'dashboard']) expect(stdout).toMatch(new RegExp(`^  ${command} .+`, 'm'));
+    for (const command of ['start', 'demo', 'replay', 'lag', 'dlq', 'kafka', 'topics', 'registry', 'ingest', 'process', 'sink', 'dashboard']) expect(stdout).toMatch(new RegExp(`^  ${command} .+`, 'm'));
   });
 
   it('kafka without java on the PATH exits non-zero with one line saying what to do', async () => {

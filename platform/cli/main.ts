@@ -10,6 +10,7 @@ import { demoCommand } from './demo';
 import { dashboardCommand } from './dashboard';
 import { replayCommand } from './replay';
 import { lagCommand } from './lag';
+import { dlqCommand } from './dlq';
 import { failAndExit } from './fail';
 
 /**
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   program.addCommand(demoCommand());
   program.addCommand(replayCommand());
   program.addCommand(lagCommand());
+  program.addCommand(dlqCommand());
   program.addCommand(kafkaCommand());
   program.addCommand(topicsCommand());
   program.addCommand(registryCommand());

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import { SCHEMAS, type DeadLetter } from '../schemas/catalog';
+import type { SchemaClient } from '../schemas/client';
+import { ACKS_ALL, connectAdmin, connectProducer } from '../platform/kafka/client';
+
+export interface StoredDeadLetter {
+  dlqPartition: number;
+  dlqOffset: number;
+  letter: DeadLetter;
+}
+
+/** Every dead letter in the topic up to its end offsets now (a snapshot; nothing committed). */
+export async function readDeadLetters(kafka: Kafka, schemas: SchemaClient, topic: string, fromOffset = 0): Promise<StoredDeadLetter[]> {
+  const admin = await connectAdmin(kafka);
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const pending = new Map(ends.filter((e) => Number(e.high) > Math.max(Number(e.low), fromOffset)).map((e) => [e.partition, Number(e.high)]));
+  const out: StoredDeadLetter[] = [];
+  if (pending.size === 0) return out;
+  const consumer = kafka.consumer({ groupId: `tributary-dlq-reader-${randomUUID()}`, maxWaitTimeInMs: 200 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const done = new Promise<void>((resolve, reject) => {
+    consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          const offset = Number(m.offset);
+          if (offset >= fromOffset && offset < (pending.get(batch.partition) ?? 0)) {
+            out.push({ dlqPartition: batch.partition, dlqOffset: offset, letter: await schemas.decode<DeadLetter>(m.value, SCHEMAS.deadLetter.type) });
+          }
+          if (offset + 1 >= (pending.get(batch.partition) ?? 0)) pending.delete(batch.partition);
+        }
+        if (pending.size === 0) resolve();
+      },
+    }).catch(reject);
+  });
+  try {
+    await done;
+  } finally {
+    await consumer.disconnect();
+  }
+  return out.sort((a, b) => a.dlqPartition - b.dlqPartition || a.dlqOffset - b.dlqOffset);
+}
+
+/**
+ * Re-produces dead letters that came from a Kafka topic to that topic, key and bytes unchanged
+ * (after a fix: a schema registered, a bug deployed). Events keep their eventIds, so one that
+ * did get through before is dropped as a duplicate within the processor's dedup horizon.
+ */
+export async function redrive(kafka: Kafka, letters: StoredDeadLetter[], knownTopics: Set<string>): Promise<Array<{ dlqOffset: number; topic: string }>> {
+  const eligible = letters.filter((l) => l.letter.partition !== null && knownTopics.has(l.letter.source));
+  if (eligible.length === 0) return [];
+  const producer = await connectProducer(kafka);
+  try {
+    const byTopic = new Map<string, StoredDeadLetter[]>();
+    for (const l of eligible) {
+      const list = byTopic.get(l.letter.source);
+      if (list) list.push(l);
+      else byTopic.set(l.letter.source, [l]);
+    }
+    await producer.sendBatch({
+      acks: ACKS_ALL,
+      topicMessages: [...byTopic].map(([topic, ls]) => ({ topic, messages: ls.map((l) => ({ key: l.letter.key, value: l.letter.value })) })),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+  return eligible.map((l) => ({ dlqOffset: l.dlqOffset, topic: l.letter.source }));
+}
