@@ -82,8 +82,21 @@ export class SchemaClient {
 
   /** Decodes a wire-format value with its writer schema, or resolved into `reader`. */
   async decode<T>(buffer: Buffer | null, reader?: avro.Type): Promise<T> {
+    const known = this.decodeCached<T>(buffer, reader);
+    if (known !== NOT_CACHED) return known;
+    await this.typeOf(schemaIdOf(buffer));
+    return this.decodeCached<T>(buffer, reader) as T;
+  }
+
+  /**
+   * The hot path: decodes synchronously when the writer's schema is already cached, else returns
+   * NOT_CACHED (then `decode` fetches it once). Throws WireFormatError for bytes that are not a
+   * wire-format value of their schema.
+   */
+  decodeCached<T>(buffer: Buffer | null, reader?: avro.Type): T | typeof NOT_CACHED {
     const id = schemaIdOf(buffer);
-    const writer = this.types.get(id) ?? (await this.typeOf(id));
+    const writer = this.types.get(id);
+    if (!writer) return NOT_CACHED;
     if (!reader || reader === writer) return decodeBody<T>(buffer!, writer);
     let byId = this.resolvers.get(reader);
     if (!byId) this.resolvers.set(reader, (byId = new Map()));
@@ -91,7 +104,14 @@ export class SchemaClient {
     if (!resolver) byId.set(id, (resolver = reader.createResolver(writer)));
     return decodeBody<T>(buffer!, reader, resolver);
   }
+
+  /** The cached writer type of `id`, if any. */
+  cachedType(id: number): avro.Type | undefined {
+    return this.types.get(id);
+  }
 }
+
+export const NOT_CACHED = Symbol('not cached');
 
 function safeJson(text: string): unknown {
   try {

@@ -67,11 +67,17 @@ export function convertEvent(input: unknown, options: ConvertOptions = {}): Conv
       }
       value = fallback;
     }
-    // Field by field, so one request learns every wrong field at once.
-    field.type.isValid(value, {
-      errorHook: (path, v, t) => errors.push({ path: [field.name, ...path].join('.'), message: describeMismatch(t, v) }),
-    });
     record[field.name] = value;
+  }
+  // Fast path: one check of the whole record. Only an invalid one is walked field by field, so
+  // one request learns every wrong field at once.
+  if (errors.length > 0 || !schema.isValid(record)) {
+    for (const field of fields) {
+      if (!(field.name in record)) continue;
+      field.type.isValid(record[field.name], {
+        errorHook: (path, v, t) => errors.push({ path: [field.name, ...path].join('.'), message: describeMismatch(t, v) }),
+      });
+    }
   }
   if (errors.length === 0) errors.push(...domainErrors(kind, record));
   if (errors.length > 0) return { ok: false, errors };

@@ -1,10 +1,10 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../platform/logger';
-import { isProgrammerError, isRetriable } from '../platform/errors';
+import { isRetriable } from '../platform/errors';
 import { ACKS_ALL, connectAdmin, connectProducer } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS } from '../schemas/catalog';
-import type { SchemaClient } from '../schemas/client';
+import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { WireFormatError, schemaIdOf } from '../schemas/wire';
 import { deadLetter, type DeadLetterDraft, type DeadLetterInput } from '../consumers/dead-letter';
 import { PartitionState, type DecodedEvent, type RollupRow } from './partition';
@@ -103,7 +103,8 @@ export class StreamProcessor {
       if (!isRunning() || isStale()) return;
       const offset = Number(message.offset);
       if (offset < state.position) continue; // redelivered after a retry: already applied
-      const decoded = await this.decode(topic, message.value);
+      const fast = this.decodeNow(topic, message.value);
+      const decoded = fast === NOT_CACHED ? await this.decode(topic, message.value) : fast;
       if ('reason' in decoded) {
         this.pendingDeadLetters.push(this.deadLetterRecord({ source: topic, partition, offset, key: message.key, value: message.value, stage: 'process', reason: decoded.reason, message: decoded.message }));
         this.deps.metrics.deadLetters.inc({ reason: decoded.reason });
@@ -111,8 +112,9 @@ export class StreamProcessor {
       } else {
         state.apply(offset, decoded);
       }
-      resolveOffset(message.offset);
     }
+    const last = batch.messages.at(-1);
+    if (last && isRunning() && !isStale()) resolveOffset(last.offset);
     this.deps.metrics.records.inc({ topic }, batch.messages.length);
     this.deps.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - state.position));
     await heartbeat();
@@ -121,21 +123,33 @@ export class StreamProcessor {
     if (dirty > this.deps.options.maxDirtyRows || this.pendingDeadLetters.length > 1000) await this.flush();
   }
 
-  private async decode(topic: string, value: Buffer | null): Promise<DecodedEvent | DeadLetterDraft> {
+  /** Synchronous when the writer schema is cached (the hot path); fetches it once otherwise. */
+  private decodeNow(topic: string, value: Buffer | null): DecodedEvent | DeadLetterDraft | typeof NOT_CACHED {
     const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
     const reader = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
+    try {
+      const writer = this.deps.schemas.cachedType(schemaIdOf(value));
+      if (!writer) return NOT_CACHED;
+      const writerName = (writer as { name?: string }).name ?? '';
+      if (writerName.split('.').pop() !== reader.name!.split('.').pop()) {
+        return { reason: 'wrong_schema', message: `a ${writerName || writer.typeName} record on ${topic}, expected ${reader.name}` };
+      }
+      const record = this.deps.schemas.decodeCached<DecodedEvent['record']>(value, reader);
+      return { kind, record } as DecodedEvent;
+    } catch (err) {
+      if (err instanceof WireFormatError) return { reason: err.reason, message: err.message };
+      return { reason: 'incompatible_schema', message: (err as Error).message };
+    }
+  }
+
+  private async decode(topic: string, value: Buffer | null): Promise<DecodedEvent | DeadLetterDraft> {
     for (let attempt = 0; ; attempt++) {
+      const now = this.decodeNow(topic, value);
+      if (now !== NOT_CACHED) return now;
       try {
-        const writer = await this.deps.schemas.typeOf(schemaIdOf(value));
-        const writerName = (writer as { name?: string }).name ?? '';
-        if (writerName.split('.').pop() !== reader.name!.split('.').pop()) {
-          return { reason: 'wrong_schema', message: `a ${writerName || writer.typeName} record on ${topic}, expected ${reader.name}` };
-        }
-        const record = await this.deps.schemas.decode<DecodedEvent['record']>(value, reader);
-        return { kind, record } as DecodedEvent;
+        await this.deps.schemas.typeOf(schemaIdOf(value));
       } catch (err) {
         if (err instanceof WireFormatError) return { reason: err.reason, message: err.message };
-        if (isProgrammerError(err)) return { reason: 'incompatible_schema', message: (err as Error).message };
         // The registry is unreachable: never dead-letter for that; back off and try again.
         this.deps.logger.warn({ err: (err as Error).message, attempt }, 'processor.registry.retry');
         await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
