@@ -4,6 +4,7 @@ import { benchEnv, machine } from './env';
 import { benchIngest } from './ingest';
 import { benchProcess } from './process';
 import { benchSink } from './sink';
+import { benchFreshness } from './freshness';
 
 /**
  * `npm run bench [-- ingest|process|sink]`: measured figures, printed and written to
@@ -37,6 +38,10 @@ async function main(): Promise<void> {
         const s = await benchSink(env);
         report.sink = s;
         lines.push('## ClickHouse sink', '', '| rows | seconds | rows/s | ClickHouse |', '|---|---|---|---|', `| ${s.rows} | ${s.seconds.toFixed(1)} | ${s.rowsPerSecond} | ${s.target} |`, '');
+        const f = await benchFreshness(env);
+        report.freshness = f;
+        lines.push('## Freshness under demo load (event received → rollup row inserted, queryable)', '', '| demo rate events/s | seconds | events accepted | p50 ms | p90 ms | p99 ms |', '|---|---|---|---|---|---|',
+          `| ${f.rate} | ${f.seconds} | ${f.accepted} | ${f.p50ms} | ${f.p90ms} | ${f.p99ms} |`, '');
       }
     } finally {
       await env.stop();

@@ -1,11 +1,11 @@
-import { Counter, Histogram, type Registry } from 'prom-client';
+import { Counter, Histogram, Summary, type Registry } from 'prom-client';
 
 export interface SinkMetrics {
   rows: Counter;
   batchRows: Histogram;
   insertSeconds: Histogram;
   retries: Counter;
-  freshness: Histogram;
+  freshness: Summary;
   deadLetters: Counter<'reason'>;
 }
 
@@ -15,9 +15,9 @@ export function sinkMetrics(registry: Registry): SinkMetrics {
     batchRows: new Histogram({ name: 'tributary_sink_batch_rows', help: 'Rows per insert batch', buckets: [1, 10, 100, 1000, 5000, 20000, 100000], registers: [registry] }),
     insertSeconds: new Histogram({ name: 'tributary_sink_insert_seconds', help: 'Insert latency, retries included', buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30], registers: [registry] }),
     retries: new Counter({ name: 'tributary_sink_insert_retries_total', help: 'Insert attempts that failed and were retried', registers: [registry] }),
-    freshness: new Histogram({
-      name: 'tributary_sink_freshness_seconds', help: 'From an event being received to its rollup row being inserted (queryable)',
-      buckets: [0.25, 0.5, 1, 2, 3, 5, 10, 30, 60, 300], registers: [registry],
+    freshness: new Summary({
+      name: 'tributary_sink_freshness_seconds', help: 'From an event being received to its rollup row being inserted (queryable), over the last 10 minutes',
+      percentiles: [0.5, 0.9, 0.99], maxAgeSeconds: 600, ageBuckets: 5, registers: [registry],
     }),
     deadLetters: new Counter({ name: 'tributary_sink_dead_letters_total', help: 'Rollup records sent to events.dlq, by reason', labelNames: ['reason'], registers: [registry] }),
   };

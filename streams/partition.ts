@@ -48,7 +48,7 @@ export class PartitionState {
   private previousIds = new Set<string>();
   duplicates = 0;
 
-  constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number) {
+  constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number, private readonly amountFactor = 1) {
     this.segment = segmentOf(resumeAt, segmentSize);
     this.position = seedFrom;
     this.seedUntil = resumeAt;
@@ -98,10 +98,10 @@ export class PartitionState {
     } else {
       const o = event.record;
       const quantity = o.items.reduce((n, i) => n + i.quantity, 0);
-      this.bump('orders', window, { type: o.type, country: o.country ?? '', currency: o.currency ?? '' }, offset, received, 1, o.amountCents ?? 0, quantity);
+      this.bump('orders', window, { type: o.type, country: o.country ?? '', currency: o.currency ?? '' }, offset, received, 1, (o.amountCents ?? 0) * this.amountFactor, quantity);
       if (o.type === 'order_placed') {
         for (const item of o.items) {
-          this.bump('products', window, { sku: item.sku, category: item.category ?? '', currency: o.currency ?? '' }, offset, received, 1, item.quantity * item.unitPriceCents, item.quantity);
+          this.bump('products', window, { sku: item.sku, category: item.category ?? '', currency: o.currency ?? '' }, offset, received, 1, item.quantity * item.unitPriceCents * this.amountFactor, item.quantity);
         }
       }
     }

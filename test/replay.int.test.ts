@@ -59,7 +59,7 @@ describe('tributary replay', () => {
     }
   }
 
-  it('replays the processor group from an offset and from a time with exact totals; refuses while active; names bad input', async () => {
+  it('replays the processor group from an offset and from a time with exact totals, rewrites rows after an aggregation change, refuses while active, names bad input', async () => {
     const topics = await createPipelineTopics(admin);
     const group = unique('rollups');
     const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: group, SEGMENT_SIZE: '40', FLUSH_INTERVAL_MS: '150' });
@@ -107,6 +107,19 @@ describe('tributary replay', () => {
 
     processor = spawnTributary(['process'], env);
     await converge();
+    await killAndWait(processor, 'SIGTERM');
+    processor = undefined;
+
+    // After an aggregation change (the test switch doubles amounts), a replay rewrites the rows.
+    for (const topic of [topics.users, topics.orders]) {
+      expect((await tributary(['replay', '--group', group, '--topic', topic, '--all', '--earliest', '--yes'], env)).code).toBe(0);
+    }
+    processor = spawnTributary(['process'], { ...env, TRIBUTARY_TEST_AMOUNT_FACTOR: '2' });
+    const doubled = JSON.parse(want) as { orders: Record<string, { count: number; amountCents: Record<string, number> }> };
+    for (const o of Object.values(doubled.orders)) for (const c of Object.keys(o.amountCents)) o.amountCents[c]! *= 2;
+    const wantDoubled = JSON.stringify(sorted(doubled));
+    const got = await waitFor(async () => ((await totals()) === wantDoubled ? wantDoubled : undefined), 'rewritten rows', 90_000, 250).catch(() => totals());
+    expect(JSON.parse(got)).toEqual(JSON.parse(wantDoubled));
     await killAndWait(processor, 'SIGTERM');
     processor = undefined;
 
