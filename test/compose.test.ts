@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { envSchema, loadConfig } from '../platform/config';
+import { buildProgram } from '../platform/cli/main';
 
 /** docker-compose.yml cannot run here (no Docker engine); this keeps it honest by reading. */
 describe('docker-compose.yml', () => {
@@ -11,8 +12,10 @@ describe('docker-compose.yml', () => {
   const services = compose.services;
   const tributary = Object.entries(services).filter(([, s]) => s.build !== undefined);
 
-  it('builds at least one Tributary stage from the Dockerfile', () => {
-    expect(tributary.length).toBeGreaterThan(0);
+  it('builds the Tributary stages from the Dockerfile, each running a real CLI command', () => {
+    expect(tributary.map(([name]) => name)).toEqual(expect.arrayContaining(['ingest', 'process', 'sink', 'dashboard']));
+    const commands = buildProgram().commands.map((c) => c.name());
+    for (const [, service] of tributary) expect(commands).toContain(service.command?.[0]);
   });
 
   it.each(Object.keys(services).filter((n) => services[n]!.build !== undefined))('%s: its environment passes the config schema and points at services in the file', (name) => {
