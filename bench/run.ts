@@ -5,23 +5,37 @@ import { benchIngest } from './ingest';
 import { benchProcess } from './process';
 import { benchSink } from './sink';
 import { benchFreshness } from './freshness';
+import { benchCeiling, type CeilingResult } from './ceiling';
 
 /**
  * `npm run bench [-- ingest|process|sink]`: measured figures, printed and written to
  * bench/results/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
-  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink'].includes(a)));
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling'].includes(a)));
   const all = which.size === 0;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
   const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
+  let ceiling: CeilingResult | undefined;
+  if (all || which.has('ceiling')) {
+    const env = await benchEnv();
+    try {
+      ceiling = await benchCeiling(env);
+      report.ceiling = ceiling;
+      lines.push('## Broker ceiling (Kafka\'s ProducerPerformance / ConsumerPerformance, acks=all, 6 partitions)', '', '| record size B | records | producer records/s | consumer records/s |', '|---|---|---|---|',
+        `| ${ceiling.recordSize} | ${ceiling.records} | ${ceiling.producerRecordsPerSecond} | ${ceiling.consumerRecordsPerSecond} |`, '');
+    } finally {
+      await env.stop();
+    }
+  }
+  const ofCeiling = (rate: number, c?: number) => (c ? ` (${Math.round((100 * rate) / c)}% of the broker ceiling)` : '');
   if (all || which.has('ingest')) {
     const env = await benchEnv();
     try {
       const r = await benchIngest(env);
       report.ingest = r;
       lines.push('## Ingest (POST /v1/events, autocannon on loopback)', '', '| scenario | connections | events/s | requests/s | p50 ms | p99 ms | non-2xx |', '|---|---|---|---|---|---|---|');
-      for (const x of r.results) lines.push(`| ${x.scenario} | ${x.connections} | ${x.eventsPerSecond} | ${x.requestsPerSecond} | ${x.latencyP50ms} | ${x.latencyP99ms} | ${x.non2xx} |`);
+      for (const x of r.results) lines.push(`| ${x.scenario} | ${x.connections} | ${x.eventsPerSecond}${ofCeiling(x.eventsPerSecond, ceiling?.producerRecordsPerSecond)} | ${x.requestsPerSecond} | ${x.latencyP50ms} | ${x.latencyP99ms} | ${x.non2xx} |`);
       lines.push('', `Peak memory of the benchmark process (ingest in-process): ${r.peakMemoryMiB} MiB`, '');
     } finally {
       await env.stop();
@@ -33,7 +47,7 @@ async function main(): Promise<void> {
       const p = await benchProcess(env);
       report.process = p;
       lines.push('## Stream processor (`tributary process`, one instance)', '', '| events pre-loaded | pre-load events/s | events processed (full segments) | seconds (assigned → done) | events/s | events/s incl. start-up | peak memory MiB | rollup rows |', '|---|---|---|---|---|---|---|---|',
-        `| ${p.events} | ${p.preloadEventsPerSecond} | ${p.processedEvents} | ${p.steadySeconds.toFixed(1)} | ${p.eventsPerSecond} | ${p.eventsPerSecondWithStartup} | ${p.peakMemoryMiB} | ${p.rollupRows} |`, '');
+        `| ${p.events} | ${p.preloadEventsPerSecond} | ${p.processedEvents} | ${p.steadySeconds.toFixed(1)} | ${p.eventsPerSecond}${ofCeiling(p.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${p.eventsPerSecondWithStartup} | ${p.peakMemoryMiB} | ${p.rollupRows} |`, '');
       if (all || which.has('sink')) {
         const s = await benchSink(env);
         report.sink = s;
