@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../platform/logger';
-import { ACKS_ALL, connectProducer } from '../platform/kafka/client';
+import { connectProducer, sendChecked } from '../platform/kafka/client';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import { WireFormatError } from '../schemas/wire';
@@ -94,7 +94,7 @@ export class ClickHouseSink {
 
   private async deadLetter(topic: string, partition: number, offset: string, key: Buffer | null, value: Buffer | null, err: WireFormatError): Promise<void> {
     const letter = deadLetter({ source: topic, partition, offset: Number(offset), key, value, stage: 'sink', reason: err.reason, message: err.message }, this.dlqSchemaId, this.deps.schemas);
-    await this.producer.send({ topic: this.deps.options.topics.dlq, acks: ACKS_ALL, messages: [letter] });
+    await sendChecked(this.producer, [{ topic: this.deps.options.topics.dlq, messages: [{ ...letter, partition: 0 }] }]);
     this.deps.metrics.deadLetters.inc({ reason: err.reason });
   }
 

@@ -1,7 +1,7 @@
 import type { Producer } from 'kafkajs';
 import type { Logger } from '../platform/logger';
 import { TributaryError } from '../platform/errors';
-import { ACKS_ALL } from '../platform/kafka/client';
+import { sendChecked } from '../platform/kafka/client';
 
 export interface OutgoingRecord {
   topic: string;
@@ -75,10 +75,7 @@ export class ProduceBatcher {
     }
     const started = Date.now();
     try {
-      const results = await this.producer.sendBatch({
-        acks: ACKS_ALL,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      const results = await sendChecked(this.producer, [...byTopic].map(([topic, messages]) => ({ topic, messages })));
       const base = new Map(results.map((r) => [`${r.topicName}\u0000${r.partition}`, BigInt(r.baseOffset ?? '-1')]));
       const next = new Map<string, bigint>();
       // Same walk order as the messages were grouped in: per partition, in submission order.

@@ -1,7 +1,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../platform/logger';
 import { isRetriable } from '../platform/errors';
-import { ACKS_ALL, connectAdmin, connectProducer } from '../platform/kafka/client';
+import { connectAdmin, connectProducer, sendChecked } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS } from '../schemas/catalog';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
@@ -207,7 +207,7 @@ export class StreamProcessor {
     }
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.producer.sendBatch({ acks: ACKS_ALL, topicMessages: [...byTopic].map(([topic, ms]) => ({ topic, messages: ms.map(({ key, value, partition }) => ({ key, value, partition })) })) });
+        await sendChecked(this.producer, [...byTopic].map(([topic, ms]) => ({ topic, messages: ms.map(({ key, value, partition }) => ({ key, value, partition })) })));
         this.deps.metrics.rowsEmitted.inc(messages.length);
         return;
       } catch (err) {

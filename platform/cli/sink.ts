@@ -4,6 +4,7 @@ import { createLogger } from '../logger';
 import { createMetrics } from '../metrics';
 import { createKafka } from '../kafka/client';
 import { createClickHouse, describeClickHouse } from '../clickhouse/client';
+import { faultyClickHouse } from '../clickhouse/faults';
 import { SchemaClient } from '../../schemas/client';
 import { startSink } from '../../consumers/service';
 import { onShutdown } from './shutdown';
@@ -16,7 +17,13 @@ export function sinkCommand(): Command {
       const config = loadConfig();
       const logger = createLogger(config.logLevel, 'sink');
       const kafka = createKafka({ config: config.kafka, logger, clientId: 'tributary-sink' });
-      const clickhouse = createClickHouse(config.clickhouse, config.dataDir);
+      let clickhouse = createClickHouse(config.clickhouse, config.dataDir);
+      if (process.env.TRIBUTARY_FAULT_SIGNALS === '1') {
+        // Fault suite only: SIGUSR2 makes ClickHouse unavailable, the next SIGUSR2 restores it.
+        const faulty = faultyClickHouse(clickhouse);
+        process.on('SIGUSR2', () => { faulty.down = !faulty.down; logger.warn({ down: faulty.down }, 'sink.fault.clickhouse'); });
+        clickhouse = faulty;
+      }
       const sink = await startSink({ config, kafka, clickhouse, schemas: new SchemaClient(config.registry.url, logger), logger, metrics: createMetrics('sink') });
       onShutdown(logger, () => clickhouse.close(), () => sink.stop());
       process.stdout.write(`ClickHouse sink running into ${describeClickHouse(config.clickhouse, config.dataDir)} (group ${config.sink.groupId})\n`);

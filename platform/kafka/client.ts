@@ -1,4 +1,5 @@
-import { Kafka, Partitioners, logLevel, type Admin, type LogEntry, type Producer, type SASLOptions } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type LogEntry, type Producer, type RecordMetadata, type SASLOptions } from 'kafkajs';
+import { TributaryError } from '../errors';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 
@@ -63,4 +64,30 @@ export async function connectAdmin(kafka: Kafka): Promise<Admin> {
   const admin = kafka.admin();
   await admin.connect();
   return admin;
+}
+
+export interface PartitionedMessages {
+  topic: string;
+  messages: Array<{ key: string | Buffer | null; value: Buffer | string | null; partition: number }>;
+}
+
+/**
+ * producer.sendBatch with acks=all, checked. kafkajs can resolve a send without having sent the
+ * messages of a partition whose leader moved, during a retry, to a broker that had already
+ * answered (its retry only re-sends to brokers without a response). Seen with a broker
+ * SIGKILLed under load. A result that lacks a partition we sent to is a retriable error here,
+ * never a silent success. Messages carry explicit partitions so the check knows what to expect.
+ * @see node_modules/kafkajs/src/producer/sendMessages.js (responsePerBroker)
+ */
+export async function sendChecked(producer: Producer, topicMessages: PartitionedMessages[]): Promise<RecordMetadata[]> {
+  const results = await producer.sendBatch({ acks: ACKS_ALL, topicMessages });
+  const answered = new Set(results.filter((r) => r.errorCode === 0).map((r) => `${r.topicName}\u0000${r.partition}`));
+  const missing = new Set<string>();
+  for (const { topic, messages } of topicMessages) {
+    for (const m of messages) if (!answered.has(`${topic}\u0000${m.partition}`)) missing.add(`${topic}/${m.partition}`);
+  }
+  if (missing.size > 0) {
+    throw new TributaryError(`Kafka acknowledged the send without partition(s) ${[...missing].join(', ')}; not treating it as written`, { retriable: true });
+  }
+  return results;
 }

@@ -1,6 +1,7 @@
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { ConfigResourceTypes } from 'kafkajs';
 import type { Logger } from '../logger';
+import { isRetriable } from '../errors';
 
 /** Topic names of the public contract (DESIGN.md). */
 export const TOPICS = {
@@ -63,11 +64,21 @@ export async function ensureTopics(
     try {
       await admin.createTopics({ topics, waitForLeaders: true });
     } catch (err) {
-      // Another instance may have created them in the meantime; the check below decides.
-      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+      // Another instance may have created them in the meantime, or the leaders are still being
+      // elected (UNKNOWN_TOPIC_OR_PARTITION right after creation): the check below decides.
+      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS' && !isRetriable(err)) throw err;
     }
   }
-  await checkTopics(admin, specs);
+  // Newly created topics take a moment to reach every broker's metadata (3-node clusters).
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await checkTopics(admin, specs);
+      break;
+    } catch (err) {
+      if (err instanceof TopicMismatchError || !isRetriable(err) || attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
   const report = { created: missing.map((s) => s.topic), existing: specs.filter((s) => existing.has(s.topic)).map((s) => s.topic) };
   logger.info({ ...report, replicationFactor: rf }, 'kafka.topics.ready');
   return report;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../../platform/logger';
-import { ACKS_ALL, connectAdmin, connectProducer } from '../../platform/kafka/client';
+import { connectAdmin, connectProducer, sendChecked } from '../../platform/kafka/client';
 import { ensureTopics } from '../../platform/kafka/topics';
 import type { RegistryLog } from './registry';
 import { storeError } from './errors';
@@ -65,11 +65,10 @@ export class KafkaRegistryLog implements RegistryLog {
 
   async append(records: LogRecord[]): Promise<void> {
     try {
-      await this.producer.send({
+      await sendChecked(this.producer, [{
         topic: this.topic,
-        acks: ACKS_ALL,
-        messages: records.map((r) => ({ key: JSON.stringify(r.key), value: r.value === null ? null : JSON.stringify(r.value) })),
-      });
+        messages: records.map((r) => ({ key: JSON.stringify(r.key), value: r.value === null ? null : JSON.stringify(r.value), partition: 0 })),
+      }]);
     } catch (err) {
       throw storeError((err as Error).message);
     }

@@ -1,0 +1,166 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { loadConfig } from '../../platform/config';
+import { createLogger } from '../../platform/logger';
+import { createMetrics } from '../../platform/metrics';
+import { connectAdmin, connectProducer, createKafka } from '../../platform/kafka/client';
+import { ensureTopics, pipelineTopics } from '../../platform/kafka/topics';
+import { createClickHouse } from '../../platform/clickhouse/client';
+import { startEmbeddedRegistry } from '../../schemas/registry/embedded';
+import { SchemaClient } from '../../schemas/client';
+import { startIngest } from '../../producers/ingest/service';
+import { runDemo } from '../../producers/demo/run';
+import { GroundTruth, type Totals } from '../../producers/demo/ground-truth';
+import { DashboardQueries } from '../../dashboards/queries';
+import { startOnFreePorts } from '../kafka';
+import { RollupFollower, killAndWait, spawnTributary } from '../pipeline';
+import { sorted } from '../helpers';
+
+/**
+ * `npm run test:faults`: a 3-broker cluster (replication 3, min.insync.replicas 2) under demo
+ * load over HTTP, with, in order: a broker SIGKILLed and restarted; the processor SIGKILLed; the
+ * sink SIGKILLed; ClickHouse made unavailable and restored; a burst of malformed requests and
+ * poison records. After each, the totals are compared with the ground truth. Prints a table;
+ * exits 1 if anything was lost or counted twice. FAULT_LOAD_SECONDS sets each phase's load.
+ */
+const logger = createLogger(process.env.LOG_LEVEL ?? 'warn', 'faults');
+const LOAD_S = Number(process.env.FAULT_LOAD_SECONDS ?? 6);
+const RATE = Number(process.env.FAULT_RATE ?? 300);
+
+interface Row { fault: string; inFlight: number; lost: number; doubled: number; recoveryS: number; note: string }
+
+const countOf = (t: Pick<Totals, 'orders' | 'userEvents'>) =>
+  Object.values(t.orders).reduce((n, o) => n + o.count, 0) + Object.values(t.userEvents).reduce((n, c) => n + c, 0);
+
+async function main(): Promise<void> {
+  const root = path.resolve(__dirname, '..', '..');
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-faults-'));
+  const cluster = await startOnFreePorts({ dataDir, mavenRepo: path.join(root, '.tributary', 'maven'), logger, nodes: 3, heapOpts: '-Xms128m -Xmx384m' });
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: cluster.brokers.join(','), WRITE_KEYS: 'faults', SEGMENT_SIZE: '500', FLUSH_INTERVAL_MS: '500', SINK_BATCH_DELAY_MS: '200',
+    INGEST_PRODUCE_TIMEOUT_MS: '8000', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  };
+  const config = loadConfig({ ...process.env, ...env, DATA_DIR: dataDir });
+  const kafka = createKafka({ config: config.kafka, logger, clientId: 'faults' });
+  const admin = await connectAdmin(kafka);
+  await ensureTopics(admin, pipelineTopics(6, config.topics), logger);
+  const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: 0, host: '127.0.0.1' });
+  Object.assign(env, { SCHEMA_REGISTRY_URL: registry.url });
+  const ingest = await startIngest({ config, kafka, schemas: new SchemaClient(registry.url, logger), logger, metrics: createMetrics('ingest'), port: 0 });
+  const sinkDir = path.join(dataDir, 'sink');
+  const spawnProcessor = () => spawnTributary(['process'], env);
+  const spawnSink = () => spawnTributary(['sink'], { ...env, DATA_DIR: sinkDir, TRIBUTARY_FAULT_SIGNALS: '1' });
+  let processor: ChildProcess = spawnProcessor();
+  let sink: ChildProcess = spawnSink();
+  const follower = new RollupFollower(kafka, config.topics.rollups, registry.url);
+  await follower.start();
+  const truth = new GroundTruth();
+  const rows: Row[] = [];
+  let seed = 100;
+
+  const load = async (seconds: number) => runDemo({ target: { via: 'http', url: ingest.url, writeKey: 'faults' }, rate: RATE, durationS: seconds, truth, logger, seed: seed++ });
+  const rollupsMatch = () => JSON.stringify(sorted(view(follower.totals()))) === JSON.stringify(sorted(view(truth.totals())));
+  const sinkCaughtUp = async () => {
+    const ends = await admin.fetchTopicOffsets(config.topics.rollups);
+    const committed = (await admin.fetchOffsets({ groupId: config.sink.groupId, topics: [config.topics.rollups] }))[0]?.partitions ?? [];
+    return ends.every((e) => Number(committed.find((c) => c.partition === e.partition)?.offset ?? -1) >= Number(e.high) || Number(e.high) === 0);
+  };
+  const until = async (cond: () => boolean | Promise<boolean>, timeoutMs = 180_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await cond())) {
+      if (Date.now() > deadline) return false;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    return true;
+  };
+
+  async function phase(fault: string, inject: () => Promise<string | void>, converged: () => Promise<boolean> = async () => rollupsMatch()) {
+    const before = truth.size;
+    const loading = load(LOAD_S);
+    await new Promise((r) => setTimeout(r, (LOAD_S * 1000) / 3));
+    const note = (await inject()) ?? '';
+    await loading;
+    const restored = Date.now();
+    const ok = await until(converged);
+    const recoveryS = (Date.now() - restored) / 1000;
+    const expected = countOf(truth.totals());
+    const actual = countOf(follower.totals());
+    rows.push({ fault, inFlight: truth.size - before, lost: Math.max(0, expected - actual), doubled: Math.max(0, actual - expected), recoveryS: ok ? recoveryS : NaN, note });
+    process.stderr.write(`faults: ${fault} done (${ok ? 'converged' : 'did NOT converge'}; expected ${expected} events, rollups hold ${actual})\n`);
+    if (!ok) process.stderr.write(`faults: expected ${JSON.stringify(sorted(view(truth.totals())))}\nfaults: rollups  ${JSON.stringify(sorted(view(follower.totals())))}\n`);
+  }
+
+  try {
+    await phase('warm-up (no fault)', async () => undefined);
+    await phase('broker 2 SIGKILLed, restarted', async () => {
+      await cluster.kill(2);
+      await new Promise((r) => setTimeout(r, 3000));
+      await cluster.restart(2);
+    });
+    if (process.env.FAULTS_STOP_AFTER === 'broker') throw new Error('stopped after the broker phase (FAULTS_STOP_AFTER)');
+    await phase('processor SIGKILLed, restarted', async () => {
+      await killAndWait(processor, 'SIGKILL');
+      processor = spawnProcessor();
+    });
+    await phase('sink SIGKILLed, restarted', async () => {
+      await killAndWait(sink, 'SIGKILL');
+      sink = spawnSink();
+    }, async () => rollupsMatch() && (await sinkCaughtUp()));
+    await phase('ClickHouse unavailable 5 s, restored', async () => {
+      sink.kill('SIGUSR2');
+      await new Promise((r) => setTimeout(r, 5000));
+      sink.kill('SIGUSR2');
+    }, async () => rollupsMatch() && (await sinkCaughtUp()));
+    await phase('malformed requests and poison records', async () => {
+      const bodies = ['{"type":', '[]', JSON.stringify({ type: 'signup' }), JSON.stringify({ type: 'order_placed', userId: 'u', occurredAt: 'never', orderId: 'o' })];
+      let wrong = 0;
+      for (let i = 0; i < 200; i++) {
+        const res = await fetch(`${ingest.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer faults' }, body: bodies[i % bodies.length] });
+        if (res.status < 400 || res.status >= 500) wrong += 1;
+      }
+      const raw = await connectProducer(kafka);
+      const dlqBefore = Number((await admin.fetchTopicOffsets(config.topics.dlq))[0]!.high);
+      await raw.send({ topic: config.topics.users, acks: -1, messages: Array.from({ length: 5 }, (_, i) => ({ key: `poison-${i}`, value: Buffer.from(`poison ${i}`) })) });
+      await raw.disconnect();
+      await until(async () => Number((await admin.fetchTopicOffsets(config.topics.dlq))[0]!.high) >= dlqBefore + 5, 60_000);
+      const dlq = Number((await admin.fetchTopicOffsets(config.topics.dlq))[0]!.high) - dlqBefore;
+      return `200 bad requests: ${wrong} not answered 4xx; 5 poison records: ${dlq} dead letters`;
+    });
+
+    // Final: the sink's ClickHouse totals, read after it stops (chDB allows one process).
+    await until(async () => rollupsMatch() && (await sinkCaughtUp()));
+    await killAndWait(sink, 'SIGTERM');
+    const clickhouse = createClickHouse(config.clickhouse, sinkDir);
+    const ch = await new DashboardQueries(clickhouse, config.clickhouse.database).totals({ from: 0, to: Date.now() + 86_400_000 });
+    await clickhouse.close();
+    const expected = truth.totals();
+    const exact = JSON.stringify(sorted(view(ch))) === JSON.stringify(sorted(view(expected)));
+    rows.push({ fault: 'final ClickHouse totals', inFlight: truth.size, lost: Math.max(0, countOf(expected) - countOf(ch)), doubled: Math.max(0, countOf(ch) - countOf(expected)), recoveryS: 0, note: exact ? 'equal to the ground truth' : 'DIFFERENT from the ground truth' });
+
+    const header = '| fault | events in flight | events lost | events double-counted | recovery s | note |\n|---|---|---|---|---|---|';
+    const table = rows.map((r) => `| ${r.fault} | ${r.inFlight} | ${r.lost} | ${r.doubled} | ${Number.isNaN(r.recoveryS) ? 'did not recover' : r.recoveryS.toFixed(1)} | ${r.note} |`).join('\n');
+    process.stdout.write(`\n3 brokers (replication 3, min.insync.replicas 2), ${RATE} events/s over HTTP, ${LOAD_S} s per phase\n\n${header}\n${table}\n\n`);
+    const failed = rows.some((r) => r.lost > 0 || r.doubled > 0 || Number.isNaN(r.recoveryS)) || !exact || /[1-9]\d* not answered 4xx/.test(rows.at(-2)?.note ?? '');
+    process.stdout.write(failed ? 'FAULT SUITE FAILED\n' : 'fault suite: nothing lost, nothing counted twice\n');
+    process.exitCode = failed ? 1 : 0;
+  } finally {
+    await follower.stop().catch(() => undefined);
+    await killAndWait(processor);
+    await killAndWait(sink);
+    await ingest.close().catch(() => undefined);
+    await registry.close().catch(() => undefined);
+    await admin.disconnect().catch(() => undefined);
+    await cluster.stop();
+  }
+}
+
+function view(t: Pick<Totals, 'orders' | 'userEvents' | 'activeUsers'>) {
+  return { orders: t.orders, userEvents: t.userEvents, activeUsers: t.activeUsers };
+}
+
+main().then(() => process.exit(process.exitCode ?? 0), (err) => {
+  process.stderr.write(`faults: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});
