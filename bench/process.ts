@@ -46,7 +46,9 @@ export async function benchProcess(env: BenchEnv, events = Number(process.env.BE
   const targets = await segmentTargets(admin, [env.config.topics.users, env.config.topics.orders], segment);
   const target = targets.reduce((n, t) => n + t.offset, 0);
   const started = Date.now();
-  const child = spawn(process.execPath, [path.resolve(__dirname, '..', 'bin', 'tributary.js'), 'process'], {
+  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the processor.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, path.resolve(__dirname, '..', 'bin', 'tributary.js'), 'process'], {
     env: { ...process.env, KAFKA_BROKERS: env.config.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: env.registry.url, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -68,7 +68,7 @@ export class StreamProcessor {
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [options.topics.user, options.topics.order], fromBeginning: true });
-    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: (p) => this.eachBatch(p) });
+    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4, eachBatch: (p) => this.eachBatch(p) });
     this.timer = setInterval(() => { void this.flush().catch(() => undefined); }, options.flushIntervalMs);
     logger.info({ groupId: options.groupId, segmentSize: options.segmentSize }, 'processor.started');
   }
