@@ -7,14 +7,8 @@ export interface DeadLetterDraft {
   message: string;
 }
 
-export interface DeadLetterInput extends DeadLetterDraft {
-  source: string;
-  partition: number | null;
-  offset: number | null;
-  key: Buffer | null;
-  value: Buffer | null;
-  stage: string;
-}
+/** Everything a dead letter records except when it failed (stamped on creation). */
+export type DeadLetterInput = Omit<DeadLetter, 'failedAt'>;
 
 /**
  * A record for events.dlq: the original bytes untouched plus where they came from and why,
