@@ -9,6 +9,7 @@ import { confluentPython } from '../test/python';
 import { startTestRegistry } from '../test/registry';
 import { unique, waitFor } from '../test/helpers';
 import { SCHEMAS, type UserEvent } from './catalog';
+import { createTopics } from '../test/kafka';
 import { SchemaClient } from './client';
 
 /** Confluent's own client (Python confluent-kafka: librdkafka + its SchemaRegistryClient) against ours. */
@@ -21,7 +22,7 @@ describe('Confluent Python client against the embedded registry and the broker',
   beforeAll(async () => {
     registry = await startTestRegistry();
     admin = await connectAdmin(registry.kafka);
-    await admin.createTopics({ topics: [{ topic, numPartitions: 6, replicationFactor: 1 }], waitForLeaders: true });
+    await createTopics(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }]);
   });
   afterAll(async () => {
     await admin?.deleteTopics({ topics: [topic] }).catch(() => undefined);

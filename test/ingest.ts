@@ -5,6 +5,7 @@ import { createMetrics } from '../platform/metrics';
 import type { Config } from '../platform/config';
 import { startIngest, type IngestService } from '../producers/ingest/service';
 import { SchemaClient } from '../schemas/client';
+import { createTopics } from './kafka';
 import { unique } from './helpers';
 
 export interface TestPipelineTopics { user: string; order: string }
@@ -12,7 +13,7 @@ export interface TestPipelineTopics { user: string; order: string }
 /** Creates unique events topics (6 partitions) for one test. */
 export async function createEventTopics(admin: Admin, partitions = 6): Promise<TestPipelineTopics> {
   const topics = { user: unique('events.users'), order: unique('events.orders') };
-  await admin.createTopics({ topics: [topics.user, topics.order].map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })), waitForLeaders: true });
+  await createTopics(admin, [topics.user, topics.order].map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })));
   return topics;
 }
 

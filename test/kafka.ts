@@ -5,6 +5,9 @@ import { LocalKafka, type LocalKafkaOptions } from '../platform/kafka/broker';
 import { kafkaClasspath } from '../platform/kafka/jars';
 import { silentLogger } from '../platform/logger';
 import { PortInUseError, freePort } from '../platform/ports';
+import { isRetriable } from '../platform/errors';
+import type { Admin, ITopicConfig } from 'kafkajs';
+import { waitFor } from './helpers';
 
 const run = promisify(execFile);
 
@@ -31,4 +34,26 @@ export async function javaPartitions(keys: string[], partitions: number): Promis
   const source = path.join(__dirname, 'java', 'Murmur2Partition.java');
   const { stdout } = await run('java', ['-cp', classpath, source, String(partitions), ...keys]);
   return stdout.trim().split('\n').map(Number);
+}
+
+/**
+ * admin.createTopics that survives a busy broker: right after creation, leader election can
+ * answer UNKNOWN_TOPIC_OR_PARTITION ("This server does not host this topic-partition"); retry
+ * until every topic's metadata is served. Seen on CI under load.
+ */
+export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin.createTopics({ topics, waitForLeaders: true });
+      break;
+    } catch (err) {
+      if ((err as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') break;
+      if (!isRetriable(err) || attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  await waitFor(async () => {
+    const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+    return meta.every((m) => m.partitions.length > 0 && m.partitions.every((p) => p.leader >= 0)) ? true : undefined;
+  }, `metadata of ${topics.map((t) => t.topic).join(', ')}`);
 }

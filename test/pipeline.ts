@@ -7,6 +7,7 @@ import type { RollupRow } from '../streams/partition';
 import type { GroundTruth, Totals, TruthEvent } from '../producers/demo/ground-truth';
 import type { DemoEvent } from '../producers/demo/shop';
 import type { TributaryProducer } from '../producers/tributary-producer';
+import { createTopics } from './kafka';
 import { unique } from './helpers';
 
 export interface PipelineTopics { users: string; orders: string; rollups: string; dlq: string }
@@ -14,15 +15,12 @@ export interface PipelineTopics { users: string; orders: string; rollups: string
 /** Unique topics for one test's pipeline, laid out as the real ones. */
 export async function createPipelineTopics(admin: Admin, partitions = 6): Promise<PipelineTopics> {
   const t = { users: unique('events.users'), orders: unique('events.orders'), rollups: unique('rollups'), dlq: unique('events.dlq') };
-  await admin.createTopics({
-    waitForLeaders: true,
-    topics: [
+  await createTopics(admin, [
       { topic: t.users, numPartitions: partitions, replicationFactor: 1 },
       { topic: t.orders, numPartitions: partitions, replicationFactor: 1 },
       { topic: t.rollups, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
       { topic: t.dlq, numPartitions: 1, replicationFactor: 1 },
-    ],
-  });
+    ]);
   return t;
 }
 

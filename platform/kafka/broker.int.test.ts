@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { silentLogger } from '../logger';
-import { startOnFreePorts } from '../../test/kafka';
+import { startOnFreePorts, createTopics } from '../../test/kafka';
 import { waitFor } from '../../test/helpers';
 import { LocalKafka } from './broker';
 import { connectAdmin, connectProducer, createKafka } from './client';
@@ -20,7 +20,7 @@ describe('LocalKafka', () => {
     try {
       const kafka = clientFor(first.brokers);
       const admin = await connectAdmin(kafka);
-      await admin.createTopics({ topics: [{ topic: 'durable', numPartitions: 2, replicationFactor: 1 }], waitForLeaders: true });
+      await createTopics(admin, [{ topic: 'durable', numPartitions: 2, replicationFactor: 1 }]);
       const producer = await connectProducer(kafka);
       await producer.send({ topic: 'durable', acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
       await producer.disconnect();

@@ -1,6 +1,6 @@
 import type { Admin, Kafka, Producer } from 'kafkajs';
 import { silentLogger } from '../logger';
-import { javaPartitions } from '../../test/kafka';
+import { javaPartitions , createTopics } from '../../test/kafka';
 import { testConfig, unique, waitFor } from '../../test/helpers';
 import { connectAdmin, connectProducer, createKafka } from './client';
 import { partitionForKey } from './partitioner';
@@ -15,7 +15,7 @@ describe('Kafka adapter against the real broker', () => {
   beforeAll(async () => {
     kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'test' });
     admin = await connectAdmin(kafka);
-    await admin.createTopics({ topics: [{ topic, numPartitions: 6, replicationFactor: 1 }], waitForLeaders: true });
+    await createTopics(admin, [{ topic, numPartitions: 6, replicationFactor: 1 }]);
     producer = await connectProducer(kafka);
   });
 
