@@ -1,12 +1,10 @@
 /// <reference lib="dom" />
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { freePort } from '../platform/ports';
-import { killAndWait, spawnTributary } from '../test/pipeline';
-import { unique, waitFor } from '../test/helpers';
+import { killAndWait, spawnStart } from '../test/pipeline';
+import { waitFor } from '../test/helpers';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SCREENSHOT = path.resolve(__dirname, '..', 'docs', 'dashboard.png');
@@ -27,18 +25,9 @@ suite('dashboard page in headless Chromium', () => {
   });
 
   it('draws charts with non-zero data and receives live updates', async () => {
-    const [ingestPort, dashboardPort, registryPort] = [await freePort(), await freePort(), await freePort()];
-    const id = unique('ui').replace(/-/g, '_');
-    start = spawnTributary(['start', '--demo', '--rate', '200'], {
-      DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tributary-ui-')),
-      KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
-      INGEST_PORT: String(ingestPort), DASHBOARD_PORT: String(dashboardPort), REGISTRY_PORT: String(registryPort),
-      WRITE_KEYS: 'ui-key',
-      TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
-      PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`, CLICKHOUSE_DATABASE: id,
-      FLUSH_INTERVAL_MS: '300', SINK_BATCH_DELAY_MS: '100',
-    });
-    const url = `http://localhost:${dashboardPort}/`;
+    const started = await spawnStart(['--demo', '--rate', '200'], 'ui-key');
+    start = started.child;
+    const url = `${started.dashboard}/`;
     await waitFor(async () => {
       const r = await fetch(`${url}api/totals`);
       const t = (await r.json()) as { orders?: { order_placed?: { count: number } } };

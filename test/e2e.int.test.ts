@@ -1,12 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { freePort } from '../platform/ports';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { DemoShop } from '../producers/demo/shop';
-import { killAndWait, spawnTributary } from './pipeline';
-import { unique, waitFor, sorted } from './helpers';
+import { killAndWait, spawnStart } from './pipeline';
+import { waitFor, sorted } from './helpers';
 
 /**
  * End to end through the CLI: `tributary start` on the run's broker (KAFKA_BROKERS) with its
@@ -19,21 +15,9 @@ describe('tributary start, end to end', () => {
   });
 
   it('serves totals equal to the ground truth of events posted over HTTP', async () => {
-    const [ingestPort, dashboardPort, registryPort] = [await freePort(), await freePort(), await freePort()];
-    const id = unique('e2e').replace(/-/g, '_');
-    start = spawnTributary(['start'], {
-      DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tributary-e2e-')),
-      KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
-      INGEST_PORT: String(ingestPort), DASHBOARD_PORT: String(dashboardPort), REGISTRY_PORT: String(registryPort),
-      WRITE_KEYS: 'e2e-key',
-      TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
-      PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`, CLICKHOUSE_DATABASE: id,
-      FLUSH_INTERVAL_MS: '200', SINK_BATCH_DELAY_MS: '100',
-    });
-    const ingest = `http://localhost:${ingestPort}`;
-    const dashboard = `http://localhost:${dashboardPort}`;
-    await waitFor(async () => ((await fetch(`${ingest}/readyz`)).status === 200 ? true : undefined), 'ingest ready', 120_000, 250);
-    await waitFor(async () => ((await fetch(`${dashboard}/readyz`)).status === 200 ? true : undefined), 'dashboard ready', 60_000, 250);
+    const started = await spawnStart([], 'e2e-key');
+    start = started.child;
+    const { ingest, dashboard } = started;
 
     const truth = new GroundTruth();
     const shop = new DemoShop(21, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });

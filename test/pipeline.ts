@@ -8,7 +8,10 @@ import type { GroundTruth, Totals, TruthEvent } from '../producers/demo/ground-t
 import type { DemoEvent } from '../producers/demo/shop';
 import type { TributaryProducer } from '../producers/tributary-producer';
 import { createTopics } from './kafka';
-import { unique } from './helpers';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import { freePort } from '../platform/ports';
+import { unique, waitFor } from './helpers';
 
 export interface PipelineTopics { users: string; orders: string; rollups: string; dlq: string }
 
@@ -122,4 +125,27 @@ export async function produceDemo(producer: TributaryProducer, events: DemoEvent
   if (users.length) await producer.sendUserEvents(users as never);
   if (orders.length) await producer.sendOrderEvents(orders as never);
   for (const e of events) truth.add(e);
+}
+
+/**
+ * `tributary start [args]` as a child on the run's broker, with its own free ports, topics,
+ * groups, ClickHouse database and DATA_DIR; resolves once ingest and the dashboard are ready.
+ */
+export async function spawnStart(args: string[], writeKey: string): Promise<{ child: ChildProcess; ingest: string; dashboard: string }> {
+  const [ingestPort, dashboardPort, registryPort] = [await freePort(), await freePort(), await freePort()];
+  const id = unique('start').replace(/-/g, '_');
+  const child = spawnTributary(['start', ...args], {
+    DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tributary-start-')),
+    KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
+    INGEST_PORT: String(ingestPort), DASHBOARD_PORT: String(dashboardPort), REGISTRY_PORT: String(registryPort),
+    WRITE_KEYS: writeKey,
+    TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
+    PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`, CLICKHOUSE_DATABASE: id,
+    FLUSH_INTERVAL_MS: '250', SINK_BATCH_DELAY_MS: '100',
+  });
+  const ingest = `http://localhost:${ingestPort}`;
+  const dashboard = `http://localhost:${dashboardPort}`;
+  await waitFor(async () => ((await fetch(`${ingest}/readyz`)).status === 200 ? true : undefined), 'ingest ready', 120_000, 250);
+  await waitFor(async () => ((await fetch(`${dashboard}/readyz`)).status === 200 ? true : undefined), 'dashboard ready', 60_000, 250);
+  return { child, ingest, dashboard };
 }
