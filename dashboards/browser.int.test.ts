@@ -7,7 +7,10 @@ import { killAndWait, spawnStart } from '../test/pipeline';
 import { waitFor } from '../test/helpers';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SCREENSHOT = path.resolve(__dirname, '..', 'docs', 'dashboard.png');
+// The README's picture is refreshed on purpose (UPDATE_SCREENSHOT=1), not by every test run.
+const SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1'
+  ? path.resolve(__dirname, '..', 'docs', 'dashboard.png')
+  : path.resolve(__dirname, '..', '.tributary', 'screenshots', 'dashboard.png');
 
 /**
  * A real browser on the live page: `tributary start --demo` on the run's broker, headless
