@@ -65,8 +65,10 @@ export function ingestApp(deps: IngestDeps): express.Express {
       const events = toEventList(req.body, config);
       const converted: EncodableEvent[] = [];
       const errors: IndexedError[] = [];
+      // No event can be larger than the whole body: measure events only when the body could hold a too-large one.
+      const measure = Number(req.headers['content-length'] ?? Infinity) > config.maxEventBytes;
       events.forEach((raw, index) => {
-        const size = Buffer.byteLength(JSON.stringify(raw) ?? '');
+        const size = measure ? Buffer.byteLength(JSON.stringify(raw) ?? '') : 0;
         if (size > config.maxEventBytes) throw new Rejection(413, 'event_too_large', { error: 'payload_too_large', message: `event ${index} is ${size} bytes, the limit is ${config.maxEventBytes}`, index });
         const result = convertEvent(raw, { newEventId: randomUUID, receivedAt });
         if (result.ok) converted.push(result.kind === 'user' ? { kind: 'user', record: result.record } : { kind: 'order', record: result.record });
