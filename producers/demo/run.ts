@@ -18,6 +18,8 @@ export interface DemoOptions {
   logger: Logger;
   signal?: AbortSignal;
   batchSize?: number;
+  /** Attempts per batch on 429/503 before giving up (its events then count as not sent). */
+  maxAttempts?: number;
 }
 
 export interface DemoResult {
@@ -68,7 +70,7 @@ async function deliver(events: DemoEvent[], options: DemoOptions, result: DemoRe
       return;
     } catch (err) {
       const retryAfterS = (err as { retryAfter?: number }).retryAfter;
-      if (retryAfterS === undefined || attempt >= 20 || options.signal?.aborted) {
+      if (retryAfterS === undefined || attempt >= (options.maxAttempts ?? 20) || options.signal?.aborted) {
         options.logger.error({ err: (err as Error).message, events: events.length }, 'demo.send.failed');
         return;
       }

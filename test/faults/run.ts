@@ -39,7 +39,9 @@ async function main(): Promise<void> {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-faults-'));
   const cluster = await startOnFreePorts({ dataDir, mavenRepo: path.join(root, '.tributary', 'maven'), logger, nodes: 3, heapOpts: '-Xms128m -Xmx384m' });
   const env: Record<string, string> = {
-    KAFKA_BROKERS: cluster.brokers.join(','), WRITE_KEYS: 'faults', SEGMENT_SIZE: '500', FLUSH_INTERVAL_MS: '500', SINK_BATCH_DELAY_MS: '200',
+    KAFKA_BROKERS: cluster.brokers.join(','), WRITE_KEYS: 'faults',
+    // Dedup horizon of 1–2 segments ≈ 3–7 minutes at this load: longer than any retry after a fault.
+    SEGMENT_SIZE: '5000', FLUSH_INTERVAL_MS: '500', SINK_BATCH_DELAY_MS: '200',
     INGEST_PRODUCE_TIMEOUT_MS: '8000', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
   const config = loadConfig({ ...process.env, ...env, DATA_DIR: dataDir });
@@ -60,7 +62,9 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   let seed = 100;
 
-  const load = async (seconds: number) => runDemo({ target: { via: 'http', url: ingest.url, writeKey: 'faults' }, rate: RATE, durationS: seconds, truth, logger, seed: seed++ });
+  // A client that keeps retrying 503s with the same eventIds until they are acknowledged: an
+  // event Kafka took before a timed-out answer is then counted once (dedup), never left in doubt.
+  const load = async (seconds: number) => runDemo({ target: { via: 'http', url: ingest.url, writeKey: 'faults' }, rate: RATE, durationS: seconds, truth, logger, seed: seed++, maxAttempts: 1000 });
   const rollupsMatch = () => JSON.stringify(sorted(view(follower.totals()))) === JSON.stringify(sorted(view(truth.totals())));
   const sinkCaughtUp = async () => {
     const ends = await admin.fetchTopicOffsets(config.topics.rollups);
