@@ -8,6 +8,16 @@ const partitioner = Partitioners.DefaultPartitioner();
  * @see org.apache.kafka.clients.producer.internals.BuiltInPartitioner#partitionForKey
  */
 export function partitionForKey(key: string, partitions: number): number {
-  const partitionMetadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, partitionErrorCode: 0, leader: 0, replicas: [0], isr: [0] }));
-  return partitioner({ topic: '', partitionMetadata, message: { key, value: null } });
+  return partitioner({ topic: '', partitionMetadata: metadataFor(partitions), message: { key, value: null } });
+}
+
+// Called for every ingested event and every rollup row: build the fake metadata once per count.
+const metadataByCount = new Map<number, Parameters<typeof partitioner>[0]['partitionMetadata']>();
+function metadataFor(partitions: number) {
+  let metadata = metadataByCount.get(partitions);
+  if (!metadata) {
+    metadata = Array.from({ length: partitions }, (_, i) => ({ partitionId: i, partitionErrorCode: 0, leader: 0, replicas: [0], isr: [0] }));
+    metadataByCount.set(partitions, metadata);
+  }
+  return metadata;
 }
