@@ -3,7 +3,7 @@ import { loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { connectAdmin, createKafka } from '../kafka/client';
 import { SchemaClient } from '../../schemas/client';
-import { readDeadLetters, redrive } from '../../consumers/dead-letters';
+import { readDeadLetters, redrive } from '../../consumers/dlq-tools';
 import { formatTable } from './topics';
 import { intOption } from './options';
 
