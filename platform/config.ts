@@ -70,6 +70,14 @@ export const envSchema = z.object({
   SINK_GROUP_ID: optional(z.string().min(1)).default('tributary-clickhouse-sink'),
   SINK_BATCH_ROWS: optional(positiveInt).default(20_000),
   SINK_BATCH_DELAY_MS: optional(positiveInt).default(500),
+  /** Port of a bridge's /healthz, /readyz and /metrics. */
+  BRIDGE_PORT: optional(port).default(8090),
+  /** RabbitMQ of `tributary bridge rabbitmq` (and `demo --via rabbitmq`); unset with `start --via rabbitmq`: a local node. */
+  RABBITMQ_URL: optional(z.string().regex(/^amqps?:\/\//, 'expected amqp://… or amqps://…')),
+  /** Queue of `tributary bridge sqs` (and `demo --via sqs`); unset with `start --via sqs`: a local ElasticMQ. */
+  SQS_QUEUE_URL: optional(url),
+  /** SQS endpoint when it is not the queue URL's own origin (AWS) — e.g. a VPC endpoint. */
+  SQS_ENDPOINT: optional(url),
   /** Comma-separated read keys for the dashboard API; unset: the dashboard is open. */
   READ_KEYS: optional(commaSeparated),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default('info'),
@@ -109,6 +117,7 @@ export interface Config {
     lingerMs: number;
     produceTimeoutMs: number;
   };
+  bridge: { port: number; rabbitmqUrl: string | undefined; sqsQueueUrl: string | undefined; sqsEndpoint: string | undefined };
   dashboardPort: number;
   readKeys: string[];
   dataDir: string;
@@ -172,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lingerMs: e.INGEST_LINGER_MS,
       produceTimeoutMs: e.INGEST_PRODUCE_TIMEOUT_MS,
     },
+    bridge: { port: e.BRIDGE_PORT, rabbitmqUrl: e.RABBITMQ_URL, sqsQueueUrl: e.SQS_QUEUE_URL, sqsEndpoint: e.SQS_ENDPOINT },
     dashboardPort: e.DASHBOARD_PORT,
     readKeys: e.READ_KEYS ?? [],
     dataDir: path.resolve(e.DATA_DIR),

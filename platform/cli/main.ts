@@ -3,6 +3,7 @@ import { kafkaCommand } from './kafka';
 import { topicsCommand } from './topics';
 import { registryCommand } from './registry';
 import { ingestCommand } from './ingest';
+import { bridgeCommand } from './bridge';
 import { processCommand } from './process';
 import { sinkCommand } from './sink';
 import { startCommand } from './start';
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
   program.addCommand(topicsCommand());
   program.addCommand(registryCommand());
   program.addCommand(ingestCommand());
+  program.addCommand(bridgeCommand());
   program.addCommand(processCommand());
   program.addCommand(sinkCommand());
   program.addCommand(dashboardCommand());

@@ -39,34 +39,39 @@ export async function checkJava(): Promise<number> {
 }
 
 /**
- * The broker's classpath: resolved once by Maven from the manifest into `mavenRepo`, then
+ * The classpath of a Maven manifest's dependencies: resolved once by Maven into `mavenRepo`, then
  * cached in a file named after the manifest's hash, so later starts need neither Maven nor the
- * network while the manifest is unchanged.
+ * network while the manifest is unchanged. `what` names the jars in errors ("the Kafka jars").
  */
-export async function kafkaClasspath(mavenRepo: string, logger: Logger): Promise<string> {
-  const pom = await readFile(KAFKA_POM);
+export async function mavenClasspath(pomFile: string, mavenRepo: string, logger: Logger, what: string, alternatives = ALTERNATIVES): Promise<string> {
+  const pom = await readFile(pomFile);
   const hash = createHash('sha256').update(pom).digest('hex').slice(0, 12);
-  const cacheFile = path.join(mavenRepo, `kafka-classpath-${hash}.txt`);
+  const cacheFile = path.join(mavenRepo, `${path.basename(path.dirname(pomFile))}-classpath-${hash}.txt`);
   if (existsSync(cacheFile)) {
     const classpath = (await readFile(cacheFile, 'utf8')).trim();
     if (classpath.split(path.delimiter).every((jar) => existsSync(jar))) return classpath;
   }
   await mkdir(mavenRepo, { recursive: true });
-  logger.info({ mavenRepo }, 'kafka.jars.resolving');
+  logger.info({ mavenRepo, pom: pomFile }, 'maven.jars.resolving');
   const outputFile = `${cacheFile}.tmp`;
   try {
-    await run('mvn', ['-q', '-B', '-f', KAFKA_POM, `-Dmaven.repo.local=${mavenRepo}`, 'dependency:build-classpath', `-Dmdep.outputFile=${outputFile}`],
+    await run('mvn', ['-q', '-B', '-f', pomFile, `-Dmaven.repo.local=${mavenRepo}`, 'dependency:build-classpath', `-Dmdep.outputFile=${outputFile}`],
       { maxBuffer: 16 * 1024 * 1024 });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
     if (e.code === 'ENOENT') {
-      throw new PrerequisiteError(`mvn not found on PATH: install Maven (e.g. apt-get install maven) to fetch the Kafka jars, ${ALTERNATIVES}`);
+      throw new PrerequisiteError(`mvn not found on PATH: install Maven (e.g. apt-get install maven) to fetch ${what}, ${alternatives}`);
     }
     const tail = `${e.stdout ?? ''}${e.stderr ?? ''}`.trim().split('\n').slice(-5).join(' | ');
-    throw new PrerequisiteError(`mvn could not fetch the Kafka jars from Maven Central (${tail}), ${ALTERNATIVES}`);
+    throw new PrerequisiteError(`mvn could not fetch ${what} from Maven Central (${tail}), ${alternatives}`);
   }
   const classpath = (await readFile(outputFile, 'utf8')).trim();
   await writeFile(cacheFile, classpath);
-  logger.info({ jars: classpath.split(path.delimiter).length }, 'kafka.jars.ready');
+  logger.info({ jars: classpath.split(path.delimiter).length }, 'maven.jars.ready');
   return classpath;
+}
+
+/** The broker's classpath (kafka_2.13, kafka-tools, log4j2), from the manifest beside this file. */
+export function kafkaClasspath(mavenRepo: string, logger: Logger): Promise<string> {
+  return mavenClasspath(KAFKA_POM, mavenRepo, logger, 'the Kafka jars');
 }

@@ -1,11 +1,14 @@
 import type { Logger } from '../../platform/logger';
+import { sleep } from '../../platform/sleep';
 import type { TributaryProducer } from '../tributary-producer';
+import type { QueuePublisher } from './queues';
 import type { GroundTruth } from './ground-truth';
 import { DemoShop, type DemoEvent } from './shop';
 
 export type DemoTarget =
   | { via: 'http'; url: string; writeKey: string | undefined }
-  | { via: 'kafka'; producer: TributaryProducer };
+  | { via: 'kafka'; producer: TributaryProducer }
+  | { via: 'rabbitmq' | 'sqs'; publisher: QueuePublisher };
 
 export interface DemoOptions {
   target: DemoTarget;
@@ -81,6 +84,14 @@ async function deliver(events: DemoEvent[], options: DemoOptions, result: DemoRe
 }
 
 async function send(events: DemoEvent[], target: DemoTarget): Promise<void> {
+  if ('publisher' in target) {
+    try {
+      await target.publisher.publish(events.map(({ kind: _k, ...e }) => e));
+    } catch (err) {
+      throw Object.assign(new Error(`${target.publisher.description}: ${(err as Error).message}`), { retryAfter: 1, cause: err });
+    }
+    return;
+  }
   if (target.via === 'kafka') {
     const users = events.filter((e) => e.kind === 'user').map(({ kind: _k, ...e }) => e);
     const orders = events.filter((e) => e.kind === 'order').map(({ kind: _k, ...e }) => e);
@@ -112,12 +123,4 @@ async function send(events: DemoEvent[], target: DemoTarget): Promise<void> {
   const body = await res.text();
   const retryAfter = res.status === 429 || res.status === 503 ? Number(res.headers.get('retry-after') ?? 1) : undefined;
   throw Object.assign(new Error(`ingest answered ${res.status}: ${body.slice(0, 300)}`), { retryAfter });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const onAbort = () => { clearTimeout(timer); resolve(); };
-    const timer = setTimeout(() => { signal?.removeEventListener('abort', onAbort); resolve(); }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

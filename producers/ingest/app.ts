@@ -5,9 +5,9 @@ import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import { isRetriable } from '../../platform/errors';
 import { opsRouter, type ReadinessCheck } from '../../platform/ops';
-import { convertEvent, type FieldError } from '../../schemas/validation';
 import type { ProduceBatcher } from '../batcher';
-import type { EventEncoder, EncodableEvent } from '../encoder';
+import type { EventEncoder } from '../encoder';
+import { convertAll, Rejection, toEventList } from '../contract';
 import { keyMatches, presentedKey } from './auth';
 import { ingestMetrics } from './metrics';
 
@@ -19,15 +19,6 @@ export interface IngestDeps {
   logger: Logger;
   metrics: Registry;
   checks?: ReadinessCheck[];
-}
-
-type IndexedError = FieldError & { index: number };
-
-/** An HTTP answer that is not a 202: status, body, and Retry-After for 429/503. */
-class Rejection extends Error {
-  constructor(readonly status: number, readonly reason: string, readonly body: Record<string, unknown>, readonly retryAfter?: number) {
-    super(String(body.message ?? reason));
-  }
 }
 
 /**
@@ -63,20 +54,9 @@ export function ingestApp(deps: IngestDeps): express.Express {
     async (req: Request, res: Response) => {
       const receivedAt = Date.now();
       const events = toEventList(req.body, config);
-      const converted: EncodableEvent[] = [];
-      const errors: IndexedError[] = [];
       // No event can be larger than the whole body: measure events only when the body could hold a too-large one.
       const measure = Number(req.headers['content-length'] ?? Infinity) > config.maxEventBytes;
-      events.forEach((raw, index) => {
-        const size = measure ? Buffer.byteLength(JSON.stringify(raw) ?? '') : 0;
-        if (size > config.maxEventBytes) throw new Rejection(413, 'event_too_large', { error: 'payload_too_large', message: `event ${index} is ${size} bytes, the limit is ${config.maxEventBytes}`, index });
-        const result = convertEvent(raw, { newEventId: randomUUID, receivedAt });
-        if (result.ok) converted.push(result.kind === 'user' ? { kind: 'user', record: result.record } : { kind: 'order', record: result.record });
-        else errors.push(...result.errors.map((e) => ({ index, ...e })));
-      });
-      if (errors.length > 0) {
-        throw new Rejection(400, 'invalid_event', { error: 'invalid_events', message: `${errors.length} problem(s) in ${new Set(errors.map((e) => e.index)).size} event(s); nothing was accepted`, errors });
-      }
+      const converted = convertAll(events, config, { newEventId: () => randomUUID(), receivedAt, measure });
       const records = converted.map((e) => deps.encoder.encode(e));
       const started = process.hrtime.bigint();
       let receipts;
@@ -116,19 +96,6 @@ export function ingestApp(deps: IngestDeps): express.Express {
     res.status(rejection.status).json(rejection.body);
   });
   return app;
-}
-
-function toEventList(body: unknown, config: Config['ingest']): unknown[] {
-  const isBatch = typeof body === 'object' && body !== null && !Array.isArray(body) && 'events' in body;
-  if (!isBatch) {
-    if (Array.isArray(body)) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: 'send one event object, or {"events": [...]}' });
-    return [body];
-  }
-  const events = (body as { events: unknown }).events;
-  if (!Array.isArray(events)) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" must be an array' });
-  if (events.length === 0) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" is empty' });
-  if (events.length > config.maxEvents) throw new Rejection(413, 'too_many_events', { error: 'payload_too_large', message: `${events.length} events in one request, the limit is ${config.maxEvents}` });
-  return events;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

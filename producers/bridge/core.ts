@@ -1,0 +1,117 @@
+import type { Logger } from '../../platform/logger';
+import { errorMessage } from '../../platform/errors';
+import { sleep } from '../../platform/sleep';
+import type { SchemaClient } from '../../schemas/client';
+import { deadLetter } from '../../consumers/dead-letter';
+import type { OutgoingRecord, ProduceBatcher } from '../batcher';
+import { convertAll, Rejection, toEventList, type ContractLimits } from '../contract';
+import type { EventEncoder } from '../encoder';
+import { nameBasedUuid } from './event-id';
+import type { BridgeMetrics } from './metrics';
+
+/** One message taken from a queue, whatever the queue. */
+export interface QueueMessage {
+  /** Stable across redeliveries: the SQS MessageId, the AMQP message-id, or a hash of the body. */
+  id: string;
+  body: Buffer;
+  /** The publisher's content type, when it set one. */
+  contentType?: string | undefined;
+  /** The queue says it delivered this message before. */
+  redelivered: boolean;
+}
+
+/** A message made ready to produce: its events, or the dead letter that records why it has none. */
+export type PreparedMessage =
+  | { ok: true; message: QueueMessage; records: OutgoingRecord[] }
+  | { ok: false; message: QueueMessage; reason: string; records: [OutgoingRecord] };
+
+/** The bridge is stopping: the message was not produced and must stay unacknowledged. */
+export class BridgeStopped extends Error {
+  override name = 'BridgeStopped';
+}
+
+export interface BridgeCoreDeps {
+  /** `rabbitmq:<queue>` or `sqs:<queue url>`: the DLQ source and the metrics label. */
+  source: string;
+  encoder: EventEncoder;
+  batcher: ProduceBatcher;
+  schemas: SchemaClient;
+  dlq: { topic: string; schemaId: number };
+  limits: ContractLimits & { maxBodyBytes: number };
+  metrics: BridgeMetrics;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+const MAX_BACKOFF_MS = 10_000;
+
+/**
+ * What both bridges do with a message, queue aside: validate it exactly as the ingestion
+ * endpoint validates a request body (same JSON contract, same error list), turn it into Kafka
+ * records (or one dead letter), and produce them with acks=all, retrying with backoff until
+ * Kafka acknowledges or the bridge stops. Acknowledging the message to its queue is the
+ * caller's, after `produce` resolved.
+ */
+export class BridgeCore {
+  constructor(private readonly deps: BridgeCoreDeps) {}
+
+  prepare(message: QueueMessage): PreparedMessage {
+    const { metrics, source } = this.deps;
+    metrics.received.inc({ source });
+    if (message.redelivered) metrics.redeliveries.inc({ source });
+    try {
+      const events = convertAll(toEventList(this.parse(message), this.deps.limits), this.deps.limits, {
+        // Named by the message, so a redelivery carries the same ids and is dropped as a duplicate.
+        newEventId: (index) => nameBasedUuid(`${source}\n${message.id}\n${index}`),
+        receivedAt: Date.now(),
+        measure: message.body.length > this.deps.limits.maxEventBytes,
+      });
+      return { ok: true, message, records: events.map((e) => this.deps.encoder.encode(e)) };
+    } catch (err) {
+      if (!(err instanceof Rejection)) throw err;
+      metrics.rejected.inc({ source, reason: err.reason });
+      const errors = err.body.errors as unknown[] | undefined;
+      const detail = errors ? `${err.message}: ${JSON.stringify(errors)}` : err.message;
+      this.deps.logger.warn({ source, messageId: message.id, reason: err.reason, detail: detail.slice(0, 500) }, 'bridge.message.rejected');
+      const { key, value } = deadLetter({
+        source, partition: null, offset: null, key: null, value: message.body, stage: 'bridge', reason: err.reason, message: detail,
+      }, this.deps.dlq.schemaId, this.deps.schemas, message.id);
+      return { ok: false, message, reason: err.reason, records: [{ topic: this.deps.dlq.topic, partition: 0, key, value }] };
+    }
+  }
+
+  private parse(message: QueueMessage): unknown {
+    const { contentType, body } = message;
+    if (contentType && !/json/i.test(contentType)) {
+      throw new Rejection(415, 'unsupported_media_type', { error: 'unsupported_media_type', message: `content type must be JSON, got ${contentType}` });
+    }
+    if (body.length > this.deps.limits.maxBodyBytes) {
+      throw new Rejection(413, 'body_too_large', { error: 'payload_too_large', message: `message is ${body.length} bytes, the limit is ${this.deps.limits.maxBodyBytes}` });
+    }
+    try {
+      return JSON.parse(body.toString('utf8')) as unknown;
+    } catch (err) {
+      throw new Rejection(400, 'invalid_json', { error: 'invalid_json', message: `message is not JSON: ${errorMessage(err)}` });
+    }
+  }
+
+  /**
+   * Produces the records as one send (they succeed or fail together, in order), retrying with
+   * exponential backoff while Kafka is unavailable. Rejects only with BridgeStopped.
+   */
+  async produce(records: OutgoingRecord[]): Promise<void> {
+    const { source, metrics, logger, signal } = this.deps;
+    for (let backoff = 250; ; backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
+      if (signal.aborted) throw new BridgeStopped('the bridge is stopping');
+      try {
+        await this.deps.batcher.submit(records);
+        for (const r of records) if (r.topic !== this.deps.dlq.topic) metrics.produced.inc({ source, topic: r.topic });
+        return;
+      } catch (err) {
+        metrics.produceRetries.inc({ source });
+        logger.warn({ source, err: errorMessage(err), retryInMs: backoff }, 'bridge.produce.retry');
+        await sleep(backoff, signal);
+      }
+    }
+  }
+}

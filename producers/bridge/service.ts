@@ -1,0 +1,104 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import type { Kafka } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { Config } from '../../platform/config';
+import type { Logger } from '../../platform/logger';
+import { opsRouter } from '../../platform/ops';
+import { connectAdmin, connectProducer } from '../../platform/kafka/client';
+import { SCHEMAS } from '../../schemas/catalog';
+import type { SchemaClient } from '../../schemas/client';
+import { ProduceBatcher } from '../batcher';
+import { EventEncoder } from '../encoder';
+import { BridgeCore } from './core';
+import { bridgeMetrics } from './metrics';
+import { RabbitBridge, type RabbitBridgeOptions } from './rabbitmq';
+import { SqsBridge, sqsClient, type SqsBridgeOptions, type SqsClientOptions } from './sqs';
+
+export type BridgeSpec =
+  | { kind: 'rabbitmq'; options: RabbitBridgeOptions }
+  | { kind: 'sqs'; options: SqsBridgeOptions & SqsClientOptions };
+
+export interface BridgeService {
+  /** `rabbitmq:<queue>` or `sqs:<queue url>`. */
+  source: string;
+  /** The bridge's /healthz, /readyz and /metrics. */
+  opsUrl: string;
+  close(): Promise<void>;
+}
+
+export interface BridgeServiceDeps {
+  config: Config;
+  kafka: Kafka;
+  schemas: SchemaClient;
+  logger: Logger;
+  metrics: Registry;
+  spec: BridgeSpec;
+  /** Ops port; 0 picks a free one. Default BRIDGE_PORT. */
+  port?: number;
+  /** How long close() lets messages in hand reach Kafka before leaving them unacknowledged. */
+  drainTimeoutMs?: number;
+}
+
+/**
+ * Composes one bridge: the Kafka producer and encoder the ingestion endpoint uses (same schemas,
+ * keys, partitions), the dead-letter schema, the queue consumer, and an ops server.
+ */
+export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeService> {
+  const { config, logger } = deps;
+  const admin = await connectAdmin(deps.kafka);
+  const producer = await connectProducer(deps.kafka);
+  const abort = new AbortController();
+  let server: Server | undefined;
+  try {
+    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: { user: config.topics.users, order: config.topics.orders } });
+    const dlqSchemaId = await deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${config.topics.dlq}-value` });
+    const batcher = new ProduceBatcher(producer, { lingerMs: config.ingest.lingerMs, logger });
+    const metrics = bridgeMetrics(deps.metrics);
+    const spec = deps.spec;
+    const source = spec.kind === 'rabbitmq' ? `rabbitmq:${spec.options.queue}` : `sqs:${spec.options.queueUrl}`;
+    const core = new BridgeCore({
+      source, encoder, batcher, schemas: deps.schemas, dlq: { topic: config.topics.dlq, schemaId: dlqSchemaId },
+      limits: config.ingest, metrics, logger, signal: abort.signal,
+    });
+    const bridge = spec.kind === 'rabbitmq'
+      ? new RabbitBridge(spec.options, core, metrics, logger, abort.signal)
+      : new SqsBridge(spec.options, sqsClient(spec.options), core, metrics, logger, abort.signal);
+    await bridge.start();
+
+    const app = express();
+    app.disable('x-powered-by');
+    app.use(opsRouter(deps.metrics, [
+      { name: 'kafka', check: async () => { await admin.describeCluster(); } },
+      { name: spec.kind, check: () => { if (!bridge.isConnected) throw new Error(`not connected to ${source}`); } },
+    ]));
+    server = await new Promise<Server>((resolve, reject) => {
+      const s = app.listen(deps.port ?? config.bridge.port, () => resolve(s));
+      s.once('error', reject);
+    });
+    const opsUrl = `http://localhost:${(server.address() as AddressInfo).port}`;
+    logger.info({ source, opsUrl }, 'bridge.started');
+    const listening = server;
+    return {
+      source,
+      opsUrl,
+      async close() {
+        const timer = setTimeout(() => abort.abort(), deps.drainTimeoutMs ?? 10_000);
+        await bridge.stop();
+        clearTimeout(timer);
+        abort.abort();
+        await batcher.drain();
+        await new Promise<void>((resolve) => { listening.close(() => resolve()); listening.closeAllConnections(); });
+        await producer.disconnect();
+        await admin.disconnect();
+      },
+    };
+  } catch (err) {
+    abort.abort();
+    server?.close();
+    await producer.disconnect();
+    await admin.disconnect();
+    throw err;
+  }
+}

@@ -1,0 +1,62 @@
+import { convertEvent, type FieldError } from '../schemas/validation';
+import type { EncodableEvent } from './encoder';
+
+/**
+ * The JSON contract every way in shares (the HTTP endpoint and the RabbitMQ/SQS bridges): a body
+ * is one event or `{"events": [...]}`; every event is validated against the Avro schemas and any
+ * invalid event rejects the whole body with every error listed.
+ */
+export interface ContractLimits {
+  maxEventBytes: number;
+  maxEvents: number;
+}
+
+export type IndexedError = FieldError & { index: number };
+
+/**
+ * A body the contract refuses: the HTTP status it maps to, a short reason (a metric label and
+ * the DLQ reason), the JSON answer, and Retry-After for 429/503.
+ */
+export class Rejection extends Error {
+  constructor(readonly status: number, readonly reason: string, readonly body: Record<string, unknown>, readonly retryAfter?: number) {
+    super(String(body.message ?? reason));
+  }
+}
+
+export function toEventList(body: unknown, limits: ContractLimits): unknown[] {
+  const isBatch = typeof body === 'object' && body !== null && !Array.isArray(body) && 'events' in body;
+  if (!isBatch) {
+    if (Array.isArray(body)) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: 'send one event object, or {"events": [...]}' });
+    return [body];
+  }
+  const events = (body as { events: unknown }).events;
+  if (!Array.isArray(events)) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" must be an array' });
+  if (events.length === 0) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" is empty' });
+  if (events.length > limits.maxEvents) throw new Rejection(413, 'too_many_events', { error: 'payload_too_large', message: `${events.length} events in one request, the limit is ${limits.maxEvents}` });
+  return events;
+}
+
+export interface ConvertAllOptions {
+  /** The eventId of an event sent without one; `index` is its place in the body. */
+  newEventId: (index: number) => string;
+  receivedAt: number;
+  /** False when the whole body is known to be smaller than the per-event limit (skips measuring). */
+  measure: boolean;
+}
+
+/** Validates every event of a body; all valid → the events to produce, else a 400/413 Rejection. */
+export function convertAll(events: unknown[], limits: ContractLimits, options: ConvertAllOptions): EncodableEvent[] {
+  const converted: EncodableEvent[] = [];
+  const errors: IndexedError[] = [];
+  events.forEach((raw, index) => {
+    const size = options.measure ? Buffer.byteLength(JSON.stringify(raw) ?? '') : 0;
+    if (size > limits.maxEventBytes) throw new Rejection(413, 'event_too_large', { error: 'payload_too_large', message: `event ${index} is ${size} bytes, the limit is ${limits.maxEventBytes}`, index });
+    const result = convertEvent(raw, { newEventId: () => options.newEventId(index), receivedAt: options.receivedAt });
+    if (result.ok) converted.push(result.kind === 'user' ? { kind: 'user', record: result.record } : { kind: 'order', record: result.record });
+    else errors.push(...result.errors.map((e) => ({ index, ...e })));
+  });
+  if (errors.length > 0) {
+    throw new Rejection(400, 'invalid_event', { error: 'invalid_events', message: `${errors.length} problem(s) in ${new Set(errors.map((e) => e.index)).size} event(s); nothing was accepted`, errors });
+  }
+  return converted;
+}

@@ -1,0 +1,144 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Admin, Kafka } from 'kafkajs';
+import { silentLogger } from '../platform/logger';
+import { connectAdmin, createKafka } from '../platform/kafka/client';
+import { partitionForKey } from '../platform/kafka/partitioner';
+import { freePort } from '../platform/ports';
+import { SchemaClient } from '../schemas/client';
+import { schemaIdOf } from '../schemas/wire';
+import { readDeadLetters } from '../consumers/dlq-tools';
+import type { GroundTruth } from '../producers/demo/ground-truth';
+import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics } from './pipeline';
+import { startTestRegistry } from './registry';
+import { sorted, testConfig, unique, waitFor } from './helpers';
+
+/** What a bridge test needs besides its queue server: the run's broker, a registry, fresh topics, a processor. */
+export interface BridgeHarness {
+  kafka: Kafka;
+  admin: Admin;
+  registryUrl: string;
+  topics: PipelineTopics;
+  env: Record<string, string>;
+  follower: RollupFollower;
+  /** `tributary bridge <args>` as a child process, with its ops port; resolves once /readyz says ready. */
+  spawnBridge(args: string[]): Promise<{ child: ChildProcess; opsUrl: string }>;
+  spawnProcessor(): ChildProcess;
+  /** Waits until the followed rollups equal the truth, then asserts it (a clear diff on failure). */
+  expectConverges(truth: GroundTruth, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function bridgeHarness(): Promise<BridgeHarness> {
+  const config = testConfig();
+  const registry = await startTestRegistry();
+  const kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'bridge-test' });
+  const admin = await connectAdmin(kafka);
+  const topics = await createPipelineTopics(admin);
+  const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '2000', FLUSH_INTERVAL_MS: '200' });
+  const follower = new RollupFollower(kafka, topics.rollups, registry.url);
+  await follower.start();
+  const children = new Set<ChildProcess>();
+  const track = (child: ChildProcess) => {
+    children.add(child);
+    child.once('exit', () => children.delete(child));
+    return child;
+  };
+  return {
+    kafka, admin, registryUrl: registry.url, topics, env, follower,
+    async spawnBridge(args) {
+      const port = await freePort();
+      const child = track(spawnTributary(['bridge', ...args, '--port', String(port)], env));
+      const opsUrl = `http://localhost:${port}`;
+      await waitFor(async () => {
+        if (child.exitCode !== null) throw new Error(`bridge exited with ${child.exitCode}`);
+        return (await fetch(`${opsUrl}/readyz`)).status === 200 ? true : undefined;
+      }, 'bridge ready', 60_000, 200);
+      return { child, opsUrl };
+    },
+    spawnProcessor: () => track(spawnTributary(['process'], env)),
+    async expectConverges(truth, timeoutMs = 90_000) {
+      const expected = sorted(truth.totals());
+      await waitFor(() => (JSON.stringify(sorted(follower.totals())) === JSON.stringify(expected) ? true : undefined), 'rollups to equal the ground truth', timeoutMs, 250)
+        .catch(() => undefined);
+      expect(sorted(follower.totals())).toEqual(expected);
+    },
+    async close() {
+      for (const c of [...children]) await killAndWait(c);
+      await follower.stop();
+      await admin.disconnect();
+      await registry.close();
+    },
+  };
+}
+
+export interface TopicRecord { topic: string; partition: number; offset: number; key: string; value: Buffer }
+
+/** Every record of the topics up to their end offsets now. */
+export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicRecord[]> {
+  const admin = await connectAdmin(kafka);
+  const pending = new Map<string, number>();
+  for (const topic of topics) {
+    for (const o of await admin.fetchTopicOffsets(topic)) if (Number(o.high) > 0) pending.set(`${topic}/${o.partition}`, Number(o.high));
+  }
+  await admin.disconnect();
+  const out: TopicRecord[] = [];
+  if (pending.size === 0) return out;
+  const consumer = kafka.consumer({ groupId: unique('reader'), maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topics, fromBeginning: true });
+  await new Promise<void>((resolve, reject) => {
+    consumer.run({
+      autoCommit: false,
+      eachBatch: async ({ batch }) => {
+        const k = `${batch.topic}/${batch.partition}`;
+        for (const m of batch.messages) {
+          const offset = Number(m.offset);
+          if (offset < (pending.get(k) ?? 0)) out.push({ topic: batch.topic, partition: batch.partition, offset, key: m.key!.toString(), value: m.value! });
+          if (offset + 1 >= (pending.get(k) ?? 0)) pending.delete(k);
+        }
+        if (pending.size === 0) resolve();
+      },
+    }).catch(reject);
+  });
+  await consumer.disconnect();
+  return out;
+}
+
+/**
+ * Checks records as the ingestion endpoint writes them: keyed by userId, on Java's murmur2
+ * partition, in the wire format with the schema id registered under `<topic>-value`.
+ * Returns the records with their decoded events, in offset order per partition.
+ */
+export async function expectLikeIngest(harness: BridgeHarness, partitions = 6): Promise<Array<TopicRecord & { event: Record<string, unknown> }>> {
+  const schemas = new SchemaClient(harness.registryUrl, silentLogger);
+  const ids = {
+    [harness.topics.users]: (await (await fetch(`${harness.registryUrl}/subjects/${harness.topics.users}-value/versions/latest`)).json() as { id: number }).id,
+    [harness.topics.orders]: (await (await fetch(`${harness.registryUrl}/subjects/${harness.topics.orders}-value/versions/latest`)).json() as { id: number }).id,
+  };
+  const records = await readTopics(harness.kafka, [harness.topics.users, harness.topics.orders]);
+  expect(records.length).toBeGreaterThan(0);
+  const out: Array<TopicRecord & { event: Record<string, unknown> }> = [];
+  for (const r of records.sort((a, b) => a.offset - b.offset)) {
+    const event = await schemas.decode<Record<string, unknown>>(r.value);
+    expect({ key: r.key, partition: r.partition, schemaId: schemaIdOf(r.value) })
+      .toEqual({ key: event.userId, partition: partitionForKey(String(event.userId), partitions), schemaId: ids[r.topic] });
+    out.push({ ...r, event });
+  }
+  return out;
+}
+
+/** Events by eventId (a redelivered copy collapses into its first). */
+export function byEventId(records: Array<{ event: Record<string, unknown> }>): Map<string, Record<string, unknown>> {
+  const m = new Map<string, Record<string, unknown>>();
+  for (const { event } of records) if (!m.has(String(event.eventId))) m.set(String(event.eventId), event);
+  return m;
+}
+
+/** Waits for at least `n` dead letters and returns them. */
+export async function deadLetters(harness: BridgeHarness, n: number) {
+  const schemas = new SchemaClient(harness.registryUrl, silentLogger);
+  return waitFor(async () => {
+    const letters = await readDeadLetters(harness.kafka, schemas, harness.topics.dlq);
+    return letters.length >= n ? letters.map((l) => l.letter) : undefined;
+  }, `${n} dead letters`, 30_000, 250);
+}
