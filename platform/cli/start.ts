@@ -14,14 +14,18 @@ import { SchemaClient } from '../../schemas/client';
 import { resolveWriteAuth } from '../../producers/ingest/auth';
 import { startSink } from '../../consumers/service';
 import { startDashboard } from '../../dashboards/service';
-import { demoOptions, driveDemo, type DemoCommandOptions } from './demo';
+import { LocalRabbitMQ } from '../rabbitmq/local';
+import { LocalSqs } from '../sqs/local';
+import { CreateQueueCommand } from '@aws-sdk/client-sqs';
+import { sqsClient } from '../../producers/bridge/sqs';
+import { DEMO_RABBITMQ_QUEUE, demoOptions, driveDemo, type DemoCommandOptions } from './demo';
 
 const BIN = path.resolve(__dirname, '..', '..', 'bin', 'tributary.js');
 
 export function startCommand(): Command {
   return demoOptions(new Command('start')
     .summary('run the whole pipeline on this machine (Kafka, registry, ingest, process, sink, dashboard)')
-    .description('The local Kafka broker unless KAFKA_BROKERS, the embedded registry unless SCHEMA_REGISTRY_URL, chDB unless CLICKHOUSE_URL. Ingest and the processor run as child processes (both cores); this process hosts the registry, the sink and the dashboard. Ctrl-C stops every stage in order.')
+    .description('The local Kafka broker unless KAFKA_BROKERS, the embedded registry unless SCHEMA_REGISTRY_URL, chDB unless CLICKHOUSE_URL. Ingest and the processor run as child processes (both cores); this process hosts the registry, the sink and the dashboard. With --via rabbitmq or sqs, also a bridge (and a local RabbitMQ node or ElasticMQ unless RABBITMQ_URL / SQS_QUEUE_URL). Ctrl-C stops every stage in order.')
     .option('--demo', 'also send demo traffic (see `tributary demo`)'))
     .action(async (opts: DemoCommandOptions & { demo?: boolean }) => {
       const config = loadConfig();
@@ -90,12 +94,14 @@ async function runAll(config: Config, logger: Logger, opts: DemoCommandOptions &
     ...process.env, KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl,
     ...(auth.keys ? { WRITE_KEYS: auth.keys.join(',') } : { INGEST_AUTH: 'off' }),
   };
-  const processor = supervise('process', childEnv, logger, stopping);
+  const processor = supervise(['process'], childEnv, logger, stopping);
   stops.push({ name: 'process', stop: () => processor.stop() });
-  const ingest = supervise('ingest', childEnv, logger, stopping);
+  const ingest = supervise(['ingest'], childEnv, logger, stopping);
   stops.push({ name: 'ingest', stop: () => ingest.stop() });
   const ingestUrl = `http://localhost:${config.ingestPort}`;
   await waitReady(`${ingestUrl}/readyz`, 120_000);
+
+  const bridge = opts.via === 'rabbitmq' || opts.via === 'sqs' ? await startBridgeStage(config, opts, childEnv, logger, stops, stopping) : undefined;
 
   process.stdout.write([
     'Tributary is running:',
@@ -104,25 +110,71 @@ async function runAll(config: Config, logger: Logger, opts: DemoCommandOptions &
     `  registry    ${registryUrl}`,
     `  kafka       ${brokers.join(',')}`,
     `  clickhouse  ${describeClickHouse(config.clickhouse, config.dataDir)}`,
+    ...(bridge ? [`  bridge      ${bridge.description}`] : []),
     'Ctrl-C stops every stage in order.',
     '',
   ].join('\n'));
 
   if (opts.demo) {
     const controller = new AbortController();
-    const demo = driveDemo({ ...config, kafka: kafkaConfig, registry: { ...config.registry, url: registryUrl } }, logger, opts, controller.signal, ingestUrl);
+    const demo = driveDemo({
+      ...config, kafka: kafkaConfig, registry: { ...config.registry, url: registryUrl },
+      bridge: { ...config.bridge, ...bridge?.config },
+    }, logger, { ...opts, ...(bridge ? { queue: bridge.queue } : {}) }, controller.signal, ingestUrl);
     // First to stop on Ctrl-C: the demo, so every event it sent is either acknowledged or not counted.
     stops.push({ name: 'demo', stop: async () => { controller.abort(); await demo; } });
     process.stdout.write(`Demo traffic: ${opts.rate} events/s via ${opts.via}; ground truth in ${path.join(config.dataDir, 'demo-ledger.json')} on stop\n`);
   }
 }
 
-/** Runs `tributary <stage>` as a child process and restarts it if it dies, until stopped. */
-function supervise(stage: string, env: NodeJS.ProcessEnv, logger: Logger, stopping: () => boolean): { stop: () => Promise<void> } {
+/**
+ * `--via rabbitmq|sqs`: the bridge as a supervised child, consuming the demo queue of a local
+ * RabbitMQ node / ElasticMQ started here unless RABBITMQ_URL / SQS_QUEUE_URL point elsewhere.
+ */
+async function startBridgeStage(config: Config, opts: DemoCommandOptions, env: NodeJS.ProcessEnv, logger: Logger,
+  stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean,
+): Promise<{ description: string; queue: string; config: Partial<Config['bridge']> }> {
+  await assertPortFree(config.bridge.port, 'bridge metrics, BRIDGE_PORT');
+  let args: string[];
+  let queue: string;
+  let bridgeConfig: Partial<Config['bridge']>;
+  if (opts.via === 'rabbitmq') {
+    let url = config.bridge.rabbitmqUrl;
+    if (!url) {
+      const rabbit = await LocalRabbitMQ.start({ dataDir: config.dataDir, logger });
+      stops.push({ name: 'rabbitmq', stop: () => rabbit.stop() });
+      url = rabbit.url;
+    }
+    queue = opts.queue ?? DEMO_RABBITMQ_QUEUE;
+    args = ['bridge', 'rabbitmq', '--url', url, '--queue', queue];
+    bridgeConfig = { rabbitmqUrl: url };
+  } else {
+    let queueUrl = opts.queue ?? config.bridge.sqsQueueUrl;
+    if (!queueUrl) {
+      const sqs = await LocalSqs.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger });
+      stops.push({ name: 'sqs', stop: () => sqs.stop() });
+      const client = sqsClient({ queueUrl: `${sqs.endpoint}/000000000000/tributary-events` });
+      queueUrl = (await client.send(new CreateQueueCommand({ QueueName: 'tributary-events' }))).QueueUrl!;
+      client.destroy();
+    }
+    queue = queueUrl;
+    args = ['bridge', 'sqs', '--queue-url', queueUrl];
+    bridgeConfig = { sqsQueueUrl: queueUrl };
+  }
+  const bridge = supervise(args, env, logger, stopping);
+  stops.push({ name: 'bridge', stop: () => bridge.stop() });
+  await waitReady(`http://localhost:${config.bridge.port}/readyz`, 60_000);
+  return { description: `${opts.via}:${queue} → Kafka (metrics http://localhost:${config.bridge.port}/metrics)`, queue, config: bridgeConfig };
+}
+
+/** Runs `tributary <args>` as a child process and restarts it if it dies, until stopped. */
+function supervise(args: string[], env: NodeJS.ProcessEnv, logger: Logger, stopping: () => boolean): { stop: () => Promise<void> } {
+  const stage = args.join(' ');
   let child: ChildProcess;
   let stopped = false;
   const launch = () => {
-    child = spawn(process.execPath, [BIN, stage], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+    // Own process group: on Ctrl-C this process stops the stages in order, not the terminal all at once.
+    child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
     child.once('exit', (code, signal) => {
       if (stopped || stopping()) return;
       logger.error({ stage, code, signal }, 'start.stage.died');
@@ -130,6 +182,8 @@ function supervise(stage: string, env: NodeJS.ProcessEnv, logger: Logger, stoppi
     });
   };
   launch();
+  // An error exit of this process must not leave the stage running in its own group.
+  process.once('exit', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); });
   return {
     stop: () => new Promise<void>((resolve) => {
       stopped = true;

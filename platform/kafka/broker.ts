@@ -144,8 +144,10 @@ export class LocalKafka {
 
   private spawnNode(n: NodeSpec): void {
     const log = createWriteStream(n.logFile, { flags: 'a' });
+    // Its own process group: Ctrl-C in a terminal reaches `tributary start` alone, which stops
+    // the stages first and the broker last (they need it to shut down cleanly).
     const child = spawn('java', [...this.jvmArgs(this.opts.heapOpts), 'kafka.Kafka', n.propsFile], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'], detached: true,
     });
     child.stdout.pipe(log);
     child.stderr.pipe(log);

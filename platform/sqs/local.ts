@@ -42,7 +42,7 @@ export class LocalSqs {
       '',
     ].join('\n'));
     const log = createWriteStream(path.join(dir, 'server.log'), { flags: 'a' });
-    const child = spawn('java', ['-Xmx256m', `-Dconfig.file=${conf}`, '-cp', classpath, 'org.elasticmq.server.Main'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('java', ['-Xmx256m', `-Dconfig.file=${conf}`, '-cp', classpath, 'org.elasticmq.server.Main'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     process.once('exit', () => child.kill('SIGKILL'));
@@ -62,10 +62,12 @@ export class LocalSqs {
     return new LocalSqs(child, endpoint);
   }
 
+  /** Queues are in memory, so there is nothing to save: SIGTERM, and SIGKILL if its HTTP shutdown lingers (it can take 20 s). */
   stop(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
-      this.child.once('exit', () => resolve());
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
+      this.child.once('exit', () => { clearTimeout(timer); resolve(); });
       this.child.kill('SIGTERM');
     });
   }

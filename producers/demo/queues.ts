@@ -1,5 +1,5 @@
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
 /**
  * How the demo shop publishes to a queue the way an existing service would: one JSON event per
@@ -8,6 +8,8 @@ import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
  */
 export interface QueuePublisher {
   readonly description: string;
+  /** Fails with a clear message when the queue is not there (the bridge declares it). */
+  check(): Promise<void>;
   publish(events: Array<{ eventId: string; userId: string }>): Promise<void>;
   close(): Promise<void>;
 }
@@ -46,6 +48,10 @@ export class RabbitPublisher implements QueuePublisher {
     }
   }
 
+  async check(): Promise<void> {
+    await this.ensureChannel();
+  }
+
   async publish(events: Array<{ eventId: string; userId: string }>): Promise<void> {
     const channel = await this.ensureChannel();
     try {
@@ -80,6 +86,14 @@ export class SqsPublisher implements QueuePublisher {
   constructor(private readonly client: SQSClient, private readonly queueUrl: string) {
     this.description = `SQS queue ${queueUrl}`;
     this.fifo = queueUrl.endsWith('.fifo');
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['QueueArn'] }));
+    } catch (err) {
+      throw new Error(`cannot reach SQS queue ${this.queueUrl}: ${(err as Error).message}`);
+    }
   }
 
   async publish(events: Array<{ eventId: string; userId: string }>): Promise<void> {
