@@ -27,6 +27,7 @@ describe('docker-compose.yml', () => {
       ...config.kafka.brokers.map((b) => b.split(':')[0]!),
       new URL(config.registry.url).hostname,
       new URL(config.clickhouse.url ?? 'http://missing').hostname,
+      ...(config.bridge.rabbitmqUrl ? [new URL(config.bridge.rabbitmqUrl).hostname] : []),
     ];
     for (const host of hosts) expect(Object.keys(services)).toContain(host);
     // The Kafka listener it uses is the one the broker advertises inside the compose network.

@@ -73,7 +73,8 @@ export class RabbitBridge {
       } catch (err) {
         const code = (err as { code?: number }).code;
         if (code !== undefined && FATAL_CODES.has(code)) {
-          const e = new RabbitConfigError(`RabbitMQ refused the bridge's set-up of queue ${this.opts.queue}: ${errorMessage(err)}`);
+          const hint = code === 406 ? ' (an existing queue keeps the arguments it was declared with: pass its --dead-letter-exchange, or bridge a new queue)' : '';
+          const e = new RabbitConfigError(`RabbitMQ refused the bridge's set-up of queue ${this.opts.queue}: ${errorMessage(err)}${hint}`);
           if (firstStart) throw e;
           this.logger.error({ err: e.message }, 'bridge.rabbitmq.refused');
         } else if (/ACCESS.REFUSED/i.test(errorMessage(err)) && firstStart) {
@@ -89,8 +90,11 @@ export class RabbitBridge {
   private async connect(): Promise<void> {
     const { opts } = this;
     const connection = await amqp.connect(opts.url, { clientProperties: { connection_name: `tributary-bridge ${opts.queue}` } });
+    // Listeners first: a refused declaration errors the channel and the connection ('error' unheard would crash).
+    connection.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'bridge.rabbitmq.connection_error'));
     try {
       const channel = await connection.createChannel();
+      channel.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'bridge.rabbitmq.channel_error'));
       const dlx = opts.deadLetterExchange ?? `${opts.queue}.dlx`;
       await channel.assertExchange(dlx, 'fanout', { durable: true });
       await channel.assertQueue(`${opts.queue}.dead`, { durable: true });
@@ -101,9 +105,7 @@ export class RabbitBridge {
         await channel.bindQueue(opts.queue, opts.exchange, opts.bindingKey ?? '');
       }
       await channel.prefetch(opts.prefetch);
-      connection.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'bridge.rabbitmq.connection_error'));
       connection.on('close', () => this.onLost('connection closed'));
-      channel.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'bridge.rabbitmq.channel_error'));
       channel.on('close', () => this.onLost('channel closed'));
       const { consumerTag } = await channel.consume(opts.queue, (msg) => {
         if (msg === null) this.onLost('consumer cancelled by the broker');

@@ -79,11 +79,19 @@ export class SqsBridge {
     return this.receiving;
   }
 
+  /** Waits (with backoff) until the queue answers; a queue that is missing or forbidden (a 4xx) fails the start. */
   async start(): Promise<void> {
-    try {
-      await this.sampleDepth(true);
-    } catch (err) {
-      throw new SqsConfigError(`cannot read SQS queue ${this.opts.queueUrl}: ${errorMessage(err)}`);
+    for (let backoff = 500; ; backoff = Math.min(backoff * 2, 10_000)) {
+      try {
+        await this.sampleDepth(true);
+        break;
+      } catch (err) {
+        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if (status !== undefined && status >= 400 && status < 500) throw new SqsConfigError(`cannot read SQS queue ${this.opts.queueUrl}: ${errorMessage(err)}`);
+        if (this.signal.aborted) throw err;
+        this.logger.warn({ err: errorMessage(err), retryInMs: backoff }, 'bridge.sqs.unreachable');
+        await sleep(backoff, this.signal);
+      }
     }
     for (let i = 0; i < this.opts.concurrency; i++) this.loops.push(this.receiveLoop(i));
     this.depthTimer = setInterval(() => void this.sampleDepth(false).catch(() => undefined), 5000);
