@@ -1,7 +1,6 @@
-import type { Producer } from 'kafkajs';
 import type { Logger } from '../platform/logger';
 import { TributaryError } from '../platform/errors';
-import { sendChecked } from '../platform/kafka/client';
+import type { RecoveringProducer } from '../platform/kafka/client';
 
 export interface OutgoingRecord {
   topic: string;
@@ -37,7 +36,7 @@ export class ProduceBatcher {
   inflightBytes = 0;
 
   constructor(
-    private readonly producer: Producer,
+    private readonly producer: RecoveringProducer,
     private readonly opts: { lingerMs: number; maxBatchBytes?: number; logger: Logger; onSent?: (records: number, ms: number) => void },
   ) {}
 
@@ -75,7 +74,7 @@ export class ProduceBatcher {
     }
     const started = Date.now();
     try {
-      const results = await sendChecked(this.producer, [...byTopic].map(([topic, messages]) => ({ topic, messages })));
+      const results = await this.producer.send([...byTopic].map(([topic, messages]) => ({ topic, messages })));
       const base = new Map(results.map((r) => [`${r.topicName}\u0000${r.partition}`, BigInt(r.baseOffset ?? '-1')]));
       const next = new Map<string, bigint>();
       // Same walk order as the messages were grouped in: per partition, in submission order.

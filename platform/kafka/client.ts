@@ -91,3 +91,69 @@ export async function sendChecked(producer: Producer, topicMessages: Partitioned
   }
   return results;
 }
+
+/** Broker answers that mean the idempotent producer's id or sequence state is broken for good. */
+const PRODUCER_STATE_ERRORS = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH', 'INVALID_PRODUCER_ID_MAPPING']);
+
+/** True when `err` (or what caused it, or one of its aggregated errors) is a producer-state error. */
+export function isProducerStateError(err: unknown, depth = 0): boolean {
+  if (typeof err !== 'object' || err === null || depth > 5) return false;
+  const e = err as { type?: unknown; cause?: unknown; errors?: unknown };
+  if (typeof e.type === 'string' && PRODUCER_STATE_ERRORS.has(e.type)) return true;
+  if (Array.isArray(e.errors) && e.errors.some((x) => isProducerStateError(x, depth + 1))) return true;
+  return isProducerStateError(e.cause, depth + 1);
+}
+
+/**
+ * The idempotent producer, replaced by a new one (new producer id, sequences from 0) when the
+ * broker rejects its state. After a leader change under load kafkajs can get its sequence
+ * numbers out of step with the broker's, which then answers OUT_OF_ORDER_SEQUENCE_NUMBER to every
+ * later send: a producer that never recovers (seen in the fault suite, a broker SIGKILLed). The
+ * failed send still fails (retriable); the caller's retry goes out on the new producer, and its
+ * records' eventIds make any copy of an earlier attempt harmless.
+ */
+export class RecoveringProducer {
+  private producer: Producer | undefined;
+  private connecting: Promise<Producer> | undefined;
+  /** How many times the producer was replaced. */
+  replacements = 0;
+
+  private constructor(private readonly kafka: Kafka, private readonly logger: Logger) {}
+
+  static async connect(kafka: Kafka, logger: Logger): Promise<RecoveringProducer> {
+    const recovering = new RecoveringProducer(kafka, logger);
+    await recovering.get();
+    return recovering;
+  }
+
+  private get(): Promise<Producer> {
+    if (this.producer) return Promise.resolve(this.producer);
+    this.connecting ??= connectProducer(this.kafka)
+      .then((p) => { this.producer = p; return p; })
+      .finally(() => { this.connecting = undefined; });
+    return this.connecting;
+  }
+
+  /** sendChecked on the current producer; a producer-state error replaces it before rethrowing (retriable). */
+  async send(topicMessages: PartitionedMessages[]): Promise<RecordMetadata[]> {
+    const producer = await this.get();
+    try {
+      return await sendChecked(producer, topicMessages);
+    } catch (err) {
+      if (!isProducerStateError(err)) throw err;
+      if (this.producer === producer) {
+        this.producer = undefined;
+        this.replacements += 1;
+        this.logger.warn({ err: (err as Error).message }, 'kafka.producer.replaced');
+        void producer.disconnect().catch(() => undefined);
+      }
+      throw new TributaryError(`Kafka rejected the producer's state (${(err as Error).message}); a new producer takes the retry`, { retriable: true, cause: err });
+    }
+  }
+
+  async disconnect(): Promise<void> {
+    const producer = this.producer ?? (await this.connecting?.catch(() => undefined));
+    this.producer = undefined;
+    await producer?.disconnect();
+  }
+}
