@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,3 +52,30 @@ export function peakMemoryMiB(pid = process.pid): number | null {
 }
 
 export const machine = () => `${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+
+const BIN = path.resolve(__dirname, '..', 'bin', 'tributary.js');
+
+/**
+ * `tributary <args>` as a child process on the benchmark's broker, registry and DATA_DIR, so each
+ * stage's peak memory is its own. `nodeArgs` (e.g. from BENCH_NODE_ARGS) go to node.
+ */
+export function spawnStage(env: BenchEnv, args: string[], extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, BIN, ...args], {
+    env: {
+      ...process.env, KAFKA_BROKERS: env.config.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: env.registry.url,
+      DATA_DIR: env.config.dataDir, INGEST_AUTH: 'off', LOG_LEVEL: 'warn', ...extra,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+/** Stops a stage (SIGTERM) and returns its peak resident memory in MiB, read just before. */
+export async function stopStage(child: ChildProcess): Promise<number | null> {
+  const peak = peakMemoryMiB(child.pid);
+  if (child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  }
+  return peak;
+}

@@ -2,19 +2,18 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { connectAdmin } from '../platform/kafka/client';
-import { createMetrics } from '../platform/metrics';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
-import { SchemaClient } from '../schemas/client';
-import { startIngest } from '../producers/ingest/service';
+import { freePort } from '../platform/ports';
 import { DemoShop } from '../producers/demo/shop';
 import type { BenchEnv } from './env';
-import { logger, peakMemoryMiB } from './env';
+import { logger, spawnStage, stopStage } from './env';
 
 const run = promisify(execFile);
 
 export interface IngestResult {
   scenario: string;
   connections: number;
+  events: number;
   seconds: number;
   requestsPerSecond: number;
   eventsPerSecond: number;
@@ -24,34 +23,48 @@ export interface IngestResult {
 }
 
 /**
- * Drives POST /v1/events on loopback with autocannon (a separate process, so the load generator
- * does not share the endpoint's event loop): batches of 100 events, and single events.
+ * Drives `tributary ingest` (a child process, so its peak memory is its own) on loopback with
+ * autocannon (another process, so the load generator does not share the endpoint's event loop):
+ * a fixed number of events in batches of 100 (BENCH_INGEST_EVENTS, 1,000,000), then single
+ * events (BENCH_INGEST_SINGLE_EVENTS, 100,000), each as fast as the endpoint answers.
  */
-export async function benchIngest(env: BenchEnv, seconds = Number(process.env.BENCH_SECONDS ?? 15)): Promise<{ results: IngestResult[]; peakMemoryMiB: number | null }> {
+export async function benchIngest(env: BenchEnv): Promise<{ results: IngestResult[]; peakMemoryMiB: number | null }> {
+  const batchEvents = Number(process.env.BENCH_INGEST_EVENTS ?? 1_000_000);
+  const singleEvents = Number(process.env.BENCH_INGEST_SINGLE_EVENTS ?? 100_000);
   const admin = await connectAdmin(env.kafka);
   await ensureTopics(admin, pipelineTopics(6, env.config.topics), logger, 1);
   await admin.disconnect();
-  const ingest = await startIngest({ config: env.config, kafka: env.kafka, schemas: new SchemaClient(env.registry.url, logger), logger, metrics: createMetrics('ingest'), port: 0 });
+  const port = await freePort();
+  const ingest = spawnStage(env, ['ingest'], { INGEST_PORT: String(port) });
+  const url = `http://localhost:${port}`;
   const shop = new DemoShop(1, { retryShare: 0, lateShare: 0 });
   const strip = (e: Record<string, unknown>) => { const { kind: _k, eventId: _id, ...rest } = e; return rest; };
   const batchBody = JSON.stringify({ events: shop.next(100).map((e) => strip(e as never)) });
   const singleBody = JSON.stringify(strip(shop.next(1)[0] as never));
   const results: IngestResult[] = [];
+  let peak: number | null = null;
   try {
-    for (const [scenario, body, events, connections] of [['batches of 100', batchBody, 100, 16], ['single events', singleBody, 1, 64]] as const) {
+    for (let deadline = Date.now() + 60_000; ;) {
+      if (ingest.exitCode !== null) throw new Error(`ingest exited with ${ingest.exitCode}`);
+      if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) break;
+      if (Date.now() > deadline) throw new Error('ingest not ready within 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    for (const [scenario, body, perRequest, events, connections] of [['batches of 100', batchBody, 100, batchEvents, 16], ['single events', singleBody, 1, singleEvents, 64]] as const) {
       const bin = path.resolve(__dirname, '..', 'node_modules', '.bin', 'autocannon');
-      const { stdout } = await run(bin, ['-j', '-c', String(connections), '-d', String(seconds), '-m', 'POST', '-H', 'content-type=application/json', '-b', body, `${ingest.url}/v1/events`],
-        { maxBuffer: 64 * 1024 * 1024, timeout: (seconds + 60) * 1000 });
-      const r = JSON.parse(stdout) as { requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; '2xx': number; duration: number };
+      const requests = Math.ceil(events / perRequest);
+      const { stdout } = await run(bin, ['-j', '-c', String(connections), '-a', String(requests), '-m', 'POST', '-H', 'content-type=application/json', '-b', body, `${url}/v1/events`],
+        { maxBuffer: 64 * 1024 * 1024, timeout: 30 * 60 * 1000 });
+      const r = JSON.parse(stdout) as { latency: { p50: number; p99: number }; non2xx: number; '2xx': number; duration: number };
       results.push({
-        scenario, connections, seconds,
+        scenario, connections, events: r['2xx'] * perRequest, seconds: r.duration,
         requestsPerSecond: Math.round(r['2xx'] / r.duration),
-        eventsPerSecond: Math.round((r['2xx'] * events) / r.duration),
+        eventsPerSecond: Math.round((r['2xx'] * perRequest) / r.duration),
         latencyP50ms: r.latency.p50, latencyP99ms: r.latency.p99, non2xx: r.non2xx,
       });
     }
   } finally {
-    await ingest.close();
+    peak = await stopStage(ingest);
   }
-  return { results, peakMemoryMiB: peakMemoryMiB() };
+  return { results, peakMemoryMiB: peak };
 }

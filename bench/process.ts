@@ -1,12 +1,10 @@
-import path from 'node:path';
-import { spawn } from 'node:child_process';
 import type { Admin } from 'kafkajs';
 import { connectAdmin } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { TributaryProducer } from '../producers/tributary-producer';
 import { DemoShop } from '../producers/demo/shop';
 import type { BenchEnv } from './env';
-import { logger, peakMemoryMiB } from './env';
+import { logger, peakMemoryMiB, spawnStage, stopStage } from './env';
 
 export interface ProcessResult {
   events: number;
@@ -48,10 +46,7 @@ export async function benchProcess(env: BenchEnv, events = Number(process.env.BE
   const started = Date.now();
   // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the processor.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, path.resolve(__dirname, '..', 'bin', 'tributary.js'), 'process'], {
-    env: { ...process.env, KAFKA_BROKERS: env.config.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: env.registry.url, LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  const child = spawnStage(env, ['process'], {}, nodeArgs);
   let peak: number | null = null;
   let steadyFrom = 0;
   try {
@@ -73,9 +68,7 @@ export async function benchProcess(env: BenchEnv, events = Number(process.env.BE
       await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
-    peak = peakMemoryMiB(child.pid) ?? peak;
-    child.kill('SIGTERM');
-    await new Promise((r) => child.once('exit', r));
+    peak = (await stopStage(child)) ?? peak;
   }
   const seconds = (Date.now() - started) / 1000;
   const steadySeconds = (Date.now() - steadyFrom) / 1000;

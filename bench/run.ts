@@ -34,9 +34,9 @@ async function main(): Promise<void> {
     try {
       const r = await benchIngest(env);
       report.ingest = r;
-      lines.push('## Ingest (POST /v1/events, autocannon on loopback)', '', '| scenario | connections | events/s | requests/s | p50 ms | p99 ms | non-2xx |', '|---|---|---|---|---|---|---|');
-      for (const x of r.results) lines.push(`| ${x.scenario} | ${x.connections} | ${x.eventsPerSecond}${ofCeiling(x.eventsPerSecond, ceiling?.producerRecordsPerSecond)} | ${x.requestsPerSecond} | ${x.latencyP50ms} | ${x.latencyP99ms} | ${x.non2xx} |`);
-      lines.push('', `Peak memory of the benchmark process (ingest in-process): ${r.peakMemoryMiB} MiB`, '');
+      lines.push('## Ingest (`tributary ingest`, POST /v1/events, autocannon on loopback)', '', '| scenario | connections | events | seconds | events/s | requests/s | p50 ms | p99 ms | non-2xx |', '|---|---|---|---|---|---|---|---|---|');
+      for (const x of r.results) lines.push(`| ${x.scenario} | ${x.connections} | ${x.events} | ${x.seconds.toFixed(1)} | ${x.eventsPerSecond}${ofCeiling(x.eventsPerSecond, ceiling?.producerRecordsPerSecond)} | ${x.requestsPerSecond} | ${x.latencyP50ms} | ${x.latencyP99ms} | ${x.non2xx} |`);
+      lines.push('', `Peak memory of \`tributary ingest\`: ${r.peakMemoryMiB} MiB`, '');
     } finally {
       await env.stop();
     }
@@ -51,7 +51,7 @@ async function main(): Promise<void> {
       if (all || which.has('sink')) {
         const s = await benchSink(env);
         report.sink = s;
-        lines.push('## ClickHouse sink', '', '| rows | seconds | rows/s | ClickHouse |', '|---|---|---|---|', `| ${s.rows} | ${s.seconds.toFixed(1)} | ${s.rowsPerSecond} | ${s.target} |`, '');
+        lines.push('## ClickHouse sink (`tributary sink`, one instance)', '', '| rows | seconds (start → all committed) | rows/s | peak memory MiB | ClickHouse |', '|---|---|---|---|---|', `| ${s.rows} | ${s.seconds.toFixed(1)} | ${s.rowsPerSecond} | ${s.peakMemoryMiB} | ${s.target} |`, '');
         const f = await benchFreshness(env);
         report.freshness = f;
         lines.push('## Freshness under demo load (event received → rollup row inserted, queryable)', '', '| demo rate events/s | seconds | events accepted | p50 ms | p90 ms | p99 ms |', '|---|---|---|---|---|---|',
