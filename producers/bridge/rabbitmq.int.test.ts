@@ -127,6 +127,27 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
     expect(ready.status).toBe(200);
   });
 
+  it('binds the queue to a topic exchange with --exchange/--binding-key: only matching routing keys arrive', async () => {
+    h = await bridgeHarness();
+    const harness = h;
+    const queue = unique('bound');
+    const exchange = unique('shop');
+    await harness.spawnBridge(['rabbitmq', '--url', rabbit.url, '--queue', queue, '--exchange', exchange, '--type', 'topic', '--binding-key', 'order.*']);
+    const connection = await amqp.connect(rabbit.url);
+    const channel = await connection.createConfirmChannel();
+    const event = (userId: string) => Buffer.from(JSON.stringify({ type: 'login', userId, occurredAt: Date.now() }));
+    channel.publish(exchange, 'order.placed', event('u-matching'), { persistent: true });
+    channel.publish(exchange, 'user.login', event('u-not-matching'), { persistent: true });
+    channel.publish(exchange, 'order.paid', event('u-matching-too'), { persistent: true });
+    await channel.waitForConfirms();
+    await connection.close();
+    const records = await waitFor(async () => {
+      const r = await readTopics(harness.kafka, [harness.topics.users]);
+      return r.length >= 2 ? r : undefined;
+    }, 'the two matching messages in Kafka');
+    expect(records.map((r) => r.key).sort()).toEqual(['u-matching', 'u-matching-too']);
+  });
+
   it('malformed messages go to events.dlq with their reason and the dead-letter exchange, and do not block the queue', async () => {
     h = await bridgeHarness();
     const harness = h;
