@@ -1,3 +1,4 @@
+import { DemoShop } from '../producers/demo/shop';
 import { PartitionState, rowKey, windowStartOf, type DecodedEvent } from './partition';
 
 const login = (eventId: string, userId: string, occurredAt: number): DecodedEvent => ({
@@ -44,5 +45,25 @@ describe('PartitionState', () => {
   it('gives equal rows the same key regardless of dims order', () => {
     const base = { kind: 'orders' as const, topic: 't', partition: 1, segment: 2, windowStart: 0 };
     expect(rowKey({ ...base, dims: { a: '1', b: '2' } })).toBe(rowKey({ ...base, dims: { b: '2', a: '1' } }));
+  });
+});
+
+describe('PartitionState row keys', () => {
+  it('are rowKey of their row for every kind (the Kafka key compaction and ClickHouse rely on), across segments', () => {
+    const events = new DemoShop(8, { retryShare: 0, lateShare: 0.1 }).next(600);
+    const s = new PartitionState('events.orders', 3, 250, 0, 0);
+    const keys: string[] = [];
+    const kinds = new Set<string>();
+    events.forEach((e, offset) => {
+      const { kind, ...record } = e;
+      s.apply(offset, { kind, record: { receivedAt: null, ...record } } as unknown as DecodedEvent);
+      for (const { key, row } of s.takeDirty()) {
+        expect(key).toBe(rowKey(row));
+        keys.push(key);
+        kinds.add(row.kind);
+      }
+    });
+    expect([...kinds].sort()).toEqual(['active_user', 'orders', 'products', 'users']);
+    expect(new Set(keys.map((k) => k.split('|')[3])).size).toBe(3); // segments 0, 1, 2
   });
 });

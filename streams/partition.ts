@@ -35,6 +35,14 @@ export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'se
   return `${row.kind}|${row.topic}|${row.partition}|${row.segment}|${row.windowStart}|${dims}`;
 }
 
+/** Each kind's dimension names in the order rowKey lists them (sorted), so bump can build the same key without sorting. */
+const DIMENSIONS: Record<RollupKind, readonly [string] | readonly [string, string, string]> = {
+  active_user: ['userId'],
+  users: ['country', 'device', 'type'],
+  orders: ['country', 'currency', 'type'],
+  products: ['category', 'currency', 'sku'],
+};
+
 export class PartitionState {
   /** Index of the open segment. */
   segment: number;
@@ -46,6 +54,8 @@ export class PartitionState {
   private readonly dirty = new Map<string, RollupRow>();
   private currentIds = new Set<string>();
   private previousIds = new Set<string>();
+  /** `kind|topic|partition|segment|` per kind for the open segment: the constant head of its row keys. */
+  private keyHeads = new Map<RollupKind, string>();
   duplicates = 0;
 
   constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number, private readonly amountFactor = 1) {
@@ -91,17 +101,19 @@ export class PartitionState {
     const r = event.record;
     const window = windowStartOf(r.occurredAt);
     const received = r.receivedAt ?? null;
-    this.bump('active_user', window, { userId: r.userId }, offset, received, 1, 0, 0);
+    // Dimension values in DIMENSIONS order.
+    this.bump('active_user', window, r.userId, '', '', offset, received, 1, 0, 0);
     if (event.kind === 'user') {
       const u = event.record;
-      this.bump('users', window, { type: u.type, country: u.country ?? '', device: u.device ?? '' }, offset, received, 1, 0, 0);
+      this.bump('users', window, u.country ?? '', u.device ?? '', u.type, offset, received, 1, 0, 0);
     } else {
       const o = event.record;
-      const quantity = o.items.reduce((n, i) => n + i.quantity, 0);
-      this.bump('orders', window, { type: o.type, country: o.country ?? '', currency: o.currency ?? '' }, offset, received, 1, (o.amountCents ?? 0) * this.amountFactor, quantity);
+      let quantity = 0;
+      for (const item of o.items) quantity += item.quantity;
+      this.bump('orders', window, o.country ?? '', o.currency ?? '', o.type, offset, received, 1, (o.amountCents ?? 0) * this.amountFactor, quantity);
       if (o.type === 'order_placed') {
         for (const item of o.items) {
-          this.bump('products', window, { sku: item.sku, category: item.category ?? '', currency: o.currency ?? '' }, offset, received, 1, item.quantity * item.unitPriceCents * this.amountFactor, item.quantity);
+          this.bump('products', window, item.category ?? '', o.currency ?? '', item.sku, offset, received, 1, item.quantity * item.unitPriceCents * this.amountFactor, item.quantity);
         }
       }
     }
@@ -117,13 +129,23 @@ export class PartitionState {
     this.currentIds = new Set();
     this.rows = new Map();
     this.segment = seg;
+    this.keyHeads.clear();
   }
 
-  private bump(kind: RollupKind, windowStart: number, dims: Record<string, string>, offset: number, receivedAt: number | null,
+  /**
+   * Adds to the row of (kind, window, dims) in the open segment. The key is built as rowKey
+   * builds it (the test pins that), without the per-event dims object and sort: this runs two
+   * to four times per event.
+   */
+  private bump(kind: RollupKind, windowStart: number, a: string, b: string, c: string, offset: number, receivedAt: number | null,
     count: number, amountCents: number, quantity: number): void {
-    const key = rowKey({ kind, topic: this.topic, partition: this.partition, segment: this.segment, windowStart, dims });
+    const names = DIMENSIONS[kind];
+    let head = this.keyHeads.get(kind);
+    if (head === undefined) this.keyHeads.set(kind, (head = `${kind}|${this.topic}|${this.partition}|${this.segment}|`));
+    const key = names.length === 1 ? `${head}${windowStart}|${names[0]}=${a}` : `${head}${windowStart}|${names[0]}=${a},${names[1]}=${b},${names[2]}=${c}`;
     let row = this.rows.get(key);
     if (!row) {
+      const dims: Record<string, string> = names.length === 1 ? { [names[0]]: a } : { [names[0]]: a, [names[1]]: b, [names[2]]: c };
       row = { kind, topic: this.topic, partition: this.partition, segment: this.segment, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, maxReceivedAt: null };
       this.rows.set(key, row);
     }
