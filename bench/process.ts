@@ -1,3 +1,4 @@
+import os from 'node:os';
 import type { Admin } from 'kafkajs';
 import { connectAdmin } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
@@ -16,11 +17,16 @@ export interface ProcessResult {
   steadySeconds: number;
   eventsPerSecond: number;
   eventsPerSecondWithStartup: number;
+  /** Highest peak among the instances. */
   peakMemoryMiB: number | null;
+  instances: number;
   rollupRows: number;
 }
 
-/** Pre-loads `events` straight into Kafka, then times `tributary process` (a child process) over them. */
+/**
+ * Pre-loads `events` straight into Kafka, then times `tributary process` over them: BENCH_PROCESSORS
+ * instances in the consumer group, by default one per core (how the stage scales out).
+ */
 export async function benchProcess(env: BenchEnv, events = Number(process.env.BENCH_EVENTS ?? 2_000_000)): Promise<ProcessResult> {
   const admin = await connectAdmin(env.kafka);
   await ensureTopics(admin, pipelineTopics(6, env.config.topics), logger, 1);
@@ -46,29 +52,33 @@ export async function benchProcess(env: BenchEnv, events = Number(process.env.BE
   const started = Date.now();
   // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the processor.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawnStage(env, ['process'], {}, nodeArgs);
-  let peak: number | null = null;
+  const instances = Math.max(1, Number(process.env.BENCH_PROCESSORS ?? os.cpus().length));
+  const children = Array.from({ length: instances }, () => spawnStage(env, ['process'], {}, nodeArgs));
+  const exited = () => children.find((c) => c.exitCode !== null);
+  const peaks: Array<number | null> = children.map(() => null);
+  const samplePeaks = () => children.forEach((c, i) => { peaks[i] = peakMemoryMiB(c.pid) ?? peaks[i]!; });
   let steadyFrom = 0;
   try {
     // Steady-state clock: from the moment the group is Stable (process started, partitions assigned).
     for (;;) {
       const g = (await admin.describeGroups([env.config.processor.groupId])).groups[0];
-      if (g?.state === 'Stable' && g.members.length > 0) break;
-      if (child.exitCode !== null) throw new Error(`processor exited with ${child.exitCode}`);
+      if (g?.state === 'Stable' && g.members.length >= instances) break;
+      if (exited()) throw new Error(`processor exited with ${exited()!.exitCode}`);
       await new Promise((r) => setTimeout(r, 20));
     }
     steadyFrom = Date.now();
     // Done when every partition's committed offset reached its last full segment's end.
     for (;;) {
-      peak = peakMemoryMiB(child.pid) ?? peak;
+      samplePeaks();
       const committed = await admin.fetchOffsets({ groupId: env.config.processor.groupId, topics: [env.config.topics.users, env.config.topics.orders] });
       const done = targets.every((t) => Number(committed.find((c) => c.topic === t.topic)?.partitions.find((p) => p.partition === t.partition)?.offset ?? -1) >= t.offset);
       if (done) break;
-      if (child.exitCode !== null) throw new Error(`processor exited with ${child.exitCode}`);
+      if (exited()) throw new Error(`processor exited with ${exited()!.exitCode}`);
       await new Promise((r) => setTimeout(r, 100));
     }
   } finally {
-    peak = (await stopStage(child)) ?? peak;
+    samplePeaks();
+    await Promise.all(children.map((c) => stopStage(c)));
   }
   const seconds = (Date.now() - started) / 1000;
   const steadySeconds = (Date.now() - steadyFrom) / 1000;
@@ -76,7 +86,7 @@ export async function benchProcess(env: BenchEnv, events = Number(process.env.BE
   await admin.disconnect();
   return {
     events, preloadEventsPerSecond: Math.round(events / preloadSeconds), processedEvents: target, seconds, steadySeconds,
-    eventsPerSecond: Math.round(target / steadySeconds), eventsPerSecondWithStartup: Math.round(target / seconds), peakMemoryMiB: peak ?? peakMemoryMiB(), rollupRows,
+    eventsPerSecond: Math.round(target / steadySeconds), eventsPerSecondWithStartup: Math.round(target / seconds), peakMemoryMiB: Math.max(...peaks.map((p) => p ?? 0)) || null, rollupRows, instances,
   };
 }
 

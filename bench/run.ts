@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     try {
       const p = await benchProcess(env);
       report.process = p;
-      lines.push('## Stream processor (`tributary process`, one instance)', '', '| events pre-loaded | pre-load events/s | events processed (full segments) | seconds (assigned → done) | events/s | events/s incl. start-up | peak memory MiB | rollup rows |', '|---|---|---|---|---|---|---|---|',
+      lines.push(`## Stream processor (\`tributary process\`, ${p.instances === 1 ? 'one instance' : `${p.instances} instances in the group`})`, '', '| events pre-loaded | pre-load events/s | events processed (full segments) | seconds (assigned → done) | events/s | events/s incl. start-up | peak memory MiB (per instance) | rollup rows |', '|---|---|---|---|---|---|---|---|',
         `| ${p.events} | ${p.preloadEventsPerSecond} | ${p.processedEvents} | ${p.steadySeconds.toFixed(1)} | ${p.eventsPerSecond}${ofCeiling(p.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${p.eventsPerSecondWithStartup} | ${p.peakMemoryMiB} | ${p.rollupRows} |`, '');
       if (all || which.has('sink')) {
         const s = await benchSink(env);
