@@ -1,7 +1,15 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { LocalKafka } from '../../platform/kafka/broker';
+import { connectAdmin, createKafka } from '../../platform/kafka/client';
+import { createMetrics } from '../../platform/metrics';
+import { startEmbeddedRegistry } from '../../schemas/registry/embedded';
+import { SchemaClient } from '../../schemas/client';
+import { startOnFreePorts } from '../../test/kafka';
+import { createEventTopics } from '../../test/ingest';
+import { startBridge } from './service';
 import { silentLogger } from '../../platform/logger';
 import { freePort } from '../../platform/ports';
 import { LocalSqs } from '../../platform/sqs/local';
@@ -11,7 +19,7 @@ import { Random } from '../demo/random';
 import { SqsPublisher } from '../demo/queues';
 import { bridgeHarness, byEventId, deadLetters, expectLikeIngest, readTopics, type BridgeHarness } from '../../test/bridge';
 import { killAndWait } from '../../test/pipeline';
-import { unique, waitFor } from '../../test/helpers';
+import { testConfig, unique, waitFor } from '../../test/helpers';
 import { nameBasedUuid } from './event-id';
 import { sqsClient } from './sqs';
 
@@ -42,9 +50,14 @@ describe('SQS bridge (ElasticMQ from Maven Central, real broker)', () => {
     return out.QueueUrl!;
   }
 
-  async function messagesLeft(queueUrl: string): Promise<number> {
+  async function queueCounts(queueUrl: string): Promise<{ visible: number; inFlight: number }> {
     const out = await client.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-    return Number(out.Attributes!.ApproximateNumberOfMessages) + Number(out.Attributes!.ApproximateNumberOfMessagesNotVisible);
+    return { visible: Number(out.Attributes!.ApproximateNumberOfMessages), inFlight: Number(out.Attributes!.ApproximateNumberOfMessagesNotVisible) };
+  }
+
+  async function messagesLeft(queueUrl: string): Promise<number> {
+    const { visible, inFlight } = await queueCounts(queueUrl);
+    return visible + inFlight;
   }
 
   it('events sent with SendMessage reach Kafka as HTTP-ingested ones do and the rollups stay exact with the bridge SIGKILLed mid-stream', async () => {
@@ -134,5 +147,55 @@ describe('SQS bridge (ElasticMQ from Maven Central, real broker)', () => {
     expect(letters.find((l) => l.reason === 'invalid_event')!.message).toContain('"path":"currency"');
     await waitFor(async () => (await readTopics(harness.kafka, [harness.topics.users])).find((r) => r.key === 'u-3'), 'the valid message after the bad ones');
     await waitFor(async () => ((await messagesLeft(queueUrl)) === 0 ? true : undefined), 'the bad messages deleted', 30_000, 250);
+  });
+
+  it('Kafka down: the batch in hand stays invisible (visibility extended), is not redelivered, and reaches Kafka once it is back', async () => {
+    // A broker of its own, stopped under the running bridge.
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-sqs-outage-'));
+    const mavenRepo = process.env.TRIBUTARY_TEST_MAVEN_REPO ?? path.resolve(__dirname, '..', '..', '.tributary', 'maven');
+    let broker = await startOnFreePorts({ dataDir, mavenRepo, logger: silentLogger });
+    const port = Number(broker.brokers[0]!.split(':')[1]);
+    const bootstrap = createKafka({ config: testConfig({ KAFKA_BROKERS: broker.brokers.join(',') }).kafka, logger: silentLogger, clientId: 'sqs-outage' });
+    const admin = await connectAdmin(bootstrap);
+    const topics = await createEventTopics(admin, 2);
+    await admin.disconnect();
+    const config = testConfig({ KAFKA_BROKERS: broker.brokers.join(','), TOPIC_USERS: topics.user, TOPIC_ORDERS: topics.order });
+    const kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'sqs-outage' });
+    const registry = await startEmbeddedRegistry({ kafka, logger: silentLogger, metrics: createMetrics('registry'), port: 0, host: '127.0.0.1' });
+    const queueUrl = await createQueue(unique('slow'));
+    const metrics = createMetrics('bridge');
+    const bridge = await startBridge({
+      config, kafka, schemas: new SchemaClient(registry.url, silentLogger), logger: silentLogger, metrics, port: 0,
+      spec: { kind: 'sqs', options: { queueUrl, concurrency: 1, waitSeconds: 1, visibilityTimeout: 2 } },
+    });
+    const events = Array.from({ length: 20 }, (_, i) => ({ type: 'login', eventId: nameBasedUuid(`outage-${i}`), userId: `u-${i % 4}`, occurredAt: Date.now() }));
+    try {
+      await broker.stop();
+      for (let i = 0; i < events.length; i += 10) {
+        await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries: events.slice(i, i + 10).map((e, j) => ({ Id: String(j), MessageBody: JSON.stringify(e) })) }));
+      }
+      // One receive loop: it takes a batch and is stuck on it while Kafka is down.
+      const held = await waitFor(async () => {
+        const { inFlight } = await queueCounts(queueUrl);
+        return inFlight > 0 ? inFlight : undefined;
+      }, 'the bridge holding a batch', 30_000, 100);
+      // The outage: three visibility timeouts long. Without the extension the held messages would
+      // turn visible again after 2 s.
+      await new Promise((r) => setTimeout(r, 6000));
+      expect(await queueCounts(queueUrl)).toEqual({ visible: events.length - held, inFlight: held });
+      const redeliveries = (await metrics.getSingleMetric('tributary_bridge_redeliveries_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+      expect(redeliveries).toBe(0);
+
+      broker = await LocalKafka.start({ dataDir, mavenRepo, logger: silentLogger, port });
+      await waitFor(async () => ((await messagesLeft(queueUrl)) === 0 ? true : undefined), 'every message produced and deleted', 90_000, 250);
+      const records = await readTopics(kafka, [topics.user]);
+      const schemas = new SchemaClient(registry.url, silentLogger);
+      const ids = await Promise.all(records.map(async (r) => String((await schemas.decode<{ eventId: string }>(r.value)).eventId)));
+      expect(ids.sort()).toEqual(events.map((e) => e.eventId).sort());
+    } finally {
+      await bridge.close().catch(() => undefined);
+      await registry.close().catch(() => undefined);
+      await broker.stop();
+    }
   });
 });
