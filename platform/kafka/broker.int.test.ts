@@ -39,7 +39,9 @@ describe('LocalKafka', () => {
       }, 'topic metadata after restart');
       const total = offsets.reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
       expect(total).toBe(20);
-      const committed = await admin.fetchOffsets({ groupId: 'g-durable', topics: ['durable'] });
+      // Regression: right after a restart the group coordinator may still be loading its log
+      // (COORDINATOR_LOAD_IN_PROGRESS, retriable), which kafkajs' admin does not retry itself.
+      const committed = await waitFor(() => admin.fetchOffsets({ groupId: 'g-durable', topics: ['durable'] }), 'committed offsets after restart');
       const byPartition = Object.fromEntries(committed[0]!.partitions.map((p) => [p.partition, p.offset]));
       expect(byPartition).toEqual({ 0: '3', 1: '1' });
       await admin.disconnect();

@@ -1,5 +1,5 @@
 import type { Logger } from '../../platform/logger';
-import { errorMessage } from '../../platform/errors';
+import { errorMessage, isProgrammerError } from '../../platform/errors';
 import { sleep } from '../../platform/sleep';
 import type { SchemaClient } from '../../schemas/client';
 import { deadLetter } from '../../consumers/dead-letter';
@@ -97,7 +97,8 @@ export class BridgeCore {
 
   /**
    * Produces the records as one send (they succeed or fail together, in order), retrying with
-   * exponential backoff while Kafka is unavailable. Rejects only with BridgeStopped.
+   * exponential backoff while Kafka is unavailable. Rejects with BridgeStopped, or with a
+   * programmer error (never retried).
    */
   async produce(records: OutgoingRecord[]): Promise<void> {
     const { source, metrics, logger, signal } = this.deps;
@@ -108,6 +109,7 @@ export class BridgeCore {
         for (const r of records) if (r.topic !== this.deps.dlq.topic) metrics.produced.inc({ source, topic: r.topic });
         return;
       } catch (err) {
+        if (isProgrammerError(err)) throw err; // a bug: retrying only hides it
         metrics.produceRetries.inc({ source });
         logger.warn({ source, err: errorMessage(err), retryInMs: backoff }, 'bridge.produce.retry');
         await sleep(backoff, signal);

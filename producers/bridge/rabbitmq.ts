@@ -133,8 +133,12 @@ export class RabbitBridge {
   }
 
   private track(p: Promise<void>): void {
-    this.inflight.add(p);
-    void p.finally(() => this.inflight.delete(p));
+    const handled = p.catch((err: unknown) => {
+      // Left unacknowledged: RabbitMQ redelivers it on the next connection.
+      this.logger.error({ err }, 'bridge.rabbitmq.message_failed');
+    });
+    this.inflight.add(handled);
+    void handled.finally(() => this.inflight.delete(handled));
   }
 
   private async handle(channel: Channel, msg: ConsumeMessage): Promise<void> {

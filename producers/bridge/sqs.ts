@@ -124,7 +124,12 @@ export class SqsBridge {
         backoff = Math.min(backoff * 2, 10_000);
         continue;
       }
-      if (messages.length > 0) await this.handleBatch(messages);
+      if (messages.length > 0) {
+        await this.handleBatch(messages).catch((err: unknown) => {
+          // Not deleted: the messages reappear after the visibility timeout.
+          this.logger.error({ err }, 'bridge.sqs.batch_failed');
+        });
+      }
     }
   }
 
