@@ -13,15 +13,16 @@ export interface StoredDeadLetter {
 /** Every dead letter in the topic up to its end offsets now (a snapshot; nothing committed). */
 export async function readDeadLetters(kafka: Kafka, schemas: SchemaClient, topic: string, fromOffset = 0): Promise<StoredDeadLetter[]> {
   const admin = await connectAdmin(kafka);
-  const ends = await admin.fetchTopicOffsets(topic);
-  await admin.disconnect();
+  const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
   const pending = new Map(ends.filter((e) => Number(e.high) > Math.max(Number(e.low), fromOffset)).map((e) => [e.partition, Number(e.high)]));
   const out: StoredDeadLetter[] = [];
   if (pending.size === 0) return out;
   const consumer = kafka.consumer({ groupId: `tributary-dlq-reader-${randomUUID()}`, maxWaitTimeInMs: 200 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const done = new Promise<void>((resolve, reject) => {
+  // Disconnected whatever happens: a consumer left running retries forever once the broker is gone.
+  const done = (async () => {
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+  })().then(() => new Promise<void>((resolve, reject) => {
     consumer.run({
       autoCommit: false,
       eachBatch: async ({ batch }) => {
@@ -35,7 +36,7 @@ export async function readDeadLetters(kafka: Kafka, schemas: SchemaClient, topic
         if (pending.size === 0) resolve();
       },
     }).catch(reject);
-  });
+  }));
   try {
     await done;
   } finally {
