@@ -179,9 +179,10 @@ describe('SQS bridge (ElasticMQ from Maven Central, real broker)', () => {
         const { inFlight } = await queueCounts(queueUrl);
         return inFlight > 0 ? inFlight : undefined;
       }, 'the bridge holding a batch', 30_000, 100);
-      // The outage: three visibility timeouts long. Without the extension the held messages would
-      // turn visible again after 2 s.
-      await new Promise((r) => setTimeout(r, 6000));
+      // The outage lasts until the held batch's visibility was extended six times, once a second:
+      // three visibility timeouts. Without the extension the messages would be visible after 2 s.
+      const extensions = async () => (await metrics.getSingleMetric('tributary_bridge_visibility_extensions_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+      await waitFor(async () => ((await extensions()) >= 6 * held ? true : undefined), 'six visibility extensions of the held batch', 30_000, 200);
       expect(await queueCounts(queueUrl)).toEqual({ visible: events.length - held, inFlight: held });
       const redeliveries = (await metrics.getSingleMetric('tributary_bridge_redeliveries_total')!.get()).values.reduce((n, v) => n + v.value, 0);
       expect(redeliveries).toBe(0);

@@ -159,6 +159,7 @@ export class SqsBridge {
         QueueUrl: this.opts.queueUrl,
         Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: this.opts.visibilityTimeout })),
       }));
+      this.metrics.visibilityExtensions.inc({ source: this.source }, messages.length);
     } catch (err) {
       this.logger.warn({ err: errorMessage(err) }, 'bridge.sqs.visibility_failed');
     }
