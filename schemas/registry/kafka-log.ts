@@ -20,6 +20,7 @@ export class KafkaRegistryLog implements RegistryLog {
     private readonly producer: Producer,
     private readonly consumer: Consumer,
     private readonly topic: string,
+    private readonly lifecycle: { closed: boolean },
   ) {}
 
   static async open(deps: { kafka: Kafka; logger: Logger; state: RegistryState; topic?: string; readyTimeoutMs?: number }): Promise<KafkaRegistryLog> {
@@ -34,7 +35,14 @@ export class KafkaRegistryLog implements RegistryLog {
     }
     const producer = await connectProducer(deps.kafka);
     // No committed offsets: every instance reads the whole log at start.
-    const consumer = deps.kafka.consumer({ groupId: `tributary-registry-${randomUUID()}`, maxWaitTimeInMs: 100 });
+    const lifecycle = { closed: false };
+    const consumer = deps.kafka.consumer({
+      groupId: `tributary-registry-${randomUUID()}`, maxWaitTimeInMs: 100,
+      // TRICKY: a kafkajs consumer whose restart (after a crash, e.g. the broker went away) is
+      // still connecting when disconnect() is called schedules another restart afterwards, and
+      // retries a dead broker forever. Never restart once closed.
+      retry: { restartOnFailure: async () => !lifecycle.closed },
+    });
     let position = 0;
     let caughtUp: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => { caughtUp = resolve; });
@@ -60,7 +68,7 @@ export class KafkaRegistryLog implements RegistryLog {
     await Promise.race([ready, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`registry log ${topic} not read to offset ${end} within ${timeoutMs} ms`)), timeoutMs); })])
       .finally(() => clearTimeout(timer));
     deps.logger.info({ topic, records: end, subjects: deps.state.subjects.size, maxId: deps.state.maxId }, 'registry.log.loaded');
-    return new KafkaRegistryLog(producer, consumer, topic);
+    return new KafkaRegistryLog(producer, consumer, topic, lifecycle);
   }
 
   async append(records: LogRecord[]): Promise<void> {
@@ -75,6 +83,7 @@ export class KafkaRegistryLog implements RegistryLog {
   }
 
   async close(): Promise<void> {
+    this.lifecycle.closed = true;
     await this.consumer.disconnect();
     await this.producer.disconnect();
   }
