@@ -8,6 +8,9 @@ import { SchemaClient } from '../schemas/client';
 import { schemaIdOf } from '../schemas/wire';
 import { readDeadLetters } from '../consumers/dlq-tools';
 import type { GroundTruth } from '../producers/demo/ground-truth';
+import type { Random } from '../producers/demo/random';
+import type { DemoShop } from '../producers/demo/shop';
+import type { QueuePublisher } from '../producers/demo/queues';
 import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics } from './pipeline';
 import { startTestRegistry } from './registry';
 import { sorted, testConfig, unique, waitFor } from './helpers';
@@ -148,4 +151,25 @@ export async function deadLetters(harness: BridgeHarness, n: number) {
     const letters = await readDeadLetters(harness.kafka, schemas, harness.topics.dlq);
     return letters.length >= n ? letters.map((l) => l.letter) : undefined;
   }, `${n} dead letters`, 30_000, 250);
+}
+
+/**
+ * Publishes `rounds` batches of demo events to the queue, recording them in the truth, and after
+ * each SIGKILLs the bridge at a random moment (messages delivered, some produced, some acked)
+ * and starts a new one. Returns the last bridge.
+ */
+export async function publishWhileKillingBridge(harness: BridgeHarness, opts: {
+  publisher: QueuePublisher; shop: DemoShop; truth: GroundTruth; random: Random;
+  rounds: number; perRound: number; bridgeArgs: string[]; bridge: { child: ChildProcess; opsUrl: string };
+}): Promise<{ child: ChildProcess; opsUrl: string }> {
+  let bridge = opts.bridge;
+  for (let round = 0; round < opts.rounds; round++) {
+    const events = opts.shop.next(opts.perRound);
+    await opts.publisher.publish(events.map(({ kind: _k, ...e }) => e));
+    for (const e of events) opts.truth.add(e);
+    await new Promise((r) => setTimeout(r, opts.random.int(50, 800)));
+    await killAndWait(bridge.child, 'SIGKILL');
+    bridge = await harness.spawnBridge(opts.bridgeArgs);
+  }
+  return bridge;
 }

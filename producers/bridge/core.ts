@@ -55,6 +55,11 @@ const MAX_BACKOFF_MS = 10_000;
 export class BridgeCore {
   constructor(private readonly deps: BridgeCoreDeps) {}
 
+  /** `rabbitmq:<queue>` or `sqs:<queue url>`. */
+  get source(): string {
+    return this.deps.source;
+  }
+
   prepare(message: QueueMessage): PreparedMessage {
     const { metrics, source } = this.deps;
     metrics.received.inc({ source });

@@ -10,9 +10,8 @@ import { GroundTruth } from '../demo/ground-truth';
 import { Random } from '../demo/random';
 import { RabbitPublisher } from '../demo/queues';
 import { runDemo } from '../demo/run';
-import { bridgeHarness, byEventId, deadLetters, expectLikeIngest, readTopics, type BridgeHarness } from '../../test/bridge';
+import { bridgeHarness, byEventId, deadLetters, expectLikeIngest, publishWhileKillingBridge, readTopics, type BridgeHarness } from '../../test/bridge';
 import { startTestIngest } from '../../test/ingest';
-import { killAndWait } from '../../test/pipeline';
 import { testConfig, unique, waitFor } from '../../test/helpers';
 import { contentId, nameBasedUuid } from './event-id';
 
@@ -66,15 +65,7 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
       const noIdEventId = nameBasedUuid(`rabbitmq:${queue}\n${contentId(Buffer.from(noIdBody))}\n0`);
       truth.add({ ...noId, kind: 'user', eventId: noIdEventId, occurredAt: Date.parse(noId.occurredAt) });
 
-      for (let round = 0; round < 4; round++) {
-        const events = shop.next(600);
-        await publisher.publish(events.map(({ kind: _k, ...e }) => e));
-        for (const e of events) truth.add(e);
-        // Somewhere mid-stream: messages delivered, some produced, some acked.
-        await new Promise((r) => setTimeout(r, random.int(50, 700)));
-        await killAndWait(bridge.child, 'SIGKILL');
-        bridge = await harness.spawnBridge(bridgeArgs);
-      }
+      bridge = await publishWhileKillingBridge(harness, { publisher, shop, truth, random, rounds: 4, perRound: 600, bridgeArgs, bridge });
       // A last batch for the last bridge (its metrics count it).
       const last = shop.next(200);
       await publisher.publish(last.map(({ kind: _k, ...e }) => e));

@@ -42,17 +42,13 @@ export class RabbitBridge {
   private connected = false;
   private reconnecting: Promise<void> | undefined;
   private depthTimer: NodeJS.Timeout | undefined;
-  readonly source: string;
-
   constructor(
     private readonly opts: RabbitBridgeOptions,
     private readonly core: BridgeCore,
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
     private readonly signal: AbortSignal,
-  ) {
-    this.source = `rabbitmq:${opts.queue}`;
-  }
+  ) {}
 
   get isConnected(): boolean {
     return this.connected;
@@ -171,7 +167,7 @@ export class RabbitBridge {
       // A channel of its own: a failed check closes the channel it runs on.
       const channel = await connection.createChannel();
       const { messageCount } = await channel.checkQueue(this.opts.queue);
-      this.metrics.queueDepth.set({ source: this.source }, messageCount);
+      this.metrics.queueDepth.set({ source: this.core.source }, messageCount);
       await channel.close();
     } catch (err) {
       this.logger.debug({ err: errorMessage(err) }, 'bridge.rabbitmq.depth_failed');

@@ -17,8 +17,7 @@ import { DemoShop } from '../demo/shop';
 import { GroundTruth } from '../demo/ground-truth';
 import { Random } from '../demo/random';
 import { SqsPublisher } from '../demo/queues';
-import { bridgeHarness, byEventId, deadLetters, expectLikeIngest, readTopics, type BridgeHarness } from '../../test/bridge';
-import { killAndWait } from '../../test/pipeline';
+import { bridgeHarness, byEventId, deadLetters, expectLikeIngest, publishWhileKillingBridge, readTopics, type BridgeHarness } from '../../test/bridge';
 import { testConfig, unique, waitFor } from '../../test/helpers';
 import { nameBasedUuid } from './event-id';
 import { sqsClient } from './sqs';
@@ -80,14 +79,7 @@ describe('SQS bridge (ElasticMQ from Maven Central, real broker)', () => {
       const noIdEventId = nameBasedUuid(`sqs:${queueUrl}\n${sent.MessageId!}\n0`);
       truth.add({ ...noId, kind: 'order', eventId: noIdEventId });
 
-      for (let round = 0; round < 3; round++) {
-        const events = shop.next(500);
-        await publisher.publish(events.map(({ kind: _k, ...e }) => e));
-        for (const e of events) truth.add(e);
-        await new Promise((r) => setTimeout(r, random.int(100, 800)));
-        await killAndWait(bridge.child, 'SIGKILL');
-        bridge = await harness.spawnBridge(bridgeArgs);
-      }
+      bridge = await publishWhileKillingBridge(harness, { publisher, shop, truth, random, rounds: 3, perRound: 500, bridgeArgs, bridge });
       await harness.expectConverges(truth);
       const events = byEventId(await expectLikeIngest(harness));
       expect(events.size).toBe(truth.size);

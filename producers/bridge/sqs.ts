@@ -61,7 +61,6 @@ export class SqsBridge {
   private receiving = false;
   /** Aborted by stop(): no new receives; the batches in hand still finish (until `signal` aborts). */
   private readonly stopReceiving = new AbortController();
-  readonly source: string;
 
   constructor(
     private readonly opts: SqsBridgeOptions,
@@ -70,9 +69,7 @@ export class SqsBridge {
     private readonly metrics: BridgeMetrics,
     private readonly logger: Logger,
     private readonly signal: AbortSignal,
-  ) {
-    this.source = `sqs:${opts.queueUrl}`;
-  }
+  ) {}
 
   /** True once a receive succeeded and until one fails. */
   get isConnected(): boolean {
@@ -159,7 +156,7 @@ export class SqsBridge {
         QueueUrl: this.opts.queueUrl,
         Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: this.opts.visibilityTimeout })),
       }));
-      this.metrics.visibilityExtensions.inc({ source: this.source }, messages.length);
+      this.metrics.visibilityExtensions.inc({ source: this.core.source }, messages.length);
     } catch (err) {
       this.logger.warn({ err: errorMessage(err) }, 'bridge.sqs.visibility_failed');
     }
@@ -184,7 +181,7 @@ export class SqsBridge {
   private async sampleDepth(throwErrors: boolean): Promise<void> {
     try {
       const out = await this.client.send(new GetQueueAttributesCommand({ QueueUrl: this.opts.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
-      this.metrics.queueDepth.set({ source: this.source }, Number(out.Attributes?.ApproximateNumberOfMessages ?? 0));
+      this.metrics.queueDepth.set({ source: this.core.source }, Number(out.Attributes?.ApproximateNumberOfMessages ?? 0));
     } catch (err) {
       if (throwErrors) throw err;
       this.logger.debug({ err: errorMessage(err) }, 'bridge.sqs.depth_failed');
