@@ -1,6 +1,6 @@
 import type { Logger } from '../platform/logger';
 import { TributaryError } from '../platform/errors';
-import type { RecoveringProducer } from '../platform/kafka/client';
+import type { CheckedProducer } from '../platform/kafka/client';
 
 export interface OutgoingRecord {
   topic: string;
@@ -36,7 +36,7 @@ export class ProduceBatcher {
   inflightBytes = 0;
 
   constructor(
-    private readonly producer: RecoveringProducer,
+    private readonly producer: CheckedProducer,
     private readonly opts: { lingerMs: number; maxBatchBytes?: number; logger: Logger; onSent?: (records: number, ms: number) => void },
   ) {}
 

@@ -1,7 +1,7 @@
 import type { Admin } from 'kafkajs';
 import type { Config } from '../platform/config';
 import { silentLogger, type Logger } from '../platform/logger';
-import { connectAdmin, createKafka, RecoveringProducer } from '../platform/kafka/client';
+import { connectAdmin, createKafka, CheckedProducer } from '../platform/kafka/client';
 import { SchemaClient } from '../schemas/client';
 import type { OrderEventType, OrderItem, UserEventType } from '../schemas/catalog';
 import { convertEvent, type FieldError } from '../schemas/validation';
@@ -63,7 +63,7 @@ export interface TributaryProducerOptions {
  */
 export class TributaryProducer {
   private constructor(
-    private readonly producer: RecoveringProducer,
+    private readonly producer: CheckedProducer,
     private readonly admin: Admin,
     private readonly encoder: EventEncoder,
     private readonly batcher: ProduceBatcher,
@@ -73,7 +73,7 @@ export class TributaryProducer {
     const logger = options.logger ?? silentLogger;
     const kafka = createKafka({ config: { ssl: false, sasl: undefined, ...options.kafka }, logger, clientId: options.clientId ?? 'tributary-producer' });
     const admin = await connectAdmin(kafka);
-    const producer = await RecoveringProducer.connect(kafka, logger);
+    const producer = await CheckedProducer.connect(kafka);
     try {
       const encoder = await EventEncoder.create({ schemas: new SchemaClient(options.registryUrl, logger), admin, topics: options.topics });
       return new TributaryProducer(producer, admin, encoder, new ProduceBatcher(producer, { lingerMs: options.lingerMs ?? 2, logger }));

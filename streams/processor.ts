@@ -1,7 +1,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../platform/logger';
 import { isRetriable } from '../platform/errors';
-import { connectAdmin, RecoveringProducer } from '../platform/kafka/client';
+import { connectAdmin, CheckedProducer } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS } from '../schemas/catalog';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
@@ -45,7 +45,7 @@ export class StreamProcessor {
   private readonly states = new Map<string, PartitionState>();
   private readonly pendingDeadLetters: Outgoing[] = [];
   private consumer!: Consumer;
-  private producer!: RecoveringProducer;
+  private producer!: CheckedProducer;
   private admin!: Admin;
   private rollupSchemaId = 0;
   private dlqSchemaId = 0;
@@ -63,7 +63,7 @@ export class StreamProcessor {
     this.admin = await connectAdmin(kafka);
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
     this.rollupPartitions = topics[0]?.partitions.length ?? 0;
-    this.producer = await RecoveringProducer.connect(kafka, this.deps.logger);
+    this.producer = await CheckedProducer.connect(kafka);
     this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1000 });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
     await this.consumer.connect();

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import { opsRouter } from '../../platform/ops';
-import { connectAdmin, RecoveringProducer } from '../../platform/kafka/client';
+import { connectAdmin, CheckedProducer } from '../../platform/kafka/client';
 import { SCHEMAS } from '../../schemas/catalog';
 import type { SchemaClient } from '../../schemas/client';
 import { ProduceBatcher } from '../batcher';
@@ -48,7 +48,7 @@ export interface BridgeServiceDeps {
 export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeService> {
   const { config, logger } = deps;
   const admin = await connectAdmin(deps.kafka);
-  const producer = await RecoveringProducer.connect(deps.kafka, logger);
+  const producer = await CheckedProducer.connect(deps.kafka);
   const abort = new AbortController();
   let server: Server | undefined;
   try {

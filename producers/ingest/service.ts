@@ -4,7 +4,7 @@ import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
-import { connectAdmin, RecoveringProducer } from '../../platform/kafka/client';
+import { connectAdmin, CheckedProducer } from '../../platform/kafka/client';
 import type { SchemaClient } from '../../schemas/client';
 import { ProduceBatcher } from '../batcher';
 import { EventEncoder } from '../encoder';
@@ -31,7 +31,7 @@ export interface IngestServiceDeps {
 export async function startIngest(deps: IngestServiceDeps): Promise<IngestService> {
   const auth = resolveWriteAuth(deps.config);
   const admin = await connectAdmin(deps.kafka);
-  const producer = await RecoveringProducer.connect(deps.kafka, deps.logger);
+  const producer = await CheckedProducer.connect(deps.kafka);
   let server: Server | undefined;
   try {
     const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics ?? { user: deps.config.topics.users, order: deps.config.topics.orders } });
