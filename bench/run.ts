@@ -67,7 +67,8 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const stamp = (report.date as string).replace(/[:.]/g, '-');
   writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));
-  writeFileSync(path.join(dir, 'latest.md'), `${markdown}\n`);
+  // latest.md is the latest full run (the one the README quotes); a partial run keeps its own.
+  writeFileSync(path.join(dir, all ? 'latest.md' : `latest-${[...which].sort().join('-')}.md`), `${markdown}\n`);
   process.exit(0);
 }
 
