@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../platform/logger';
-import { connectProducer, sendChecked } from '../platform/kafka/client';
+import { connectProducer, sendChecked, stopAwareRetry } from '../platform/kafka/client';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import { WireFormatError } from '../schemas/wire';
@@ -52,6 +52,8 @@ export class ClickHouseSink {
   private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** stop() has begun: the consumer must not restart after a crash. */
+  private closing = false;
 
   constructor(private deps: SinkDeps) {}
 
@@ -59,7 +61,7 @@ export class ClickHouseSink {
     const { kafka, options } = this.deps;
     this.dlqSchemaId = await this.deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
     this.producer = await connectProducer(kafka);
-    this.consumer = kafka.consumer({ groupId: options.groupId, sessionTimeout: 30_000, heartbeatInterval: 3000, maxBytesPerPartition: 4 * 1024 * 1024 });
+    this.consumer = kafka.consumer({ groupId: options.groupId, sessionTimeout: 30_000, heartbeatInterval: 3000, maxBytesPerPartition: 4 * 1024 * 1024, retry: stopAwareRetry(() => this.closing) });
     // A rebalance hands partitions to others: what is buffered and uncommitted is theirs to redo.
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => { this.buffer = { rows: [], offsets: new Map(), since: 0 }; });
     await this.consumer.connect();
@@ -167,6 +169,7 @@ export class ClickHouseSink {
   }
 
   async stop(): Promise<void> {
+    this.closing = true;
     clearInterval(this.timer);
     await this.consumer?.stop();
     await this.flush().catch(() => undefined);

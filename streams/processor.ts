@@ -1,7 +1,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../platform/logger';
 import { isRetriable } from '../platform/errors';
-import { connectAdmin, CheckedProducer } from '../platform/kafka/client';
+import { connectAdmin, CheckedProducer, stopAwareRetry } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS } from '../schemas/catalog';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
@@ -53,6 +53,8 @@ export class StreamProcessor {
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** stop() has begun: the consumer must not restart after a crash. */
+  private closing = false;
 
   constructor(private readonly deps: ProcessorDeps) {}
 
@@ -64,7 +66,7 @@ export class StreamProcessor {
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
     this.rollupPartitions = topics[0]?.partitions.length ?? 0;
     this.producer = await CheckedProducer.connect(kafka);
-    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1000 });
+    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1000, retry: stopAwareRetry(() => this.closing) });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [options.topics.user, options.topics.order], fromBeginning: true });
@@ -223,6 +225,7 @@ export class StreamProcessor {
   }
 
   async stop(): Promise<void> {
+    this.closing = true;
     clearInterval(this.timer);
     await this.consumer?.stop();
     await this.flush().catch(() => undefined);

@@ -1,6 +1,6 @@
 import type { Producer, RecordMetadata } from 'kafkajs';
 import { isRetriable } from '../errors';
-import { sendChecked } from './client';
+import { sendChecked, stopAwareRetry } from './client';
 
 /**
  * Regression: with a broker SIGKILLed under load, kafkajs resolved sendBatch without having sent
@@ -20,5 +20,15 @@ describe('sendChecked', () => {
     const attempt = sendChecked(producerAnswering([meta('rollups', 1)]), messages);
     await expect(attempt).rejects.toThrow(/without partition\(s\) rollups\/3/);
     await attempt.catch((err) => expect(isRetriable(err)).toBe(true));
+  });
+});
+
+describe('stopAwareRetry', () => {
+  it('lets kafkajs restart a crashed consumer until stop() has begun, never after', async () => {
+    let closing = false;
+    const retry = stopAwareRetry(() => closing);
+    await expect(retry.restartOnFailure()).resolves.toBe(true);
+    closing = true;
+    await expect(retry.restartOnFailure()).resolves.toBe(false);
   });
 });

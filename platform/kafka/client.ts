@@ -68,6 +68,16 @@ export async function connectProducer(kafka: Kafka): Promise<Producer> {
   return producer;
 }
 
+/**
+ * Consumer retry options that never restart a consumer once `isClosing()` says it is being
+ * stopped. TRICKY: a kafkajs consumer whose crash-restart (e.g. the broker went away) is still
+ * connecting when disconnect() is called schedules another restart afterwards and retries a
+ * dead broker forever, keeping its process alive (found in the registry's consumer).
+ */
+export function stopAwareRetry(isClosing: () => boolean) {
+  return { retries: 5, restartOnFailure: async () => !isClosing() };
+}
+
 export async function connectAdmin(kafka: Kafka): Promise<Admin> {
   const admin = kafka.admin();
   await admin.connect();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../../platform/logger';
-import { connectAdmin, connectProducer, sendChecked } from '../../platform/kafka/client';
+import { connectAdmin, connectProducer, sendChecked, stopAwareRetry } from '../../platform/kafka/client';
 import { ensureTopics } from '../../platform/kafka/topics';
 import type { RegistryLog } from './registry';
 import { storeError } from './errors';
@@ -38,10 +38,7 @@ export class KafkaRegistryLog implements RegistryLog {
     const lifecycle = { closed: false };
     const consumer = deps.kafka.consumer({
       groupId: `tributary-registry-${randomUUID()}`, maxWaitTimeInMs: 100,
-      // TRICKY: a kafkajs consumer whose restart (after a crash, e.g. the broker went away) is
-      // still connecting when disconnect() is called schedules another restart afterwards, and
-      // retries a dead broker forever. Never restart once closed.
-      retry: { restartOnFailure: async () => !lifecycle.closed },
+      retry: stopAwareRetry(() => lifecycle.closed),
     });
     let position = 0;
     let caughtUp: () => void = () => undefined;
