@@ -14,6 +14,7 @@ import type { QueuePublisher } from '../producers/demo/queues';
 import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics } from './pipeline';
 import { startTestRegistry } from './registry';
 import { sorted, testConfig, unique, waitFor } from './helpers';
+import { readTopics, type TopicRecord } from './kafka';
 
 /** What a bridge test needs besides its queue server: the run's broker, a registry, fresh topics, a processor. */
 export interface BridgeHarness {
@@ -72,46 +73,6 @@ export async function bridgeHarness(): Promise<BridgeHarness> {
       await registry.close();
     },
   };
-}
-
-export interface TopicRecord { topic: string; partition: number; offset: number; key: string; value: Buffer }
-
-/** Every record of the topics up to their end offsets now. */
-export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicRecord[]> {
-  const admin = await connectAdmin(kafka);
-  const pending = new Map<string, number>();
-  try {
-    for (const topic of topics) {
-      for (const o of await admin.fetchTopicOffsets(topic)) if (Number(o.high) > 0) pending.set(`${topic}/${o.partition}`, Number(o.high));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-  const out: TopicRecord[] = [];
-  if (pending.size === 0) return out;
-  const consumer = kafka.consumer({ groupId: unique('reader'), maxWaitTimeInMs: 100 });
-  // Disconnected whatever happens: a consumer left running retries forever once the broker is gone.
-  try {
-    await consumer.connect();
-    await consumer.subscribe({ topics, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      consumer.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          const k = `${batch.topic}/${batch.partition}`;
-          for (const m of batch.messages) {
-            const offset = Number(m.offset);
-            if (offset < (pending.get(k) ?? 0)) out.push({ topic: batch.topic, partition: batch.partition, offset, key: m.key!.toString(), value: m.value! });
-            if (offset + 1 >= (pending.get(k) ?? 0)) pending.delete(k);
-          }
-          if (pending.size === 0) resolve();
-        },
-      }).catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
 }
 
 /**

@@ -6,8 +6,9 @@ import { kafkaClasspath } from '../platform/kafka/jars';
 import { silentLogger } from '../platform/logger';
 import { PortInUseError, freePort } from '../platform/ports';
 import { isRetriable } from '../platform/errors';
-import type { Admin, ITopicConfig } from 'kafkajs';
-import { waitFor } from './helpers';
+import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
+import { connectAdmin } from '../platform/kafka/client';
+import { unique, waitFor } from './helpers';
 
 const run = promisify(execFile);
 
@@ -56,4 +57,44 @@ export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promis
     const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
     return meta.every((m) => m.partitions.length > 0 && m.partitions.every((p) => p.leader >= 0)) ? true : undefined;
   }, `metadata of ${topics.map((t) => t.topic).join(', ')}`);
+}
+
+export interface TopicRecord { topic: string; partition: number; offset: number; key: string; value: Buffer }
+
+/** Every record of the topics up to their end offsets now. */
+export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicRecord[]> {
+  const admin = await connectAdmin(kafka);
+  const pending = new Map<string, number>();
+  try {
+    for (const topic of topics) {
+      for (const o of await admin.fetchTopicOffsets(topic)) if (Number(o.high) > 0) pending.set(`${topic}/${o.partition}`, Number(o.high));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+  const out: TopicRecord[] = [];
+  if (pending.size === 0) return out;
+  const consumer = kafka.consumer({ groupId: unique('reader'), maxWaitTimeInMs: 100 });
+  // Disconnected whatever happens: a consumer left running retries forever once the broker is gone.
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          const k = `${batch.topic}/${batch.partition}`;
+          for (const m of batch.messages) {
+            const offset = Number(m.offset);
+            if (offset < (pending.get(k) ?? 0)) out.push({ topic: batch.topic, partition: batch.partition, offset, key: m.key!.toString(), value: m.value! });
+            if (offset + 1 >= (pending.get(k) ?? 0)) pending.delete(k);
+          }
+          if (pending.size === 0) resolve();
+        },
+      }).catch(reject);
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+  return out;
 }

@@ -38,6 +38,11 @@ export class GroundTruth {
     return this.events.size;
   }
 
+  /** The eventIds of the accepted events. */
+  eventIds(): IterableIterator<string> {
+    return this.events.keys();
+  }
+
   /** Totals over the windows whose start is in [from, to). */
   totals(from = -Infinity, to = Infinity): Totals {
     const t: Totals = { orders: {}, userEvents: {}, activeUsers: 0, products: {} };
