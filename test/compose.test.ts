@@ -28,6 +28,7 @@ describe('docker-compose.yml', () => {
       new URL(config.registry.url).hostname,
       new URL(config.clickhouse.url ?? 'http://missing').hostname,
       ...(config.bridge.rabbitmqUrl ? [new URL(config.bridge.rabbitmqUrl).hostname] : []),
+      ...(config.bridge.sqsQueueUrl ? [new URL(config.bridge.sqsQueueUrl).hostname] : []),
     ];
     for (const host of hosts) expect(Object.keys(services)).toContain(host);
     // The Kafka listener it uses is the one the broker advertises inside the compose network.

@@ -16,6 +16,8 @@ export interface LocalSqsOptions {
   logger: Logger;
   port?: number;
   readyTimeoutMs?: number;
+  /** An ElasticMQ config file to include (e.g. deploy/elasticmq.conf and its queues); its address and port are overridden. */
+  include?: string;
 }
 
 /**
@@ -36,6 +38,7 @@ export class LocalSqs {
     const conf = path.join(dir, 'elasticmq.conf');
     await writeFile(conf, [
       'include classpath("application.conf")',
+      ...(options.include ? [`include file(${JSON.stringify(path.resolve(options.include))})`] : []),
       `node-address { protocol = http, host = localhost, port = ${port}, context-path = "" }`,
       `rest-sqs { enabled = true, bind-port = ${port}, bind-hostname = "127.0.0.1", sqs-limits = strict }`,
       'rest-stats { enabled = false }',
