@@ -41,6 +41,7 @@ export class ProduceBatcher {
   ) {}
 
   submit(records: OutgoingRecord[]): Promise<RecordReceipt[]> {
+    if (records.length === 0) return Promise.resolve([]);
     const bytes = records.reduce((n, r) => n + r.value.length + r.key.length, 0);
     this.inflightBytes += bytes;
     return new Promise<RecordReceipt[]>((resolve, reject) => {

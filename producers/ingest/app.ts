@@ -5,11 +5,12 @@ import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import { isRetriable } from '../../platform/errors';
 import { opsRouter, type ReadinessCheck } from '../../platform/ops';
-import type { ProduceBatcher } from '../batcher';
+import type { ProduceBatcher, RecordReceipt } from '../batcher';
 import type { EventEncoder } from '../encoder';
 import { convertAll, Rejection, toEventList } from '../contract';
 import { keyMatches, presentedKey } from './auth';
 import { ingestMetrics } from './metrics';
+import { UnsettledSends } from './unsettled';
 
 export interface IngestDeps {
   config: Config['ingest'];
@@ -30,6 +31,7 @@ export interface IngestDeps {
 export function ingestApp(deps: IngestDeps): express.Express {
   const { config } = deps;
   const metrics = ingestMetrics(deps.metrics, () => deps.batcher.inflightBytes);
+  const unsettled = new UnsettledSends();
   const app = express();
   app.disable('x-powered-by');
   app.use(opsRouter(deps.metrics, deps.checks ?? []));
@@ -58,17 +60,27 @@ export function ingestApp(deps: IngestDeps): express.Express {
       const measure = Number(req.headers['content-length'] ?? Infinity) > config.maxEventBytes;
       const converted = convertAll(events, config, { newEventId: () => randomUUID(), receivedAt, measure });
       const records = converted.map((e) => deps.encoder.encode(e));
+      const eventIds = converted.map((c) => c.record.eventId);
+      // A retry of events whose send is still in flight, or was acknowledged after its request
+      // was answered 503, waits for or reuses that send instead of producing them again.
+      const earlier = eventIds.map((id) => unsettled.find(id));
+      const repeats = earlier.some((e) => e !== undefined);
+      const fresh = repeats ? earlier.flatMap((e, i) => (e === undefined ? [i] : [])) : undefined;
+      const sent = deps.batcher.submit(fresh ? fresh.map((i) => records[i]!) : records);
+      const tracking = unsettled.track(fresh ? fresh.map((i) => eventIds[i]!) : eventIds, sent);
       const started = process.hrtime.bigint();
-      let receipts;
+      let receipts: RecordReceipt[];
       try {
-        receipts = await withTimeout(deps.batcher.submit(records), config.produceTimeoutMs);
+        receipts = await withTimeout(fresh ? merged(sent, earlier, fresh) : sent, config.produceTimeoutMs);
       } catch (err) {
+        tracking.gaveUp();
         deps.logger.warn({ err: (err as Error).message, retriable: isRetriable(err) }, 'ingest.produce.failed');
-        // Kafka may still take them after the timeout: retrying with these ids lets dedup drop the copies.
+        // Kafka may still take them after the timeout: a retry with these ids is answered from that send.
         throw new Rejection(503, 'kafka_unavailable', {
-          error: 'unavailable', message: 'Kafka did not acknowledge the events; retry with the same eventIds', eventIds: converted.map((c) => c.record.eventId),
+          error: 'unavailable', message: 'Kafka did not acknowledge the events; retry with the same eventIds', eventIds,
         }, 2);
       }
+      if (fresh) metrics.joined.inc(records.length - fresh.length);
       metrics.produceLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
       for (const r of records) metrics.accepted.inc({ topic: r.topic });
       res.status(202).json({
@@ -96,6 +108,13 @@ export function ingestApp(deps: IngestDeps): express.Express {
     res.status(rejection.status).json(rejection.body);
   });
   return app;
+}
+
+/** Receipts in request order: the fresh send's for the events at `fresh`, the earlier sends' for the rest. */
+async function merged(sent: Promise<RecordReceipt[]>, earlier: Array<Promise<RecordReceipt> | RecordReceipt | undefined>, fresh: number[]): Promise<RecordReceipt[]> {
+  const [freshReceipts, all] = await Promise.all([sent, Promise.all(earlier)]);
+  fresh.forEach((i, k) => { all[i] = freshReceipts[k]; });
+  return all as RecordReceipt[];
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -1,0 +1,60 @@
+import type { Admin, Kafka } from 'kafkajs';
+import { silentLogger } from '../../platform/logger';
+import { connectAdmin, createKafka } from '../../platform/kafka/client';
+import { readTopics } from '../../test/kafka';
+import { startTestRegistry } from '../../test/registry';
+import { createEventTopics, startTestIngest, type TestPipelineTopics } from '../../test/ingest';
+import { testConfig, unique } from '../../test/helpers';
+
+/**
+ * INGEST_PRODUCE_TIMEOUT_MS=1: every first attempt is answered 503 while its send goes on and
+ * Kafka takes it. A client retrying with the same eventIds must get 202 with the offsets of that
+ * send, and Kafka must hold each event once (not one copy per attempt).
+ */
+describe('POST /v1/events retried after a 503', () => {
+  const config = testConfig({ INGEST_PRODUCE_TIMEOUT_MS: '1', INGEST_AUTH: 'off' });
+  let registry: Awaited<ReturnType<typeof startTestRegistry>>;
+  let kafka: Kafka;
+  let admin: Admin;
+  let topics: TestPipelineTopics;
+  let ingest: Awaited<ReturnType<typeof startTestIngest>>;
+
+  beforeAll(async () => {
+    registry = await startTestRegistry();
+    kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'ingest-retry-test' });
+    admin = await connectAdmin(kafka);
+    topics = await createEventTopics(admin);
+    ingest = await startTestIngest(config, kafka, registry.url, topics);
+  });
+  afterAll(async () => {
+    await ingest?.close();
+    await admin?.deleteTopics({ topics: [topics.user, topics.order] }).catch(() => undefined);
+    await admin?.disconnect();
+    await registry?.close();
+  });
+
+  it('answers the retry from the send the 503 left running: 202 with its offsets, one record per event in Kafka', async () => {
+    const events = Array.from({ length: 20 }, (_, i) => ({ type: 'login', eventId: unique('retry'), userId: `u-${i}`, occurredAt: Date.now() }));
+    const statuses: number[] = [];
+    let accepted: { receipts: Array<{ eventId: string; topic: string; partition: number; offset: number }> } | undefined;
+    for (let attempt = 0; attempt < 200 && !accepted; attempt++) {
+      const res = await fetch(`${ingest.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
+      statuses.push(res.status);
+      if (res.status === 202) accepted = await res.json() as typeof accepted;
+      else expect(res.status).toBe(503);
+    }
+    expect(statuses[0]).toBe(503); // the first attempt really timed out
+    expect(accepted?.receipts.map((r) => r.eventId)).toEqual(events.map((e) => e.eventId));
+
+    const written = new Map<string, Array<{ partition: number; offset: number }>>();
+    for (const r of await readTopics(kafka, [topics.user])) {
+      const { eventId } = await ingest.schemas.decode<{ eventId: string }>(r.value);
+      written.set(eventId, [...(written.get(eventId) ?? []), { partition: r.partition, offset: r.offset }]);
+    }
+    for (const receipt of accepted!.receipts) {
+      expect({ eventId: receipt.eventId, copies: written.get(receipt.eventId) }).toEqual({ eventId: receipt.eventId, copies: [{ partition: receipt.partition, offset: receipt.offset }] });
+    }
+    const metrics = await (await fetch(`${ingest.url}/metrics`)).text();
+    expect(Number(/^tributary_ingest_events_joined_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(events.length);
+  });
+});
