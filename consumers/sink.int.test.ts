@@ -50,11 +50,11 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     return { topics, processor, producer, sinkGroup: unique('sink') };
   }
 
-  function newSink(topics: PipelineTopics, groupId: string, client: Pick<ClickHouseClient, 'insert'>, extra: Partial<ConstructorParameters<typeof ClickHouseSink>[0]> = {}) {
+  function newSink(topics: PipelineTopics, groupId: string, client: Pick<ClickHouseClient, 'insert'>, extra: Partial<ConstructorParameters<typeof ClickHouseSink>[0]> = {}, batchRows = 100_000) {
     const metrics = sinkMetrics(createMetrics('s'));
     const sink = new ClickHouseSink({
       kafka, clickhouse: client, schemas: new SchemaClient(registry.url, silentLogger), logger: silentLogger, metrics,
-      options: { groupId, topics: { rollups: topics.rollups, dlq: topics.dlq }, database: db, batchRows: 100_000, batchDelayMs: 100 },
+      options: { groupId, topics: { rollups: topics.rollups, dlq: topics.dlq }, database: db, batchRows, batchDelayMs: 100 },
       ...extra,
     });
     return { sink, metrics };
@@ -147,10 +147,12 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     }
   });
 
-  it('ClickHouse unavailable mid-stream: retries with backoff, commits nothing, then catches up exactly', async () => {
+  it('ClickHouse unavailable mid-stream, longer than the session timeout: retries with backoff, commits nothing, keeps its group membership, then catches up exactly', async () => {
     const { topics, processor, producer, sinkGroup } = await pipeline();
     const faulty = faultyClickHouse(clickhouse);
-    const { sink, metrics } = newSink(topics, sinkGroup, faulty);
+    // Small batches: a full buffer makes the batch handler itself wait for ClickHouse, the case
+    // where kafkajs sends no heartbeat of its own.
+    const { sink, metrics } = newSink(topics, sinkGroup, faulty, {}, 20);
     await sink.start();
     const truth = new GroundTruth();
     const shop = new DemoShop(9, { lateShare: 0.05, retryShare: 0.02, retryWindow: 20 });
@@ -158,10 +160,15 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
       await produceDemo(producer, shop.next(500), truth);
       await expectTotals(topics, truth);
       faulty.down = true;
+      const members = async () => (await admin.describeGroups([sinkGroup])).groups[0]!.members.map((m) => m.memberId);
+      const before = await members();
+      expect(before).toHaveLength(1);
       const committed = await admin.fetchOffsets({ groupId: sinkGroup, topics: [topics.rollups] });
       await produceDemo(producer, shop.next(800), truth);
-      await waitFor(async () => ((await metrics.retries.get()).values[0]!.value >= 3 ? true : undefined), 'three failed inserts');
+      // Eight failed inserts take ~13 s of backoff: longer than the 10 s session timeout.
+      await waitFor(async () => ((await metrics.retries.get()).values[0]!.value >= 8 ? true : undefined), 'eight failed inserts', 60_000);
       expect(await admin.fetchOffsets({ groupId: sinkGroup, topics: [topics.rollups] })).toEqual(committed);
+      expect(await members()).toEqual(before);
       faulty.down = false;
       await expectTotals(topics, truth);
     } finally {

@@ -38,6 +38,10 @@ interface Buffered {
   since: number;
 }
 
+/** A killed sink's partitions move to another member after this long without a heartbeat. */
+const SESSION_TIMEOUT_MS = 10_000;
+const HEARTBEAT_INTERVAL_MS = 1000;
+
 /**
  * Reads rollup rows and inserts them into ClickHouse in batches (by rows and by time). Offsets
  * are committed only after ClickHouse acknowledged the insert; while ClickHouse is down the sink
@@ -54,6 +58,8 @@ export class ClickHouseSink {
   private stopping = false;
   /** stop() has begun: the consumer must not restart after a crash. */
   private closing = false;
+  /** The group heartbeat of the latest batch, for flushes that outlast the session timeout. */
+  private heartbeat: (() => Promise<void>) | undefined;
 
   constructor(private deps: SinkDeps) {}
 
@@ -61,7 +67,7 @@ export class ClickHouseSink {
     const { kafka, options } = this.deps;
     this.dlqSchemaId = await this.deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
     this.producer = await connectProducer(kafka);
-    this.consumer = kafka.consumer({ groupId: options.groupId, sessionTimeout: 30_000, heartbeatInterval: 3000, maxBytesPerPartition: 4 * 1024 * 1024, retry: stopAwareRetry(() => this.closing) });
+    this.consumer = kafka.consumer({ groupId: options.groupId, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: 4 * 1024 * 1024, retry: stopAwareRetry(() => this.closing) });
     // A rebalance hands partitions to others: what is buffered and uncommitted is theirs to redo.
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => { this.buffer = { rows: [], offsets: new Map(), since: 0 }; });
     await this.consumer.connect();
@@ -74,6 +80,7 @@ export class ClickHouseSink {
   }
 
   private async eachBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    this.heartbeat = heartbeat;
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) return;
       let row: RollupRow | undefined;
@@ -111,7 +118,15 @@ export class ClickHouseSink {
     if (batch.offsets.size === 0) return;
     this.buffer = { rows: [], offsets: new Map(), since: 0 };
     const started = Date.now();
-    await this.insertWithRetry(batch.rows);
+    // kafkajs heartbeats only between batches, and a flush blocks the batch that triggered it
+    // while ClickHouse is slow or down: keep the membership alive meanwhile, so a killed sink is
+    // replaced within SESSION_TIMEOUT_MS without an outage costing this one its partitions.
+    const keepAlive = setInterval(() => { void this.heartbeat?.().catch(() => undefined); }, HEARTBEAT_INTERVAL_MS);
+    try {
+      await this.insertWithRetry(batch.rows);
+    } finally {
+      clearInterval(keepAlive);
+    }
     this.deps.metrics.insertSeconds.observe((Date.now() - started) / 1000);
     this.deps.metrics.batchRows.observe(batch.rows.length);
     this.deps.metrics.rows.inc(batch.rows.length);
