@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../platform/logger';
-import { connectProducer, sendChecked, stopAwareRetry } from '../platform/kafka/client';
+import { connectProducer, keepingMembership, sendChecked, stopAwareRetry } from '../platform/kafka/client';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import { WireFormatError } from '../schemas/wire';
@@ -118,15 +118,8 @@ export class ClickHouseSink {
     if (batch.offsets.size === 0) return;
     this.buffer = { rows: [], offsets: new Map(), since: 0 };
     const started = Date.now();
-    // kafkajs heartbeats only between batches, and a flush blocks the batch that triggered it
-    // while ClickHouse is slow or down: keep the membership alive meanwhile, so a killed sink is
-    // replaced within SESSION_TIMEOUT_MS without an outage costing this one its partitions.
-    const keepAlive = setInterval(() => { void this.heartbeat?.().catch(() => undefined); }, HEARTBEAT_INTERVAL_MS);
-    try {
-      await this.insertWithRetry(batch.rows);
-    } finally {
-      clearInterval(keepAlive);
-    }
+    // A killed sink is replaced within SESSION_TIMEOUT_MS; a ClickHouse outage does not cost this one its partitions.
+    await keepingMembership(() => this.heartbeat?.(), HEARTBEAT_INTERVAL_MS, () => this.insertWithRetry(batch.rows));
     this.deps.metrics.insertSeconds.observe((Date.now() - started) / 1000);
     this.deps.metrics.batchRows.observe(batch.rows.length);
     this.deps.metrics.rows.inc(batch.rows.length);

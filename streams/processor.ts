@@ -1,7 +1,7 @@
 import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../platform/logger';
 import { isRetriable } from '../platform/errors';
-import { connectAdmin, CheckedProducer, stopAwareRetry } from '../platform/kafka/client';
+import { connectAdmin, CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS } from '../schemas/catalog';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
@@ -35,6 +35,10 @@ type Outgoing = { topic: string; partition: number; key: string; value: Buffer }
 /** Rows per send: ~200 B each, so even all in one partition stay well under 1 MB. */
 const EMIT_CHUNK = 2000;
 
+/** A killed processor's partitions move to another member after this long without a heartbeat. */
+const SESSION_TIMEOUT_MS = 10_000;
+const HEARTBEAT_INTERVAL_MS = 1000;
+
 /**
  * The stream processor: per input partition, event-time rollups under deterministic segments.
  * Emits dirty rows every flush interval (acks=all), then commits each partition's open-segment
@@ -55,6 +59,8 @@ export class StreamProcessor {
   private stopped = false;
   /** stop() has begun: the consumer must not restart after a crash. */
   private closing = false;
+  /** The group heartbeat of the latest batch, kept alive while a flush waits on Kafka. */
+  private heartbeat: (() => Promise<void>) | undefined;
 
   constructor(private readonly deps: ProcessorDeps) {}
 
@@ -66,7 +72,7 @@ export class StreamProcessor {
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
     this.rollupPartitions = topics[0]?.partitions.length ?? 0;
     this.producer = await CheckedProducer.connect(kafka);
-    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: 10_000, heartbeatInterval: 1000, retry: stopAwareRetry(() => this.closing) });
+    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS, retry: stopAwareRetry(() => this.closing) });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [options.topics.user, options.topics.order], fromBeginning: true });
@@ -83,6 +89,7 @@ export class StreamProcessor {
   }
 
   private async eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    this.heartbeat = heartbeat;
     const { topic, partition } = batch;
     const key = `${topic}/${partition}`;
     const { segmentSize } = this.deps.options;
@@ -184,7 +191,9 @@ export class StreamProcessor {
       for (const { key, row } of rows) messages.push({ topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value: this.encodeRow(row) });
     }
     // Bounded sends: a partition's record batch must stay under the broker's message.max.bytes (1 MB by default).
-    for (let i = 0; i < messages.length; i += EMIT_CHUNK) await this.emit(messages.slice(i, i + EMIT_CHUNK));
+    await keepingMembership(() => this.heartbeat?.(), HEARTBEAT_INTERVAL_MS, async () => {
+      for (let i = 0; i < messages.length; i += EMIT_CHUNK) await this.emit(messages.slice(i, i + EMIT_CHUNK));
+    });
     // Commit only partitions still owned by this state object (a revoked one is gone from the map).
     const commits = snapshot
       .filter(({ state }) => this.states.get(`${state.topic}/${state.partition}`) === state)

@@ -1,6 +1,6 @@
 import type { Producer, RecordMetadata } from 'kafkajs';
 import { isRetriable } from '../errors';
-import { sendChecked, stopAwareRetry } from './client';
+import { keepingMembership, sendChecked, stopAwareRetry } from './client';
 
 /**
  * Regression: with a broker SIGKILLed under load, kafkajs resolved sendBatch without having sent
@@ -30,5 +30,28 @@ describe('stopAwareRetry', () => {
     await expect(retry.restartOnFailure()).resolves.toBe(true);
     closing = true;
     await expect(retry.restartOnFailure()).resolves.toBe(false);
+  });
+});
+
+describe('keepingMembership', () => {
+  it('heartbeats through the latest batch\'s heartbeat while the work runs, and stops after', async () => {
+    jest.useFakeTimers();
+    try {
+      const beats: string[] = [];
+      let current: (() => Promise<void>) | undefined;
+      let finish!: () => void;
+      const working = keepingMembership(() => current?.(), 1000, () => new Promise<void>((r) => { finish = r; }));
+      await jest.advanceTimersByTimeAsync(1000); // no batch yet: nothing to call
+      current = async () => { beats.push('first'); };
+      await jest.advanceTimersByTimeAsync(2000);
+      current = async () => { beats.push('second'); throw new Error('REBALANCE_IN_PROGRESS'); }; // ignored
+      await jest.advanceTimersByTimeAsync(1000);
+      finish();
+      await working;
+      await jest.advanceTimersByTimeAsync(5000);
+      expect(beats).toEqual(['first', 'first', 'second']);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 });

@@ -78,6 +78,21 @@ export function stopAwareRetry(isClosing: () => boolean) {
   return { retries: 5, restartOnFailure: async () => !isClosing() };
 }
 
+/**
+ * Runs `work` (a flush the batch handler waits for) while heartbeating the consumer group every
+ * `intervalMs` through `heartbeat` (the latest batch's). kafkajs only heartbeats between
+ * batches, so a flush that waits on a slow or unavailable ClickHouse or Kafka longer than the
+ * session timeout would otherwise cost the member its partitions and the group a rebalance.
+ */
+export async function keepingMembership<T>(heartbeat: () => Promise<void> | undefined, intervalMs: number, work: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => { void heartbeat()?.catch(() => undefined); }, intervalMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 export async function connectAdmin(kafka: Kafka): Promise<Admin> {
   const admin = kafka.admin();
   await admin.connect();
