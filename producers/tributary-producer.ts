@@ -44,6 +44,18 @@ export class EventValidationError extends Error {
   }
 }
 
+/**
+ * Kafka did not acknowledge the events (after kafkajs' retries). Some may have been written all
+ * the same: retry with `eventIds` (the ones given, and those assigned to events that had none),
+ * so the processor counts each event once.
+ */
+export class ProduceError extends Error {
+  override name = 'ProduceError';
+  constructor(message: string, readonly eventIds: string[], options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
 export interface TributaryProducerOptions {
   /** Kafka settings: brokers, and ssl/sasl for a secured cluster. */
   kafka: Pick<Config['kafka'], 'brokers'> & Partial<Pick<Config['kafka'], 'ssl' | 'sasl'>>;
@@ -92,7 +104,10 @@ export class TributaryProducer {
     return this.send('order', events);
   }
 
-  /** Validates all, then produces all in one send; resolves once Kafka acknowledged them. */
+  /**
+   * Validates all, then produces all in one send; resolves once Kafka acknowledged them. Throws
+   * EventValidationError (nothing sent) or ProduceError (retry with its eventIds).
+   */
   private async send(kind: 'user' | 'order', events: Array<UserEventInput | OrderEventInput>): Promise<Receipt[]> {
     const errors: Array<FieldError & { index: number }> = [];
     const records = events.flatMap((event, index) => {
@@ -109,7 +124,13 @@ export class TributaryProducer {
       return [result.kind === 'user' ? { kind: 'user' as const, record: result.record } : { kind: 'order' as const, record: result.record }];
     });
     if (errors.length > 0) throw new EventValidationError(errors);
-    const receipts = await this.batcher.submit(records.map((r) => this.encoder.encode(r)));
+    let receipts;
+    try {
+      receipts = await this.batcher.submit(records.map((r) => this.encoder.encode(r)));
+    } catch (err) {
+      const eventIds = records.map((r) => r.record.eventId);
+      throw new ProduceError(`Kafka did not acknowledge the events (${(err as Error).message}); retry with the same eventIds`, eventIds, { cause: err });
+    }
     return receipts.map((r, i) => ({ eventId: records[i]!.record.eventId, topic: r.topic, partition: r.partition, offset: Number(r.offset) }));
   }
 
