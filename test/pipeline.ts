@@ -69,7 +69,10 @@ export class RollupFollower {
 
   async start(): Promise<void> {
     const schemas = new SchemaClient(this.registryUrl, silentLogger);
-    this.consumer = this.kafka.consumer({ groupId: unique('follower'), maxWaitTimeInMs: 100 });
+    // The broker's minimum session timeout: after a crash-restart (a broker killed under it) the
+    // new member's join waits for the old one to expire, which at kafkajs' 30 s default made the
+    // follower, not the pipeline, the slowest part of the fault suite's broker phase.
+    this.consumer = this.kafka.consumer({ groupId: unique('follower'), maxWaitTimeInMs: 100, sessionTimeout: 6000, heartbeatInterval: 500 });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({

@@ -28,7 +28,10 @@ export function createKafka({ config, logger, clientId }: KafkaDeps): Kafka {
     sasl: config.sasl as SASLOptions | undefined,
     logLevel: logLevel.INFO,
     logCreator: () => (entry) => routeLog(kafkaLogger, entry),
-    retry: { initialRetryTime: 100, retries: 8 },
+    // kafkajs' backoff doubles up to maxRetryTime (30 s by default): after a broker came back, a
+    // send could sit out a 17 s wait (fault suite, broker phase). Capped at 2 s, with more retries
+    // for about the same budget (~17 s) before a send fails to its caller, which retries again.
+    retry: { initialRetryTime: 100, maxRetryTime: 2000, retries: 12 },
   });
 }
 

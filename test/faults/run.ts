@@ -92,7 +92,7 @@ async function main(): Promise<void> {
     const expected = countOf(truth.totals());
     const actual = countOf(follower.totals());
     rows.push({ fault, inFlight: truth.size - before, lost: Math.max(0, expected - actual), doubled: Math.max(0, actual - expected), recoveryS: ok ? recoveryS : NaN, note });
-    process.stderr.write(`faults: ${fault} done (${ok ? 'converged' : 'did NOT converge'}; expected ${expected} events, rollups hold ${actual})\n`);
+    process.stderr.write(`faults: ${fault} done (${ok ? `converged ${recoveryS.toFixed(1)} s after the load` : 'did NOT converge'}; expected ${expected} events, rollups hold ${actual})\n`);
     if (!ok) process.stderr.write(`faults: expected ${JSON.stringify(sorted(view(truth.totals())))}\nfaults: rollups  ${JSON.stringify(sorted(view(follower.totals())))}\n`);
   }
 
