@@ -38,6 +38,8 @@ export class KafkaRegistryLog implements RegistryLog {
     const lifecycle = { closed: false };
     const consumer = deps.kafka.consumer({
       groupId: `tributary-registry-${randomUUID()}`, maxWaitTimeInMs: 100,
+      // A crash-restart (a broker killed) rejoins only once the old member expired: 10 s, not 30.
+      sessionTimeout: 10_000, heartbeatInterval: 1000,
       retry: stopAwareRetry(() => lifecycle.closed),
     });
     let position = 0;
