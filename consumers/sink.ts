@@ -41,6 +41,8 @@ interface Buffered {
 /** A killed sink's partitions move to another member after this long without a heartbeat. */
 const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 1000;
+/** A flush that finished no insert attempt for this long (a hung insert) stops heartbeating; backoff is at most 10 s. */
+const STALE_AFTER_MS = 20_000;
 
 /**
  * Reads rollup rows and inserts them into ClickHouse in batches (by rows and by time). Offsets
@@ -119,7 +121,7 @@ export class ClickHouseSink {
     this.buffer = { rows: [], offsets: new Map(), since: 0 };
     const started = Date.now();
     // A killed sink is replaced within SESSION_TIMEOUT_MS; a ClickHouse outage does not cost this one its partitions.
-    await keepingMembership(() => this.heartbeat?.(), HEARTBEAT_INTERVAL_MS, () => this.insertWithRetry(batch.rows));
+    await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, (progressed) => this.insertWithRetry(batch.rows, progressed));
     this.deps.metrics.insertSeconds.observe((Date.now() - started) / 1000);
     this.deps.metrics.batchRows.observe(batch.rows.length);
     this.deps.metrics.rows.inc(batch.rows.length);
@@ -135,7 +137,7 @@ export class ClickHouseSink {
   }
 
   /** Exponential backoff while ClickHouse is unavailable; a batch it rejects as too large is split. */
-  private async insertWithRetry(rows: RollupRow[]): Promise<void> {
+  private async insertWithRetry(rows: RollupRow[], progressed: () => void = () => undefined): Promise<void> {
     if (rows.length === 0) return;
     const byTable = new Map<string, Array<Record<string, unknown>>>();
     for (const row of rows) {
@@ -148,14 +150,16 @@ export class ClickHouseSink {
       try {
         for (const [table, values] of byTable) {
           await this.deps.clickhouse.insert({ table: `${this.deps.options.database}.${table}`, values, format: 'JSONEachRow' });
+          progressed();
         }
         return;
       } catch (err) {
+        progressed(); // an answer, even a failure, shows the sink is alive
         if (isTooLarge(err) && rows.length > 1) {
           this.deps.logger.warn({ rows: rows.length }, 'sink.insert.split');
           const half = Math.ceil(rows.length / 2);
-          await this.insertWithRetry(rows.slice(0, half));
-          await this.insertWithRetry(rows.slice(half));
+          await this.insertWithRetry(rows.slice(0, half), progressed);
+          await this.insertWithRetry(rows.slice(half), progressed);
           return;
         }
         if (this.stopping) throw err;

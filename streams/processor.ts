@@ -38,6 +38,11 @@ const EMIT_CHUNK = 2000;
 /** A killed processor's partitions move to another member after this long without a heartbeat. */
 const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 1000;
+/**
+ * A flush that finished no send for this long stops heartbeating: longer than one send's kafkajs
+ * retry budget (~17 s, platform/kafka/client.ts) plus our backoff (at most 5 s).
+ */
+const STALE_AFTER_MS = 30_000;
 
 /**
  * The stream processor: per input partition, event-time rollups under deterministic segments.
@@ -191,8 +196,8 @@ export class StreamProcessor {
       for (const { key, row } of rows) messages.push({ topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value: this.encodeRow(row) });
     }
     // Bounded sends: a partition's record batch must stay under the broker's message.max.bytes (1 MB by default).
-    await keepingMembership(() => this.heartbeat?.(), HEARTBEAT_INTERVAL_MS, async () => {
-      for (let i = 0; i < messages.length; i += EMIT_CHUNK) await this.emit(messages.slice(i, i + EMIT_CHUNK));
+    await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, async (progressed) => {
+      for (let i = 0; i < messages.length; i += EMIT_CHUNK) await this.emit(messages.slice(i, i + EMIT_CHUNK), progressed);
     });
     // Commit only partitions still owned by this state object (a revoked one is gone from the map).
     const commits = snapshot
@@ -209,7 +214,7 @@ export class StreamProcessor {
   }
 
   /** Sends one chunk (acks=all), retrying with backoff until it succeeds or the processor stops. */
-  private async emit(messages: Outgoing[]): Promise<void> {
+  private async emit(messages: Outgoing[], progressed: () => void): Promise<void> {
     const byTopic = new Map<string, Outgoing[]>();
     for (const m of messages) {
       const list = byTopic.get(m.topic);
@@ -219,9 +224,11 @@ export class StreamProcessor {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.producer.send([...byTopic].map(([topic, ms]) => ({ topic, messages: ms.map(({ key, value, partition }) => ({ key, value, partition })) })));
+        progressed();
         this.deps.metrics.rowsEmitted.inc(messages.length);
         return;
       } catch (err) {
+        progressed(); // an answer, even a failure, shows the processor is alive
         if (this.stopped) throw err;
         this.deps.logger[isRetriable(err) ? 'warn' : 'error']({ err: (err as Error).message, attempt, messages: messages.length }, 'processor.emit.retry');
         await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));

@@ -34,22 +34,28 @@ describe('stopAwareRetry', () => {
 });
 
 describe('keepingMembership', () => {
-  it('heartbeats through the latest batch\'s heartbeat while the work runs, and stops after', async () => {
+  it('heartbeats through the latest batch\'s heartbeat while the work makes progress, stops when it stalls or ends', async () => {
     jest.useFakeTimers();
     try {
       const beats: string[] = [];
       let current: (() => Promise<void>) | undefined;
+      let progressed!: () => void;
       let finish!: () => void;
-      const working = keepingMembership(() => current?.(), 1000, () => new Promise<void>((r) => { finish = r; }));
+      const working = keepingMembership(() => current?.(), { intervalMs: 1000, staleAfterMs: 3000 }, (p) => {
+        progressed = p;
+        return new Promise<void>((r) => { finish = r; });
+      });
       await jest.advanceTimersByTimeAsync(1000); // no batch yet: nothing to call
       current = async () => { beats.push('first'); };
-      await jest.advanceTimersByTimeAsync(2000);
-      current = async () => { beats.push('second'); throw new Error('REBALANCE_IN_PROGRESS'); }; // ignored
       await jest.advanceTimersByTimeAsync(1000);
+      current = async () => { beats.push('second'); throw new Error('REBALANCE_IN_PROGRESS'); }; // ignored
+      await jest.advanceTimersByTimeAsync(3000); // 3 to 5 s without progress: stale
+      progressed();
+      await jest.advanceTimersByTimeAsync(2000);
       finish();
       await working;
       await jest.advanceTimersByTimeAsync(5000);
-      expect(beats).toEqual(['first', 'first', 'second']);
+      expect(beats).toEqual(['first', 'second', 'second']); // none at 3, 4 and 5 s: stale
     } finally {
       jest.useRealTimers();
     }

@@ -82,15 +82,27 @@ export function stopAwareRetry(isClosing: () => boolean) {
 }
 
 /**
- * Runs `work` (a flush the batch handler waits for) while heartbeating the consumer group every
- * `intervalMs` through `heartbeat` (the latest batch's). kafkajs only heartbeats between
- * batches, so a flush that waits on a slow or unavailable ClickHouse or Kafka longer than the
- * session timeout would otherwise cost the member its partitions and the group a rebalance.
+ * Runs `work` (a flush the batch handler waits for) and heartbeats the consumer group every
+ * `intervalMs`, through `heartbeat` (the latest batch's), while the work shows progress: `work`
+ * calls `progressed()` whenever it finishes an attempt (an insert or a send, failed or not).
+ * kafkajs only heartbeats between batches, so a flush that waits on a slow or unavailable
+ * ClickHouse or Kafka for longer than the session timeout would otherwise cost the member its
+ * partitions and the group a rebalance, for nothing: the next owner would wait on the same
+ * outage. NOTE: never a bare timer heartbeat (kafkajs maintainers: it disables failure
+ * detection): a flush stuck in one attempt for `staleAfterMs` stops heartbeating, and its member
+ * expires like a dead one.
  */
-export async function keepingMembership<T>(heartbeat: () => Promise<void> | undefined, intervalMs: number, work: () => Promise<T>): Promise<T> {
-  const timer = setInterval(() => { void heartbeat()?.catch(() => undefined); }, intervalMs);
+export async function keepingMembership<T>(
+  heartbeat: () => Promise<void> | undefined,
+  timing: { intervalMs: number; staleAfterMs: number },
+  work: (progressed: () => void) => Promise<T>,
+): Promise<T> {
+  let lastProgress = Date.now();
+  const timer = setInterval(() => {
+    if (Date.now() - lastProgress < timing.staleAfterMs) void heartbeat()?.catch(() => undefined);
+  }, timing.intervalMs);
   try {
-    return await work();
+    return await work(() => { lastProgress = Date.now(); });
   } finally {
     clearInterval(timer);
   }
