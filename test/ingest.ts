@@ -1,5 +1,6 @@
 import type { Admin, Kafka } from 'kafkajs';
-import { connectAdmin } from '../platform/kafka/client';
+import { connectAdmin, createKafka } from '../platform/kafka/client';
+import { startTestRegistry } from './registry';
 import { silentLogger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import type { Config } from '../platform/config';
@@ -28,6 +29,33 @@ export async function endOffsetSum(admin: Admin, topics: string[]): Promise<numb
   let sum = 0;
   for (const t of topics) for (const p of await admin.fetchTopicOffsets(t)) sum += Number(p.high);
   return sum;
+}
+
+export interface IngestFixture {
+  registry: Awaited<ReturnType<typeof startTestRegistry>>;
+  kafka: Kafka;
+  admin: Admin;
+  topics: TestPipelineTopics;
+  ingest: IngestService & { schemas: SchemaClient };
+  close(): Promise<void>;
+}
+
+/** A registry, unique events topics and an ingestion endpoint configured by `config`, for one test file. */
+export async function startIngestFixture(config: Config, clientId: string): Promise<IngestFixture> {
+  const registry = await startTestRegistry();
+  const kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId });
+  const admin = await connectAdmin(kafka);
+  const topics = await createEventTopics(admin);
+  const ingest = await startTestIngest(config, kafka, registry.url, topics);
+  return {
+    registry, kafka, admin, topics, ingest,
+    async close() {
+      await ingest.close();
+      await admin.deleteTopics({ topics: [topics.user, topics.order] }).catch(() => undefined);
+      await admin.disconnect();
+      await registry.close();
+    },
+  };
 }
 
 export { connectAdmin };

@@ -1,9 +1,8 @@
 import type { Admin } from 'kafkajs';
 import { silentLogger } from '../../platform/logger';
-import { connectAdmin, createKafka } from '../../platform/kafka/client';
+import { createKafka } from '../../platform/kafka/client';
 import { javaPartitions } from '../../test/kafka';
-import { startTestRegistry } from '../../test/registry';
-import { createEventTopics, endOffsetSum, startTestIngest, type TestPipelineTopics } from '../../test/ingest';
+import { endOffsetSum, startIngestFixture, type IngestFixture, type TestPipelineTopics } from '../../test/ingest';
 import { testConfig, unique, waitFor } from '../../test/helpers';
 import { SCHEMAS, type OrderEvent, type UserEvent } from '../../schemas/catalog';
 import { schemaIdOf } from '../../schemas/wire';
@@ -12,23 +11,17 @@ const KEY = 'test-write-key';
 
 describe('POST /v1/events', () => {
   const config = testConfig({ WRITE_KEYS: `other-key,${KEY}`, INGEST_MAX_EVENTS: '50', INGEST_MAX_BODY_BYTES: '200000', INGEST_MAX_EVENT_BYTES: '4096' });
-  let registry: Awaited<ReturnType<typeof startTestRegistry>>;
+  let fixture: IngestFixture | undefined;
   let admin: Admin;
   let topics: TestPipelineTopics;
-  let ingest: Awaited<ReturnType<typeof startTestIngest>>;
+  let ingest: IngestFixture['ingest'];
 
   beforeAll(async () => {
-    registry = await startTestRegistry();
-    const kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'ingest-test' });
-    admin = await connectAdmin(kafka);
-    topics = await createEventTopics(admin);
-    ingest = await startTestIngest(config, kafka, registry.url, topics);
+    fixture = await startIngestFixture(config, 'ingest-test');
+    ({ admin, topics, ingest } = fixture);
   });
   afterAll(async () => {
-    await ingest?.close();
-    await admin?.deleteTopics({ topics: [topics.user, topics.order] }).catch(() => undefined);
-    await admin?.disconnect();
-    await registry?.close();
+    await fixture?.close();
   });
 
   const post = (body: unknown, headers: Record<string, string> = {}) =>

@@ -1,9 +1,6 @@
-import type { Admin, Kafka } from 'kafkajs';
-import { silentLogger } from '../../platform/logger';
-import { connectAdmin, createKafka } from '../../platform/kafka/client';
+import type { Kafka } from 'kafkajs';
 import { readTopics } from '../../test/kafka';
-import { startTestRegistry } from '../../test/registry';
-import { createEventTopics, startTestIngest, type TestPipelineTopics } from '../../test/ingest';
+import { startIngestFixture, type IngestFixture, type TestPipelineTopics } from '../../test/ingest';
 import { testConfig, unique } from '../../test/helpers';
 
 /**
@@ -13,24 +10,17 @@ import { testConfig, unique } from '../../test/helpers';
  */
 describe('POST /v1/events retried after a 503', () => {
   const config = testConfig({ INGEST_PRODUCE_TIMEOUT_MS: '1', INGEST_AUTH: 'off' });
-  let registry: Awaited<ReturnType<typeof startTestRegistry>>;
+  let fixture: IngestFixture | undefined;
   let kafka: Kafka;
-  let admin: Admin;
   let topics: TestPipelineTopics;
-  let ingest: Awaited<ReturnType<typeof startTestIngest>>;
+  let ingest: IngestFixture['ingest'];
 
   beforeAll(async () => {
-    registry = await startTestRegistry();
-    kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'ingest-retry-test' });
-    admin = await connectAdmin(kafka);
-    topics = await createEventTopics(admin);
-    ingest = await startTestIngest(config, kafka, registry.url, topics);
+    fixture = await startIngestFixture(config, 'ingest-retry-test');
+    ({ kafka, topics, ingest } = fixture);
   });
   afterAll(async () => {
-    await ingest?.close();
-    await admin?.deleteTopics({ topics: [topics.user, topics.order] }).catch(() => undefined);
-    await admin?.disconnect();
-    await registry?.close();
+    await fixture?.close();
   });
 
   it('answers the retry from the send the 503 left running: 202 with its offsets, one record per event in Kafka', async () => {
