@@ -59,7 +59,7 @@ describe('Kafka adapter against the real broker', () => {
    * Regression (fault suite: 5 events answered 202 and never in Kafka). kafkajs' idempotent
    * producer rolls a partition's sequence number back when a request fails, even one the broker
    * wrote; the next batch reuses those numbers and the broker acknowledges it as a duplicate
-   * without writing it. With requests timing out after 2 ms, `idempotent: true` lost 2 to 15 of
+   * without writing it. With requests timing out after 2 ms, `idempotent: true` lost 2 to 14 of
    * 400 acknowledged values in each of five runs. Our producer must never acknowledge a value
    * that is not in the topic (copies are allowed: delivery is at-least-once).
    */
