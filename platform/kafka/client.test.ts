@@ -1,6 +1,6 @@
-import type { Producer, RecordMetadata } from 'kafkajs';
+import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
 import { isRetriable } from '../errors';
-import { keepingMembership, sendChecked, stopAwareRetry } from './client';
+import { CheckedProducer, keepingMembership, PartialSendError, sendChecked, stopAwareRetry } from './client';
 
 /**
  * Regression: with a broker SIGKILLed under load, kafkajs resolved sendBatch without having sent
@@ -61,3 +61,38 @@ describe('keepingMembership', () => {
     }
   });
 });
+
+describe('CheckedProducer', () => {
+  const meta = (topicName: string, partition: number, baseOffset: string): RecordMetadata => ({ topicName, partition, errorCode: 0, baseOffset });
+  const messages = [
+    { topic: 'events.users', messages: [{ key: 'a', value: 'x', partition: 1 }, { key: 'b', value: 'y', partition: 3 }, { key: 'c', value: 'z', partition: 3 }] },
+    { topic: 'events.orders', messages: [{ key: 'a', value: 'o', partition: 1 }] },
+  ];
+
+  async function producerAnswering(...answers: RecordMetadata[][]) {
+    const sent: unknown[] = [];
+    const fake = { connect: async () => undefined, disconnect: async () => undefined,
+      sendBatch: async ({ topicMessages }: { topicMessages: unknown }) => { sent.push(topicMessages); return answers[sent.length - 1] ?? []; } };
+    const producer = await CheckedProducer.connect({ producer: () => fake } as unknown as Kafka);
+    return { producer, sent };
+  }
+
+  it('re-sends only the partitions kafkajs left out, and resolves with every partition once', async () => {
+    const { producer, sent } = await producerAnswering(
+      [meta('events.users', 1, '10'), meta('events.orders', 1, '4')],
+      [meta('events.users', 3, '20')],
+    );
+    const results = await producer.send(messages);
+    expect(results.map((r) => `${r.topicName}/${r.partition}@${r.baseOffset}`).sort()).toEqual(['events.orders/1@4', 'events.users/1@10', 'events.users/3@20']);
+    expect(sent[1]).toEqual([{ topic: 'events.users', messages: [{ key: 'b', value: 'y', partition: 3 }, { key: 'c', value: 'z', partition: 3 }] }]);
+  });
+
+  it('fails retriably when a partition is still left out after its re-sends', async () => {
+    const { producer, sent } = await producerAnswering([meta('events.users', 1, '10'), meta('events.orders', 1, '4')]);
+    const attempt = producer.send(messages);
+    await expect(attempt).rejects.toBeInstanceOf(PartialSendError);
+    await attempt.catch((err) => expect(isRetriable(err)).toBe(true));
+    expect(sent).toHaveLength(6); // the send and five re-sends of events.users/3
+  });
+});
+

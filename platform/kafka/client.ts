@@ -129,16 +129,26 @@ export interface PartitionedMessages {
  */
 export async function sendChecked(producer: Producer, topicMessages: PartitionedMessages[]): Promise<RecordMetadata[]> {
   const results = await producer.sendBatch({ acks: ACKS_ALL, topicMessages });
-  const answered = new Set(results.filter((r) => r.errorCode === 0).map((r) => `${r.topicName}\u0000${r.partition}`));
-  const missing = new Set<string>();
-  for (const { topic, messages } of topicMessages) {
-    for (const m of messages) if (!answered.has(`${topic}\u0000${m.partition}`)) missing.add(`${topic}/${m.partition}`);
-  }
-  if (missing.size > 0) {
-    throw new TributaryError(`Kafka acknowledged the send without partition(s) ${[...missing].join(', ')}; not treating it as written`, { retriable: true });
-  }
+  const key = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+  const answered = new Set(results.filter((r) => r.errorCode === 0).map((r) => key(r.topicName, r.partition)));
+  const unsent = topicMessages
+    .map(({ topic, messages }) => ({ topic, messages: messages.filter((m) => !answered.has(key(topic, m.partition))) }))
+    .filter(({ messages }) => messages.length > 0);
+  if (unsent.length > 0) throw new PartialSendError(results.filter((r) => r.errorCode === 0), unsent);
   return results;
 }
+
+/** A send Kafka acknowledged without some of its partitions: those were not written, the others were. */
+export class PartialSendError extends TributaryError {
+  constructor(readonly acknowledged: RecordMetadata[], readonly unsent: PartitionedMessages[]) {
+    const partitions = [...new Set(unsent.flatMap(({ topic, messages }) => messages.map((m) => `${topic}/${m.partition}`)))];
+    super(`Kafka acknowledged the send without partition(s) ${partitions.join(', ')}; not treating it as written`, { retriable: true });
+    this.name = 'PartialSendError';
+  }
+}
+
+/** How many times CheckedProducer re-sends the partitions kafkajs left out before failing the send. */
+const PARTIAL_RESENDS = 5;
 
 /**
  * A connected producer whose every send goes through sendChecked: what the stages that write
@@ -151,8 +161,23 @@ export class CheckedProducer {
     return new CheckedProducer(await connectProducer(kafka));
   }
 
-  send(topicMessages: PartitionedMessages[]): Promise<RecordMetadata[]> {
-    return sendChecked(this.producer, topicMessages);
+  /**
+   * sendChecked, and when kafkajs left partitions out, a re-send of only those (what its own
+   * retry should have done): the caller sees one send, and the partitions already written are
+   * not written again. Fails, retriably, if they are still left out after PARTIAL_RESENDS.
+   */
+  async send(topicMessages: PartitionedMessages[]): Promise<RecordMetadata[]> {
+    const written: RecordMetadata[] = [];
+    let pending = topicMessages;
+    for (let resend = 0; ; resend++) {
+      try {
+        return [...written, ...(await sendChecked(this.producer, pending))];
+      } catch (err) {
+        if (!(err instanceof PartialSendError) || resend >= PARTIAL_RESENDS) throw err;
+        written.push(...err.acknowledged);
+        pending = err.unsent;
+      }
+    }
   }
 
   disconnect(): Promise<void> {
