@@ -59,7 +59,7 @@ export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promis
   }, `metadata of ${topics.map((t) => t.topic).join(', ')}`);
 }
 
-export interface TopicRecord { topic: string; partition: number; offset: number; key: string; value: Buffer }
+export interface TopicRecord { topic: string; partition: number; offset: number; key: string | null; value: Buffer }
 
 /** Every record of the topics up to their end offsets now. */
 export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicRecord[]> {
@@ -86,7 +86,7 @@ export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicR
           const k = `${batch.topic}/${batch.partition}`;
           for (const m of batch.messages) {
             const offset = Number(m.offset);
-            if (offset < (pending.get(k) ?? 0)) out.push({ topic: batch.topic, partition: batch.partition, offset, key: m.key!.toString(), value: m.value! });
+            if (offset < (pending.get(k) ?? 0)) out.push({ topic: batch.topic, partition: batch.partition, offset, key: m.key?.toString() ?? null, value: m.value! });
             if (offset + 1 >= (pending.get(k) ?? 0)) pending.delete(k);
           }
           if (pending.size === 0) resolve();

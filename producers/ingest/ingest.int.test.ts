@@ -1,9 +1,7 @@
 import type { Admin } from 'kafkajs';
-import { silentLogger } from '../../platform/logger';
-import { createKafka } from '../../platform/kafka/client';
-import { javaPartitions } from '../../test/kafka';
+import { javaPartitions, readTopics } from '../../test/kafka';
 import { endOffsetSum, startIngestFixture, type IngestFixture, type TestPipelineTopics } from '../../test/ingest';
-import { testConfig, unique, waitFor } from '../../test/helpers';
+import { testConfig, unique } from '../../test/helpers';
 import { SCHEMAS, type OrderEvent, type UserEvent } from '../../schemas/catalog';
 import { schemaIdOf } from '../../schemas/wire';
 
@@ -51,7 +49,7 @@ describe('POST /v1/events', () => {
     expect(body.receipts.slice(0, 12).map((r) => r.eventId)).toEqual(events.slice(0, 12).map((e) => (e as { eventId: string }).eventId));
     expect(body.receipts.slice(12).every((r) => /^[0-9a-f-]{36}$/.test(r.eventId))).toBe(true);
 
-    const stored = await readAll([topics.order, topics.user], events.length);
+    const stored = new Map((await readTopics(fixture!.kafka, [topics.order, topics.user])).map((r) => [`${r.topic}/${r.partition}/${r.offset}`, r.value]));
     const orderId = await ingest.schemas.register({ ...SCHEMAS.order, subject: `${topics.order}-value` });
     for (const [i, receipt] of body.receipts.entries()) {
       const value = stored.get(`${receipt.topic}/${receipt.partition}/${receipt.offset}`);
@@ -107,18 +105,3 @@ describe('POST /v1/events', () => {
     expect(new Set(receipts.map((r) => `${r.topic}/${r.partition}/${r.offset}`)).size).toBe(80);
   });
 });
-
-async function readAll(topics: string[], atLeast: number): Promise<Map<string, Buffer>> {
-  const kafka = createKafka({ config: testConfig().kafka, logger: silentLogger, clientId: 'reader' });
-  const consumer = kafka.consumer({ groupId: unique('reader') });
-  const seen = new Map<string, Buffer>();
-  await consumer.connect();
-  await consumer.subscribe({ topics, fromBeginning: true });
-  await consumer.run({ eachBatch: async ({ batch }) => { for (const m of batch.messages) seen.set(`${batch.topic}/${batch.partition}/${m.offset}`, m.value!); } });
-  try {
-    await waitFor(() => (seen.size >= atLeast ? true : undefined), `${atLeast} records`);
-  } finally {
-    await consumer.disconnect();
-  }
-  return seen;
-}
