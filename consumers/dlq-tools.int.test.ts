@@ -60,5 +60,8 @@ describe('tributary dlq', () => {
     const usersAfter = await admin.fetchTopicOffsets(topics.users);
     const added = usersAfter.reduce((n, p) => n + Number(p.high), 0) - before.reduce((n, p) => n + Number(p.high), 0);
     expect(added).toBe(1);
+    // Back on the partition it came from, where the processor's duplicate check for it runs.
+    const grew = usersAfter.filter((p) => Number(p.high) > Number(before.find((b) => b.partition === p.partition)!.high)).map((p) => p.partition);
+    expect(grew).toEqual([2]);
   });
 });

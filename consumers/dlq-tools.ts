@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { SCHEMAS, type DeadLetter } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
-import { ACKS_ALL, connectAdmin, connectProducer } from '../platform/kafka/client';
+import { CheckedProducer, connectAdmin } from '../platform/kafka/client';
 
 export interface StoredDeadLetter {
   dlqPartition: number;
@@ -53,7 +53,7 @@ export async function readDeadLetters(kafka: Kafka, schemas: SchemaClient, topic
 export async function redrive(kafka: Kafka, letters: StoredDeadLetter[], knownTopics: Set<string>): Promise<Array<{ dlqOffset: number; topic: string }>> {
   const eligible = letters.filter((l) => l.letter.partition !== null && knownTopics.has(l.letter.source));
   if (eligible.length === 0) return [];
-  const producer = await connectProducer(kafka);
+  const producer = await CheckedProducer.connect(kafka);
   try {
     const byTopic = new Map<string, StoredDeadLetter[]>();
     for (const l of eligible) {
@@ -61,10 +61,8 @@ export async function redrive(kafka: Kafka, letters: StoredDeadLetter[], knownTo
       if (list) list.push(l);
       else byTopic.set(l.letter.source, [l]);
     }
-    await producer.sendBatch({
-      acks: ACKS_ALL,
-      topicMessages: [...byTopic].map(([topic, ls]) => ({ topic, messages: ls.map((l) => ({ key: l.letter.key, value: l.letter.value })) })),
-    });
+    // Back to the partition it came from (acks=all, checked): the processor's duplicate check is per partition.
+    await producer.send([...byTopic].map(([topic, ls]) => ({ topic, messages: ls.map((l) => ({ key: l.letter.key, value: l.letter.value, partition: l.letter.partition! })) })));
   } finally {
     await producer.disconnect();
   }

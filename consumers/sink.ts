@@ -1,7 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../platform/logger';
-import { connectProducer, keepingMembership, sendChecked, stopAwareRetry } from '../platform/kafka/client';
+import { CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import { WireFormatError } from '../schemas/wire';
@@ -52,7 +52,7 @@ const STALE_AFTER_MS = 20_000;
  */
 export class ClickHouseSink {
   private consumer!: Consumer;
-  private producer!: Producer;
+  private producer!: CheckedProducer;
   private dlqSchemaId = 0;
   private buffer: Buffered = { rows: [], offsets: new Map(), since: 0 };
   private flushing: Promise<void> = Promise.resolve();
@@ -68,7 +68,7 @@ export class ClickHouseSink {
   async start(): Promise<void> {
     const { kafka, options } = this.deps;
     this.dlqSchemaId = await this.deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
-    this.producer = await connectProducer(kafka);
+    this.producer = await CheckedProducer.connect(kafka);
     this.consumer = kafka.consumer({ groupId: options.groupId, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: 4 * 1024 * 1024, retry: stopAwareRetry(() => this.closing) });
     // A rebalance hands partitions to others: what is buffered and uncommitted is theirs to redo.
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => { this.buffer = { rows: [], offsets: new Map(), since: 0 }; });
@@ -105,7 +105,7 @@ export class ClickHouseSink {
 
   private async deadLetter(topic: string, partition: number, offset: string, key: Buffer | null, value: Buffer | null, err: WireFormatError): Promise<void> {
     const letter = deadLetter({ source: topic, partition, offset: Number(offset), key, value, stage: 'sink', reason: err.reason, message: err.message }, this.dlqSchemaId, this.deps.schemas);
-    await sendChecked(this.producer, [{ topic: this.deps.options.topics.dlq, messages: [{ ...letter, partition: 0 }] }]);
+    await this.producer.send([{ topic: this.deps.options.topics.dlq, messages: [{ ...letter, partition: 0 }] }]);
     this.deps.metrics.deadLetters.inc({ reason: err.reason });
   }
 

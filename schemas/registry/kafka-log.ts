@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka, Producer } from 'kafkajs';
+import type { Consumer, Kafka } from 'kafkajs';
 import type { Logger } from '../../platform/logger';
-import { connectAdmin, connectProducer, sendChecked, stopAwareRetry } from '../../platform/kafka/client';
+import { CheckedProducer, connectAdmin, stopAwareRetry } from '../../platform/kafka/client';
 import { ensureTopics } from '../../platform/kafka/topics';
 import type { RegistryLog } from './registry';
 import { storeError } from './errors';
@@ -17,7 +17,7 @@ export const SCHEMAS_TOPIC = '_schemas';
  */
 export class KafkaRegistryLog implements RegistryLog {
   private constructor(
-    private readonly producer: Producer,
+    private readonly producer: CheckedProducer,
     private readonly consumer: Consumer,
     private readonly topic: string,
     private readonly lifecycle: { closed: boolean },
@@ -33,7 +33,7 @@ export class KafkaRegistryLog implements RegistryLog {
     } finally {
       await admin.disconnect();
     }
-    const producer = await connectProducer(deps.kafka);
+    const producer = await CheckedProducer.connect(deps.kafka);
     // No committed offsets: every instance reads the whole log at start.
     const lifecycle = { closed: false };
     const consumer = deps.kafka.consumer({
@@ -72,7 +72,7 @@ export class KafkaRegistryLog implements RegistryLog {
 
   async append(records: LogRecord[]): Promise<void> {
     try {
-      await sendChecked(this.producer, [{
+      await this.producer.send([{
         topic: this.topic,
         messages: records.map((r) => ({ key: JSON.stringify(r.key), value: r.value === null ? null : JSON.stringify(r.value), partition: 0 })),
       }]);
