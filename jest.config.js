@@ -1,7 +1,7 @@
 // Two projects: `unit` needs no services; `integration` (*.int.test.ts) shares one real
 // Kafka broker started in global set-up (test/global-setup.ts) for the whole run.
 const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
-const roots = ['<rootDir>/platform', '<rootDir>/schemas', '<rootDir>/producers', '<rootDir>/streams',
+const roots = ['<rootDir>/cli', '<rootDir>/platform', '<rootDir>/schemas', '<rootDir>/producers', '<rootDir>/streams',
   '<rootDir>/consumers', '<rootDir>/dashboards', '<rootDir>/test'];
 
 /** @type {import('jest').Config} */

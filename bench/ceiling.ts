@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { connectAdmin } from '../platform/kafka/client';
-import { kafkaClasspath } from '../platform/kafka/jars';
+import { kafkaClasspath } from '../platform/local/maven';
 import { DemoShop } from '../producers/demo/shop';
 import { convertEvent } from '../schemas/validation';
 import { SCHEMAS } from '../schemas/catalog';

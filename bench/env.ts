@@ -9,7 +9,7 @@ import { createLogger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { startEmbeddedRegistry, type EmbeddedRegistry } from '../schemas/registry/embedded';
 import { startOnFreePorts } from '../test/kafka';
-import type { LocalKafka } from '../platform/kafka/broker';
+import type { LocalKafka } from '../platform/local/kafka';
 
 export interface BenchEnv {
   config: Config;

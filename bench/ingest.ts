@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { connectAdmin } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
-import { freePort } from '../platform/ports';
+import { freePort } from '../platform/local/ports';
 import { DemoShop } from '../producers/demo/shop';
 import type { BenchEnv } from './env';
 import { logger, spawnStage, stopStage } from './env';

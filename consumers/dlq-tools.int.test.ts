@@ -9,7 +9,7 @@ import { SchemaClient } from '../schemas/client';
 import { startTestRegistry } from '../test/registry';
 import { createPipelineTopics, pipelineEnv } from '../test/pipeline';
 import { testConfig } from '../test/helpers';
-import { deadLetter } from './dead-letter';
+import { deadLetter } from '../schemas/dead-letter';
 
 const run = promisify(execFile);
 const BIN = path.resolve(__dirname, '..', 'bin', 'tributary.js');

@@ -6,7 +6,7 @@ import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import { WireFormatError } from '../schemas/wire';
 import type { RollupRow } from '../streams/partition';
-import { deadLetter } from './dead-letter';
+import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
 import { toTableRow } from './rows';
 

@@ -4,7 +4,7 @@ import type { Admin } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
-import { opsRouter, type ReadinessCheck } from '../platform/ops';
+import { opsRouter, type ReadinessCheck } from '../platform/http/ops';
 import { keyMatches, presentedKey } from '../producers/ingest/auth';
 import { ParameterError, rangeParams, timeseriesParams, topProductsParams } from './params';
 import { stageLag, topicRecords } from './pipeline-status';

@@ -6,7 +6,7 @@ import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS } from '../schemas/catalog';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { WireFormatError, schemaIdOf } from '../schemas/wire';
-import { deadLetter, type DeadLetterDraft, type DeadLetterInput } from '../consumers/dead-letter';
+import { deadLetter, type DeadLetterDraft, type DeadLetterInput } from '../schemas/dead-letter';
 import { PartitionState, type DecodedEvent, type RollupRow } from './partition';
 import type { ProcessorMetrics } from './metrics';
 

@@ -3,7 +3,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { silentLogger } from '../platform/logger';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
-import { freePort } from '../platform/ports';
+import { freePort } from '../platform/local/ports';
 import { SchemaClient } from '../schemas/client';
 import { schemaIdOf } from '../schemas/wire';
 import { readDeadLetters } from '../consumers/dlq-tools';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { envSchema, loadConfig } from '../platform/config';
-import { buildProgram } from '../platform/cli/main';
+import { buildProgram } from '../cli/main';
 
 /** docker-compose.yml cannot run here (no Docker engine); this keeps it honest by reading. */
 describe('docker-compose.yml', () => {

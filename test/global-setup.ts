@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { rmSync } from 'node:fs';
-import { LocalKafka } from '../platform/kafka/broker';
+import { LocalKafka } from '../platform/local/kafka';
 import { createLogger } from '../platform/logger';
 import { startOnFreePorts } from './kafka';
 

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { LocalKafka, type LocalKafkaOptions } from '../platform/kafka/broker';
-import { kafkaClasspath } from '../platform/kafka/jars';
+import { LocalKafka, type LocalKafkaOptions } from '../platform/local/kafka';
+import { kafkaClasspath } from '../platform/local/maven';
 import { silentLogger } from '../platform/logger';
-import { PortInUseError, freePort } from '../platform/ports';
+import { PortInUseError, freePort } from '../platform/local/ports';
 import { isRetriable } from '../platform/errors';
 import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import { connectAdmin } from '../platform/kafka/client';

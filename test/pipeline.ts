@@ -10,7 +10,7 @@ import type { TributaryProducer } from '../producers/tributary-producer';
 import { createTopics } from './kafka';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
-import { freePort } from '../platform/ports';
+import { freePort } from '../platform/local/ports';
 import { unique, waitFor } from './helpers';
 
 export interface PipelineTopics { users: string; orders: string; rollups: string; dlq: string }

@@ -2,7 +2,7 @@ import type { Logger } from '../../platform/logger';
 import { errorMessage, isProgrammerError } from '../../platform/errors';
 import { sleep } from '../../platform/sleep';
 import type { SchemaClient } from '../../schemas/client';
-import { deadLetter } from '../../consumers/dead-letter';
+import { deadLetter } from '../../schemas/dead-letter';
 import type { OutgoingRecord, ProduceBatcher } from '../batcher';
 import { convertAll, Rejection, toEventList, type ContractLimits } from '../contract';
 import type { EventEncoder } from '../encoder';

@@ -5,7 +5,7 @@ import type { Kafka } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
-import { opsRouter } from '../../platform/ops';
+import { opsRouter } from '../../platform/http/ops';
 import { connectAdmin, CheckedProducer } from '../../platform/kafka/client';
 import { SCHEMAS } from '../../schemas/catalog';
 import type { SchemaClient } from '../../schemas/client';

@@ -4,7 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import { isRetriable } from '../../platform/errors';
-import { opsRouter, type ReadinessCheck } from '../../platform/ops';
+import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
 import type { ProduceBatcher, RecordReceipt } from '../batcher';
 import type { EventEncoder } from '../encoder';
 import { convertAll, Rejection, toEventList } from '../contract';

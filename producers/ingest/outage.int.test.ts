@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LocalKafka } from '../../platform/kafka/broker';
+import { LocalKafka } from '../../platform/local/kafka';
 import { connectAdmin, createKafka } from '../../platform/kafka/client';
 import { createMetrics } from '../../platform/metrics';
 import { silentLogger } from '../../platform/logger';

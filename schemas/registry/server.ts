@@ -1,6 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
-import { opsRouter, type ReadinessCheck } from '../../platform/ops';
+import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
 import { RegistryError } from './errors';
 import type { SchemaRegistryService } from './registry';
 

@@ -1,0 +1,76 @@
+import { writeFileSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import type { Config } from '../platform/config';
+import { loadConfig } from '../platform/config';
+import { createLogger, type Logger } from '../platform/logger';
+import { resolveWriteAuth } from '../producers/ingest/auth';
+import { TributaryProducer } from '../producers/tributary-producer';
+import { GroundTruth } from '../producers/demo/ground-truth';
+import { runDemo, type DemoResult, type DemoTarget } from '../producers/demo/run';
+import { RabbitPublisher, SqsPublisher } from '../producers/demo/queues';
+import { sqsClient } from '../producers/bridge/sqs';
+import { intOption } from './options';
+
+export interface DemoCommandOptions { rate: number; duration: number; via: 'http' | 'kafka' | 'rabbitmq' | 'sqs'; queue?: string; seed: number }
+
+/** The RabbitMQ queue the demo and `start --via rabbitmq` use unless --queue names another. */
+export const DEMO_RABBITMQ_QUEUE = 'tributary.events';
+
+export function demoOptions(command: Command): Command {
+  return command
+    .option('--rate <events/s>', 'events per second', intOption('--rate', 1, 1_000_000), 100)
+    .option('--duration <seconds>', 'stop after this long; 0 runs until Ctrl-C', intOption('--duration', 0, 86_400 * 7), 0)
+    .addOption(new Option('--via <path>', 'send through the ingestion endpoint, straight to Kafka, or to a queue a bridge consumes').choices(['http', 'kafka', 'rabbitmq', 'sqs']).default('http'))
+    .option('--queue <name or url>', `with --via rabbitmq: the queue (default ${DEMO_RABBITMQ_QUEUE}, on RABBITMQ_URL); with --via sqs: the queue URL (default SQS_QUEUE_URL)`)
+    .option('--seed <n>', 'random seed of the simulated shop', intOption('--seed', 0, 2 ** 31), 42);
+}
+
+/**
+ * Drives demo traffic at a running pipeline and writes the ground-truth ledger (expected totals
+ * of every acknowledged event) to DATA_DIR/demo-ledger.json.
+ */
+export async function driveDemo(config: Config, logger: Logger, opts: DemoCommandOptions, signal: AbortSignal, ingestUrl = `http://localhost:${config.ingestPort}`): Promise<DemoResult> {
+  const truth = new GroundTruth();
+  let producer: TributaryProducer | undefined;
+  let target: DemoTarget;
+  if (opts.via === 'kafka') {
+    producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: config.registry.url, logger, topics: { user: config.topics.users, order: config.topics.orders } });
+    target = { via: 'kafka', producer };
+  } else if (opts.via === 'rabbitmq') {
+    target = { via: 'rabbitmq', publisher: new RabbitPublisher(config.bridge.rabbitmqUrl ?? 'amqp://localhost:5672', opts.queue ?? DEMO_RABBITMQ_QUEUE) };
+  } else if (opts.via === 'sqs') {
+    const queueUrl = opts.queue ?? config.bridge.sqsQueueUrl;
+    if (!queueUrl) throw new Error('--via sqs needs the queue URL: --queue <url> or SQS_QUEUE_URL');
+    target = { via: 'sqs', publisher: new SqsPublisher(sqsClient({ queueUrl, endpoint: config.bridge.sqsEndpoint }), queueUrl) };
+  } else {
+    const writeKey = config.ingest.authOff ? undefined : (config.ingest.writeKeys[0] ?? resolveWriteAuth(config).developmentKey);
+    target = { via: 'http', url: ingestUrl, writeKey };
+  }
+  try {
+    if ('publisher' in target) await target.publisher.check();
+    return await runDemo({ target, rate: opts.rate, durationS: opts.duration, seed: opts.seed, truth, logger, signal });
+  } finally {
+    await producer?.disconnect();
+    if ('publisher' in target) await target.publisher.close();
+    mkdirSync(config.dataDir, { recursive: true });
+    const ledger = path.join(config.dataDir, 'demo-ledger.json');
+    writeFileSync(ledger, JSON.stringify({ writtenAt: new Date().toISOString(), events: truth.size, totals: truth.totals() }, null, 2));
+    logger.info({ ledger, events: truth.size }, 'demo.ledger.written');
+  }
+}
+
+export function demoCommand(): Command {
+  return demoOptions(new Command('demo')
+    .summary('send demo shop traffic to a running pipeline, writing a ground-truth ledger')
+    .description('Users sign up, log in, browse, place orders that get paid, shipped, cancelled or refunded; Zipf products; some late events and client retries. Writes expected totals to DATA_DIR/demo-ledger.json. `tributary start --demo` runs the pipeline with it.'))
+    .action(async (opts: DemoCommandOptions) => {
+      const config = loadConfig();
+      const logger = createLogger(config.logLevel, 'demo');
+      const controller = new AbortController();
+      process.once('SIGINT', () => controller.abort());
+      process.once('SIGTERM', () => controller.abort());
+      const result = await driveDemo(config, logger, opts, controller.signal);
+      process.stdout.write(`demo: ${result.accepted} events accepted of ${result.sent} sent (${result.retried} retried batches)\n`);
+    });
+}

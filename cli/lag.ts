@@ -1,0 +1,35 @@
+import { Command } from 'commander';
+import { loadConfig } from '../platform/config';
+import { createLogger } from '../platform/logger';
+import { connectAdmin, createKafka } from '../platform/kafka/client';
+import { stageLag } from '../dashboards/pipeline-status';
+import { formatTable } from './topics';
+
+export function lagCommand(): Command {
+  return new Command('lag')
+    .summary('lag per partition of the processor and sink groups (or --group)')
+    .option('--group <group>', 'one consumer group (its committed topics)')
+    .action(async (opts: { group?: string }) => {
+      const config = loadConfig();
+      const logger = createLogger('warn', 'lag');
+      const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-lag' }));
+      try {
+        const groups = opts.group
+          ? [{ stage: opts.group, group: opts.group, topics: (await admin.fetchOffsets({ groupId: opts.group })).map((t) => t.topic) }]
+          : [
+            { stage: 'process', group: config.processor.groupId, topics: [config.topics.users, config.topics.orders] },
+            { stage: 'sink', group: config.sink.groupId, topics: [config.topics.rollups] },
+          ];
+        const rows = [['group', 'topic', 'partition', 'committed', 'end', 'lag']];
+        for (const g of groups) {
+          if (g.topics.length === 0) throw new Error(`group ${g.group} has no committed offsets`);
+          const lag = await stageLag(admin, g.stage, g.group, g.topics);
+          for (const p of lag.partitions) rows.push([g.group, p.topic, String(p.partition), p.committed < 0 ? 'none' : String(p.committed), String(p.end), String(p.lag)]);
+          rows.push([g.group, '(total)', '', '', '', String(lag.totalLag)]);
+        }
+        process.stdout.write(formatTable(rows));
+      } finally {
+        await admin.disconnect();
+      }
+    });
+}

@@ -1,0 +1,175 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Admin, Kafka } from 'kafkajs';
+import { silentLogger } from '../platform/logger';
+import { createMetrics } from '../platform/metrics';
+import { connectAdmin, createKafka } from '../platform/kafka/client';
+import { runMigrations } from '../platform/clickhouse/migrations';
+import { TributaryProducer, type OrderEventInput, type UserEventInput } from '../producers/tributary-producer';
+import { GroundTruth } from '../producers/demo/ground-truth';
+import { SchemaClient } from '../schemas/client';
+import { startProcessor } from '../streams/service';
+import type { StreamProcessor } from '../streams/processor';
+import { ClickHouseSink } from '../consumers/sink';
+import { sinkMetrics } from '../consumers/metrics';
+import { rollupMigrations } from '../consumers/tables';
+import { startTestRegistry } from './registry';
+import { createPipelineTopics, type PipelineTopics } from './pipeline';
+import { clickhouseTarget, testClickHouse } from './clickhouse';
+import { testConfig, unique, waitFor } from './helpers';
+import { dashboardApp } from '../dashboards/api';
+import { DashboardQueries } from '../dashboards/queries';
+
+const MIN = 60_000;
+const T0 = Date.UTC(2026, 10, 27, 18, 0); // windows 18:00, 18:01, 18:02 … of a fixed day
+
+describe(`dashboard API over ${clickhouseTarget}`, () => {
+  const config = testConfig({ CLICKHOUSE_DATABASE: `dash_${Date.now()}_${process.pid}` });
+  const db = config.clickhouse.database;
+  let registry: Awaited<ReturnType<typeof startTestRegistry>>;
+  let kafka: Kafka;
+  let admin: Admin;
+  let clickhouse: ClickHouseClient;
+  let topics: PipelineTopics;
+  let processor: StreamProcessor;
+  let sink: ClickHouseSink;
+  let server: Server;
+  let base: string;
+  const truth = new GroundTruth();
+
+  const users: UserEventInput[] = [
+    { type: 'signup', eventId: 'u1', userId: 'alice', occurredAt: T0 + 5_000, country: 'DE', device: 'mobile' },
+    { type: 'signup', eventId: 'u2', userId: 'bob', occurredAt: T0 + MIN + 1_000, country: 'US', device: 'desktop' },
+    { type: 'page_view', eventId: 'u3', userId: 'alice', occurredAt: T0 + MIN + 2_000, country: 'DE', device: 'mobile', page: '/' },
+    { type: 'signup', eventId: 'u4', userId: 'carol', occurredAt: T0 + 2 * MIN, country: 'FR', device: 'tablet' },
+    { type: 'signup', eventId: 'u1', userId: 'alice', occurredAt: T0 + 5_000, country: 'DE', device: 'mobile' }, // client retry
+  ];
+  const orders: OrderEventInput[] = [
+    { type: 'order_placed', eventId: 'o1', userId: 'alice', orderId: 'A', occurredAt: T0 + 10_000, currency: 'EUR', amountCents: 3000, country: 'DE',
+      items: [{ sku: 'BOOK', category: 'books', quantity: 2, unitPriceCents: 1000 }, { sku: 'PEN', category: 'office', quantity: 1, unitPriceCents: 1000 }] },
+    { type: 'order_placed', eventId: 'o2', userId: 'bob', orderId: 'B', occurredAt: T0 + MIN + 3_000, currency: 'USD', amountCents: 500, country: 'US',
+      items: [{ sku: 'PEN', category: 'office', quantity: 5, unitPriceCents: 100 }] },
+    { type: 'order_paid', eventId: 'o3', userId: 'alice', orderId: 'A', occurredAt: T0 + MIN + 4_000, currency: 'EUR', amountCents: 3000, country: 'DE' },
+    { type: 'order_refunded', eventId: 'o4', userId: 'alice', orderId: 'A', occurredAt: T0 + 2 * MIN + 1, currency: 'EUR', amountCents: 1000, country: 'DE' },
+  ];
+
+  beforeAll(async () => {
+    registry = await startTestRegistry();
+    kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'dash-test' });
+    admin = await connectAdmin(kafka);
+    clickhouse = testClickHouse(config);
+    await runMigrations(clickhouse, db, rollupMigrations, silentLogger);
+    topics = await createPipelineTopics(admin);
+    const cfg = { ...config, topics, processor: { groupId: unique('rollups'), segmentSize: 50, flushIntervalMs: 150 }, sink: { groupId: unique('sink'), batchRows: 1000, batchDelayMs: 100 } };
+    processor = await startProcessor({ config: cfg, kafka, schemas: new SchemaClient(registry.url, silentLogger), logger: silentLogger, metrics: createMetrics('p') });
+    sink = new ClickHouseSink({ kafka, clickhouse, schemas: new SchemaClient(registry.url, silentLogger), logger: silentLogger, metrics: sinkMetrics(createMetrics('s')),
+      options: { groupId: cfg.sink.groupId, topics: { rollups: topics.rollups, dlq: topics.dlq }, database: db, batchRows: 1000, batchDelayMs: 100 } });
+    await sink.start();
+    const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
+    await producer.sendUserEvents(users);
+    await producer.sendOrderEvents(orders);
+    await producer.disconnect();
+    for (const e of users) truth.add({ kind: 'user', ...e, eventId: e.eventId!, occurredAt: Number(e.occurredAt) });
+    for (const e of orders) truth.add({ kind: 'order', ...e, eventId: e.eventId!, occurredAt: Number(e.occurredAt) });
+    const app = dashboardApp({ queries: new DashboardQueries(clickhouse, db), admin, config: { ...cfg, readKeys: [] }, logger: silentLogger, metrics: createMetrics('d'), streamIntervalMs: 100 });
+    server = app.listen(0);
+    await new Promise((r) => server.once('listening', r));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const all = truth.totals();
+    await waitFor(async () => {
+      const t = await get(`/api/totals?from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}`);
+      return t.body.activeUsers === all.activeUsers && JSON.stringify(t.body.orders) !== '{}' && t.body.orders.order_refunded ? true : undefined;
+    }, 'the events in ClickHouse', 60_000, 200);
+  });
+  afterAll(async () => {
+    await new Promise((r) => server?.close(r));
+    await sink?.stop();
+    await processor?.stop();
+    await clickhouse?.command({ query: `DROP DATABASE IF EXISTS ${db}` }).catch(() => undefined);
+    await clickhouse?.close();
+    await admin?.disconnect();
+    await registry?.close();
+  });
+
+  const iso = (ms: number) => new Date(ms).toISOString();
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  async function get(path: string): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${base}${path}`);
+    return { status: res.status, body: await res.json() };
+  }
+
+  it.each([
+    ['all three windows', T0, T0 + 3 * MIN],
+    ['the first window', T0, T0 + MIN],
+    ['the second and third', T0 + MIN, T0 + 3 * MIN],
+    ['epoch-millis bounds', T0 + MIN, T0 + 2 * MIN],
+  ])('/api/totals over %s equals the ground truth', async (_what, from, to) => {
+    const query = _what === 'epoch-millis bounds' ? `from=${from}&to=${to}` : `from=${iso(from)}&to=${iso(to)}`;
+    const { status, body } = await get(`/api/totals?${query}`);
+    const expected = truth.totals(from, to);
+    expect(status).toBe(200);
+    expect({ orders: body.orders, userEvents: body.userEvents, activeUsers: body.activeUsers })
+      .toEqual({ orders: expected.orders, userEvents: expected.userEvents, activeUsers: expected.activeUsers });
+    expect([body.from, body.to]).toEqual([iso(from), iso(to)]);
+  });
+
+  it('/api/timeseries buckets per minute and by group', async () => {
+    const { body } = await get(`/api/timeseries?metric=orders&from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}&interval=1m&groupBy=type`);
+    expect(body.points).toEqual([
+      { t: iso(T0), group: 'order_placed', value: 1 },
+      { t: iso(T0 + MIN), group: 'order_paid', value: 1 },
+      { t: iso(T0 + MIN), group: 'order_placed', value: 1 },
+      { t: iso(T0 + 2 * MIN), group: 'order_refunded', value: 1 },
+    ]);
+    const revenue = await get(`/api/timeseries?metric=revenue&from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}&interval=1h`);
+    expect(revenue.body.points).toEqual([{ t: iso(T0), group: 'EUR', value: 7000 }, { t: iso(T0), group: 'USD', value: 500 }]);
+    const active = await get(`/api/timeseries?metric=active_users&from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}&interval=1m`);
+    expect(active.body.points.map((p: { value: number }) => p.value)).toEqual([1, 2, 2]);
+  });
+
+  it('/api/top-products ranks by units with revenue per currency', async () => {
+    const { body } = await get(`/api/top-products?from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}&limit=5`);
+    expect(body.products).toEqual([
+      { sku: 'PEN', category: 'office', quantity: 6, revenueCents: { EUR: 1000, USD: 500 } },
+      { sku: 'BOOK', category: 'books', quantity: 2, revenueCents: { EUR: 2000 } },
+    ]);
+  });
+
+  it('/api/stream pushes the current figures as Server-Sent Events', async () => {
+    const res = await fetch(`${base}/api/stream`);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    let text = '';
+    while ((text.match(/event: figures/g) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    const data = JSON.parse(text.split('\n').find((l) => l.startsWith('data: '))!.slice(6));
+    expect(Object.keys(data).sort()).toEqual(['current', 'lastHour', 'window']);
+  });
+
+  it('/api/pipeline reports lag per stage and partition and the dead letters', async () => {
+    const { status, body } = await get('/api/pipeline');
+    expect(status).toBe(200);
+    expect(body.stages.map((s: { stage: string }) => s.stage)).toEqual(['ingest', 'process', 'sink']);
+    expect(body.stages[0].records).toBe(users.length + orders.length);
+    expect(body.stages[1].partitions).toHaveLength(12);
+    expect(body.deadLetters).toBe(0);
+  });
+
+  it.each([
+    ['/api/totals?from=yesterday', 'from'],
+    ['/api/totals?from=2026-11-27T10:00:00Z&to=2026-11-27T09:00:00Z', 'from'],
+    ['/api/totals?from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z', 'to'],
+    ['/api/timeseries?metric=profit', 'metric'],
+    ['/api/timeseries?metric=orders&interval=2m', 'interval'],
+    ['/api/timeseries?metric=orders&groupBy=device', 'groupBy'],
+    ['/api/timeseries?metric=orders&interval=1m&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z', 'interval'],
+    ['/api/top-products?limit=0', 'limit'],
+    ['/api/top-products?limit=many', 'limit'],
+  ])('%s → 400 naming %s', async (path, parameter) => {
+    const { status, body } = await get(path);
+    expect(status).toBe(400);
+    expect(body).toMatchObject({ error: 'invalid_parameter', parameter });
+    expect(body.message).toContain(parameter);
+  });
+});

@@ -1,0 +1,176 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Admin, Kafka } from 'kafkajs';
+import { silentLogger } from '../platform/logger';
+import { connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
+import { TributaryProducer } from '../producers/tributary-producer';
+import { DemoShop, type DemoEvent } from '../producers/demo/shop';
+import { GroundTruth } from '../producers/demo/ground-truth';
+import { SchemaClient } from '../schemas/client';
+import type { DeadLetter } from '../schemas/catalog';
+import { startTestRegistry } from './registry';
+import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics, produceDemo } from './pipeline';
+import { testConfig, unique, waitFor, sorted } from './helpers';
+import { Random } from '../producers/demo/random';
+
+describe('stream processor (real broker, processes killed)', () => {
+  const config = testConfig();
+  let registry: Awaited<ReturnType<typeof startTestRegistry>>;
+  let kafka: Kafka;
+  let admin: Admin;
+  const children = new Set<ChildProcess>();
+
+  beforeAll(async () => {
+    registry = await startTestRegistry();
+    kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'processor-test' });
+    admin = await connectAdmin(kafka);
+  });
+  afterAll(async () => {
+    for (const c of children) await killAndWait(c);
+    await admin?.disconnect();
+    await registry?.close();
+  });
+
+  async function setup(extra: Record<string, string> = {}) {
+    const topics = await createPipelineTopics(admin);
+    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '40', FLUSH_INTERVAL_MS: '150', ...extra });
+    const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
+    const follower = new RollupFollower(kafka, topics.rollups, registry.url);
+    await follower.start();
+    const spawnProcessor = () => {
+      const child = spawnTributary(['process'], env);
+      children.add(child);
+      child.once('exit', () => children.delete(child));
+      return child;
+    };
+    return { topics, env, producer, follower, spawnProcessor };
+  }
+
+  async function expectConverges(follower: RollupFollower, truth: GroundTruth): Promise<void> {
+    const expected = truth.totals();
+    await waitFor(() => (JSON.stringify(sorted(follower.totals())) === JSON.stringify(sorted(expected)) ? true : undefined), 'rollups to equal the ground truth', 90_000, 250)
+      .catch(() => undefined);
+    expect(sorted(follower.totals())).toEqual(sorted(expected));
+  }
+
+  it('stays exact with duplicates and late events while the processor is SIGKILLed six times', async () => {
+    const { producer, follower, spawnProcessor } = await setup();
+    const truth = new GroundTruth();
+    const shop = new DemoShop(7, { lateShare: 0.1, retryShare: 0.05, retryWindow: 20 });
+    const random = new Random(99);
+    let processor = spawnProcessor();
+    try {
+      for (let round = 0; round < 6; round++) {
+        await produceDemo(producer, shop.next(400), truth);
+        // Let it run for a random while: somewhere mid-segment, mid-flush or idle.
+        await new Promise((r) => setTimeout(r, random.int(50, 1500)));
+        await killAndWait(processor, 'SIGKILL');
+        await produceDemo(producer, shop.next(100), truth);
+        processor = spawnProcessor();
+      }
+      expect(truth.size).toBeGreaterThan(2500);
+      await expectConverges(follower, truth);
+    } finally {
+      await killAndWait(processor);
+      await follower.stop();
+      await producer.disconnect();
+    }
+  });
+
+  it('a second processor joining mid-stream and leaving changes no total', async () => {
+    const { producer, follower, spawnProcessor } = await setup();
+    const truth = new GroundTruth();
+    const shop = new DemoShop(11, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });
+    const first = spawnProcessor();
+    let second: ChildProcess | undefined;
+    try {
+      await produceDemo(producer, shop.next(800), truth);
+      second = spawnProcessor();
+      for (let i = 0; i < 4; i++) {
+        await produceDemo(producer, shop.next(300), truth);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await killAndWait(second, 'SIGTERM');
+      await produceDemo(producer, shop.next(600), truth);
+      await expectConverges(follower, truth);
+    } finally {
+      if (second) await killAndWait(second);
+      await killAndWait(first);
+      await follower.stop();
+      await producer.disconnect();
+    }
+  });
+
+  it('sends poison records to the DLQ with their coordinates and keeps the partition flowing', async () => {
+    const { topics, producer, follower, spawnProcessor } = await setup();
+    const truth = new GroundTruth();
+    const shop = new DemoShop(3, { lateShare: 0, retryShare: 0 });
+    const processor = spawnProcessor();
+    const raw = await connectProducer(kafka);
+    try {
+      await produceDemo(producer, shop.next(100), truth);
+      const poison = [
+        { value: Buffer.from('definitely not avro'), reason: 'undecodable' },
+        { value: Buffer.from([0, 0x7f, 0, 0, 1, 2, 3]), reason: 'unknown_schema' },
+        { value: Buffer.from([0, 0, 0, 0, 1]), reason: 'undecodable' },
+      ];
+      const sent = await raw.send({ topic: topics.users, acks: -1, messages: poison.map((p) => ({ key: 'poison-user', value: p.value })) });
+      const partition = sent[0]!.partition;
+      const base = Number(sent[0]!.baseOffset);
+      // Valid events after the poison, on the same partition (same key).
+      const after = shop.next(200).map((e) => ({ ...e, userId: 'poison-user' }));
+      await produceDemo(producer, after, truth);
+      await expectConverges(follower, truth);
+      const letters = await readDeadLetters(topics, 3);
+      expect(letters.map((l) => [l.source, l.partition, l.offset, l.reason, l.stage])).toEqual(
+        poison.map((p, i) => [topics.users, partition, base + i, p.reason, 'process']),
+      );
+      expect(letters[0]!.value).toEqual(poison[0]!.value);
+      expect(letters.every((l) => l.message.length > 0)).toBe(true);
+    } finally {
+      await raw.disconnect();
+      await killAndWait(processor);
+      await follower.stop();
+      await producer.disconnect();
+    }
+  });
+
+  it('regression: a flush larger than the broker\'s message.max.bytes is sent in chunks, not retried forever', async () => {
+    const topics = await createPipelineTopics(admin, 1);
+    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '100000', FLUSH_INTERVAL_MS: '4000' });
+    const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
+    const follower = new RollupFollower(kafka, topics.rollups, registry.url);
+    await follower.start();
+    const truth = new GroundTruth();
+    const now = Date.now();
+    // 9,000 distinct users in one partition: ~9,000 rollup rows (> 1 MB) in a single flush.
+    const events: DemoEvent[] = Array.from({ length: 9000 }, (_, i) => ({
+      kind: 'user', type: 'login', eventId: `big-${i}`, userId: `user-${i}-${'x'.repeat(40)}`, occurredAt: now, country: 'DE', device: 'mobile', properties: {},
+    }));
+    const processor = spawnTributary(['process'], env);
+    try {
+      for (let i = 0; i < events.length; i += 3000) await produceDemo(producer, events.slice(i, i + 3000), truth);
+      await expectConverges(follower, truth);
+    } finally {
+      await killAndWait(processor);
+      await follower.stop();
+      await producer.disconnect();
+    }
+  });
+
+  async function readDeadLetters(topics: PipelineTopics, n: number): Promise<DeadLetter[]> {
+    const schemas = new SchemaClient(registry.url, silentLogger);
+    const consumer = kafka.consumer({ groupId: unique('dlq-reader') });
+    const letters = new Map<string, DeadLetter>();
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics.dlq, fromBeginning: true });
+    await consumer.run({ eachMessage: async ({ message }) => { const l = await schemas.decode<DeadLetter>(message.value); letters.set(`${l.partition}/${l.offset}`, l); } });
+    try {
+      await waitFor(() => (letters.size >= n ? true : undefined), `${n} dead letters`);
+    } finally {
+      await consumer.disconnect();
+    }
+    return [...letters.values()].sort((a, b) => (a.offset ?? 0) - (b.offset ?? 0));
+  }
+});
+
+/** Deterministic key order, so two totals compare by value. */
