@@ -2,13 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Kafka } from 'kafkajs';
+import { type Kafka, createKafka } from '../platform/kafka/client';
 import { loadConfig, type Config } from '../platform/config';
-import { createKafka } from '../platform/kafka/client';
 import { createLogger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { startEmbeddedRegistry, type EmbeddedRegistry } from '../schemas/registry/embedded';
-import { startOnFreePorts } from '../test/kafka';
+import { startOnFreePorts } from '../platform/local/kafka';
 import type { LocalKafka } from '../platform/local/kafka';
 
 export interface BenchEnv {

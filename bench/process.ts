@@ -1,6 +1,5 @@
 import os from 'node:os';
-import type { Admin } from 'kafkajs';
-import { connectAdmin } from '../platform/kafka/client';
+import { type Admin, connectAdmin } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { TributaryProducer } from '../producers/tributary-producer';
 import { DemoShop } from '../producers/demo/shop';

@@ -1,10 +1,9 @@
 import { createInterface } from 'node:readline/promises';
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import type { Admin } from 'kafkajs';
+import { type Admin, connectAdmin, createKafka } from '../platform/kafka/client';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
-import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { activeMembers, applyReplay, planReplay, ReplayError, type ReplayPosition, type ReplayTarget } from '../platform/kafka/replay';
 import { formatTable } from './topics';
 import { intOption } from './options';

@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Admin, Kafka } from 'kafkajs';
+import { type Admin, type Kafka, connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
-import { connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
 import { SCHEMAS } from '../schemas/catalog';
 import { SchemaClient } from '../schemas/client';
 import { startTestRegistry } from '../test/registry';

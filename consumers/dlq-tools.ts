@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import { type Kafka, CheckedProducer, connectAdmin } from '../platform/kafka/client';
 import { SCHEMAS, type DeadLetter } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
-import { CheckedProducer, connectAdmin } from '../platform/kafka/client';
 
 export interface StoredDeadLetter {
   dlqPartition: number;

@@ -1,10 +1,6 @@
-import type { RollupRow } from '../streams/partition';
+import type { RollupRow } from '../schemas/rollup';
+import { chTime } from '../platform/clickhouse/time';
 import { TABLE_OF_KIND } from './tables';
-
-/** ClickHouse DateTime64(3) text in UTC: 2026-11-27 20:00:00.000 */
-export function chTime(ms: number): string {
-  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
-}
 
 /** A rollup row as a JSONEachRow record of its table. */
 export function toTableRow(row: RollupRow): { table: string; record: Record<string, unknown> } {

@@ -1,11 +1,10 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { type Consumer, type EachBatchPayload, type Kafka, CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
 import type { Logger } from '../platform/logger';
-import { CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import { WireFormatError } from '../schemas/wire';
-import type { RollupRow } from '../streams/partition';
+import type { RollupRow } from '../schemas/rollup';
 import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
 import { toTableRow } from './rows';

@@ -1,11 +1,11 @@
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../platform/kafka/client';
 import type { Registry } from 'prom-client';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
 import { opsRouter, type ReadinessCheck } from '../platform/http/ops';
-import { keyMatches, presentedKey } from '../producers/ingest/auth';
+import { keyMatches, presentedKey } from '../platform/http/keys';
 import { ParameterError, rangeParams, timeseriesParams, topProductsParams } from './params';
 import { stageLag, topicRecords } from './pipeline-status';
 import type { DashboardQueries } from './queries';

@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../platform/kafka/client';
 
 export interface StageLag {
   stage: string;

@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { chTime } from '../consumers/rows';
+import { chTime } from '../platform/clickhouse/time';
 
 /**
  * Every read the dashboards make, in one place. Rollup tables are read with FINAL, so each row

@@ -1,11 +1,10 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Kafka } from 'kafkajs';
+import { type Kafka, connectAdmin } from '../platform/kafka/client';
 import type { Registry } from 'prom-client';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
-import { connectAdmin } from '../platform/kafka/client';
 import { dashboardApp } from './api';
 import { DashboardQueries } from './queries';
 

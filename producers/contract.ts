@@ -1,5 +1,5 @@
 import { convertEvent, type FieldError } from '../schemas/validation';
-import type { EncodableEvent } from './encoder';
+import type { PipelineEvent } from '../schemas/catalog';
 
 /**
  * The JSON contract every way in shares (the HTTP endpoint and the RabbitMQ/SQS bridges): a body
@@ -45,8 +45,8 @@ export interface ConvertAllOptions {
 }
 
 /** Validates every event of a body; all valid → the events to produce, else a 400/413 Rejection. */
-export function convertAll(events: unknown[], limits: ContractLimits, options: ConvertAllOptions): EncodableEvent[] {
-  const converted: EncodableEvent[] = [];
+export function convertAll(events: unknown[], limits: ContractLimits, options: ConvertAllOptions): PipelineEvent[] {
+  const converted: PipelineEvent[] = [];
   const errors: IndexedError[] = [];
   events.forEach((raw, index) => {
     const size = options.measure ? Buffer.byteLength(JSON.stringify(raw) ?? '') : 0;

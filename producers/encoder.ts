@@ -1,11 +1,9 @@
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../platform/kafka/client';
 import { TOPICS } from '../platform/kafka/topics';
 import { partitionForKey } from '../platform/kafka/partitioner';
-import { SCHEMAS, type OrderEvent, type UserEvent } from '../schemas/catalog';
+import { SCHEMAS, type PipelineEvent } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import type { OutgoingRecord } from './batcher';
-
-export type EncodableEvent = { kind: 'user'; record: UserEvent } | { kind: 'order'; record: OrderEvent };
 
 /**
  * Turns validated events into Kafka records: the registered schema's wire format, keyed by
@@ -29,7 +27,7 @@ export class EventEncoder {
     return new EventEncoder(deps.schemas, { user, order }, topics, { user: count(topics.user), order: count(topics.order) });
   }
 
-  encode(event: EncodableEvent): OutgoingRecord {
+  encode(event: PipelineEvent): OutgoingRecord {
     const topic = this.topics[event.kind];
     const type = event.kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
     return {

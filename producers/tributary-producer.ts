@@ -1,7 +1,6 @@
-import type { Admin } from 'kafkajs';
+import { type Admin, connectAdmin, createKafka, CheckedProducer } from '../platform/kafka/client';
 import type { Config } from '../platform/config';
 import { silentLogger, type Logger } from '../platform/logger';
-import { connectAdmin, createKafka, CheckedProducer } from '../platform/kafka/client';
 import { SchemaClient } from '../schemas/client';
 import type { OrderEventType, OrderItem, UserEventType } from '../schemas/catalog';
 import { convertEvent, type FieldError } from '../schemas/validation';

@@ -66,7 +66,8 @@ export interface OrderEvent {
   items: OrderItem[];
 }
 
-export type TributaryEvent = ({ kind: 'user' } & UserEvent) | ({ kind: 'order' } & OrderEvent);
+/** A user or an order event, tagged with its kind: what ingest encodes and the processor decodes. */
+export type PipelineEvent = { kind: 'user'; record: UserEvent } | { kind: 'order'; record: OrderEvent };
 
 export interface DeadLetter {
   source: string;

@@ -1,9 +1,8 @@
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Admin } from 'kafkajs';
+import { type Admin, connectAdmin } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
-import { connectAdmin } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { confluentPython } from '../test/python';
 import { startTestRegistry } from '../test/registry';

@@ -1,39 +1,9 @@
-import type { OrderEvent, UserEvent } from '../schemas/catalog';
-
-/**
- * One input partition's aggregation state under the deterministic-segments design (DESIGN.md):
- * segment k covers offsets [k·S, (k+1)·S); within the open segment, cumulative rows keyed by
- * (kind, window, dims); each row carries as `version` the offset of the last record that
- * changed it, so its metrics are a function of the records in [k·S, version] only. Pure logic:
- * no Kafka here.
- */
-export type RollupKind = 'orders' | 'products' | 'users' | 'active_user';
-
-export interface RollupRow {
-  kind: RollupKind;
-  topic: string;
-  partition: number;
-  segment: number;
-  windowStart: number;
-  dims: Record<string, string>;
-  count: number;
-  amountCents: number;
-  quantity: number;
-  version: number;
-  maxReceivedAt: number | null;
-}
-
-export type DecodedEvent = { kind: 'user'; record: UserEvent } | { kind: 'order'; record: OrderEvent };
+import type { PipelineEvent } from '../schemas/catalog';
+import type { RollupKind, RollupRow } from '../schemas/rollup';
 
 export const WINDOW_MS = 60_000;
 export const windowStartOf = (t: number) => t - (((t % WINDOW_MS) + WINDOW_MS) % WINDOW_MS);
 export const segmentOf = (offset: number, segmentSize: number) => Math.floor(offset / segmentSize);
-
-/** The row's identity: what ClickHouse orders by and Kafka compacts on. */
-export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'segment' | 'windowStart' | 'dims'>): string {
-  const dims = Object.keys(row.dims).sort().map((k) => `${k}=${row.dims[k]}`).join(',');
-  return `${row.kind}|${row.topic}|${row.partition}|${row.segment}|${row.windowStart}|${dims}`;
-}
 
 /** Each kind's dimension names in the order rowKey lists them (sorted), so bump can build the same key without sorting. */
 const DIMENSIONS: Record<RollupKind, readonly [string] | readonly [string, string, string]> = {
@@ -43,6 +13,13 @@ const DIMENSIONS: Record<RollupKind, readonly [string] | readonly [string, strin
   products: ['category', 'currency', 'sku'],
 };
 
+/**
+ * One input partition's aggregation state under the deterministic-segments design (DESIGN.md):
+ * segment k covers offsets [k·S, (k+1)·S); within the open segment, cumulative rows keyed by
+ * (kind, window, dims); each row carries as `version` the offset of the last record that
+ * changed it, so its metrics are a function of the records in [k·S, version] only. Pure logic:
+ * no Kafka here.
+ */
 export class PartitionState {
   /** Index of the open segment. */
   segment: number;
@@ -83,7 +60,7 @@ export class PartitionState {
    * Applies one decoded record at `offset`. Returns false when the record was a duplicate
    * eventId (same id in the current or previous segment) and so changed nothing.
    */
-  apply(offset: number, event: DecodedEvent): boolean {
+  apply(offset: number, event: PipelineEvent): boolean {
     if (offset < this.seedUntil) {
       // Seeding: the previous segment's ids, so a retry straddling the boundary is still caught.
       this.previousIds.add(event.record.eventId);

@@ -1,13 +1,14 @@
-import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { type Admin, type Consumer, type EachBatchPayload, type Kafka, connectAdmin, CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
 import type { Logger } from '../platform/logger';
 import { isRetriable } from '../platform/errors';
-import { connectAdmin, CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS } from '../schemas/catalog';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { WireFormatError, schemaIdOf } from '../schemas/wire';
 import { deadLetter, type DeadLetterDraft, type DeadLetterInput } from '../schemas/dead-letter';
-import { PartitionState, type DecodedEvent, type RollupRow } from './partition';
+import type { PipelineEvent } from '../schemas/catalog';
+import type { RollupRow } from '../schemas/rollup';
+import { PartitionState } from './partition';
 import type { ProcessorMetrics } from './metrics';
 
 export interface ProcessorOptions {
@@ -140,7 +141,7 @@ export class StreamProcessor {
   }
 
   /** Synchronous when the writer schema is cached (the hot path); fetches it once otherwise. */
-  private decodeNow(topic: string, value: Buffer | null): DecodedEvent | DeadLetterDraft | typeof NOT_CACHED {
+  private decodeNow(topic: string, value: Buffer | null): PipelineEvent | DeadLetterDraft | typeof NOT_CACHED {
     const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
     const reader = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
     try {
@@ -150,15 +151,15 @@ export class StreamProcessor {
       if (writerName.split('.').pop() !== reader.name!.split('.').pop()) {
         return { reason: 'wrong_schema', message: `a ${writerName || writer.typeName} record on ${topic}, expected ${reader.name}` };
       }
-      const record = this.deps.schemas.decodeCached<DecodedEvent['record']>(value, reader);
-      return { kind, record } as DecodedEvent;
+      const record = this.deps.schemas.decodeCached<PipelineEvent['record']>(value, reader);
+      return { kind, record } as PipelineEvent;
     } catch (err) {
       if (err instanceof WireFormatError) return { reason: err.reason, message: err.message };
       return { reason: 'incompatible_schema', message: (err as Error).message };
     }
   }
 
-  private async decode(topic: string, value: Buffer | null): Promise<DecodedEvent | DeadLetterDraft> {
+  private async decode(topic: string, value: Buffer | null): Promise<PipelineEvent | DeadLetterDraft> {
     for (let attempt = 0; ; attempt++) {
       const now = this.decodeNow(topic, value);
       if (now !== NOT_CACHED) return now;

@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Admin, Kafka } from 'kafkajs';
+import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
-import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { freePort } from '../platform/local/ports';
 import { SchemaClient } from '../schemas/client';

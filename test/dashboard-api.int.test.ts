@@ -1,10 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Admin, Kafka } from 'kafkajs';
+import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
-import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { runMigrations } from '../platform/clickhouse/migrations';
 import { TributaryProducer, type OrderEventInput, type UserEventInput } from '../producers/tributary-producer';
 import { GroundTruth } from '../producers/demo/ground-truth';

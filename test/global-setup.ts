@@ -2,7 +2,7 @@ import path from 'node:path';
 import { rmSync } from 'node:fs';
 import { LocalKafka } from '../platform/local/kafka';
 import { createLogger } from '../platform/logger';
-import { startOnFreePorts } from './kafka';
+import { startOnFreePorts } from '../platform/local/kafka';
 
 /**
  * One real Kafka broker for the whole integration run, on a free port, with its own data dir

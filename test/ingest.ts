@@ -1,5 +1,4 @@
-import type { Admin, Kafka } from 'kafkajs';
-import { connectAdmin, createKafka } from '../platform/kafka/client';
+import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { startTestRegistry } from './registry';
 import { silentLogger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';

@@ -1,29 +1,13 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { LocalKafka, type LocalKafkaOptions } from '../platform/local/kafka';
 import { kafkaClasspath } from '../platform/local/maven';
 import { silentLogger } from '../platform/logger';
-import { PortInUseError, freePort } from '../platform/local/ports';
 import { isRetriable } from '../platform/errors';
-import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
-import { connectAdmin } from '../platform/kafka/client';
+import { type Admin, type ITopicConfig, type Kafka, connectAdmin } from '../platform/kafka/client';
 import { unique, waitFor } from './helpers';
 
 const run = promisify(execFile);
-
-/** Starts a LocalKafka on ports the OS reports free (node i needs port+2i and port+2i+1). */
-export async function startOnFreePorts(opts: Omit<LocalKafkaOptions, 'port'>): Promise<LocalKafka> {
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    if (port > 65000) continue;
-    try {
-      return await LocalKafka.start({ ...opts, port });
-    } catch (err) {
-      if (!(err instanceof PortInUseError) || attempt >= 10) throw err;
-    }
-  }
-}
 
 /**
  * The partitions Kafka's own Java client assigns to `keys` (Utils.murmur2, toPositive, mod n),

@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import type { Admin, Consumer, Kafka } from 'kafkajs';
+import type { Admin, Consumer, Kafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { SchemaClient } from '../schemas/client';
-import type { RollupRow } from '../streams/partition';
+import type { RollupRow } from '../schemas/rollup';
 import type { GroundTruth, Totals, TruthEvent } from '../producers/demo/ground-truth';
 import type { DemoEvent } from '../producers/demo/shop';
 import type { TributaryProducer } from '../producers/tributary-producer';

@@ -1,7 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
-import type { Admin, Kafka } from 'kafkajs';
+import { type Admin, type Kafka, connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
-import { connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
 import { TributaryProducer } from '../producers/tributary-producer';
 import { DemoShop, type DemoEvent } from '../producers/demo/shop';
 import { GroundTruth } from '../producers/demo/ground-truth';

@@ -1,5 +1,4 @@
-import type { Kafka } from 'kafkajs';
-import { createKafka } from '../platform/kafka/client';
+import { type Kafka, createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { startEmbeddedRegistry, type EmbeddedRegistry } from '../schemas/registry/embedded';

@@ -1,8 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import type { Admin, Kafka } from 'kafkajs';
+import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
-import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { runMigrations } from '../platform/clickhouse/migrations';
 import { TributaryProducer } from '../producers/tributary-producer';
 import { DemoShop } from '../producers/demo/shop';

@@ -8,7 +8,8 @@ import type { Logger } from '../logger';
  * Tributary needs them, so a faster client can replace kafkajs behind these functions later.
  */
 
-export type { Admin, Producer };
+// The kafkajs types the stages handle, so that nothing outside platform/kafka/ imports kafkajs.
+export type { Admin, Consumer, EachBatchPayload, ITopicConfig, Kafka, KafkaMessage, Producer, RecordMetadata } from 'kafkajs';
 
 /** acks=all: a write is acknowledged once every in-sync replica has it. */
 export const ACKS_ALL = -1;
@@ -105,6 +106,20 @@ export async function keepingMembership<T>(
     return await work(() => { lastProgress = Date.now(); });
   } finally {
     clearInterval(timer);
+  }
+}
+
+/**
+ * How many brokers a one-shot, silent admin connection to `brokers` sees; rejects when none
+ * answers. For readiness probes (the local broker's start-up), not for the stages.
+ */
+export async function countBrokers(brokers: string[]): Promise<number> {
+  const admin = new Kafka({ clientId: 'tributary-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+  try {
+    await admin.connect();
+    return (await admin.describeCluster()).brokers.length;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
   }
 }
 

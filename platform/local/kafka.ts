@@ -4,9 +4,9 @@ import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { Kafka, logLevel } from 'kafkajs';
 import type { Logger } from '../logger';
-import { assertPortFree } from './ports';
+import { countBrokers } from '../kafka/client';
+import { PortInUseError, assertPortFree, freePort } from './ports';
 import { checkJava, kafkaClasspath } from './maven';
 
 const run = promisify(execFile);
@@ -162,22 +162,12 @@ export class LocalKafka {
   /** Ready means a kafkajs admin call sees every node as a broker. */
   private async waitReady(): Promise<void> {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
-    const kafka = new Kafka({ clientId: 'tributary-local-kafka', brokers: this.brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } });
     for (;;) {
       const dead = this.nodes.find((n) => !this.processes.has(n.id));
       if (dead) throw new Error(`Kafka node ${dead.id} exited during start-up; see ${dead.logFile}: ${await tail(dead.logFile)}`);
-      const admin = kafka.admin();
-      try {
-        await admin.connect();
-        const { brokers } = await admin.describeCluster();
-        if (brokers.length === this.nodes.length) {
-          this.opts.logger.info({ brokers: this.brokers }, 'kafka.ready');
-          return;
-        }
-      } catch {
-        // not up yet
-      } finally {
-        await admin.disconnect().catch(() => undefined);
+      if ((await countBrokers(this.brokers).catch(() => 0)) === this.nodes.length) {
+        this.opts.logger.info({ brokers: this.brokers }, 'kafka.ready');
+        return;
       }
       if (Date.now() > deadline) {
         await this.stop();
@@ -248,3 +238,16 @@ rootLogger.appenderRef.stdout.ref = STDOUT
 logger.kafka.name = kafka.server.KafkaRaftServer
 logger.kafka.level = INFO
 `;
+
+/** Starts a LocalKafka on ports the OS reports free (node i needs port+2i and port+2i+1). */
+export async function startOnFreePorts(opts: Omit<LocalKafkaOptions, 'port'>): Promise<LocalKafka> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await freePort();
+    if (port > 65000) continue;
+    try {
+      return await LocalKafka.start({ ...opts, port });
+    } catch (err) {
+      if (!(err instanceof PortInUseError) || attempt >= 10) throw err;
+    }
+  }
+}

@@ -1,12 +1,11 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import type { Kafka } from 'kafkajs';
+import { type Kafka, connectAdmin, CheckedProducer } from '../../platform/kafka/client';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import { opsRouter } from '../../platform/http/ops';
-import { connectAdmin, CheckedProducer } from '../../platform/kafka/client';
 import { SCHEMAS } from '../../schemas/catalog';
 import type { SchemaClient } from '../../schemas/client';
 import { ProduceBatcher } from '../batcher';

@@ -7,7 +7,7 @@ import { connectAdmin, createKafka } from '../../platform/kafka/client';
 import { createMetrics } from '../../platform/metrics';
 import { startEmbeddedRegistry } from '../../schemas/registry/embedded';
 import { SchemaClient } from '../../schemas/client';
-import { startOnFreePorts } from '../../test/kafka';
+import { startOnFreePorts } from '../../platform/local/kafka';
 import { createEventTopics } from '../../test/ingest';
 import { startBridge } from './service';
 import { silentLogger } from '../../platform/logger';

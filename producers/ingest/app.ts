@@ -8,7 +8,7 @@ import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
 import type { ProduceBatcher, RecordReceipt } from '../batcher';
 import type { EventEncoder } from '../encoder';
 import { convertAll, Rejection, toEventList } from '../contract';
-import { keyMatches, presentedKey } from './auth';
+import { keyMatches, presentedKey } from '../../platform/http/keys';
 import { ingestMetrics } from './metrics';
 import { UnsettledSends } from './unsettled';
 

@@ -1,4 +1,4 @@
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../../platform/config';
@@ -28,22 +28,4 @@ export function resolveWriteAuth(config: Config): WriteAuth {
   }
   const key = readFileSync(file, 'utf8').trim();
   return { keys: [key], developmentKey: key };
-}
-
-/** The key of `Authorization: Bearer <key>` or of HTTP Basic with the key as user name. */
-export function presentedKey(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const [scheme, value] = header.split(/\s+/, 2);
-  if (!value) return undefined;
-  if (/^bearer$/i.test(scheme!)) return value;
-  if (/^basic$/i.test(scheme!)) return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
-  return undefined;
-}
-
-export function keyMatches(presented: string, keys: string[]): boolean {
-  const p = Buffer.from(presented);
-  return keys.some((k) => {
-    const b = Buffer.from(k);
-    return b.length === p.length && timingSafeEqual(b, p);
-  });
 }

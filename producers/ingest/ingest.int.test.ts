@@ -1,4 +1,4 @@
-import type { Admin } from 'kafkajs';
+import type { Admin } from '../../platform/kafka/client';
 import { javaPartitions, readTopics } from '../../test/kafka';
 import { endOffsetSum, startIngestFixture, type IngestFixture, type TestPipelineTopics } from '../../test/ingest';
 import { testConfig, unique } from '../../test/helpers';

@@ -6,7 +6,7 @@ import { connectAdmin, createKafka } from '../../platform/kafka/client';
 import { createMetrics } from '../../platform/metrics';
 import { silentLogger } from '../../platform/logger';
 import { startEmbeddedRegistry } from '../../schemas/registry/embedded';
-import { startOnFreePorts } from '../../test/kafka';
+import { startOnFreePorts } from '../../platform/local/kafka';
 import { createEventTopics, startTestIngest } from '../../test/ingest';
 import { testConfig, waitFor } from '../../test/helpers';
 

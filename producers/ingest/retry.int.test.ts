@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { Kafka } from '../../platform/kafka/client';
 import { readTopics } from '../../test/kafka';
 import { startIngestFixture, type IngestFixture, type TestPipelineTopics } from '../../test/ingest';
 import { testConfig, unique } from '../../test/helpers';

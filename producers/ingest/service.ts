@@ -1,10 +1,9 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Kafka } from 'kafkajs';
+import { type Kafka, connectAdmin, CheckedProducer } from '../../platform/kafka/client';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
-import { connectAdmin, CheckedProducer } from '../../platform/kafka/client';
 import type { SchemaClient } from '../../schemas/client';
 import { ProduceBatcher } from '../batcher';
 import { EventEncoder } from '../encoder';

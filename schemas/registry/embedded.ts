@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Kafka } from 'kafkajs';
+import type { Kafka } from '../../platform/kafka/client';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../platform/logger';
 import { KafkaRegistryLog } from './kafka-log';

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Consumer, Kafka } from 'kafkajs';
+import { type Consumer, type Kafka, CheckedProducer, connectAdmin, stopAwareRetry } from '../../platform/kafka/client';
 import type { Logger } from '../../platform/logger';
-import { CheckedProducer, connectAdmin, stopAwareRetry } from '../../platform/kafka/client';
 import { ensureTopics } from '../../platform/kafka/topics';
 import type { RegistryLog } from './registry';
 import { storeError } from './errors';

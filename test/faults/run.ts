@@ -14,7 +14,8 @@ import { startIngest } from '../../producers/ingest/service';
 import { runDemo } from '../../producers/demo/run';
 import { GroundTruth, type Totals } from '../../producers/demo/ground-truth';
 import { DashboardQueries } from '../../dashboards/queries';
-import { readTopics, startOnFreePorts } from '../kafka';
+import { readTopics } from '../kafka';
+import { startOnFreePorts } from '../../platform/local/kafka';
 import { RollupFollower, killAndWait, spawnTributary } from '../pipeline';
 import { sorted } from '../helpers';
 

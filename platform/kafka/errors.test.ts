@@ -1,5 +1,5 @@
 import { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSNonRetriableError } from 'kafkajs';
-import { TributaryError, isRetriable } from './errors';
+import { TributaryError, isRetriable } from '../errors';
 
 describe('isRetriable', () => {
   it('retries outages, not programmer errors or rejections', () => {

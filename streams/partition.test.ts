@@ -1,7 +1,8 @@
-import { DemoShop } from '../producers/demo/shop';
-import { PartitionState, rowKey, windowStartOf, type DecodedEvent } from '../streams/partition';
+import type { PipelineEvent, UserEvent } from '../schemas/catalog';
+import { rowKey } from '../schemas/rollup';
+import { PartitionState, windowStartOf } from './partition';
 
-const login = (eventId: string, userId: string, occurredAt: number): DecodedEvent => ({
+const login = (eventId: string, userId: string, occurredAt: number): PipelineEvent => ({
   kind: 'user',
   record: { eventId, type: 'login', userId, occurredAt, receivedAt: null, sessionId: null, country: 'DE', device: 'mobile', page: null, properties: {} },
 });
@@ -50,19 +51,26 @@ describe('PartitionState', () => {
 
 describe('PartitionState row keys', () => {
   it('are rowKey of their row for every kind (the Kafka key compaction and ClickHouse rely on), across segments', () => {
-    const events = new DemoShop(8, { retryShare: 0, lateShare: 0.1 }).next(600);
+    // Every kind of row, with windows spread over hours (late events) and dims that repeat.
+    const countries = ['DE', 'FR', 'US'];
     const s = new PartitionState('events.orders', 3, 250, 0, 0);
     const keys: string[] = [];
     const kinds = new Set<string>();
-    events.forEach((e, offset) => {
-      const { kind, ...record } = e;
-      s.apply(offset, { kind, record: { receivedAt: null, ...record } } as unknown as DecodedEvent);
+    for (let offset = 0; offset < 600; offset++) {
+      const occurredAt = T + ((offset * 7919) % 180) * 60_000;
+      const userId = `u${offset % 37}`;
+      const event: PipelineEvent = offset % 3 === 0
+        ? { kind: 'user', record: { ...(login(`e${offset}`, userId, occurredAt).record as UserEvent), country: countries[offset % 3]!, type: 'page_view' } }
+        : { kind: 'order', record: { eventId: `e${offset}`, type: offset % 2 ? 'order_placed' : 'order_paid', userId, occurredAt, receivedAt: null,
+          orderId: `o${offset}`, currency: offset % 5 ? 'EUR' : 'USD', amountCents: 100 + offset, country: countries[offset % 3]!,
+          items: [{ sku: `SKU-${offset % 11}`, category: offset % 4 ? 'books' : null, quantity: 1 + (offset % 3), unitPriceCents: 100 + offset }] } };
+      s.apply(offset, event);
       for (const { key, row } of s.takeDirty()) {
         expect(key).toBe(rowKey(row));
         keys.push(key);
         kinds.add(row.kind);
       }
-    });
+    }
     expect([...kinds].sort()).toEqual(['active_user', 'orders', 'products', 'users']);
     expect(new Set(keys.map((k) => k.split('|')[3])).size).toBe(3); // segments 0, 1, 2
   });

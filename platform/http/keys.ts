@@ -1,0 +1,21 @@
+import { timingSafeEqual } from 'node:crypto';
+
+/** API keys as HTTP clients present them: ingest's write keys and the dashboard's read keys. */
+
+/** The key of `Authorization: Bearer <key>` or of HTTP Basic with the key as user name. */
+export function presentedKey(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const [scheme, value] = header.split(/\s+/, 2);
+  if (!value) return undefined;
+  if (/^bearer$/i.test(scheme!)) return value;
+  if (/^basic$/i.test(scheme!)) return Buffer.from(value, 'base64').toString('utf8').split(':')[0];
+  return undefined;
+}
+
+export function keyMatches(presented: string, keys: string[]): boolean {
+  const p = Buffer.from(presented);
+  return keys.some((k) => {
+    const b = Buffer.from(k);
+    return b.length === p.length && timingSafeEqual(b, p);
+  });
+}
