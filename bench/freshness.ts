@@ -11,6 +11,7 @@ import { startSink } from '../consumers/service';
 import { startDashboard } from '../dashboards/service';
 import type { BenchEnv } from './env';
 import { logger } from './env';
+import { sleep } from '../platform/retry';
 
 export interface FreshnessResult {
   rate: number;
@@ -90,7 +91,7 @@ class Prober {
     const sending = (async () => {
       while (!done) {
         await this.send();
-        await new Promise((r) => setTimeout(r, PROBE_EVERY_MS));
+        await sleep(PROBE_EVERY_MS);
       }
     })();
     const polling = (async () => { while (!done) await this.poll(); })();

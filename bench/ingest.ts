@@ -5,6 +5,7 @@ import { freePort } from '../platform/local/ports';
 import { DemoShop } from '../producers/demo/shop';
 import type { BenchEnv } from './env';
 import { logger, spawnStage, stopStage } from './env';
+import { sleep } from '../platform/retry';
 
 interface AutocannonResult { latency: { p50: number; p99: number }; non2xx: number; '2xx': number }
 // autocannon ships no typings: the callback form returns the running instance.
@@ -65,7 +66,7 @@ export async function benchIngest(env: BenchEnv): Promise<{ results: IngestResul
       if (ingest.exitCode !== null) throw new Error(`ingest exited with ${ingest.exitCode}`);
       if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) break;
       if (Date.now() > deadline) throw new Error('ingest not ready within 60 s');
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     for (const [scenario, body, perRequest, events, connections] of [['batches of 100', batchBody, 100, batchEvents, 16], ['single events', singleBody, 1, singleEvents, 64]] as const) {
       const r = await load(`${url}/v1/events`, body, connections, Math.ceil(events / perRequest));

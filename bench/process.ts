@@ -5,6 +5,7 @@ import { TributaryProducer } from '../producers/tributary-producer';
 import { DemoShop } from '../producers/demo/shop';
 import type { BenchEnv } from './env';
 import { logger, peakMemoryMiB, spawnStage, stopStage } from './env';
+import { sleep } from '../platform/retry';
 
 export interface ProcessResult {
   events: number;
@@ -63,7 +64,7 @@ export async function benchProcess(env: BenchEnv, events = Number(process.env.BE
       const g = (await admin.describeGroups([env.config.processor.groupId])).groups[0];
       if (g?.state === 'Stable' && g.members.length >= instances) break;
       if (exited()) throw new Error(`processor exited with ${exited()!.exitCode}`);
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
     }
     steadyFrom = Date.now();
     // Done when every partition's committed offset reached its last full segment's end.
@@ -73,7 +74,7 @@ export async function benchProcess(env: BenchEnv, events = Number(process.env.BE
       const done = targets.every((t) => Number(committed.find((c) => c.topic === t.topic)?.partitions.find((p) => p.partition === t.partition)?.offset ?? -1) >= t.offset);
       if (done) break;
       if (exited()) throw new Error(`processor exited with ${exited()!.exitCode}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   } finally {
     samplePeaks();

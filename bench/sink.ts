@@ -1,6 +1,7 @@
 import { connectAdmin } from '../platform/kafka/client';
 import type { BenchEnv } from './env';
 import { spawnStage, stopStage } from './env';
+import { sleep } from '../platform/retry';
 
 export interface SinkResult {
   rows: number;
@@ -24,7 +25,7 @@ export async function benchSink(env: BenchEnv): Promise<SinkResult> {
       const done = ends.every((e) => Number(committed[0]?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1) >= Number(e.high) || Number(e.high) === 0);
       if (done) break;
       if (sink.exitCode !== null) throw new Error(`sink exited with ${sink.exitCode}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   } finally {
     peak = await stopStage(sink);

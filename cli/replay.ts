@@ -7,6 +7,7 @@ import { createLogger } from '../platform/logger';
 import { activeMembers, applyReplay, planReplay, ReplayError, type ReplayPosition, type ReplayTarget } from '../platform/kafka/replay';
 import { formatTable } from './topics';
 import { intOption } from './options';
+import { sleep } from '../platform/retry';
 
 interface ReplayOptions {
   group: string;
@@ -91,7 +92,7 @@ async function ensureIdle(admin: Admin, group: string, wait: boolean): Promise<v
       throw new ReplayError(`group ${group} has ${members.length} active member(s) (${members.join(', ')}): stop its consumers (e.g. the tributary process/sink instances) first, or pass --wait`);
     }
     process.stdout.write(`waiting for group ${group} to become inactive (${members.length} member(s))…\n`);
-    await new Promise((r) => setTimeout(r, 2000));
+    await sleep(2000);
   }
 }
 
@@ -125,7 +126,7 @@ async function follow(admin: Admin, group: string, topic: string, targets: Repla
       lastLine = Date.now();
     }
     if (finished) break;
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
   }
   bar?.stop();
   process.stdout.write(`group ${group} reached the end offsets captured at the start of the replay\n`);

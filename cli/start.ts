@@ -19,6 +19,7 @@ import { LocalSqs } from '../platform/local/elasticmq';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { sqsClient } from '../producers/bridge/sqs';
 import { DEMO_RABBITMQ_QUEUE, demoOptions, driveDemo, type DemoCommandOptions } from './demo';
+import { sleep } from '../platform/retry';
 
 const BIN = path.resolve(__dirname, '..', 'bin', 'tributary.js');
 
@@ -204,6 +205,6 @@ async function waitReady(url: string, timeoutMs: number): Promise<void> {
       // not listening yet
     }
     if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
 }

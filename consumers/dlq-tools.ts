@@ -54,14 +54,8 @@ export async function redrive(kafka: Kafka, letters: StoredDeadLetter[], knownTo
   if (eligible.length === 0) return [];
   const producer = await CheckedProducer.connect(kafka);
   try {
-    const byTopic = new Map<string, StoredDeadLetter[]>();
-    for (const l of eligible) {
-      const list = byTopic.get(l.letter.source);
-      if (list) list.push(l);
-      else byTopic.set(l.letter.source, [l]);
-    }
     // Back to the partition it came from (acks=all, checked): the processor's duplicate check is per partition.
-    await producer.send([...byTopic].map(([topic, ls]) => ({ topic, messages: ls.map((l) => ({ key: l.letter.key, value: l.letter.value, partition: l.letter.partition! })) })));
+    await producer.sendRecords(eligible.map(({ letter }) => ({ topic: letter.source, partition: letter.partition!, key: letter.key, value: letter.value })));
   } finally {
     await producer.disconnect();
   }

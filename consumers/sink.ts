@@ -1,9 +1,11 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { type Consumer, type EachBatchPayload, type Kafka, CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
 import type { Logger } from '../platform/logger';
+import { errorMessage } from '../platform/errors';
+import { retry } from '../platform/retry';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
-import { WireFormatError } from '../schemas/wire';
+import type { DeadLetterDraft } from '../schemas/outcome';
 import type { RollupRow } from '../schemas/rollup';
 import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
@@ -75,7 +77,7 @@ export class ClickHouseSink {
     await this.consumer.subscribe({ topic: options.topics.rollups, fromBeginning: true });
     await this.consumer.run({ autoCommit: false, eachBatch: (p) => this.eachBatch(p) });
     this.timer = setInterval(() => {
-      if (this.buffer.rows.length > 0 && Date.now() - this.buffer.since >= options.batchDelayMs) void this.flush().catch(() => undefined);
+      if (this.buffer.rows.length > 0 && Date.now() - this.buffer.since >= options.batchDelayMs) void this.flush().catch((err: unknown) => this.deps.logger.error({ err }, 'sink.flush.failed'));
     }, Math.max(10, Math.floor(options.batchDelayMs / 4)));
     this.deps.logger.info({ groupId: options.groupId }, 'sink.started');
   }
@@ -84,15 +86,11 @@ export class ClickHouseSink {
     this.heartbeat = heartbeat;
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) return;
-      let row: RollupRow | undefined;
-      try {
-        row = await this.deps.schemas.decode<RollupRow>(message.value, SCHEMAS.rollup.type);
-      } catch (err) {
-        if (!(err instanceof WireFormatError)) throw err; // registry unreachable: kafkajs retries the batch
-        await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, err);
-      }
+      // A registry that cannot be reached rejects here: kafkajs retries the batch.
+      const outcome = await this.deps.schemas.decodeRecord<RollupRow>(message.value, SCHEMAS.rollup.type);
+      if (!outcome.ok) await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, outcome);
       if (this.buffer.rows.length === 0) this.buffer.since = Date.now();
-      if (row) this.buffer.rows.push(row);
+      if (outcome.ok) this.buffer.rows.push(outcome.value);
       this.buffer.offsets.set(batch.partition, String(Number(message.offset) + 1));
       if (this.buffer.rows.length >= this.deps.options.batchRows) {
         await this.flush();
@@ -102,10 +100,10 @@ export class ClickHouseSink {
     await heartbeat();
   }
 
-  private async deadLetter(topic: string, partition: number, offset: string, key: Buffer | null, value: Buffer | null, err: WireFormatError): Promise<void> {
-    const letter = deadLetter({ source: topic, partition, offset: Number(offset), key, value, stage: 'sink', reason: err.reason, message: err.message }, this.dlqSchemaId, this.deps.schemas);
-    await this.producer.send([{ topic: this.deps.options.topics.dlq, messages: [{ ...letter, partition: 0 }] }]);
-    this.deps.metrics.deadLetters.inc({ reason: err.reason });
+  private async deadLetter(topic: string, partition: number, offset: string, key: Buffer | null, value: Buffer | null, { reason, message }: DeadLetterDraft): Promise<void> {
+    const letter = deadLetter({ source: topic, partition, offset: Number(offset), key, value, stage: 'sink', reason, message }, this.dlqSchemaId, this.deps.schemas);
+    await this.producer.sendRecords([{ topic: this.deps.options.topics.dlq, partition: 0, ...letter }]);
+    this.deps.metrics.deadLetters.inc({ reason });
   }
 
   /** Inserts what is buffered, then commits; one flush at a time. */
@@ -145,28 +143,30 @@ export class ClickHouseSink {
       if (!list) byTable.set(table, (list = []));
       list.push(record);
     }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        for (const [table, values] of byTable) {
-          await this.deps.clickhouse.insert({ table: `${this.deps.options.database}.${table}`, values, format: 'JSONEachRow' });
-          progressed();
+    try {
+      await retry(async () => {
+        try {
+          for (const [table, values] of byTable) {
+            await this.deps.clickhouse.insert({ table: `${this.deps.options.database}.${table}`, values, format: 'JSONEachRow' });
+            progressed();
+          }
+        } catch (err) {
+          progressed(); // an answer, even a failure, shows the sink is alive
+          throw err;
         }
-        return;
-      } catch (err) {
-        progressed(); // an answer, even a failure, shows the sink is alive
-        if (isTooLarge(err) && rows.length > 1) {
-          this.deps.logger.warn({ rows: rows.length }, 'sink.insert.split');
-          const half = Math.ceil(rows.length / 2);
-          await this.insertWithRetry(rows.slice(0, half), progressed);
-          await this.insertWithRetry(rows.slice(half), progressed);
-          return;
-        }
-        if (this.stopping) throw err;
-        this.deps.metrics.retries.inc();
-        const delay = Math.min(10_000, 100 * 2 ** Math.min(attempt, 7));
-        this.deps.logger.warn({ err: (err as Error).message, attempt, delay }, 'sink.insert.retry');
-        await new Promise((r) => setTimeout(r, delay));
-      }
+      }, {
+        initialMs: 100, maxMs: 10_000, giveUp: (err) => this.stopping || (isTooLarge(err) && rows.length > 1),
+        onRetry: (err, attempt, delay) => {
+          this.deps.metrics.retries.inc();
+          this.deps.logger.warn({ err: errorMessage(err), attempt, delay }, 'sink.insert.retry');
+        },
+      });
+    } catch (err) {
+      if (!(isTooLarge(err) && rows.length > 1)) throw err;
+      this.deps.logger.warn({ rows: rows.length }, 'sink.insert.split');
+      const half = Math.ceil(rows.length / 2);
+      await this.insertWithRetry(rows.slice(0, half), progressed);
+      await this.insertWithRetry(rows.slice(half), progressed);
     }
   }
 

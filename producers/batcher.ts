@@ -1,13 +1,7 @@
 import type { Logger } from '../platform/logger';
 import { TributaryError } from '../platform/errors';
-import type { CheckedProducer } from '../platform/kafka/client';
-
-export interface OutgoingRecord {
-  topic: string;
-  partition: number;
-  key: string;
-  value: Buffer;
-}
+import type { CheckedProducer, OutgoingRecord } from '../platform/kafka/client';
+import { sleep } from '../platform/retry';
 
 export interface RecordReceipt {
   topic: string;
@@ -42,7 +36,7 @@ export class ProduceBatcher {
 
   submit(records: OutgoingRecord[]): Promise<RecordReceipt[]> {
     if (records.length === 0) return Promise.resolve([]);
-    const bytes = records.reduce((n, r) => n + r.value.length + r.key.length, 0);
+    const bytes = records.reduce((n, r) => n + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0);
     this.inflightBytes += bytes;
     return new Promise<RecordReceipt[]>((resolve, reject) => {
       this.queue.push({ records, bytes, resolve, reject });
@@ -65,17 +59,9 @@ export class ProduceBatcher {
   }
 
   private async send(batch: Pending[]): Promise<void> {
-    const byTopic = new Map<string, Array<{ key: string; value: Buffer; partition: number }>>();
-    for (const p of batch) {
-      for (const r of p.records) {
-        let list = byTopic.get(r.topic);
-        if (!list) byTopic.set(r.topic, (list = []));
-        list.push({ key: r.key, value: r.value, partition: r.partition });
-      }
-    }
     const started = Date.now();
     try {
-      const results = await this.producer.send([...byTopic].map(([topic, messages]) => ({ topic, messages })));
+      const results = await this.producer.sendRecords(batch.flatMap((p) => p.records));
       const base = new Map(results.map((r) => [`${r.topicName}\u0000${r.partition}`, BigInt(r.baseOffset ?? '-1')]));
       const next = new Map<string, bigint>();
       // Same walk order as the messages were grouped in: per partition, in submission order.
@@ -99,6 +85,6 @@ export class ProduceBatcher {
   /** Sends what is queued now and waits for the sends to finish. */
   async drain(): Promise<void> {
     this.flush();
-    while (this.inflightBytes > 0) await new Promise((r) => setTimeout(r, 5));
+    while (this.inflightBytes > 0) await sleep(5);
   }
 }

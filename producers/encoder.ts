@@ -3,7 +3,7 @@ import { TOPICS } from '../platform/kafka/topics';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS, type PipelineEvent } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
-import type { OutgoingRecord } from './batcher';
+import type { OutgoingRecord } from '../platform/kafka/client';
 
 /**
  * Turns validated events into Kafka records: the registered schema's wire format, keyed by

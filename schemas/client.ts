@@ -2,6 +2,7 @@ import avro from 'avsc';
 import type { Logger } from '../platform/logger';
 import { TributaryError } from '../platform/errors';
 import type { SchemaEntry } from './catalog';
+import { deadLettered, taken, type RecordOutcome } from './outcome';
 import { decodeBody, encodeWire, schemaIdOf, WireFormatError } from './wire';
 
 const ACCEPT = 'application/vnd.schemaregistry.v1+json';
@@ -103,6 +104,43 @@ export class SchemaClient {
     let resolver = byId.get(id);
     if (!resolver) byId.set(id, (resolver = reader.createResolver(writer)));
     return decodeBody<T>(buffer!, reader, resolver);
+  }
+
+  /**
+   * One record's outcome, decoded into `reader`: taken, or dead-lettered with why (`undecodable`,
+   * `unknown_schema`, `wrong_schema` for a record of another type, `incompatible_schema` for a
+   * writer the reader cannot resolve). The hot path: synchronous when the writer schema is
+   * cached, else NOT_CACHED (then `decodeRecord` fetches it once).
+   */
+  decodeRecordNow<T>(value: Buffer | null, reader: avro.Type): RecordOutcome<T> | typeof NOT_CACHED {
+    try {
+      const writer = this.types.get(schemaIdOf(value));
+      if (!writer) return NOT_CACHED;
+      const writerName = (writer as { name?: string }).name ?? '';
+      if (writerName.split('.').pop() !== reader.name?.split('.').pop()) {
+        return deadLettered('wrong_schema', `a ${writerName || writer.typeName} record, expected ${reader.name}`);
+      }
+      return taken(this.decodeCached<T>(value, reader) as T);
+    } catch (err) {
+      if (err instanceof WireFormatError) return deadLettered(err.reason, err.message);
+      return deadLettered('incompatible_schema', (err as Error).message);
+    }
+  }
+
+  /**
+   * decodeRecordNow, fetching the writer schema first when it is not cached. Rejects only when
+   * the registry cannot answer (a retriable TributaryError): never a dead letter for an outage.
+   */
+  async decodeRecord<T>(value: Buffer | null, reader: avro.Type): Promise<RecordOutcome<T>> {
+    const now = this.decodeRecordNow<T>(value, reader);
+    if (now !== NOT_CACHED) return now;
+    try {
+      await this.typeOf(schemaIdOf(value));
+    } catch (err) {
+      if (err instanceof WireFormatError) return deadLettered(err.reason, err.message);
+      throw err;
+    }
+    return this.decodeRecordNow<T>(value, reader) as RecordOutcome<T>;
   }
 
   /** The cached writer type of `id`, if any. */

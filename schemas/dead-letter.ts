@@ -1,12 +1,6 @@
 import { SCHEMAS, type DeadLetter } from './catalog';
 import type { SchemaClient } from './client';
 
-/** Why a record was dead-lettered: a short reason (also a metric label) and the detail. */
-export interface DeadLetterDraft {
-  reason: string;
-  message: string;
-}
-
 /** Everything a dead letter records except when it failed (stamped on creation). */
 export type DeadLetterInput = Omit<DeadLetter, 'failedAt'>;
 

@@ -1,11 +1,13 @@
-import { type Admin, type Consumer, type EachBatchPayload, type Kafka, connectAdmin, CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
+import { type Admin, type Consumer, type EachBatchPayload, type Kafka, type OutgoingRecord, connectAdmin, CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
+import type avro from 'avsc';
 import type { Logger } from '../platform/logger';
-import { isRetriable } from '../platform/errors';
+import { errorMessage, isRetriable } from '../platform/errors';
+import { retry } from '../platform/retry';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS } from '../schemas/catalog';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
-import { WireFormatError, schemaIdOf } from '../schemas/wire';
-import { deadLetter, type DeadLetterDraft, type DeadLetterInput } from '../schemas/dead-letter';
+import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
+import type { RecordOutcome } from '../schemas/outcome';
 import type { PipelineEvent } from '../schemas/catalog';
 import type { RollupRow } from '../schemas/rollup';
 import { PartitionState } from './partition';
@@ -31,8 +33,6 @@ export interface ProcessorDeps {
   options: ProcessorOptions;
 }
 
-type Outgoing = { topic: string; partition: number; key: string; value: Buffer };
-
 /** Rows per send: ~200 B each, so even all in one partition stay well under 1 MB. */
 const EMIT_CHUNK = 2000;
 
@@ -53,7 +53,7 @@ const STALE_AFTER_MS = 30_000;
  */
 export class StreamProcessor {
   private readonly states = new Map<string, PartitionState>();
-  private readonly pendingDeadLetters: Outgoing[] = [];
+  private readonly pendingDeadLetters: OutgoingRecord[] = [];
   private consumer!: Consumer;
   private producer!: CheckedProducer;
   private admin!: Admin;
@@ -83,7 +83,8 @@ export class StreamProcessor {
     await this.consumer.connect();
     await this.consumer.subscribe({ topics: [options.topics.user, options.topics.order], fromBeginning: true });
     await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4, eachBatch: (p) => this.eachBatch(p) });
-    this.timer = setInterval(() => { void this.flush().catch(() => undefined); }, options.flushIntervalMs);
+    // NOTE: a failed flush is logged here, not swallowed (its rows were already taken from the dirty set).
+    this.timer = setInterval(() => { void this.flush().catch((err: unknown) => logger.error({ err }, 'processor.flush.failed')); }, options.flushIntervalMs);
     logger.info({ groupId: options.groupId, segmentSize: options.segmentSize }, 'processor.started');
   }
 
@@ -116,18 +117,20 @@ export class StreamProcessor {
         return;
       }
     }
+    const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
+    const reader = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) return;
       const offset = Number(message.offset);
       if (offset < state.position) continue; // redelivered after a retry: already applied
-      const fast = this.decodeNow(topic, message.value);
-      const decoded = fast === NOT_CACHED ? await this.decode(topic, message.value) : fast;
-      if ('reason' in decoded) {
-        this.pendingDeadLetters.push(this.deadLetterRecord({ source: topic, partition, offset, key: message.key, value: message.value, stage: 'process', reason: decoded.reason, message: decoded.message }));
-        this.deps.metrics.deadLetters.inc({ reason: decoded.reason });
-        state.skip(offset);
+      const now = this.deps.schemas.decodeRecordNow<PipelineEvent['record']>(message.value, reader);
+      const outcome = now === NOT_CACHED ? await this.decodeFetchingSchema(message.value, reader) : now;
+      if (outcome.ok) {
+        state.apply(offset, { kind, record: outcome.value } as PipelineEvent);
       } else {
-        state.apply(offset, decoded);
+        this.pendingDeadLetters.push(this.deadLetterRecord({ source: topic, partition, offset, key: message.key, value: message.value, stage: 'process', reason: outcome.reason, message: outcome.message }));
+        this.deps.metrics.deadLetters.inc({ reason: outcome.reason });
+        state.skip(offset);
       }
     }
     const last = batch.messages.at(-1);
@@ -140,41 +143,15 @@ export class StreamProcessor {
     if (dirty > this.deps.options.maxDirtyRows || this.pendingDeadLetters.length > 1000) await this.flush();
   }
 
-  /** Synchronous when the writer schema is cached (the hot path); fetches it once otherwise. */
-  private decodeNow(topic: string, value: Buffer | null): PipelineEvent | DeadLetterDraft | typeof NOT_CACHED {
-    const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
-    const reader = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
-    try {
-      const writer = this.deps.schemas.cachedType(schemaIdOf(value));
-      if (!writer) return NOT_CACHED;
-      const writerName = (writer as { name?: string }).name ?? '';
-      if (writerName.split('.').pop() !== reader.name!.split('.').pop()) {
-        return { reason: 'wrong_schema', message: `a ${writerName || writer.typeName} record on ${topic}, expected ${reader.name}` };
-      }
-      const record = this.deps.schemas.decodeCached<PipelineEvent['record']>(value, reader);
-      return { kind, record } as PipelineEvent;
-    } catch (err) {
-      if (err instanceof WireFormatError) return { reason: err.reason, message: err.message };
-      return { reason: 'incompatible_schema', message: (err as Error).message };
-    }
+  /** The writer schema is not cached yet: fetch it, backing off while the registry is unreachable (never a dead letter for that). */
+  private decodeFetchingSchema(value: Buffer | null, reader: avro.Type): Promise<RecordOutcome<PipelineEvent['record']>> {
+    return retry(() => this.deps.schemas.decodeRecord<PipelineEvent['record']>(value, reader), {
+      initialMs: 100, maxMs: 5000, giveUp: () => this.closing,
+      onRetry: (err, attempt) => this.deps.logger.warn({ err: errorMessage(err), attempt }, 'processor.registry.retry'),
+    });
   }
 
-  private async decode(topic: string, value: Buffer | null): Promise<PipelineEvent | DeadLetterDraft> {
-    for (let attempt = 0; ; attempt++) {
-      const now = this.decodeNow(topic, value);
-      if (now !== NOT_CACHED) return now;
-      try {
-        await this.deps.schemas.typeOf(schemaIdOf(value));
-      } catch (err) {
-        if (err instanceof WireFormatError) return { reason: err.reason, message: err.message };
-        // The registry is unreachable: never dead-letter for that; back off and try again.
-        this.deps.logger.warn({ err: (err as Error).message, attempt }, 'processor.registry.retry');
-        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
-      }
-    }
-  }
-
-  private deadLetterRecord(draft: DeadLetterInput): Outgoing {
+  private deadLetterRecord(draft: DeadLetterInput): OutgoingRecord {
     const { key, value } = deadLetter(draft, this.dlqSchemaId, this.deps.schemas);
     return { topic: this.deps.options.topics.dlq, partition: 0, key, value };
   }
@@ -192,7 +169,7 @@ export class StreamProcessor {
 
   private async doFlush(): Promise<void> {
     const snapshot = [...this.states.values()].map((state) => ({ state, rows: state.takeDirty(), commit: state.segmentStart }));
-    const messages: Outgoing[] = this.pendingDeadLetters.splice(0);
+    const messages: OutgoingRecord[] = this.pendingDeadLetters.splice(0);
     for (const { rows } of snapshot) {
       for (const { key, row } of rows) messages.push({ topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value: this.encodeRow(row) });
     }
@@ -215,26 +192,18 @@ export class StreamProcessor {
   }
 
   /** Sends one chunk (acks=all), retrying with backoff until it succeeds or the processor stops. */
-  private async emit(messages: Outgoing[], progressed: () => void): Promise<void> {
-    const byTopic = new Map<string, Outgoing[]>();
-    for (const m of messages) {
-      const list = byTopic.get(m.topic);
-      if (list) list.push(m);
-      else byTopic.set(m.topic, [m]);
-    }
-    for (let attempt = 0; ; attempt++) {
+  private async emit(messages: OutgoingRecord[], progressed: () => void): Promise<void> {
+    await retry(async () => {
       try {
-        await this.producer.send([...byTopic].map(([topic, ms]) => ({ topic, messages: ms.map(({ key, value, partition }) => ({ key, value, partition })) })));
-        progressed();
-        this.deps.metrics.rowsEmitted.inc(messages.length);
-        return;
-      } catch (err) {
+        await this.producer.sendRecords(messages);
+      } finally {
         progressed(); // an answer, even a failure, shows the processor is alive
-        if (this.stopped) throw err;
-        this.deps.logger[isRetriable(err) ? 'warn' : 'error']({ err: (err as Error).message, attempt, messages: messages.length }, 'processor.emit.retry');
-        await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)));
       }
-    }
+    }, {
+      initialMs: 200, maxMs: 5000, giveUp: () => this.stopped,
+      onRetry: (err, attempt) => this.deps.logger[isRetriable(err) ? 'warn' : 'error']({ err: errorMessage(err), attempt, messages: messages.length }, 'processor.emit.retry'),
+    });
+    this.deps.metrics.rowsEmitted.inc(messages.length);
   }
 
   private encodeRow(row: RollupRow): Buffer {

@@ -6,6 +6,7 @@ import { silentLogger } from '../platform/logger';
 import { isRetriable } from '../platform/errors';
 import { type Admin, type ITopicConfig, type Kafka, connectAdmin } from '../platform/kafka/client';
 import { unique, waitFor } from './helpers';
+import { sleep } from '../platform/retry';
 
 const run = promisify(execFile);
 
@@ -34,7 +35,7 @@ export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promis
     } catch (err) {
       if ((err as { type?: string }).type === 'TOPIC_ALREADY_EXISTS') break;
       if (!isRetriable(err) || attempt >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
   await waitFor(async () => {

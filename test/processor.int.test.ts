@@ -10,6 +10,7 @@ import { startTestRegistry } from './registry';
 import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics, produceDemo } from './pipeline';
 import { testConfig, unique, waitFor, sorted } from './helpers';
 import { Random } from '../producers/demo/random';
+import { sleep } from '../platform/retry';
 
 describe('stream processor (real broker, processes killed)', () => {
   const config = testConfig();
@@ -86,7 +87,7 @@ describe('stream processor (real broker, processes killed)', () => {
       second = spawnProcessor();
       for (let i = 0; i < 4; i++) {
         await produceDemo(producer, shop.next(300), truth);
-        await new Promise((r) => setTimeout(r, 300));
+        await sleep(300);
       }
       await killAndWait(second, 'SIGTERM');
       await produceDemo(producer, shop.next(600), truth);

@@ -129,6 +129,14 @@ export async function connectAdmin(kafka: Kafka): Promise<Admin> {
   return admin;
 }
 
+/** One record to produce, its partition chosen by the caller (so a send can be checked per partition). */
+export interface OutgoingRecord {
+  topic: string;
+  partition: number;
+  key: string | Buffer | null;
+  value: Buffer | null;
+}
+
 export interface PartitionedMessages {
   topic: string;
   messages: Array<{ key: string | Buffer | null; value: Buffer | string | null; partition: number }>;
@@ -193,6 +201,17 @@ export class CheckedProducer {
         pending = err.unsent;
       }
     }
+  }
+
+  /** `send` for records of any topics, grouped by topic in the order given. */
+  sendRecords(records: OutgoingRecord[]): Promise<RecordMetadata[]> {
+    const byTopic = new Map<string, PartitionedMessages['messages']>();
+    for (const { topic, key, value, partition } of records) {
+      let messages = byTopic.get(topic);
+      if (!messages) byTopic.set(topic, (messages = []));
+      messages.push({ key, value, partition });
+    }
+    return this.send([...byTopic].map(([topic, messages]) => ({ topic, messages })));
   }
 
   disconnect(): Promise<void> {

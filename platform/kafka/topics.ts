@@ -2,6 +2,7 @@ import type { Admin, ITopicConfig } from 'kafkajs';
 import { ConfigResourceTypes } from 'kafkajs';
 import type { Logger } from '../logger';
 import { isRetriable } from '../errors';
+import { retry } from '../retry';
 
 /** Topic names of the public contract (DESIGN.md). */
 export const TOPICS = {
@@ -70,15 +71,7 @@ export async function ensureTopics(
     }
   }
   // Newly created topics take a moment to reach every broker's metadata (3-node clusters).
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await checkTopics(admin, specs);
-      break;
-    } catch (err) {
-      if (err instanceof TopicMismatchError || !isRetriable(err) || attempt >= 20) throw err;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  }
+  await retry(() => checkTopics(admin, specs), { initialMs: 250, maxMs: 250, attempts: 21, giveUp: (err) => err instanceof TopicMismatchError || !isRetriable(err) });
   const report = { created: missing.map((s) => s.topic), existing: specs.filter((s) => existing.has(s.topic)).map((s) => s.topic) };
   logger.info({ ...report, replicationFactor: rf }, 'kafka.topics.ready');
   return report;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import type { Logger } from '../logger';
 import { checkJava, mavenClasspath } from './maven';
 import { assertPortFree } from './ports';
+import { sleep } from '../retry';
 
 /** The Maven manifest beside this file: ElasticMQ's server. */
 export const ELASTICMQ_POM = path.join(__dirname, 'elasticmq', 'pom.xml');
@@ -59,7 +60,7 @@ export class LocalSqs {
       }
       if (child.exitCode !== null) throw new Error(`ElasticMQ exited with code ${child.exitCode} during start; see ${path.join(dir, 'server.log')}`);
       if (Date.now() > deadline) throw new Error(`ElasticMQ did not answer on ${port} within ${readyTimeoutMs} ms; see ${path.join(dir, 'server.log')}`);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     logger.info({ endpoint }, 'sqs.local.ready');
     return new LocalSqs(child, endpoint);

@@ -8,6 +8,7 @@ import type { Logger } from '../logger';
 import { countBrokers } from '../kafka/client';
 import { PortInUseError, assertPortFree, freePort } from './ports';
 import { checkJava, kafkaClasspath } from './maven';
+import { sleep } from '../retry';
 
 const run = promisify(execFile);
 
@@ -173,7 +174,7 @@ export class LocalKafka {
         await this.stop();
         throw new Error(`Kafka did not become ready within ${this.opts.readyTimeoutMs} ms; see ${this.nodes[0]!.logFile}`);
       }
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
   }
 

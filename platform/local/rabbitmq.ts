@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Logger } from '../logger';
 import { PrerequisiteError } from './maven';
 import { assertPortFree, freePort } from './ports';
+import { sleep } from '../retry';
 
 /** Where Debian's rabbitmq-server package puts the server script that runs as the calling user. */
 const SERVER_SCRIPTS = ['/usr/lib/rabbitmq/bin/rabbitmq-server', '/usr/local/lib/rabbitmq/bin/rabbitmq-server'];
@@ -80,7 +81,7 @@ export class LocalRabbitMQ {
     while (!(await accepts(port))) {
       if (child.exitCode !== null) throw new Error(`RabbitMQ exited with code ${child.exitCode} during start; see ${path.join(this.dir, 'server.log')}`);
       if (Date.now() > deadline) throw new Error(`RabbitMQ did not listen on ${port} within ${this.opts.readyTimeoutMs} ms; see ${path.join(this.dir, 'server.log')}`);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     logger.info({ url: this.url }, 'rabbitmq.ready');
   }
@@ -104,7 +105,7 @@ export class LocalRabbitMQ {
     await exited;
     clearTimeout(timer);
     // The port is free once the Erlang VM is gone, not when the script exits.
-    while (await accepts(this.opts.port)) await new Promise((r) => setTimeout(r, 100));
+    while (await accepts(this.opts.port)) await sleep(100);
   }
 
   /** Clean shutdown (persistent messages are on disk). */

@@ -1,9 +1,12 @@
 import type { Logger } from '../../platform/logger';
-import { errorMessage, isProgrammerError } from '../../platform/errors';
-import { sleep } from '../../platform/sleep';
+import { errorMessage } from '../../platform/errors';
+import type { OutgoingRecord } from '../../platform/kafka/client';
+import { retry } from '../../platform/retry';
+import type { PipelineEvent } from '../../schemas/catalog';
+import { deadLettered, taken, type RecordOutcome } from '../../schemas/outcome';
 import type { SchemaClient } from '../../schemas/client';
 import { deadLetter } from '../../schemas/dead-letter';
-import type { OutgoingRecord, ProduceBatcher } from '../batcher';
+import type { ProduceBatcher } from '../batcher';
 import { convertAll, Rejection, toEventList, type ContractLimits } from '../contract';
 import type { EventEncoder } from '../encoder';
 import { nameBasedUuid } from './event-id';
@@ -20,10 +23,15 @@ export interface QueueMessage {
   redelivered: boolean;
 }
 
-/** A message made ready to produce: its events, or the dead letter that records why it has none. */
-export type PreparedMessage =
-  | { ok: true; message: QueueMessage; records: OutgoingRecord[] }
-  | { ok: false; message: QueueMessage; reason: string; records: [OutgoingRecord] };
+/**
+ * A message made ready to produce: its outcome, and the records to send for it (its events when
+ * taken, the one dead letter that records why when not).
+ */
+export interface PreparedMessage {
+  message: QueueMessage;
+  outcome: RecordOutcome<PipelineEvent[]>;
+  records: OutgoingRecord[];
+}
 
 /** The bridge is stopping: the message was not produced and must stay unacknowledged. */
 export class BridgeStopped extends Error {
@@ -42,8 +50,6 @@ export interface BridgeCoreDeps {
   logger: Logger;
   signal: AbortSignal;
 }
-
-const MAX_BACKOFF_MS = 10_000;
 
 /**
  * What both bridges do with a message, queue aside: validate it exactly as the ingestion
@@ -71,7 +77,7 @@ export class BridgeCore {
         receivedAt: Date.now(),
         measure: message.body.length > this.deps.limits.maxEventBytes,
       });
-      return { ok: true, message, records: events.map((e) => this.deps.encoder.encode(e)) };
+      return { message, outcome: taken(events), records: events.map((e) => this.deps.encoder.encode(e)) };
     } catch (err) {
       if (!(err instanceof Rejection)) throw err;
       metrics.rejected.inc({ source, reason: err.reason });
@@ -81,7 +87,7 @@ export class BridgeCore {
       const { key, value } = deadLetter({
         source, partition: null, offset: null, key: null, value: message.body, stage: 'bridge', reason: err.reason, message: detail,
       }, this.deps.dlq.schemaId, this.deps.schemas, message.id);
-      return { ok: false, message, reason: err.reason, records: [{ topic: this.deps.dlq.topic, partition: 0, key, value }] };
+      return { message, outcome: deadLettered(err.reason, detail), records: [{ topic: this.deps.dlq.topic, partition: 0, key, value }] };
     }
   }
 
@@ -107,18 +113,16 @@ export class BridgeCore {
    */
   async produce(records: OutgoingRecord[]): Promise<void> {
     const { source, metrics, logger, signal } = this.deps;
-    for (let backoff = 250; ; backoff = Math.min(backoff * 2, MAX_BACKOFF_MS)) {
+    await retry(async () => {
       if (signal.aborted) throw new BridgeStopped('the bridge is stopping');
-      try {
-        await this.deps.batcher.submit(records);
-        for (const r of records) if (r.topic !== this.deps.dlq.topic) metrics.produced.inc({ source, topic: r.topic });
-        return;
-      } catch (err) {
-        if (isProgrammerError(err)) throw err; // a bug: retrying only hides it
+      await this.deps.batcher.submit(records);
+    }, {
+      initialMs: 250, maxMs: 10_000, signal, giveUp: (err) => err instanceof BridgeStopped,
+      onRetry: (err, _attempt, delay) => {
         metrics.produceRetries.inc({ source });
-        logger.warn({ source, err: errorMessage(err), retryInMs: backoff }, 'bridge.produce.retry');
-        await sleep(backoff, signal);
-      }
-    }
+        logger.warn({ source, err: errorMessage(err), retryInMs: delay }, 'bridge.produce.retry');
+      },
+    });
+    for (const r of records) if (r.topic !== this.deps.dlq.topic) metrics.produced.inc({ source, topic: r.topic });
   }
 }

@@ -1,7 +1,7 @@
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../platform/logger';
 import { errorMessage } from '../../platform/errors';
-import { sleep } from '../../platform/sleep';
+import { retry } from '../../platform/retry';
 import { BridgeStopped, type BridgeCore } from './core';
 import { contentId } from './event-id';
 import type { BridgeMetrics } from './metrics';
@@ -62,24 +62,31 @@ export class RabbitBridge {
   }
 
   private async connectWithRetry(firstStart: boolean): Promise<void> {
-    for (let backoff = 500; !this.stopping; backoff = Math.min(backoff * 2, 10_000)) {
-      try {
-        await this.connect();
-        return;
-      } catch (err) {
-        const code = (err as { code?: number }).code;
-        if (code !== undefined && FATAL_CODES.has(code)) {
-          const hint = code === 406 ? ' (an existing queue keeps the arguments it was declared with: pass its --dead-letter-exchange, or bridge a new queue)' : '';
-          const e = new RabbitConfigError(`RabbitMQ refused the bridge's set-up of queue ${this.opts.queue}: ${errorMessage(err)}${hint}`);
-          if (firstStart) throw e;
-          this.logger.error({ err: e.message }, 'bridge.rabbitmq.refused');
-        } else if (/ACCESS.REFUSED/i.test(errorMessage(err)) && firstStart) {
-          throw new RabbitConfigError(`RabbitMQ refused the credentials in the URL: ${errorMessage(err)}`);
-        } else {
-          this.logger.warn({ err: errorMessage(err), retryInMs: backoff }, 'bridge.rabbitmq.connect_failed');
-        }
-        await sleep(backoff, this.signal);
+    const refusal = (err: unknown): RabbitConfigError | undefined => {
+      const code = (err as { code?: number }).code;
+      if (code !== undefined && FATAL_CODES.has(code)) {
+        const hint = code === 406 ? ' (an existing queue keeps the arguments it was declared with: pass its --dead-letter-exchange, or bridge a new queue)' : '';
+        return new RabbitConfigError(`RabbitMQ refused the bridge's set-up of queue ${this.opts.queue}: ${errorMessage(err)}${hint}`);
       }
+      if (/ACCESS.REFUSED/i.test(errorMessage(err)) && firstStart) return new RabbitConfigError(`RabbitMQ refused the credentials in the URL: ${errorMessage(err)}`);
+      return undefined;
+    };
+    try {
+      await retry(async () => {
+        if (!this.stopping) await this.connect();
+      }, {
+        initialMs: 500, maxMs: 10_000, signal: this.signal,
+        // A refused set-up fails the first start; later (a reconnect) it is logged and retried.
+        giveUp: (err) => (firstStart && refusal(err) !== undefined) || this.stopping,
+        onRetry: (err, _attempt, delay) => {
+          const refused = refusal(err);
+          if (refused) this.logger.error({ err: refused.message }, 'bridge.rabbitmq.refused');
+          else this.logger.warn({ err: errorMessage(err), retryInMs: delay }, 'bridge.rabbitmq.connect_failed');
+        },
+      });
+    } catch (err) {
+      if (this.stopping) return;
+      throw refusal(err) ?? err;
     }
   }
 
@@ -152,7 +159,7 @@ export class RabbitBridge {
     }
     try {
       // Valid: done. Invalid: its dead letter is in Kafka; reject it to the dead-letter exchange.
-      if (prepared.ok) channel.ack(msg);
+      if (prepared.outcome.ok) channel.ack(msg);
       else channel.nack(msg, false, false);
     } catch (err) {
       // The channel closed after the produce: RabbitMQ redelivers, dedup drops the copy.

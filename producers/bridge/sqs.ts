@@ -4,7 +4,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { Logger } from '../../platform/logger';
 import { errorMessage } from '../../platform/errors';
-import { sleep } from '../../platform/sleep';
+import { backoffDelay, retry, sleep } from '../../platform/retry';
 import { BridgeStopped, type BridgeCore } from './core';
 import type { BridgeMetrics } from './metrics';
 
@@ -78,17 +78,18 @@ export class SqsBridge {
 
   /** Waits (with backoff) until the queue answers; a queue that is missing or forbidden (a 4xx) fails the start. */
   async start(): Promise<void> {
-    for (let backoff = 500; ; backoff = Math.min(backoff * 2, 10_000)) {
-      try {
-        await this.sampleDepth(true);
-        break;
-      } catch (err) {
-        const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
-        if (status !== undefined && status >= 400 && status < 500) throw new SqsConfigError(`cannot read SQS queue ${this.opts.queueUrl}: ${errorMessage(err)}`);
-        if (this.signal.aborted) throw err;
-        this.logger.warn({ err: errorMessage(err), retryInMs: backoff }, 'bridge.sqs.unreachable');
-        await sleep(backoff, this.signal);
-      }
+    const clientError = (err: unknown) => {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      return status !== undefined && status >= 400 && status < 500;
+    };
+    try {
+      await retry(() => this.sampleDepth(true), {
+        initialMs: 500, maxMs: 10_000, signal: this.signal, giveUp: (err) => clientError(err) || this.signal.aborted,
+        onRetry: (err, _attempt, delay) => this.logger.warn({ err: errorMessage(err), retryInMs: delay }, 'bridge.sqs.unreachable'),
+      });
+    } catch (err) {
+      if (clientError(err)) throw new SqsConfigError(`cannot read SQS queue ${this.opts.queueUrl}: ${errorMessage(err)}`);
+      throw err;
     }
     for (let i = 0; i < this.opts.concurrency; i++) this.loops.push(this.receiveLoop(i));
     this.depthTimer = setInterval(() => void this.sampleDepth(false).catch(() => undefined), 5000);
@@ -97,7 +98,7 @@ export class SqsBridge {
   }
 
   private async receiveLoop(loop: number): Promise<void> {
-    let backoff = 500;
+    let failures = 0;
     const stopped = AbortSignal.any([this.signal, this.stopReceiving.signal]);
     while (!stopped.aborted) {
       let messages: Message[];
@@ -112,13 +113,13 @@ export class SqsBridge {
         }), { abortSignal: stopped });
         messages = out.Messages ?? [];
         this.receiving = true;
-        backoff = 500;
+        failures = 0;
       } catch (err) {
         if (stopped.aborted) return;
         this.receiving = false;
-        this.logger.warn({ loop, err: errorMessage(err), retryInMs: backoff }, 'bridge.sqs.receive_failed');
-        await sleep(backoff, stopped);
-        backoff = Math.min(backoff * 2, 10_000);
+        const delay = backoffDelay(failures++, { initialMs: 500, maxMs: 10_000 });
+        this.logger.warn({ loop, err: errorMessage(err), retryInMs: delay }, 'bridge.sqs.receive_failed');
+        await sleep(delay, stopped);
         continue;
       }
       if (messages.length > 0) {
@@ -174,7 +175,7 @@ export class SqsBridge {
       } catch (err) {
         this.logger.warn({ err: errorMessage(err), attempt }, 'bridge.sqs.delete_failed');
       }
-      if (pending.length > 0) await sleep(250 * 2 ** attempt, this.signal);
+      if (pending.length > 0) await sleep(backoffDelay(attempt, { initialMs: 250, maxMs: 4000 }), this.signal);
     }
   }
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../../platform/logger';
-import { sleep } from '../../platform/sleep';
+import { sleep } from '../../platform/retry';
 import type { TributaryProducer } from '../tributary-producer';
 import type { QueuePublisher } from './queues';
 import type { GroundTruth } from './ground-truth';

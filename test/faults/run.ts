@@ -18,6 +18,7 @@ import { readTopics } from '../kafka';
 import { startOnFreePorts } from '../../platform/local/kafka';
 import { RollupFollower, killAndWait, spawnTributary } from '../pipeline';
 import { sorted } from '../helpers';
+import { sleep } from '../../platform/retry';
 
 /**
  * `npm run test:faults`: a 3-broker cluster (replication 3, min.insync.replicas 2) under demo
@@ -76,7 +77,7 @@ async function main(): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!(await cond())) {
       if (Date.now() > deadline) return false;
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
     return true;
   };
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     await phase('warm-up (no fault)', async () => undefined);
     await phase('broker 2 SIGKILLed, restarted', async () => {
       await cluster.kill(2);
-      await new Promise((r) => setTimeout(r, 3000));
+      await sleep(3000);
       await cluster.restart(2);
     });
     if (process.env.FAULTS_STOP_AFTER === 'broker') throw new Error('stopped after the broker phase (FAULTS_STOP_AFTER)');
@@ -115,7 +116,7 @@ async function main(): Promise<void> {
     }, async () => rollupsMatch() && (await sinkCaughtUp()));
     await phase('ClickHouse unavailable 5 s, restored', async () => {
       sink.kill('SIGUSR2');
-      await new Promise((r) => setTimeout(r, 5000));
+      await sleep(5000);
       sink.kill('SIGUSR2');
     }, async () => rollupsMatch() && (await sinkCaughtUp()));
     await phase('malformed requests and poison records', async () => {
