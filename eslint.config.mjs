@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tributary/', 'dist/', 'coverage/', 'bench/results/', 'dashboards/public/vendor/'] },
+  { ignores: ['node_modules/', '.tributary/', 'dist/', 'coverage/', 'bench/results/', 'dashboards/public/vendor/']  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -16,7 +16,7 @@ export default tseslint.config(
     languageOptions: { sourceType: 'script', globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly', EventSource: 'readonly', Chart: 'readonly', Intl: 'readonly', console: 'readonly' } },
   },
   {
-    files: ['bin/**/*.js', '*.js', '*.cjs'],
+    files: ['bin/**/*.js', 'scripts/**/*.js', '*.js', '*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },

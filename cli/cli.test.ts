@@ -1,39 +1,41 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { CliContext } from './context';
+import { runCli } from './main';
 
-const run = promisify(execFile);
-const bin = path.resolve(__dirname, '../bin/tributary.js');
-
+/** Runs `tributary <args>` in this process, capturing what it prints. */
 async function tributary(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
+  let stdout = '';
+  let stderr = '';
+  const ctx: CliContext = { env, out: (t) => { stdout += t; }, err: (t) => { stderr += t; }, self: [] };
+  const code = await runCli(['node', 'tributary', ...args], ctx);
+  return { code, stdout, stderr };
 }
+
+const COMMANDS = ['start', 'demo', 'replay', 'lag', 'dlq', 'kafka', 'topics', 'registry', 'ingest', 'process', 'sink', 'dashboard'];
 
 describe('tributary CLI', () => {
   it('--help lists every command with one line each', async () => {
     const { code, stdout } = await tributary(['--help']);
     expect(code).toBe(0);
-    for (const command of ['start', 'demo', 'replay', 'lag', 'dlq', 'kafka', 'topics', 'registry', 'ingest', 'process', 'sink', 'dashboard']) expect(stdout).toMatch(new RegExp(`^  ${command} .+`, 'm'));
+    for (const command of COMMANDS) expect(stdout).toMatch(new RegExp(`^  ${command} .+`, 'm'));
   });
 
-  it('kafka without java on the PATH exits non-zero with one line saying what to do', async () => {
+  it('kafka without java on the PATH exits non-zero with one line saying what to do, leaving nothing behind', async () => {
     // A PATH holding only node: no java, no mvn.
     const dir = mkdtempSync(path.join(os.tmpdir(), 'no-java-'));
     symlinkSync(process.execPath, path.join(dir, 'node'));
-    const env = { PATH: dir, DATA_DIR: dir };
-    const { code, stderr } = await tributary(['kafka', '--port', '39092'], env);
+    // In-process, the launcher must look java up on the command's PATH, not this process's: a first
+    // version of this test found java that way, fetched the Kafka jars into DATA_DIR and started a broker.
+    const { code, stderr } = await tributary(['kafka', '--port', '39092'], { PATH: dir, DATA_DIR: path.join(dir, 'data') });
     expect(code).not.toBe(0);
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^tributary: java not found on PATH: install Java 17\+.*KAFKA_BROKERS.*docker compose/);
+    expect(readdirSync(dir)).toEqual(['node']);
   });
 
   it('a bad environment variable fails fast, naming it', async () => {
@@ -46,5 +48,20 @@ describe('tributary CLI', () => {
     const { code, stderr } = await tributary(['kafka', '--nodes', '7']);
     expect(code).not.toBe(0);
     expect(stderr).toMatch(/--nodes must be an integer from 1 to 3/);
+  });
+});
+
+/**
+ * The one spawned test: the program as users run it, bin/tributary.js on the compiled dist/
+ * (`npm test` builds first), with no TypeScript compiler loaded.
+ */
+describe('bin/tributary.js (compiled)', () => {
+  it('runs the built CLI: help on stdout, a bad variable as one line on stderr and exit 1', async () => {
+    const bin = path.resolve(__dirname, '..', 'bin', 'tributary.js');
+    const run = promisify(execFile);
+    const help = await run(process.execPath, [bin, '--help']);
+    for (const command of COMMANDS) expect(help.stdout).toMatch(new RegExp(`^  ${command} .+`, 'm'));
+    const failed = await run(process.execPath, [bin, 'topics'], { env: { ...process.env, KAFKA_BROKERS: 'nohostport' } }).catch((err: unknown) => err as { code: number; stderr: string });
+    expect(failed).toMatchObject({ code: 1, stderr: 'tributary: invalid environment: KAFKA_BROKERS="nohostport": expected host:port\n' });
   });
 });

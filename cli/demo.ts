@@ -1,5 +1,6 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { CliContext } from './context';
 import { Command, Option } from 'commander';
 import type { Config } from '../platform/config';
 import { loadConfig } from '../platform/config';
@@ -60,17 +61,17 @@ export async function driveDemo(config: Config, logger: Logger, opts: DemoComman
   }
 }
 
-export function demoCommand(): Command {
+export function demoCommand(ctx: CliContext): Command {
   return demoOptions(new Command('demo')
     .summary('send demo shop traffic to a running pipeline, writing a ground-truth ledger')
     .description('Users sign up, log in, browse, place orders that get paid, shipped, cancelled or refunded; Zipf products; some late events and client retries. Writes expected totals to DATA_DIR/demo-ledger.json. `tributary start --demo` runs the pipeline with it.'))
     .action(async (opts: DemoCommandOptions) => {
-      const config = loadConfig();
+      const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'demo');
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort());
       process.once('SIGTERM', () => controller.abort());
       const result = await driveDemo(config, logger, opts, controller.signal);
-      process.stdout.write(`demo: ${result.accepted} events accepted of ${result.sent} sent (${result.retried} retried batches)\n`);
+      ctx.out(`demo: ${result.accepted} events accepted of ${result.sent} sent (${result.retried} retried batches)\n`);
     });
 }

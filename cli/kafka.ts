@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { CliContext } from './context';
 import { Command } from 'commander';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
@@ -6,10 +7,9 @@ import { LocalKafka } from '../platform/local/kafka';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { intOption } from './options';
-import { failAndExit } from './fail';
 import { onShutdown } from './shutdown';
 
-export function kafkaCommand(): Command {
+export function kafkaCommand(ctx: CliContext): Command {
   return new Command('kafka')
     .summary('run a local Apache Kafka 4 broker (KRaft) with the pipeline topics')
     .description('Starts a real Kafka broker (or a 3-node cluster with --nodes 3) as child JVMs, jars from Maven Central, data under DATA_DIR, and creates the pipeline topics. Stops cleanly on Ctrl-C.')
@@ -17,8 +17,8 @@ export function kafkaCommand(): Command {
     .option('--port <port>', 'client port of node 1; node i uses port+2i, its controller port+2i+1', intOption('--port', 1024, 65000), 9092)
     .option('--no-topics', 'do not create the pipeline topics')
     .action(async (opts: { nodes: number; port: number; topics: boolean }) => {
-      if (opts.nodes !== 1 && opts.nodes !== 3) failAndExit(new Error('--nodes must be 1 or 3'));
-      const config = loadConfig();
+      if (opts.nodes !== 1 && opts.nodes !== 3) throw new Error('--nodes must be 1 or 3');
+      const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'kafka');
       const broker = await LocalKafka.start({
         dataDir: config.dataDir,
@@ -26,6 +26,7 @@ export function kafkaCommand(): Command {
         logger,
         nodes: opts.nodes as 1 | 3,
         port: opts.port,
+        env: ctx.env,
       });
       onShutdown(logger, () => broker.stop());
       if (opts.topics) {
@@ -36,6 +37,6 @@ export function kafkaCommand(): Command {
           await admin.disconnect();
         }
       }
-      process.stdout.write(`Kafka ${opts.nodes === 1 ? 'broker' : 'cluster'} ready: KAFKA_BROKERS=${broker.brokers.join(',')} (Ctrl-C to stop)\n`);
+      ctx.out(`Kafka ${opts.nodes === 1 ? 'broker' : 'cluster'} ready: KAFKA_BROKERS=${broker.brokers.join(',')} (Ctrl-C to stop)\n`);
     });
 }

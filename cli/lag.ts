@@ -1,3 +1,4 @@
+import type { CliContext } from './context';
 import { Command } from 'commander';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
@@ -5,12 +6,12 @@ import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { stageLag } from '../dashboards/pipeline-status';
 import { formatTable } from './topics';
 
-export function lagCommand(): Command {
+export function lagCommand(ctx: CliContext): Command {
   return new Command('lag')
     .summary('lag per partition of the processor and sink groups (or --group)')
     .option('--group <group>', 'one consumer group (its committed topics)')
     .action(async (opts: { group?: string }) => {
-      const config = loadConfig();
+      const config = loadConfig(ctx.env);
       const logger = createLogger('warn', 'lag');
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-lag' }));
       try {
@@ -27,7 +28,7 @@ export function lagCommand(): Command {
           for (const p of lag.partitions) rows.push([g.group, p.topic, String(p.partition), p.committed < 0 ? 'none' : String(p.committed), String(p.end), String(p.lag)]);
           rows.push([g.group, '(total)', '', '', '', String(lag.totalLag)]);
         }
-        process.stdout.write(formatTable(rows));
+        ctx.out(formatTable(rows));
       } finally {
         await admin.disconnect();
       }

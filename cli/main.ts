@@ -1,45 +1,58 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
+import { errorMessage } from '../platform/errors';
+import { processContext, type CliContext } from './context';
 import { kafkaCommand } from './kafka';
 import { topicsCommand } from './topics';
-import { registryCommand } from './registry';
-import { ingestCommand } from './ingest';
 import { bridgeCommand } from './bridge';
-import { processCommand } from './process';
-import { sinkCommand } from './sink';
+import { dashboardCommand, ingestCommand, processCommand, registryCommand, sinkCommand } from './stages';
 import { startCommand } from './start';
 import { demoCommand } from './demo';
-import { dashboardCommand } from './dashboard';
 import { replayCommand } from './replay';
 import { lagCommand } from './lag';
 import { dlqCommand } from './dlq';
-import { failAndExit } from './fail';
 
 /**
- * `tributary <command>`: every stage and operator tool behind one binary. Each command builds
- * its own dependencies from the validated config (its composition root) and stops them in
- * reverse order on SIGINT/SIGTERM.
+ * `tributary <command>`: every stage and operator tool behind one binary. This folder is the
+ * composition root: each command builds its dependencies from the validated config and stops
+ * them in reverse order on SIGINT/SIGTERM. Nothing imports cli/.
  */
-export function buildProgram(): Command {
+export function buildProgram(ctx: CliContext): Command {
   const program = new Command('tributary')
     .description('Event-streaming analytics on Kafka and ClickHouse')
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false });
-  program.addCommand(startCommand());
-  program.addCommand(demoCommand());
-  program.addCommand(replayCommand());
-  program.addCommand(lagCommand());
-  program.addCommand(dlqCommand());
-  program.addCommand(kafkaCommand());
-  program.addCommand(topicsCommand());
-  program.addCommand(registryCommand());
-  program.addCommand(ingestCommand());
-  program.addCommand(bridgeCommand());
-  program.addCommand(processCommand());
-  program.addCommand(sinkCommand());
-  program.addCommand(dashboardCommand());
+  for (const command of [
+    startCommand(ctx), demoCommand(ctx), replayCommand(ctx), lagCommand(ctx), dlqCommand(ctx), kafkaCommand(ctx), topicsCommand(ctx),
+    registryCommand(ctx), ingestCommand(ctx), bridgeCommand(ctx), processCommand(ctx), sinkCommand(ctx), dashboardCommand(ctx),
+  ]) program.addCommand(command);
+  // Commander's own errors and help go through the context too, and throw instead of exiting.
+  const configure = (command: Command) => {
+    command.exitOverride().configureOutput({ writeOut: ctx.out, writeErr: ctx.err });
+    command.commands.forEach(configure);
+  };
+  configure(program);
   return program;
 }
 
-export function main(argv: string[] = process.argv): void {
-  buildProgram().parseAsync(argv).catch(failAndExit);
+/**
+ * Runs the program and resolves with its exit code once the command's action has finished
+ * (a stage keeps running after that, held by its servers and consumers). A failure is one line
+ * on stderr naming what went wrong; the stack only with DEBUG set.
+ */
+export async function runCli(argv: string[], ctx: CliContext = processContext()): Promise<number> {
+  try {
+    await buildProgram(ctx).parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode; // commander has printed its message
+    ctx.err(`tributary: ${errorMessage(err)}\n`);
+    if (ctx.env.DEBUG && err instanceof Error && err.stack) ctx.err(`${err.stack}\n`);
+    return 1;
+  }
 }
+
+export function main(argv: string[] = process.argv): void {
+  void runCli(argv).then((code) => { if (code !== 0) process.exit(code); });
+}
+
+if (require.main === module) main();

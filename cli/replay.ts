@@ -1,4 +1,5 @@
 import { createInterface } from 'node:readline/promises';
+import type { CliContext } from './context';
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { type Admin, connectAdmin, createKafka } from '../platform/kafka/client';
@@ -30,7 +31,7 @@ const isoTime = (value: string) => {
   return ms;
 };
 
-export function replayCommand(): Command {
+export function replayCommand(ctx: CliContext): Command {
   return new Command('replay')
     .summary('move a consumer group back (or forward) to an offset, a time or the earliest, safely')
     .requiredOption('--group <group>', 'consumer group, e.g. tributary-rollups or tributary-clickhouse-sink')
@@ -48,7 +49,7 @@ export function replayCommand(): Command {
       const positions = [opts.offset !== undefined, opts.fromTime !== undefined, Boolean(opts.earliest)].filter(Boolean).length;
       if (positions !== 1) throw new ReplayError('give exactly one of --offset, --from-time, --earliest');
       if (Boolean(opts.partition?.length) === Boolean(opts.all)) throw new ReplayError('give --partition <p> (repeatable) or --all');
-      const config = loadConfig();
+      const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 'replay');
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-replay' }));
       try {
@@ -56,20 +57,20 @@ export function replayCommand(): Command {
         const processorGroup = opts.group === config.processor.groupId;
         const request = { group: opts.group, topic: opts.topic, partitions: opts.all ? undefined : opts.partition, position, segmentSize: processorGroup ? config.processor.segmentSize : undefined };
         const targets = await planReplay(admin, request);
-        printPlan(targets);
-        if (processorGroup) process.stdout.write(`${opts.group} is the stream processor's group: targets move to their segment start (SEGMENT_SIZE ${config.processor.segmentSize}), so every rollup row is recomputed whole.\n`);
+        printPlan(ctx, targets);
+        if (processorGroup) ctx.out(`${opts.group} is the stream processor's group: targets move to their segment start (SEGMENT_SIZE ${config.processor.segmentSize}), so every rollup row is recomputed whole.\n`);
         if (opts.dryRun) return;
-        await ensureIdle(admin, opts.group, Boolean(opts.wait));
+        await ensureIdle(ctx, admin, opts.group, Boolean(opts.wait));
         if (!opts.yes) await confirm();
         const ends = await admin.fetchTopicOffsets(opts.topic);
         await applyReplay(admin, request, targets);
-        process.stdout.write(`Moved ${targets.length} partition(s) of ${opts.topic} for group ${opts.group}. Start the group's consumers to reprocess.\n`);
+        ctx.out(`Moved ${targets.length} partition(s) of ${opts.topic} for group ${opts.group}. Start the group's consumers to reprocess.\n`);
         if (opts.follow) {
           const goal = new Map(targets.map((t) => {
             const high = Number(ends.find((e) => e.partition === t.partition)?.high ?? t.high);
             return [t.partition, request.segmentSize ? high - (high % request.segmentSize) : high];
           }));
-          await follow(admin, opts.group, opts.topic, targets, goal);
+          await follow(ctx, admin, opts.group, opts.topic, targets, goal);
         }
       } finally {
         await admin.disconnect();
@@ -77,21 +78,21 @@ export function replayCommand(): Command {
     });
 }
 
-function printPlan(targets: ReplayTarget[]): void {
+function printPlan(ctx: CliContext, targets: ReplayTarget[]): void {
   const rows = [['partition', 'committed', 'new offset', 'range', 'to reprocess', 'note']];
   for (const t of targets) rows.push([String(t.partition), t.committed < 0 ? 'none' : String(t.committed), String(t.newOffset), `${t.low}-${t.high}`, String(t.toReprocess), t.note]);
-  process.stdout.write(formatTable(rows));
+  ctx.out(formatTable(rows));
 }
 
 /** Kafka refuses offset changes for a group with members: refuse first, saying what to stop. */
-async function ensureIdle(admin: Admin, group: string, wait: boolean): Promise<void> {
+async function ensureIdle(ctx: CliContext, admin: Admin, group: string, wait: boolean): Promise<void> {
   for (;;) {
     const members = await activeMembers(admin, group);
     if (members.length === 0) return;
     if (!wait) {
       throw new ReplayError(`group ${group} has ${members.length} active member(s) (${members.join(', ')}): stop its consumers (e.g. the tributary process/sink instances) first, or pass --wait`);
     }
-    process.stdout.write(`waiting for group ${group} to become inactive (${members.length} member(s))…\n`);
+    ctx.out(`waiting for group ${group} to become inactive (${members.length} member(s))…\n`);
     await sleep(2000);
   }
 }
@@ -104,7 +105,7 @@ async function confirm(): Promise<void> {
   if (!/^y(es)?$/i.test(answer.trim())) throw new ReplayError('not applied');
 }
 
-async function follow(admin: Admin, group: string, topic: string, targets: ReplayTarget[], goal: Map<number, number>): Promise<void> {
+async function follow(ctx: CliContext, admin: Admin, group: string, topic: string, targets: ReplayTarget[], goal: Map<number, number>): Promise<void> {
   const total = targets.reduce((n, t) => n + Math.max(0, (goal.get(t.partition) ?? 0) - t.newOffset), 0);
   const tty = Boolean(process.stdout.isTTY);
   const bar = tty ? new SingleBar({ format: 'replay {bar} {percentage}% | {value}/{total} records | ETA {eta}s' }, Presets.shades_classic) : undefined;
@@ -122,12 +123,12 @@ async function follow(admin: Admin, group: string, topic: string, targets: Repla
     }
     if (bar) bar.update(done);
     else if (Date.now() - lastLine > 2000 || finished) {
-      process.stdout.write(`replay: ${done}/${total} records (${total ? Math.round((100 * done) / total) : 100}%)\n`);
+      ctx.out(`replay: ${done}/${total} records (${total ? Math.round((100 * done) / total) : 100}%)\n`);
       lastLine = Date.now();
     }
     if (finished) break;
     await sleep(500);
   }
   bar?.stop();
-  process.stdout.write(`group ${group} reached the end offsets captured at the start of the replay\n`);
+  ctx.out(`group ${group} reached the end offsets captured at the start of the replay\n`);
 }

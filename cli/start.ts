@@ -1,7 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import type { CliContext } from './context';
 import { Command } from 'commander';
 import { loadConfig, type Config } from '../platform/config';
+import { errorMessage } from '../platform/errors';
 import { createLogger, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { assertPortFree } from '../platform/local/ports';
@@ -18,25 +19,23 @@ import { LocalRabbitMQ } from '../platform/local/rabbitmq';
 import { LocalSqs } from '../platform/local/elasticmq';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { sqsClient } from '../producers/bridge/sqs';
+import { supervise, waitReady } from './supervise';
 import { DEMO_RABBITMQ_QUEUE, demoOptions, driveDemo, type DemoCommandOptions } from './demo';
-import { sleep } from '../platform/retry';
 
-const BIN = path.resolve(__dirname, '..', 'bin', 'tributary.js');
-
-export function startCommand(): Command {
+export function startCommand(ctx: CliContext): Command {
   return demoOptions(new Command('start')
     .summary('run the whole pipeline on this machine (Kafka, registry, ingest, process, sink, dashboard)')
     .description('The local Kafka broker unless KAFKA_BROKERS, the embedded registry unless SCHEMA_REGISTRY_URL, chDB unless CLICKHOUSE_URL. Ingest and the processor run as child processes (both cores); this process hosts the registry, the sink and the dashboard. With --via rabbitmq or sqs, also a bridge (and a local RabbitMQ node or ElasticMQ unless RABBITMQ_URL / SQS_QUEUE_URL). Ctrl-C stops every stage in order.')
     .option('--demo', 'also send demo traffic (see `tributary demo`)'))
     .action(async (opts: DemoCommandOptions & { demo?: boolean }) => {
-      const config = loadConfig();
+      const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'start');
       const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
       let shuttingDown = false;
       const shutdown = async (code: number) => {
         if (shuttingDown) return;
         shuttingDown = true;
-        process.stdout.write('Stopping…\n');
+        ctx.out('Stopping…\n');
         for (const { name, stop } of [...stops].reverse()) {
           try {
             await stop();
@@ -50,22 +49,22 @@ export function startCommand(): Command {
       process.once('SIGINT', () => void shutdown(0));
       process.once('SIGTERM', () => void shutdown(0));
       try {
-        await runAll(config, logger, opts, stops, () => shuttingDown);
+        await runAll(ctx, config, logger, opts, stops, () => shuttingDown);
       } catch (err) {
-        process.stderr.write(`tributary: ${(err as Error).message}\n`);
+        ctx.err(`tributary: ${errorMessage(err)}\n`);
         await shutdown(1);
       }
     });
 }
 
-async function runAll(config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
+async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
   await assertPortFree(config.ingestPort, 'ingestion endpoint, INGEST_PORT');
   await assertPortFree(config.dashboardPort, 'dashboard, DASHBOARD_PORT');
   if (config.registry.embedded) await assertPortFree(config.registry.port, 'schema registry, REGISTRY_PORT');
 
   let brokers = config.kafka.brokers;
   if (config.kafka.local) {
-    const broker = await LocalKafka.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger, port: Number(brokers[0]!.split(':')[1]) });
+    const broker = await LocalKafka.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger, port: Number(brokers[0]!.split(':')[1]), env: ctx.env });
     stops.push({ name: 'kafka', stop: () => broker.stop() });
     brokers = broker.brokers;
   }
@@ -92,19 +91,19 @@ async function runAll(config: Config, logger: Logger, opts: DemoCommandOptions &
   // Child stages see the running broker and registry as if configured externally.
   const auth = resolveWriteAuth(config);
   const childEnv: NodeJS.ProcessEnv = {
-    ...process.env, KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl,
+    ...ctx.env, KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl,
     ...(auth.keys ? { WRITE_KEYS: auth.keys.join(',') } : { INGEST_AUTH: 'off' }),
   };
-  const processor = supervise(['process'], childEnv, logger, stopping);
+  const processor = supervise(ctx.self, ['process'], childEnv, logger, stopping);
   stops.push({ name: 'process', stop: () => processor.stop() });
-  const ingest = supervise(['ingest'], childEnv, logger, stopping);
+  const ingest = supervise(ctx.self, ['ingest'], childEnv, logger, stopping);
   stops.push({ name: 'ingest', stop: () => ingest.stop() });
   const ingestUrl = `http://localhost:${config.ingestPort}`;
   await waitReady(`${ingestUrl}/readyz`, 120_000);
 
-  const bridge = opts.via === 'rabbitmq' || opts.via === 'sqs' ? await startBridgeStage(config, opts, childEnv, logger, stops, stopping) : undefined;
+  const bridge = opts.via === 'rabbitmq' || opts.via === 'sqs' ? await startBridgeStage(ctx, config, opts, childEnv, logger, stops, stopping) : undefined;
 
-  process.stdout.write([
+  ctx.out([
     'Tributary is running:',
     `  dashboard   ${dashboard.url}`,
     `  ingest      ${ingestUrl}/v1/events${auth.developmentKey ? `   write key: ${auth.developmentKey}` : ''}`,
@@ -124,7 +123,7 @@ async function runAll(config: Config, logger: Logger, opts: DemoCommandOptions &
     }, logger, { ...opts, ...(bridge ? { queue: bridge.queue } : {}) }, controller.signal, ingestUrl);
     // First to stop on Ctrl-C: the demo, so every event it sent is either acknowledged or not counted.
     stops.push({ name: 'demo', stop: async () => { controller.abort(); await demo; } });
-    process.stdout.write(`Demo traffic: ${opts.rate} events/s via ${opts.via}; ground truth in ${path.join(config.dataDir, 'demo-ledger.json')} on stop\n`);
+    ctx.out(`Demo traffic: ${opts.rate} events/s via ${opts.via}; ground truth in ${path.join(config.dataDir, 'demo-ledger.json')} on stop\n`);
   }
 }
 
@@ -132,7 +131,7 @@ async function runAll(config: Config, logger: Logger, opts: DemoCommandOptions &
  * `--via rabbitmq|sqs`: the bridge as a supervised child, consuming the demo queue of a local
  * RabbitMQ node / ElasticMQ started here unless RABBITMQ_URL / SQS_QUEUE_URL point elsewhere.
  */
-async function startBridgeStage(config: Config, opts: DemoCommandOptions, env: NodeJS.ProcessEnv, logger: Logger,
+async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoCommandOptions, env: NodeJS.ProcessEnv, logger: Logger,
   stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean,
 ): Promise<{ description: string; queue: string; config: Partial<Config['bridge']> }> {
   await assertPortFree(config.bridge.port, 'bridge metrics, BRIDGE_PORT');
@@ -162,49 +161,8 @@ async function startBridgeStage(config: Config, opts: DemoCommandOptions, env: N
     args = ['bridge', 'sqs', '--queue-url', queueUrl];
     bridgeConfig = { sqsQueueUrl: queueUrl };
   }
-  const bridge = supervise(args, env, logger, stopping);
+  const bridge = supervise(ctx.self, args, env, logger, stopping);
   stops.push({ name: 'bridge', stop: () => bridge.stop() });
   await waitReady(`http://localhost:${config.bridge.port}/readyz`, 60_000);
   return { description: `${opts.via}:${queue} → Kafka (metrics http://localhost:${config.bridge.port}/metrics)`, queue, config: bridgeConfig };
-}
-
-/** Runs `tributary <args>` as a child process and restarts it if it dies, until stopped. */
-function supervise(args: string[], env: NodeJS.ProcessEnv, logger: Logger, stopping: () => boolean): { stop: () => Promise<void> } {
-  const stage = args.join(' ');
-  let child: ChildProcess;
-  let stopped = false;
-  const launch = () => {
-    // Own process group: on Ctrl-C this process stops the stages in order, not the terminal all at once.
-    child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
-    child.once('exit', (code, signal) => {
-      if (stopped || stopping()) return;
-      logger.error({ stage, code, signal }, 'start.stage.died');
-      setTimeout(launch, 1000);
-    });
-  };
-  launch();
-  // An error exit of this process must not leave the stage running in its own group.
-  process.once('exit', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); });
-  return {
-    stop: () => new Promise<void>((resolve) => {
-      stopped = true;
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.once('exit', () => { clearTimeout(timer); resolve(); });
-      child.kill('SIGTERM');
-    }),
-  };
-}
-
-async function waitReady(url: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if ((await fetch(url)).status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms`);
-    await sleep(200);
-  }
 }

@@ -1,16 +1,17 @@
+import type { CliContext } from './context';
 import { Command } from 'commander';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 
-export function topicsCommand(): Command {
+export function topicsCommand(ctx: CliContext): Command {
   return new Command('topics')
     .summary('list topics: partitions, leaders, in-sync replicas, end offsets')
     .option('--ensure', 'create the pipeline topics that are missing and check the existing ones first')
     .option('--all', 'include internal topics (names starting with _ or __)')
     .action(async (opts: { ensure?: boolean; all?: boolean }) => {
-      const config = loadConfig();
+      const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'topics');
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-topics' }));
       try {
@@ -25,7 +26,7 @@ export function topicsCommand(): Command {
             rows.push([t.name, String(p.partitionId), String(p.leader), p.replicas.join(','), p.isr.join(','), o?.low ?? '?', o?.high ?? '?']);
           }
         }
-        process.stdout.write(formatTable(rows));
+        ctx.out(formatTable(rows));
       } finally {
         await admin.disconnect();
       }

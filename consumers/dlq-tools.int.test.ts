@@ -1,17 +1,12 @@
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { type Admin, type Kafka, connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { SCHEMAS } from '../schemas/catalog';
 import { SchemaClient } from '../schemas/client';
 import { startTestRegistry } from '../test/registry';
-import { createPipelineTopics, pipelineEnv } from '../test/pipeline';
+import { createPipelineTopics, pipelineEnv, runTributary } from '../test/pipeline';
 import { testConfig } from '../test/helpers';
 import { deadLetter } from '../schemas/dead-letter';
 
-const run = promisify(execFile);
-const BIN = path.resolve(__dirname, '..', 'bin', 'tributary.js');
 
 describe('tributary dlq', () => {
   const config = testConfig();
@@ -44,7 +39,7 @@ describe('tributary dlq', () => {
     await producer.send({ topic: topics.dlq, acks: -1, messages: letters });
     await producer.disconnect();
 
-    const cli = async (...args: string[]) => (await run(process.execPath, [BIN, 'dlq', ...args], { env: { ...process.env, ...env }, timeout: 60_000 })).stdout;
+    const cli = async (...args: string[]) => (await runTributary(['dlq', ...args], env)).stdout;
     const list = await cli('list');
     expect(list).toMatch(new RegExp(`^0\\s+\\S+\\s+process\\s+undecodable\\s+${topics.users.replace(/\./g, '\\.')}\\s+2\\s+17\\s+not the wire format$`, 'm'));
     expect(list).toMatch(/3 dead letter\(s\)/);

@@ -65,8 +65,6 @@ export const envSchema = z.object({
   SEGMENT_SIZE: optional(positiveInt).default(20_000),
   /** How often the processor emits changed rollup rows (dashboards are this live). */
   FLUSH_INTERVAL_MS: optional(positiveInt).default(1000),
-  /** Test switch: the processor multiplies amounts by this; proves a replay rewrites rows after an aggregation change. */
-  TRIBUTARY_TEST_AMOUNT_FACTOR: optional(positiveInt).default(1),
   SINK_GROUP_ID: optional(z.string().min(1)).default('tributary-clickhouse-sink'),
   SINK_BATCH_ROWS: optional(positiveInt).default(20_000),
   SINK_BATCH_DELAY_MS: optional(positiveInt).default(500),
@@ -104,7 +102,7 @@ export interface Config {
     database: string;
   };
   topics: { users: string; orders: string; rollups: string; dlq: string };
-  processor: { groupId: string; segmentSize: number; flushIntervalMs: number; amountFactor?: number };
+  processor: { groupId: string; segmentSize: number; flushIntervalMs: number };
   sink: { groupId: string; batchRows: number; batchDelayMs: number };
   ingestPort: number;
   ingest: {
@@ -168,7 +166,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       database: e.CLICKHOUSE_DATABASE,
     },
     topics: { users: e.TOPIC_USERS, orders: e.TOPIC_ORDERS, rollups: e.TOPIC_ROLLUPS, dlq: e.TOPIC_DLQ },
-    processor: { groupId: e.PROCESS_GROUP_ID, segmentSize: e.SEGMENT_SIZE, flushIntervalMs: e.FLUSH_INTERVAL_MS, amountFactor: e.TRIBUTARY_TEST_AMOUNT_FACTOR },
+    processor: { groupId: e.PROCESS_GROUP_ID, segmentSize: e.SEGMENT_SIZE, flushIntervalMs: e.FLUSH_INTERVAL_MS },
     sink: { groupId: e.SINK_GROUP_ID, batchRows: e.SINK_BATCH_ROWS, batchDelayMs: e.SINK_BATCH_DELAY_MS },
     ingestPort: e.INGEST_PORT,
     ingest: {

@@ -35,7 +35,7 @@ export class PartitionState {
   private keyHeads = new Map<RollupKind, string>();
   duplicates = 0;
 
-  constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number, private readonly amountFactor = 1) {
+  constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number) {
     this.segment = segmentOf(resumeAt, segmentSize);
     this.position = seedFrom;
     this.seedUntil = resumeAt;
@@ -87,10 +87,10 @@ export class PartitionState {
       const o = event.record;
       let quantity = 0;
       for (const item of o.items) quantity += item.quantity;
-      this.bump('orders', window, o.country ?? '', o.currency ?? '', o.type, offset, received, 1, (o.amountCents ?? 0) * this.amountFactor, quantity);
+      this.bump('orders', window, o.country ?? '', o.currency ?? '', o.type, offset, received, 1, o.amountCents ?? 0, quantity);
       if (o.type === 'order_placed') {
         for (const item of o.items) {
-          this.bump('products', window, item.category ?? '', o.currency ?? '', item.sku, offset, received, 1, item.quantity * item.unitPriceCents * this.amountFactor, item.quantity);
+          this.bump('products', window, item.category ?? '', o.currency ?? '', item.sku, offset, received, 1, item.quantity * item.unitPriceCents, item.quantity);
         }
       }
     }

@@ -21,8 +21,6 @@ export interface ProcessorOptions {
   flushIntervalMs: number;
   /** Dirty rows across partitions above which a batch waits for a flush (pauses fetching). */
   maxDirtyRows: number;
-  /** Test switch (TRIBUTARY_TEST_AMOUNT_FACTOR): a stand-in for an aggregation change. */
-  amountFactor?: number;
 }
 
 export interface ProcessorDeps {
@@ -108,7 +106,7 @@ export class StreamProcessor {
       const low = Number((await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? 0);
       const seedFrom = Math.max(low, resumeAt - (resumeAt % segmentSize) - segmentSize, 0);
       const aligned = resumeAt - (resumeAt % segmentSize);
-      state = new PartitionState(topic, partition, segmentSize, resumeAt, Math.min(seedFrom, aligned), this.deps.options.amountFactor ?? 1);
+      state = new PartitionState(topic, partition, segmentSize, resumeAt, Math.min(seedFrom, aligned));
       this.states.set(key, state);
       this.deps.metrics.segmentRestarts.inc({ topic });
       this.deps.logger.info({ topic, partition, resumeAt, seedFrom: state.position }, 'processor.partition.resume');

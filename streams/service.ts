@@ -20,7 +20,6 @@ export async function startProcessor(deps: { config: Config; kafka: Kafka; schem
       segmentSize: config.processor.segmentSize,
       flushIntervalMs: config.processor.flushIntervalMs,
       maxDirtyRows: 200_000,
-      amountFactor: config.processor.amountFactor ?? 1,
     },
   });
   await processor.start();

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse } from 'yaml';
 import { envSchema, loadConfig } from '../platform/config';
 import { buildProgram } from '../cli/main';
+import { processContext } from '../cli/context';
 
 /** docker-compose.yml cannot run here (no Docker engine); this keeps it honest by reading. */
 describe('docker-compose.yml', () => {
@@ -14,7 +15,7 @@ describe('docker-compose.yml', () => {
 
   it('builds the Tributary stages from the Dockerfile, each running a real CLI command', () => {
     expect(tributary.map(([name]) => name)).toEqual(expect.arrayContaining(['ingest', 'process', 'sink', 'dashboard']));
-    const commands = buildProgram().commands.map((c) => c.name());
+    const commands = buildProgram(processContext()).commands.map((c) => c.name());
     for (const [, service] of tributary) expect(commands).toContain(service.command?.[0]);
   });
 

@@ -5,8 +5,8 @@ export type FaultyClickHouse = ClickHouseClient & { down: boolean; failedInserts
 /**
  * A fault-injecting wrapper around a real client: while `down` is set, inserts, queries and
  * commands fail as they would against an unreachable server (ECONNREFUSED). Everything else
- * passes through to the real engine. Used by tests, and by `tributary sink` when
- * TRIBUTARY_FAULT_SIGNALS=1 (SIGUSR2 toggles it) for the fault suite.
+ * passes through to the real engine. Used by the sink's tests, and by the fault
+ * suite's sink (test/faults/faulty-sink.ts: SIGUSR2 toggles it).
  */
 export function faultyClickHouse(real: ClickHouseClient): FaultyClickHouse {
   const state = { down: false, failedInserts: 0 };

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import type { Admin, Consumer, Kafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
@@ -12,6 +13,8 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { freePort } from '../platform/local/ports';
 import { unique, waitFor } from './helpers';
+
+const execFileAsync = promisify(execFile);
 
 export interface PipelineTopics { users: string; orders: string; rollups: string; dlq: string }
 
@@ -40,13 +43,40 @@ export function pipelineEnv(topics: PipelineTopics, registryUrl: string, extra: 
   };
 }
 
-/** Runs `tributary <command>` as a child process (so a test can SIGKILL it). */
-export function spawnTributary(args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, [path.resolve(__dirname, '..', 'bin', 'tributary.js'), ...args], {
+const ROOT = path.resolve(__dirname, '..');
+
+/**
+ * `node -r tsx/cjs <script>`: a TypeScript entry point run from source, so tests need no build
+ * and always run the code under test. `tributary start` launches its stages the same way
+ * (CliContext.self), so the whole tree of processes runs from source.
+ */
+export function sourceEntry(script: string): string[] {
+  return [process.execPath, '-r', require.resolve('tsx/cjs'), path.join(ROOT, script)];
+}
+
+/** Runs `entry args…` as a child process (so a test can SIGKILL it); its logs reach stderr with TEST_LOG_LEVEL. */
+export function spawnEntry(entry: string[], args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(entry[0]!, [...entry.slice(1), ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore'],
   });
-  return child;
+}
+
+/** Runs `tributary <command>` from source as a child process. */
+export function spawnTributary(args: string[], env: Record<string, string>): ChildProcess {
+  return spawnEntry(sourceEntry('cli/main.ts'), args, env);
+}
+
+/** Runs a one-shot `tributary <command>` from source to its end. */
+export async function runTributary(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [node, ...rest] = sourceEntry('cli/main.ts');
+  try {
+    const { stdout, stderr } = await execFileAsync(node!, [...rest, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
 }
 
 export function killAndWait(child: ChildProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

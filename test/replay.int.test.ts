@@ -1,6 +1,4 @@
-import { execFile, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
+import type { ChildProcess } from 'node:child_process';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
@@ -15,12 +13,10 @@ import { sinkMetrics } from '../consumers/metrics';
 import { rollupMigrations } from '../consumers/tables';
 import { DashboardQueries } from '../dashboards/queries';
 import { startTestRegistry } from './registry';
-import { createPipelineTopics, killAndWait, pipelineEnv, produceDemo, spawnTributary } from './pipeline';
+import { createPipelineTopics, killAndWait, pipelineEnv, produceDemo, runTributary, sourceEntry, spawnEntry, spawnTributary } from './pipeline';
 import { testClickHouse } from './clickhouse';
 import { sorted, testConfig, unique, waitFor } from './helpers';
 
-const run = promisify(execFile);
-const BIN = path.resolve(__dirname, '..', 'bin', 'tributary.js');
 
 describe('tributary replay', () => {
   const config = testConfig({ CLICKHOUSE_DATABASE: `replay_${Date.now()}_${process.pid}` });
@@ -48,15 +44,7 @@ describe('tributary replay', () => {
     await registry?.close();
   });
 
-  async function tributary(args: string[], env: Record<string, string>) {
-    try {
-      const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
-      return { code: 0, stdout, stderr };
-    } catch (err) {
-      const e = err as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const tributary = runTributary;
 
   it('replays the processor group from an offset and from a time with exact totals, rewrites rows after an aggregation change, refuses while active, names bad input', async () => {
     const topics = await createPipelineTopics(admin);
@@ -109,11 +97,11 @@ describe('tributary replay', () => {
     await killAndWait(processor, 'SIGTERM');
     processor = undefined;
 
-    // After an aggregation change (the test switch doubles amounts), a replay rewrites the rows.
+    // After an aggregation change (a processor whose decoding doubles amounts, test/fixtures/), a replay rewrites the rows.
     for (const topic of [topics.users, topics.orders]) {
       expect((await tributary(['replay', '--group', group, '--topic', topic, '--all', '--earliest', '--yes'], env)).code).toBe(0);
     }
-    processor = spawnTributary(['process'], { ...env, TRIBUTARY_TEST_AMOUNT_FACTOR: '2' });
+    processor = spawnEntry(sourceEntry('test/fixtures/doubling-processor.ts'), [], env);
     const doubled = JSON.parse(want) as { orders: Record<string, { count: number; amountCents: Record<string, number> }> };
     for (const o of Object.values(doubled.orders)) for (const c of Object.keys(o.amountCents)) o.amountCents[c]! *= 2;
     const wantDoubled = JSON.stringify(sorted(doubled));

@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
 import type { Config } from '../config';
 
 export type { ClickHouseClient };
@@ -26,6 +25,7 @@ export function createClickHouse(config: Config['clickhouse'], dataDir: string):
   }
   const dir = path.join(dataDir, 'clickhouse');
   mkdirSync(dir, { recursive: true });
+  const { createChdbConnection } = loadChdb();
   // TRICKY: chdb declares the Connection interface from @clickhouse/client-common while
   // @clickhouse/client 1.23 bundles its own copy; the shapes agree, the declarations differ.
   const connection = createChdbConnection({ path: dir }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
@@ -35,4 +35,18 @@ export function createClickHouse(config: Config['clickhouse'], dataDir: string):
 /** True when `client` runs the embedded engine rather than a server. */
 export function describeClickHouse(config: Config['clickhouse'], dataDir: string): string {
   return config.url ? config.url : `embedded chDB in ${path.join(dataDir, 'clickhouse')}`;
+}
+
+/**
+ * chDB is an optional dependency (its native library is ~540 MB): the production image leaves it
+ * out and talks to a ClickHouse server. Loaded only when the embedded engine is asked for.
+ */
+function loadChdb(): typeof import('chdb/connection') {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('chdb/connection') as typeof import('chdb/connection');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+    throw new Error('the embedded ClickHouse engine (the optional chdb package) is not installed here: set CLICKHOUSE_URL to a ClickHouse server, or install with optional dependencies (npm ci)');
+  }
 }

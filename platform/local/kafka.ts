@@ -28,6 +28,8 @@ export interface LocalKafkaOptions {
   /** JVM heap per node, e.g. "-Xms256m -Xmx768m". */
   heapOpts?: string;
   readyTimeoutMs?: number;
+  /** The environment java and mvn are looked up in and run with (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 interface NodeSpec {
@@ -54,14 +56,16 @@ export class LocalKafka {
   }
 
   static async start(options: LocalKafkaOptions): Promise<LocalKafka> {
+    const env = options.env ?? process.env;
     const opts = {
       nodes: 1 as const,
       port: 9092,
       readyTimeoutMs: 90_000,
-      heapOpts: process.env.KAFKA_HEAP_OPTS ?? (options.nodes === 3 ? '-Xms128m -Xmx512m' : '-Xms256m -Xmx1g'),
+      heapOpts: env.KAFKA_HEAP_OPTS ?? (options.nodes === 3 ? '-Xms128m -Xmx512m' : '-Xms256m -Xmx1g'),
       ...options,
+      env,
     };
-    await checkJava();
+    await checkJava(env);
     const root = path.join(opts.dataDir, opts.nodes === 1 ? 'kafka' : 'kafka-cluster');
     const nodes: NodeSpec[] = Array.from({ length: opts.nodes }, (_, i) => ({
       id: i + 1,
@@ -75,7 +79,7 @@ export class LocalKafka {
       await assertPortFree(n.port, `Kafka node ${n.id} client listener`);
       await assertPortFree(n.controllerPort, `Kafka node ${n.id} controller listener`);
     }
-    const classpath = await kafkaClasspath(opts.mavenRepo, opts.logger);
+    const classpath = await kafkaClasspath(opts.mavenRepo, opts.logger, opts.env);
     await mkdir(root, { recursive: true });
     await writeFile(path.join(root, 'log4j2.properties'), LOG4J2_CONFIG);
     const cluster = new LocalKafka(opts, classpath, nodes);
@@ -98,7 +102,7 @@ export class LocalKafka {
       // in controller.quorum.voters, which format takes without extra flags.
       const args = ['format', `--cluster-id=${clusterId}`, '-c', n.propsFile, ...(this.nodes.length === 1 ? ['--standalone'] : [])];
       this.opts.logger.info({ node: n.id, dir: n.dir }, 'kafka.storage.format');
-      await run('java', [...this.jvmArgs(), 'kafka.tools.StorageTool', ...args]);
+      await run('java', [...this.jvmArgs(), 'kafka.tools.StorageTool', ...args], { env: this.opts.env });
     }
   }
 
@@ -148,7 +152,7 @@ export class LocalKafka {
     // Its own process group: Ctrl-C in a terminal reaches `tributary start` alone, which stops
     // the stages first and the broker last (they need it to shut down cleanly).
     const child = spawn('java', [...this.jvmArgs(this.opts.heapOpts), 'kafka.Kafka', n.propsFile], {
-      stdio: ['ignore', 'pipe', 'pipe'], detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: this.opts.env,
     });
     child.stdout.pipe(log);
     child.stderr.pipe(log);

@@ -18,11 +18,11 @@ export class PrerequisiteError extends Error {
 
 const ALTERNATIVES = 'or set KAFKA_BROKERS=host:port to use an existing Kafka cluster, or run `docker compose up` (docker-compose.yml)';
 
-/** Checks `java` is on the PATH and is version 17 or newer. */
-export async function checkJava(): Promise<number> {
+/** Checks `java` is on the PATH (of `env`) and is version 17 or newer. */
+export async function checkJava(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   let output: string;
   try {
-    const { stderr, stdout } = await run('java', ['-version']);
+    const { stderr, stdout } = await run('java', ['-version'], { env });
     output = stderr + stdout;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -43,7 +43,7 @@ export async function checkJava(): Promise<number> {
  * cached in a file named after the manifest's hash, so later starts need neither Maven nor the
  * network while the manifest is unchanged. `what` names the jars in errors ("the Kafka jars").
  */
-export async function mavenClasspath(pomFile: string, mavenRepo: string, logger: Logger, what: string, alternatives = ALTERNATIVES): Promise<string> {
+export async function mavenClasspath(pomFile: string, mavenRepo: string, logger: Logger, what: string, alternatives = ALTERNATIVES, env: NodeJS.ProcessEnv = process.env): Promise<string> {
   const pom = await readFile(pomFile);
   const hash = createHash('sha256').update(pom).digest('hex').slice(0, 12);
   const cacheFile = path.join(mavenRepo, `${path.basename(path.dirname(pomFile))}-classpath-${hash}.txt`);
@@ -56,7 +56,7 @@ export async function mavenClasspath(pomFile: string, mavenRepo: string, logger:
   const outputFile = `${cacheFile}.tmp`;
   try {
     await run('mvn', ['-q', '-B', '-f', pomFile, `-Dmaven.repo.local=${mavenRepo}`, 'dependency:build-classpath', `-Dmdep.outputFile=${outputFile}`],
-      { maxBuffer: 16 * 1024 * 1024 });
+      { maxBuffer: 16 * 1024 * 1024, env });
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
     if (e.code === 'ENOENT') {
@@ -72,6 +72,6 @@ export async function mavenClasspath(pomFile: string, mavenRepo: string, logger:
 }
 
 /** The broker's classpath (kafka_2.13, kafka-tools, log4j2), from the manifest beside this file. */
-export function kafkaClasspath(mavenRepo: string, logger: Logger): Promise<string> {
-  return mavenClasspath(KAFKA_POM, mavenRepo, logger, 'the Kafka jars');
+export function kafkaClasspath(mavenRepo: string, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  return mavenClasspath(KAFKA_POM, mavenRepo, logger, 'the Kafka jars', ALTERNATIVES, env);
 }

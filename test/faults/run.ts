@@ -16,7 +16,7 @@ import { GroundTruth, type Totals } from '../../producers/demo/ground-truth';
 import { DashboardQueries } from '../../dashboards/queries';
 import { readTopics } from '../kafka';
 import { startOnFreePorts } from '../../platform/local/kafka';
-import { RollupFollower, killAndWait, spawnTributary } from '../pipeline';
+import { RollupFollower, killAndWait, sourceEntry, spawnEntry, spawnTributary } from '../pipeline';
 import { sorted } from '../helpers';
 import { sleep } from '../../platform/retry';
 
@@ -55,7 +55,7 @@ async function main(): Promise<void> {
   const ingest = await startIngest({ config, kafka, schemas: new SchemaClient(registry.url, logger), logger, metrics: createMetrics('ingest'), port: 0 });
   const sinkDir = path.join(dataDir, 'sink');
   const spawnProcessor = () => spawnTributary(['process'], env);
-  const spawnSink = () => spawnTributary(['sink'], { ...env, DATA_DIR: sinkDir, TRIBUTARY_FAULT_SIGNALS: '1' });
+  const spawnSink = () => spawnEntry(sourceEntry('test/faults/faulty-sink.ts'), [], { ...env, DATA_DIR: sinkDir });
   let processor: ChildProcess = spawnProcessor();
   let sink: ChildProcess = spawnSink();
   const follower = new RollupFollower(kafka, config.topics.rollups, registry.url);
