@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const stamp = (report.date as string).replace(/[:.]/g, '-');
   writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));
-  // latest.md is the latest full run (the one the README quotes); a partial run keeps its own.
+  // latest.md is the latest full run (the one docs/benchmarks.md quotes); a partial run keeps its own.
   writeFileSync(path.join(dir, all ? 'latest.md' : `latest-${[...which].sort().join('-')}.md`), `${markdown}\n`);
   process.exit(0);
 }

@@ -7,7 +7,7 @@ import { killAndWait, spawnStart } from '../test/pipeline';
 import { waitFor } from '../test/helpers';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// The README's picture is refreshed on purpose (UPDATE_SCREENSHOT=1), not by every test run.
+// The docs' picture (docs/dashboard.png) is refreshed on purpose (UPDATE_SCREENSHOT=1), not by every test run.
 const SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1'
   ? path.resolve(__dirname, '..', 'docs', 'dashboard.png')
   : path.resolve(__dirname, '..', '.tributary', 'screenshots', 'dashboard.png');

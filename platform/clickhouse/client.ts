@@ -23,9 +23,9 @@ export function createClickHouse(config: Config['clickhouse'], dataDir: string):
       clickhouse_settings: { date_time_input_format: 'best_effort' },
     });
   }
+  const { createChdbConnection } = loadChdb();
   const dir = path.join(dataDir, 'clickhouse');
   mkdirSync(dir, { recursive: true });
-  const { createChdbConnection } = loadChdb();
   // TRICKY: chdb declares the Connection interface from @clickhouse/client-common while
   // @clickhouse/client 1.23 bundles its own copy; the shapes agree, the declarations differ.
   const connection = createChdbConnection({ path: dir }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
@@ -41,10 +41,11 @@ export function describeClickHouse(config: Config['clickhouse'], dataDir: string
  * chDB is an optional dependency (its native library is ~540 MB): the production image leaves it
  * out and talks to a ClickHouse server. Loaded only when the embedded engine is asked for.
  */
-function loadChdb(): typeof import('chdb/connection') {
+function loadChdb(): { createChdbConnection: (options: { path: string }) => unknown } {
   try {
+    // Typed here rather than by `import type`, so the build needs no chdb either.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require('chdb/connection') as typeof import('chdb/connection');
+    return require('chdb/connection') as { createChdbConnection: (options: { path: string }) => unknown };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
     throw new Error('the embedded ClickHouse engine (the optional chdb package) is not installed here: set CLICKHOUSE_URL to a ClickHouse server, or install with optional dependencies (npm ci)');
