@@ -1,5 +1,6 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { type Consumer, type EachBatchPayload, type Kafka, CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
+import { type EachBatchPayload, type Kafka, CheckedProducer, keepingMembership } from '../platform/kafka/client';
+import { GroupConsumer } from '../platform/kafka/consumer';
 import type { Logger } from '../platform/logger';
 import { errorMessage } from '../platform/errors';
 import { retry } from '../platform/retry';
@@ -52,15 +53,13 @@ const STALE_AFTER_MS = 20_000;
  * stops fetching. Re-delivered rows are harmless: the tables keep the highest version per key.
  */
 export class ClickHouseSink {
-  private consumer!: Consumer;
+  private consumer: GroupConsumer | undefined;
   private producer!: CheckedProducer;
   private dlqSchemaId = 0;
   private buffer: Buffered = { rows: [], offsets: new Map(), since: 0 };
   private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
-  /** stop() has begun: the consumer must not restart after a crash. */
-  private closing = false;
   /** The group heartbeat of the latest batch, for flushes that outlast the session timeout. */
   private heartbeat: (() => Promise<void>) | undefined;
 
@@ -70,12 +69,13 @@ export class ClickHouseSink {
     const { kafka, options } = this.deps;
     this.dlqSchemaId = await this.deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
     this.producer = await CheckedProducer.connect(kafka);
-    this.consumer = kafka.consumer({ groupId: options.groupId, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: 4 * 1024 * 1024, retry: stopAwareRetry(() => this.closing) });
-    // A rebalance hands partitions to others: what is buffered and uncommitted is theirs to redo.
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => { this.buffer = { rows: [], offsets: new Map(), since: 0 }; });
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: options.topics.rollups, fromBeginning: true });
-    await this.consumer.run({ autoCommit: false, eachBatch: (p) => this.eachBatch(p) });
+    this.consumer = await GroupConsumer.start(kafka, {
+      groupId: options.groupId, topics: [options.topics.rollups],
+      sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: 4 * 1024 * 1024,
+      eachBatch: (p) => this.eachBatch(p),
+      // A rebalance hands partitions to others: what is buffered and uncommitted is theirs to redo.
+      onAssignment: () => { this.buffer = { rows: [], offsets: new Map(), since: 0 }; },
+    });
     this.timer = setInterval(() => {
       if (this.buffer.rows.length > 0 && Date.now() - this.buffer.since >= options.batchDelayMs) void this.flush().catch((err: unknown) => this.deps.logger.error({ err }, 'sink.flush.failed'));
     }, Math.max(10, Math.floor(options.batchDelayMs / 4)));
@@ -126,7 +126,7 @@ export class ClickHouseSink {
     for (const r of batch.rows) if (r.maxReceivedAt !== null && r.kind !== 'active_user') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
     await this.deps.afterInsert?.();
     try {
-      await this.consumer.commitOffsets([...batch.offsets].map(([partition, offset]) => ({ topic: this.deps.options.topics.rollups, partition, offset })));
+      await this.consumer!.commitOffsets([...batch.offsets].map(([partition, offset]) => ({ topic: this.deps.options.topics.rollups, partition, offset })));
     } catch (err) {
       // Lost the partitions in a rebalance: the new owner re-inserts from the last commit (harmless).
       this.deps.logger.info({ err: (err as Error).message }, 'sink.commit.skipped');
@@ -180,7 +180,6 @@ export class ClickHouseSink {
   }
 
   async stop(): Promise<void> {
-    this.closing = true;
     clearInterval(this.timer);
     await this.consumer?.stop();
     await this.flush().catch(() => undefined);

@@ -1,4 +1,5 @@
-import { type Admin, type Consumer, type EachBatchPayload, type Kafka, type OutgoingRecord, connectAdmin, CheckedProducer, keepingMembership, stopAwareRetry } from '../platform/kafka/client';
+import { type Admin, type EachBatchPayload, type Kafka, type OutgoingRecord, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
+import { GroupConsumer } from '../platform/kafka/consumer';
 import type avro from 'avsc';
 import type { Logger } from '../platform/logger';
 import { errorMessage, isRetriable } from '../platform/errors';
@@ -52,7 +53,7 @@ const STALE_AFTER_MS = 30_000;
 export class StreamProcessor {
   private readonly states = new Map<string, PartitionState>();
   private readonly pendingDeadLetters: OutgoingRecord[] = [];
-  private consumer!: Consumer;
+  private consumer: GroupConsumer | undefined;
   private producer!: CheckedProducer;
   private admin!: Admin;
   private rollupSchemaId = 0;
@@ -61,8 +62,6 @@ export class StreamProcessor {
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
-  /** stop() has begun: the consumer must not restart after a crash. */
-  private closing = false;
   /** The group heartbeat of the latest batch, kept alive while a flush waits on Kafka. */
   private heartbeat: (() => Promise<void>) | undefined;
 
@@ -76,11 +75,12 @@ export class StreamProcessor {
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
     this.rollupPartitions = topics[0]?.partitions.length ?? 0;
     this.producer = await CheckedProducer.connect(kafka);
-    this.consumer = kafka.consumer({ groupId: options.groupId, maxBytesPerPartition: 4 * 1024 * 1024, sessionTimeout: SESSION_TIMEOUT_MS, heartbeatInterval: HEARTBEAT_INTERVAL_MS, retry: stopAwareRetry(() => this.closing) });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => this.onAssignment(payload.memberAssignment));
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [options.topics.user, options.topics.order], fromBeginning: true });
-    await this.consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 4, eachBatch: (p) => this.eachBatch(p) });
+    this.consumer = await GroupConsumer.start(kafka, {
+      groupId: options.groupId, topics: [options.topics.user, options.topics.order],
+      sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: 4 * 1024 * 1024,
+      partitionsConsumedConcurrently: 4, eachBatchAutoResolve: false,
+      eachBatch: (p) => this.eachBatch(p), onAssignment: (assignment) => this.onAssignment(assignment),
+    });
     // NOTE: a failed flush is logged here, not swallowed (its rows were already taken from the dirty set).
     this.timer = setInterval(() => { void this.flush().catch((err: unknown) => logger.error({ err }, 'processor.flush.failed')); }, options.flushIntervalMs);
     logger.info({ groupId: options.groupId, segmentSize: options.segmentSize }, 'processor.started');
@@ -111,7 +111,7 @@ export class StreamProcessor {
       this.deps.metrics.segmentRestarts.inc({ topic });
       this.deps.logger.info({ topic, partition, resumeAt, seedFrom: state.position }, 'processor.partition.resume');
       if (state.position < resumeAt) {
-        this.consumer.seek({ topic, partition, offset: String(state.position) });
+        this.consumer!.seek(topic, partition, state.position);
         return;
       }
     }
@@ -144,7 +144,7 @@ export class StreamProcessor {
   /** The writer schema is not cached yet: fetch it, backing off while the registry is unreachable (never a dead letter for that). */
   private decodeFetchingSchema(value: Buffer | null, reader: avro.Type): Promise<RecordOutcome<PipelineEvent['record']>> {
     return retry(() => this.deps.schemas.decodeRecord<PipelineEvent['record']>(value, reader), {
-      initialMs: 100, maxMs: 5000, giveUp: () => this.closing,
+      initialMs: 100, maxMs: 5000, giveUp: () => this.consumer?.isClosing ?? false,
       onRetry: (err, attempt) => this.deps.logger.warn({ err: errorMessage(err), attempt }, 'processor.registry.retry'),
     });
   }
@@ -181,7 +181,7 @@ export class StreamProcessor {
       .map(({ state, commit }) => ({ topic: state.topic, partition: state.partition, offset: String(commit) }));
     if (commits.length > 0) {
       try {
-        await this.consumer.commitOffsets(commits);
+        await this.consumer!.commitOffsets(commits);
       } catch (err) {
         // A rebalance took the partition away; its new owner starts from the last good commit.
         this.deps.logger.info({ err: (err as Error).message }, 'processor.commit.skipped');
@@ -209,7 +209,6 @@ export class StreamProcessor {
   }
 
   async stop(): Promise<void> {
-    this.closing = true;
     clearInterval(this.timer);
     await this.consumer?.stop();
     await this.flush().catch(() => undefined);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type Consumer, type Kafka, CheckedProducer, connectAdmin, stopAwareRetry } from '../../platform/kafka/client';
+import { type Kafka, CheckedProducer, connectAdmin } from '../../platform/kafka/client';
+import { GroupConsumer } from '../../platform/kafka/consumer';
 import type { Logger } from '../../platform/logger';
 import { ensureTopics } from '../../platform/kafka/topics';
 import type { RegistryLog } from './registry';
@@ -17,9 +18,8 @@ export const SCHEMAS_TOPIC = '_schemas';
 export class KafkaRegistryLog implements RegistryLog {
   private constructor(
     private readonly producer: CheckedProducer,
-    private readonly consumer: Consumer,
+    private readonly consumer: GroupConsumer,
     private readonly topic: string,
-    private readonly lifecycle: { closed: boolean },
   ) {}
 
   static async open(deps: { kafka: Kafka; logger: Logger; state: RegistryState; topic?: string; readyTimeoutMs?: number }): Promise<KafkaRegistryLog> {
@@ -33,22 +33,15 @@ export class KafkaRegistryLog implements RegistryLog {
       await admin.disconnect();
     }
     const producer = await CheckedProducer.connect(deps.kafka);
-    // No committed offsets: every instance reads the whole log at start.
-    const lifecycle = { closed: false };
-    const consumer = deps.kafka.consumer({
-      groupId: `tributary-registry-${randomUUID()}`, maxWaitTimeInMs: 100,
-      // A crash-restart (a broker killed) rejoins only once the old member expired: 10 s, not 30.
-      sessionTimeout: 10_000, heartbeatInterval: 1000,
-      retry: stopAwareRetry(() => lifecycle.closed),
-    });
     let position = 0;
     let caughtUp: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => { caughtUp = resolve; });
     if (end === 0) caughtUp();
-    await consumer.connect();
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
+    // No committed offsets: every instance reads the whole log at start.
+    const consumer = await GroupConsumer.start(deps.kafka, {
+      groupId: `tributary-registry-${randomUUID()}`, topics: [topic], maxWaitTimeInMs: 100,
+      // A crash-restart (a broker killed) rejoins only once the old member expired: 10 s, not 30.
+      sessionTimeoutMs: 10_000,
       eachBatch: async ({ batch, resolveOffset, heartbeat }) => {
         for (const message of batch.messages) {
           const record = parseRecord(message.key, message.value);
@@ -66,7 +59,7 @@ export class KafkaRegistryLog implements RegistryLog {
     await Promise.race([ready, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`registry log ${topic} not read to offset ${end} within ${timeoutMs} ms`)), timeoutMs); })])
       .finally(() => clearTimeout(timer));
     deps.logger.info({ topic, records: end, subjects: deps.state.subjects.size, maxId: deps.state.maxId }, 'registry.log.loaded');
-    return new KafkaRegistryLog(producer, consumer, topic, lifecycle);
+    return new KafkaRegistryLog(producer, consumer, topic);
   }
 
   async append(records: LogRecord[]): Promise<void> {
@@ -81,7 +74,6 @@ export class KafkaRegistryLog implements RegistryLog {
   }
 
   async close(): Promise<void> {
-    this.lifecycle.closed = true;
     await this.consumer.disconnect();
     await this.producer.disconnect();
   }

@@ -118,6 +118,8 @@ async function main(): Promise<void> {
       sink.kill('SIGUSR2');
       await sleep(5000);
       sink.kill('SIGUSR2');
+      // SIGUSR2's default action ends a process: a sink still running has the injector installed.
+      if (sink.exitCode !== null || sink.signalCode !== null) throw new Error('the sink died on SIGUSR2: its ClickHouse fault injector is not installed');
     }, async () => rollupsMatch() && (await sinkCaughtUp()));
     await phase('malformed requests and poison records', async () => {
       const bodies = ['{"type":', '[]', JSON.stringify({ type: 'signup' }), JSON.stringify({ type: 'order_placed', userId: 'u', occurredAt: 'never', orderId: 'o' })];
