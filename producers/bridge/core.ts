@@ -24,6 +24,19 @@ export interface QueueMessage {
 }
 
 /**
+ * A queue the bridge consumes (RabbitMQ, SQS): the one lifecycle startBridge (service.ts) drives.
+ * Each hands its messages to BridgeCore and acknowledges them only after `produce` resolved.
+ */
+export interface QueueSource {
+  /** Connects and starts consuming; rejects with one line when the queue refuses the set-up. */
+  start(): Promise<void>;
+  /** Stops taking messages and waits for those in hand (unacknowledged ones are redelivered). */
+  stop(): Promise<void>;
+  /** For /readyz. */
+  readonly isConnected: boolean;
+}
+
+/**
  * A message made ready to produce: its outcome, and the records to send for it (its events when
  * taken, the one dead letter that records why when not).
  */

@@ -2,7 +2,7 @@ import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqp
 import type { Logger } from '../../platform/logger';
 import { errorMessage } from '../../platform/errors';
 import { retry } from '../../platform/retry';
-import { BridgeStopped, type BridgeCore } from './core';
+import { BridgeStopped, type BridgeCore, type QueueSource } from './core';
 import { contentId } from './event-id';
 import type { BridgeMetrics } from './metrics';
 
@@ -34,7 +34,7 @@ const FATAL_CODES = new Set([403, 404, 406]);
  * with backoff; messages it had not acked are redelivered, and the processor drops the copies
  * by eventId. Kafka unavailable: the produce retries while the prefetch bounds what is held.
  */
-export class RabbitBridge {
+export class RabbitBridge implements QueueSource {
   private connection: ChannelModel | undefined;
   private consumer: { channel: Channel; tag: string } | undefined;
   private readonly inflight = new Set<Promise<void>>();

@@ -10,7 +10,7 @@ import { SCHEMAS } from '../../schemas/catalog';
 import type { SchemaClient } from '../../schemas/client';
 import { ProduceBatcher } from '../batcher';
 import { EventEncoder } from '../encoder';
-import { BridgeCore } from './core';
+import { BridgeCore, type QueueSource } from './core';
 import { bridgeMetrics } from './metrics';
 import { RabbitBridge, type RabbitBridgeOptions } from './rabbitmq';
 import { SqsBridge, sqsClient, type SqsBridgeOptions, type SqsClientOptions } from './sqs';
@@ -61,7 +61,7 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
       source, encoder, batcher, schemas: deps.schemas, dlq: { topic: config.topics.dlq, schemaId: dlqSchemaId },
       limits: config.ingest, metrics, logger, signal: abort.signal,
     });
-    const bridge = spec.kind === 'rabbitmq'
+    const bridge: QueueSource = spec.kind === 'rabbitmq'
       ? new RabbitBridge(spec.options, core, metrics, logger, abort.signal)
       : new SqsBridge(spec.options, sqsClient(spec.options), core, metrics, logger, abort.signal);
     await bridge.start();

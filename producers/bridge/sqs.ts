@@ -5,7 +5,7 @@ import {
 import type { Logger } from '../../platform/logger';
 import { errorMessage } from '../../platform/errors';
 import { backoffDelay, retry, sleep } from '../../platform/retry';
-import { BridgeStopped, type BridgeCore } from './core';
+import { BridgeStopped, type BridgeCore, type QueueSource } from './core';
 import type { BridgeMetrics } from './metrics';
 
 export interface SqsBridgeOptions {
@@ -55,7 +55,7 @@ export class SqsConfigError extends Error {
  * so a slow Kafka does not hand them to another consumer; a crashed bridge leaves them to
  * reappear after the visibility timeout, and the processor drops the copies by eventId.
  */
-export class SqsBridge {
+export class SqsBridge implements QueueSource {
   private readonly loops: Array<Promise<void>> = [];
   private depthTimer: NodeJS.Timeout | undefined;
   private receiving = false;
