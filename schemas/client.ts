@@ -142,11 +142,6 @@ export class SchemaClient {
     }
     return this.decodeRecordNow<T>(value, reader) as RecordOutcome<T>;
   }
-
-  /** The cached writer type of `id`, if any. */
-  cachedType(id: number): avro.Type | undefined {
-    return this.types.get(id);
-  }
 }
 
 export const NOT_CACHED = Symbol('not cached');

@@ -1,15 +1,14 @@
-import { type Admin, type EachBatchPayload, type Kafka, type OutgoingRecord, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
-import { GroupConsumer } from '../platform/kafka/consumer';
 import type avro from 'avsc';
 import type { Logger } from '../platform/logger';
 import { errorMessage, isRetriable } from '../platform/errors';
 import { retry } from '../platform/retry';
+import { type Admin, type EachBatchPayload, type Kafka, type OutgoingRecord, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
+import { GroupConsumer } from '../platform/kafka/consumer';
 import { partitionForKey } from '../platform/kafka/partitioner';
-import { SCHEMAS } from '../schemas/catalog';
+import { SCHEMAS, type PipelineEvent } from '../schemas/catalog';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
 import type { RecordOutcome } from '../schemas/outcome';
-import type { PipelineEvent } from '../schemas/catalog';
 import type { RollupRow } from '../schemas/rollup';
 import { PartitionState } from './partition';
 import type { ProcessorMetrics } from './metrics';
