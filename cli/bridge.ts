@@ -1,9 +1,9 @@
-import type { CliContext } from './context';
 import { Command, Option } from 'commander';
 import { loadConfig, type Config } from '../platform/config';
 import { startBridge, type BridgeSpec } from '../producers/bridge/service';
 import { intOption } from './options';
 import { runStage } from './stage';
+import type { CliContext } from './context';
 
 interface RabbitOptions { url?: string; queue: string; exchange?: string; type: 'direct' | 'topic' | 'fanout'; bindingKey: string; prefetch: number; deadLetterExchange?: string; port?: number }
 interface SqsOptions { queueUrl?: string; endpoint?: string; region?: string; concurrency: number; waitSeconds: number; visibilityTimeout: number; port?: number }

@@ -1,6 +1,5 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { CliContext } from './context';
 import { Command, Option } from 'commander';
 import type { Config } from '../platform/config';
 import { loadConfig } from '../platform/config';
@@ -12,6 +11,7 @@ import { runDemo, type DemoResult, type DemoTarget } from '../producers/demo/run
 import { RabbitPublisher, SqsPublisher } from '../producers/demo/queues';
 import { sqsClient } from '../producers/bridge/sqs';
 import { intOption } from './options';
+import type { CliContext } from './context';
 
 export interface DemoCommandOptions { rate: number; duration: number; via: 'http' | 'kafka' | 'rabbitmq' | 'sqs'; queue?: string; seed: number }
 

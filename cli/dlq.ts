@@ -1,4 +1,3 @@
-import type { CliContext } from './context';
 import { Command } from 'commander';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
@@ -7,6 +6,7 @@ import { SchemaClient } from '../schemas/client';
 import { readDeadLetters, redrive } from '../consumers/dlq-tools';
 import { formatTable } from './topics';
 import { intOption } from './options';
+import type { CliContext } from './context';
 
 function context(ctx: CliContext) {
   const config = loadConfig(ctx.env);

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import type { CliContext } from './context';
 import { Command } from 'commander';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
@@ -8,6 +7,7 @@ import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { intOption } from './options';
 import { onShutdown } from './shutdown';
+import type { CliContext } from './context';
 
 export function kafkaCommand(ctx: CliContext): Command {
   return new Command('kafka')

@@ -1,10 +1,10 @@
-import type { CliContext } from './context';
 import { Command } from 'commander';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { stageLag } from '../dashboards/pipeline-status';
 import { formatTable } from './topics';
+import type { CliContext } from './context';
 
 export function lagCommand(ctx: CliContext): Command {
   return new Command('lag')

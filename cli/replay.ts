@@ -1,5 +1,4 @@
 import { createInterface } from 'node:readline/promises';
-import type { CliContext } from './context';
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { type Admin, connectAdmin, createKafka } from '../platform/kafka/client';
@@ -9,6 +8,7 @@ import { activeMembers, applyReplay, planReplay, ReplayError, type ReplayPositio
 import { formatTable } from './topics';
 import { intOption } from './options';
 import { sleep } from '../platform/retry';
+import type { CliContext } from './context';
 
 interface ReplayOptions {
   group: string;

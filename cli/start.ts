@@ -1,5 +1,4 @@
 import path from 'node:path';
-import type { CliContext } from './context';
 import { Command } from 'commander';
 import { loadConfig, type Config } from '../platform/config';
 import { errorMessage } from '../platform/errors';
@@ -21,6 +20,7 @@ import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { sqsClient } from '../producers/bridge/sqs';
 import { supervise, waitReady } from './supervise';
 import { DEMO_RABBITMQ_QUEUE, demoOptions, driveDemo, type DemoCommandOptions } from './demo';
+import type { CliContext } from './context';
 
 export function startCommand(ctx: CliContext): Command {
   return demoOptions(new Command('start')

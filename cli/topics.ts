@@ -1,9 +1,9 @@
-import type { CliContext } from './context';
 import { Command } from 'commander';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
+import type { CliContext } from './context';
 
 export function topicsCommand(ctx: CliContext): Command {
   return new Command('topics')
