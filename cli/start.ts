@@ -141,7 +141,7 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
   if (opts.via === 'rabbitmq') {
     let url = config.bridge.rabbitmqUrl;
     if (!url) {
-      const rabbit = await LocalRabbitMQ.start({ dataDir: config.dataDir, logger });
+      const rabbit = await LocalRabbitMQ.start({ dataDir: config.dataDir, logger, env: ctx.env });
       stops.push({ name: 'rabbitmq', stop: () => rabbit.stop() });
       url = rabbit.url;
     }
@@ -151,7 +151,7 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
   } else {
     let queueUrl = opts.queue ?? config.bridge.sqsQueueUrl;
     if (!queueUrl) {
-      const sqs = await LocalSqs.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger });
+      const sqs = await LocalSqs.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger, env: ctx.env });
       stops.push({ name: 'sqs', stop: () => sqs.stop() });
       const client = sqsClient({ queueUrl: `${sqs.endpoint}/000000000000/tributary-events` });
       queueUrl = (await client.send(new CreateQueueCommand({ QueueName: 'tributary-events' }))).QueueUrl!;

@@ -1,6 +1,6 @@
 import type { Kafka, Producer, RecordMetadata } from 'kafkajs';
 import { isRetriable } from '../errors';
-import { CheckedProducer, keepingMembership, PartialSendError, sendChecked, stopAwareRetry } from './client';
+import { CheckedProducer, keepingMembership, PartialSendError, sendChecked } from './client';
 
 /**
  * Regression: with a broker SIGKILLed under load, kafkajs resolved sendBatch without having sent
@@ -20,16 +20,6 @@ describe('sendChecked', () => {
     const attempt = sendChecked(producerAnswering([meta('rollups', 1)]), messages);
     await expect(attempt).rejects.toThrow(/without partition\(s\) rollups\/3/);
     await attempt.catch((err) => expect(isRetriable(err)).toBe(true));
-  });
-});
-
-describe('stopAwareRetry', () => {
-  it('lets kafkajs restart a crashed consumer until stop() has begun, never after', async () => {
-    let closing = false;
-    const retry = stopAwareRetry(() => closing);
-    await expect(retry.restartOnFailure()).resolves.toBe(true);
-    closing = true;
-    await expect(retry.restartOnFailure()).resolves.toBe(false);
   });
 });
 

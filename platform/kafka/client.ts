@@ -73,16 +73,6 @@ export async function connectProducer(kafka: Kafka): Promise<Producer> {
 }
 
 /**
- * Consumer retry options that never restart a consumer once `isClosing()` says it is being
- * stopped. TRICKY: a kafkajs consumer whose crash-restart (e.g. the broker went away) is still
- * connecting when disconnect() is called schedules another restart afterwards and retries a
- * dead broker forever, keeping its process alive (found in the registry's consumer).
- */
-export function stopAwareRetry(isClosing: () => boolean) {
-  return { retries: 5, restartOnFailure: async () => !isClosing() };
-}
-
-/**
  * Runs `work` (a flush the batch handler waits for) and heartbeats the consumer group every
  * `intervalMs`, through `heartbeat` (the latest batch's), while the work shows progress: `work`
  * calls `progressed()` whenever it finishes an attempt (an insert or a send, failed or not).

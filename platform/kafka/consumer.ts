@@ -1,5 +1,14 @@
 import type { Consumer, EachBatchPayload, Kafka, TopicPartitionOffsetAndMetadata } from 'kafkajs';
-import { stopAwareRetry } from './client';
+
+/**
+ * Consumer retry options that never restart a consumer once `isClosing()` says it is being
+ * stopped. TRICKY: a kafkajs consumer whose crash-restart (e.g. the broker went away) is still
+ * connecting when disconnect() is called schedules another restart afterwards and retries a
+ * dead broker forever, keeping its process alive (found in the registry's consumer).
+ */
+export function stopAwareRetry(isClosing: () => boolean) {
+  return { retries: 5, restartOnFailure: async () => !isClosing() };
+}
 
 export interface GroupConsumerOptions {
   groupId: string;

@@ -19,6 +19,8 @@ export interface LocalSqsOptions {
   readyTimeoutMs?: number;
   /** An ElasticMQ config file to include (e.g. deploy/elasticmq.conf and its queues); its address and port are overridden. */
   include?: string;
+  /** The environment java and mvn are looked up in and run with (default: this process's): the command's, from the CLI. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -30,10 +32,11 @@ export class LocalSqs {
 
   static async start(options: LocalSqsOptions): Promise<LocalSqs> {
     const { port = 9324, readyTimeoutMs = 90_000, logger } = options;
-    await checkJava();
+    const env = options.env ?? process.env;
+    await checkJava(env);
     await assertPortFree(port, 'local SQS server (ElasticMQ)');
     const classpath = await mavenClasspath(ELASTICMQ_POM, options.mavenRepo, logger, 'the ElasticMQ jars',
-      'or point the SQS bridge at AWS or another SQS-compatible server with --queue-url / --endpoint');
+      'or point the SQS bridge at AWS or another SQS-compatible server with --queue-url / --endpoint', env);
     const dir = path.join(options.dataDir, `elasticmq-${port}`);
     await mkdir(dir, { recursive: true });
     const conf = path.join(dir, 'elasticmq.conf');
@@ -46,7 +49,7 @@ export class LocalSqs {
       '',
     ].join('\n'));
     const log = createWriteStream(path.join(dir, 'server.log'), { flags: 'a' });
-    const child = spawn('java', ['-Xmx256m', `-Dconfig.file=${conf}`, '-cp', classpath, 'org.elasticmq.server.Main'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('java', ['-Xmx256m', `-Dconfig.file=${conf}`, '-cp', classpath, 'org.elasticmq.server.Main'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     process.once('exit', () => child.kill('SIGKILL'));

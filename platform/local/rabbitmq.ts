@@ -17,6 +17,8 @@ export interface LocalRabbitMQOptions {
   /** AMQP port; the node's data dir and name are derived from it, so a restart finds its queues. */
   port?: number;
   readyTimeoutMs?: number;
+  /** The environment the server runs with (default: this process's): the command's, from the CLI. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -34,7 +36,7 @@ export class LocalRabbitMQ {
   }
 
   static async start(options: LocalRabbitMQOptions): Promise<LocalRabbitMQ> {
-    const opts = { port: 5672, readyTimeoutMs: 60_000, ...options };
+    const opts = { port: 5672, readyTimeoutMs: 60_000, ...options, env: options.env ?? process.env };
     const script = SERVER_SCRIPTS.find((s) => existsSync(s));
     if (!script) {
       throw new PrerequisiteError('rabbitmq-server not found: install it (apt-get install rabbitmq-server), or point the bridge at an existing RabbitMQ with --url / RABBITMQ_URL');
@@ -58,7 +60,7 @@ export class LocalRabbitMQ {
   private async spawn(): Promise<void> {
     const { port, logger } = this.opts;
     const env = {
-      ...process.env,
+      ...this.opts.env,
       HOME: this.dir, // the Erlang cookie lives here
       RABBITMQ_NODENAME: `tributary-${port}@localhost`,
       RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
