@@ -62,7 +62,7 @@ export function spawnStage(env: BenchEnv, args: string[], extra: Record<string, 
   return spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     env: {
       ...process.env, KAFKA_BROKERS: env.config.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: env.registry.url,
-      DATA_DIR: env.config.dataDir, INGEST_AUTH: 'off', LOG_LEVEL: 'warn', ...extra,
+      DATA_DIR: env.config.dataDir, INGEST_AUTH: 'off', LOG_LEVEL: 'warn', PROCESS_PORT: '0', SINK_PORT: '0', ...extra,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

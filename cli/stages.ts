@@ -9,6 +9,7 @@ import { startDashboard } from '../dashboards/service';
 import type { CliContext } from './context';
 import { intOption } from './options';
 import { runStage, type RunningStage, type StageDeps } from './stage';
+import { serveOps } from '../platform/http/ops';
 
 /**
  * The pipeline's stages, one process each (`tributary start` runs them all on one machine).
@@ -31,7 +32,12 @@ export function processCommand(ctx: CliContext): Command {
     .description('Consumer group PROCESS_GROUP_ID (tributary-rollups) over events.users and events.orders; emits rollup rows every FLUSH_INTERVAL_MS and commits segment starts (SEGMENT_SIZE). Run more instances to spread partitions.')
     .action(() => runStage(ctx, 'process', async (deps) => {
       const processor = await startProcessor(deps);
-      return { stop: () => processor.stop(), banner: `Stream processor running (group ${deps.config.processor.groupId})` };
+      const ops = await serveOps(deps.config.processor.port, deps.metrics, [{ name: 'progress', check: () => processor.checkProgress() }], 'processor metrics, PROCESS_PORT')
+        .catch(async (err: unknown) => { await processor.stop(); throw err; });
+      return {
+        stop: async () => { await processor.stop(); await ops.close(); },
+        banner: `Stream processor running (group ${deps.config.processor.groupId}; ${ops.url}/readyz, /metrics)`,
+      };
     }));
 }
 
@@ -44,9 +50,11 @@ export async function startSinkStage(deps: StageDeps, wrapClickHouse: (client: C
   const clickhouse = wrapClickHouse(createClickHouse(config.clickhouse, config.dataDir));
   try {
     const sink = await startSink({ ...deps, clickhouse });
+    const ops = await serveOps(config.sink.port, deps.metrics, [{ name: 'progress', check: () => sink.checkProgress() }], 'sink metrics, SINK_PORT')
+      .catch(async (err: unknown) => { await sink.stop(); throw err; });
     return {
-      stop: async () => { await sink.stop(); await clickhouse.close(); },
-      banner: `ClickHouse sink running into ${describeClickHouse(config.clickhouse, config.dataDir)} (group ${config.sink.groupId})`,
+      stop: async () => { await sink.stop(); await ops.close(); await clickhouse.close(); },
+      banner: `ClickHouse sink running into ${describeClickHouse(config.clickhouse, config.dataDir)} (group ${config.sink.groupId}; ${ops.url}/readyz, /metrics)`,
     };
   } catch (err) {
     await clickhouse.close();

@@ -61,6 +61,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   await assertPortFree(config.ingestPort, 'ingestion endpoint, INGEST_PORT');
   await assertPortFree(config.dashboardPort, 'dashboard, DASHBOARD_PORT');
   if (config.registry.embedded) await assertPortFree(config.registry.port, 'schema registry, REGISTRY_PORT');
+  if (config.processor.port !== 0) await assertPortFree(config.processor.port, 'processor metrics, PROCESS_PORT');
 
   let brokers = config.kafka.brokers;
   if (config.kafka.local) {
@@ -85,7 +86,8 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   stops.push({ name: 'clickhouse', stop: () => clickhouse.close() });
   const sink = await startSink({ config, kafka, clickhouse, schemas, logger, metrics: createMetrics('sink') });
   stops.push({ name: 'sink', stop: () => sink.stop() });
-  const dashboard = await startDashboard({ config, clickhouse, kafka, logger, metrics: createMetrics('dashboard') });
+  // This process hosts the sink: the dashboard's /readyz also says whether the sink makes progress.
+  const dashboard = await startDashboard({ config, clickhouse, kafka, logger, metrics: createMetrics('dashboard'), checks: [{ name: 'sink', check: () => sink.checkProgress() }] });
   stops.push({ name: 'dashboard', stop: () => dashboard.close() });
 
   // Child stages see the running broker and registry as if configured externally.

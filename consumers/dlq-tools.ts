@@ -50,7 +50,8 @@ export async function readDeadLetters(kafka: Kafka, schemas: SchemaClient, topic
  * did get through before is dropped as a duplicate within the processor's dedup horizon.
  */
 export async function redrive(kafka: Kafka, letters: StoredDeadLetter[], knownTopics: Set<string>): Promise<Array<{ dlqOffset: number; topic: string }>> {
-  const eligible = letters.filter((l) => l.letter.partition !== null && knownTopics.has(l.letter.source));
+  // A truncated letter no longer holds the record: redriving it would produce a fragment.
+  const eligible = letters.filter((l) => l.letter.partition !== null && l.letter.truncatedFrom === null && knownTopics.has(l.letter.source));
   if (eligible.length === 0) return [];
   const producer = await CheckedProducer.connect(kafka);
   try {

@@ -12,6 +12,7 @@ export function toTableRow(row: RollupRow): { table: string; record: Record<stri
       topic: row.topic,
       partition: row.partition,
       segment: row.segment,
+      chunk: row.chunk,
       window_start: chTime(row.windowStart),
       count: row.count,
       amount_cents: row.amountCents,

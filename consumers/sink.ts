@@ -2,12 +2,12 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import { type EachBatchPayload, type Kafka, CheckedProducer, keepingMembership } from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
 import type { Logger } from '../platform/logger';
-import { errorMessage } from '../platform/errors';
+import { errorMessage, isProgrammerError } from '../platform/errors';
 import { retry } from '../platform/retry';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import type { DeadLetterDraft } from '../schemas/outcome';
-import type { RollupRow } from '../schemas/rollup';
+import { rowKey, type RollupRow } from '../schemas/rollup';
 import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
 import { toTableRow } from './rows';
@@ -33,8 +33,15 @@ export interface SinkDeps {
   afterInsert?: () => void | Promise<void>;
 }
 
+/** A row as read: where it came from, so a row ClickHouse refuses can be dead-lettered by its coordinates. */
+interface BufferedRow {
+  row: RollupRow;
+  partition: number;
+  offset: number;
+}
+
 interface Buffered {
-  rows: RollupRow[];
+  rows: BufferedRow[];
   /** Next offset to commit per partition: last buffered offset + 1. */
   offsets: Map<number, string>;
   since: number;
@@ -45,6 +52,10 @@ const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 1000;
 /** A flush that finished no insert attempt for this long (a hung insert) stops heartbeating; backoff is at most 10 s. */
 const STALE_AFTER_MS = 20_000;
+/** On SIGTERM, the last insert gets this long; what it could not write is redelivered (not committed). */
+const STOP_FLUSH_MS = 10_000;
+/** Inserts failing for this long make /readyz say the sink cannot make progress. */
+const STALLED_AFTER_MS = 30_000;
 
 /**
  * Reads rollup rows and inserts them into ClickHouse in batches (by rows and by time). Offsets
@@ -59,7 +70,10 @@ export class ClickHouseSink {
   private buffer: Buffered = { rows: [], offsets: new Map(), since: 0 };
   private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
-  private stopping = false;
+  /** Aborted when the sink stops (at most STOP_FLUSH_MS after stop() began): the insert retries give up. */
+  private readonly stopping = new AbortController();
+  /** Since when inserts fail (undefined while they succeed), and why. */
+  private failing: { since: number; error: string } | undefined;
   /** The group heartbeat of the latest batch, for flushes that outlast the session timeout. */
   private heartbeat: (() => Promise<void>) | undefined;
 
@@ -90,7 +104,7 @@ export class ClickHouseSink {
       const outcome = await this.deps.schemas.decodeRecord<RollupRow>(message.value, SCHEMAS.rollup.type);
       if (!outcome.ok) await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, outcome);
       if (this.buffer.rows.length === 0) this.buffer.since = Date.now();
-      if (outcome.ok) this.buffer.rows.push(outcome.value);
+      if (outcome.ok) this.buffer.rows.push({ row: outcome.value, partition: batch.partition, offset: Number(message.offset) });
       this.buffer.offsets.set(batch.partition, String(Number(message.offset) + 1));
       if (this.buffer.rows.length >= this.deps.options.batchRows) {
         await this.flush();
@@ -117,13 +131,21 @@ export class ClickHouseSink {
     if (batch.offsets.size === 0) return;
     this.buffer = { rows: [], offsets: new Map(), since: 0 };
     const started = Date.now();
-    // A killed sink is replaced within SESSION_TIMEOUT_MS; a ClickHouse outage does not cost this one its partitions.
-    await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, (progressed) => this.insertWithRetry(batch.rows, progressed));
+    try {
+      // A killed sink is replaced within SESSION_TIMEOUT_MS; a ClickHouse outage does not cost this one its partitions.
+      await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, (progressed) => this.insertWithRetry(batch.rows, progressed));
+    } catch (err) {
+      // Stopping mid-insert: give the rows back, commit nothing (a restart redelivers them).
+      this.buffer = { rows: [...batch.rows, ...this.buffer.rows], offsets: new Map([...batch.offsets, ...this.buffer.offsets]), since: batch.since };
+      throw err;
+    }
+    if (this.failing) this.deps.logger.info({ failedForMs: Date.now() - this.failing.since }, 'sink.insert.recovered');
+    this.failing = undefined;
     this.deps.metrics.insertSeconds.observe((Date.now() - started) / 1000);
     this.deps.metrics.batchRows.observe(batch.rows.length);
     this.deps.metrics.rows.inc(batch.rows.length);
     const now = Date.now();
-    for (const r of batch.rows) if (r.maxReceivedAt !== null && r.kind !== 'active_user') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
+    for (const { row: r } of batch.rows) if (r.maxReceivedAt !== null && r.kind !== 'active_user') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
     await this.deps.afterInsert?.();
     try {
       await this.consumer!.commitOffsets([...batch.offsets].map(([partition, offset]) => ({ topic: this.deps.options.topics.rollups, partition, offset })));
@@ -133,17 +155,22 @@ export class ClickHouseSink {
     }
   }
 
-  /** Exponential backoff while ClickHouse is unavailable; a batch it rejects as too large is split. */
-  private async insertWithRetry(rows: RollupRow[], progressed: () => void = () => undefined): Promise<void> {
+  /**
+   * Exponential backoff while ClickHouse is unavailable. A batch ClickHouse refuses for its size
+   * is split; one it refuses for its data (a value it cannot parse or store) is halved until the
+   * row at fault is alone, and that row becomes a dead letter: one row never stops the sink.
+   */
+  private async insertWithRetry(rows: BufferedRow[], progressed: () => void = () => undefined): Promise<void> {
     if (rows.length === 0) return;
-    const byTable = new Map<string, Array<Record<string, unknown>>>();
-    for (const row of rows) {
-      const { table, record } = toTableRow(row);
-      let list = byTable.get(table);
-      if (!list) byTable.set(table, (list = []));
-      list.push(record);
-    }
+    const { signal } = this.stopping;
     try {
+      const byTable = new Map<string, Array<Record<string, unknown>>>();
+      for (const { row } of rows) {
+        const { table, record } = toTableRow(row);
+        let list = byTable.get(table);
+        if (!list) byTable.set(table, (list = []));
+        list.push(record);
+      }
       await retry(async () => {
         try {
           for (const [table, values] of byTable) {
@@ -155,38 +182,80 @@ export class ClickHouseSink {
           throw err;
         }
       }, {
-        initialMs: 100, maxMs: 10_000, giveUp: (err) => this.stopping || (isTooLarge(err) && rows.length > 1),
+        initialMs: 100, maxMs: 10_000, signal,
+        giveUp: (err) => signal.aborted || (isTooLarge(err) && rows.length > 1) || isDataError(err),
         onRetry: (err, attempt, delay) => {
           this.deps.metrics.retries.inc();
+          this.failing ??= { since: Date.now(), error: errorMessage(err) };
           this.deps.logger.warn({ err: errorMessage(err), attempt, delay }, 'sink.insert.retry');
         },
       });
     } catch (err) {
-      if (!(isTooLarge(err) && rows.length > 1)) throw err;
-      this.deps.logger.warn({ rows: rows.length }, 'sink.insert.split');
+      // (A lone row refused for its size was retried above: only a data error reaches here alone.)
+      if (signal.aborted || !(isTooLarge(err) || isDataError(err))) throw err;
+      if (rows.length === 1) {
+        await this.deadLetterRow(rows[0]!, err);
+        return;
+      }
+      this.deps.logger.warn({ rows: rows.length, err: errorMessage(err) }, 'sink.insert.split');
       const half = Math.ceil(rows.length / 2);
       await this.insertWithRetry(rows.slice(0, half), progressed);
       await this.insertWithRetry(rows.slice(half), progressed);
     }
   }
 
+  /** A row ClickHouse will never take: recorded in events.dlq by its rollups coordinates, counted, logged. */
+  private async deadLetterRow({ row, partition, offset }: BufferedRow, err: unknown): Promise<void> {
+    const key = rowKey(row);
+    this.deps.logger.error({ err: errorMessage(err), partition, offset, row: key.slice(0, 256) }, 'sink.row.refused');
+    await this.deadLetter(this.deps.options.topics.rollups, partition, String(offset), Buffer.from(key), null, {
+      reason: 'refused_by_clickhouse', message: `${errorMessage(err)} (row ${key.slice(0, 512)})`,
+    });
+  }
+
+  /** For /readyz: throws when inserts have failed for longer than STALLED_AFTER_MS. */
+  checkProgress(): void {
+    if (this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS) {
+      throw new Error(`no insert into ClickHouse succeeded for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.error}`);
+    }
+  }
+
   /** Leaves as a crashed process would: no flush, no commit (tests). */
   async abort(): Promise<void> {
     clearInterval(this.timer);
-    this.stopping = true;
+    this.stopping.abort();
     this.deps = { ...this.deps, afterInsert: () => new Promise(() => undefined) };
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
   }
 
+  /** Stops within about STOP_FLUSH_MS even mid-insert; what was not written is redelivered after. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.consumer?.stop();
-    await this.flush().catch(() => undefined);
-    this.stopping = true;
+    const deadline = setTimeout(() => this.stopping.abort(), STOP_FLUSH_MS);
+    try {
+      await this.consumer?.stop();
+      await this.flush().catch(() => undefined);
+    } finally {
+      clearTimeout(deadline);
+      this.stopping.abort();
+    }
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
   }
+}
+
+/**
+ * ClickHouse refusing the data itself (a value it cannot parse or store), or our own bug turning
+ * a row into a record: the same rows fail the same way every time, so retrying cannot help.
+ * @see https://github.com/ClickHouse/ClickHouse/blob/master/src/Common/ErrorCodes.cpp
+ */
+const DATA_ERRORS = new Set(['CANNOT_PARSE_TEXT', 'CANNOT_PARSE_QUOTED_STRING', 'CANNOT_PARSE_DATE', 'CANNOT_PARSE_DATETIME', 'CANNOT_PARSE_NUMBER',
+  'CANNOT_PARSE_INPUT_ASSERTION_FAILED', 'CANNOT_READ_ALL_DATA', 'TYPE_MISMATCH', 'INCORRECT_DATA', 'ARGUMENT_OUT_OF_BOUND', 'VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE',
+  'CANNOT_CONVERT_TYPE', 'TOO_LARGE_STRING_SIZE', 'CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN', 'DECIMAL_OVERFLOW', 'NO_SUCH_COLUMN_IN_TABLE', 'INCORRECT_NUMBER_OF_COLUMNS']);
+
+function isDataError(err: unknown): boolean {
+  return isProgrammerError(err) || DATA_ERRORS.has(String((err as { type?: unknown }).type ?? ''));
 }
 
 /** ClickHouse refusing a batch for its size (memory, query or body limits), not an outage. */

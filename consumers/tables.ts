@@ -42,6 +42,22 @@ export const rollupMigrations: Migration[] = [
        ORDER BY (window_start, user_id)`,
     ],
   },
+  {
+    // Rows of one segment may come in chunks (bounded processor memory, issue #16), so `chunk`
+    // joins each rollup key. ClickHouse grows a sorting key only by a column added in the same
+    // ALTER, without a default expression; existing rows read chunk 0, which is what the
+    // processor emits for them, so a recomputed row still replaces its earlier version.
+    id: 3,
+    name: 'chunk in the rollup keys',
+    statements: (db) => [
+      `ALTER TABLE ${db}.rollup_orders ADD COLUMN IF NOT EXISTS chunk UInt32 AFTER segment,
+         MODIFY ORDER BY (window_start, type, country, currency, topic, partition, segment, chunk)`,
+      `ALTER TABLE ${db}.rollup_products ADD COLUMN IF NOT EXISTS chunk UInt32 AFTER segment,
+         MODIFY ORDER BY (window_start, sku, category, currency, topic, partition, segment, chunk)`,
+      `ALTER TABLE ${db}.rollup_users ADD COLUMN IF NOT EXISTS chunk UInt32 AFTER segment,
+         MODIFY ORDER BY (window_start, type, country, device, topic, partition, segment, chunk)`,
+    ],
+  },
 ];
 
 export const TABLE_OF_KIND = {

@@ -5,6 +5,7 @@ import { type Kafka, connectAdmin } from '../platform/kafka/client';
 import type { Registry } from 'prom-client';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
+import type { ReadinessCheck } from '../platform/http/ops';
 import { dashboardApp } from './api';
 import { DashboardQueries } from './queries';
 
@@ -13,7 +14,9 @@ export interface DashboardService {
   close(): Promise<void>;
 }
 
-export async function startDashboard(deps: { config: Config; clickhouse: ClickHouseClient; kafka: Kafka; logger: Logger; metrics: Registry; port?: number; streamIntervalMs?: number }): Promise<DashboardService> {
+export async function startDashboard(deps: { config: Config; clickhouse: ClickHouseClient; kafka: Kafka; logger: Logger; metrics: Registry; port?: number; streamIntervalMs?: number;
+  /** More readiness checks (`tributary start`: the sink it hosts). */
+  checks?: ReadinessCheck[] }): Promise<DashboardService> {
   const admin = await connectAdmin(deps.kafka);
   const app = dashboardApp({
     queries: new DashboardQueries(deps.clickhouse, deps.config.clickhouse.database),
@@ -25,6 +28,7 @@ export async function startDashboard(deps: { config: Config; clickhouse: ClickHo
     checks: [
       { name: 'clickhouse', check: async () => { await deps.clickhouse.query({ query: 'SELECT 1', format: 'JSONEachRow' }).then((r) => r.json()); } },
       { name: 'kafka', check: async () => { await admin.describeCluster(); } },
+      ...(deps.checks ?? []),
     ],
   });
   const server = await new Promise<Server>((resolve, reject) => {

@@ -20,6 +20,80 @@ const commaList = z
   .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
   .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1));
 
+/**
+ * The bounds every accepted event keeps (the rules: schemas/limits.ts). Anyone holding a write
+ * key may be hostile: these bounds are what make the rollups' memory, their sums and their keys
+ * safe whatever the values (docs/limits.md). EVENT_LIMITS overrides any of them as JSON.
+ */
+export interface EventLimits {
+  /** Order lines per event. */
+  items: number;
+  /** Entries in a user event's `properties`. */
+  properties: number;
+  /** Units of one order line. */
+  quantity: number;
+  /** amountCents, one unitPriceCents, and the sum of an order's lines (quantity × unitPriceCents). */
+  amountCents: number;
+  /** Maximum length (UTF-16 code units, as JavaScript counts) of each string field. */
+  eventId: number;
+  userId: number;
+  orderId: number;
+  sessionId: number;
+  sku: number;
+  category: number;
+  device: number;
+  page: number;
+  propertyKey: number;
+  propertyValue: number;
+}
+
+export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = {
+  items: 100,
+  properties: 50,
+  quantity: 1_000_000,
+  // 10^11 minor units: a billion euros, dollars or yen in one order.
+  amountCents: 100_000_000_000,
+  eventId: 128,
+  userId: 256,
+  orderId: 128,
+  sessionId: 128,
+  sku: 128,
+  category: 128,
+  device: 64,
+  page: 2048,
+  propertyKey: 64,
+  propertyValue: 1024,
+};
+
+/**
+ * Why the processor's sums cannot overflow: a row of one segment sums at most S events, and one
+ * event adds at most `amountCents` to a row's amount (an order's total, or the sum of its lines
+ * for a product row) and at most items × quantity to its quantity. Both products must stay
+ * within 2^53 − 1, where a JavaScript number (and so Avro's long in avsc) is still exact; the
+ * config refuses a SEGMENT_SIZE or EVENT_LIMITS that breaks this. Returns what is wrong, if anything.
+ */
+export function overflowProblem(limits: EventLimits, segmentSize: number): string | undefined {
+  const amount = segmentSize * limits.amountCents;
+  const quantity = segmentSize * limits.items * limits.quantity;
+  if (amount > Number.MAX_SAFE_INTEGER) {
+    return `SEGMENT_SIZE (${segmentSize}) × amountCents limit (${limits.amountCents}) = ${amount} exceeds 2^53 − 1: a row's sum could lose precision; lower one of them`;
+  }
+  if (quantity > Number.MAX_SAFE_INTEGER) {
+    return `SEGMENT_SIZE (${segmentSize}) × items (${limits.items}) × quantity (${limits.quantity}) exceeds 2^53 − 1; lower one of them`;
+  }
+  if (limits.quantity > 2 ** 31 - 1) return `the quantity limit (${limits.quantity}) exceeds Avro int (2^31 − 1)`;
+  return undefined;
+}
+
+const eventLimitsJson = z.string().transform((s, ctx) => {
+  try {
+    return JSON.parse(s) as unknown;
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected JSON such as {"items":200,"sku":256}' });
+    return z.NEVER;
+  }
+}).pipe(z.strictObject(Object.fromEntries(Object.keys(DEFAULT_EVENT_LIMITS).map((k) => [k, positiveInt.optional()])) as Record<keyof EventLimits, z.ZodOptional<typeof positiveInt>>));
+
 export const envSchema = z.object({
   /** Comma-separated `host:port` list. Unset: the local broker started by `tributary kafka`. */
   KAFKA_BROKERS: optional(commaList),
@@ -49,6 +123,8 @@ export const envSchema = z.object({
   INGEST_MAX_EVENT_BYTES: optional(positiveInt).default(32 * 1024),
   INGEST_MAX_BODY_BYTES: optional(positiveInt).default(1024 * 1024),
   INGEST_MAX_EVENTS: optional(positiveInt).default(1000),
+  /** Overrides of DEFAULT_EVENT_LIMITS as JSON, e.g. {"items":200,"sku":256}. */
+  EVENT_LIMITS: optional(eventLimitsJson),
   /** Bytes accepted but not yet acknowledged by Kafka; above it requests get 429. */
   INGEST_MAX_INFLIGHT_BYTES: optional(positiveInt).default(64 * 1024 * 1024),
   /** How long concurrent requests are gathered into one Kafka send. */
@@ -65,6 +141,14 @@ export const envSchema = z.object({
   SEGMENT_SIZE: optional(positiveInt).default(20_000),
   /** How often the processor emits changed rollup rows (dashboards are this live). */
   FLUSH_INTERVAL_MS: optional(positiveInt).default(1000),
+  /** Distinct rollup rows one partition's open chunk holds before the next chunk starts (bounded memory, docs/processing.md). */
+  PROCESS_MAX_ROWS: optional(positiveInt).default(10_000),
+  /** Rows waiting to be emitted, across partitions, above which the processor stops reading until a flush sent them. */
+  PROCESS_MAX_PENDING_ROWS: optional(positiveInt).default(50_000),
+  /** Port of the processor's /healthz, /readyz and /metrics (0: any free port). */
+  PROCESS_PORT: optional(z.coerce.number().int().min(0).max(65535)).default(8092),
+  /** Port of the standalone sink's /healthz, /readyz and /metrics (0: any free port). */
+  SINK_PORT: optional(z.coerce.number().int().min(0).max(65535)).default(8093),
   SINK_GROUP_ID: optional(z.string().min(1)).default('tributary-clickhouse-sink'),
   SINK_BATCH_ROWS: optional(positiveInt).default(20_000),
   SINK_BATCH_DELAY_MS: optional(positiveInt).default(500),
@@ -102,9 +186,11 @@ export interface Config {
     database: string;
   };
   topics: { users: string; orders: string; rollups: string; dlq: string };
-  processor: { groupId: string; segmentSize: number; flushIntervalMs: number };
-  sink: { groupId: string; batchRows: number; batchDelayMs: number };
+  processor: { groupId: string; segmentSize: number; flushIntervalMs: number; maxRowsPerPartition: number; maxPendingRows: number; port: number };
+  sink: { groupId: string; batchRows: number; batchDelayMs: number; port: number };
   ingestPort: number;
+  /** Bounds of every accepted event, at every way in and in the processor. */
+  eventLimits: EventLimits;
   ingest: {
     writeKeys: string[];
     authOff: boolean;
@@ -143,7 +229,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.KAFKA_SASL_MECHANISM && (e.KAFKA_SASL_USERNAME === undefined || e.KAFKA_SASL_PASSWORD === undefined)) {
     throw new ConfigError('invalid environment: KAFKA_SASL_MECHANISM is set, so KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required');
   }
+  const eventLimits: EventLimits = { ...DEFAULT_EVENT_LIMITS };
+  for (const [k, v] of Object.entries(e.EVENT_LIMITS ?? {})) if (v !== undefined) eventLimits[k as keyof EventLimits] = v;
+  const overflow = overflowProblem(eventLimits, e.SEGMENT_SIZE);
+  if (overflow) throw new ConfigError(`invalid environment: ${overflow}`);
   return {
+    eventLimits,
     kafka: {
       brokers: e.KAFKA_BROKERS ?? [`localhost:${LOCAL_KAFKA_PORT}`],
       local: e.KAFKA_BROKERS === undefined,
@@ -166,8 +257,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       database: e.CLICKHOUSE_DATABASE,
     },
     topics: { users: e.TOPIC_USERS, orders: e.TOPIC_ORDERS, rollups: e.TOPIC_ROLLUPS, dlq: e.TOPIC_DLQ },
-    processor: { groupId: e.PROCESS_GROUP_ID, segmentSize: e.SEGMENT_SIZE, flushIntervalMs: e.FLUSH_INTERVAL_MS },
-    sink: { groupId: e.SINK_GROUP_ID, batchRows: e.SINK_BATCH_ROWS, batchDelayMs: e.SINK_BATCH_DELAY_MS },
+    processor: {
+      groupId: e.PROCESS_GROUP_ID, segmentSize: e.SEGMENT_SIZE, flushIntervalMs: e.FLUSH_INTERVAL_MS,
+      maxRowsPerPartition: e.PROCESS_MAX_ROWS, maxPendingRows: e.PROCESS_MAX_PENDING_ROWS, port: e.PROCESS_PORT,
+    },
+    sink: { groupId: e.SINK_GROUP_ID, batchRows: e.SINK_BATCH_ROWS, batchDelayMs: e.SINK_BATCH_DELAY_MS, port: e.SINK_PORT },
     ingestPort: e.INGEST_PORT,
     ingest: {
       writeKeys: e.WRITE_KEYS ?? [],

@@ -1,5 +1,6 @@
-import { convertEvent, type FieldError } from '../schemas/validation';
+import { convertEvent, MAX_JSON_DEPTH, nestedDeeperThan, type FieldError } from '../schemas/validation';
 import type { PipelineEvent } from '../schemas/catalog';
+import type { EventLimits } from '../schemas/limits';
 
 /**
  * The JSON contract every way in shares (the HTTP endpoint and the RabbitMQ/SQS bridges): a body
@@ -7,8 +8,10 @@ import type { PipelineEvent } from '../schemas/catalog';
  * invalid event rejects the whole body with every error listed.
  */
 export interface ContractLimits {
+  /** Bytes of one event as JSON, measured on the decoded body (after gzip, deflate or br). */
   maxEventBytes: number;
   maxEvents: number;
+  event: EventLimits;
 }
 
 export type IndexedError = FieldError & { index: number };
@@ -40,8 +43,10 @@ export interface ConvertAllOptions {
   /** The eventId of an event sent without one; `index` is its place in the body. */
   newEventId: (index: number) => string;
   receivedAt: number;
-  /** False when the whole body is known to be smaller than the per-event limit (skips measuring). */
-  measure: boolean;
+  /** Who accepts the events (a write key's id, a bridge's source): eventIds are unique per origin. */
+  origin: string | null;
+  /** The decoded body's size: events are measured only when it could hold a too-large one. */
+  bodyBytes: number;
 }
 
 /** Validates every event of a body; all valid → the events to produce, else a 400/413 Rejection. */
@@ -49,9 +54,13 @@ export function convertAll(events: unknown[], limits: ContractLimits, options: C
   const converted: PipelineEvent[] = [];
   const errors: IndexedError[] = [];
   events.forEach((raw, index) => {
-    const size = options.measure ? Buffer.byteLength(JSON.stringify(raw) ?? '') : 0;
+    if (nestedDeeperThan(raw, MAX_JSON_DEPTH)) {
+      errors.push({ index, path: '', message: `nested deeper than ${MAX_JSON_DEPTH} levels: no event is` });
+      return;
+    }
+    const size = options.bodyBytes > limits.maxEventBytes ? Buffer.byteLength(JSON.stringify(raw) ?? '') : 0;
     if (size > limits.maxEventBytes) throw new Rejection(413, 'event_too_large', { error: 'payload_too_large', message: `event ${index} is ${size} bytes, the limit is ${limits.maxEventBytes}`, index });
-    const result = convertEvent(raw, { newEventId: () => options.newEventId(index), receivedAt: options.receivedAt });
+    const result = convertEvent(raw, { newEventId: () => options.newEventId(index), receivedAt: options.receivedAt, origin: options.origin, limits: limits.event });
     if (result.ok) converted.push(result.kind === 'user' ? { kind: 'user', record: result.record } : { kind: 'order', record: result.record });
     else errors.push(...result.errors.map((e) => ({ index, ...e })));
   });

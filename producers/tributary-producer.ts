@@ -4,6 +4,7 @@ import { silentLogger, type Logger } from '../platform/logger';
 import { SchemaClient } from '../schemas/client';
 import type { OrderEventType, OrderItem, UserEventType } from '../schemas/catalog';
 import { convertEvent, type FieldError } from '../schemas/validation';
+import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../schemas/limits';
 import { ProduceBatcher } from './batcher';
 import { EventEncoder } from './encoder';
 
@@ -63,6 +64,10 @@ export interface TributaryProducerOptions {
   clientId?: string;
   lingerMs?: number;
   topics?: { user: string; order: string };
+  /** The bounds the processor enforces (its EVENT_LIMITS); events beyond them are refused here rather than dead-lettered there. */
+  limits?: EventLimits;
+  /** The origin stamped on the events (eventIds are unique per origin); default null, as for any producer writing straight to Kafka. */
+  origin?: string | null;
 }
 
 /**
@@ -78,6 +83,8 @@ export class TributaryProducer {
     private readonly admin: Admin,
     private readonly encoder: EventEncoder,
     private readonly batcher: ProduceBatcher,
+    private readonly limits: EventLimits,
+    private readonly origin: string | null,
   ) {}
 
   static async connect(options: TributaryProducerOptions): Promise<TributaryProducer> {
@@ -87,7 +94,7 @@ export class TributaryProducer {
     const producer = await CheckedProducer.connect(kafka);
     try {
       const encoder = await EventEncoder.create({ schemas: new SchemaClient(options.registryUrl, logger), admin, topics: options.topics });
-      return new TributaryProducer(producer, admin, encoder, new ProduceBatcher(producer, { lingerMs: options.lingerMs ?? 2, logger }));
+      return new TributaryProducer(producer, admin, encoder, new ProduceBatcher(producer, { lingerMs: options.lingerMs ?? 2, logger }), options.limits ?? DEFAULT_EVENT_LIMITS, options.origin ?? null);
     } catch (err) {
       await producer.disconnect();
       await admin.disconnect();
@@ -111,7 +118,7 @@ export class TributaryProducer {
     const errors: Array<FieldError & { index: number }> = [];
     const records = events.flatMap((event, index) => {
       const input = { ...event, occurredAt: event.occurredAt instanceof Date ? event.occurredAt.getTime() : event.occurredAt };
-      const result = convertEvent(input, { newEventId: () => crypto.randomUUID() });
+      const result = convertEvent(input, { newEventId: () => crypto.randomUUID(), limits: this.limits, origin: this.origin });
       if (!result.ok) {
         errors.push(...result.errors.map((e) => ({ index, ...e })));
         return [];

@@ -44,6 +44,8 @@ export interface UserEvent {
   device: string | null;
   page: string | null;
   properties: Record<string, string>;
+  /** Who accepted it (a write key's id, a bridge's source); null when produced straight to Kafka. */
+  origin: string | null;
 }
 
 export interface OrderItem {
@@ -64,6 +66,8 @@ export interface OrderEvent {
   amountCents: number | null;
   country: string | null;
   items: OrderItem[];
+  /** Who accepted it (a write key's id, a bridge's source); null when produced straight to Kafka. */
+  origin: string | null;
 }
 
 /** A user or an order event, tagged with its kind: what ingest encodes and the processor decodes. */
@@ -79,4 +83,6 @@ export interface DeadLetter {
   reason: string;
   message: string;
   failedAt: number;
+  /** The original value's size when `value` (or `key`) holds only its first bytes; null when whole. */
+  truncatedFrom: number | null;
 }

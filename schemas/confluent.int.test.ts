@@ -34,7 +34,7 @@ describe('Confluent Python client against the embedded registry and the broker',
     const ours = await client.register({ ...SCHEMAS.user, subject: `${topic}-value` });
     const event: UserEvent = {
       eventId: 'e-1', type: 'signup', userId: 'u-ü-42', occurredAt: Date.UTC(2026, 10, 27, 20), receivedAt: null,
-      sessionId: 's-1', country: 'DE', device: 'mobile', page: null, properties: { plan: 'free' },
+      sessionId: 's-1', country: 'DE', device: 'mobile', page: null, properties: { plan: 'free' }, origin: null,
     };
     const schemaFile = path.join(dir, 'UserEvent.avsc');
     const recordFile = path.join(dir, 'record.json');

@@ -1,7 +1,7 @@
 /**
  * A rollup row: what the stream processor emits to the rollups topic (its Avro twin is
  * avro/RollupRow.avsc) and the ClickHouse sink writes. Rows are keyed by (kind, topic, partition,
- * segment, window, dims); `version` is the offset of the last input record that changed the row.
+ * segment, chunk, window, dims); `version` is the offset of the last input record that changed the row.
  */
 export type RollupKind = 'orders' | 'products' | 'users' | 'active_user';
 
@@ -10,6 +10,8 @@ export interface RollupRow {
   topic: string;
   partition: number;
   segment: number;
+  /** Part of the segment (bounded memory: streams/partition.ts); 0 unless the segment had more distinct rows than the bound. */
+  chunk: number;
   windowStart: number;
   dims: Record<string, string>;
   count: number;
@@ -19,9 +21,12 @@ export interface RollupRow {
   maxReceivedAt: number | null;
 }
 
-/** The row's identity: what ClickHouse orders by and Kafka compacts on. */
-export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'segment' | 'windowStart' | 'dims'>): string {
-  const dims = Object.keys(row.dims).sort().map((k) => `${k}=${row.dims[k]}`).join(',');
-  return `${row.kind}|${row.topic}|${row.partition}|${row.segment}|${row.windowStart}|${dims}`;
+/**
+ * The row's identity: what the processor aggregates on and Kafka compacts on (ClickHouse orders
+ * by the same fields as columns). Each dimension value is written with its length, so no value
+ * can pass for another split differently (`x,currency=USD` is one category, never two fields).
+ */
+export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'segment' | 'chunk' | 'windowStart' | 'dims'>): string {
+  const dims = Object.keys(row.dims).sort().map((k) => `${k}=${row.dims[k]!.length}:${row.dims[k]}`).join(',');
+  return `${row.kind}|${row.topic}|${row.partition}|${row.segment}|${row.chunk}|${row.windowStart}|${dims}`;
 }
-

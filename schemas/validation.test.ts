@@ -1,4 +1,6 @@
-import { convertEvent, parseTimestamp } from './validation';
+import { loadConfig } from '../platform/config';
+import { DEFAULT_EVENT_LIMITS, eventLimitErrors } from './limits';
+import { convertEvent, MAX_JSON_DEPTH, nestedDeeperThan, parseTimestamp } from './validation';
 
 const order = {
   type: 'order_placed', eventId: 'e-1', userId: 'u-42', occurredAt: '2026-11-27T20:00:00Z',
@@ -10,9 +12,9 @@ const signup = { type: 'signup', eventId: 'e-2', userId: 'u-42', occurredAt: 179
 describe('convertEvent', () => {
   it('converts the DESIGN.md examples, filling defaults and parsing ISO time', () => {
     const o = convertEvent(order);
-    expect(o).toEqual({ ok: true, kind: 'order', record: { ...order, occurredAt: Date.UTC(2026, 10, 27, 20), receivedAt: null } });
+    expect(o).toEqual({ ok: true, kind: 'order', record: { ...order, occurredAt: Date.UTC(2026, 10, 27, 20), receivedAt: null, origin: null } });
     const s = convertEvent(signup, { receivedAt: 1795809601000 });
-    expect(s).toEqual({ ok: true, kind: 'user', record: { ...signup, receivedAt: 1795809601000, page: null } });
+    expect(s).toEqual({ ok: true, kind: 'user', record: { ...signup, receivedAt: 1795809601000, page: null, origin: null } });
   });
 
   it('generates a missing eventId and accepts an explicit null optional', () => {
@@ -27,6 +29,23 @@ describe('convertEvent', () => {
     ['missing type', { ...signup, type: undefined }, 'type', /got null/],
     ['missing userId', { ...signup, userId: undefined }, 'userId', /^required$/],
     ['empty userId', { ...signup, userId: ' ' }, 'userId', /must not be empty/],
+    // Regressions of #16: each was accepted (or answered 500) before.
+    ['#16.1 a unit price beyond any real order', { ...order, items: [{ ...order.items[0], quantity: 2, unitPriceCents: 9007199254740990 }] }, 'items.0.unitPriceCents', /at most 100000000000/],
+    ['#16.1 lines whose total is beyond any real order', { ...order, items: [{ ...order.items[0], quantity: 1_000_000, unitPriceCents: 99_999_999_999 }] }, 'items', /lines' total/],
+    ['#16.1 an amount beyond any real order', { ...order, amountCents: 1e12 }, 'amountCents', /at most/],
+    ['#16.1 a quantity beyond any real order line', { ...order, items: [{ ...order.items[0], quantity: 2_000_000, unitPriceCents: 1 }] }, 'items.0.quantity', /at most 1000000/],
+    ['#16.4 too many order lines', { ...order, items: Array.from({ length: 101 }, (_, i) => ({ sku: `s${i}`, quantity: 1, unitPriceCents: 1 })) }, 'items', /at most 100 lines/],
+    ['#16.4 a 900,000-character device', { ...signup, device: 'x'.repeat(900_000) }, 'device', /at most 64 characters, got 900000/],
+    ['#16.4 a long sku', { ...order, items: [{ ...order.items[0], sku: 's'.repeat(129) }] }, 'items.0.sku', /at most 128/],
+    ['#16.4 too many properties', { ...signup, properties: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v'])) }, 'properties', /at most 50 entries/],
+    ['#16.4 a long property value', { ...signup, properties: { plan: 'v'.repeat(1025) } }, 'properties.plan', /at most 1024/],
+    ['#16.5 occurredAt 1e20', { ...signup, occurredAt: 1e20 }, 'occurredAt', /integer/],
+    ['#16.5 30 February', { ...signup, occurredAt: '2026-02-30T00:00:00Z' }, 'occurredAt', /not a calendar date/],
+    ['#16.5 hour 24', { ...signup, occurredAt: '2026-02-03T24:00:00Z' }, 'occurredAt', /not a calendar date/],
+    ['#16.5 a userId of zero-width spaces', { ...signup, userId: '\u200b\u200b' }, 'userId', /empty or blank/],
+    ['#16.5 a NUL in an id', { ...signup, eventId: 'a\u0000b' }, 'eventId', /control character/],
+    ['#16.5 a lone surrogate in an id', { ...signup, userId: 'u\ud800' }, 'userId', /lone surrogate/],
+    ['#16 origin is not the sender\'s to set', { ...signup, origin: 'key:0000' }, 'origin', /set by Tributary/],
     ['bad time', { ...signup, occurredAt: 'yesterday' }, 'occurredAt', /ISO-8601/],
     ['time without zone', { ...signup, occurredAt: '2026-11-27T20:00:00' }, 'occurredAt', /with a zone/],
     ['far future', { ...signup, occurredAt: Date.now() + 3 * 24 * 3600 * 1000 }, 'occurredAt', /out of range/],
@@ -57,6 +76,37 @@ describe('convertEvent', () => {
 
   it('rejects non-objects', () => {
     expect(convertEvent([1])).toEqual({ ok: false, errors: [{ path: '', message: 'expected a JSON object' }] });
+  });
+});
+
+describe('the same bounds for every way in', () => {
+  it('takes a limit from the config it is given (EVENT_LIMITS)', () => {
+    const items = Array.from({ length: 150 }, (_, i) => ({ sku: `s${i}`, quantity: 1, unitPriceCents: 1 }));
+    expect(convertEvent({ ...order, items }).ok).toBe(false);
+    expect(convertEvent({ ...order, items }, { limits: { ...DEFAULT_EVENT_LIMITS, items: 200 } }).ok).toBe(true);
+  });
+
+  it('checks decoded records as the processor does: a record straight from Kafka meets the same rules', () => {
+    const r = convertEvent(order);
+    const record = r.ok ? { ...r.record, items: [{ sku: 'x', category: null, quantity: 2, unitPriceCents: 9007199254740990 }] } : undefined;
+    expect(eventLimitErrors('order', record!, DEFAULT_EVENT_LIMITS).map((e) => e.path)).toEqual(['items.0.unitPriceCents', 'items']);
+    expect(eventLimitErrors('order', { ...record!, occurredAt: 2 ** 52 }, DEFAULT_EVENT_LIMITS).map((e) => e.path)).toContain('occurredAt');
+  });
+
+  it('refuses a SEGMENT_SIZE whose sums could overflow, naming both', () => {
+    expect(() => loadConfig({ SEGMENT_SIZE: '100000' })).toThrow(/SEGMENT_SIZE \(100000\) × amountCents limit/);
+    expect(() => loadConfig({ EVENT_LIMITS: '{"items":"many"}' })).toThrow(/EVENT_LIMITS/);
+    expect(() => loadConfig({ EVENT_LIMITS: '{"itemz":3}' })).toThrow(/EVENT_LIMITS/);
+    expect(loadConfig({ EVENT_LIMITS: '{"items":200}' }).eventLimits.items).toBe(200);
+  });
+});
+
+describe('nestedDeeperThan', () => {
+  it('measures 200,000 levels without recursion', () => {
+    let deep: unknown = {};
+    for (let i = 0; i < 200_000; i++) deep = { a: deep };
+    expect(nestedDeeperThan(deep, MAX_JSON_DEPTH)).toBe(true);
+    expect(nestedDeeperThan(order, MAX_JSON_DEPTH)).toBe(false);
   });
 });
 

@@ -1,5 +1,6 @@
 import type avro from 'avsc';
 import { ORDER_EVENT_TYPES, SCHEMAS, USER_EVENT_TYPES, type OrderEvent, type UserEvent } from './catalog';
+import { DEFAULT_EVENT_LIMITS, EARLIEST_TIME, eventLimitErrors, type EventLimits } from './limits';
 
 /**
  * JSON (as posted to the ingestion endpoint or published to a bridged queue) → an Avro record
@@ -21,12 +22,17 @@ export interface ConvertOptions {
   newEventId?: () => string;
   /** Stamped as receivedAt. */
   receivedAt?: number;
+  /** Stamped as origin: who accepted the event (a write key's id, a bridge's source). eventIds are unique per origin. */
+  origin?: string | null;
+  limits?: EventLimits;
 }
+
+/** Nesting deeper than any event can be (a batch → an order → items → an item). */
+export const MAX_JSON_DEPTH = 6;
 
 const userTypes = new Set<string>(USER_EVENT_TYPES);
 const orderTypes = new Set<string>(ORDER_EVENT_TYPES);
 // Event time must be a plausible instant: after 2000-01-01 and at most a day in the future.
-const MIN_TIME = Date.UTC(2000, 0, 1);
 const MAX_FUTURE_MS = 24 * 3600 * 1000;
 
 export function convertEvent(input: unknown, options: ConvertOptions = {}): Conversion {
@@ -45,12 +51,14 @@ export function convertEvent(input: unknown, options: ConvertOptions = {}): Conv
   const fields = (schema as avro.types.RecordType).fields;
   const known = new Set(fields.map((f) => f.name));
   for (const name of Object.keys(raw)) {
-    if (!known.has(name)) errors.push({ path: name, message: `unknown field for ${type} events` });
+    if (name === 'origin') errors.push({ path: name, message: 'set by Tributary (the write key or bridge that accepted the event), not by the sender' });
+    else if (!known.has(name)) errors.push({ path: name.slice(0, 64), message: `unknown field for ${type} events` });
   }
   for (const field of fields) {
     let value = raw[field.name];
     if (field.name === 'eventId' && (value === undefined || value === null) && options.newEventId) value = options.newEventId();
     if (field.name === 'receivedAt' && options.receivedAt !== undefined) value = options.receivedAt;
+    if (field.name === 'origin') value = options.origin ?? null;
     if (field.name === 'occurredAt' || (field.name === 'receivedAt' && value !== undefined && value !== null)) {
       const parsed = parseTimestamp(value);
       if (typeof parsed === 'string') {
@@ -79,21 +87,28 @@ export function convertEvent(input: unknown, options: ConvertOptions = {}): Conv
       });
     }
   }
-  if (errors.length === 0) errors.push(...domainErrors(kind, record));
+  if (errors.length === 0) errors.push(...eventLimitErrors(kind, record as unknown as UserEvent | OrderEvent, options.limits ?? DEFAULT_EVENT_LIMITS));
   if (errors.length > 0) return { ok: false, errors };
   return kind === 'user' ? { ok: true, kind, record: record as unknown as UserEvent } : { ok: true, kind, record: record as unknown as OrderEvent };
 }
 
-/** ISO-8601 with a zone, or epoch milliseconds → epoch milliseconds; a string says what is wrong. */
-export function parseTimestamp(value: unknown): number | string {
+const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+
+/**
+ * ISO-8601 with a zone, or epoch milliseconds → epoch milliseconds; a string says what is wrong.
+ * Dates are strict: 2026-02-30 is refused, not read as 2 March.
+ */
+export function parseTimestamp(value: unknown, now = Date.now()): number | string {
   let ms: number;
   if (typeof value === 'number') {
-    if (!Number.isInteger(value)) return 'expected epoch milliseconds as an integer';
+    if (!Number.isSafeInteger(value)) return 'expected epoch milliseconds as an integer';
     ms = value;
   } else if (typeof value === 'string') {
-    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(value)) {
-      return `expected an ISO-8601 timestamp with a zone (2026-11-27T20:00:00Z) or epoch milliseconds, got ${JSON.stringify(value)}`;
-    }
+    const m = value.length <= 40 ? ISO.exec(value) : null;
+    if (!m) return `expected an ISO-8601 timestamp with a zone (2026-11-27T20:00:00Z) or epoch milliseconds, got ${JSON.stringify(value.slice(0, 40))}`;
+    const [year, month, day, hour, minute, second] = m.slice(1, 7).map((n) => Number(n ?? 0)) as [number, number, number, number, number, number];
+    const calendar = new Date(Date.UTC(year, month - 1, day));
+    if (month < 1 || month > 12 || calendar.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) return `not a calendar date and time: ${JSON.stringify(value)}`;
     ms = Date.parse(value);
     if (Number.isNaN(ms)) return `not a valid date: ${JSON.stringify(value)}`;
   } else if (value === undefined || value === null) {
@@ -101,8 +116,20 @@ export function parseTimestamp(value: unknown): number | string {
   } else {
     return 'expected an ISO-8601 string or epoch milliseconds';
   }
-  if (ms < MIN_TIME || ms > Date.now() + MAX_FUTURE_MS) return `out of range: ${new Date(ms).toISOString()} is before 2000 or more than a day ahead`;
+  if (ms < EARLIEST_TIME || ms > now + MAX_FUTURE_MS) return `out of range: ${ms} is before 2000 or more than a day ahead`;
   return ms;
+}
+
+/** True when `value` nests objects or arrays deeper than `max` (checked without recursion). */
+export function nestedDeeperThan(value: unknown, max: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > max) return true;
+    for (const child of Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function describeMismatch(type: avro.Type, value: unknown): string {
@@ -113,32 +140,4 @@ function describeMismatch(type: avro.Type, value: unknown): string {
   if (type.typeName === 'int' || type.typeName === 'long') return `expected an integer, got ${got === 'number' ? String(value) : got}`;
   if (type.typeName === 'map') return `expected an object of strings, got ${got}`;
   return `expected ${type.typeName}, got ${got}`;
-}
-
-/** Rules the schema cannot say: code formats, positive quantities, non-empty ids. */
-function domainErrors(kind: 'user' | 'order', r: Record<string, unknown>): FieldError[] {
-  const errors: FieldError[] = [];
-  const nonEmpty = (name: string) => {
-    if (typeof r[name] === 'string' && (r[name] as string).trim() === '') errors.push({ path: name, message: 'must not be empty' });
-  };
-  nonEmpty('eventId');
-  nonEmpty('userId');
-  if (typeof r.eventId === 'string' && r.eventId.length > 128) errors.push({ path: 'eventId', message: 'at most 128 characters' });
-  if (typeof r.userId === 'string' && r.userId.length > 256) errors.push({ path: 'userId', message: 'at most 256 characters' });
-  if (r.country !== null && !/^[A-Z]{2}$/.test(String(r.country))) errors.push({ path: 'country', message: 'expected an ISO 3166-1 alpha-2 code such as DE' });
-  if (kind === 'order') {
-    nonEmpty('orderId');
-    if (r.currency !== null && !/^[A-Z]{3}$/.test(String(r.currency))) errors.push({ path: 'currency', message: 'expected an ISO 4217 code such as EUR' });
-    if (r.amountCents !== null && (r.amountCents as number) < 0) errors.push({ path: 'amountCents', message: 'must not be negative' });
-    if (r.amountCents !== null && r.currency === null) errors.push({ path: 'currency', message: 'required when amountCents is set' });
-    (r.items as Array<{ quantity: number; unitPriceCents: number; sku: string }>).forEach((item, i) => {
-      if (item.quantity < 1) errors.push({ path: `items.${i}.quantity`, message: 'must be at least 1' });
-      if (item.unitPriceCents < 0) errors.push({ path: `items.${i}.unitPriceCents`, message: 'must not be negative' });
-      if (item.sku.trim() === '') errors.push({ path: `items.${i}.sku`, message: 'must not be empty' });
-    });
-    if (r.type === 'order_placed' && (r.amountCents === null || (r.items as unknown[]).length === 0)) {
-      errors.push({ path: r.amountCents === null ? 'amountCents' : 'items', message: 'required for order_placed' });
-    }
-  }
-  return errors;
 }

@@ -3,7 +3,7 @@ import { decodeBody, encodeWire, schemaIdOf, WireFormatError } from './wire';
 
 const event = {
   eventId: 'e', type: 'login', userId: 'u', occurredAt: 1795809600000, receivedAt: null,
-  sessionId: null, country: null, device: null, page: null, properties: {},
+  sessionId: null, country: null, device: null, page: null, properties: {}, origin: null,
 };
 
 describe('Confluent wire format', () => {

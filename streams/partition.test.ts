@@ -1,10 +1,10 @@
-import type { PipelineEvent, UserEvent } from '../schemas/catalog';
-import { rowKey } from '../schemas/rollup';
+import type { OrderEvent, PipelineEvent, UserEvent } from '../schemas/catalog';
+import { rowKey, type RollupRow } from '../schemas/rollup';
 import { PartitionState, windowStartOf } from './partition';
 
 const login = (eventId: string, userId: string, occurredAt: number): PipelineEvent => ({
   kind: 'user',
-  record: { eventId, type: 'login', userId, occurredAt, receivedAt: null, sessionId: null, country: 'DE', device: 'mobile', page: null, properties: {} },
+  record: { eventId, type: 'login', userId, occurredAt, receivedAt: null, sessionId: null, country: 'DE', device: 'mobile', page: null, properties: {}, origin: null },
 });
 const T = Date.UTC(2026, 10, 27, 20, 0, 30);
 
@@ -25,9 +25,9 @@ describe('PartitionState', () => {
   it('starts fresh rows in a new segment and drops duplicates from the current and previous segment only', () => {
     const s = new PartitionState('t', 0, 10, 0, 0);
     s.apply(0, login('a', 'u1', T));
-    expect(s.apply(5, login('a', 'u1', T))).toBe(false); // same segment
-    expect(s.apply(12, login('a', 'u1', T))).toBe(false); // previous segment
-    expect(s.apply(25, login('a', 'u1', T))).toBe(true); // two segments later: counted again
+    expect(s.apply(5, login('a', 'u1', T))).toBe('duplicate'); // same segment
+    expect(s.apply(12, login('a', 'u1', T))).toBe('duplicate'); // previous segment
+    expect(s.apply(25, login('a', 'u1', T))).toBe('counted'); // two segments later: counted again
     const users = s.takeDirty().map((d) => d.row).filter((r) => r.kind === 'users');
     expect(users.map((r) => [r.segment, r.count, r.version])).toEqual([[0, 1, 0], [2, 1, 25]]);
     expect(s.segmentStart).toBe(20);
@@ -36,15 +36,15 @@ describe('PartitionState', () => {
 
   it('only seeds duplicate ids from records before the resume offset', () => {
     const s = new PartitionState('t', 0, 10, 20, 10);
-    expect(s.apply(15, login('x', 'u1', T))).toBe(false);
+    expect(s.apply(15, login('x', 'u1', T))).toBe('seeded');
     expect(s.takeDirty()).toEqual([]);
-    expect(s.apply(20, login('x', 'u1', T))).toBe(false);
-    expect(s.apply(21, login('y', 'u1', T))).toBe(true);
+    expect(s.apply(20, login('x', 'u1', T))).toBe('duplicate');
+    expect(s.apply(21, login('y', 'u1', T))).toBe('counted');
     expect(s.segmentStart).toBe(20);
   });
 
   it('gives equal rows the same key regardless of dims order', () => {
-    const base = { kind: 'orders' as const, topic: 't', partition: 1, segment: 2, windowStart: 0 };
+    const base = { kind: 'orders' as const, topic: 't', partition: 1, segment: 2, chunk: 0, windowStart: 0 };
     expect(rowKey({ ...base, dims: { a: '1', b: '2' } })).toBe(rowKey({ ...base, dims: { b: '2', a: '1' } }));
   });
 });
@@ -63,7 +63,7 @@ describe('PartitionState row keys', () => {
         ? { kind: 'user', record: { ...(login(`e${offset}`, userId, occurredAt).record as UserEvent), country: countries[offset % 3]!, type: 'page_view' } }
         : { kind: 'order', record: { eventId: `e${offset}`, type: offset % 2 ? 'order_placed' : 'order_paid', userId, occurredAt, receivedAt: null,
           orderId: `o${offset}`, currency: offset % 5 ? 'EUR' : 'USD', amountCents: 100 + offset, country: countries[offset % 3]!,
-          items: [{ sku: `SKU-${offset % 11}`, category: offset % 4 ? 'books' : null, quantity: 1 + (offset % 3), unitPriceCents: 100 + offset }] } };
+          items: [{ sku: `SKU-${offset % 11}`, category: offset % 4 ? 'books' : null, quantity: 1 + (offset % 3), unitPriceCents: 100 + offset }], origin: null } };
       s.apply(offset, event);
       for (const { key, row } of s.takeDirty()) {
         expect(key).toBe(rowKey(row));
@@ -73,5 +73,72 @@ describe('PartitionState row keys', () => {
     }
     expect([...kinds].sort()).toEqual(['active_user', 'orders', 'products', 'users']);
     expect(new Set(keys.map((k) => k.split('|')[3])).size).toBe(3); // segments 0, 1, 2
+  });
+});
+
+const order = (eventId: string, currency: string, items: Array<{ sku: string; category: string | null }>, extra: Partial<OrderEvent> = {}): PipelineEvent => ({
+  kind: 'order',
+  record: { eventId, type: 'order_placed', userId: 'u1', occurredAt: T, receivedAt: null, orderId: `o-${eventId}`, currency, amountCents: 1000, country: 'DE',
+    items: items.map((i) => ({ ...i, quantity: 1, unitPriceCents: 1000 })), origin: null, ...extra },
+});
+const productRows = (s: PartitionState) => s.takeDirty().map((d) => d.row).filter((r) => r.kind === 'products');
+
+describe('PartitionState under hostile input', () => {
+  it('regression #16.2: a category crafted with "," and "=" never merges with another row (EUR never added into USD)', () => {
+    const s = new PartitionState('t', 0, 100, 0, 0);
+    s.apply(0, order('eur', 'EUR', [{ sku: 'z', category: 'x,currency=USD,sku=y' }]));
+    s.apply(1, order('usd', 'USD', [{ sku: 'y,currency=EUR,sku=z', category: 'x' }]));
+    const rows = productRows(s);
+    expect(rows).toHaveLength(2);
+    expect(rows.map((r) => [r.dims.currency, r.dims.sku, r.amountCents]).sort()).toEqual([['EUR', 'z', 1000], ['USD', 'y,currency=EUR,sku=z', 1000]]);
+  });
+
+  it('regression #16.4: cuts a segment into chunks of at most maxRows open rows, at the same records on every recomputation', () => {
+    const run = () => {
+      const s = new PartitionState('t', 0, 1000, 0, 0, 50);
+      const out: RollupRow[] = [];
+      let peak = 0;
+      for (let offset = 0; offset < 300; offset++) {
+        s.apply(offset, order(`e${offset}`, 'EUR', [{ sku: `sku-${offset}`, category: null }, { sku: `sku-${offset % 7}`, category: null }]));
+        peak = Math.max(peak, s.rowCount);
+        if (offset % 13 === 0) out.push(...s.takeDirty().map((d) => d.row));
+      }
+      out.push(...s.takeDirty().map((d) => d.row));
+      return { out, peak, chunks: s.chunk + 1 };
+    };
+    const first = run();
+    const again = run();
+    // One event adds at most 4 rows (active user, orders, two products) to a chunk that had fewer than 50.
+    expect(first.peak).toBeLessThanOrEqual(50 + 4);
+    expect(first.chunks).toBeGreaterThan(5);
+    expect(again.out).toEqual(first.out);
+    // Exact however it was cut: the latest version of each row summed over chunks equals the input.
+    const latest = new Map<string, RollupRow>();
+    for (const r of first.out) latest.set(rowKey(r), r);
+    const products = [...latest.values()].filter((r) => r.kind === 'products');
+    expect(products.reduce((n, r) => n + r.count, 0)).toBe(600);
+    expect(products.filter((r) => r.dims.sku === 'sku-3').reduce((n, r) => n + r.amountCents, 0)).toBe(1000 * (1 + 43)); // once as sku-3, 43 times as offset % 7
+  });
+
+  it('scopes eventIds by origin and calls a same-id, other-content event a conflict', () => {
+    const s = new PartitionState('t', 0, 100, 0, 0);
+    const a = order('same', 'EUR', [{ sku: 'a', category: null }], { origin: 'key:aaaa' });
+    expect(s.apply(0, a)).toBe('counted');
+    expect(s.apply(1, order('same', 'EUR', [{ sku: 'a', category: null }], { origin: 'key:bbbb' }))).toBe('counted');
+    expect(s.apply(2, { ...a, record: { ...a.record, receivedAt: 5 } } as PipelineEvent)).toBe('duplicate');
+    expect(s.apply(3, order('same', 'EUR', [{ sku: 'b', category: null }], { origin: 'key:aaaa' }))).toBe('conflict');
+    expect(productRows(s).reduce((n, r) => n + r.count, 0)).toBe(2);
+  });
+
+  it('gives rows back after a failed send: dirty again, with their latest values', () => {
+    const s = new PartitionState('t', 0, 100, 0, 0);
+    s.apply(0, login('a', 'u1', T));
+    const taken = s.takeDirty();
+    s.apply(1, login('b', 'u1', T));
+    s.restoreDirty(taken);
+    const users = s.takeDirty().map((d) => d.row).filter((r) => r.kind === 'users');
+    expect(users.map((r) => [r.count, r.version])).toEqual([[2, 1]]);
+    s.restoreDirty(taken);
+    expect(s.dirtyCount).toBe(taken.length);
   });
 });

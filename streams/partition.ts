@@ -1,4 +1,5 @@
 import type { PipelineEvent } from '../schemas/catalog';
+import { contentFingerprint, dedupKey } from '../schemas/identity';
 import type { RollupKind, RollupRow } from '../schemas/rollup';
 
 export const WINDOW_MS = 60_000;
@@ -13,12 +14,22 @@ const DIMENSIONS: Record<RollupKind, readonly [string] | readonly [string, strin
   products: ['category', 'currency', 'sku'],
 };
 
+/** What applying one record did. */
+export type Applied = 'counted' | 'duplicate' | 'conflict' | 'seeded';
+
 /**
  * One input partition's aggregation state under the deterministic-segments design (DESIGN.md):
  * segment k covers offsets [k·S, (k+1)·S); within the open segment, cumulative rows keyed by
  * (kind, window, dims); each row carries as `version` the offset of the last record that
  * changed it, so its metrics are a function of the records in [k·S, version] only. Pure logic:
  * no Kafka here.
+ *
+ * Bounded memory: a segment is cut into chunks. When the open chunk holds `maxRows` distinct
+ * rows, the next record starts a new chunk: the closed chunk's rows are final (emitted once,
+ * then dropped from memory) and the new chunk's rows start from zero. Where a chunk ends is a
+ * function of the records from the segment start only, and every recomputation starts there
+ * (commits and replays are segment starts), so it always cuts at the same records and re-emits
+ * identical rows. A dashboard sums chunks as it sums segments.
  */
 export class PartitionState {
   /** Index of the open segment. */
@@ -27,15 +38,19 @@ export class PartitionState {
   position: number;
   /** Records below this offset only seed the duplicate set (the previous segment, re-read at start). */
   seedUntil: number;
+  /** Index of the open chunk of the open segment. */
+  chunk = 0;
   private rows = new Map<string, RollupRow>();
   private readonly dirty = new Map<string, RollupRow>();
-  private currentIds = new Set<string>();
-  private previousIds = new Set<string>();
+  /** Dedup keys (origin + eventId) → content fingerprint, of the open and the previous segment. */
+  private currentIds = new Map<string, number>();
+  private previousIds = new Map<string, number>();
   /** `kind|topic|partition|segment|` per kind for the open segment: the constant head of its row keys. */
   private keyHeads = new Map<RollupKind, string>();
   duplicates = 0;
 
-  constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number) {
+  constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number,
+    readonly maxRows = Infinity) {
     this.segment = segmentOf(resumeAt, segmentSize);
     this.position = seedFrom;
     this.seedUntil = resumeAt;
@@ -57,24 +72,29 @@ export class PartitionState {
   }
 
   /**
-   * Applies one decoded record at `offset`. Returns false when the record was a duplicate
-   * eventId (same id in the current or previous segment) and so changed nothing.
+   * Applies one decoded record at `offset`: counted, or a duplicate (same origin and eventId
+   * with the same content in the current or previous segment: a retry, changes nothing), or a
+   * conflict (same origin and eventId, other content: changes nothing, the caller dead-letters it).
    */
-  apply(offset: number, event: PipelineEvent): boolean {
+  apply(offset: number, event: PipelineEvent): Applied {
+    const id = dedupKey(event.record);
     if (offset < this.seedUntil) {
       // Seeding: the previous segment's ids, so a retry straddling the boundary is still caught.
-      this.previousIds.add(event.record.eventId);
+      if (!this.previousIds.has(id)) this.previousIds.set(id, contentFingerprint(event.record));
       this.position = offset + 1;
-      return false;
+      return 'seeded';
     }
     this.advanceTo(offset);
     this.position = offset + 1;
-    const id = event.record.eventId;
-    if (this.currentIds.has(id) || this.previousIds.has(id)) {
+    const fingerprint = contentFingerprint(event.record);
+    const seen = this.currentIds.get(id) ?? this.previousIds.get(id);
+    if (seen !== undefined) {
+      if (seen !== fingerprint) return 'conflict';
       this.duplicates += 1;
-      return false;
+      return 'duplicate';
     }
-    this.currentIds.add(id);
+    this.currentIds.set(id, fingerprint);
+    if (this.rows.size >= this.maxRows) this.startChunk();
     const r = event.record;
     const window = windowStartOf(r.occurredAt);
     const received = r.receivedAt ?? null;
@@ -94,7 +114,14 @@ export class PartitionState {
         }
       }
     }
-    return true;
+    return 'counted';
+  }
+
+  /** Closes the open chunk: its rows stay dirty until emitted, then nothing holds them. */
+  private startChunk(): void {
+    this.chunk += 1;
+    this.rows = new Map();
+    this.keyHeads.clear();
   }
 
   /** Closes segments before `offset`'s: their rows stay dirty until emitted; ids roll over. */
@@ -102,10 +129,11 @@ export class PartitionState {
     const seg = segmentOf(offset, this.segmentSize);
     if (seg <= this.segment) return;
     // Only the segment right before the new one may hold duplicates we still check against.
-    this.previousIds = seg === this.segment + 1 ? this.currentIds : new Set();
-    this.currentIds = new Set();
+    this.previousIds = seg === this.segment + 1 ? this.currentIds : new Map();
+    this.currentIds = new Map();
     this.rows = new Map();
     this.segment = seg;
+    this.chunk = 0;
     this.keyHeads.clear();
   }
 
@@ -118,12 +146,14 @@ export class PartitionState {
     count: number, amountCents: number, quantity: number): void {
     const names = DIMENSIONS[kind];
     let head = this.keyHeads.get(kind);
-    if (head === undefined) this.keyHeads.set(kind, (head = `${kind}|${this.topic}|${this.partition}|${this.segment}|`));
-    const key = names.length === 1 ? `${head}${windowStart}|${names[0]}=${a}` : `${head}${windowStart}|${names[0]}=${a},${names[1]}=${b},${names[2]}=${c}`;
+    if (head === undefined) this.keyHeads.set(kind, (head = `${kind}|${this.topic}|${this.partition}|${this.segment}|${this.chunk}|`));
+    const key = names.length === 1
+      ? `${head}${windowStart}|${names[0]}=${a.length}:${a}`
+      : `${head}${windowStart}|${names[0]}=${a.length}:${a},${names[1]}=${b.length}:${b},${names[2]}=${c.length}:${c}`;
     let row = this.rows.get(key);
     if (!row) {
       const dims: Record<string, string> = names.length === 1 ? { [names[0]]: a } : { [names[0]]: a, [names[1]]: b, [names[2]]: c };
-      row = { kind, topic: this.topic, partition: this.partition, segment: this.segment, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, maxReceivedAt: null };
+      row = { kind, topic: this.topic, partition: this.partition, segment: this.segment, chunk: this.chunk, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, maxReceivedAt: null };
       this.rows.set(key, row);
     }
     row.count += count;
@@ -134,10 +164,23 @@ export class PartitionState {
     this.dirty.set(key, row);
   }
 
-  /** Snapshots (copies) of the rows changed since the last call, and clears the dirty set. */
+  /**
+   * Snapshots (copies) of the rows changed since the last call, and clears the dirty set. Until
+   * `restoreDirty` or the next take, the caller owns them: a failed send gives them back.
+   */
   takeDirty(): Array<{ key: string; row: RollupRow }> {
     const out = [...this.dirty].map(([key, row]) => ({ key, row: { ...row, dims: row.dims } }));
     this.dirty.clear();
     return out;
+  }
+
+  /** Gives back rows whose send failed: dirty again, unless a later change already made them so. */
+  restoreDirty(taken: Array<{ key: string; row: RollupRow }>): void {
+    for (const { key, row } of taken) if (!this.dirty.has(key)) this.dirty.set(key, this.rows.get(key) ?? row);
+  }
+
+  /** Rows held for the open chunk (the memory bound counts these, plus the dirty ones of closed chunks). */
+  get rowCount(): number {
+    return this.rows.size;
   }
 }

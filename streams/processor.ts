@@ -1,17 +1,19 @@
 import type avro from 'avsc';
 import type { Logger } from '../platform/logger';
-import { errorMessage, isRetriable } from '../platform/errors';
+import { errorMessage } from '../platform/errors';
 import { retry } from '../platform/retry';
-import { type Admin, type EachBatchPayload, type Kafka, type OutgoingRecord, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
+import { type Admin, type EachBatchPayload, type Kafka, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS, type PipelineEvent } from '../schemas/catalog';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
+import { eventLimitErrors, type EventLimits } from '../schemas/limits';
 import type { RecordOutcome } from '../schemas/outcome';
-import type { RollupRow } from '../schemas/rollup';
+import { rowKey, type RollupRow } from '../schemas/rollup';
 import { PartitionState } from './partition';
 import type { ProcessorMetrics } from './metrics';
+import { isRecordAtFault, type Emission } from './emission';
 
 export interface ProcessorOptions {
   groupId: string;
@@ -21,6 +23,10 @@ export interface ProcessorOptions {
   flushIntervalMs: number;
   /** Dirty rows across partitions above which a batch waits for a flush (pauses fetching). */
   maxDirtyRows: number;
+  /** Distinct rows an open chunk of one partition's segment holds before the next chunk starts (bounded memory). */
+  maxRowsPerPartition: number;
+  /** The bounds of an event (EVENT_LIMITS): a record beyond them is dead-lettered, as ingest would have refused it. */
+  eventLimits: EventLimits;
 }
 
 export interface ProcessorDeps {
@@ -42,6 +48,10 @@ const HEARTBEAT_INTERVAL_MS = 1000;
  * retry budget (~17 s, platform/kafka/client.ts) plus our backoff (at most 5 s).
  */
 const STALE_AFTER_MS = 30_000;
+/** On SIGTERM, the last flush gets this long; what it could not send is recomputed by the next owner. */
+const STOP_FLUSH_MS = 10_000;
+/** Flushes failing for this long make /readyz say the processor cannot make progress. */
+const STALLED_AFTER_MS = 30_000;
 
 /**
  * The stream processor: per input partition, event-time rollups under deterministic segments.
@@ -51,7 +61,7 @@ const STALE_AFTER_MS = 30_000;
  */
 export class StreamProcessor {
   private readonly states = new Map<string, PartitionState>();
-  private readonly pendingDeadLetters: OutgoingRecord[] = [];
+  private readonly pendingDeadLetters: Emission[] = [];
   private consumer: GroupConsumer | undefined;
   private producer!: CheckedProducer;
   private admin!: Admin;
@@ -60,7 +70,10 @@ export class StreamProcessor {
   private rollupPartitions = 0;
   private flushing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
-  private stopped = false;
+  /** Aborted when the processor stops (at most STOP_FLUSH_MS after stop() began): every retry gives up. */
+  private readonly stopping = new AbortController();
+  /** Since when flushes fail (undefined while they succeed), and why. */
+  private failing: { since: number; error: string } | undefined;
   /** The group heartbeat of the latest batch, kept alive while a flush waits on Kafka. */
   private heartbeat: (() => Promise<void>) | undefined;
 
@@ -80,8 +93,8 @@ export class StreamProcessor {
       partitionsConsumedConcurrently: 4, eachBatchAutoResolve: false,
       eachBatch: (p) => this.eachBatch(p), onAssignment: (assignment) => this.onAssignment(assignment),
     });
-    // NOTE: a failed flush is logged here, not swallowed (its rows were already taken from the dirty set).
-    this.timer = setInterval(() => { void this.flush().catch((err: unknown) => logger.error({ err }, 'processor.flush.failed')); }, options.flushIntervalMs);
+    // A failed flush gave its rows back (dirty again) and committed nothing; the next one retries them.
+    this.timer = setInterval(() => { void this.flush().catch(() => undefined); }, options.flushIntervalMs);
     logger.info({ groupId: options.groupId, segmentSize: options.segmentSize }, 'processor.started');
   }
 
@@ -105,7 +118,7 @@ export class StreamProcessor {
       const low = Number((await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? 0);
       const seedFrom = Math.max(low, resumeAt - (resumeAt % segmentSize) - segmentSize, 0);
       const aligned = resumeAt - (resumeAt % segmentSize);
-      state = new PartitionState(topic, partition, segmentSize, resumeAt, Math.min(seedFrom, aligned));
+      state = new PartitionState(topic, partition, segmentSize, resumeAt, Math.min(seedFrom, aligned), this.deps.options.maxRowsPerPartition);
       this.states.set(key, state);
       this.deps.metrics.segmentRestarts.inc({ topic });
       this.deps.logger.info({ topic, partition, resumeAt, seedFrom: state.position }, 'processor.partition.resume');
@@ -116,18 +129,32 @@ export class StreamProcessor {
     }
     const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
     const reader = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
-    for (const message of batch.messages) {
+    for (const [i, message] of batch.messages.entries()) {
       if (!isRunning() || isStale()) return;
+      // Bound memory within a batch too: a batch of large orders can close many chunks.
+      if (i % 64 === 63 && this.pendingRows() > this.deps.options.maxDirtyRows) await this.flush();
       const offset = Number(message.offset);
       if (offset < state.position) continue; // redelivered after a retry: already applied
       const now = this.deps.schemas.decodeRecordNow<PipelineEvent['record']>(message.value, reader);
       const outcome = now === NOT_CACHED ? await this.decodeFetchingSchema(message.value, reader) : now;
-      if (outcome.ok) {
-        state.apply(offset, { kind, record: outcome.value } as PipelineEvent);
-      } else {
-        this.pendingDeadLetters.push(this.deadLetterRecord({ source: topic, partition, offset, key: message.key, value: message.value, stage: 'process', reason: outcome.reason, message: outcome.message }));
-        this.deps.metrics.deadLetters.inc({ reason: outcome.reason });
+      const deadLetter = (reason: string, detail: string) => {
+        this.pendingDeadLetters.push(this.deadLetterRecord({ source: topic, partition, offset, key: message.key, value: message.value, stage: 'process', reason, message: detail }));
+        this.deps.metrics.deadLetters.inc({ reason });
+      };
+      if (!outcome.ok) {
+        deadLetter(outcome.reason, outcome.message);
         state.skip(offset);
+        continue;
+      }
+      // Produced straight to Kafka, it never met ingest's checks: the same bounds apply here.
+      const problems = offset < state.seedUntil ? [] : eventLimitErrors(kind, outcome.value, this.deps.options.eventLimits);
+      if (problems.length > 0) {
+        deadLetter('invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '));
+        state.skip(offset);
+        continue;
+      }
+      if (state.apply(offset, { kind, record: outcome.value } as PipelineEvent) === 'conflict') {
+        deadLetter('conflicting_duplicate', `eventId ${JSON.stringify(outcome.value.eventId)} (origin ${outcome.value.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
       }
     }
     const last = batch.messages.at(-1);
@@ -136,8 +163,15 @@ export class StreamProcessor {
     this.deps.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - state.position));
     await heartbeat();
     // Bound memory: wait for the rollup producer when too much is waiting to be emitted.
-    const dirty = [...this.states.values()].reduce((n, s) => n + s.dirtyCount, 0);
-    if (dirty > this.deps.options.maxDirtyRows || this.pendingDeadLetters.length > 1000) await this.flush();
+    const pending = this.pendingRows();
+    this.deps.metrics.openRows.set([...this.states.values()].reduce((n, s) => n + s.rowCount, pending));
+    if (pending > this.deps.options.maxDirtyRows || this.pendingDeadLetters.length > 1000) await this.flush();
+  }
+
+  private pendingRows(): number {
+    let n = 0;
+    for (const state of this.states.values()) n += state.dirtyCount;
+    return n;
   }
 
   /** The writer schema is not cached yet: fetch it, backing off while the registry is unreachable (never a dead letter for that). */
@@ -148,15 +182,17 @@ export class StreamProcessor {
     });
   }
 
-  private deadLetterRecord(draft: DeadLetterInput): OutgoingRecord {
+  private deadLetterRecord(draft: DeadLetterInput): Emission {
     const { key, value } = deadLetter(draft, this.dlqSchemaId, this.deps.schemas);
-    return { topic: this.deps.options.topics.dlq, partition: 0, key, value };
+    return { record: { topic: this.deps.options.topics.dlq, partition: 0, key, value }, describe: () => ({ ...draft, key: null, value: null }) };
   }
 
   /**
    * Emits every dirty row and pending dead letter (acks=all), then commits each partition's
-   * open-segment start. One flush at a time; a failed send is retried with backoff until it
-   * succeeds or the processor stops, and nothing is committed meanwhile.
+   * open-segment start. One flush at a time. A send that fails for the infrastructure (broker
+   * down, no leader) is retried with backoff until it succeeds or the processor stops; one that
+   * fails for a record (too large, unencodable) isolates that record (emission.ts). A flush that
+   * does not finish gives its rows back, dirty, and commits nothing: nothing is lost.
    */
   flush(): Promise<void> {
     if (this.flushing) return this.flushing;
@@ -166,14 +202,26 @@ export class StreamProcessor {
 
   private async doFlush(): Promise<void> {
     const snapshot = [...this.states.values()].map((state) => ({ state, rows: state.takeDirty(), commit: state.segmentStart }));
-    const messages: OutgoingRecord[] = this.pendingDeadLetters.splice(0);
-    for (const { rows } of snapshot) {
-      for (const { key, row } of rows) messages.push({ topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value: this.encodeRow(row) });
+    const letters = this.pendingDeadLetters.splice(0);
+    const emissions: Emission[] = [...letters];
+    for (const { rows } of snapshot) for (const { key, row } of rows) emissions.push(this.rowEmission(key, row));
+    try {
+      // Bounded sends: a partition's record batch must stay under the broker's message.max.bytes (1 MB by default).
+      await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, async (progressed) => {
+        for (let i = 0; i < emissions.length; i += EMIT_CHUNK) await this.emit(emissions.slice(i, i + EMIT_CHUNK), progressed);
+      });
+    } catch (err) {
+      for (const { state, rows } of snapshot) state.restoreDirty(rows);
+      this.pendingDeadLetters.unshift(...letters);
+      this.deps.metrics.flushFailures.inc();
+      const error = errorMessage(err);
+      if (this.failing?.error !== error) this.deps.logger.error({ err: error, rows: emissions.length }, 'processor.flush.failed');
+      this.failing = { since: this.failing?.since ?? Date.now(), error };
+      throw err;
     }
-    // Bounded sends: a partition's record batch must stay under the broker's message.max.bytes (1 MB by default).
-    await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, async (progressed) => {
-      for (let i = 0; i < messages.length; i += EMIT_CHUNK) await this.emit(messages.slice(i, i + EMIT_CHUNK), progressed);
-    });
+    if (this.failing) this.deps.logger.info({ failedForMs: Date.now() - this.failing.since }, 'processor.flush.recovered');
+    this.failing = undefined;
+    this.deps.metrics.stalled.set(0);
     // Commit only partitions still owned by this state object (a revoked one is gone from the map).
     const commits = snapshot
       .filter(({ state }) => this.states.get(`${state.topic}/${state.partition}`) === state)
@@ -188,30 +236,94 @@ export class StreamProcessor {
     }
   }
 
-  /** Sends one chunk (acks=all), retrying with backoff until it succeeds or the processor stops. */
-  private async emit(messages: OutgoingRecord[], progressed: () => void): Promise<void> {
-    await retry(async () => {
-      try {
-        await this.producer.sendRecords(messages);
-      } finally {
-        progressed(); // an answer, even a failure, shows the processor is alive
-      }
-    }, {
-      initialMs: 200, maxMs: 5000, giveUp: () => this.stopped,
-      onRetry: (err, attempt) => this.deps.logger[isRetriable(err) ? 'warn' : 'error']({ err: errorMessage(err), attempt, messages: messages.length }, 'processor.emit.retry'),
+  /** A row to send, or, when it cannot even be encoded, the small dead letter that takes its place. */
+  private rowEmission(key: string, row: RollupRow): Emission {
+    const describe = () => ({
+      source: row.topic, partition: row.partition, offset: row.version, key: Buffer.from(key), value: null, stage: 'process',
+      reason: 'unsendable_row', message: `rollup row ${key.slice(0, 512)} (count ${row.count}, amountCents ${row.amountCents}, quantity ${row.quantity})`,
     });
-    this.deps.metrics.rowsEmitted.inc(messages.length);
+    try {
+      return { record: { topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value: this.encodeRow(row) }, describe };
+    } catch (err) {
+      return this.isolated(describe(), err);
+    }
+  }
+
+  /**
+   * Sends emissions (acks=all) in one request, retrying infrastructure failures with backoff
+   * until they succeed or the processor stops. When the broker refuses a record itself, halves
+   * the batch until the record is alone, then sends its small dead letter instead.
+   */
+  private async emit(emissions: Emission[], progressed: () => void): Promise<void> {
+    const { signal } = this.stopping;
+    try {
+      await retry(async () => {
+        try {
+          await this.producer.sendRecords(emissions.map((e) => e.record));
+        } finally {
+          progressed(); // an answer, even a failure, shows the processor is alive
+        }
+      }, {
+        initialMs: 200, maxMs: 5000, signal, giveUp: (err) => signal.aborted || isRecordAtFault(err),
+        onRetry: (err, attempt) => {
+          this.deps.metrics.emitRetries.inc();
+          if (this.failing === undefined && attempt === 0) this.failing = { since: Date.now(), error: errorMessage(err) };
+          if (this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS) this.deps.metrics.stalled.set(1);
+          this.deps.logger[attempt < 3 ? 'warn' : 'error']({ err: errorMessage(err), attempt, messages: emissions.length }, 'processor.emit.retry');
+        },
+      });
+    } catch (err) {
+      if (signal.aborted || !isRecordAtFault(err)) throw err;
+      if (emissions.length > 1) {
+        const half = Math.ceil(emissions.length / 2);
+        await this.emit(emissions.slice(0, half), progressed);
+        await this.emit(emissions.slice(half), progressed);
+        return;
+      }
+      const alone = emissions[0]!;
+      if (alone.isolated) {
+        // Even the dead letter without payload was refused: nothing smaller exists. Loud, and on.
+        this.deps.metrics.isolated.inc({ reason: 'dropped' });
+        this.deps.logger.error({ err: errorMessage(err), ...alone.isolated }, 'processor.record.dropped');
+        return;
+      }
+      await this.emit([this.isolated(alone.describe(), err)], progressed);
+      return;
+    }
+    this.deps.metrics.rowsEmitted.inc(emissions.length);
+  }
+
+  /** Counts and logs (once) a record that cannot be sent, and makes the small dead letter that replaces it. */
+  private isolated(draft: DeadLetterInput, err: unknown): Emission {
+    const coordinates = { source: draft.source, partition: draft.partition, offset: draft.offset, reason: draft.reason };
+    this.deps.metrics.isolated.inc({ reason: draft.reason });
+    this.deps.logger.error({ err: errorMessage(err), ...coordinates }, 'processor.record.isolated');
+    const letter = deadLetter({ ...draft, value: null, message: `${draft.message}: ${errorMessage(err)}` }, this.dlqSchemaId, this.deps.schemas);
+    return { record: { topic: this.deps.options.topics.dlq, partition: 0, key: letter.key, value: letter.value }, describe: () => draft, isolated: coordinates };
   }
 
   private encodeRow(row: RollupRow): Buffer {
     return this.deps.schemas.encode(this.rollupSchemaId, SCHEMAS.rollup.type, row);
   }
 
+  /** For /readyz: throws when flushes have failed for longer than STALLED_AFTER_MS. */
+  checkProgress(): void {
+    if (this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS) {
+      throw new Error(`no rollup row could be emitted for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.error}`);
+    }
+  }
+
+  /** Stops within about STOP_FLUSH_MS plus one send's timeout, even mid-flush; what was not emitted is recomputed after. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    await this.consumer?.stop();
-    await this.flush().catch(() => undefined);
-    this.stopped = true;
+    const deadline = setTimeout(() => this.stopping.abort(), STOP_FLUSH_MS);
+    try {
+      await this.consumer?.stop();
+      await this.flush().catch(() => undefined);
+    } finally {
+      clearTimeout(deadline);
+      this.stopping.abort();
+    }
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
     await this.admin?.disconnect();

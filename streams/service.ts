@@ -19,7 +19,9 @@ export async function startProcessor(deps: { config: Config; kafka: Kafka; schem
       topics: { user: config.topics.users, order: config.topics.orders, rollups: config.topics.rollups, dlq: config.topics.dlq },
       segmentSize: config.processor.segmentSize,
       flushIntervalMs: config.processor.flushIntervalMs,
-      maxDirtyRows: 200_000,
+      maxDirtyRows: config.processor.maxPendingRows,
+      maxRowsPerPartition: config.processor.maxRowsPerPartition,
+      eventLimits: config.eventLimits,
     },
   });
   await processor.start();

@@ -60,7 +60,7 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     clickhouse = testClickHouse(config);
     await runMigrations(clickhouse, db, rollupMigrations, silentLogger);
     topics = await createPipelineTopics(admin);
-    const cfg = { ...config, topics, processor: { groupId: unique('rollups'), segmentSize: 50, flushIntervalMs: 150 }, sink: { groupId: unique('sink'), batchRows: 1000, batchDelayMs: 100 } };
+    const cfg = { ...config, topics, processor: { ...config.processor, groupId: unique('rollups'), segmentSize: 50, flushIntervalMs: 150 }, sink: { ...config.sink, groupId: unique('sink'), batchRows: 1000, batchDelayMs: 100 } };
     processor = await startProcessor({ config: cfg, kafka, schemas: new SchemaClient(registry.url, silentLogger), logger: silentLogger, metrics: createMetrics('p') });
     sink = new ClickHouseSink({ kafka, clickhouse, schemas: new SchemaClient(registry.url, silentLogger), logger: silentLogger, metrics: sinkMetrics(createMetrics('s')),
       options: { groupId: cfg.sink.groupId, topics: { rollups: topics.rollups, dlq: topics.dlq }, database: db, batchRows: 1000, batchDelayMs: 100 } });

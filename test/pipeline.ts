@@ -57,7 +57,8 @@ export function sourceEntry(script: string): string[] {
 /** Runs `entry args…` as a child process (so a test can SIGKILL it); its logs reach stderr with TEST_LOG_LEVEL. */
 export function spawnEntry(entry: string[], args: string[], env: Record<string, string>): ChildProcess {
   return spawn(entry[0]!, [...entry.slice(1), ...args], {
-    env: { ...process.env, ...env },
+    // Ops servers on any free port, so stages of parallel tests never collide.
+    env: { ...process.env, PROCESS_PORT: '0', SINK_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore'],
   });
 }

@@ -5,7 +5,7 @@ import { TributaryProducer } from '../producers/tributary-producer';
 import { DemoShop, type DemoEvent } from '../producers/demo/shop';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
-import type { DeadLetter } from '../schemas/catalog';
+import { SCHEMAS, type DeadLetter, type OrderEvent } from '../schemas/catalog';
 import { startTestRegistry } from './registry';
 import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics, produceDemo } from './pipeline';
 import { testConfig, unique, waitFor, sorted } from './helpers';
@@ -134,9 +134,50 @@ describe('stream processor (real broker, processes killed)', () => {
     }
   });
 
+  it('regression #16.1/#16.3: records straight to Kafka beyond the limits, a 1 MB non-wire record and a conflicting id are dead-lettered; every other partition keeps counting', async () => {
+    const { topics, producer, follower, spawnProcessor } = await setup();
+    const truth = new GroundTruth();
+    const shop = new DemoShop(3, { lateShare: 0, retryShare: 0 });
+    const processor = spawnProcessor();
+    const raw = await connectProducer(kafka);
+    const schemas = new SchemaClient(registry.url, silentLogger);
+    try {
+      const orderSchema = await schemas.register({ ...SCHEMAS.order, subject: `${topics.orders}-value` });
+      const order = (eventId: string, unitPriceCents: number, sku = 'S-1'): OrderEvent => ({
+        eventId, type: 'order_placed', userId: 'hostile', occurredAt: Date.now(), receivedAt: null, orderId: 'o-1', currency: 'EUR',
+        amountCents: 100, country: 'DE', items: [{ sku, category: null, quantity: 2, unitPriceCents }], origin: null,
+      });
+      // Avro-valid, so only the processor's own check stands between them and an overflowing sum.
+      const overflowing = schemas.encode(orderSchema, SCHEMAS.order.type, order('huge', 9007199254740990));
+      const first = order('same-id', 100);
+      truth.add({ kind: 'order', ...first });
+      // A dead-letter topic that takes less than the event topics (as a managed cluster may):
+      // a dead letter carrying the whole 1 MB record could never be written to it.
+      await admin.alterConfigs({ validateOnly: false, resources: [{ type: 2 /* TOPIC */, name: topics.dlq, configEntries: [{ name: 'max.message.bytes', value: '200000' }] }] });
+      // One send each: together they would pass the broker's 1 MB batch limit.
+      const offsets: number[] = [];
+      for (const value of [overflowing, Buffer.alloc(1_000_000, 'x'), schemas.encode(orderSchema, SCHEMAS.order.type, first), schemas.encode(orderSchema, SCHEMAS.order.type, order('same-id', 100, 'S-OTHER'))]) {
+        offsets.push(Number((await raw.send({ topic: topics.orders, acks: -1, messages: [{ key: 'hostile', value }] }))[0]!.baseOffset));
+      }
+      // Canary: ordinary events on every partition, before and after.
+      await produceDemo(producer, shop.next(300), truth);
+      await expectConverges(follower, truth);
+      const letters = await readDeadLetters(topics, 3);
+      expect(letters.map((l) => [l.offset, l.reason])).toEqual([[offsets[0], 'invalid_event'], [offsets[1], 'undecodable'], [offsets[3], 'conflicting_duplicate']]);
+      expect(letters[0]!.message).toMatch(/items\.0\.unitPriceCents: at most/);
+      // The 1 MB record's letter fits under the broker's limit: its first 64 KiB and its size.
+      expect([letters[1]!.value!.length, letters[1]!.truncatedFrom]).toEqual([64 * 1024, 1_000_000]);
+    } finally {
+      await raw.disconnect();
+      await killAndWait(processor);
+      await follower.stop();
+      await producer.disconnect();
+    }
+  });
+
   it('regression: a flush larger than the broker\'s message.max.bytes is sent in chunks, not retried forever', async () => {
     const topics = await createPipelineTopics(admin, 1);
-    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '100000', FLUSH_INTERVAL_MS: '4000' });
+    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '50000', FLUSH_INTERVAL_MS: '4000' });
     const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
     const follower = new RollupFollower(kafka, topics.rollups, registry.url);
     await follower.start();

@@ -42,7 +42,7 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
 
   async function pipeline() {
     const topics = await createPipelineTopics(admin);
-    const cfg = { ...config, topics, processor: { groupId: unique('rollups'), segmentSize: 50, flushIntervalMs: 150 } };
+    const cfg = { ...config, topics, processor: { ...config.processor, groupId: unique('rollups'), segmentSize: 50, flushIntervalMs: 150 } };
     const processor = await startProcessor({ config: cfg, kafka, schemas: new SchemaClient(registry.url, silentLogger), logger: silentLogger, metrics: createMetrics('p') });
     const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
     // Each test writes its own topics' rows; a `topic` filter keeps tests apart in one database.

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 
 /** API keys as HTTP clients present them: ingest's write keys and the dashboard's read keys. */
 
@@ -18,4 +18,12 @@ export function keyMatches(presented: string, keys: string[]): boolean {
     const b = Buffer.from(k);
     return b.length === p.length && timingSafeEqual(b, p);
   });
+}
+
+/**
+ * A key's public id, `key:` + the first 16 hex digits of its SHA-256: what events record as
+ * their origin (eventIds are unique per origin), never the key itself.
+ */
+export function keyId(key: string): string {
+  return `key:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
 }

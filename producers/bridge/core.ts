@@ -88,7 +88,8 @@ export class BridgeCore {
         // Named by the message, so a redelivery carries the same ids and is dropped as a duplicate.
         newEventId: (index) => nameBasedUuid(`${source}\n${message.id}\n${index}`),
         receivedAt: Date.now(),
-        measure: message.body.length > this.deps.limits.maxEventBytes,
+        origin: source,
+        bodyBytes: message.body.length,
       });
       return { message, outcome: taken(events), records: events.map((e) => this.deps.encoder.encode(e)) };
     } catch (err) {

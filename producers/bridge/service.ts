@@ -1,11 +1,8 @@
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
 import { type Kafka, connectAdmin, CheckedProducer } from '../../platform/kafka/client';
 import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
-import { opsRouter } from '../../platform/http/ops';
+import { serveOps, type OpsServer } from '../../platform/http/ops';
 import { SCHEMAS } from '../../schemas/catalog';
 import type { SchemaClient } from '../../schemas/client';
 import { ProduceBatcher } from '../batcher';
@@ -49,7 +46,7 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
   const admin = await connectAdmin(deps.kafka);
   const producer = await CheckedProducer.connect(deps.kafka);
   const abort = new AbortController();
-  let server: Server | undefined;
+  let ops: OpsServer | undefined;
   try {
     const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: { user: config.topics.users, order: config.topics.orders } });
     const dlqSchemaId = await deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${config.topics.dlq}-value` });
@@ -59,26 +56,20 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
     const source = spec.kind === 'rabbitmq' ? `rabbitmq:${spec.options.queue}` : `sqs:${spec.options.queueUrl}`;
     const core = new BridgeCore({
       source, encoder, batcher, schemas: deps.schemas, dlq: { topic: config.topics.dlq, schemaId: dlqSchemaId },
-      limits: config.ingest, metrics, logger, signal: abort.signal,
+      limits: { ...config.ingest, event: config.eventLimits }, metrics, logger, signal: abort.signal,
     });
     const bridge: QueueSource = spec.kind === 'rabbitmq'
       ? new RabbitBridge(spec.options, core, metrics, logger, abort.signal)
       : new SqsBridge(spec.options, sqsClient(spec.options), core, metrics, logger, abort.signal);
     await bridge.start();
 
-    const app = express();
-    app.disable('x-powered-by');
-    app.use(opsRouter(deps.metrics, [
+    ops = await serveOps(deps.port ?? config.bridge.port, deps.metrics, [
       { name: 'kafka', check: async () => { await admin.describeCluster(); } },
       { name: spec.kind, check: () => { if (!bridge.isConnected) throw new Error(`not connected to ${source}`); } },
-    ]));
-    server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(deps.port ?? config.bridge.port, () => resolve(s));
-      s.once('error', reject);
-    });
-    const opsUrl = `http://localhost:${(server.address() as AddressInfo).port}`;
+    ], 'bridge metrics, BRIDGE_PORT');
+    const opsUrl = ops.url;
     logger.info({ source, opsUrl }, 'bridge.started');
-    const listening = server;
+    const running = ops;
     return {
       source,
       opsUrl,
@@ -88,14 +79,14 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
         clearTimeout(timer);
         abort.abort();
         await batcher.drain();
-        await new Promise<void>((resolve) => { listening.close(() => resolve()); listening.closeAllConnections(); });
+        await running.close();
         await producer.disconnect();
         await admin.disconnect();
       },
     };
   } catch (err) {
     abort.abort();
-    server?.close();
+    await ops?.close();
     await producer.disconnect();
     await admin.disconnect();
     throw err;

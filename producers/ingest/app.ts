@@ -8,12 +8,15 @@ import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
 import type { ProduceBatcher, RecordReceipt } from '../batcher';
 import type { EventEncoder } from '../encoder';
 import { convertAll, Rejection, toEventList } from '../contract';
-import { keyMatches, presentedKey } from '../../platform/http/keys';
+import { keyId, keyMatches, presentedKey } from '../../platform/http/keys';
+import type { EventLimits } from '../../schemas/limits';
 import { ingestMetrics } from './metrics';
-import { UnsettledSends } from './unsettled';
+import { CONFLICT, UnsettledSends } from './unsettled';
+import { contentFingerprint, dedupKey } from '../../schemas/identity';
 
 export interface IngestDeps {
   config: Config['ingest'];
+  eventLimits: EventLimits;
   writeKeys: string[] | null;
   encoder: EventEncoder;
   batcher: ProduceBatcher;
@@ -30,6 +33,7 @@ export interface IngestDeps {
  */
 export function ingestApp(deps: IngestDeps): express.Express {
   const { config } = deps;
+  const limits = { ...config, event: deps.eventLimits };
   const metrics = ingestMetrics(deps.metrics, () => deps.batcher.inflightBytes);
   const unsettled = new UnsettledSends();
   const app = express();
@@ -37,12 +41,13 @@ export function ingestApp(deps: IngestDeps): express.Express {
   app.use(opsRouter(deps.metrics, deps.checks ?? []));
 
   app.post('/v1/events',
-    (req: Request, _res: Response, next: NextFunction) => {
+    (req: Request, res: Response, next: NextFunction) => {
       if (deps.writeKeys) {
         const key = presentedKey(req.headers.authorization);
         if (!key || !keyMatches(key, deps.writeKeys)) {
           return next(new Rejection(401, 'unauthorized', { error: 'unauthorized', message: 'a write key is required: Authorization: Bearer <key>, or HTTP Basic with the key as user name' }));
         }
+        res.locals.origin = keyId(key);
       }
       if (!req.is('application/json')) {
         return next(new Rejection(415, 'unsupported_media_type', { error: 'unsupported_media_type', message: `Content-Type must be application/json, got ${req.headers['content-type'] ?? 'none'}` }));
@@ -52,22 +57,27 @@ export function ingestApp(deps: IngestDeps): express.Express {
       }
       next();
     },
-    express.json({ limit: config.maxBodyBytes, strict: false }),
+    // The limit counts decoded bytes (body-parser inflates gzip, deflate and br first); verify records how many.
+    express.json({ limit: config.maxBodyBytes, strict: false, verify: (_req, res, body) => { (res as Response).locals.bodyBytes = body.length; } }),
     async (req: Request, res: Response) => {
       const receivedAt = Date.now();
-      const events = toEventList(req.body, config);
-      // No event can be larger than the whole body: measure events only when the body could hold a too-large one.
-      const measure = Number(req.headers['content-length'] ?? Infinity) > config.maxEventBytes;
-      const converted = convertAll(events, config, { newEventId: () => randomUUID(), receivedAt, measure });
+      const events = toEventList(req.body, limits);
+      const origin = (res.locals.origin as string | undefined) ?? null;
+      const converted = convertAll(events, limits, { newEventId: () => randomUUID(), receivedAt, origin, bodyBytes: Number(res.locals.bodyBytes ?? Infinity) });
       const records = converted.map((e) => deps.encoder.encode(e));
       const eventIds = converted.map((c) => c.record.eventId);
+      const keys = converted.map((c) => dedupKey(c.record));
+      const fingerprints = converted.map((c) => contentFingerprint(c.record));
       // A retry of events whose send is still in flight, or was acknowledged after its request
       // was answered 503, waits for or reuses that send instead of producing them again.
-      const earlier = eventIds.map((id) => unsettled.find(id));
+      const found = keys.map((k, i) => unsettled.find(k, fingerprints[i]!));
+      const conflicts = found.flatMap((f, index) => (f === CONFLICT ? [{ index, path: 'eventId', message: `${JSON.stringify(eventIds[index])} was just sent with other content; an eventId names one event` }] : []));
+      if (conflicts.length > 0) throw new Rejection(409, 'conflicting_event_id', { error: 'conflict', message: `${conflicts.length} event(s) reuse an eventId for other content; nothing was accepted`, errors: conflicts });
+      const earlier = found as Array<Promise<RecordReceipt> | RecordReceipt | undefined>;
       const repeats = earlier.some((e) => e !== undefined);
       const fresh = repeats ? earlier.flatMap((e, i) => (e === undefined ? [i] : [])) : undefined;
       const sent = deps.batcher.submit(fresh ? fresh.map((i) => records[i]!) : records);
-      const tracking = unsettled.track(fresh ? fresh.map((i) => eventIds[i]!) : eventIds, sent);
+      const tracking = unsettled.track(fresh ? fresh.map((i) => keys[i]!) : keys, fresh ? fresh.map((i) => fingerprints[i]!) : fingerprints, sent);
       const started = process.hrtime.bigint();
       let receipts: RecordReceipt[];
       try {
@@ -97,7 +107,10 @@ export function ingestApp(deps: IngestDeps): express.Express {
     const e = err as { type?: string; message?: string };
     if (err instanceof Rejection) rejection = err;
     else if (e.type === 'entity.parse.failed') rejection = new Rejection(400, 'invalid_json', { error: 'invalid_json', message: `body is not JSON: ${e.message}` });
-    else if (e.type === 'entity.too.large') rejection = new Rejection(413, 'body_too_large', { error: 'payload_too_large', message: `body is larger than ${config.maxBodyBytes} bytes` });
+    else if (e.type === 'entity.too.large') rejection = new Rejection(413, 'body_too_large', { error: 'payload_too_large', message: `body is larger than ${config.maxBodyBytes} bytes (decoded)` });
+    else if (e.type === 'charset.unsupported') rejection = new Rejection(415, 'unsupported_charset', { error: 'unsupported_media_type', message: `${e.message}: send UTF-8 JSON` });
+    else if (e.type === 'encoding.unsupported') rejection = new Rejection(415, 'unsupported_encoding', { error: 'unsupported_media_type', message: `${e.message}: Content-Encoding may be gzip, deflate, br or identity` });
+    else if (isClientError(err)) rejection = new Rejection(400, 'invalid_body', { error: 'invalid_body', message: `the body could not be read: ${e.message ?? 'malformed'}` });
     else {
       deps.logger.error({ err }, 'ingest.error');
       rejection = new Rejection(500, 'internal', { error: 'internal', message: 'internal error' });
@@ -108,6 +121,16 @@ export function ingestApp(deps: IngestDeps): express.Express {
     res.status(rejection.status).json(rejection.body);
   });
   return app;
+}
+
+/**
+ * A body-parser error about the request itself (bad compressed data, an aborted upload), which
+ * carries a 4xx status; anything else is ours and answered 500.
+ */
+function isClientError(err: unknown): boolean {
+  const status = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
+  const zlib = typeof (err as { code?: unknown }).code === 'string' && /^Z_/.test((err as { code: string }).code);
+  return (typeof status === 'number' && status >= 400 && status < 500) || zlib;
 }
 
 /** Receipts in request order: the fresh send's for the events at `fresh`, the earlier sends' for the rest. */

@@ -4,6 +4,8 @@ import { endOffsetSum, startIngestFixture, type IngestFixture, type TestPipeline
 import { testConfig, unique } from '../../test/helpers';
 import { SCHEMAS, type OrderEvent, type UserEvent } from '../../schemas/catalog';
 import { schemaIdOf } from '../../schemas/wire';
+import { keyId } from '../../platform/http/keys';
+import { gzipSync } from 'node:zlib';
 
 const KEY = 'test-write-key';
 
@@ -26,8 +28,9 @@ describe('POST /v1/events', () => {
     fetch(`${ingest.url}/v1/events`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}`, ...headers },
-      body: typeof body === 'string' ? body : JSON.stringify(body),
+      body: Buffer.isBuffer(body) ? new Uint8Array(body) : typeof body === 'string' ? body : JSON.stringify(body),
     });
+  const gzipped = (body: unknown) => gzipSync(JSON.stringify(body));
 
   const order = (userId: string, i: number) => ({
     type: 'order_placed', eventId: unique('e'), userId, occurredAt: new Date(Date.now() - i * 1000).toISOString(),
@@ -86,6 +89,18 @@ describe('POST /v1/events', () => {
         { errors: [{ index: 0, path: 'userId', message: expect.any(String) }, { index: 1, path: 'occurredAt', message: expect.any(String) }] }],
       ['array body', post([signup('k')]), 400, { error: 'invalid_body' }],
       ['empty batch', post({ events: [] }), 400, { error: 'invalid_body' }],
+      // Regressions of #16: accepted, or answered 500, before.
+      ['#16.4 an event over the limit, gzipped under it', post(gzipped({ ...signup('l'), properties: { blob: 'z'.repeat(50_000) } }), { 'content-encoding': 'gzip' }), 413,
+        { error: 'payload_too_large', message: expect.stringMatching(/event 0 is \d+ bytes/) }],
+      ['#16.4 a 900,000-character device in a 1 kB gzip', post(gzipped({ ...signup('m'), device: 'd'.repeat(900_000) }), { 'content-encoding': 'gzip' }), 413, { error: 'payload_too_large' }],
+      ['#16.5 charset=latin1', post(signup('n'), { 'content-type': 'application/json; charset=latin1' }), 415, { error: 'unsupported_media_type' }],
+      ['#16.5 unknown content-encoding', post(signup('o'), { 'content-encoding': 'zstd-ish' }), 415, { error: 'unsupported_media_type' }],
+      ['#16.5 invalid brotli', post(Buffer.from('definitely not brotli'), { 'content-encoding': 'br' }), 400, { error: 'invalid_body' }],
+      ['#16.5 occurredAt 1e20', post({ ...signup('p'), occurredAt: 1e20 }), 400, { errors: [{ index: 0, path: 'occurredAt', message: expect.any(String) }] }],
+      ['#16.5 nested 50,000 deep', post(`{"type":"signup","properties":${'['.repeat(50_000)}${']'.repeat(50_000)}}`), 400, { error: 'invalid_events' }],
+      ['#16.5 30 February', post({ ...signup('q'), occurredAt: '2026-02-30T00:00:00Z' }), 400, { errors: [{ index: 0, path: 'occurredAt', message: expect.stringMatching(/calendar/) }] }],
+      ['#16.5 zero-width userId', post(signup('\u200b\u200b')), 400, { errors: [{ index: 0, path: 'userId', message: expect.any(String) }] }],
+      ['#16.5 lone surrogate', post(`{"type":"signup","userId":"u\\ud800","occurredAt":${Date.now()}}`), 400, { errors: [{ index: 0, path: 'userId', message: expect.stringMatching(/surrogate/) }] }],
     ];
     for (const [what, request, status, body] of cases) {
       const res = await request;
@@ -95,6 +110,19 @@ describe('POST /v1/events', () => {
       expect(typeof json.message).toBe('string');
     }
     expect(await endOffsetSum(admin, [topics.user, topics.order])).toBe(before);
+  });
+
+  it('#16: scopes eventIds by write key: the same id from two keys is two events, stamped with each key\'s id', async () => {
+    const event = { ...signup(unique('scoped')), eventId: unique('shared-id') };
+    const mine = await post(event);
+    const theirs = await post(event, { authorization: 'Bearer other-key' });
+    expect([mine.status, theirs.status]).toEqual([202, 202]);
+    const [a, b] = [(await mine.json()) as { receipts: Array<{ partition: number; offset: number }> }, (await theirs.json()) as { receipts: Array<{ partition: number; offset: number }> }];
+    expect(b.receipts[0]!.offset).not.toBe(a.receipts[0]!.offset);
+    const stored = (await readTopics(fixture!.kafka, [topics.user])).filter((r) => r.partition === a.receipts[0]!.partition && [a.receipts[0]!.offset, b.receipts[0]!.offset].includes(Number(r.offset)));
+    const origins = await Promise.all(stored.map(async (r) => (await ingest.schemas.decode<UserEvent>(r.value!)).origin));
+    expect(origins.sort()).toEqual([keyId('other-key'), keyId(KEY)].sort());
+    expect(origins.every((o) => /^key:[0-9a-f]{16}$/.test(o!))).toBe(true);
   });
 
   it('coalesces concurrent requests and answers each with its own receipts', async () => {

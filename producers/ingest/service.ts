@@ -36,7 +36,7 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
     const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics ?? { user: deps.config.topics.users, order: deps.config.topics.orders } });
     const batcher = new ProduceBatcher(producer, { lingerMs: deps.config.ingest.lingerMs, logger: deps.logger });
     const app = ingestApp({
-      config: deps.config.ingest, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics,
+      config: deps.config.ingest, eventLimits: deps.config.eventLimits, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics,
       checks: [{ name: 'kafka', check: async () => { await admin.describeCluster(); } }],
     });
     server = await new Promise<Server>((resolve, reject) => {

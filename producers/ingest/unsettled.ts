@@ -1,5 +1,8 @@
 import type { RecordReceipt } from '../batcher';
 
+/** An earlier send used the same eventId for other content. */
+export const CONFLICT = Symbol('conflict');
+
 /** How long the receipt of a send that outlived its request (answered 503) is kept for a retry. */
 export const RETAIN_MS = 5 * 60_000;
 /** At most this many such receipts are kept (the oldest go first). */
@@ -16,30 +19,35 @@ export const MAX_RETAINED = 500_000;
  * two segments), which at high rates can be a few seconds.
  */
 export class UnsettledSends {
-  /** Sends in flight, by eventId: the send and the event's index in it. */
-  private readonly pending = new Map<string, { sent: Promise<RecordReceipt[]>; index: number }>();
+  /** Sends in flight, by event key (origin and eventId): the send, the event's index in it, its content fingerprint. */
+  private readonly pending = new Map<string, { sent: Promise<RecordReceipt[]>; index: number; fingerprint: number }>();
   /** Receipts of sends that outlived their request, oldest first. */
-  private readonly retained = new Map<string, { receipt: RecordReceipt; expires: number }>();
+  private readonly retained = new Map<string, { receipt: RecordReceipt; expires: number; fingerprint: number }>();
 
   constructor(private readonly retainMs = RETAIN_MS, private readonly maxRetained = MAX_RETAINED, private readonly now: () => number = Date.now) {}
 
-  /** The earlier send of this eventId, if one is in flight or acknowledged after its request gave up. */
-  find(eventId: string): Promise<RecordReceipt> | RecordReceipt | undefined {
-    const inFlight = this.pending.get(eventId);
-    if (inFlight) return inFlight.sent.then((receipts) => receipts[inFlight.index]!);
-    const kept = this.retained.get(eventId);
+  /**
+   * The earlier send of this event, if one is in flight or acknowledged after its request gave
+   * up; CONFLICT when that send carried other content under the same id (not a retry).
+   */
+  find(eventKey: string, fingerprint: number): Promise<RecordReceipt> | RecordReceipt | typeof CONFLICT | undefined {
+    const inFlight = this.pending.get(eventKey);
+    if (inFlight) return inFlight.fingerprint !== fingerprint ? CONFLICT : inFlight.sent.then((receipts) => receipts[inFlight.index]!);
+    const kept = this.retained.get(eventKey);
     if (!kept) return undefined;
-    if (kept.expires > this.now()) return kept.receipt;
-    this.retained.delete(eventId);
-    return undefined;
+    if (kept.expires <= this.now()) {
+      this.retained.delete(eventKey);
+      return undefined;
+    }
+    return kept.fingerprint !== fingerprint ? CONFLICT : kept.receipt;
   }
 
   /**
    * Tracks a send of `eventIds` (in record order) until it settles. Call `gaveUp()` when the
    * request stopped waiting for it (503): its receipts are then kept for the retry.
    */
-  track(eventIds: string[], sent: Promise<RecordReceipt[]>): { gaveUp(): void } {
-    eventIds.forEach((id, index) => this.pending.set(id, { sent, index }));
+  track(eventIds: string[], fingerprints: number[], sent: Promise<RecordReceipt[]>): { gaveUp(): void } {
+    eventIds.forEach((id, index) => this.pending.set(id, { sent, index, fingerprint: fingerprints[index]! }));
     let gaveUp = false;
     let settled = false;
     let receipts: RecordReceipt[] | undefined;
@@ -49,7 +57,7 @@ export class UnsettledSends {
         if (this.pending.get(id)?.sent === sent) this.pending.delete(id); // else a later send took the id over
         if (gaveUp && receipts) {
           this.retained.delete(id);
-          this.retained.set(id, { receipt: receipts[i]!, expires: this.now() + this.retainMs });
+          this.retained.set(id, { receipt: receipts[i]!, expires: this.now() + this.retainMs, fingerprint: fingerprints[i]! });
         }
       }
       if (gaveUp) this.evict();

@@ -1,0 +1,97 @@
+import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../platform/config';
+import type { OrderEvent, UserEvent } from './catalog';
+import type { FieldError } from './validation';
+
+/**
+ * The bounds every accepted event keeps, whichever way it came in (HTTP, a bridge, the producer
+ * library, or a record produced straight to Kafka, which the processor checks after decoding).
+ * Their numbers are configuration (EVENT_LIMITS, platform/config.ts); the rules are here.
+ */
+export { DEFAULT_EVENT_LIMITS, type EventLimits };
+
+// NOTE: Avro writes strings as UTF-8; a lone surrogate becomes U+FFFD, so two distinct ids
+// could become one. Control characters in ids and dimensions make keys unreadable in logs.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const CONTROL = /\p{Cc}/u;
+const CONTROL_EXCEPT_WHITESPACE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
+/** Whitespace and invisible format characters (zero-width space, joiners, BOM…). */
+const BLANK = /^[\s\p{Cf}]*$/u;
+
+type Kind = 'user' | 'order';
+
+/** Event times Tributary stores: ClickHouse's DateTime64 holds them, and a window of them is a plausible one. */
+export const EARLIEST_TIME = Date.UTC(2000, 0, 1);
+export const LATEST_TIME = Date.UTC(2100, 0, 1);
+
+/**
+ * Rules the Avro schema cannot say: bounds, code formats, non-empty ids, well-formed strings.
+ * `record` has already matched its schema.
+ */
+export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, limits: EventLimits): FieldError[] {
+  const errors: FieldError[] = [];
+  const add = (path: string, message: string) => errors.push({ path, message });
+  /** An identifier or a dimension: bounded, well-formed, no control characters; ids also non-blank. */
+  const name = (path: string, value: string | null | undefined, max: number, required: boolean) => {
+    if (value === null || value === undefined) return; // undefined: an optional field of a nested record left out (Avro writes its default)
+    if (value.length > max) add(path, `at most ${max} characters, got ${value.length}`);
+    else if (required && BLANK.test(value)) add(path, 'must not be empty or blank');
+    else if (LONE_SURROGATE.test(value)) add(path, 'contains a lone surrogate (not valid Unicode)');
+    else if (CONTROL.test(value)) add(path, 'contains a control character');
+  };
+  /** Free text: bounded and well-formed; tabs and line breaks allowed. */
+  const text = (path: string, value: string | null | undefined, max: number) => {
+    if (value === null || value === undefined) return; // undefined: an optional field of a nested record left out (Avro writes its default)
+    if (value.length > max) add(path, `at most ${max} characters, got ${value.length}`);
+    else if (LONE_SURROGATE.test(value)) add(path, 'contains a lone surrogate (not valid Unicode)');
+    else if (CONTROL_EXCEPT_WHITESPACE.test(value)) add(path, 'contains a control character');
+  };
+  // Deterministic bounds (never "now"): the processor re-checks records on every recomputation.
+  if (!(record.occurredAt >= EARLIEST_TIME && record.occurredAt < LATEST_TIME)) add('occurredAt', 'out of range: before 2000 or after 2099');
+  if (record.receivedAt !== null && !(record.receivedAt >= EARLIEST_TIME && record.receivedAt < LATEST_TIME)) add('receivedAt', 'out of range: before 2000 or after 2099');
+  name('eventId', record.eventId, limits.eventId, true);
+  name('userId', record.userId, limits.userId, true);
+  if (record.country !== null && !/^[A-Z]{2}$/.test(record.country)) add('country', 'expected an ISO 3166-1 alpha-2 code such as DE');
+  if (kind === 'user') {
+    const u = record as UserEvent;
+    name('sessionId', u.sessionId, limits.sessionId, false);
+    name('device', u.device, limits.device, false);
+    text('page', u.page, limits.page);
+    const keys = Object.keys(u.properties);
+    if (keys.length > limits.properties) add('properties', `at most ${limits.properties} entries, got ${keys.length}`);
+    else {
+      for (const key of keys) {
+        name(`properties.${key.slice(0, 64)}`, key, limits.propertyKey, true);
+        text(`properties.${key.slice(0, 64)}`, u.properties[key]!, limits.propertyValue);
+      }
+    }
+    return errors;
+  }
+  const o = record as OrderEvent;
+  name('orderId', o.orderId, limits.orderId, true);
+  if (o.currency !== null && !/^[A-Z]{3}$/.test(o.currency)) add('currency', 'expected an ISO 4217 code such as EUR');
+  if (o.amountCents !== null) {
+    if (o.amountCents < 0) add('amountCents', 'must not be negative');
+    else if (o.amountCents > limits.amountCents) add('amountCents', `at most ${limits.amountCents}`);
+    if (o.currency === null) add('currency', 'required when amountCents is set');
+  }
+  if (o.items.length > limits.items) {
+    add('items', `at most ${limits.items} lines, got ${o.items.length}`);
+    return errors;
+  }
+  let itemsTotal = 0;
+  o.items.forEach((item, i) => {
+    name(`items.${i}.sku`, item.sku, limits.sku, true);
+    name(`items.${i}.category`, item.category, limits.category, false);
+    if (item.quantity < 1) add(`items.${i}.quantity`, 'must be at least 1');
+    else if (item.quantity > limits.quantity) add(`items.${i}.quantity`, `at most ${limits.quantity}`);
+    if (item.unitPriceCents < 0) add(`items.${i}.unitPriceCents`, 'must not be negative');
+    else if (item.unitPriceCents > limits.amountCents) add(`items.${i}.unitPriceCents`, `at most ${limits.amountCents}`);
+    // Inexact above 2^53, but then far above the limit all the same.
+    itemsTotal += Math.max(0, item.quantity) * Math.max(0, item.unitPriceCents);
+  });
+  if (itemsTotal > limits.amountCents) add('items', `the lines' total (quantity × unitPriceCents) is above ${limits.amountCents}`);
+  if (o.type === 'order_placed' && (o.amountCents === null || o.items.length === 0)) {
+    add(o.amountCents === null ? 'amountCents' : 'items', 'required for order_placed');
+  }
+  return errors;
+}
