@@ -6,13 +6,14 @@ import { benchProcess } from './process';
 import { benchSink } from './sink';
 import { benchFreshness } from './freshness';
 import { benchCeiling, type CeilingResult } from './ceiling';
+import { benchCardinality } from './cardinality';
 
 /**
  * `npm run bench [-- ingest|process|sink]`: measured figures, printed and written to
  * bench/results/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
-  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling'].includes(a)));
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality'].includes(a)));
   const all = which.size === 0;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
   const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
@@ -57,6 +58,18 @@ async function main(): Promise<void> {
         lines.push('## Freshness under demo load (probe event POSTed → first dashboard query that counts it)', '', '| demo rate events/s | seconds | events accepted | probes | p50 ms | p90 ms | p99 ms | max ms | sink row estimate p50 / p99 ms |', '|---|---|---|---|---|---|---|---|---|',
           `| ${f.rate} | ${f.seconds} | ${f.accepted} | ${f.probes} | ${f.p50ms} | ${f.p90ms} | ${f.p99ms} | ${f.maxMs} | ${f.sinkRowP50ms} / ${f.sinkRowP99ms} |`, '');
       }
+    } finally {
+      await env.stop();
+    }
+  }
+  if (all || which.has('cardinality')) {
+    const env = await benchEnv();
+    try {
+      const c = await benchCardinality(env);
+      report.cardinality = c;
+      lines.push('## High cardinality (`tributary process`, one instance, default row bounds)', '',
+        '| orders (10 lines each) | distinct SKUs | distinct users | SEGMENT_SIZE | PROCESS_MAX_ROWS / PENDING | rows held, peak | row bound | peak memory MiB | seconds | rollup rows emitted |', '|---|---|---|---|---|---|---|---|---|---|',
+        `| ${c.orders} | ${c.distinctSkus} | ${c.distinctUsers} | ${c.segmentSize} | ${c.maxRows} / ${c.maxPendingRows} | ${c.peakOpenRows} | ${c.rowBound} | ${c.peakMemoryMiB} | ${c.seconds.toFixed(1)} | ${c.rollupRows} |`, '');
     } finally {
       await env.stop();
     }

@@ -1,0 +1,91 @@
+import { connectAdmin } from '../platform/kafka/client';
+import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
+import { freePort } from '../platform/local/ports';
+import { sleep } from '../platform/retry';
+import { TributaryProducer, type OrderEventInput } from '../producers/tributary-producer';
+import type { BenchEnv } from './env';
+import { logger, peakMemoryMiB, spawnStage, stopStage } from './env';
+
+export interface CardinalityResult {
+  orders: number;
+  distinctSkus: number;
+  distinctUsers: number;
+  segmentSize: number;
+  maxRows: number;
+  maxPendingRows: number;
+  /** Rows the processor may hold by its documented bound (docs/processing.md#bounded-memory). */
+  rowBound: number;
+  /** Highest `tributary_process_open_rows` sampled. */
+  peakOpenRows: number;
+  peakMemoryMiB: number | null;
+  seconds: number;
+  rollupRows: number;
+}
+
+const ITEMS = 10;
+const PARTITIONS = 6;
+
+/**
+ * High cardinality: BENCH_CARDINALITY_ORDERS orders (100,000) of 10 lines, every line a SKU never
+ * seen before (1,000,000 distinct SKUs) and every order a new user, pre-loaded straight into
+ * Kafka; then one `tributary process` over them with the default row bounds. Reports the peak
+ * rows held and the peak resident memory, against the documented bound.
+ */
+export async function benchCardinality(env: BenchEnv, orders = Number(process.env.BENCH_CARDINALITY_ORDERS ?? 100_000)): Promise<CardinalityResult> {
+  const topics = { ...env.config.topics, users: 'card.users', orders: 'card.orders', rollups: 'card.rollups', dlq: 'card.dlq' };
+  const admin = await connectAdmin(env.kafka);
+  await ensureTopics(admin, pipelineTopics(PARTITIONS, topics), logger, 1);
+  const producer = await TributaryProducer.connect({ kafka: env.config.kafka, registryUrl: env.registry.url, lingerMs: 5, topics: { user: topics.users, order: topics.orders } });
+  const now = Date.now();
+  const inflight = new Set<Promise<unknown>>();
+  for (let sent = 0; sent < orders; sent += 1000) {
+    const batch: OrderEventInput[] = Array.from({ length: Math.min(1000, orders - sent) }, (_, k) => {
+      const i = sent + k;
+      return {
+        type: 'order_placed', eventId: `card-${i}`, userId: `card-user-${i}`, orderId: `card-order-${i}`, occurredAt: now - (i % 600) * 1000,
+        currency: 'EUR', amountCents: ITEMS * 100, country: 'DE',
+        items: Array.from({ length: ITEMS }, (_, j) => ({ sku: `SKU-${String(i * ITEMS + j).padStart(8, '0')}`, category: `cat-${j}`, quantity: 1, unitPriceCents: 100 })),
+      };
+    });
+    const p = producer.sendOrderEvents(batch).finally(() => inflight.delete(p));
+    inflight.add(p);
+    while (inflight.size >= 8) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  await producer.disconnect();
+
+  const segmentSize = 5000;
+  const maxRows = env.config.processor.maxRowsPerPartition;
+  const maxPendingRows = env.config.processor.maxPendingRows;
+  const ends = await admin.fetchTopicOffsets(topics.orders);
+  const targets = ends.map((e) => ({ partition: e.partition, offset: Math.floor(Number(e.high) / segmentSize) * segmentSize }));
+  const groupId = `card-rollups-${Date.now()}`;
+  const port = await freePort();
+  const child = spawnStage(env, ['process'], {
+    TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: topics.rollups, TOPIC_DLQ: topics.dlq,
+    PROCESS_GROUP_ID: groupId, SEGMENT_SIZE: String(segmentSize), PROCESS_PORT: String(port),
+  });
+  const metricsUrl = `http://localhost:${port}/metrics`;
+  const started = Date.now();
+  let peakOpenRows = 0;
+  let peak: number | null = null;
+  try {
+    for (;;) {
+      peak = peakMemoryMiB(child.pid) ?? peak;
+      const text = await fetch(metricsUrl).then((r) => r.text(), () => '');
+      peakOpenRows = Math.max(peakOpenRows, Number(/^tributary_process_open_rows(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0));
+      const committed = (await admin.fetchOffsets({ groupId, topics: [topics.orders] }))[0]?.partitions ?? [];
+      if (targets.every((t) => Number(committed.find((c) => c.partition === t.partition)?.offset ?? -1) >= t.offset)) break;
+      if (child.exitCode !== null) throw new Error(`processor exited with ${child.exitCode}`);
+      await sleep(100);
+    }
+  } finally {
+    peak = (await stopStage(child)) ?? peak;
+  }
+  const seconds = (Date.now() - started) / 1000;
+  const rollupRows = (await admin.fetchTopicOffsets(topics.rollups)).reduce((n, p) => n + Number(p.high), 0);
+  await admin.disconnect();
+  // Both event topics' partitions are owned, each with an open chunk of at most maxRows + one event's rows.
+  const rowBound = 2 * PARTITIONS * (maxRows + 2 + ITEMS) + maxPendingRows + 64 * (2 + ITEMS);
+  return { orders, distinctSkus: orders * ITEMS, distinctUsers: orders, segmentSize, maxRows, maxPendingRows, rowBound, peakOpenRows, peakMemoryMiB: peak, seconds, rollupRows };
+}
