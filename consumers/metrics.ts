@@ -1,4 +1,4 @@
-import { Counter, Histogram, Summary, type Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Summary, type Registry } from 'prom-client';
 
 export interface SinkMetrics {
   rows: Counter;
@@ -7,6 +7,7 @@ export interface SinkMetrics {
   retries: Counter;
   freshness: Summary;
   deadLetters: Counter<'reason'>;
+  stalled: Gauge;
 }
 
 export function sinkMetrics(registry: Registry): SinkMetrics {
@@ -19,6 +20,7 @@ export function sinkMetrics(registry: Registry): SinkMetrics {
       name: 'tributary_sink_freshness_seconds', help: 'From an event being received to its rollup row being inserted (queryable), over the last 10 minutes',
       percentiles: [0.5, 0.9, 0.99], maxAgeSeconds: 600, ageBuckets: 5, registers: [registry],
     }),
-    deadLetters: new Counter({ name: 'tributary_sink_dead_letters_total', help: 'Rollup records sent to events.dlq, by reason', labelNames: ['reason'], registers: [registry] }),
+    deadLetters: new Counter({ name: 'tributary_sink_dead_letters_total', help: 'Rollup records sent to events.dlq (undecodable, or rows ClickHouse refused), by reason', labelNames: ['reason'], registers: [registry] }),
+    stalled: new Gauge({ name: 'tributary_sink_stalled', help: '1 while inserts have failed for over 30 s (the sink cannot make progress)', registers: [registry] }),
   };
 }

@@ -141,6 +141,7 @@ export class ClickHouseSink {
     }
     if (this.failing) this.deps.logger.info({ failedForMs: Date.now() - this.failing.since }, 'sink.insert.recovered');
     this.failing = undefined;
+    this.deps.metrics.stalled.set(0);
     this.deps.metrics.insertSeconds.observe((Date.now() - started) / 1000);
     this.deps.metrics.batchRows.observe(batch.rows.length);
     this.deps.metrics.rows.inc(batch.rows.length);
@@ -187,6 +188,7 @@ export class ClickHouseSink {
         onRetry: (err, attempt, delay) => {
           this.deps.metrics.retries.inc();
           this.failing ??= { since: Date.now(), error: errorMessage(err) };
+          if (Date.now() - this.failing.since > STALLED_AFTER_MS) this.deps.metrics.stalled.set(1);
           this.deps.logger.warn({ err: errorMessage(err), attempt, delay }, 'sink.insert.retry');
         },
       });

@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
+import { type Admin, type Kafka, connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { runMigrations } from '../platform/clickhouse/migrations';
@@ -7,6 +7,9 @@ import { TributaryProducer } from '../producers/tributary-producer';
 import { DemoShop } from '../producers/demo/shop';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
+import { SCHEMAS } from '../schemas/catalog';
+import { rowKey, type RollupRow } from '../schemas/rollup';
+import { readDeadLetters } from '../consumers/dlq-tools';
 import { startProcessor } from '../streams/service';
 import type { StreamProcessor } from '../streams/processor';
 import { DashboardQueries } from '../dashboards/queries';
@@ -108,6 +111,34 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
       const truthTop = Object.entries(expected.products).sort((a, b) => b[1].quantity - a[1].quantity || a[0].localeCompare(b[0])).slice(0, 3);
       expect(top.map((p) => [p.sku, p.quantity])).toEqual(truthTop.map(([sku, p]) => [sku, p.quantity]));
     } finally {
+      await stopAll(processor, producer, sink);
+    }
+  });
+
+  it('regression #16: a row ClickHouse refuses (a window in year 250,000, produced straight to rollups) is dead-lettered; every other row is inserted', async () => {
+    const { topics, processor, producer, sinkGroup } = await pipeline();
+    const { sink, metrics } = newSink(topics, sinkGroup, clickhouse);
+    await sink.start();
+    const truth = new GroundTruth();
+    const raw = await connectProducer(kafka);
+    try {
+      await produceDemo(producer, new DemoShop(8, { lateShare: 0, retryShare: 0 }).next(300), truth);
+      const schemas = new SchemaClient(registry.url, silentLogger);
+      const id = await schemas.register({ ...SCHEMAS.rollup, subject: `${topics.rollups}-value` });
+      const crafted: RollupRow = { kind: 'orders', topic: topics.orders, partition: 0, segment: 999, chunk: 0, windowStart: 8e15, dims: { type: 'order_paid', country: 'DE', currency: 'EUR' },
+        count: 1, amountCents: 5, quantity: 0, version: 1, maxReceivedAt: null };
+      const [sent] = await raw.send({ topic: topics.rollups, acks: -1, messages: [{ key: rowKey(crafted), value: schemas.encode(id, SCHEMAS.rollup.type, crafted) }] });
+      await produceDemo(producer, new DemoShop(9, { lateShare: 0, retryShare: 0 }).next(300), truth);
+      await expectTotals(topics, truth);
+      const letters = await waitFor(async () => {
+        const all = await readDeadLetters(kafka, schemas, topics.dlq);
+        return all.length > 0 ? all : undefined;
+      }, 'the refused row\'s dead letter');
+      expect(letters.map((l) => [l.letter.reason, l.letter.source, l.letter.partition, l.letter.offset])).toEqual([['refused_by_clickhouse', topics.rollups, sent!.partition, Number(sent!.baseOffset)]]);
+      expect(letters[0]!.letter.message).toMatch(/CANNOT_PARSE_DATETIME|Cannot read DateTime/);
+      expect((await metrics.deadLetters.get()).values.find((v) => v.labels.reason === 'refused_by_clickhouse')?.value).toBe(1);
+    } finally {
+      await raw.disconnect();
       await stopAll(processor, producer, sink);
     }
   });

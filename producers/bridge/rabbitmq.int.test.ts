@@ -149,22 +149,27 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
       { body: 'not json {' },
       { body: JSON.stringify({ type: 'order_placed', userId: 'u-1', occurredAt: 'yesterday' }) },
       { body: JSON.stringify({ type: 'login', userId: 'u-2', occurredAt: Date.now() }), contentType: 'text/plain' },
+      // Regression #16.3: a message over the broker's 1 MB limit made a dead letter the broker
+      // refused, retried forever and never acknowledged; now the letter keeps its first 64 KiB.
+      { body: `{"pad":"${'p'.repeat(1_100_000)}"}` },
     ];
     const good = { type: 'login', eventId: nameBasedUuid('after-the-bad-ones'), userId: 'u-3', occurredAt: Date.now() };
     await publishRaw(queue, [...bad, { body: JSON.stringify(good), contentType: 'application/json' }]);
 
-    const letters = await deadLetters(harness, 3);
+    const letters = await deadLetters(harness, 4);
     expect(letters.map((l) => [l.source, l.stage, l.reason, l.value?.toString()])).toEqual([
       [`rabbitmq:${queue}`, 'bridge', 'invalid_json', bad[0]!.body],
       [`rabbitmq:${queue}`, 'bridge', 'invalid_event', bad[1]!.body],
       [`rabbitmq:${queue}`, 'bridge', 'unsupported_media_type', bad[2]!.body],
+      [`rabbitmq:${queue}`, 'bridge', 'body_too_large', bad[3]!.body.slice(0, 64 * 1024)],
     ]);
+    expect(letters.map((l) => l.truncatedFrom)).toEqual([null, null, null, bad[3]!.body.length]);
     // The error list names every wrong field, as the HTTP endpoint's 400 does.
     expect(letters[1]!.message).toContain('"path":"occurredAt"');
     expect(letters[1]!.message).toContain('"path":"orderId"');
     const after = await waitFor(async () => (await readTopics(harness.kafka, [harness.topics.users])).find((r) => r.key === 'u-3'), 'the valid message after the bad ones');
     expect(after).toBeDefined();
-    await waitFor(async () => ((await queueDepth(`${queue}.dead`)) === 3 ? true : undefined), 'three messages on the dead-letter queue');
+    await waitFor(async () => ((await queueDepth(`${queue}.dead`)) === 4 ? true : undefined), 'four messages on the dead-letter queue');
     expect(await queueDepth(queue)).toBe(0);
   });
 });
