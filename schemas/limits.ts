@@ -13,6 +13,7 @@ export { DEFAULT_EVENT_LIMITS, type EventLimits };
 // could become one. Control characters in ids and dimensions make keys unreadable in logs.
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const CONTROL = /\p{Cc}/u;
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this finds
 const CONTROL_EXCEPT_WHITESPACE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]/;
 /** Whitespace and invisible format characters (zero-width space, joiners, BOM…). */
 const BLANK = /^[\s\p{Cf}]*$/u;

@@ -10,7 +10,7 @@ import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
 import { eventLimitErrors, type EventLimits } from '../schemas/limits';
 import type { RecordOutcome } from '../schemas/outcome';
-import { rowKey, type RollupRow } from '../schemas/rollup';
+import type { RollupRow } from '../schemas/rollup';
 import { PartitionState } from './partition';
 import type { ProcessorMetrics } from './metrics';
 import { isRecordAtFault, type Emission } from './emission';
