@@ -3,7 +3,7 @@ import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { SchemaClient } from '../schemas/client';
-import { readDeadLetters, redrive } from '../consumers/dlq-tools';
+import { readDeadLetters, redrivable, redrive } from '../consumers/dlq-tools';
 import { formatTable } from './topics';
 import { intOption } from './options';
 import type { CliContext } from './context';
@@ -54,7 +54,7 @@ export function dlqCommand(ctx: CliContext): Command {
       const topics = new Set(await admin.listTopics());
       await admin.disconnect();
       const letters = (await readDeadLetters(kafka, schemas, config.topics.dlq, opts.from)).filter((l) => !opts.reason || l.letter.reason === opts.reason);
-      const eligible = letters.filter((l) => l.letter.partition !== null && topics.has(l.letter.source));
+      const eligible = letters.filter((l) => redrivable(l.letter, topics));
       if (opts.dryRun) {
         for (const l of eligible) ctx.out(`would redrive dlq offset ${l.dlqOffset} → ${l.letter.source} (${l.letter.reason})\n`);
         ctx.out(`${eligible.length} of ${letters.length} dead letter(s) would be redriven\n`);

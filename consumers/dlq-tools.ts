@@ -45,13 +45,21 @@ export async function readDeadLetters(kafka: Kafka, schemas: SchemaClient, topic
 }
 
 /**
+ * A letter that can go back where it came from: a Kafka record (not a queue message) of a topic
+ * that exists, kept whole (a truncated letter no longer holds the record: redriving it would
+ * produce a fragment).
+ */
+export function redrivable(letter: DeadLetter, knownTopics: Set<string>): boolean {
+  return letter.partition !== null && letter.truncatedFrom === null && knownTopics.has(letter.source);
+}
+
+/**
  * Re-produces dead letters that came from a Kafka topic to that topic, key and bytes unchanged
  * (after a fix: a schema registered, a bug deployed). Events keep their eventIds, so one that
  * did get through before is dropped as a duplicate within the processor's dedup horizon.
  */
 export async function redrive(kafka: Kafka, letters: StoredDeadLetter[], knownTopics: Set<string>): Promise<Array<{ dlqOffset: number; topic: string }>> {
-  // A truncated letter no longer holds the record: redriving it would produce a fragment.
-  const eligible = letters.filter((l) => l.letter.partition !== null && l.letter.truncatedFrom === null && knownTopics.has(l.letter.source));
+  const eligible = letters.filter((l) => redrivable(l.letter, knownTopics));
   if (eligible.length === 0) return [];
   const producer = await CheckedProducer.connect(kafka);
   try {
