@@ -91,6 +91,7 @@ export class ClickHouseSink {
       onAssignment: () => { this.buffer = { rows: [], offsets: new Map(), since: 0 }; },
     });
     this.timer = setInterval(() => {
+      this.deps.metrics.stalled.set(this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS ? 1 : 0);
       if (this.buffer.rows.length > 0 && Date.now() - this.buffer.since >= options.batchDelayMs) void this.flush().catch((err: unknown) => this.deps.logger.error({ err }, 'sink.flush.failed'));
     }, Math.max(10, Math.floor(options.batchDelayMs / 4)));
     this.deps.logger.info({ groupId: options.groupId }, 'sink.started');
@@ -188,7 +189,6 @@ export class ClickHouseSink {
         onRetry: (err, attempt, delay) => {
           this.deps.metrics.retries.inc();
           this.failing ??= { since: Date.now(), error: errorMessage(err) };
-          if (Date.now() - this.failing.since > STALLED_AFTER_MS) this.deps.metrics.stalled.set(1);
           this.deps.logger.warn({ err: errorMessage(err), attempt, delay }, 'sink.insert.retry');
         },
       });

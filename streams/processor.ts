@@ -94,7 +94,10 @@ export class StreamProcessor {
       eachBatch: (p) => this.eachBatch(p), onAssignment: (assignment) => this.onAssignment(assignment),
     });
     // A failed flush gave its rows back (dirty again) and committed nothing; the next one retries them.
-    this.timer = setInterval(() => { void this.flush().catch(() => undefined); }, options.flushIntervalMs);
+    this.timer = setInterval(() => {
+      this.deps.metrics.stalled.set(this.stalledForMs() > STALLED_AFTER_MS ? 1 : 0);
+      void this.flush().catch(() => undefined);
+    }, options.flushIntervalMs);
     logger.info({ groupId: options.groupId, segmentSize: options.segmentSize }, 'processor.started');
   }
 
@@ -256,6 +259,7 @@ export class StreamProcessor {
    */
   private async emit(emissions: Emission[], progressed: () => void): Promise<void> {
     const { signal } = this.stopping;
+    const began = Date.now();
     try {
       await retry(async () => {
         try {
@@ -267,8 +271,8 @@ export class StreamProcessor {
         initialMs: 200, maxMs: 5000, signal, giveUp: (err) => signal.aborted || isRecordAtFault(err),
         onRetry: (err, attempt) => {
           this.deps.metrics.emitRetries.inc();
-          if (this.failing === undefined && attempt === 0) this.failing = { since: Date.now(), error: errorMessage(err) };
-          if (this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS) this.deps.metrics.stalled.set(1);
+          // Failing since this send began: one attempt can itself take kafkajs' whole retry budget.
+          this.failing ??= { since: began, error: errorMessage(err) };
           this.deps.logger[attempt < 3 ? 'warn' : 'error']({ err: errorMessage(err), attempt, messages: emissions.length }, 'processor.emit.retry');
         },
       });
@@ -306,11 +310,15 @@ export class StreamProcessor {
     return this.deps.schemas.encode(this.rollupSchemaId, SCHEMAS.rollup.type, row);
   }
 
+  /** How long sends have been failing (0 while they succeed). */
+  private stalledForMs(): number {
+    return this.failing ? Date.now() - this.failing.since : 0;
+  }
+
   /** For /readyz: throws when flushes have failed for longer than STALLED_AFTER_MS. */
   checkProgress(): void {
-    if (this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS) {
-      throw new Error(`no rollup row could be emitted for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.error}`);
-    }
+    const ms = this.stalledForMs();
+    if (ms > STALLED_AFTER_MS) throw new Error(`no rollup row could be emitted for ${Math.round(ms / 1000)} s: ${this.failing!.error}`);
   }
 
   /** Stops within about STOP_FLUSH_MS plus one send's timeout, even mid-flush; what was not emitted is recomputed after. */

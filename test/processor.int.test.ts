@@ -9,8 +9,10 @@ import { SCHEMAS, type DeadLetter, type OrderEvent } from '../schemas/catalog';
 import { startTestRegistry } from './registry';
 import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics, produceDemo } from './pipeline';
 import { testConfig, unique, waitFor, sorted } from './helpers';
+import { createTopics } from './kafka';
 import { Random } from '../producers/demo/random';
 import { sleep } from '../platform/retry';
+import { freePort } from '../platform/local/ports';
 
 describe('stream processor (real broker, processes killed)', () => {
   const config = testConfig();
@@ -169,6 +171,44 @@ describe('stream processor (real broker, processes killed)', () => {
       expect([letters[1]!.value!.length, letters[1]!.truncatedFrom]).toEqual([64 * 1024, 1_000_000]);
     } finally {
       await raw.disconnect();
+      await killAndWait(processor);
+      await follower.stop();
+      await producer.disconnect();
+    }
+  });
+
+  it('#16: a processor that cannot emit says so on /readyz and in a metric, stops on SIGTERM mid-flush, and loses nothing', async () => {
+    const topics = await createPipelineTopics(admin);
+    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '40', FLUSH_INTERVAL_MS: '150' });
+    const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
+    const port = await freePort();
+    const spawn = () => { const c = spawnTributary(['process'], { ...env, PROCESS_PORT: String(port) }); children.add(c); return c; };
+    const truth = new GroundTruth();
+    let processor = spawn();
+    const follower = new RollupFollower(kafka, topics.rollups, registry.url);
+    try {
+      await waitFor(async () => ((await fetch(`http://localhost:${port}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined), 'the processor to start', 60_000, 250);
+      // The rollups topic gone (auto-creation is off): every send fails, retriably, and never succeeds.
+      await admin.deleteTopics({ topics: [topics.rollups] });
+      await waitFor(async () => (!(await admin.listTopics()).includes(topics.rollups) ? true : undefined), 'the rollups topic to be deleted');
+      await produceDemo(producer, new DemoShop(11, { lateShare: 0, retryShare: 0 }).next(200), truth);
+      const readyz = await waitFor(async () => {
+        const res = await fetch(`http://localhost:${port}/readyz`).catch(() => undefined);
+        return res?.status === 503 ? await res.json() as { checks: Array<{ name: string; error?: string }> } : undefined;
+      }, 'the processor to report it cannot make progress', 90_000, 500);
+      expect(readyz.checks.find((c) => c.name === 'progress')?.error).toMatch(/no rollup row could be emitted for \d+ s/);
+      expect(await (await fetch(`http://localhost:${port}/metrics`)).text()).toMatch(/^tributary_process_stalled\{[^}]*\} 1$/m);
+      const exited = new Promise<number | null>((resolve) => processor.once('exit', (code) => resolve(code)));
+      processor.kill('SIGTERM');
+      // Bounded even mid-flush: the last flush gets 10 s, plus the send in progress.
+      await waitFor(async () => (processor.exitCode !== null || processor.signalCode !== null ? true : undefined), 'the processor to stop on SIGTERM', 45_000, 250);
+      expect(await exited).toBe(0);
+      // The topic back: a new processor recomputes what was never emitted (nothing was committed).
+      await createTopics(admin, [{ topic: topics.rollups, numPartitions: 6, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }]);
+      await follower.start();
+      processor = spawn();
+      await expectConverges(follower, truth);
+    } finally {
       await killAndWait(processor);
       await follower.stop();
       await producer.disconnect();
