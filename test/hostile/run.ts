@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   const json = ({ kind: _kind, receivedAt: _r, origin: _o, ...rest }: HostileOrder) => ({ ...rest, occurredAt: new Date(rest.occurredAt).toISOString() });
   const signup = (userId: string) => ({ type: 'signup', eventId: unique('h'), userId, occurredAt: HOSTILE_T, country: 'DE', device: 'mobile' });
   const openRows = async () => {
-    const text = await (await fetch(`http://localhost:${processPort}/metrics`)).text().catch(() => '');
+    const text = await fetch(`http://localhost:${processPort}/metrics`).then((r) => r.text(), () => '');
     return Number(/^tributary_process_open_rows(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? NaN);
   };
 
