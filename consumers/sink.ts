@@ -234,15 +234,8 @@ export class ClickHouseSink {
   /** Stops within about STOP_FLUSH_MS even mid-insert; what was not written is redelivered after. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
-    const deadline = setTimeout(() => this.stopping.abort(), STOP_FLUSH_MS);
-    try {
-      await this.consumer?.stop();
-      await this.flush().catch(() => undefined);
-    } finally {
-      clearTimeout(deadline);
-      this.stopping.abort();
-    }
-    await this.consumer?.disconnect();
+    await this.consumer?.stopWithin(STOP_FLUSH_MS, this.stopping, () => this.flush());
+    this.stopping.abort();
     await this.producer?.disconnect();
   }
 }

@@ -40,3 +40,13 @@ export function sorted(value: unknown): unknown {
   if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted((value as Record<string, unknown>)[k])]));
   return value;
 }
+
+/** Polls `cond` until it holds (true) or `timeoutMs` passed (false): for suites that report rather than throw. */
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 120_000, intervalMs = 250): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  return true;
+}

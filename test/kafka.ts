@@ -83,3 +83,10 @@ export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicR
   }
   return out;
 }
+
+/** True when `groupId` has committed every partition of `topic` up to its end. */
+export async function groupCaughtUp(admin: Admin, topic: string, groupId: string): Promise<boolean> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
+  return ends.every((e) => Number(committed.find((c) => c.partition === e.partition)?.offset ?? -1) >= Number(e.high) || Number(e.high) === 0);
+}

@@ -87,4 +87,21 @@ export class GroupConsumer {
     this.closing = true;
     await this.consumer.disconnect();
   }
+
+  /**
+   * A stage's bounded stop: stops fetching, gives `finish` (the last flush) up to `withinMs`,
+   * then aborts `work` so every retry in it gives up, and leaves the group. What was not
+   * finished is uncommitted: the partitions' next owner does it again.
+   */
+  async stopWithin(withinMs: number, work: AbortController, finish: () => Promise<void>): Promise<void> {
+    const deadline = setTimeout(() => work.abort(), withinMs);
+    try {
+      await this.stop();
+      await finish().catch(() => undefined);
+    } finally {
+      clearTimeout(deadline);
+      work.abort();
+    }
+    await this.disconnect();
+  }
 }

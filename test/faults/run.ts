@@ -14,10 +14,10 @@ import { startIngest } from '../../producers/ingest/service';
 import { runDemo } from '../../producers/demo/run';
 import { GroundTruth, type Totals } from '../../producers/demo/ground-truth';
 import { DashboardQueries } from '../../dashboards/queries';
-import { readTopics } from '../kafka';
+import { groupCaughtUp, readTopics } from '../kafka';
 import { startOnFreePorts } from '../../platform/local/kafka';
 import { RollupFollower, killAndWait, sourceEntry, spawnEntry, spawnTributary } from '../pipeline';
-import { sorted } from '../helpers';
+import { sorted, until as untilOr } from '../helpers';
 import { sleep } from '../../platform/retry';
 
 /**
@@ -68,19 +68,8 @@ async function main(): Promise<void> {
   // event Kafka took before a timed-out answer is then counted once (dedup), never left in doubt.
   const load = async (seconds: number) => runDemo({ target: { via: 'http', url: ingest.url, writeKey: 'faults' }, rate: RATE, durationS: seconds, truth, logger, seed: seed++, maxAttempts: 1000 });
   const rollupsMatch = () => JSON.stringify(sorted(view(follower.totals()))) === JSON.stringify(sorted(view(truth.totals())));
-  const sinkCaughtUp = async () => {
-    const ends = await admin.fetchTopicOffsets(config.topics.rollups);
-    const committed = (await admin.fetchOffsets({ groupId: config.sink.groupId, topics: [config.topics.rollups] }))[0]?.partitions ?? [];
-    return ends.every((e) => Number(committed.find((c) => c.partition === e.partition)?.offset ?? -1) >= Number(e.high) || Number(e.high) === 0);
-  };
-  const until = async (cond: () => boolean | Promise<boolean>, timeoutMs = 180_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await cond())) {
-      if (Date.now() > deadline) return false;
-      await sleep(250);
-    }
-    return true;
-  };
+  const sinkCaughtUp = () => groupCaughtUp(admin, config.topics.rollups, config.sink.groupId);
+  const until = (cond: () => boolean | Promise<boolean>, timeoutMs = 180_000) => untilOr(cond, timeoutMs);
 
   async function phase(fault: string, inject: () => Promise<string | void>, converged: () => Promise<boolean> = async () => rollupsMatch()) {
     const before = truth.size;

@@ -21,7 +21,8 @@ import { runDemo } from '../../producers/demo/run';
 import { GroundTruth, windowOf, type Totals, type TruthEvent } from '../../producers/demo/ground-truth';
 import { DashboardQueries } from '../../dashboards/queries';
 import { killAndWait, RollupFollower, spawnEntry, spawnTributary, totalsFromRows } from '../pipeline';
-import { sorted, unique } from '../helpers';
+import { sorted, unique, until } from '../helpers';
+import { groupCaughtUp } from '../kafka';
 
 /**
  * `npm run test:hostile`: what a write-key holder (or a producer with broker access) can send,
@@ -92,14 +93,6 @@ async function main(): Promise<void> {
     return { canary: totalsFromRows(rows.filter((r) => r.windowStart >= boundary)), hostile: totalsFromRows(rows.filter((r) => r.windowStart < boundary)) };
   };
   const converged = () => { const v = views(); return same(v.canary, canary.totals()) && same(v.hostile, hostile.totals()); };
-  const until = async (cond: () => boolean | Promise<boolean>, timeoutMs = 120_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await cond())) {
-      if (Date.now() > deadline) return false;
-      await sleep(250);
-    }
-    return true;
-  };
   const post = async (body: unknown, headers: Record<string, string> = {}, key = 'attacker') => {
     const res = await fetch(`${ingest.url}/v1/events`, {
       method: 'POST',
@@ -262,7 +255,7 @@ async function main(): Promise<void> {
     rows.push({ hostile: 'afterwards: ordinary traffic only', via: 'HTTP', answered: `processor /readyz ${ready ? 200 : 'not 200'}`, ok: ready, deadLetters: '0', canaryLost: 0, canaryDoubled: 0, hostileExact: progressing, convergedS: progressing ? 0 : NaN });
 
     // ClickHouse: the sink's totals, read after it stops (chDB allows one process), equal both truths.
-    await until(async () => sinkCaughtUp(admin, config.topics.rollups, config.sink.groupId));
+    await until(() => groupCaughtUp(admin, config.topics.rollups, config.sink.groupId));
     await killAndWait(sink, 'SIGTERM');
     const clickhouse = createClickHouse(config.clickhouse, sinkDir);
     const queries = new DashboardQueries(clickhouse, config.clickhouse.database);
@@ -295,12 +288,6 @@ async function main(): Promise<void> {
     await admin.disconnect().catch(() => undefined);
     await cluster.stop();
   }
-}
-
-async function sinkCaughtUp(admin: Awaited<ReturnType<typeof connectAdmin>>, topic: string, groupId: string): Promise<boolean> {
-  const ends = await admin.fetchTopicOffsets(topic);
-  const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
-  return ends.every((e) => Number(committed.find((c) => c.partition === e.partition)?.offset ?? -1) >= Number(e.high) || Number(e.high) === 0);
 }
 
 /** Every dead letter as it arrives, with when it was seen. */
