@@ -9,8 +9,8 @@ import { benchCeiling, type CeilingResult } from './ceiling';
 import { benchCardinality } from './cardinality';
 
 /**
- * `npm run bench [-- ingest|process|sink]`: measured figures, printed and written to
- * bench/results/ as JSON and Markdown. Nothing here asserts a time.
+ * `npm run bench [-- ingest|process|sink|ceiling|cardinality]`: measured figures, printed and
+ * written to .tributary/bench/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
   const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality'].includes(a)));
@@ -76,7 +76,8 @@ async function main(): Promise<void> {
   }
   const markdown = lines.join('\n');
   process.stdout.write(`${markdown}\n`);
-  const dir = path.join(__dirname, 'results');
+  // Results are local data, never committed: under .tributary/ (ignored) with the broker's data.
+  const dir = path.join(__dirname, '..', '.tributary', 'bench');
   mkdirSync(dir, { recursive: true });
   const stamp = (report.date as string).replace(/[:.]/g, '-');
   writeFileSync(path.join(dir, `bench-${stamp}.json`), JSON.stringify(report, null, 2));
