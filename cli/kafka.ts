@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { LocalKafka } from '../platform/local/kafka';
+import { acquireRunLock } from '../platform/local/run-lock';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { intOption } from './options';
@@ -20,6 +21,8 @@ export function kafkaCommand(ctx: CliContext): Command {
       if (opts.nodes !== 1 && opts.nodes !== 3) throw new Error('--nodes must be 1 or 3');
       const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'kafka');
+      const lock = await acquireRunLock(config.dataDir, 'kafka');
+      if (lock.stoppedLeftovers.length > 0) ctx.err(`tributary: stopped what an earlier run on ${config.dataDir} left running: ${lock.stoppedLeftovers.join('; ')}\n`);
       const broker = await LocalKafka.start({
         dataDir: config.dataDir,
         mavenRepo: path.join(config.dataDir, 'maven'),
@@ -28,7 +31,8 @@ export function kafkaCommand(ctx: CliContext): Command {
         port: opts.port,
         env: ctx.env,
       });
-      onShutdown(logger, () => broker.stop());
+      broker.pids.forEach((pid) => lock.addChild(pid));
+      onShutdown(logger, async () => { await broker.stop(); lock.release(); });
       if (opts.topics) {
         const admin = await connectAdmin(createKafka({ config: { ...config.kafka, brokers: broker.brokers }, logger, clientId: 'tributary-kafka' }));
         try {

@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { assertPortFree } from '../platform/local/ports';
 import { LocalKafka } from '../platform/local/kafka';
+import { acquireRunLock } from '../platform/local/run-lock';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { createClickHouse, describeClickHouse } from '../platform/clickhouse/client';
@@ -58,6 +59,10 @@ export function startCommand(ctx: CliContext): Command {
 }
 
 async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
+  // One supervisor per DATA_DIR, before anything binds a port; leftovers of a killed one are stopped.
+  const lock = await acquireRunLock(config.dataDir, 'start');
+  stops.push({ name: 'run lock', stop: async () => lock.release() });
+  if (lock.stoppedLeftovers.length > 0) ctx.err(`tributary: stopped what an earlier run on ${config.dataDir} left running: ${lock.stoppedLeftovers.join('; ')}\n`);
   await assertPortFree(config.ingestPort, 'ingestion endpoint, INGEST_PORT');
   await assertPortFree(config.dashboardPort, 'dashboard, DASHBOARD_PORT');
   if (config.registry.embedded) await assertPortFree(config.registry.port, 'schema registry, REGISTRY_PORT');
@@ -67,6 +72,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   if (config.kafka.local) {
     const broker = await LocalKafka.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger, port: Number(brokers[0]!.split(':')[1]), env: ctx.env });
     stops.push({ name: 'kafka', stop: () => broker.stop() });
+    broker.pids.forEach((pid) => lock.addChild(pid));
     brokers = broker.brokers;
   }
   const kafkaConfig = { ...config.kafka, brokers };
@@ -96,9 +102,10 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
     ...ctx.env, KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl,
     ...(auth.keys ? { WRITE_KEYS: auth.keys.join(',') } : { INGEST_AUTH: 'off' }),
   };
-  const processor = supervise(ctx.self, ['process'], childEnv, logger, stopping);
+  const record = (child: { pid?: number }) => lock.addChild(child.pid);
+  const processor = supervise(ctx.self, ['process'], childEnv, logger, stopping, record);
   stops.push({ name: 'process', stop: () => processor.stop() });
-  const ingest = supervise(ctx.self, ['ingest'], childEnv, logger, stopping);
+  const ingest = supervise(ctx.self, ['ingest'], childEnv, logger, stopping, record);
   stops.push({ name: 'ingest', stop: () => ingest.stop() });
   const ingestUrl = `http://localhost:${config.ingestPort}`;
   await waitReady(`${ingestUrl}/readyz`, 120_000);

@@ -1,18 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Logger } from '../platform/logger';
 import { sleep } from '../platform/retry';
+import { tether } from '../platform/local/tether';
 
 /**
  * Runs `tributary <args>` as a child process (`self`: how this program was started) and restarts
  * it if it dies, until stopped.
  */
-export function supervise(self: string[], args: string[], env: NodeJS.ProcessEnv, logger: Logger, stopping: () => boolean): { stop: () => Promise<void> } {
+export function supervise(self: string[], args: string[], env: NodeJS.ProcessEnv, logger: Logger, stopping: () => boolean,
+  onSpawn?: (child: ChildProcess) => void): { stop: () => Promise<void> } {
   const stage = args.join(' ');
   let child: ChildProcess;
   let stopped = false;
   const launch = () => {
     // Own process group: on Ctrl-C this process stops the stages in order, not the terminal all at once.
     child = spawn(self[0]!, [...self.slice(1), ...args], { env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+    tether(child); // stopped (SIGTERM, then SIGKILL) if this process dies without stopping it
+    onSpawn?.(child);
     child.once('exit', (code, signal) => {
       if (stopped || stopping()) return;
       logger.error({ stage, code, signal }, 'start.stage.died');

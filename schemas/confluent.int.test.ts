@@ -60,7 +60,7 @@ describe('Confluent Python client against the embedded registry and the broker',
     const order = {
       eventId: 'e-2', type: 'order_placed', userId: 'u-7', occurredAt: Date.UTC(2026, 10, 27, 21), receivedAt: Date.UTC(2026, 10, 27, 21, 0, 1),
       orderId: 'o-9', currency: 'EUR', amountCents: 3998, country: 'FR',
-      items: [{ sku: 'B-1', category: 'books', quantity: 2, unitPriceCents: 1999 }],
+      items: [{ sku: 'B-1', category: 'books', quantity: 2, unitPriceCents: 1999 }], origin: 'key:0123456789abcdef',
     };
     const wire = client.encode(id, SCHEMAS.order.type, order);
     const decoded = JSON.parse(await confluentPython(['deserialize', registry.url, wire.toString('hex')]));

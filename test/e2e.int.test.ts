@@ -1,7 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { DemoShop } from '../producers/demo/shop';
-import { killAndWait, spawnStart } from './pipeline';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { commandLineOf, LOCK_FILE } from '../platform/local/run-lock';
+import { killAndWait, runTributary, spawnStart } from './pipeline';
 import { waitFor, sorted } from './helpers';
 
 /**
@@ -9,27 +12,24 @@ import { waitFor, sorted } from './helpers';
  * embedded registry and chDB, events posted over HTTP, and /api/totals equal to the ground truth.
  */
 describe('tributary start, end to end', () => {
-  let start: ChildProcess | undefined;
+  const starts: ChildProcess[] = [];
   afterAll(async () => {
-    if (start) await killAndWait(start, 'SIGTERM');
+    for (const start of starts) await killAndWait(start, 'SIGTERM');
   });
 
-  it('serves totals equal to the ground truth of events posted over HTTP', async () => {
-    const started = await spawnStart([], 'e2e-key');
-    start = started.child;
-    const { ingest, dashboard } = started;
-
-    const truth = new GroundTruth();
-    const shop = new DemoShop(21, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });
-    for (let i = 0; i < 10; i++) {
+  async function post(ingest: string, key: string, shop: DemoShop, truth: GroundTruth, batches: number): Promise<void> {
+    for (let i = 0; i < batches; i++) {
       const events = shop.next(100);
       const res = await fetch(`${ingest}/v1/events`, {
-        method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer e2e-key' },
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
         body: JSON.stringify({ events: events.map(({ kind: _k, ...e }) => e) }),
       });
       expect(res.status).toBe(202);
       for (const e of events) truth.add(e);
     }
+  }
+
+  async function expectTotals(dashboard: string, truth: GroundTruth): Promise<void> {
     const from = Date.now() - 4 * 3600_000;
     const to = Date.now() + 120_000;
     const expected = truth.totals(from, to);
@@ -40,8 +40,42 @@ describe('tributary start, end to end', () => {
       return JSON.stringify(sorted(view)) === JSON.stringify(sorted({ orders: expected.orders, userEvents: expected.userEvents, activeUsers: expected.activeUsers })) ? view : undefined;
     }, '/api/totals to equal the ground truth', 90_000, 500).catch(async () => (await (await fetch(url)).json()) as Record<string, unknown>);
     expect(sorted(got)).toEqual(sorted({ orders: expected.orders, userEvents: expected.userEvents, activeUsers: expected.activeUsers }));
+  }
+
+  it('serves totals equal to the ground truth of events posted over HTTP', async () => {
+    const started = await spawnStart([], 'e2e-key');
+    starts.push(started.child);
+    const { ingest, dashboard } = started;
+    const truth = new GroundTruth();
+    await post(ingest, 'e2e-key', new DemoShop(21, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 }), truth, 10);
+    await expectTotals(dashboard, truth);
     // And the page is served with its charting library, offline.
     expect((await fetch(`${dashboard}/`)).status).toBe(200);
     expect((await fetch(`${dashboard}/vendor/chart.js/chart.umd.js`)).status).toBe(200);
+  });
+
+  it('#19: SIGKILL of `tributary start` leaves no process of it; a second start on the same DATA_DIR is refused while one runs; the next start has exact totals', async () => {
+    const first = await spawnStart([], 'kill-key');
+    starts.push(first.child);
+    const truth = new GroundTruth();
+    const shop = new DemoShop(33, { lateShare: 0, retryShare: 0.03, retryWindow: 20 });
+    await post(first.ingest, 'kill-key', shop, truth, 3);
+    await expectTotals(first.dashboard, truth);
+
+    // Two supervisors on one DATA_DIR: the second says so in one line, before binding anything.
+    const second = await runTributary(['start'], first.env);
+    expect(second.code).toBe(1);
+    expect(second.stderr.trim().split('\n').filter((l) => l.startsWith('tributary:'))).toEqual([expect.stringMatching(/^tributary: DATA_DIR .* is in use by `tributary start` \(pid \d+/)]);
+
+    const lock = JSON.parse(readFileSync(path.join(first.env.DATA_DIR!, LOCK_FILE), 'utf8')) as { pid: number; children: Array<{ pid: number }> };
+    const pids = [lock.pid, ...lock.children.map((c) => c.pid)];
+    expect(pids.length).toBeGreaterThanOrEqual(3); // the supervisor, ingest, the processor
+    first.child.kill('SIGKILL');
+    await waitFor(() => (pids.every((pid) => commandLineOf(pid) === undefined) ? true : undefined), 'every process of the killed start to be gone', 20_000, 200);
+
+    const again = await spawnStart([], 'kill-key', first);
+    starts.push(again.child);
+    await post(again.ingest, 'kill-key', shop, truth, 3);
+    await expectTotals(again.dashboard, truth);
   });
 });

@@ -161,14 +161,28 @@ export async function produceDemo(producer: TributaryProducer, events: DemoEvent
   for (const e of events) truth.add(e);
 }
 
+export interface StartedPipeline { child: ChildProcess; ingest: string; dashboard: string; env: Record<string, string> }
+
 /**
  * `tributary start [args]` as a child on the run's broker, with its own free ports, topics,
- * groups, ClickHouse database and DATA_DIR; resolves once ingest and the dashboard are ready.
+ * groups, ClickHouse database and DATA_DIR (those of `again`, to start the same pipeline a
+ * second time); resolves once ingest and the dashboard are ready.
  */
-export async function spawnStart(args: string[], writeKey: string): Promise<{ child: ChildProcess; ingest: string; dashboard: string }> {
+export async function spawnStart(args: string[], writeKey: string, again?: StartedPipeline): Promise<StartedPipeline> {
+  const env = again?.env ?? await startEnv(writeKey);
+  const child = spawnTributary(['start', ...args], env);
+  const ingest = `http://localhost:${env.INGEST_PORT}`;
+  const dashboard = `http://localhost:${env.DASHBOARD_PORT}`;
+  await waitFor(async () => ((await fetch(`${ingest}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined), 'ingest ready', 120_000, 250);
+  await waitFor(async () => ((await fetch(`${dashboard}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined), 'dashboard ready', 60_000, 250);
+  return { child, ingest, dashboard, env };
+}
+
+/** `spawnStart`'s environment: free ports, its own topics, groups, database and DATA_DIR (kept for a second start). */
+async function startEnv(writeKey: string): Promise<Record<string, string>> {
   const [ingestPort, dashboardPort, registryPort] = [await freePort(), await freePort(), await freePort()];
   const id = unique('start').replace(/-/g, '_');
-  const child = spawnTributary(['start', ...args], {
+  return {
     DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tributary-start-')),
     KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
     INGEST_PORT: String(ingestPort), DASHBOARD_PORT: String(dashboardPort), REGISTRY_PORT: String(registryPort),
@@ -176,10 +190,5 @@ export async function spawnStart(args: string[], writeKey: string): Promise<{ ch
     TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
     PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`, CLICKHOUSE_DATABASE: id,
     FLUSH_INTERVAL_MS: '250', SINK_BATCH_DELAY_MS: '100',
-  });
-  const ingest = `http://localhost:${ingestPort}`;
-  const dashboard = `http://localhost:${dashboardPort}`;
-  await waitFor(async () => ((await fetch(`${ingest}/readyz`)).status === 200 ? true : undefined), 'ingest ready', 120_000, 250);
-  await waitFor(async () => ((await fetch(`${dashboard}/readyz`)).status === 200 ? true : undefined), 'dashboard ready', 60_000, 250);
-  return { child, ingest, dashboard };
+  };
 }

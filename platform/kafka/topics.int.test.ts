@@ -1,6 +1,7 @@
 import type { Admin } from 'kafkajs';
 import { silentLogger } from '../logger';
 import { testConfig, unique } from '../../test/helpers';
+import { createTopics } from '../../test/kafka';
 import { connectAdmin, createKafka } from './client';
 import { TopicMismatchError, ensureTopics, type TopicSpec } from './topics';
 
@@ -39,13 +40,11 @@ describe('ensureTopics', () => {
 
   it('reports an existing topic with another partition count or cleanup policy instead of using it', async () => {
     const wanted = specs();
-    await admin.createTopics({
-      topics: [
-        { topic: wanted[0]!.topic, numPartitions: 2, replicationFactor: 1 },
-        { topic: wanted[1]!.topic, numPartitions: 3, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] },
-      ],
-      waitForLeaders: true,
-    });
+    // The helper that survives a busy broker (UNKNOWN_TOPIC_OR_PARTITION right after creation; seen on CI).
+    await createTopics(admin, [
+      { topic: wanted[0]!.topic, numPartitions: 2, replicationFactor: 1 },
+      { topic: wanted[1]!.topic, numPartitions: 3, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] },
+    ]);
     const attempt = ensureTopics(admin, wanted, silentLogger);
     await expect(attempt).rejects.toThrow(TopicMismatchError);
     await expect(ensureTopics(admin, wanted, silentLogger)).rejects.toThrow(

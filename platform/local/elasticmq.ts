@@ -6,6 +6,7 @@ import type { Logger } from '../logger';
 import { checkJava, mavenClasspath } from './maven';
 import { assertPortFree } from './ports';
 import { sleep } from '../retry';
+import { tether } from './tether';
 
 /** The Maven manifest beside this file: ElasticMQ's server. */
 export const ELASTICMQ_POM = path.join(__dirname, 'elasticmq', 'pom.xml');
@@ -52,7 +53,7 @@ export class LocalSqs {
     const child = spawn('java', ['-Xmx256m', `-Dconfig.file=${conf}`, '-cp', classpath, 'org.elasticmq.server.Main'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
-    process.once('exit', () => child.kill('SIGKILL'));
+    tether(child); // gone with this process, however it ends
     const endpoint = `http://localhost:${port}`;
     const deadline = Date.now() + readyTimeoutMs;
     for (;;) {

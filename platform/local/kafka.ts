@@ -9,6 +9,7 @@ import { countBrokers } from '../kafka/client';
 import { PortInUseError, assertPortFree, freePort } from './ports';
 import { checkJava, kafkaClasspath } from './maven';
 import { sleep } from '../retry';
+import { tether } from './tether';
 
 const run = promisify(execFile);
 
@@ -51,6 +52,11 @@ export class LocalKafka {
   ) {}
 
   /** Bootstrap servers of the running nodes. */
+  /** The node JVMs' pids (for a supervisor's run lock). */
+  get pids(): number[] {
+    return [...this.processes.values()].flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
+  }
+
   get brokers(): string[] {
     return this.nodes.map((n) => `localhost:${n.port}`);
   }
@@ -156,6 +162,7 @@ export class LocalKafka {
     });
     child.stdout.pipe(log);
     child.stderr.pipe(log);
+    tether(child); // the JVM goes with this process, however it ends (no broker left holding the ports)
     child.on('exit', (code, signal) => {
       if (this.processes.get(n.id) === child) this.processes.delete(n.id);
       this.opts.logger.info({ node: n.id, code, signal }, 'kafka.node.exit');

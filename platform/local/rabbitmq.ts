@@ -7,6 +7,7 @@ import type { Logger } from '../logger';
 import { PrerequisiteError } from './maven';
 import { assertPortFree, freePort } from './ports';
 import { sleep } from '../retry';
+import { tether } from './tether';
 
 /** Where Debian's rabbitmq-server package puts the server script that runs as the calling user. */
 const SERVER_SCRIPTS = ['/usr/lib/rabbitmq/bin/rabbitmq-server', '/usr/local/lib/rabbitmq/bin/rabbitmq-server'];
@@ -78,6 +79,7 @@ export class LocalRabbitMQ {
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     this.child = child;
+    tether(child); // the node (script and Erlang VM) goes with this process, however it ends
     child.once('exit', (code, signal) => logger.info({ port, code, signal }, 'rabbitmq.exited'));
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     while (!(await accepts(port))) {
