@@ -4,6 +4,7 @@ import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { LocalKafka } from '../platform/local/kafka';
 import { acquireRunLock } from '../platform/local/run-lock';
+import { checkJava } from '../platform/local/maven';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { intOption } from './options';
@@ -21,6 +22,7 @@ export function kafkaCommand(ctx: CliContext): Command {
       if (opts.nodes !== 1 && opts.nodes !== 3) throw new Error('--nodes must be 1 or 3');
       const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'kafka');
+      await checkJava(ctx.env); // before anything is written under DATA_DIR
       const lock = await acquireRunLock(config.dataDir, 'kafka');
       if (lock.stoppedLeftovers.length > 0) ctx.err(`tributary: stopped what an earlier run on ${config.dataDir} left running: ${lock.stoppedLeftovers.join('; ')}\n`);
       const broker = await LocalKafka.start({
@@ -30,7 +32,7 @@ export function kafkaCommand(ctx: CliContext): Command {
         nodes: opts.nodes as 1 | 3,
         port: opts.port,
         env: ctx.env,
-      });
+      }).catch((err: unknown) => { lock.release(); throw err; });
       broker.pids.forEach((pid) => lock.addChild(pid));
       onShutdown(logger, async () => { await broker.stop(); lock.release(); });
       if (opts.topics) {
