@@ -21,12 +21,13 @@ export function lagCommand(ctx: CliContext): Command {
             { stage: 'process', group: config.processor.groupId, topics: [config.topics.users, config.topics.orders] },
             { stage: 'sink', group: config.sink.groupId, topics: [config.topics.rollups] },
           ];
-        const rows = [['group', 'topic', 'partition', 'committed', 'end', 'lag']];
+        // committed: where a restart resumes (the processor: its open segment's start); processed: how far it got.
+        const rows = [['group', 'topic', 'partition', 'committed', 'processed', 'end', 'lag']];
         for (const g of groups) {
           if (g.topics.length === 0) throw new Error(`group ${g.group} has no committed offsets`);
           const lag = await stageLag(admin, g.stage, g.group, g.topics);
-          for (const p of lag.partitions) rows.push([g.group, p.topic, String(p.partition), p.committed < 0 ? 'none' : String(p.committed), String(p.end), String(p.lag)]);
-          rows.push([g.group, '(total)', '', '', '', String(lag.totalLag)]);
+          for (const p of lag.partitions) rows.push([g.group, p.topic, String(p.partition), p.committed < 0 ? 'none' : String(p.committed), String(p.processed), String(p.end), String(p.lag)]);
+          rows.push([g.group, '(total)', '', '', '', '', String(lag.totalLag)]);
         }
         ctx.out(formatTable(rows));
       } finally {

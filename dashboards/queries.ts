@@ -16,8 +16,18 @@ export interface Totals {
   orders: Record<string, { count: number; amountCents: Record<string, number> }>;
   userEvents: Record<string, number>;
   activeUsers: number;
-  /** Latest receivedAt among the rows in range (ms), or null. */
-  latestReceivedAt: number | null;
+}
+
+/**
+ * Received → queryable latency of recent events: for each rollup row version inserted in the
+ * last minute, its insert time minus the receivedAt of the newest event it counts. Null when
+ * nothing was inserted in that minute (the pipeline is idle, not slow).
+ */
+export interface Freshness {
+  p50Ms: number;
+  p99Ms: number;
+  /** Row versions it is measured on. */
+  rows: number;
 }
 
 export const INTERVALS = { '1m': 'toStartOfMinute(window_start)', '5m': 'toStartOfFiveMinutes(window_start)', '1h': 'toStartOfHour(window_start)', '1d': 'toStartOfDay(window_start)' } as const;
@@ -55,17 +65,13 @@ export class DashboardQueries {
   /** Figures over the minute windows whose start is in [from, to). */
   async totals(r: Range): Promise<Totals> {
     const p = this.range(r);
-    const [orders, users, active, latest] = await Promise.all([
+    const [orders, users, active] = await Promise.all([
       this.rows<{ type: string; currency: string; count: string; amount: string }>(
         `SELECT type, currency, sum(count) AS count, sum(amount_cents) AS amount FROM ${this.db}.rollup_orders FINAL WHERE ${RANGE} GROUP BY type, currency`, p),
       this.rows<{ type: string; count: string }>(`SELECT type, sum(count) AS count FROM ${this.db}.rollup_users FINAL WHERE ${RANGE} GROUP BY type`, p),
       this.rows<{ n: string }>(`SELECT uniqExact(user_id) AS n FROM ${this.db}.active_users WHERE ${RANGE}`, p),
-      this.rows<{ t: number | null }>(
-        `SELECT toUnixTimestamp64Milli(max(m)) AS t FROM (
-           SELECT max(max_received_at) AS m FROM ${this.db}.rollup_orders WHERE ${RANGE}
-           UNION ALL SELECT max(max_received_at) AS m FROM ${this.db}.rollup_users WHERE ${RANGE})`, p),
     ]);
-    const totals: Totals = { orders: {}, userEvents: {}, activeUsers: Number(active[0]?.n ?? 0), latestReceivedAt: latest[0]?.t ? Number(latest[0].t) : null };
+    const totals: Totals = { orders: {}, userEvents: {}, activeUsers: Number(active[0]?.n ?? 0) };
     for (const o of orders) {
       const entry = (totals.orders[o.type] ??= { count: 0, amountCents: {} });
       entry.count += Number(o.count);
@@ -73,6 +79,17 @@ export class DashboardQueries {
     }
     for (const u of users) totals.userEvents[u.type] = Number(u.count);
     return totals;
+  }
+
+  /** See Freshness: over the row versions inserted in the last `windowMs`. */
+  async freshness(windowMs = 60_000, now = Date.now()): Promise<Freshness | null> {
+    const latency = (table: string) => `SELECT toUnixTimestamp64Milli(inserted_at) - toUnixTimestamp64Milli(max_received_at) AS ms
+      FROM ${this.db}.${table} WHERE inserted_at >= {since:DateTime64(3, 'UTC')} AND max_received_at IS NOT NULL`;
+    const [row] = await this.rows<{ n: string; p50: number | null; p99: number | null }>(
+      `SELECT count() AS n, quantile(0.5)(ms) AS p50, quantile(0.99)(ms) AS p99 FROM (${latency('rollup_orders')} UNION ALL ${latency('rollup_users')})`,
+      { since: chTime(now - windowMs) });
+    const rows = Number(row?.n ?? 0);
+    return rows === 0 ? null : { p50Ms: Math.max(0, Math.round(Number(row!.p50))), p99Ms: Math.max(0, Math.round(Number(row!.p99))), rows };
   }
 
   /** One metric bucketed by `interval`, split by `groupBy` (revenue is always split by currency). */

@@ -204,7 +204,7 @@ export class StreamProcessor {
   }
 
   private async doFlush(): Promise<void> {
-    const snapshot = [...this.states.values()].map((state) => ({ state, rows: state.takeDirty(), commit: state.segmentStart }));
+    const snapshot = [...this.states.values()].map((state) => ({ state, rows: state.takeDirty(), commit: state.segmentStart, position: state.position }));
     const letters = this.pendingDeadLetters.splice(0);
     const emissions: Emission[] = [...letters];
     for (const { rows } of snapshot) for (const { key, row } of rows) emissions.push(this.rowEmission(key, row));
@@ -228,7 +228,9 @@ export class StreamProcessor {
     // Commit only partitions still owned by this state object (a revoked one is gone from the map).
     const commits = snapshot
       .filter(({ state }) => this.states.get(`${state.topic}/${state.partition}`) === state)
-      .map(({ state, commit }) => ({ topic: state.topic, partition: state.partition, offset: String(commit) }));
+      // The offset is the open segment's start (where a restart recomputes from); the metadata says
+      // how far the processor got, for a lag that means what it says (dashboards/pipeline-status.ts).
+      .map(({ state, commit, position }) => ({ topic: state.topic, partition: state.partition, offset: String(commit), metadata: processedMetadata(position) }));
     if (commits.length > 0) {
       try {
         await this.consumer!.commitOffsets(commits);
@@ -329,4 +331,9 @@ export class StreamProcessor {
     await this.producer?.disconnect();
     await this.admin?.disconnect();
   }
+}
+
+/** Commit metadata of the processor: the next offset to process, its rows all emitted (see pipeline-status). */
+export function processedMetadata(position: number): string {
+  return `processed=${position}`;
 }

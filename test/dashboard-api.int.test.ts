@@ -143,7 +143,7 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     while ((text.match(/event: figures/g) ?? []).length < 2) text += new TextDecoder().decode((await reader.read()).value);
     await reader.cancel();
     const data = JSON.parse(text.split('\n').find((l) => l.startsWith('data: '))!.slice(6));
-    expect(Object.keys(data).sort()).toEqual(['current', 'lastHour', 'window']);
+    expect(Object.keys(data).sort()).toEqual(['current', 'freshness', 'lastHour', 'window']);
   });
 
   it('/api/pipeline reports lag per stage and partition and the dead letters', async () => {
@@ -153,6 +153,20 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     expect(body.stages[0].records).toBe(users.length + orders.length);
     expect(body.stages[1].partitions).toHaveLength(12);
     expect(body.deadLetters).toBe(0);
+    // Events produced straight to Kafka carry no receivedAt: nothing to measure freshness on.
+    expect(body.freshness).toBeNull();
+  });
+
+  it('#19: the processor\'s lag counts what it processed, not its open segment: 0 once caught up, with the segment start shown apart', async () => {
+    type Partition = { committed: number; processed: number; end: number; lag: number };
+    const caughtUp = await waitFor(async () => {
+      const { body } = await get('/api/pipeline');
+      const process = body.stages[1] as { lag: number; partitions: Partition[] };
+      return process.lag === 0 && process.partitions.every((p) => p.processed === p.end) ? process : undefined;
+    }, 'the processor to be caught up', 30_000, 200);
+    // Segments of 50: the open segment's start is behind the end, yet nothing is left to process.
+    expect(caughtUp.partitions.some((p) => p.committed < p.end)).toBe(true);
+    expect(caughtUp.partitions.every((p) => p.committed <= p.processed)).toBe(true);
   });
 
   it.each([

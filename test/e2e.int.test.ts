@@ -49,6 +49,12 @@ describe('tributary start, end to end', () => {
     const truth = new GroundTruth();
     await post(ingest, 'e2e-key', new DemoShop(21, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 }), truth, 10);
     await expectTotals(dashboard, truth);
+    // #19: freshness is the received → queryable latency of the events just inserted, not an age.
+    const { freshness } = (await (await fetch(`${dashboard}/api/pipeline`)).json()) as { freshness: { p50Ms: number; p99Ms: number; rows: number } | null };
+    expect(freshness).not.toBeNull();
+    expect(freshness!.rows).toBeGreaterThan(0);
+    expect(freshness!.p50Ms).toBeLessThanOrEqual(freshness!.p99Ms);
+    expect(freshness!.p99Ms).toBeLessThan(60_000);
     // And the page is served with its charting library, offline.
     expect((await fetch(`${dashboard}/`)).status).toBe(200);
     expect((await fetch(`${dashboard}/vendor/chart.js/chart.umd.js`)).status).toBe(200);
