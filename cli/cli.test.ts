@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -36,6 +36,14 @@ describe('tributary CLI', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^tributary: java not found on PATH: install Java 17\+.*KAFKA_BROKERS.*docker compose/);
     expect(readdirSync(dir)).toEqual(['node']);
+  });
+
+  it('#19: kafka with a DATA_DIR that cannot be written says so in one line', async () => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'bad-data-dir-')), 'file');
+    writeFileSync(file, 'x');
+    const { code, stderr } = await tributary(['kafka', '--port', '39092'], { ...process.env, DATA_DIR: path.join(file, 'data'), KAFKA_BROKERS: '' });
+    expect(code).not.toBe(0);
+    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^tributary: DATA_DIR .*file\/data is not writable \(ENOTDIR: a file is in the way\)/)]);
   });
 
   it('a bad environment variable fails fast, naming it', async () => {

@@ -5,6 +5,7 @@ import { createLogger } from '../platform/logger';
 import { LocalKafka } from '../platform/local/kafka';
 import { acquireRunLock } from '../platform/local/run-lock';
 import { checkJava } from '../platform/local/maven';
+import { prepareDataDir } from '../platform/local/data-dir';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { intOption } from './options';
@@ -23,6 +24,7 @@ export function kafkaCommand(ctx: CliContext): Command {
       const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'kafka');
       await checkJava(ctx.env); // before anything is written under DATA_DIR
+      prepareDataDir(config.dataDir, config.dataDirMinFreeBytes);
       const lock = await acquireRunLock(config.dataDir, 'kafka');
       if (lock.stoppedLeftovers.length > 0) ctx.err(`tributary: stopped what an earlier run on ${config.dataDir} left running: ${lock.stoppedLeftovers.join('; ')}\n`);
       const broker = await LocalKafka.start({

@@ -7,6 +7,7 @@ import { createMetrics } from '../platform/metrics';
 import { assertPortFree } from '../platform/local/ports';
 import { LocalKafka } from '../platform/local/kafka';
 import { acquireRunLock } from '../platform/local/run-lock';
+import { prepareDataDir } from '../platform/local/data-dir';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { createClickHouse, describeClickHouse } from '../platform/clickhouse/client';
@@ -59,6 +60,7 @@ export function startCommand(ctx: CliContext): Command {
 }
 
 async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
+  prepareDataDir(config.dataDir, config.dataDirMinFreeBytes);
   // One supervisor per DATA_DIR, before anything binds a port; leftovers of a killed one are stopped.
   const lock = await acquireRunLock(config.dataDir, 'start');
   stops.push({ name: 'run lock', stop: async () => lock.release() });
@@ -101,6 +103,8 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   const childEnv: NodeJS.ProcessEnv = {
     ...ctx.env, KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl,
     ...(auth.keys ? { WRITE_KEYS: auth.keys.join(',') } : { INGEST_AUTH: 'off' }),
+    // Our own broker writes into DATA_DIR: ingest stops accepting before that disk is full.
+    ...(config.kafka.local ? { INGEST_DISK_GUARD: 'on' } : {}),
   };
   const record = (child: { pid?: number }) => lock.addChild(child.pid);
   const processor = supervise(ctx.self, ['process'], childEnv, logger, stopping, record);

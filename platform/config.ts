@@ -112,6 +112,10 @@ export const envSchema = z.object({
   INGEST_PORT: optional(port).default(8080),
   DASHBOARD_PORT: optional(port).default(3000),
   DATA_DIR: optional(z.string().min(1)).default('./.tributary'),
+  /** Free space DATA_DIR must have for `start`/`kafka` to start, and below which ingest stops accepting when INGEST_DISK_GUARD is on. */
+  DATA_DIR_MIN_FREE_MB: optional(positiveInt).default(256),
+  /** `on`: ingest answers 503 while DATA_DIR (where the local broker writes) is below DATA_DIR_MIN_FREE_MB; `tributary start` turns it on with its own broker. */
+  INGEST_DISK_GUARD: optional(z.enum(['on', 'off'])).default('off'),
   /** Partitions of events.users and events.orders when Tributary creates them. */
   EVENT_PARTITIONS: optional(positiveInt).default(6),
   /** Replication factor of the topics Tributary creates; unset: min(3, brokers in the cluster). */
@@ -198,6 +202,7 @@ export interface Config {
     maxBodyBytes: number;
     maxEvents: number;
     maxInflightBytes: number;
+    diskGuard: boolean;
     lingerMs: number;
     produceTimeoutMs: number;
   };
@@ -205,6 +210,7 @@ export interface Config {
   dashboardPort: number;
   readKeys: string[];
   dataDir: string;
+  dataDirMinFreeBytes: number;
   logLevel: Env['LOG_LEVEL'];
 }
 
@@ -270,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxBodyBytes: e.INGEST_MAX_BODY_BYTES,
       maxEvents: e.INGEST_MAX_EVENTS,
       maxInflightBytes: e.INGEST_MAX_INFLIGHT_BYTES,
+      diskGuard: e.INGEST_DISK_GUARD === 'on',
       lingerMs: e.INGEST_LINGER_MS,
       produceTimeoutMs: e.INGEST_PRODUCE_TIMEOUT_MS,
     },
@@ -277,6 +284,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dashboardPort: e.DASHBOARD_PORT,
     readKeys: e.READ_KEYS ?? [],
     dataDir: path.resolve(e.DATA_DIR),
+    dataDirMinFreeBytes: e.DATA_DIR_MIN_FREE_MB * 2 ** 20,
     logLevel: e.LOG_LEVEL,
   };
 }

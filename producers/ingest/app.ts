@@ -23,6 +23,8 @@ export interface IngestDeps {
   logger: Logger;
   metrics: Registry;
   checks?: ReadinessCheck[];
+  /** Says why not to accept events now (DATA_DIR nearly full), when ingest runs beside the local broker. */
+  diskGuard?: { readonly low: string | undefined };
 }
 
 /**
@@ -52,6 +54,8 @@ export function ingestApp(deps: IngestDeps): express.Express {
       if (!req.is('application/json')) {
         return next(new Rejection(415, 'unsupported_media_type', { error: 'unsupported_media_type', message: `Content-Type must be application/json, got ${req.headers['content-type'] ?? 'none'}` }));
       }
+      const low = deps.diskGuard?.low;
+      if (low) return next(new Rejection(503, 'insufficient_storage', { error: 'insufficient_storage', message: low }, 5));
       if (deps.batcher.inflightBytes > config.maxInflightBytes) {
         return next(new Rejection(429, 'backpressure', { error: 'too_many_requests', message: 'too many bytes waiting for Kafka; retry shortly' }, 1));
       }

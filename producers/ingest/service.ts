@@ -9,6 +9,7 @@ import { ProduceBatcher } from '../batcher';
 import { EventEncoder } from '../encoder';
 import { ingestApp } from './app';
 import { resolveWriteAuth } from './auth';
+import { DiskGuard } from '../../platform/local/data-dir';
 
 export interface IngestService {
   url: string;
@@ -32,12 +33,19 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
   const admin = await connectAdmin(deps.kafka);
   const producer = await CheckedProducer.connect(deps.kafka);
   let server: Server | undefined;
+  let guard: DiskGuard | undefined;
   try {
     const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics ?? { user: deps.config.topics.users, order: deps.config.topics.orders } });
     const batcher = new ProduceBatcher(producer, { lingerMs: deps.config.ingest.lingerMs, logger: deps.logger });
+    // Beside the local broker (tributary start), stop accepting before its disk is full: nothing acknowledged is then lost.
+    guard = deps.config.ingest.diskGuard ? new DiskGuard(deps.config.dataDir, deps.config.dataDirMinFreeBytes) : undefined;
+    const disk = guard;
     const app = ingestApp({
-      config: deps.config.ingest, eventLimits: deps.config.eventLimits, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics,
-      checks: [{ name: 'kafka', check: async () => { await admin.describeCluster(); } }],
+      config: deps.config.ingest, eventLimits: deps.config.eventLimits, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics, diskGuard: disk,
+      checks: [
+        { name: 'kafka', check: async () => { await admin.describeCluster(); } },
+        ...(disk ? [{ name: 'disk', check: () => { if (disk.low) throw new Error(disk.low); } }] : []),
+      ],
     });
     server = await new Promise<Server>((resolve, reject) => {
       const s = app.listen(deps.port ?? deps.config.ingestPort, () => resolve(s));
@@ -53,12 +61,14 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
         // Stop taking requests, let the accepted ones finish, then disconnect.
         await new Promise<void>((resolve) => { listening.close(() => resolve()); listening.closeIdleConnections(); });
         await batcher.drain();
+        guard?.stop();
         await producer.disconnect();
         await admin.disconnect();
       },
     };
   } catch (err) {
     server?.close();
+    guard?.stop();
     await producer.disconnect();
     await admin.disconnect();
     throw err;
