@@ -67,7 +67,7 @@ export function demoCommand(ctx: CliContext): Command {
     .description('Users sign up, log in, browse, place orders that get paid, shipped, cancelled or refunded; Zipf products; some late events and client retries. Writes expected totals to DATA_DIR/demo-ledger.json. `tributary start --demo` runs the pipeline with it.'))
     .action(async (opts: DemoCommandOptions) => {
       const config = loadConfig(ctx.env);
-      const logger = createLogger(config.logLevel, 'demo');
+      const logger = createLogger(config.logLevel, 'demo', config.logFormat);
       const controller = new AbortController();
       process.once('SIGINT', () => controller.abort());
       process.once('SIGTERM', () => controller.abort());

@@ -22,7 +22,7 @@ export function kafkaCommand(ctx: CliContext): Command {
     .action(async (opts: { nodes: number; port: number; topics: boolean }) => {
       if (opts.nodes !== 1 && opts.nodes !== 3) throw new Error('--nodes must be 1 or 3');
       const config = loadConfig(ctx.env);
-      const logger = createLogger(config.logLevel, 'kafka');
+      const logger = createLogger(config.logLevel, 'kafka', config.logFormat);
       await checkJava(ctx.env); // before anything is written under DATA_DIR
       prepareDataDir(config.dataDir, config.dataDirMinFreeBytes);
       const lock = await acquireRunLock(config.dataDir, 'kafka');

@@ -12,7 +12,7 @@ export function lagCommand(ctx: CliContext): Command {
     .option('--group <group>', 'one consumer group (its committed topics)')
     .action(async (opts: { group?: string }) => {
       const config = loadConfig(ctx.env);
-      const logger = createLogger('warn', 'lag');
+      const logger = createLogger('warn', 'lag', config.logFormat);
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-lag' }));
       try {
         const groups = opts.group

@@ -50,7 +50,7 @@ export function replayCommand(ctx: CliContext): Command {
       if (positions !== 1) throw new ReplayError('give exactly one of --offset, --from-time, --earliest');
       if (Boolean(opts.partition?.length) === Boolean(opts.all)) throw new ReplayError('give --partition <p> (repeatable) or --all');
       const config = loadConfig(ctx.env);
-      const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 'replay');
+      const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 'replay', config.logFormat);
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-replay' }));
       try {
         const position: ReplayPosition = opts.offset !== undefined ? { offset: opts.offset } : opts.fromTime !== undefined ? { time: opts.fromTime } : { earliest: true };

@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import { loadConfig, type Config } from '../platform/config';
-import { createLogger, type Logger } from '../platform/logger';
+import { createLogger, routeProcessWarnings, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { createKafka, type Kafka } from '../platform/kafka/client';
 import { SchemaClient } from '../schemas/client';
@@ -29,7 +29,8 @@ export interface RunningStage {
  */
 export async function runStage(ctx: CliContext, name: string, start: (deps: StageDeps) => Promise<RunningStage>): Promise<void> {
   const config = loadConfig(ctx.env);
-  const logger = createLogger(config.logLevel, name);
+  const logger = createLogger(config.logLevel, name, config.logFormat);
+  routeProcessWarnings(logger);
   const kafka = createKafka({ config: config.kafka, logger, clientId: `tributary-${name}` });
   const stage = await start({ config, logger, kafka, schemas: new SchemaClient(config.registry.url, logger), metrics: createMetrics(name) });
   onShutdown(logger, stage.stop);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig, type Config } from '../platform/config';
 import { errorMessage } from '../platform/errors';
-import { createLogger, type Logger } from '../platform/logger';
+import { createLogger, resolveLogFormat, routeProcessWarnings, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { assertPortFree } from '../platform/local/ports';
 import { LocalKafka } from '../platform/local/kafka';
@@ -21,6 +21,7 @@ import { LocalSqs } from '../platform/local/elasticmq';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { sqsClient } from '../producers/bridge/sqs';
 import { supervise, waitReady } from './supervise';
+import { liveStatus } from './status';
 import { DEMO_RABBITMQ_QUEUE, demoOptions, driveDemo, type DemoCommandOptions } from './demo';
 import type { CliContext } from './context';
 
@@ -28,10 +29,12 @@ export function startCommand(ctx: CliContext): Command {
   return demoOptions(new Command('start')
     .summary('run the whole pipeline on this machine (Kafka, registry, ingest, process, sink, dashboard)')
     .description('The local Kafka broker unless KAFKA_BROKERS, the embedded registry unless SCHEMA_REGISTRY_URL, chDB unless CLICKHOUSE_URL. Ingest and the processor run as child processes (both cores); this process hosts the registry, the sink and the dashboard. With --via rabbitmq or sqs, also a bridge (and a local RabbitMQ node or ElasticMQ unless RABBITMQ_URL / SQS_QUEUE_URL). Ctrl-C stops every stage in order.')
-    .option('--demo', 'also send demo traffic (see `tributary demo`)'))
-    .action(async (opts: DemoCommandOptions & { demo?: boolean }) => {
+    .option('--demo', 'also send demo traffic (see `tributary demo`)')
+    .option('--verbose', 'on a terminal, show the stages\' info logs too (by default only their warnings and errors)'))
+    .action(async (opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean }) => {
       const config = loadConfig(ctx.env);
-      const logger = createLogger(config.logLevel, 'start');
+      const logger = createLogger(config.logLevel, 'start', config.logFormat);
+      routeProcessWarnings(logger);
       const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
       let shuttingDown = false;
       const shutdown = async (code: number) => {
@@ -59,7 +62,7 @@ export function startCommand(ctx: CliContext): Command {
     });
 }
 
-async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
+async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
   prepareDataDir(config.dataDir, config.dataDirMinFreeBytes);
   // One supervisor per DATA_DIR, before anything binds a port; leftovers of a killed one are stopped.
   const lock = await acquireRunLock(config.dataDir, 'start');
@@ -105,6 +108,9 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
     ...(auth.keys ? { WRITE_KEYS: auth.keys.join(',') } : { INGEST_AUTH: 'off' }),
     // Our own broker writes into DATA_DIR: ingest stops accepting before that disk is full.
     ...(config.kafka.local ? { INGEST_DISK_GUARD: 'on' } : {}),
+    // The stages log as this process does; for a person (pretty), only their warnings and errors unless --verbose.
+    LOG_FORMAT: resolveLogFormat(config.logFormat),
+    ...(resolveLogFormat(config.logFormat) === 'pretty' && !opts.verbose && config.logLevel === 'info' ? { LOG_LEVEL: 'warn' } : {}),
   };
   const record = (child: { pid?: number }) => lock.addChild(child.pid);
   const processor = supervise(ctx.self, ['process'], childEnv, logger, stopping, record);
@@ -138,6 +144,9 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
     stops.push({ name: 'demo', stop: async () => { controller.abort(); await demo; } });
     ctx.out(`Demo traffic: ${opts.rate} events/s via ${opts.via}; ground truth in ${path.join(config.dataDir, 'demo-ledger.json')} on stop\n`);
   }
+  // On a terminal: a status line refreshed in place (the first thing stopped on Ctrl-C).
+  const stopStatus = liveStatus(dashboard.url, config.readKeys[0]);
+  stops.push({ name: 'status', stop: async () => stopStatus() });
 }
 
 /**

@@ -12,7 +12,7 @@ export function topicsCommand(ctx: CliContext): Command {
     .option('--all', 'include internal topics (names starting with _ or __)')
     .action(async (opts: { ensure?: boolean; all?: boolean }) => {
       const config = loadConfig(ctx.env);
-      const logger = createLogger(config.logLevel, 'topics');
+      const logger = createLogger(config.logLevel, 'topics', config.logFormat);
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-topics' }));
       try {
         if (opts.ensure) await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics), logger, config.kafka.replicationFactor);

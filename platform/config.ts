@@ -167,6 +167,8 @@ export const envSchema = z.object({
   /** Comma-separated read keys for the dashboard API; unset: the dashboard is open. */
   READ_KEYS: optional(commaSeparated),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default('info'),
+  /** `json` (one object per line), `pretty` (one readable line each), or `auto`: pretty when stdout is a terminal. */
+  LOG_FORMAT: optional(z.enum(['json', 'pretty', 'auto'])).default('auto'),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -212,6 +214,7 @@ export interface Config {
   dataDir: string;
   dataDirMinFreeBytes: number;
   logLevel: Env['LOG_LEVEL'];
+  logFormat: Env['LOG_FORMAT'];
 }
 
 export const LOCAL_KAFKA_PORT = 9092;
@@ -286,5 +289,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: path.resolve(e.DATA_DIR),
     dataDirMinFreeBytes: e.DATA_DIR_MIN_FREE_MB * 2 ** 20,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
   };
 }

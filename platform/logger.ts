@@ -1,13 +1,37 @@
 import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
+/** `json`: one JSON object per line; `pretty`: one readable line each; `auto`: pretty on a terminal. */
+export type LogFormat = 'json' | 'pretty' | 'auto';
+
+/** What `auto` means for this process: pretty when a person watches stdout, JSON when a program reads it. */
+export function resolveLogFormat(format: LogFormat): 'json' | 'pretty' {
+  return format === 'auto' ? (process.stdout.isTTY ? 'pretty' : 'json') : format;
+}
+
 /**
- * Structured JSON logs on stderr (stdout stays free for command output such as tables).
- * Event names are short (`kafka.ready`), details go in fields.
+ * Structured logs on stderr (stdout stays free for command output such as tables). Event names
+ * are short (`kafka.ready`), details go in fields. JSON unless a person watches
+ * (LOG_FORMAT=auto on a TTY, or LOG_FORMAT=pretty): then pino-pretty, one line per entry.
  */
-export function createLogger(level: string, name = 'tributary'): Logger {
-  return pino({ name, level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
+export function createLogger(level: string, name = 'tributary', format: LogFormat = 'auto'): Logger {
+  if (resolveLogFormat(format) === 'json') return pino({ name, level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: false }));
+  const stream = pretty({
+    destination: 2, sync: true, colorize: Boolean(process.stderr.isTTY), singleLine: true,
+    translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name', messageFormat: '{name}: {msg}',
+  });
+  return pino({ name, level }, stream);
+}
+
+/**
+ * Node's own warnings (a deprecation, an SDK's notice) go through the logger instead of raw text
+ * on stderr, so that stderr stays JSON lines when logs are JSON.
+ */
+export function routeProcessWarnings(logger: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => logger.warn({ warning: warning.name }, warning.message.split('\n')[0]!));
 }
 
 /** A logger that drops everything, for tests and library callers that pass none. */

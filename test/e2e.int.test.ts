@@ -4,7 +4,8 @@ import { DemoShop } from '../producers/demo/shop';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { commandLineOf, LOCK_FILE } from '../platform/local/run-lock';
-import { killAndWait, runTributary, spawnStart } from './pipeline';
+import { spawn } from 'node:child_process';
+import { killAndWait, runTributary, sourceEntry, spawnStart, startEnvFor } from './pipeline';
 import { waitFor, sorted } from './helpers';
 
 /**
@@ -58,6 +59,29 @@ describe('tributary start, end to end', () => {
     // And the page is served with its charting library, offline.
     expect((await fetch(`${dashboard}/`)).status).toBe(200);
     expect((await fetch(`${dashboard}/vendor/chart.js/chart.umd.js`)).status).toBe(200);
+  });
+
+  it('#19: with stdout not a terminal, every log line of `tributary start` and its stages is a JSON object; stdout holds the banner alone', async () => {
+    const env = await startEnvFor('json-key');
+    const [node, ...rest] = sourceEntry('cli/main.ts');
+    const child = spawn(node!, [...rest, 'start'], { env: { ...process.env, PROCESS_PORT: '0', ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    starts.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+    child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    await waitFor(() => (stdout.includes('Ctrl-C stops every stage in order.') ? true : undefined), 'the banner', 120_000, 250);
+    await post(`http://localhost:${env.INGEST_PORT}`, 'json-key', new DemoShop(44), new GroundTruth(), 1);
+    await killAndWait(child, 'SIGTERM');
+    const lines = stderr.split('\n').filter((l) => l.trim() !== '');
+    expect(lines.length).toBeGreaterThan(5);
+    const notJson = lines.filter((l) => { try { return typeof (JSON.parse(l) as { level?: unknown }).level !== 'number'; } catch { return true; } });
+    expect(notJson).toEqual([]);
+    // Stages' logs are there too (the children inherit stderr), each naming its stage.
+    const names = new Set(lines.map((l) => (JSON.parse(l) as { name?: string }).name));
+    expect([...names]).toEqual(expect.arrayContaining(['start', 'process', 'ingest']));
+    expect(stdout).toMatch(/^Tributary is running:\n {2}dashboard {3}http:\/\/localhost:\d+\n/);
+    expect(stdout).not.toMatch(/"level":/);
   });
 
   it('#19: SIGKILL of `tributary start` leaves no process of it; a second start on the same DATA_DIR is refused while one runs; the next start has exact totals', async () => {

@@ -169,7 +169,7 @@ export interface StartedPipeline { child: ChildProcess; ingest: string; dashboar
  * second time); resolves once ingest and the dashboard are ready.
  */
 export async function spawnStart(args: string[], writeKey: string, again?: StartedPipeline): Promise<StartedPipeline> {
-  const env = again?.env ?? await startEnv(writeKey);
+  const env = again?.env ?? await startEnvFor(writeKey);
   const child = spawnTributary(['start', ...args], env);
   const ingest = `http://localhost:${env.INGEST_PORT}`;
   const dashboard = `http://localhost:${env.DASHBOARD_PORT}`;
@@ -179,7 +179,7 @@ export async function spawnStart(args: string[], writeKey: string, again?: Start
 }
 
 /** `spawnStart`'s environment: free ports, its own topics, groups, database and DATA_DIR (kept for a second start). */
-async function startEnv(writeKey: string): Promise<Record<string, string>> {
+export async function startEnvFor(writeKey: string): Promise<Record<string, string>> {
   const [ingestPort, dashboardPort, registryPort] = [await freePort(), await freePort(), await freePort()];
   const id = unique('start').replace(/-/g, '_');
   return {

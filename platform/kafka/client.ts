@@ -36,12 +36,17 @@ export function createKafka({ config, logger, clientId }: KafkaDeps): Kafka {
   });
 }
 
+const TRANSIENT = /coordinator is loading|coordinator is not available|not the correct coordinator|group is rebalancing|There is no leader|does not host this topic-partition|leadership election|Connection error|ECONNREFUSED|Connection timeout|Closed connection|write after end|Broker not available|The group member needs to have a valid member id|Restarting the consumer/i;
+
 /** kafkajs log entries land in our pino logger at the same level, with their fields. */
 function routeLog(logger: Logger, { level, label, log }: LogEntry): void {
   const { message, timestamp: _t, logger: _l, ...fields } = log as { message: string; timestamp?: string; logger?: string };
   // kafkajs logs each failed request at ERROR even while it retries it; what it gives up on
   // reaches our code as an exception, which is where we decide how bad it is.
-  const pinoLevel = level === logLevel.ERROR || level === logLevel.WARN ? 'warn' : level === logLevel.DEBUG ? 'debug' : 'info';
+  // Expected while a broker starts, a group forms or leadership moves: kafkajs retries them, so
+  // they are states, not errors (debug); what kafkajs gives up on still reaches our code.
+  const transient = TRANSIENT.test(`${message} ${String((fields as { error?: unknown }).error ?? '')}`);
+  const pinoLevel = transient ? 'debug' : level === logLevel.ERROR || level === logLevel.WARN ? 'warn' : level === logLevel.DEBUG ? 'debug' : 'info';
   // kafkajs logs every connection and group join at INFO; at our `info` those are noise.
   if (pinoLevel === 'info' && !logger.isLevelEnabled('debug')) return;
   logger[pinoLevel]({ kafkaLevel: label, ...fields }, message);
