@@ -12,8 +12,9 @@ import { RabbitPublisher, SqsPublisher } from '../producers/demo/queues';
 import { sqsClient } from '../producers/bridge/sqs';
 import { intOption } from './options';
 import type { CliContext } from './context';
+import { randomInt } from 'node:crypto';
 
-export interface DemoCommandOptions { rate: number; duration: number; via: 'http' | 'kafka' | 'rabbitmq' | 'sqs'; queue?: string; seed: number }
+export interface DemoCommandOptions { rate: number; duration: number; via: 'http' | 'kafka' | 'rabbitmq' | 'sqs'; queue?: string; seed?: number }
 
 /** The RabbitMQ queue the demo and `start --via rabbitmq` use unless --queue names another. */
 export const DEMO_RABBITMQ_QUEUE = 'tributary.events';
@@ -24,7 +25,9 @@ export function demoOptions(command: Command): Command {
     .option('--duration <seconds>', 'stop after this long; 0 runs until Ctrl-C', intOption('--duration', 0, 86_400 * 7), 0)
     .addOption(new Option('--via <path>', 'send through the ingestion endpoint, straight to Kafka, or to a queue a bridge consumes').choices(['http', 'kafka', 'rabbitmq', 'sqs']).default('http'))
     .option('--queue <name or url>', `with --via rabbitmq: the queue (default ${DEMO_RABBITMQ_QUEUE}, on RABBITMQ_URL); with --via sqs: the queue URL (default SQS_QUEUE_URL)`)
-    .option('--seed <n>', 'random seed of the simulated shop', intOption('--seed', 0, 2 ** 31), 42);
+    // No fixed default: the shop's eventIds come from its seed, and a second run with the same
+    // seed would reuse the first run's ids for other events (dead-lettered as conflicting_duplicate).
+    .option('--seed <n>', 'random seed of the simulated shop (default: a new one each run; give one to repeat a run)', intOption('--seed', 0, 2 ** 31));
 }
 
 /**
@@ -50,7 +53,7 @@ export async function driveDemo(config: Config, logger: Logger, opts: DemoComman
   }
   try {
     if ('publisher' in target) await target.publisher.check();
-    return await runDemo({ target, rate: opts.rate, durationS: opts.duration, seed: opts.seed, truth, logger, signal });
+    return await runDemo({ target, rate: opts.rate, durationS: opts.duration, seed: opts.seed ?? randomInt(2 ** 31), truth, logger, signal });
   } finally {
     await producer?.disconnect();
     if ('publisher' in target) await target.publisher.close();

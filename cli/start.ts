@@ -33,7 +33,9 @@ export function startCommand(ctx: CliContext): Command {
     .option('--verbose', 'on a terminal, show the stages\' info logs too (by default only their warnings and errors)'))
     .action(async (opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean }) => {
       const config = loadConfig(ctx.env);
-      const logger = createLogger(config.logLevel, 'start', config.logFormat);
+      // For a person (pretty), the start-up is the banner and the status line; its steps are --verbose.
+      const quiet = resolveLogFormat(config.logFormat) === 'pretty' && !opts.verbose && config.logLevel === 'info';
+      const logger = createLogger(quiet ? 'warn' : config.logLevel, 'start', config.logFormat);
       routeProcessWarnings(logger);
       const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
       let shuttingDown = false;
@@ -73,8 +75,11 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   if (config.registry.embedded) await assertPortFree(config.registry.port, 'schema registry, REGISTRY_PORT');
   if (config.processor.port !== 0) await assertPortFree(config.processor.port, 'processor metrics, PROCESS_PORT');
 
+  // For a person: what is happening while nothing is listening yet (the logs say it in JSON).
+  const step = (text: string) => { if (resolveLogFormat(config.logFormat) === 'pretty') ctx.out(`${text}\n`); };
   let brokers = config.kafka.brokers;
   if (config.kafka.local) {
+    step(`Starting Kafka on :${brokers[0]!.split(':')[1]} (the first run fetches its jars from Maven Central into ${path.join(config.dataDir, 'maven')})…`);
     const broker = await LocalKafka.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger, port: Number(brokers[0]!.split(':')[1]), env: ctx.env });
     stops.push({ name: 'kafka', stop: () => broker.stop() });
     broker.pids.forEach((pid) => lock.addChild(pid));
@@ -86,6 +91,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics), logger, config.kafka.replicationFactor);
   await admin.disconnect();
 
+  step('Starting the registry, the sink and the dashboard, then ingest and the processor…');
   let registryUrl = config.registry.url;
   if (config.registry.embedded) {
     const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: config.registry.port });

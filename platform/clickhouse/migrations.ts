@@ -38,7 +38,7 @@ export async function runMigrations(client: ClickHouseClient, db: string, migrat
     for (const statement of migration.statements(db)) await client.command({ query: statement });
     await client.insert({ table: `${db}.schema_migrations`, values: [{ id: migration.id, name: migration.name }], format: 'JSONEachRow' });
     ran.push(migration.id);
-    logger.info({ id: migration.id, name: migration.name }, 'clickhouse.migration.applied');
+    logger.info({ id: migration.id, migration: migration.name }, 'clickhouse.migration.applied');
   }
   return ran;
 }
