@@ -20,7 +20,8 @@ RUN npm run build
 
 FROM node:20-bookworm-slim
 WORKDIR /app
-ENV NODE_ENV=production DATA_DIR=/data
+# Tributary's servers listen on 127.0.0.1 unless told otherwise; in a container that is its own network namespace.
+ENV NODE_ENV=production DATA_DIR=/data BIND_HOST=0.0.0.0
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --omit=optional && npm cache clean --force
 COPY bin/tributary.js ./bin/

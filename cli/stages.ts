@@ -32,7 +32,7 @@ export function processCommand(ctx: CliContext): Command {
     .description('Consumer group PROCESS_GROUP_ID (tributary-rollups) over events.users and events.orders; emits rollup rows every FLUSH_INTERVAL_MS and commits segment starts (SEGMENT_SIZE). Run more instances to spread partitions.')
     .action(() => runStage(ctx, 'process', async (deps) => {
       const processor = await startProcessor(deps);
-      const ops = await serveOps(deps.config.processor.port, deps.metrics, [{ name: 'progress', check: () => processor.checkProgress() }], 'processor metrics, PROCESS_PORT')
+      const ops = await serveOps(deps.config.processor.port, deps.metrics, [{ name: 'progress', check: () => processor.checkProgress() }], 'processor metrics, PROCESS_PORT', deps.config.hosts.other)
         .catch(async (err: unknown) => { await processor.stop(); throw err; });
       return {
         stop: async () => { await processor.stop(); await ops.close(); },
@@ -50,7 +50,7 @@ export async function startSinkStage(deps: StageDeps, wrapClickHouse: (client: C
   const clickhouse = wrapClickHouse(createClickHouse(config.clickhouse, config.dataDir));
   try {
     const sink = await startSink({ ...deps, clickhouse });
-    const ops = await serveOps(config.sink.port, deps.metrics, [{ name: 'progress', check: () => sink.checkProgress() }], 'sink metrics, SINK_PORT')
+    const ops = await serveOps(config.sink.port, deps.metrics, [{ name: 'progress', check: () => sink.checkProgress() }], 'sink metrics, SINK_PORT', config.hosts.other)
       .catch(async (err: unknown) => { await sink.stop(); throw err; });
     return {
       stop: async () => { await sink.stop(); await ops.close(); await clickhouse.close(); },
@@ -86,7 +86,7 @@ export function registryCommand(ctx: CliContext): Command {
     .description(`Serves the Confluent Schema Registry REST API, storing schemas in the compacted ${SCHEMAS_TOPIC} topic of KAFKA_BROKERS. Run one instance that takes writes.`)
     .option('--port <port>', 'HTTP port (default REGISTRY_PORT, 8081)', intOption('--port', 0, 65535))
     .action((opts: { port?: number }) => runStage(ctx, 'registry', async ({ config, kafka, logger, metrics }) => {
-      const registry = await startEmbeddedRegistry({ kafka, logger, metrics, port: opts.port ?? config.registry.port });
+      const registry = await startEmbeddedRegistry({ kafka, logger, metrics, port: opts.port ?? config.registry.port, host: config.hosts.other });
       return { stop: () => registry.close(), banner: `Schema Registry ready: SCHEMA_REGISTRY_URL=${registry.url} (Ctrl-C to stop)` };
     }));
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { loadConfig, type Config } from '../platform/config';
+import { loadConfig, LOOPBACK, type Config } from '../platform/config';
 import { errorMessage } from '../platform/errors';
 import { createLogger, resolveLogFormat, routeProcessWarnings, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
@@ -94,7 +94,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   step('Starting the registry, the sink and the dashboard, then ingest and the processor…');
   let registryUrl = config.registry.url;
   if (config.registry.embedded) {
-    const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: config.registry.port });
+    const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: config.registry.port, host: config.hosts.other });
     stops.push({ name: 'registry', stop: () => registry.close() });
     registryUrl = registry.url;
   }
@@ -136,6 +136,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
     `  kafka       ${brokers.join(',')}`,
     `  clickhouse  ${describeClickHouse(config.clickhouse, config.dataDir)}`,
     ...(bridge ? [`  bridge      ${bridge.description}`] : []),
+    exposure(config),
     'Ctrl-C stops every stage in order.',
     '',
   ].join('\n'));
@@ -193,4 +194,12 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
   stops.push({ name: 'bridge', stop: () => bridge.stop() });
   await waitReady(`http://localhost:${config.bridge.port}/readyz`, 60_000);
   return { description: `${opts.via}:${queue} → Kafka (metrics http://localhost:${config.bridge.port}/metrics)`, queue, config: bridgeConfig };
+}
+
+/** What this machine exposes: loopback only by default; any server opened by a host setting, named. */
+function exposure(config: Config): string {
+  const open = [['ingest', config.hosts.ingest, 'INGEST_HOST'], ['dashboard', config.hosts.dashboard, 'DASHBOARD_HOST'], ['registry and metrics', config.hosts.other, 'BIND_HOST']]
+    .filter(([, host]) => host !== LOOPBACK && host !== 'localhost' && host !== '::1');
+  if (open.length === 0) return 'Listening on 127.0.0.1 only (BIND_HOST, INGEST_HOST, DASHBOARD_HOST open them to a network).';
+  return `Open to the network: ${open.map(([what, host, setting]) => `${what} on ${host === '0.0.0.0' || host === '::' ? 'every interface' : host} (${setting})`).join(', ')}; the rest on 127.0.0.1.`;
 }

@@ -217,7 +217,9 @@ export class ClickHouseSink {
 
   /** For /readyz: throws when inserts have failed for longer than STALLED_AFTER_MS. */
   checkProgress(): void {
-    if (this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS) {
+    const stalled = this.failing !== undefined && Date.now() - this.failing.since > STALLED_AFTER_MS;
+    this.deps.metrics.stalled.set(stalled ? 1 : 0); // the metric and /readyz say the same
+    if (this.failing && stalled) {
       throw new Error(`no insert into ClickHouse succeeded for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.error}`);
     }
   }

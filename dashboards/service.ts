@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { type Kafka, connectAdmin } from '../platform/kafka/client';
 import type { Registry } from 'prom-client';
-import type { Config } from '../platform/config';
+import { urlFor, type Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
 import type { ReadinessCheck } from '../platform/http/ops';
 import { dashboardApp } from './api';
@@ -32,10 +32,10 @@ export async function startDashboard(deps: { config: Config; clickhouse: ClickHo
     ],
   });
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(deps.port ?? deps.config.dashboardPort, () => resolve(s));
+    const s = app.listen(deps.port ?? deps.config.dashboardPort, deps.config.hosts.dashboard, () => resolve(s));
     s.once('error', reject);
   });
-  const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+  const url = urlFor(deps.config.hosts.dashboard, (server.address() as AddressInfo).port);
   deps.logger.info({ url }, 'dashboard.listening');
   return {
     url,

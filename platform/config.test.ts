@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, loadConfig, urlFor } from './config';
 
 describe('loadConfig', () => {
   it('applies the contract defaults to an empty environment', () => {
@@ -38,5 +38,13 @@ describe('loadConfig', () => {
 
   it('requires credentials with a SASL mechanism', () => {
     expect(() => loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512' })).toThrow(/KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required/);
+  });
+
+  it('#18: every server listens on loopback unless a host setting opens it', () => {
+    expect(loadConfig({}).hosts).toEqual({ ingest: '127.0.0.1', dashboard: '127.0.0.1', other: '127.0.0.1' });
+    expect(loadConfig({ BIND_HOST: '0.0.0.0', DASHBOARD_HOST: '10.0.0.5' }).hosts).toEqual({ ingest: '0.0.0.0', dashboard: '10.0.0.5', other: '0.0.0.0' });
+    expect(() => loadConfig({ INGEST_HOST: 'a b' })).toThrow(/INGEST_HOST/);
+    expect([urlFor('127.0.0.1', 80), urlFor('0.0.0.0', 80), urlFor('10.0.0.5', 80), urlFor('fe80::1', 80)])
+      .toEqual(['http://localhost:80', 'http://localhost:80', 'http://10.0.0.5:80', 'http://[fe80::1]:80']);
   });
 });

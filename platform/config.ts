@@ -109,6 +109,11 @@ export const envSchema = z.object({
   CLICKHOUSE_USER: optional(z.string()).default('default'),
   CLICKHOUSE_PASSWORD: optional(z.string()).default(''),
   CLICKHOUSE_DATABASE: optional(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an identifier')).default('tributary'),
+  /** Address every server Tributary starts listens on: loopback unless opened on purpose (0.0.0.0, or an interface's address). */
+  BIND_HOST: optional(z.string().regex(/^[A-Za-z0-9.:_-]+$/, 'expected a host name or IP address')),
+  /** Overrides of BIND_HOST for the two servers most often opened alone. */
+  INGEST_HOST: optional(z.string().regex(/^[A-Za-z0-9.:_-]+$/, 'expected a host name or IP address')),
+  DASHBOARD_HOST: optional(z.string().regex(/^[A-Za-z0-9.:_-]+$/, 'expected a host name or IP address')),
   INGEST_PORT: optional(port).default(8080),
   DASHBOARD_PORT: optional(port).default(3000),
   DATA_DIR: optional(z.string().min(1)).default('./.tributary'),
@@ -213,11 +218,20 @@ export interface Config {
   readKeys: string[];
   dataDir: string;
   dataDirMinFreeBytes: number;
+  /** Listen addresses: ingest, dashboard, and the rest (registry, processor/sink/bridge ops). */
+  hosts: { ingest: string; dashboard: string; other: string };
   logLevel: Env['LOG_LEVEL'];
   logFormat: Env['LOG_FORMAT'];
 }
 
 export const LOCAL_KAFKA_PORT = 9092;
+export const LOOPBACK = '127.0.0.1';
+
+/** How a person reaches a server bound to `host`: loopback and the wildcard are reached at localhost. */
+export function urlFor(host: string, port: number): string {
+  const reach = host === LOOPBACK || host === '0.0.0.0' || host === '::' || host === '::1' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  return `http://${reach}:${port}`;
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -288,6 +302,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readKeys: e.READ_KEYS ?? [],
     dataDir: path.resolve(e.DATA_DIR),
     dataDirMinFreeBytes: e.DATA_DIR_MIN_FREE_MB * 2 ** 20,
+    hosts: { ingest: e.INGEST_HOST ?? e.BIND_HOST ?? LOOPBACK, dashboard: e.DASHBOARD_HOST ?? e.BIND_HOST ?? LOOPBACK, other: e.BIND_HOST ?? LOOPBACK },
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
   };

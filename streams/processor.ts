@@ -320,6 +320,7 @@ export class StreamProcessor {
   /** For /readyz: throws when flushes have failed for longer than STALLED_AFTER_MS. */
   checkProgress(): void {
     const ms = this.stalledForMs();
+    this.deps.metrics.stalled.set(ms > STALLED_AFTER_MS ? 1 : 0); // the metric and /readyz say the same
     if (ms > STALLED_AFTER_MS) throw new Error(`no rollup row could be emitted for ${Math.round(ms / 1000)} s: ${this.failing!.error}`);
   }
 

@@ -82,6 +82,8 @@ describe('tributary start, end to end', () => {
     expect([...names]).toEqual(expect.arrayContaining(['start', 'process', 'ingest']));
     expect(stdout).toMatch(/^Tributary is running:\n {2}dashboard {3}http:\/\/localhost:\d+\n/);
     expect(stdout).not.toMatch(/"level":/);
+    // #18: what it exposes, said at start.
+    expect(stdout).toContain('Listening on 127.0.0.1 only (BIND_HOST, INGEST_HOST, DASHBOARD_HOST open them to a network).');
   });
 
   it('#19: SIGKILL of `tributary start` leaves no process of it; a second start on the same DATA_DIR is refused while one runs; the next start has exact totals', async () => {

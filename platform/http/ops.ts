@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { Router, type Request, type Response } from 'express';
 import { PortInUseError } from '../local/ports';
+import { urlFor } from '../config';
 import type { Registry } from 'prom-client';
 
 /** A named check of something the stage needs (Kafka connected, ClickHouse reachable…). */
@@ -43,18 +44,18 @@ export interface OpsServer {
  * A server of the ops router alone, for the stages that serve nothing else (processor, sink,
  * bridges). Rejects when the port is taken.
  */
-export async function serveOps(port: number, registry: Registry, checks: ReadinessCheck[], purpose: string): Promise<OpsServer> {
+export async function serveOps(port: number, registry: Registry, checks: ReadinessCheck[], purpose: string, host = '127.0.0.1'): Promise<OpsServer> {
   const app = express();
   app.disable('x-powered-by');
   app.use(opsRouter(registry, checks));
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, () => resolve(s));
+    const s = app.listen(port, host, () => resolve(s));
     s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
       ? new PortInUseError(`port ${port} (${purpose}) is already in use: stop what listens there or choose another port`)
       : err));
   });
   return {
-    url: `http://localhost:${(server.address() as AddressInfo).port}`,
+    url: urlFor(host, (server.address() as AddressInfo).port),
     close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
   };
 }

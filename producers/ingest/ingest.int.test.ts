@@ -6,6 +6,8 @@ import { SCHEMAS, type OrderEvent, type UserEvent } from '../../schemas/catalog'
 import { schemaIdOf } from '../../schemas/wire';
 import { keyId } from '../../platform/http/keys';
 import { gzipSync } from 'node:zlib';
+import net from 'node:net';
+import os from 'node:os';
 
 const KEY = 'test-write-key';
 
@@ -123,6 +125,19 @@ describe('POST /v1/events', () => {
     const origins = await Promise.all(stored.map(async (r) => (await ingest.schemas.decode<UserEvent>(r.value!)).origin));
     expect(origins.sort()).toEqual([keyId('other-key'), keyId(KEY)].sort());
     expect(origins.every((o) => /^key:[0-9a-f]{16}$/.test(o!))).toBe(true);
+  });
+
+  it('#18: listens on 127.0.0.1 only unless a host setting opens it', async () => {
+    const port = Number(new URL(ingest.url).port);
+    const external = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    expect(ingest.url).toBe(`http://localhost:${port}`);
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    if (external) {
+      const reached = await new Promise<boolean>((resolve) => {
+        const socket = net.connect(port, external).once('connect', () => { socket.destroy(); resolve(true); }).once('error', () => resolve(false));
+      });
+      expect([external, reached]).toEqual([external, false]);
+    }
   });
 
   it('coalesces concurrent requests and answers each with its own receipts', async () => {

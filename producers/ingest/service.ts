@@ -2,7 +2,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Kafka, connectAdmin, CheckedProducer } from '../../platform/kafka/client';
 import type { Registry } from 'prom-client';
-import type { Config } from '../../platform/config';
+import { urlFor, type Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import type { SchemaClient } from '../../schemas/client';
 import { ProduceBatcher } from '../batcher';
@@ -48,10 +48,10 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
       ],
     });
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(deps.port ?? deps.config.ingestPort, () => resolve(s));
+      const s = app.listen(deps.port ?? deps.config.ingestPort, deps.config.hosts.ingest, () => resolve(s));
       s.once('error', reject);
     });
-    const url = `http://localhost:${(server.address() as AddressInfo).port}`;
+    const url = urlFor(deps.config.hosts.ingest, (server.address() as AddressInfo).port);
     deps.logger.info({ url, auth: auth.keys ? 'write keys' : 'off' }, 'ingest.listening');
     const listening = server;
     return {

@@ -7,6 +7,7 @@ import { KafkaRegistryLog } from './kafka-log';
 import { SchemaRegistryService } from './registry';
 import { registryApp } from './server';
 import { RegistryState } from './state';
+import { LOOPBACK, urlFor } from '../../platform/config';
 
 export interface EmbeddedRegistry {
   url: string;
@@ -23,7 +24,7 @@ export async function startEmbeddedRegistry(deps: { kafka: Kafka; logger: Logger
   let server: Server;
   try {
     server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(deps.port, deps.host ?? '0.0.0.0', () => resolve(s));
+      const s = app.listen(deps.port, deps.host ?? '127.0.0.1', () => resolve(s));
       s.once('error', reject);
     });
   } catch (err) {
@@ -31,7 +32,7 @@ export async function startEmbeddedRegistry(deps: { kafka: Kafka; logger: Logger
     throw err;
   }
   const { port } = server.address() as AddressInfo;
-  const url = `http://localhost:${port}`;
+  const url = urlFor(deps.host ?? LOOPBACK, port);
   deps.logger.info({ url }, 'registry.listening');
   return {
     url,
