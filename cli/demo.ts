@@ -59,7 +59,7 @@ export async function driveDemo(config: Config, logger: Logger, opts: DemoComman
     if ('publisher' in target) await target.publisher.close();
     mkdirSync(config.dataDir, { recursive: true });
     const ledger = path.join(config.dataDir, 'demo-ledger.json');
-    writeFileSync(ledger, JSON.stringify({ writtenAt: new Date().toISOString(), events: truth.size, totals: truth.totals() }, null, 2));
+    writeFileSync(ledger, JSON.stringify({ writtenAt: new Date().toISOString(), events: truth.size, totals: truth.totals() }, null, 2), { mode: 0o600 });
     logger.info({ ledger, events: truth.size }, 'demo.ledger.written');
   }
 }

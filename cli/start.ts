@@ -175,7 +175,8 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
       url = rabbit.url;
     }
     queue = opts.queue ?? DEMO_RABBITMQ_QUEUE;
-    args = ['bridge', 'rabbitmq', '--url', url, '--queue', queue];
+    // The URL (with its password) goes to the bridge in its environment, never on argv, which `ps` shows.
+    args = ['bridge', 'rabbitmq', '--queue', queue];
     bridgeConfig = { rabbitmqUrl: url };
   } else {
     let queueUrl = opts.queue ?? config.bridge.sqsQueueUrl;
@@ -190,7 +191,7 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
     args = ['bridge', 'sqs', '--queue-url', queueUrl];
     bridgeConfig = { sqsQueueUrl: queueUrl };
   }
-  const bridge = supervise(ctx.self, args, env, logger, stopping);
+  const bridge = supervise(ctx.self, args, { ...env, ...(bridgeConfig.rabbitmqUrl ? { RABBITMQ_URL: bridgeConfig.rabbitmqUrl } : {}) }, logger, stopping);
   stops.push({ name: 'bridge', stop: () => bridge.stop() });
   await waitReady(`http://localhost:${config.bridge.port}/readyz`, 60_000);
   return { description: `${opts.via}:${queue} → Kafka (metrics http://localhost:${config.bridge.port}/metrics)`, queue, config: bridgeConfig };

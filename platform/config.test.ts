@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { ConfigError, loadConfig, urlFor } from './config';
+import { ConfigError, loadConfig, redacted, urlFor } from './config';
 
 describe('loadConfig', () => {
   it('applies the contract defaults to an empty environment', () => {
@@ -47,4 +47,19 @@ describe('loadConfig', () => {
     expect([urlFor('127.0.0.1', 80), urlFor('0.0.0.0', 80), urlFor('10.0.0.5', 80), urlFor('fe80::1', 80)])
       .toEqual(['http://localhost:80', 'http://localhost:80', 'http://10.0.0.5:80', 'http://[fe80::1]:80']);
   });
+
+  it('#18: a config error never echoes a secret: passwords and keys as ***, a URL\'s password too', () => {
+    let message = '';
+    try {
+      loadConfig({ CLICKHOUSE_URL: 'ftp://admin:s3cret@db:8123', KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_PASSWORD: 'hunter2', RABBITMQ_URL: 'http://guest:guest@mq' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toContain('CLICKHOUSE_URL="ftp://admin:***@db:8123"');
+    expect(message).toContain('RABBITMQ_URL="http://guest:***@mq"');
+    expect(message).not.toMatch(/s3cret|hunter2|guest@/);
+    expect(redacted('WRITE_KEYS', 'k1,k2')).toBe('***');
+    expect(redacted('KAFKA_BROKERS', 'a:9092')).toBe('a:9092');
+  });
 });
+

@@ -237,14 +237,30 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|(^|_)KEYS?$/;
+
+/**
+ * A variable's value as it may appear in an error or a log: secrets (passwords, keys, tokens) as
+ * `***`, and the password of a URL's user info (amqp://user:pw@host, https://user:pw@host) too.
+ */
+export function redacted(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (SECRET_NAME.test(name)) return '***';
+  return redactUrl(value);
+}
+
+/** `scheme://user:password@host…` → `scheme://user:***@host…`; anything else unchanged. */
+export function redactUrl(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*):[^@/\s]*@/i, '$1:***@');
+}
+
 /** Parses the environment; throws a ConfigError naming every bad variable and what it expects. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = envSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? '?');
-      const got = env[name];
-      return `${name}=${JSON.stringify(got)}: ${issue.message}`;
+      return `${name}=${JSON.stringify(redacted(name, env[name]))}: ${issue.message}`;
     });
     throw new ConfigError(`invalid environment: ${lines.join('; ')}`);
   }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import type { Config } from '../config';
+import { redactUrl, type Config } from '../config';
 
 export type { ClickHouseClient };
 
@@ -34,7 +34,7 @@ export function createClickHouse(config: Config['clickhouse'], dataDir: string):
 
 /** True when `client` runs the embedded engine rather than a server. */
 export function describeClickHouse(config: Config['clickhouse'], dataDir: string): string {
-  return config.url ? config.url : `embedded chDB in ${path.join(dataDir, 'clickhouse')}`;
+  return config.url ? redactUrl(config.url) : `embedded chDB in ${path.join(dataDir, 'clickhouse')}`;
 }
 
 /**
