@@ -19,6 +19,28 @@ const CONTROL_EXCEPT_WHITESPACE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F
 const BLANK = /^[\s\p{Cf}]*$/u;
 
 type Kind = 'user' | 'order';
+/** Fast paths (the processor checks every event): printable ASCII, for a name also not blank, is well-formed. */
+const ASCII_NAME = /^ *[\x21-\x7e][\x20-\x7e]*$/;
+const ASCII_TEXT = /^[\x20-\x7e]*$/;
+
+/** An identifier or a dimension: bounded, well-formed, no control characters; ids also non-blank. */
+function checkName(errors: FieldError[], path: string, value: string | null | undefined, max: number, required: boolean): void {
+  if (value === null || value === undefined) return; // undefined: an optional field of a nested record left out (Avro writes its default)
+  if (value.length > max) errors.push({ path, message: `at most ${max} characters, got ${value.length}` });
+  else if (ASCII_NAME.test(value)) return;
+  else if (required && BLANK.test(value)) errors.push({ path, message: 'must not be empty or blank' });
+  else if (LONE_SURROGATE.test(value)) errors.push({ path, message: 'contains a lone surrogate (not valid Unicode)' });
+  else if (CONTROL.test(value)) errors.push({ path, message: 'contains a control character' });
+}
+
+/** Free text: bounded and well-formed; tabs and line breaks allowed. */
+function checkText(errors: FieldError[], path: string, value: string | null | undefined, max: number): void {
+  if (value === null || value === undefined) return;
+  if (value.length > max) errors.push({ path, message: `at most ${max} characters, got ${value.length}` });
+  else if (ASCII_TEXT.test(value)) return;
+  else if (LONE_SURROGATE.test(value)) errors.push({ path, message: 'contains a lone surrogate (not valid Unicode)' });
+  else if (CONTROL_EXCEPT_WHITESPACE.test(value)) errors.push({ path, message: 'contains a control character' });
+}
 
 /** Event times Tributary stores: ClickHouse's DateTime64 holds them, and a window of them is a plausible one. */
 export const EARLIEST_TIME = Date.UTC(2000, 0, 1);
@@ -31,21 +53,8 @@ export const LATEST_TIME = Date.UTC(2100, 0, 1);
 export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, limits: EventLimits): FieldError[] {
   const errors: FieldError[] = [];
   const add = (path: string, message: string) => errors.push({ path, message });
-  /** An identifier or a dimension: bounded, well-formed, no control characters; ids also non-blank. */
-  const name = (path: string, value: string | null | undefined, max: number, required: boolean) => {
-    if (value === null || value === undefined) return; // undefined: an optional field of a nested record left out (Avro writes its default)
-    if (value.length > max) add(path, `at most ${max} characters, got ${value.length}`);
-    else if (required && BLANK.test(value)) add(path, 'must not be empty or blank');
-    else if (LONE_SURROGATE.test(value)) add(path, 'contains a lone surrogate (not valid Unicode)');
-    else if (CONTROL.test(value)) add(path, 'contains a control character');
-  };
-  /** Free text: bounded and well-formed; tabs and line breaks allowed. */
-  const text = (path: string, value: string | null | undefined, max: number) => {
-    if (value === null || value === undefined) return; // undefined: an optional field of a nested record left out (Avro writes its default)
-    if (value.length > max) add(path, `at most ${max} characters, got ${value.length}`);
-    else if (LONE_SURROGATE.test(value)) add(path, 'contains a lone surrogate (not valid Unicode)');
-    else if (CONTROL_EXCEPT_WHITESPACE.test(value)) add(path, 'contains a control character');
-  };
+  const name = (path: string, value: string | null | undefined, max: number, required: boolean) => checkName(errors, path, value, max, required);
+  const text = (path: string, value: string | null | undefined, max: number) => checkText(errors, path, value, max);
   // Deterministic bounds (never "now"): the processor re-checks records on every recomputation.
   if (!(record.occurredAt >= EARLIEST_TIME && record.occurredAt < LATEST_TIME)) add('occurredAt', 'out of range: before 2000 or after 2099');
   if (record.receivedAt !== null && !(record.receivedAt >= EARLIEST_TIME && record.receivedAt < LATEST_TIME)) add('receivedAt', 'out of range: before 2000 or after 2099');
@@ -81,8 +90,11 @@ export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, lim
   }
   let itemsTotal = 0;
   o.items.forEach((item, i) => {
-    name(`items.${i}.sku`, item.sku, limits.sku, true);
-    name(`items.${i}.category`, item.category, limits.category, false);
+    // Paths built only for a line that fails: this runs for every line of every order.
+    if (item.sku.length > limits.sku || !ASCII_NAME.test(item.sku)) name(`items.${i}.sku`, item.sku, limits.sku, true);
+    if (item.category !== null && item.category !== undefined && (item.category.length > limits.category || !ASCII_TEXT.test(item.category))) {
+      name(`items.${i}.category`, item.category, limits.category, false);
+    }
     if (item.quantity < 1) add(`items.${i}.quantity`, 'must be at least 1');
     else if (item.quantity > limits.quantity) add(`items.${i}.quantity`, `at most ${limits.quantity}`);
     if (item.unitPriceCents < 0) add(`items.${i}.unitPriceCents`, 'must not be negative');
