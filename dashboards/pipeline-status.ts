@@ -1,4 +1,5 @@
 import type { Admin } from '../platform/kafka/client';
+import { processedPosition } from '../schemas/progress';
 
 export interface StageLag {
   stage: string;
@@ -28,8 +29,8 @@ export async function stageLag(admin: Admin, stage: string, group: string, topic
     for (const e of ends) {
       const entry = mine.find((m) => m.partition === e.partition);
       const c = Number(entry?.offset ?? -1);
-      const published = /^processed=(\d+)$/.exec(entry?.metadata ?? '')?.[1];
-      const processed = published !== undefined ? Math.max(Number(published), c) : c < 0 ? Number(e.low) : c;
+      const published = processedPosition(entry?.metadata);
+      const processed = published !== undefined ? Math.max(published, c) : c < 0 ? Number(e.low) : c;
       partitions.push({ topic, partition: e.partition, committed: c, processed, end: Number(e.high), lag: Math.max(0, Number(e.high) - processed) });
     }
   }

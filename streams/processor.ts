@@ -10,6 +10,7 @@ import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
 import { eventLimitErrors, type EventLimits } from '../schemas/limits';
 import type { RecordOutcome } from '../schemas/outcome';
+import { processedMetadata } from '../schemas/progress';
 import type { RollupRow } from '../schemas/rollup';
 import { PartitionState } from './partition';
 import type { ProcessorMetrics } from './metrics';
@@ -332,9 +333,4 @@ export class StreamProcessor {
     await this.producer?.disconnect();
     await this.admin?.disconnect();
   }
-}
-
-/** Commit metadata of the processor: the next offset to process, its rows all emitted (see pipeline-status). */
-export function processedMetadata(position: number): string {
-  return `processed=${position}`;
 }

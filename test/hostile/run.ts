@@ -15,7 +15,6 @@ import { sleep } from '../../platform/retry';
 import { startEmbeddedRegistry } from '../../schemas/registry/embedded';
 import { SchemaClient } from '../../schemas/client';
 import { SCHEMAS, type DeadLetter, type OrderEvent } from '../../schemas/catalog';
-import type { RollupRow } from '../../schemas/rollup';
 import { startIngest } from '../../producers/ingest/service';
 import { runDemo } from '../../producers/demo/run';
 import { GroundTruth, windowOf, type Totals, type TruthEvent } from '../../producers/demo/ground-truth';
@@ -299,8 +298,6 @@ async function followDeadLetters(kafka: ReturnType<typeof createKafka>, topic: s
   await consumer.run({ eachMessage: async ({ message }) => { seen.push({ at: Date.now(), letter: await schemas.decode<DeadLetter>(message.value) }); } });
   return Object.assign(seen, { stop: () => consumer.disconnect().catch(() => undefined) });
 }
-
-export type { RollupRow };
 
 main().then(() => process.exit(process.exitCode ?? 0), (err) => {
   process.stderr.write(`hostile: ${(err as Error).stack ?? String(err)}\n`);

@@ -1,0 +1,15 @@
+/**
+ * How far the processor got, published in its offset commits' metadata: it commits its open
+ * segment's start (where a restart recomputes from), and writes `processed=<next offset>` beside
+ * it, with the rows of everything before already emitted. Dashboards and `tributary lag` read it
+ * to count lag from what was processed, not from the segment start.
+ */
+export function processedMetadata(position: number): string {
+  return `processed=${position}`;
+}
+
+/** The position a commit's metadata publishes, or undefined when it has none (another group, an older processor). */
+export function processedPosition(metadata: string | null | undefined): number | undefined {
+  const m = /^processed=(\d+)$/.exec(metadata ?? '');
+  return m ? Number(m[1]) : undefined;
+}
