@@ -11,7 +11,7 @@ import type { CliContext } from './context';
 function context(ctx: CliContext) {
   const config = loadConfig(ctx.env);
   const logger = createLogger('warn', 'dlq');
-  return { config, kafka: createKafka({ config: config.kafka, logger, clientId: 'tributary-dlq' }), schemas: new SchemaClient(config.registry.url, logger) };
+  return { config, kafka: createKafka({ config: config.kafka, logger, clientId: 'tributary-dlq' }), schemas: new SchemaClient(config.registry.url, logger, config.registry.auth) };
 }
 
 export function dlqCommand(ctx: CliContext): Command {

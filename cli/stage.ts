@@ -32,7 +32,7 @@ export async function runStage(ctx: CliContext, name: string, start: (deps: Stag
   const logger = createLogger(config.logLevel, name, config.logFormat);
   routeProcessWarnings(logger);
   const kafka = createKafka({ config: config.kafka, logger, clientId: `tributary-${name}` });
-  const stage = await start({ config, logger, kafka, schemas: new SchemaClient(config.registry.url, logger), metrics: createMetrics(name) });
+  const stage = await start({ config, logger, kafka, schemas: new SchemaClient(config.registry.url, logger, config.registry.auth), metrics: createMetrics(name) });
   onShutdown(logger, stage.stop);
   ctx.out(`${stage.banner}\n`);
 }

@@ -86,7 +86,7 @@ export function registryCommand(ctx: CliContext): Command {
     .description(`Serves the Confluent Schema Registry REST API, storing schemas in the compacted ${SCHEMAS_TOPIC} topic of KAFKA_BROKERS. Run one instance that takes writes.`)
     .option('--port <port>', 'HTTP port (default REGISTRY_PORT, 8081)', intOption('--port', 0, 65535))
     .action((opts: { port?: number }) => runStage(ctx, 'registry', async ({ config, kafka, logger, metrics }) => {
-      const registry = await startEmbeddedRegistry({ kafka, logger, metrics, port: opts.port ?? config.registry.port, host: config.hosts.other });
+      const registry = await startEmbeddedRegistry({ kafka, logger, metrics, port: opts.port ?? config.registry.port, host: config.hosts.other, access: config.registry, http: config.http });
       return { stop: () => registry.close(), banner: `Schema Registry ready: SCHEMA_REGISTRY_URL=${registry.url} (Ctrl-C to stop)` };
     }));
 }

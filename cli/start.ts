@@ -94,11 +94,11 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   step('Starting the registry, the sink and the dashboard, then ingest and the processor…');
   let registryUrl = config.registry.url;
   if (config.registry.embedded) {
-    const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: config.registry.port, host: config.hosts.other });
+    const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: config.registry.port, host: config.hosts.other, access: config.registry, http: config.http });
     stops.push({ name: 'registry', stop: () => registry.close() });
     registryUrl = registry.url;
   }
-  const schemas = new SchemaClient(registryUrl, logger);
+  const schemas = new SchemaClient(registryUrl, logger, config.registry.auth);
   const clickhouse = createClickHouse(config.clickhouse, config.dataDir);
   stops.push({ name: 'clickhouse', stop: () => clickhouse.close() });
   const sink = await startSink({ config, kafka, clickhouse, schemas, logger, metrics: createMetrics('sink') });

@@ -1,4 +1,3 @@
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { type Kafka, connectAdmin } from '../platform/kafka/client';
@@ -7,6 +6,7 @@ import { urlFor, type Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
 import type { ReadinessCheck } from '../platform/http/ops';
 import { dashboardApp } from './api';
+import { listenHardened } from '../platform/http/server';
 import { DashboardQueries } from './queries';
 
 export interface DashboardService {
@@ -31,10 +31,8 @@ export async function startDashboard(deps: { config: Config; clickhouse: ClickHo
       ...(deps.checks ?? []),
     ],
   });
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(deps.port ?? deps.config.dashboardPort, deps.config.hosts.dashboard, () => resolve(s));
-    s.once('error', reject);
-  });
+  const server = await listenHardened(app, deps.port ?? deps.config.dashboardPort, deps.config.hosts.dashboard, 'dashboard', deps.config.http)
+    .catch(async (err: unknown) => { await admin.disconnect(); throw err; });
   const url = urlFor(deps.config.hosts.dashboard, (server.address() as AddressInfo).port);
   deps.logger.info({ url }, 'dashboard.listening');
   return {

@@ -5,7 +5,8 @@ describe('loadConfig', () => {
   it('applies the contract defaults to an empty environment', () => {
     const c = loadConfig({});
     expect(c.kafka).toMatchObject({ brokers: ['localhost:9092'], local: true, eventPartitions: 6, ssl: false, sasl: undefined });
-    expect(c.registry).toEqual({ url: 'http://localhost:8081', embedded: true, port: 8081 });
+    expect(c.registry).toEqual({ url: 'http://localhost:8081', embedded: true, port: 8081, auth: undefined, users: [], anonymousReads: false, maxSubjects: 1000, maxBodyBytes: 1048576 });
+    expect(c.http).toEqual({ requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 });
     expect(c.clickhouse).toEqual({ url: undefined, user: 'default', password: '', database: 'tributary' });
     expect([c.ingestPort, c.dashboardPort]).toEqual([8080, 3000]);
     expect(c.dataDir).toBe(path.resolve('.tributary'));
@@ -60,6 +61,34 @@ describe('loadConfig', () => {
     expect(message).not.toMatch(/s3cret|hunter2|guest@/);
     expect(redacted('WRITE_KEYS', 'k1,k2')).toBe('***');
     expect(redacted('KAFKA_BROKERS', 'a:9092')).toBe('a:9092');
+  });
+
+  describe('#18 secrets and the registry\'s users', () => {
+    it('refuses placeholder secrets copied from examples, naming the variable but not the value', () => {
+      expect(() => loadConfig({ WRITE_KEYS: 'k-1,change-me' })).toThrow('invalid environment: WRITE_KEYS holds a placeholder');
+      expect(() => loadConfig({ READ_KEYS: 'CHANGEME' })).toThrow('READ_KEYS holds a placeholder');
+      expect(() => loadConfig({ CLICKHOUSE_URL: 'http://ch:8123', CLICKHOUSE_PASSWORD: 'password' })).toThrow('CLICKHOUSE_PASSWORD holds a placeholder');
+      expect(() => loadConfig({ REGISTRY_USERS: 'ops:admin:secret' })).toThrow('user ops has a placeholder password');
+      expect(loadConfig({ WRITE_KEYS: 'k-7f3a9c' }).ingest.writeKeys).toEqual(['k-7f3a9c']);
+    });
+
+    it('parses registry users (a password may hold colons) and wants the stages to hold a writing user of them', () => {
+      const env = { REGISTRY_USERS: 'ops:admin:a:b:c, svc:write:pw2', SCHEMA_REGISTRY_USER: 'svc', SCHEMA_REGISTRY_PASSWORD: 'pw2' };
+      const c = loadConfig(env);
+      expect(c.registry.users).toEqual([{ name: 'ops', role: 'admin', password: 'a:b:c' }, { name: 'svc', role: 'write', password: 'pw2' }]);
+      expect(c.registry.auth).toEqual({ username: 'svc', password: 'pw2' });
+      expect(() => loadConfig({ ...env, SCHEMA_REGISTRY_PASSWORD: 'nope' })).toThrow('SCHEMA_REGISTRY_USER and SCHEMA_REGISTRY_PASSWORD of one with role write or admin');
+      expect(() => loadConfig({ REGISTRY_USERS: 'ops:root:pw-9' })).toThrow('expected name:role:password with role read, write or admin, got "ops:root:***"');
+      // An external registry: the users are not ours to check.
+      expect(loadConfig({ SCHEMA_REGISTRY_URL: 'https://psrc.example.cloud', SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO: 'KEY:se:cret' }).registry.auth).toEqual({ username: 'KEY', password: 'se:cret' });
+    });
+
+    it('a config error shows no credential: basic auth user info and registry users are redacted', () => {
+      let message = '';
+      try { loadConfig({ SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO: 'no-colon-secret' }); } catch (err) { message = (err as Error).message; }
+      expect(message).toContain('SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO="***"');
+      expect(message).not.toContain('no-colon-secret');
+    });
   });
 });
 

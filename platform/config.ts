@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -101,9 +102,26 @@ export const envSchema = z.object({
   KAFKA_SASL_MECHANISM: optional(z.enum(['plain', 'scram-sha-256', 'scram-sha-512'])),
   KAFKA_SASL_USERNAME: optional(z.string()),
   KAFKA_SASL_PASSWORD: optional(z.string()),
+  /** PEM file of the certificate authorities to trust for the brokers' TLS (implies KAFKA_SSL); unset: Node's default CAs. */
+  KAFKA_SSL_CA_FILE: optional(z.string().min(1)),
   /** Unset: the embedded registry (`tributary registry`) on REGISTRY_PORT. */
   SCHEMA_REGISTRY_URL: optional(url),
   REGISTRY_PORT: optional(port).default(8081),
+  /** Credentials the stages present to the Schema Registry (HTTP Basic), as user and password… */
+  SCHEMA_REGISTRY_USER: optional(z.string()),
+  SCHEMA_REGISTRY_PASSWORD: optional(z.string()),
+  /** …or in Confluent's `basic.auth.user.info` form, `user:password`. */
+  SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO: optional(z.string().regex(/^[^:]+:/, 'expected user:password')),
+  /** Users of the embedded registry, `name:role:password` comma-separated (role read, write or admin); unset (and no file): no authentication. */
+  REGISTRY_USERS: optional(z.string()),
+  /** The same, one `name:role:password` per line (# comments), from a file (0600). */
+  REGISTRY_USERS_FILE: optional(z.string().min(1)),
+  /** With users: `true` lets requests without credentials read (GET); writes still need a user. */
+  REGISTRY_ANONYMOUS_READS: optional(z.enum(['true', 'false'])).default('false'),
+  /** Subjects the embedded registry holds at most (a client cannot fill it with junk). */
+  REGISTRY_MAX_SUBJECTS: optional(positiveInt).default(1000),
+  /** Largest request body (a schema) the embedded registry reads. */
+  REGISTRY_MAX_BODY_BYTES: optional(positiveInt).default(1024 * 1024),
   /** Unset: the embedded ClickHouse engine (chDB) under DATA_DIR. */
   CLICKHOUSE_URL: optional(url),
   CLICKHOUSE_USER: optional(z.string()).default('default'),
@@ -171,6 +189,18 @@ export const envSchema = z.object({
   SQS_ENDPOINT: optional(url),
   /** Comma-separated read keys for the dashboard API; unset: the dashboard is open. */
   READ_KEYS: optional(commaSeparated),
+  /** Live-stream (/api/stream) connections the dashboard holds at most, in all and per client address. */
+  DASHBOARD_MAX_STREAMS: optional(positiveInt).default(200),
+  DASHBOARD_MAX_STREAMS_PER_CLIENT: optional(positiveInt).default(8),
+  /** Longest a dashboard query runs in ClickHouse (max_execution_time) before it is cancelled. */
+  DASHBOARD_QUERY_TIMEOUT_MS: optional(positiveInt).default(10_000),
+  /** Extra Host header values the dashboard and ingest accept (comma-separated); loopback names are always accepted on a loopback bind. */
+  ALLOWED_HOSTS: optional(commaSeparated),
+  /** Every HTTP server: whole request, headers, idle keep-alive, and open connections at most. */
+  HTTP_REQUEST_TIMEOUT_MS: optional(positiveInt).default(30_000),
+  HTTP_HEADERS_TIMEOUT_MS: optional(positiveInt).default(10_000),
+  HTTP_KEEPALIVE_TIMEOUT_MS: optional(positiveInt).default(5_000),
+  HTTP_MAX_CONNECTIONS: optional(positiveInt).default(1024),
   LOG_LEVEL: optional(z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default('info'),
   /** `json` (one object per line), `pretty` (one readable line each), or `auto`: pretty when stdout is a terminal. */
   LOG_FORMAT: optional(z.enum(['json', 'pretty', 'auto'])).default('auto'),
@@ -187,9 +217,22 @@ export interface Config {
     eventPartitions: number;
     replicationFactor: number | undefined;
     ssl: boolean;
+    /** PEM text of the CAs to trust (KAFKA_SSL_CA_FILE), when not Node's defaults. */
+    sslCa: string | undefined;
     sasl: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string } | undefined;
   };
-  registry: { url: string; embedded: boolean; port: number };
+  registry: {
+    url: string;
+    embedded: boolean;
+    port: number;
+    /** What the stages present to the registry. */
+    auth: { username: string; password: string } | undefined;
+    /** The embedded registry's own users, limits and whether anonymous GETs are allowed. */
+    users: RegistryUser[];
+    anonymousReads: boolean;
+    maxSubjects: number;
+    maxBodyBytes: number;
+  };
   clickhouse: {
     url: string | undefined;
     user: string;
@@ -216,12 +259,75 @@ export interface Config {
   bridge: { port: number; rabbitmqUrl: string | undefined; sqsQueueUrl: string | undefined; sqsEndpoint: string | undefined };
   dashboardPort: number;
   readKeys: string[];
+  dashboard: { maxStreams: number; maxStreamsPerClient: number; queryTimeoutMs: number };
+  /** Host header values accepted besides loopback names (see hostAllowed). */
+  allowedHosts: string[];
+  http: HttpLimits;
   dataDir: string;
   dataDirMinFreeBytes: number;
   /** Listen addresses: ingest, dashboard, and the rest (registry, processor/sink/bridge ops). */
   hosts: { ingest: string; dashboard: string; other: string };
   logLevel: Env['LOG_LEVEL'];
   logFormat: Env['LOG_FORMAT'];
+}
+
+export type RegistryRole = 'read' | 'write' | 'admin';
+export interface RegistryUser { name: string; role: RegistryRole; password: string }
+
+export interface HttpLimits { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number }
+
+/** `name:role:password` entries (password last: it may hold `:`), from REGISTRY_USERS or its file. */
+export function parseRegistryUsers(entries: string[], source: string): RegistryUser[] {
+  return entries.map((entry) => {
+    const m = /^([^:\s]+):(read|write|admin):(.+)$/.exec(entry);
+    if (!m) throw new ConfigError(`invalid ${source}: expected name:role:password with role read, write or admin, got ${JSON.stringify(entry.replace(/:[^:]*$/, ':***'))}`);
+    if (PLACEHOLDERS.has(m[3]!.toLowerCase())) throw new ConfigError(`invalid ${source}: user ${m[1]} has a placeholder password: set a real one`);
+    return { name: m[1]!, role: m[2] as RegistryRole, password: m[3]! };
+  });
+}
+
+function registryUsers(e: Env): RegistryUser[] {
+  const users = parseRegistryUsers((e.REGISTRY_USERS ?? '').split(',').map((s) => s.trim()).filter(Boolean), 'REGISTRY_USERS');
+  if (e.REGISTRY_USERS_FILE) {
+    let text: string;
+    try {
+      text = readFileSync(e.REGISTRY_USERS_FILE, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`invalid environment: REGISTRY_USERS_FILE ${e.REGISTRY_USERS_FILE} cannot be read: ${(err as Error).message}`);
+    }
+    const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    users.push(...parseRegistryUsers(lines, `REGISTRY_USERS_FILE ${e.REGISTRY_USERS_FILE}`));
+  }
+  return users;
+}
+
+function registryAuth(e: Env): { username: string; password: string } | undefined {
+  if (e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO !== undefined) {
+    const i = e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO.indexOf(':');
+    return { username: e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO.slice(0, i), password: e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO.slice(i + 1) };
+  }
+  if (e.SCHEMA_REGISTRY_USER !== undefined) return { username: e.SCHEMA_REGISTRY_USER, password: e.SCHEMA_REGISTRY_PASSWORD ?? '' };
+  return undefined;
+}
+
+function readCaFile(file: string | undefined): string | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`invalid environment: KAFKA_SSL_CA_FILE ${file} cannot be read: ${(err as Error).message}`);
+  }
+}
+
+/** Values copied from examples that must never guard anything (compose files, docs). */
+export const PLACEHOLDERS = new Set(['change-me', 'changeme', 'change_me', 'replace-me', 'secret', 'password', 'your-key', 'example', 'guest']);
+
+function placeholderSecret(e: Env): string | undefined {
+  if ((e.WRITE_KEYS ?? []).some((k) => PLACEHOLDERS.has(k.toLowerCase()))) return 'WRITE_KEYS';
+  if ((e.READ_KEYS ?? []).some((k) => PLACEHOLDERS.has(k.toLowerCase()))) return 'READ_KEYS';
+  if (PLACEHOLDERS.has(e.CLICKHOUSE_PASSWORD.toLowerCase())) return 'CLICKHOUSE_PASSWORD';
+  if (e.KAFKA_SASL_PASSWORD !== undefined && PLACEHOLDERS.has(e.KAFKA_SASL_PASSWORD.toLowerCase())) return 'KAFKA_SASL_PASSWORD';
+  return undefined;
 }
 
 export const LOCAL_KAFKA_PORT = 9092;
@@ -237,7 +343,7 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-const SECRET_NAME = /PASSWORD|SECRET|TOKEN|(^|_)KEYS?$/;
+const SECRET_NAME = /PASSWORD|SECRET|TOKEN|USER_INFO|(^|_)KEYS?$|^REGISTRY_USERS$/;
 
 /**
  * A variable's value as it may appear in an error or a log: secrets (passwords, keys, tokens) as
@@ -268,6 +374,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (e.KAFKA_SASL_MECHANISM && (e.KAFKA_SASL_USERNAME === undefined || e.KAFKA_SASL_PASSWORD === undefined)) {
     throw new ConfigError('invalid environment: KAFKA_SASL_MECHANISM is set, so KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required');
   }
+  const placeholder = placeholderSecret(e);
+  if (placeholder) throw new ConfigError(`invalid environment: ${placeholder} holds a placeholder (${[...PLACEHOLDERS].join(', ')}…): set a real secret`);
+  const users = registryUsers(e);
+  const auth = registryAuth(e);
+  if (e.SCHEMA_REGISTRY_URL === undefined && users.length > 0) {
+    const me = auth && users.find((u) => u.name === auth.username && u.password === auth.password);
+    if (!me || me.role === 'read') {
+      throw new ConfigError('invalid environment: the embedded registry has users (REGISTRY_USERS), so the stages need SCHEMA_REGISTRY_USER and SCHEMA_REGISTRY_PASSWORD of one with role write or admin');
+    }
+  }
   const eventLimits: EventLimits = { ...DEFAULT_EVENT_LIMITS };
   for (const [k, v] of Object.entries(e.EVENT_LIMITS ?? {})) if (v !== undefined) eventLimits[k as keyof EventLimits] = v;
   const overflow = overflowProblem(eventLimits, e.SEGMENT_SIZE);
@@ -279,7 +395,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       local: e.KAFKA_BROKERS === undefined,
       eventPartitions: e.EVENT_PARTITIONS,
       replicationFactor: e.TOPIC_REPLICATION_FACTOR,
-      ssl: e.KAFKA_SSL === 'true',
+      ssl: e.KAFKA_SSL === 'true' || e.KAFKA_SSL_CA_FILE !== undefined,
+      sslCa: readCaFile(e.KAFKA_SSL_CA_FILE),
       sasl: e.KAFKA_SASL_MECHANISM
         ? { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME ?? '', password: e.KAFKA_SASL_PASSWORD ?? '' }
         : undefined,
@@ -288,6 +405,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       url: e.SCHEMA_REGISTRY_URL ?? `http://localhost:${e.REGISTRY_PORT}`,
       embedded: e.SCHEMA_REGISTRY_URL === undefined,
       port: e.REGISTRY_PORT,
+      auth,
+      users,
+      anonymousReads: e.REGISTRY_ANONYMOUS_READS === 'true',
+      maxSubjects: e.REGISTRY_MAX_SUBJECTS,
+      maxBodyBytes: e.REGISTRY_MAX_BODY_BYTES,
     },
     clickhouse: {
       url: e.CLICKHOUSE_URL,
@@ -316,6 +438,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bridge: { port: e.BRIDGE_PORT, rabbitmqUrl: e.RABBITMQ_URL, sqsQueueUrl: e.SQS_QUEUE_URL, sqsEndpoint: e.SQS_ENDPOINT },
     dashboardPort: e.DASHBOARD_PORT,
     readKeys: e.READ_KEYS ?? [],
+    dashboard: { maxStreams: e.DASHBOARD_MAX_STREAMS, maxStreamsPerClient: e.DASHBOARD_MAX_STREAMS_PER_CLIENT, queryTimeoutMs: e.DASHBOARD_QUERY_TIMEOUT_MS },
+    allowedHosts: e.ALLOWED_HOSTS ?? [],
+    http: {
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS, maxConnections: e.HTTP_MAX_CONNECTIONS,
+    },
     dataDir: path.resolve(e.DATA_DIR),
     dataDirMinFreeBytes: e.DATA_DIR_MIN_FREE_MB * 2 ** 20,
     hosts: { ingest: e.INGEST_HOST ?? e.BIND_HOST ?? LOOPBACK, dashboard: e.DASHBOARD_HOST ?? e.BIND_HOST ?? LOOPBACK, other: e.BIND_HOST ?? LOOPBACK },

@@ -58,8 +58,10 @@ export class ProduceError extends Error {
 
 export interface TributaryProducerOptions {
   /** Kafka settings: brokers, and ssl/sasl for a secured cluster. */
-  kafka: Pick<Config['kafka'], 'brokers'> & Partial<Pick<Config['kafka'], 'ssl' | 'sasl'>>;
+  kafka: Pick<Config['kafka'], 'brokers'> & Partial<Pick<Config['kafka'], 'ssl' | 'sslCa' | 'sasl'>>;
   registryUrl: string;
+  /** HTTP Basic credentials of the registry (Confluent Cloud's API key and secret, or an embedded registry's user). */
+  registryAuth?: { username: string; password: string };
   logger?: Logger;
   clientId?: string;
   lingerMs?: number;
@@ -93,7 +95,7 @@ export class TributaryProducer {
     const admin = await connectAdmin(kafka);
     const producer = await CheckedProducer.connect(kafka);
     try {
-      const encoder = await EventEncoder.create({ schemas: new SchemaClient(options.registryUrl, logger), admin, topics: options.topics });
+      const encoder = await EventEncoder.create({ schemas: new SchemaClient(options.registryUrl, logger, options.registryAuth), admin, topics: options.topics });
       return new TributaryProducer(producer, admin, encoder, new ProduceBatcher(producer, { lingerMs: options.lingerMs ?? 2, logger }), options.limits ?? DEFAULT_EVENT_LIMITS, options.origin ?? null);
     } catch (err) {
       await producer.disconnect();

@@ -1,80 +1,83 @@
 import avro from 'avsc';
 import type { Logger } from '../platform/logger';
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { ConfluentSchemaRegistryCompatibilityError } from '@kafkajs/confluent-schema-registry/dist/errors';
 import { TributaryError } from '../platform/errors';
+import { redactUrl } from '../platform/config';
 import type { SchemaEntry } from './catalog';
 import { deadLettered, taken, type RecordOutcome } from './outcome';
 import { decodeBody, encodeWire, schemaIdOf, WireFormatError } from './wire';
 
-const ACCEPT = 'application/vnd.schemaregistry.v1+json';
-
 /**
- * What stages need from a Schema Registry (Confluent's or the embedded one): register or look
- * up a schema at start, and resolve ids seen on the wire. Ids → types are cached for the life of
- * the process: an id's schema never changes.
+ * What stages need from a Schema Registry (Confluent's, Confluent Cloud's or the embedded one):
+ * register a schema at start, and resolve ids seen on the wire. Registration, lookups, HTTP Basic
+ * auth, retries and the id → schema cache are @kafkajs/confluent-schema-registry's; this class
+ * keeps what the library does not do: a synchronous decode on the hot path (a record whose writer
+ * schema is cached decodes without a promise, into our reader type through a cached resolver),
+ * and the dead-letter reason of every record it cannot decode. Ids → types are cached for the
+ * life of the process: an id's schema never changes.
  */
 export class SchemaClient {
   private readonly types = new Map<number, avro.Type>();
-  private readonly pending = new Map<number, Promise<avro.Type>>();
   private readonly resolvers = new WeakMap<avro.Type, Map<number, avro.Resolver>>();
+  private readonly registry: SchemaRegistry;
 
-  constructor(readonly url: string, private readonly logger: Logger) {}
-
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
-    let res: Response;
-    try {
-      res = await fetch(`${this.url}${path}`, {
-        method,
-        headers: { accept: ACCEPT, ...(body === undefined ? {} : { 'content-type': ACCEPT }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(10_000),
-      });
-    } catch (err) {
-      throw new TributaryError(`schema registry ${this.url} unreachable: ${(err as Error).message}`, { retriable: true, cause: err });
-    }
-    const text = await res.text();
-    if (!res.ok) {
-      const parsed = safeJson(text) as { error_code?: number; message?: string } | undefined;
-      throw Object.assign(new TributaryError(`schema registry ${method} ${path}: ${res.status} ${parsed?.message ?? text}`, { retriable: res.status >= 500 }), {
-        status: res.status,
-        errorCode: parsed?.error_code,
-      });
-    }
-    return JSON.parse(text) as T;
+  constructor(readonly url: string, private readonly logger: Logger, auth?: { username: string; password: string }) {
+    this.registry = new SchemaRegistry({ host: url, clientId: 'tributary', ...(auth ? { auth } : {}) });
   }
 
   /**
-   * Registers the schema under its subject (an identical one returns the existing id), caches
-   * it, and reports a subject whose compatibility level is not the expected one.
+   * Registers the schema under its subject (an identical one returns the existing id) and caches
+   * it. A new subject gets BACKWARD compatibility (what Tributary's evolution relies on); a subject
+   * set to another level keeps it: then the schema must already be registered there, else this
+   * says so.
    */
-  async register(entry: SchemaEntry, expectedCompatibility = 'BACKWARD'): Promise<number> {
-    const { id } = await this.request<{ id: number }>('POST', `/subjects/${encodeURIComponent(entry.subject)}/versions`, { schema: entry.text });
-    this.types.set(id, entry.type);
-    const { compatibilityLevel } = await this.request<{ compatibilityLevel: string }>('GET', `/config/${encodeURIComponent(entry.subject)}?defaultToGlobal=true`);
-    if (compatibilityLevel !== expectedCompatibility) {
-      this.logger.warn({ subject: entry.subject, compatibilityLevel, expected: expectedCompatibility }, 'schema.compatibility.unexpected');
+  async register(entry: SchemaEntry): Promise<number> {
+    let id: number;
+    try {
+      ({ id } = await this.registry.register({ type: SchemaType.AVRO, schema: entry.text }, { subject: entry.subject, compatibility: COMPATIBILITY.BACKWARD }));
+    } catch (err) {
+      if (!(err instanceof ConfluentSchemaRegistryCompatibilityError)) throw this.failure(err, `register ${entry.subject}`);
+      this.logger.warn({ subject: entry.subject, detail: err.message }, 'schema.compatibility.unexpected');
+      id = await this.registry.getRegistryIdBySchema(entry.subject, { type: SchemaType.AVRO, schema: entry.text })
+        .catch((e: unknown) => { throw this.failure(e, `look up ${entry.subject} (its compatibility is not BACKWARD, so Tributary does not register there: register the schema yourself)`); });
     }
+    this.types.set(id, entry.type);
     this.logger.info({ subject: entry.subject, id }, 'schema.registered');
     return id;
   }
 
-  /** The writer type of `id`, fetched once. */
+  /** The writer type of `id`, fetched once (the library coalesces concurrent misses). */
   async typeOf(id: number): Promise<avro.Type> {
     const known = this.types.get(id);
     if (known) return known;
-    let pending = this.pending.get(id);
-    if (!pending) {
-      pending = this.request<{ schema: string; schemaType?: string }>('GET', `/schemas/ids/${id}`).then((r) => {
-        if (r.schemaType && r.schemaType !== 'AVRO') throw new WireFormatError(`schema ${id} is ${r.schemaType}, not Avro`, 'unknown_schema');
-        const type = avro.Type.forSchema(JSON.parse(r.schema) as avro.Schema);
-        this.types.set(id, type);
-        return type;
-      }, (err: { status?: number }) => {
-        if (err.status === 404) throw new WireFormatError(`schema id ${id} is not in the registry`, 'unknown_schema');
-        throw err;
-      }).finally(() => this.pending.delete(id));
-      this.pending.set(id, pending);
+    let schema: unknown;
+    try {
+      schema = await this.registry.getSchema(id);
+    } catch (err) {
+      if ((err as { status?: number }).status === 404) throw new WireFormatError(`schema id ${id} is not in the registry`, 'unknown_schema');
+      throw this.failure(err, `get schema ${id}`);
     }
-    return pending;
+    if (!(schema instanceof avro.Type)) throw new WireFormatError(`schema ${id} is not Avro`, 'unknown_schema');
+    this.types.set(id, schema);
+    return schema;
+  }
+
+  /**
+   * A registry call that failed, as one line: credentials refused are not retried (they will not
+   * fix themselves); anything else is (an unreachable registry reaches us as status 400 from the
+   * HTTP client, a 5xx from the registry).
+   */
+  private failure(err: unknown, what: string): TributaryError {
+    const status = (err as { status?: number }).status;
+    const message = (err as Error).message ?? String(err);
+    if (status === 401 || status === 403) {
+      return Object.assign(new TributaryError(`schema registry ${redactUrl(this.url)} refused ${what}: ${status} ${status === 401
+        ? 'wrong or missing credentials (SCHEMA_REGISTRY_USER/SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO)'
+        : 'this user lacks the role for it'}`, { retriable: false, cause: err }), { status });
+    }
+    const retriable = status === undefined || status === 400 || status === 408 || status >= 500;
+    return Object.assign(new TributaryError(`schema registry ${redactUrl(this.url)}: ${what} failed: ${message}`, { retriable, cause: err }), { status });
   }
 
   encode(id: number, type: avro.Type, value: unknown): Buffer {
@@ -145,11 +148,3 @@ export class SchemaClient {
 }
 
 export const NOT_CACHED = Symbol('not cached');
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}

@@ -11,14 +11,14 @@ const REQUIREMENT = 'confluent-kafka[avro,schemaregistry]==2.16.1';
  * Confluent's Python client, installed from PyPI into .tributary/python on first use, so tests
  * can prove the registry and topics work with a client not written here.
  */
-export async function confluentPython(args: string[]): Promise<string> {
+export async function confluentPython(args: string[], env: Record<string, string> = {}): Promise<string> {
   const marker = path.join(TARGET, '.installed-2.16.1');
   if (!existsSync(marker)) {
     await run('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', TARGET, REQUIREMENT], { timeout: 300_000 });
     await run('touch', [marker]);
   }
   const { stdout } = await run('python3', [path.join(__dirname, 'python', 'confluent_client.py'), ...args], {
-    env: { ...process.env, PYTHONPATH: TARGET },
+    env: { ...process.env, ...env, PYTHONPATH: TARGET },
     timeout: 120_000,
   });
   return stdout.trim();

@@ -1,7 +1,6 @@
-import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { Router, type Request, type Response } from 'express';
-import { PortInUseError } from '../local/ports';
+import { listenHardened } from './server';
 import { urlFor } from '../config';
 import type { Registry } from 'prom-client';
 
@@ -48,12 +47,7 @@ export async function serveOps(port: number, registry: Registry, checks: Readine
   const app = express();
   app.disable('x-powered-by');
   app.use(opsRouter(registry, checks));
-  const server = await new Promise<Server>((resolve, reject) => {
-    const s = app.listen(port, host, () => resolve(s));
-    s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
-      ? new PortInUseError(`port ${port} (${purpose}) is already in use: stop what listens there or choose another port`)
-      : err));
-  });
+  const server = await listenHardened(app, port, host, purpose);
   return {
     url: urlFor(host, (server.address() as AddressInfo).port),
     close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),

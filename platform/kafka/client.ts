@@ -15,7 +15,7 @@ export type { Admin, Consumer, EachBatchPayload, ITopicConfig, Kafka, KafkaMessa
 export const ACKS_ALL = -1;
 
 export interface KafkaDeps {
-  config: Pick<Config['kafka'], 'brokers' | 'ssl' | 'sasl'>;
+  config: Pick<Config['kafka'], 'brokers' | 'ssl' | 'sasl'> & Partial<Pick<Config['kafka'], 'sslCa'>>;
   logger: Logger;
   clientId: string;
 }
@@ -25,7 +25,8 @@ export function createKafka({ config, logger, clientId }: KafkaDeps): Kafka {
   return new Kafka({
     clientId,
     brokers: config.brokers,
-    ssl: config.ssl,
+    // A CA file (KAFKA_SSL_CA_FILE) is trusted instead of Node's default CAs; the host name is still verified.
+    ssl: config.sslCa ? { ca: [config.sslCa] } : config.ssl,
     sasl: config.sasl as SASLOptions | undefined,
     logLevel: logLevel.INFO,
     logCreator: () => (entry) => routeLog(kafkaLogger, entry),

@@ -10,6 +10,7 @@ import { EventEncoder } from '../encoder';
 import { ingestApp } from './app';
 import { resolveWriteAuth } from './auth';
 import { DiskGuard } from '../../platform/local/data-dir';
+import { listenHardened } from '../../platform/http/server';
 
 export interface IngestService {
   url: string;
@@ -47,10 +48,7 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
         ...(disk ? [{ name: 'disk', check: () => { if (disk.low) throw new Error(disk.low); } }] : []),
       ],
     });
-    server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(deps.port ?? deps.config.ingestPort, deps.config.hosts.ingest, () => resolve(s));
-      s.once('error', reject);
-    });
+    server = await listenHardened(app, deps.port ?? deps.config.ingestPort, deps.config.hosts.ingest, 'ingest', deps.config.http);
     const url = urlFor(deps.config.hosts.ingest, (server.address() as AddressInfo).port);
     deps.logger.info({ url, auth: auth.keys ? 'write keys' : 'off' }, 'ingest.listening');
     const listening = server;

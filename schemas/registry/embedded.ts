@@ -5,9 +5,10 @@ import type { Registry } from 'prom-client';
 import type { Logger } from '../../platform/logger';
 import { KafkaRegistryLog } from './kafka-log';
 import { SchemaRegistryService } from './registry';
-import { registryApp } from './server';
+import { registryApp, type RegistryAccessOptions } from './server';
+import { listenHardened } from '../../platform/http/server';
 import { RegistryState } from './state';
-import { LOOPBACK, urlFor } from '../../platform/config';
+import { LOOPBACK, urlFor, type HttpLimits } from '../../platform/config';
 
 export interface EmbeddedRegistry {
   url: string;
@@ -16,24 +17,23 @@ export interface EmbeddedRegistry {
 }
 
 /** Reads the log, then serves the REST API on `port` (0: any free port). */
-export async function startEmbeddedRegistry(deps: { kafka: Kafka; logger: Logger; metrics: Registry; port: number; host?: string; topic?: string }): Promise<EmbeddedRegistry> {
+export async function startEmbeddedRegistry(deps: { kafka: Kafka; logger: Logger; metrics: Registry; port: number; host?: string; topic?: string;
+  /** Users, anonymous reads, limits (config.registry); unset: open, 1000 subjects, 1 MiB bodies. */
+  access?: RegistryAccessOptions & { maxSubjects: number }; http?: HttpLimits }): Promise<EmbeddedRegistry> {
   const state = new RegistryState();
   const log = await KafkaRegistryLog.open({ kafka: deps.kafka, logger: deps.logger, state, topic: deps.topic });
-  const service = new SchemaRegistryService(state, log);
-  const app = registryApp(service, deps.metrics, [{ name: 'schemas-log', check: () => undefined }]);
+  const service = new SchemaRegistryService(state, log, { maxSubjects: deps.access?.maxSubjects ?? 1000 });
+  const app = registryApp(service, deps.metrics, [{ name: 'schemas-log', check: () => undefined }], deps.access);
   let server: Server;
   try {
-    server = await new Promise<Server>((resolve, reject) => {
-      const s = app.listen(deps.port, deps.host ?? '127.0.0.1', () => resolve(s));
-      s.once('error', reject);
-    });
+    server = await listenHardened(app, deps.port, deps.host ?? LOOPBACK, 'schema registry', deps.http);
   } catch (err) {
     await log.close();
     throw err;
   }
   const { port } = server.address() as AddressInfo;
   const url = urlFor(deps.host ?? LOOPBACK, port);
-  deps.logger.info({ url }, 'registry.listening');
+  deps.logger.info({ url, auth: deps.access && deps.access.users.length > 0 ? `${deps.access.users.length} users` : 'off' }, 'registry.listening');
   return {
     url,
     service,

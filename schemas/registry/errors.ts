@@ -29,7 +29,17 @@ export const invalidVersion = (v: string) =>
   new RegistryError(422, 42202, `The specified version '${v}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string "latest"`);
 export const invalidCompatibility = (level: unknown) =>
   new RegistryError(422, 42203, `Invalid compatibility level ${JSON.stringify(level)}. Valid values are ${COMPATIBILITY_LEVELS.join(', ')}`);
+export const subjectModeNotFound = (s: string) => new RegistryError(404, 40409, `Subject '${s}' does not have subject-level mode configured`);
+export const invalidMode = (mode: unknown) =>
+  new RegistryError(422, 42204, `Invalid mode ${JSON.stringify(mode)}. Valid values are ${MODES.join(', ')}`);
+/** Confluent's answer to a write in read-only mode (RestOperationNotPermittedException). */
+export const operationNotPermitted = (detail: string) => new RegistryError(422, 42205, detail);
+export const schemaTooLarge = (detail: string) => new RegistryError(422, 42209, detail);
 export const storeError = (detail: string) => new RegistryError(500, 50001, `Error in the backend data store: ${detail}`);
 
 export const COMPATIBILITY_LEVELS = ['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE'] as const;
 export type CompatibilityLevel = (typeof COMPATIBILITY_LEVELS)[number];
+
+/** IMPORT (writing schemas with given ids) is Confluent's migration mode; this registry does not offer it. */
+export const MODES = ['READWRITE', 'READONLY', 'READONLY_OVERRIDE'] as const;
+export type Mode = (typeof MODES)[number];

@@ -91,6 +91,9 @@ export function parseRecord(key: Buffer | null, value: Buffer | null): LogRecord
     if (k.keytype === 'CONFIG') {
       return { key: { keytype: 'CONFIG', subject: k.subject ?? null, magic: 0 }, value: v };
     }
+    if (k.keytype === 'MODE') {
+      return { key: { keytype: 'MODE', subject: k.subject ?? null, magic: 0 }, value: v };
+    }
     return null;
   } catch {
     return null;

@@ -1,7 +1,7 @@
 import { canonicalSchema, compatibilityErrors, isCompatibilityLevel } from './avro';
 import {
-  type CompatibilityLevel, RegistryError, incompatible, invalidCompatibility, invalidSchema, invalidVersion, schemaNotFound,
-  subjectConfigNotFound, subjectNotFound, subjectNotSoftDeleted, subjectSoftDeleted, versionNotFound, versionNotSoftDeleted, versionSoftDeleted,
+  type CompatibilityLevel, type Mode, MODES, RegistryError, incompatible, invalidCompatibility, invalidMode, invalidSchema, invalidVersion,
+  operationNotPermitted, schemaNotFound, subjectConfigNotFound, subjectModeNotFound, subjectNotFound, subjectNotSoftDeleted, subjectSoftDeleted, versionNotFound, versionNotSoftDeleted, versionSoftDeleted,
 } from './errors';
 import { RegistryState, type LogRecord, type VersionEntry } from './state';
 
@@ -28,7 +28,43 @@ const MAX_VERSION = 2 ** 31 - 1;
 export class SchemaRegistryService {
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly state: RegistryState, private readonly log: RegistryLog) {}
+  constructor(readonly state: RegistryState, private readonly log: RegistryLog, private readonly limits: { maxSubjects: number } = { maxSubjects: 1000 }) {}
+
+  /** The mode in force for a subject: its own, else the global one, else READWRITE. */
+  modeOf(subject: string | null): Mode {
+    return (subject !== null ? this.state.modes.get(subject) : undefined) ?? this.state.modes.get(null) ?? 'READWRITE';
+  }
+
+  /** Refuses a change of data or config while the subject (or the registry) is read-only, as Confluent's registry does. */
+  private assertWritable(subject: string | null): void {
+    if (this.modeOf(subject) === 'READWRITE') return;
+    throw operationNotPermitted(subject === null ? 'The registry is in read-only mode' : `Subject ${subject} is in read-only mode`);
+  }
+
+  mode(subject: string | null, defaultToGlobal = false): { mode: Mode } {
+    const own = this.state.modes.get(subject);
+    if (own) return { mode: own };
+    if (subject !== null && !defaultToGlobal) throw subjectModeNotFound(subject);
+    return { mode: this.modeOf(null) };
+  }
+
+  /** Mode changes are always allowed (else a read-only registry could never be opened again). */
+  setMode(subject: string | null, mode: unknown): Promise<{ mode: Mode }> {
+    if (typeof mode !== 'string' || !(MODES as readonly string[]).includes(mode)) throw invalidMode(mode);
+    return this.serialized(async () => {
+      await this.commit([{ key: { keytype: 'MODE', subject, magic: 0 }, value: { mode: mode as Mode } }]);
+      return { mode: mode as Mode };
+    });
+  }
+
+  deleteMode(subject: string): Promise<{ mode: Mode }> {
+    return this.serialized(async () => {
+      const own = this.state.modes.get(subject);
+      if (!own) throw subjectModeNotFound(subject);
+      await this.commit([{ key: { keytype: 'MODE', subject, magic: 0 }, value: null }]);
+      return { mode: own };
+    });
+  }
 
   private serialized<T>(write: () => Promise<T>): Promise<T> {
     const next = this.queue.then(write, write);
@@ -51,6 +87,10 @@ export class SchemaRegistryService {
       const live = this.state.versions(subject);
       const same = live.find((v) => v.schema === canonical);
       if (same) return { id: same.id };
+      this.assertWritable(subject);
+      if (!this.state.subjects.has(subject) && this.state.subjects.size >= this.limits.maxSubjects) {
+        throw operationNotPermitted(`This registry holds its maximum of ${this.limits.maxSubjects} subjects (REGISTRY_MAX_SUBJECTS): delete one permanently first`);
+      }
       const errors = compatibilityErrors(this.compatibilityLevel(subject), type,
         live.map((v) => ({ version: v.version, type: canonicalSchema(v.schema).type })));
       if (errors.length > 0) throw incompatible(`${subject}: ${errors.join('; ')}`);
@@ -134,6 +174,7 @@ export class SchemaRegistryService {
   setConfig(subject: string | null, level: unknown): Promise<{ compatibility: CompatibilityLevel }> {
     if (!isCompatibilityLevel(level)) throw invalidCompatibility(level);
     return this.serialized(async () => {
+      this.assertWritable(subject);
       await this.commit([{ key: { keytype: 'CONFIG', subject, magic: 0 }, value: { compatibilityLevel: level } }]);
       return { compatibility: level };
     });
@@ -141,6 +182,7 @@ export class SchemaRegistryService {
 
   deleteConfig(subject: string): Promise<{ compatibilityLevel: CompatibilityLevel }> {
     return this.serialized(async () => {
+      this.assertWritable(subject);
       const own = this.state.configs.get(subject);
       if (!own) throw subjectConfigNotFound(subject);
       await this.commit([{ key: { keytype: 'CONFIG', subject, magic: 0 }, value: null }]);
@@ -151,6 +193,7 @@ export class SchemaRegistryService {
   /** Soft delete marks every version deleted; permanent deletes only what was soft-deleted. */
   deleteSubject(subject: string, permanent: boolean): Promise<number[]> {
     return this.serialized(async () => {
+      this.assertWritable(subject);
       const all = this.state.versions(subject, true);
       if (all.length === 0) throw subjectNotFound(subject);
       const live = all.filter((v) => !v.deleted);
@@ -170,6 +213,7 @@ export class SchemaRegistryService {
 
   deleteVersion(subject: string, versionParam: string, permanent: boolean): Promise<number> {
     return this.serialized(async () => {
+      this.assertWritable(subject);
       const wanted = parseVersion(versionParam);
       const all = this.state.versions(subject, true);
       if (all.length === 0) throw subjectNotFound(subject);

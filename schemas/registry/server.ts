@@ -1,7 +1,9 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
-import { RegistryError } from './errors';
+import type { RegistryUser } from '../../platform/config';
+import { registryAccess } from './access';
+import { RegistryError, schemaTooLarge } from './errors';
 import type { SchemaRegistryService } from './registry';
 
 const CONTENT_TYPES = ['application/vnd.schemaregistry.v1+json', 'application/vnd.schemaregistry+json', 'application/json'];
@@ -11,9 +13,18 @@ const RESPONSE_TYPE = 'application/vnd.schemaregistry.v1+json';
  * The Confluent Schema Registry REST API (the subset clients use), served by express.
  * @see https://docs.confluent.io/platform/current/schema-registry/develop/api.html
  */
-export function registryApp(registry: SchemaRegistryService, metrics: Registry, checks: ReadinessCheck[] = []): express.Express {
+export interface RegistryAccessOptions {
+  users: RegistryUser[];
+  anonymousReads: boolean;
+  maxBodyBytes: number;
+}
+
+export function registryApp(registry: SchemaRegistryService, metrics: Registry, checks: ReadinessCheck[] = [],
+  access: RegistryAccessOptions = { users: [], anonymousReads: false, maxBodyBytes: 1024 * 1024 }): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Credentials first: nothing of an unauthenticated request is parsed (its /metrics included).
+  app.use(registryAccess(access.users, access.anonymousReads, (subject) => registry.state.configs.has(subject)));
   app.use(opsRouter(metrics, checks));
   app.use((req: Request, _res: Response, next: NextFunction) => {
     const type = req.headers['content-type'];
@@ -25,11 +36,11 @@ export function registryApp(registry: SchemaRegistryService, metrics: Registry, 
     }
     next();
   });
-  app.use(express.json({ type: CONTENT_TYPES, limit: '16mb', strict: false }));
+  app.use(express.json({ type: CONTENT_TYPES, limit: access.maxBodyBytes, strict: false }));
 
   const send = (res: Response, body: unknown, status = 200) => res.status(status).type(RESPONSE_TYPE).send(JSON.stringify(body));
   const flag = (req: Request, name: string) => req.query[name] === 'true';
-  const body = (req: Request) => (typeof req.body === 'object' && req.body !== null ? req.body : {}) as { schema?: unknown; schemaType?: unknown; compatibility?: unknown };
+  const body = (req: Request) => (typeof req.body === 'object' && req.body !== null ? req.body : {}) as { schema?: unknown; schemaType?: unknown; compatibility?: unknown; mode?: unknown };
   const id = (req: Request) => {
     const n = Number(req.params.id);
     if (!Number.isInteger(n) || n < 0) throw new RegistryError(404, 40403, 'Schema not found');
@@ -70,7 +81,11 @@ export function registryApp(registry: SchemaRegistryService, metrics: Registry, 
   app.get('/config/:subject', (req, res) => send(res, registry.config(req.params.subject as string, flag(req, 'defaultToGlobal'))));
   app.put('/config/:subject', async (req, res) => send(res, await registry.setConfig(req.params.subject as string, body(req).compatibility)));
   app.delete('/config/:subject', async (req, res) => send(res, await registry.deleteConfig(req.params.subject as string)));
-  app.get('/mode', (_req, res) => send(res, { mode: 'READWRITE' }));
+  app.get('/mode', (_req, res) => send(res, registry.mode(null)));
+  app.put('/mode', async (req, res) => send(res, await registry.setMode(null, body(req).mode)));
+  app.get('/mode/:subject', (req, res) => send(res, registry.mode(req.params.subject as string, flag(req, 'defaultToGlobal'))));
+  app.put('/mode/:subject', async (req, res) => send(res, await registry.setMode(req.params.subject as string, body(req).mode)));
+  app.delete('/mode/:subject', async (req, res) => send(res, await registry.deleteMode(req.params.subject as string)));
 
   app.use((_req: Request, res: Response) => send(res, { error_code: 404, message: 'HTTP 404 Not Found' }, 404));
   // Every failure becomes Confluent's error body; the process never crashes on a request.
@@ -78,7 +93,10 @@ export function registryApp(registry: SchemaRegistryService, metrics: Registry, 
     if (err instanceof RegistryError) return send(res, { error_code: err.code, message: err.message }, err.status);
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed') return send(res, { error_code: 400, message: `Unrecognized JSON: ${e.message}` }, 400);
-    if (e.type === 'entity.too.large') return send(res, { error_code: 413, message: 'Request body too large' }, 413);
+    if (e.type === 'entity.too.large') {
+      const tooLarge = schemaTooLarge(`Schema too large: the body exceeds ${access.maxBodyBytes} bytes (REGISTRY_MAX_BODY_BYTES)`);
+      return send(res, { error_code: tooLarge.code, message: tooLarge.message }, tooLarge.status);
+    }
     return send(res, { error_code: 50001, message: `Error in the backend data store: ${e.message ?? String(err)}` }, 500);
   });
   return app;

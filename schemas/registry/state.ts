@@ -1,9 +1,9 @@
-import type { CompatibilityLevel } from './errors';
+import type { CompatibilityLevel, Mode } from './errors';
 
 /**
  * The registry's state as a fold over its log (the compacted `_schemas` topic). Records use the
  * key and value shapes of Confluent Schema Registry's own `_schemas` topic: a key is
- * `{keytype: SCHEMA, subject, version}` or `{keytype: CONFIG, subject|null}`, a value the whole
+ * `{keytype: SCHEMA, subject, version}`, `{keytype: CONFIG|MODE, subject|null}`, a value the whole
  * state of that key, or null (a tombstone) for a hard delete. Applying a record twice changes
  * nothing, so a writer may apply its own writes at once and again when it reads them back.
  */
@@ -11,9 +11,12 @@ export type SchemaKey = { keytype: 'SCHEMA'; subject: string; version: number; m
 export type ConfigKey = { keytype: 'CONFIG'; subject: string | null; magic: 0 };
 export type SchemaValue = { subject: string; version: number; id: number; schema: string; deleted: boolean };
 export type ConfigValue = { compatibilityLevel: CompatibilityLevel };
+export type ModeKey = { keytype: 'MODE'; subject: string | null; magic: 0 };
+export type ModeValue = { mode: Mode };
 export type LogRecord =
   | { key: SchemaKey; value: SchemaValue | null }
-  | { key: ConfigKey; value: ConfigValue | null };
+  | { key: ConfigKey; value: ConfigValue | null }
+  | { key: ModeKey; value: ModeValue | null };
 
 export interface VersionEntry {
   version: number;
@@ -25,10 +28,18 @@ export interface VersionEntry {
 export class RegistryState {
   readonly subjects = new Map<string, Map<number, VersionEntry>>();
   readonly configs = new Map<string | null, CompatibilityLevel>();
+  /** READWRITE unless set: null is the global mode. */
+  readonly modes = new Map<string | null, Mode>();
   /** Highest id ever seen in the log, so ids are never reused. */
   maxId = 0;
 
   apply(record: LogRecord): void {
+    if (record.key.keytype === 'MODE') {
+      const value = record.value as ModeValue | null;
+      if (value) this.modes.set(record.key.subject, value.mode);
+      else this.modes.delete(record.key.subject);
+      return;
+    }
     if (record.key.keytype === 'CONFIG') {
       const value = record.value as ConfigValue | null;
       if (value) this.configs.set(record.key.subject, value.compatibilityLevel);

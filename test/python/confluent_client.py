@@ -3,10 +3,13 @@
   serialize   <registry> <bootstrap> <topic> <schema.avsc> <record.json>
       registers the schema through AvroSerializer, produces the record keyed by userId with the
       Java-compatible murmur2 partitioner, prints {"id", "partition", "offset", "hex"}.
+  encode      <registry> <subject> <schema.avsc> <record-json>
+      registers the schema under <subject> through AvroSerializer, prints {"hex"} (no broker).
   deserialize <registry> <hex>
       decodes Confluent wire-format bytes with AvroDeserializer, prints the record as JSON.
 """
 import json
+import os
 import sys
 
 from confluent_kafka import Producer
@@ -15,8 +18,16 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 
+def registry_client(url):
+    """REGISTRY_USER_INFO (user:password): HTTP Basic, as Confluent Cloud needs."""
+    conf = {"url": url}
+    if os.environ.get("REGISTRY_USER_INFO"):
+        conf["basic.auth.user.info"] = os.environ["REGISTRY_USER_INFO"]
+    return SchemaRegistryClient(conf)
+
+
 def serialize(registry, bootstrap, topic, schema_file, record_file):
-    client = SchemaRegistryClient({"url": registry})
+    client = registry_client(registry)
     schema = open(schema_file).read()
     record = json.load(open(record_file))
     serializer = AvroSerializer(client, schema)
@@ -35,12 +46,20 @@ def serialize(registry, bootstrap, topic, schema_file, record_file):
     print(json.dumps({"id": schema_id, "hex": value.hex(), **delivered}))
 
 
+def encode(registry, subject, schema_file, record_json):
+    """Registers under `subject` through AvroSerializer and prints {"hex"}: no broker involved."""
+    client = registry_client(registry)
+    serializer = AvroSerializer(client, open(schema_file).read(), conf={"subject.name.strategy": lambda ctx, name: subject})
+    value = serializer(json.loads(record_json), SerializationContext("any", MessageField.VALUE))
+    print(json.dumps({"hex": value.hex()}))
+
+
 def deserialize(registry, hex_value):
-    client = SchemaRegistryClient({"url": registry})
+    client = registry_client(registry)
     deserializer = AvroDeserializer(client)
     record = deserializer(bytes.fromhex(hex_value), SerializationContext("any", MessageField.VALUE))
     print(json.dumps(record, default=str))
 
 
 if __name__ == "__main__":
-    {"serialize": serialize, "deserialize": deserialize}[sys.argv[1]](*sys.argv[2:])
+    {"serialize": serialize, "encode": encode, "deserialize": deserialize}[sys.argv[1]](*sys.argv[2:])
