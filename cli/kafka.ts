@@ -19,7 +19,8 @@ export function kafkaCommand(ctx: CliContext): Command {
     .option('--nodes <n>', 'number of broker+controller nodes: 1, or 3 for fault tests (replication 3, min.insync.replicas 2)', intOption('--nodes', 1, 3), 1)
     .option('--port <port>', 'client port of node 1; node i uses port+2i, its controller port+2i+1', intOption('--port', 1024, 65000), 9092)
     .option('--no-topics', 'do not create the pipeline topics')
-    .action(async (opts: { nodes: number; port: number; topics: boolean }) => {
+    .option('--secure', 'TLS and SASL/SCRAM on the client listener: a keytool certificate and SCRAM users under DATA_DIR/kafka/secure (user KAFKA_SASL_USERNAME, default tributary; password KAFKA_SASL_PASSWORD, default generated); the client settings are written to DATA_DIR/kafka/secure/client.env')
+    .action(async (opts: { nodes: number; port: number; topics: boolean; secure?: boolean }) => {
       if (opts.nodes !== 1 && opts.nodes !== 3) throw new Error('--nodes must be 1 or 3');
       const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'kafka', config.logFormat);
@@ -34,11 +35,13 @@ export function kafkaCommand(ctx: CliContext): Command {
         nodes: opts.nodes as 1 | 3,
         port: opts.port,
         env: ctx.env,
+        secure: opts.secure ? { user: config.kafka.sasl?.username, password: config.kafka.sasl?.password } : undefined,
       }).catch((err: unknown) => { lock.release(); throw err; });
       broker.pids.forEach((pid) => lock.addChild(pid));
       onShutdown(logger, async () => { await broker.stop(); lock.release(); });
       if (opts.topics) {
-        const admin = await connectAdmin(createKafka({ config: { ...config.kafka, brokers: broker.brokers }, logger, clientId: 'tributary-kafka' }));
+        const security = broker.security ? { ssl: true, sslCa: broker.security.sslCa, sasl: broker.security.sasl } : {};
+        const admin = await connectAdmin(createKafka({ config: { ...config.kafka, brokers: broker.brokers, ...security }, logger, clientId: 'tributary-kafka' }));
         try {
           await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics), logger, config.kafka.replicationFactor);
         } finally {
@@ -46,5 +49,8 @@ export function kafkaCommand(ctx: CliContext): Command {
         }
       }
       ctx.out(`Kafka ${opts.nodes === 1 ? 'broker' : 'cluster'} ready: KAFKA_BROKERS=${broker.brokers.join(',')} (Ctrl-C to stop)\n`);
+      if (broker.security) {
+        ctx.out(`TLS + SASL/SCRAM (${broker.security.sasl.mechanism}, user ${broker.security.sasl.username}); the clients' settings are in ${broker.security.envFile}:\n  set -a; . ${broker.security.envFile}; set +a\n`);
+      }
     });
 }

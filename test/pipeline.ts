@@ -168,8 +168,8 @@ export interface StartedPipeline { child: ChildProcess; ingest: string; dashboar
  * groups, ClickHouse database and DATA_DIR (those of `again`, to start the same pipeline a
  * second time); resolves once ingest and the dashboard are ready.
  */
-export async function spawnStart(args: string[], writeKey: string, again?: StartedPipeline): Promise<StartedPipeline> {
-  const env = again?.env ?? await startEnvFor(writeKey);
+export async function spawnStart(args: string[], writeKey: string, again?: StartedPipeline, extraEnv: Record<string, string> = {}): Promise<StartedPipeline> {
+  const env = again?.env ?? { ...await startEnvFor(writeKey), ...extraEnv };
   const child = spawnTributary(['start', ...args], env);
   const ingest = `http://localhost:${env.INGEST_PORT}`;
   const dashboard = `http://localhost:${env.DASHBOARD_PORT}`;

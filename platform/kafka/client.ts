@@ -27,7 +27,7 @@ export function createKafka({ config, logger, clientId }: KafkaDeps): Kafka {
     brokers: config.brokers,
     // A CA file (KAFKA_SSL_CA_FILE) is trusted instead of Node's default CAs; the host name is still verified.
     ssl: config.sslCa ? { ca: [config.sslCa] } : config.ssl,
-    sasl: config.sasl as SASLOptions | undefined,
+    sasl: saslOptions(config.sasl),
     logLevel: logLevel.INFO,
     logCreator: () => (entry) => routeLog(kafkaLogger, entry),
     // kafkajs' backoff doubles up to maxRetryTime (30 s by default): after a broker came back, a
@@ -109,8 +109,16 @@ export async function keepingMembership<T>(
  * How many brokers a one-shot, silent admin connection to `brokers` sees; rejects when none
  * answers. For readiness probes (the local broker's start-up), not for the stages.
  */
-export async function countBrokers(brokers: string[]): Promise<number> {
-  const admin = new Kafka({ clientId: 'tributary-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 } }).admin();
+/** A copy: kafkajs adds its authentication provider (holding the credentials) to the object it is given. */
+function saslOptions(sasl: Config['kafka']['sasl']): SASLOptions | undefined {
+  return sasl ? ({ ...sasl } as SASLOptions) : undefined;
+}
+
+export async function countBrokers(brokers: string[], security: Partial<Pick<Config['kafka'], 'ssl' | 'sslCa' | 'sasl'>> = {}): Promise<number> {
+  const admin = new Kafka({
+    clientId: 'tributary-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 },
+    ssl: security.sslCa ? { ca: [security.sslCa] } : security.ssl, sasl: saslOptions(security.sasl),
+  }).admin();
   try {
     await admin.connect();
     return (await admin.describeCluster()).brokers.length;

@@ -1,7 +1,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../logger';
@@ -31,6 +31,22 @@ export interface LocalKafkaOptions {
   readyTimeoutMs?: number;
   /** The environment java and mvn are looked up in and run with (default: this process's). */
   env?: NodeJS.ProcessEnv;
+  /**
+   * TLS and SASL/SCRAM instead of PLAINTEXT on the client listener (`tributary kafka --secure`):
+   * a certificate made with the JDK's keytool and SCRAM users written at format time by Kafka's
+   * own storage tool, all under DATA_DIR/kafka/secure. `user`/`password` (default: `tributary`
+   * and a generated password, kept there) are what clients log in with.
+   */
+  secure?: { user?: string; password?: string };
+}
+
+/** What a client of a secured local broker sets: KAFKA_SSL_CA_FILE and KAFKA_SASL_*. */
+export interface LocalKafkaSecurity {
+  caFile: string;
+  sslCa: string;
+  sasl: { mechanism: 'scram-sha-256'; username: string; password: string };
+  /** The file holding these settings as environment lines (0600). */
+  envFile: string;
 }
 
 interface NodeSpec {
@@ -44,9 +60,12 @@ interface NodeSpec {
 
 export class LocalKafka {
   private readonly processes = new Map<number, ChildProcess>();
+  /** Set when the broker runs TLS + SASL/SCRAM: how clients connect. */
+  security: LocalKafkaSecurity | undefined;
+  private brokerSecrets: { storePassword: string; brokerPassword: string } | undefined;
 
   private constructor(
-    private readonly opts: Required<Omit<LocalKafkaOptions, 'heapOpts'>> & { heapOpts: string },
+    private readonly opts: Required<Omit<LocalKafkaOptions, 'heapOpts' | 'secure'>> & { heapOpts: string; secure: LocalKafkaOptions['secure'] },
     private readonly classpath: string,
     private readonly nodes: NodeSpec[],
   ) {}
@@ -68,9 +87,11 @@ export class LocalKafka {
       port: 9092,
       readyTimeoutMs: 90_000,
       heapOpts: env.KAFKA_HEAP_OPTS ?? (options.nodes === 3 ? '-Xms128m -Xmx512m' : '-Xms256m -Xmx1g'),
+      secure: undefined,
       ...options,
       env,
     };
+    if (opts.secure && opts.nodes !== 1) throw new RangeError('a secured local broker is one node');
     await checkJava(env);
     const root = path.join(opts.dataDir, opts.nodes === 1 ? 'kafka' : 'kafka-cluster');
     const nodes: NodeSpec[] = Array.from({ length: opts.nodes }, (_, i) => ({
@@ -91,10 +112,67 @@ export class LocalKafka {
     const cluster = new LocalKafka(opts, classpath, nodes);
     // If this process exits without stop() (an error, process.exit), take the JVMs along.
     process.once('exit', () => { for (const child of cluster.processes.values()) child.kill('SIGTERM'); });
+    await cluster.checkListenerKind(root);
+    if (opts.secure) await cluster.prepareSecurity(path.join(root, 'secure'), opts.secure);
     await cluster.formatIfNeeded(root);
     for (const n of nodes) cluster.spawnNode(n);
     await cluster.waitReady();
     return cluster;
+  }
+
+  /**
+   * A broker's SCRAM users are written when its storage is formatted, so a data dir stays what
+   * it was first started as (plain or secure): say so rather than fail to log in.
+   */
+  private async checkListenerKind(root: string): Promise<void> {
+    const file = path.join(root, 'listener');
+    const wanted = this.opts.secure ? 'SASL_SSL' : 'PLAINTEXT';
+    const formatted = this.nodes.some((n) => existsSync(path.join(n.dir, 'meta.properties')));
+    const was = existsSync(file) ? (await readFile(file, 'utf8')).trim() : formatted ? 'PLAINTEXT' : wanted;
+    if (was !== wanted) {
+      throw new Error(`the broker in ${root} was first started with ${was} listeners; it cannot switch to ${wanted} (its SCRAM users are written at format time): use another DATA_DIR, or remove ${root}`);
+    }
+    await writeFile(file, wanted);
+  }
+
+  /**
+   * The certificate (RSA 2048, CN and SAN localhost/127.0.0.1, 10 years, PKCS12) and the
+   * broker's and the client's SCRAM passwords, made once and kept (0600) under `dir`.
+   */
+  private async prepareSecurity(dir: string, wanted: NonNullable<LocalKafkaOptions['secure']>): Promise<void> {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const secretsFile = path.join(dir, 'secrets.json');
+    let secrets: { storePassword: string; brokerPassword: string; user: string; password: string };
+    if (existsSync(secretsFile)) {
+      secrets = JSON.parse(await readFile(secretsFile, 'utf8')) as typeof secrets;
+      if ((wanted.user && wanted.user !== secrets.user) || (wanted.password && wanted.password !== secrets.password)) {
+        throw new Error(`the secured broker in ${dir} was formatted for user ${secrets.user} with another password: use those (see ${path.join(dir, 'client.env')}), or remove ${path.dirname(dir)}`);
+      }
+    } else {
+      const secret = () => randomBytes(18).toString('base64url');
+      secrets = { storePassword: secret(), brokerPassword: secret(), user: wanted.user ?? 'tributary', password: wanted.password ?? secret() };
+      await writeFile(secretsFile, JSON.stringify(secrets), { mode: 0o600 });
+    }
+    const keystore = path.join(dir, 'broker.p12');
+    const truststore = path.join(dir, 'truststore.p12');
+    const caFile = path.join(dir, 'ca.pem');
+    if (!existsSync(truststore)) {
+      const keytool = (args: string[]) => run('keytool', args, { env: this.opts.env });
+      const store = ['-storetype', 'PKCS12', '-storepass', secrets.storePassword];
+      await keytool(['-genkeypair', '-noprompt', '-alias', 'broker', '-keyalg', 'RSA', '-keysize', '2048', '-validity', '3650',
+        '-dname', 'CN=localhost', '-ext', 'SAN=dns:localhost,ip:127.0.0.1', '-keystore', keystore, ...store, '-keypass', secrets.storePassword]);
+      await keytool(['-exportcert', '-rfc', '-alias', 'broker', '-keystore', keystore, ...store, '-file', caFile]);
+      // The broker is its own client (inter-broker listener): it trusts its certificate too.
+      await keytool(['-importcert', '-noprompt', '-alias', 'broker', '-file', caFile, '-keystore', truststore, ...store]);
+    }
+    const envFile = path.join(dir, 'client.env');
+    const sasl = { mechanism: 'scram-sha-256' as const, username: secrets.user, password: secrets.password };
+    await writeFile(envFile, [
+      `KAFKA_BROKERS=${this.brokers.join(',')}`, 'KAFKA_SSL=true', `KAFKA_SSL_CA_FILE=${caFile}`,
+      'KAFKA_SASL_MECHANISM=scram-sha-256', `KAFKA_SASL_USERNAME=${secrets.user}`, `KAFKA_SASL_PASSWORD=${secrets.password}`, '',
+    ].join('\n'), { mode: 0o600 });
+    this.brokerSecrets = { storePassword: secrets.storePassword, brokerPassword: secrets.brokerPassword };
+    this.security = { caFile, sslCa: await readFile(caFile, 'utf8'), sasl, envFile };
   }
 
   private async formatIfNeeded(root: string): Promise<void> {
@@ -102,14 +180,34 @@ export class LocalKafka {
     const clusterId = existsSync(clusterIdFile) ? (await readFile(clusterIdFile, 'utf8')).trim() : kafkaUuid();
     await writeFile(clusterIdFile, clusterId);
     for (const n of this.nodes) {
-      await writeFile(n.propsFile, this.serverProperties(n));
+      // It may hold the keystore's and the broker's passwords: this user's alone.
+      await writeFile(n.propsFile, this.serverProperties(n), { mode: 0o600 });
+      await chmod(n.propsFile, 0o600);
       if (existsSync(path.join(n.dir, 'meta.properties'))) continue;
       // One node: a dynamic quorum of itself (--standalone). Three: the static voter set
       // in controller.quorum.voters, which format takes without extra flags.
-      const args = ['format', `--cluster-id=${clusterId}`, '-c', n.propsFile, ...(this.nodes.length === 1 ? ['--standalone'] : [])];
+      const args = ['format', `--cluster-id=${clusterId}`, '-c', n.propsFile, ...(this.nodes.length === 1 ? ['--standalone'] : []), ...this.scramUsers()];
       this.opts.logger.info({ node: n.id, dir: n.dir }, 'kafka.storage.format');
-      await run('java', [...this.jvmArgs(), 'kafka.tools.StorageTool', ...args], { env: this.opts.env });
+      // Through a java @argfile (0600, removed after): SCRAM passwords never show on a command line.
+      const argFile = path.join(root, `format-${n.id}.args`);
+      await writeFile(argFile, [...this.jvmArgs(), 'kafka.tools.StorageTool', ...args].map(argFileQuote).join('\n'), { mode: 0o600 });
+      try {
+        await run('java', [`@${argFile}`], { env: this.opts.env });
+      } finally {
+        await rm(argFile, { force: true });
+      }
     }
+  }
+
+  /** Kafka's storage tool writes SCRAM credentials into the first metadata (KRaft has no ZooKeeper to hold them). */
+  private scramUsers(): string[] {
+    if (!this.security || !this.brokerSecrets) return [];
+    const { username, password } = this.security.sasl;
+    return [
+      '--add-scram', `SCRAM-SHA-256=[name=broker,password=${this.brokerSecrets.brokerPassword}]`,
+      '--add-scram', `SCRAM-SHA-256=[name=${username},password=${password}]`,
+      '--add-scram', `SCRAM-SHA-512=[name=${username},password=${password}]`,
+    ];
   }
 
   private jvmArgs(heap = '-Xmx256m'): string[] {
@@ -126,15 +224,18 @@ export class LocalKafka {
     const quorum = this.nodes.length === 1
       ? `controller.quorum.bootstrap.servers=localhost:${n.controllerPort}`
       : `controller.quorum.voters=${this.nodes.map((m) => `${m.id}@localhost:${m.controllerPort}`).join(',')}`;
+    const client = this.opts.secure ? 'SASL_SSL' : 'PLAINTEXT';
     return [
       'process.roles=broker,controller',
       `node.id=${n.id}`,
       quorum,
-      `listeners=PLAINTEXT://localhost:${n.port},CONTROLLER://localhost:${n.controllerPort}`,
-      `advertised.listeners=PLAINTEXT://localhost:${n.port},CONTROLLER://localhost:${n.controllerPort}`,
+      // Loopback only: a local broker is for this machine (open a real cluster to a network).
+      `listeners=${client}://127.0.0.1:${n.port},CONTROLLER://127.0.0.1:${n.controllerPort}`,
+      `advertised.listeners=${client}://localhost:${n.port},CONTROLLER://localhost:${n.controllerPort}`,
       'controller.listener.names=CONTROLLER',
-      'inter.broker.listener.name=PLAINTEXT',
-      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      `inter.broker.listener.name=${client}`,
+      `listener.security.protocol.map=CONTROLLER:PLAINTEXT,${client}:${client}`,
+      ...this.secureProperties(),
       `log.dirs=${n.dir}`,
       // Topics are created on purpose (platform/kafka/topics.ts), never by a typo.
       'auto.create.topics.enable=false',
@@ -151,6 +252,22 @@ export class LocalKafka {
       'log.retention.hours=168',
       '',
     ].join('\n');
+  }
+
+  /** TLS with the keytool certificate, SCRAM for clients and for the broker itself. */
+  private secureProperties(): string[] {
+    if (!this.security || !this.brokerSecrets) return [];
+    const dir = path.dirname(this.security.caFile);
+    const pw = this.brokerSecrets.storePassword;
+    return [
+      'sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512',
+      'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256',
+      ...['scram-sha-256', 'scram-sha-512'].map((m) =>
+        `listener.name.sasl_ssl.${m}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="${this.brokerSecrets!.brokerPassword}";`),
+      `ssl.keystore.location=${path.join(dir, 'broker.p12')}`, 'ssl.keystore.type=PKCS12', `ssl.keystore.password=${pw}`, `ssl.key.password=${pw}`,
+      `ssl.truststore.location=${path.join(dir, 'truststore.p12')}`, 'ssl.truststore.type=PKCS12', `ssl.truststore.password=${pw}`,
+      'ssl.enabled.protocols=TLSv1.3,TLSv1.2',
+    ];
   }
 
   private spawnNode(n: NodeSpec): void {
@@ -177,7 +294,8 @@ export class LocalKafka {
     for (;;) {
       const dead = this.nodes.find((n) => !this.processes.has(n.id));
       if (dead) throw new Error(`Kafka node ${dead.id} exited during start-up; see ${dead.logFile}: ${await tail(dead.logFile)}`);
-      if ((await countBrokers(this.brokers).catch(() => 0)) === this.nodes.length) {
+      const security = this.security && { sslCa: this.security.sslCa, sasl: this.security.sasl };
+      if ((await countBrokers(this.brokers, security).catch(() => 0)) === this.nodes.length) {
         this.opts.logger.info({ brokers: this.brokers }, 'kafka.ready');
         return;
       }
@@ -229,6 +347,11 @@ function kafkaUuid(): string {
     const id = randomBytes(16).toString('base64url');
     if (!id.startsWith('-')) return id;
   }
+}
+
+/** One argument of a java @argfile: quoted, with backslashes and quotes escaped. */
+function argFileQuote(arg: string): string {
+  return `"${arg.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 }
 
 async function tail(file: string): Promise<string> {
