@@ -9,11 +9,14 @@ import { keyMatches, presentedKey } from '../platform/http/keys';
 import { ParameterError, rangeParams, timeseriesParams, topProductsParams } from './params';
 import { stageLag, topicRecords } from './pipeline-status';
 import type { DashboardQueries } from './queries';
+import { Sessions, sessionToken } from './sessions';
+import { StreamHub } from './stream';
+import { hostGuard } from '../platform/http/server';
 
 export interface DashboardDeps {
   queries: DashboardQueries;
   admin: Admin;
-  config: Pick<Config, 'topics' | 'processor' | 'sink' | 'readKeys'>;
+  config: Pick<Config, 'topics' | 'processor' | 'sink' | 'readKeys' | 'dashboard' | 'allowedHosts'> & { hosts: Pick<Config['hosts'], 'dashboard'> };
   logger: Logger;
   metrics: Registry;
   checks?: ReadinessCheck[];
@@ -28,35 +31,53 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   const { queries } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.use(opsRouter(deps.metrics, deps.checks ?? []));
+  app.use(hostGuard(deps.config.hosts.dashboard, deps.config.allowedHosts));
+  app.use(opsRouter(deps.metrics, deps.checks ?? [], deps.config.readKeys));
   app.use('/vendor/chart.js', express.static(path.dirname(require.resolve('chart.js'))));
   app.use(express.static(path.join(__dirname, 'public')));
 
-  app.use('/api', (req: Request, res: Response, next: NextFunction) => {
-    if (deps.config.readKeys.length === 0) return next();
-    const key = presentedKey(req.headers.authorization) ?? (typeof req.query.key === 'string' ? req.query.key : undefined);
-    if (key && keyMatches(key, deps.config.readKeys)) return next();
-    res.status(401).set('WWW-Authenticate', 'Bearer realm="tributary"').json({ error: 'unauthorized', message: 'a read key is required (Authorization: Bearer <key>, or ?key= for the event stream)' });
+  const sessions = new Sessions();
+  const readKeys = deps.config.readKeys;
+  // The page trades a read key (in a header) for an HttpOnly cookie, so its EventSource needs no key in the URL.
+  app.post('/api/session', (req: Request, res: Response) => {
+    const key = presentedKey(req.headers.authorization);
+    if (readKeys.length > 0 && (!key || !keyMatches(key, readKeys))) return unauthorized(res);
+    res.set('Set-Cookie', sessions.cookie(sessions.create())).status(204).end();
   });
+  app.use('/api', (req: Request, res: Response, next: NextFunction) => {
+    if (readKeys.length === 0) return next();
+    const key = presentedKey(req.headers.authorization);
+    if ((key && keyMatches(key, readKeys)) || sessions.valid(sessionToken(req.headers.cookie))) return next();
+    unauthorized(res);
+  });
+  // A query of a client that went away is cancelled in ClickHouse, not left running.
+  app.use('/api', (req: Request, res: Response, next: NextFunction) => {
+    const abort = new AbortController();
+    res.once('close', () => { if (!res.writableFinished) abort.abort(); });
+    res.locals.queries = queries.withSignal(abort.signal);
+    next();
+  });
+  const q = (res: Response) => res.locals.queries as DashboardQueries;
 
   app.get('/api/totals', async (req, res) => {
     const r = rangeParams(req.query);
-    res.json(await totalsBody(queries, r));
+    res.json(await totalsBody(q(res), r));
   });
 
   app.get('/api/timeseries', async (req, res) => {
     const p = timeseriesParams(req.query);
-    const points = await queries.timeseries(p.metric, p, p.interval, p.groupBy);
+    const points = await q(res).timeseries(p.metric, p, p.interval, p.groupBy);
     res.json({ metric: p.metric, interval: p.interval, groupBy: p.groupBy ?? null, from: iso(p.from), to: iso(p.to), points });
   });
 
   app.get('/api/top-products', async (req, res) => {
     const p = topProductsParams(req.query);
-    res.json({ from: iso(p.from), to: iso(p.to), products: await queries.topProducts(p, p.limit) });
+    res.json({ from: iso(p.from), to: iso(p.to), products: await q(res).topProducts(p, p.limit) });
   });
 
   const rates = new RateSampler();
   app.get('/api/pipeline', async (_req, res) => {
+    const queries = q(res);
     const { topics, processor, sink } = deps.config;
     const [processLag, sinkLag, events, rollups, deadLetters, freshness] = await Promise.all([
       stageLag(deps.admin, 'process', processor.groupId, [topics.users, topics.orders]),
@@ -80,27 +101,28 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
     });
   });
 
+  const hub = new StreamHub(async (signal) => {
+    const live = queries.withSignal(signal);
+    const now = Date.now();
+    const windowStart = now - (now % MINUTE);
+    const [current, lastHour, freshness] = await Promise.all([
+      totalsBody(live, { from: windowStart, to: windowStart + MINUTE }),
+      totalsBody(live, { from: windowStart - 59 * MINUTE, to: windowStart + MINUTE }),
+      live.freshness(),
+    ]);
+    return { window: iso(windowStart), current, lastHour, freshness };
+  }, { intervalMs: deps.streamIntervalMs ?? 1000, maxStreams: deps.config.dashboard.maxStreams, maxPerClient: deps.config.dashboard.maxStreamsPerClient, timeoutMs: deps.config.dashboard.queryTimeoutMs });
+  app.locals.hub = hub;
+
   app.get('/api/stream', (req, res) => {
+    const client = req.socket.remoteAddress ?? '?';
+    const refusal = hub.refusal(client);
+    if (refusal) return res.status(429).set('Retry-After', '10').json({ error: 'too_many_streams', message: refusal });
     res.set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     res.flushHeaders();
-    let closed = false;
-    const push = async () => {
-      try {
-        const now = Date.now();
-        const windowStart = now - (now % MINUTE);
-        const [current, lastHour, freshness] = await Promise.all([
-          totalsBody(queries, { from: windowStart, to: windowStart + MINUTE }),
-          totalsBody(queries, { from: windowStart - 59 * MINUTE, to: windowStart + MINUTE }),
-          queries.freshness(),
-        ]);
-        if (!closed) res.write(`event: figures\ndata: ${JSON.stringify({ window: iso(windowStart), current, lastHour, freshness })}\n\n`);
-      } catch (err) {
-        if (!closed) res.write(`event: error\ndata: ${JSON.stringify({ message: (err as Error).message })}\n\n`);
-      }
-    };
-    void push();
-    const timer = setInterval(() => void push(), deps.streamIntervalMs ?? 1000);
-    req.on('close', () => { closed = true; clearInterval(timer); });
+    // An open stream is not a slow request: the server's request timeout does not apply to it.
+    req.socket.setTimeout(0);
+    hub.subscribe(res, client);
   });
 
   app.use('/api', (_req: Request, res: Response) => {
@@ -112,6 +134,10 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
     res.status(503).set('Retry-After', '2').json({ error: 'unavailable', message: `query failed: ${(err as Error).message}` });
   });
   return app;
+}
+
+function unauthorized(res: Response): void {
+  res.status(401).set('WWW-Authenticate', 'Bearer realm="tributary"').json({ error: 'unauthorized', message: 'a read key is required: Authorization: Bearer <key> (the page trades it for a session cookie at POST /api/session)' });
 }
 
 async function totalsBody(queries: DashboardQueries, r: { from: number; to: number }) {

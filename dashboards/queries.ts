@@ -51,10 +51,24 @@ export interface SeriesPoint {
 const RANGE = `window_start >= {from:DateTime64(3, 'UTC')} AND window_start < {to:DateTime64(3, 'UTC')}`;
 
 export class DashboardQueries {
-  constructor(private readonly client: ClickHouseClient, private readonly db: string) {}
+  private readonly settings: string;
+
+  /**
+   * Every query runs at most `timeoutMs` in ClickHouse (max_execution_time, as a SETTINGS clause
+   * of that query alone, so the same session's inserts are not limited) and is cancelled when
+   * `signal` aborts (the client went away).
+   */
+  constructor(private readonly client: ClickHouseClient, private readonly db: string, timeoutMs = 10_000, private readonly signal?: AbortSignal) {
+    this.settings = ` SETTINGS max_execution_time = ${Math.max(1, Math.ceil(timeoutMs / 1000))}, timeout_overflow_mode = 'throw'`;
+  }
+
+  /** The same queries, cancelled when `signal` aborts. */
+  withSignal(signal: AbortSignal): DashboardQueries {
+    return Object.assign(Object.create(DashboardQueries.prototype) as DashboardQueries, this, { signal });
+  }
 
   private async rows<T>(query: string, params: Record<string, unknown>): Promise<T[]> {
-    const result = await this.client.query({ query, query_params: params, format: 'JSONEachRow' });
+    const result = await this.client.query({ query: query + this.settings, query_params: params, format: 'JSONEachRow', abort_signal: this.signal });
     return result.json<T>();
   }
 
@@ -110,18 +124,19 @@ export class DashboardQueries {
     return rows.map((row) => ({ t: new Date(row.t).toISOString(), group: row.g, value: Number(row.v) }));
   }
 
+  /** The `limit` products that sold the most units in the range, ranked and cut in ClickHouse. */
   async topProducts(r: Range, limit: number): Promise<Array<{ sku: string; category: string; quantity: number; revenueCents: Record<string, number> }>> {
-    const rows = await this.rows<{ sku: string; category: string; currency: string; q: string; rev: string }>(
-      `SELECT sku, any(category) AS category, currency, sum(quantity) AS q, sum(amount_cents) AS rev
-       FROM ${this.db}.rollup_products FINAL WHERE ${RANGE}
-       GROUP BY sku, currency`, this.range(r));
-    const bySku = new Map<string, { sku: string; category: string; quantity: number; revenueCents: Record<string, number> }>();
-    for (const row of rows) {
-      const p = bySku.get(row.sku) ?? { sku: row.sku, category: row.category, quantity: 0, revenueCents: {} };
-      p.quantity += Number(row.q);
-      p.revenueCents[row.currency] = (p.revenueCents[row.currency] ?? 0) + Number(row.rev);
-      bySku.set(row.sku, p);
-    }
-    return [...bySku.values()].sort((a, b) => b.quantity - a.quantity || a.sku.localeCompare(b.sku)).slice(0, limit);
+    const rows = await this.rows<{ sku: string; category: string; q: string; revenue: Array<[string, string]> }>(
+      `SELECT sku, any(category) AS category, sum(q) AS q, groupArray((currency, rev)) AS revenue
+       FROM (SELECT sku, any(category) AS category, currency, sum(quantity) AS q, sum(amount_cents) AS rev
+             FROM ${this.db}.rollup_products FINAL WHERE ${RANGE} GROUP BY sku, currency)
+       GROUP BY sku ORDER BY q DESC, sku ASC LIMIT {limit:UInt32}`, { ...this.range(r), limit });
+    return rows.map((row) => ({
+      sku: row.sku,
+      category: row.category,
+      quantity: Number(row.q),
+      revenueCents: Object.fromEntries(row.revenue.map(([currency, rev]) => [currency, Number(rev)])),
+    }));
   }
+
 }

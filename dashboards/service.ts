@@ -19,7 +19,7 @@ export async function startDashboard(deps: { config: Config; clickhouse: ClickHo
   checks?: ReadinessCheck[] }): Promise<DashboardService> {
   const admin = await connectAdmin(deps.kafka);
   const app = dashboardApp({
-    queries: new DashboardQueries(deps.clickhouse, deps.config.clickhouse.database),
+    queries: new DashboardQueries(deps.clickhouse, deps.config.clickhouse.database, deps.config.dashboard.queryTimeoutMs),
     admin,
     config: deps.config,
     logger: deps.logger,
@@ -38,6 +38,7 @@ export async function startDashboard(deps: { config: Config; clickhouse: ClickHo
   return {
     url,
     async close() {
+      (app.locals.hub as { close(): void }).close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await admin.disconnect();
     },

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ClickHouseClient } from '@clickhouse/client';
@@ -144,6 +145,69 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     await reader.cancel();
     const data = JSON.parse(text.split('\n').find((l) => l.startsWith('data: '))!.slice(6));
     expect(Object.keys(data).sort()).toEqual(['current', 'freshness', 'lastHour', 'window']);
+  });
+
+  it('#18: read keys by header or session cookie only, /metrics behind them, Host checked, streams capped and computed once per tick for all', async () => {
+    const readKey = `rk-${unique('k')}`;
+    const secured = dashboardApp({
+      queries: new DashboardQueries(clickhouse, db, 5000), admin, logger: silentLogger, metrics: createMetrics('d2'), streamIntervalMs: 100,
+      config: { ...testConfig(), readKeys: [readKey], dashboard: { maxStreams: 6, maxStreamsPerClient: 5, queryTimeoutMs: 5000 } },
+    });
+    const s2 = secured.listen(0, '127.0.0.1');
+    await new Promise((r) => s2.once('listening', r));
+    const url = `http://127.0.0.1:${(s2.address() as AddressInfo).port}`;
+    const streams: Array<ReadableStreamDefaultReader<Uint8Array>> = [];
+    try {
+      const totals = `/api/totals?from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}`;
+      expect((await fetch(`${url}${totals}`)).status).toBe(401);
+      // A key in the URL is no key: it would end up in logs and histories.
+      expect((await fetch(`${url}${totals}&key=${readKey}`)).status).toBe(401);
+      expect((await fetch(`${url}${totals}`, { headers: { authorization: `Bearer ${readKey}` } })).status).toBe(200);
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${readKey}` } })).status).toBe(200);
+      // DNS rebinding: a page of another origin resolved to 127.0.0.1 sends its own Host.
+      // (fetch sets Host itself: node:http sends the forged one.)
+      const forged = await new Promise<number>((resolve, reject) => {
+        http.get(`${url}${totals}`, { headers: { authorization: `Bearer ${readKey}`, host: 'evil.example' } }, (r) => { r.resume(); resolve(r.statusCode!); }).on('error', reject);
+      });
+      expect(forged).toBe(403);
+      // The page's way: the key once in a header, then an HttpOnly cookie.
+      expect((await fetch(`${url}/api/session`, { method: 'POST', headers: { authorization: 'Bearer nope' } })).status).toBe(401);
+      const session = await fetch(`${url}/api/session`, { method: 'POST', headers: { authorization: `Bearer ${readKey}` } });
+      expect(session.status).toBe(204);
+      const cookie = session.headers.get('set-cookie')!;
+      expect(cookie).toMatch(/^tributary_session=[\w-]+; HttpOnly; SameSite=Strict; Path=\/; Max-Age=\d+$/);
+      const jar = { cookie: cookie.split(';')[0]! };
+      const body = (await (await fetch(`${url}${totals}`, { headers: jar })).json()) as { activeUsers: number };
+      expect(body.activeUsers).toBe(truth.totals().activeUsers);
+      expect((await fetch(`${url}${totals}`, { headers: { cookie: 'tributary_session=forged' } })).status).toBe(401);
+
+      // Five streams of one client: the sixth is refused; all five get figures from one computation per tick.
+      for (let i = 0; i < 5; i++) {
+        const res = await fetch(`${url}/api/stream`, { headers: jar });
+        expect(res.status).toBe(200);
+        streams.push(res.body!.getReader());
+      }
+      const refused = await fetch(`${url}/api/stream`, { headers: jar });
+      expect(refused.status).toBe(429);
+      expect(((await refused.json()) as { message: string }).message).toContain('DASHBOARD_MAX_STREAMS_PER_CLIENT');
+      const hub = secured.locals.hub as { computations: number };
+      const before = hub.computations;
+      const texts = await Promise.all(streams.map(async (reader) => {
+        let text = '';
+        while ((text.match(/event: figures/g) ?? []).length < 4) text += new TextDecoder().decode((await reader.read()).value);
+        return text;
+      }));
+      const ran = hub.computations - before;
+      // 5 streams × 4 figures each = 20 deliveries; per-connection queries would have run 20 times at least.
+      expect(texts).toHaveLength(5);
+      expect(ran).toBeGreaterThanOrEqual(3);
+      expect(ran).toBeLessThanOrEqual(8);
+    } finally {
+      for (const reader of streams) await reader.cancel().catch(() => undefined);
+      (secured.locals.hub as { close(): void }).close();
+      await new Promise((r) => s2.close(r));
+    }
   });
 
   it('/api/pipeline reports lag per stage and partition and the dead letters', async () => {

@@ -14,8 +14,29 @@ function rangeQuery() {
   return { from: new Date(from).toISOString(), to: new Date(to).toISOString(), interval };
 }
 
+/**
+ * With READ_KEYS set, the page asks for a read key once and trades it (in a header, never in a
+ * URL) for an HttpOnly session cookie; every fetch and the live stream then send the cookie.
+ */
+let signingIn;
+function signIn() {
+  signingIn ??= (async () => {
+    for (;;) {
+      const key = window.prompt('This dashboard needs a read key (READ_KEYS):');
+      if (key === null) throw new Error('no read key');
+      const res = await fetch('/api/session', { method: 'POST', headers: { authorization: `Bearer ${key}` } });
+      if (res.ok) return;
+    }
+  })().finally(() => { signingIn = undefined; });
+  return signingIn;
+}
+
 async function api(path, params) {
-  const res = await fetch(`${path}?${new URLSearchParams(params)}`);
+  let res = await fetch(`${path}?${new URLSearchParams(params)}`);
+  if (res.status === 401) {
+    await signIn();
+    res = await fetch(`${path}?${new URLSearchParams(params)}`);
+  }
   if (!res.ok) throw new Error(`${path}: ${res.status}`);
   return res.json();
 }
@@ -117,6 +138,8 @@ function connect() {
 }
 
 $('range').addEventListener('change', () => refreshCharts().catch(console.error));
-refreshCharts().catch(console.error);
-refreshPipeline().catch(console.error);
-connect();
+// The first call signs in when the dashboard needs a key; the stream opens after it.
+refreshCharts().catch(console.error).finally(() => {
+  refreshPipeline().catch(console.error);
+  connect();
+});

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import express, { Router, type Request, type Response } from 'express';
 import { listenHardened } from './server';
+import { keyMatches, presentedKey } from './keys';
 import { urlFor } from '../config';
 import type { Registry } from 'prom-client';
 
@@ -11,7 +12,7 @@ export type ReadinessCheck = { name: string; check: () => Promise<void> | void }
  * `/healthz` (the process is alive), `/readyz` (every dependency answers: 200, else 503 with the
  * failing checks) and `/metrics` (Prometheus text format). Every HTTP stage mounts this router.
  */
-export function opsRouter(registry: Registry, checks: ReadinessCheck[] = []): Router {
+export function opsRouter(registry: Registry, checks: ReadinessCheck[] = [], metricsKeys: string[] = []): Router {
   const router = Router();
   router.get('/healthz', (_req: Request, res: Response) => {
     res.json({ status: 'ok' });
@@ -28,7 +29,15 @@ export function opsRouter(registry: Registry, checks: ReadinessCheck[] = []): Ro
     const ready = results.every((r) => r.ok);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: results });
   });
-  router.get('/metrics', async (_req: Request, res: Response) => {
+  router.get('/metrics', async (req: Request, res: Response) => {
+    // With READ_KEYS set, what the pipeline carries (rates, topics, errors) is for key holders too.
+    if (metricsKeys.length > 0) {
+      const key = presentedKey(req.headers.authorization);
+      if (!key || !keyMatches(key, metricsKeys)) {
+        res.status(401).set('WWW-Authenticate', 'Bearer realm="tributary"').json({ error: 'unauthorized', message: 'a read key is required for /metrics: Authorization: Bearer <key>' });
+        return;
+      }
+    }
     res.type(registry.contentType).send(await registry.metrics());
   });
   return router;
@@ -43,10 +52,10 @@ export interface OpsServer {
  * A server of the ops router alone, for the stages that serve nothing else (processor, sink,
  * bridges). Rejects when the port is taken.
  */
-export async function serveOps(port: number, registry: Registry, checks: ReadinessCheck[], purpose: string, host = '127.0.0.1'): Promise<OpsServer> {
+export async function serveOps(port: number, registry: Registry, checks: ReadinessCheck[], purpose: string, host = '127.0.0.1', metricsKeys: string[] = []): Promise<OpsServer> {
   const app = express();
   app.disable('x-powered-by');
-  app.use(opsRouter(registry, checks));
+  app.use(opsRouter(registry, checks, metricsKeys));
   const server = await listenHardened(app, port, host, purpose);
   return {
     url: urlFor(host, (server.address() as AddressInfo).port),

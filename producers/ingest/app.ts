@@ -4,6 +4,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import { isRetriable } from '../../platform/errors';
+import { hostGuard } from '../../platform/http/server';
 import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
 import type { ProduceBatcher, RecordReceipt } from '../batcher';
 import type { EventEncoder } from '../encoder';
@@ -25,6 +26,11 @@ export interface IngestDeps {
   checks?: ReadinessCheck[];
   /** Says why not to accept events now (DATA_DIR nearly full), when ingest runs beside the local broker. */
   diskGuard?: { readonly low: string | undefined };
+  /** Where the server listens and which other Host names it answers (DNS rebinding guard on loopback). */
+  bindHost?: string;
+  allowedHosts?: string[];
+  /** READ_KEYS: /metrics needs one when set. */
+  metricsKeys?: string[];
 }
 
 /**
@@ -38,9 +44,12 @@ export function ingestApp(deps: IngestDeps): express.Express {
   const limits = { ...config, event: deps.eventLimits };
   const metrics = ingestMetrics(deps.metrics, () => deps.batcher.inflightBytes);
   const unsettled = new UnsettledSends();
+  /** Bytes of request bodies being received or waiting for their answer (admission control). */
+  let admitted = 0;
   const app = express();
   app.disable('x-powered-by');
-  app.use(opsRouter(deps.metrics, deps.checks ?? []));
+  app.use(hostGuard(deps.bindHost ?? '0.0.0.0', deps.allowedHosts ?? []));
+  app.use(opsRouter(deps.metrics, deps.checks ?? [], deps.metricsKeys ?? []));
 
   app.post('/v1/events',
     (req: Request, res: Response, next: NextFunction) => {
@@ -56,14 +65,31 @@ export function ingestApp(deps: IngestDeps): express.Express {
       }
       const low = deps.diskGuard?.low;
       if (low) return next(new Rejection(503, 'insufficient_storage', { error: 'insufficient_storage', message: low }, 5));
-      if (deps.batcher.inflightBytes > config.maxInflightBytes) {
-        return next(new Rejection(429, 'backpressure', { error: 'too_many_requests', message: 'too many bytes waiting for Kafka; retry shortly' }, 1));
+      // Admission counts bytes as they arrive: the declared length is reserved up front (refused
+      // at once past the budget), a chunked body is counted chunk by chunk; both stay counted
+      // until the request is answered, with what still waits for Kafka.
+      const declared = Number(req.headers['content-length'] ?? 0) || 0;
+      if (admitted + deps.batcher.inflightBytes + declared > config.maxInflightBytes) {
+        res.set('Connection', 'close');
+        return next(new Rejection(429, 'backpressure', { error: 'too_many_requests', message: `more than ${config.maxInflightBytes} bytes are being received or wait for Kafka (INGEST_MAX_INFLIGHT_BYTES); retry shortly` }, 1));
       }
+      let counted = declared;
+      admitted += counted;
+      let arrived = 0;
+      req.on('data', (chunk: Buffer) => {
+        arrived += chunk.length;
+        if (arrived <= counted) return;
+        admitted += arrived - counted;
+        counted = arrived;
+        if (admitted + deps.batcher.inflightBytes > config.maxInflightBytes) res.locals.overBudget = true;
+      });
+      res.once('close', () => { admitted -= counted; counted = 0; });
       next();
     },
     // The limit counts decoded bytes (body-parser inflates gzip, deflate and br first); verify records how many.
     express.json({ limit: config.maxBodyBytes, strict: false, verify: (_req, res, body) => { (res as Response).locals.bodyBytes = body.length; } }),
     async (req: Request, res: Response) => {
+      if (res.locals.overBudget) throw new Rejection(429, 'backpressure', { error: 'too_many_requests', message: `more than ${config.maxInflightBytes} bytes are being received or wait for Kafka (INGEST_MAX_INFLIGHT_BYTES); retry shortly` }, 1);
       const receivedAt = Date.now();
       const events = toEventList(req.body, limits);
       const origin = (res.locals.origin as string | undefined) ?? null;
