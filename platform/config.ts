@@ -320,13 +320,17 @@ function readCaFile(file: string | undefined): string | undefined {
 }
 
 /** Values copied from examples that must never guard anything (compose files, docs). */
-export const PLACEHOLDERS = new Set(['change-me', 'changeme', 'change_me', 'replace-me', 'secret', 'password', 'your-key', 'example', 'guest']);
+export const PLACEHOLDERS = new Set(['change-me', 'changeme', 'change_me', 'replace-me', 'secret', 'password', 'your-key', 'example']);
 
 function placeholderSecret(e: Env): string | undefined {
   if ((e.WRITE_KEYS ?? []).some((k) => PLACEHOLDERS.has(k.toLowerCase()))) return 'WRITE_KEYS';
   if ((e.READ_KEYS ?? []).some((k) => PLACEHOLDERS.has(k.toLowerCase()))) return 'READ_KEYS';
   if (PLACEHOLDERS.has(e.CLICKHOUSE_PASSWORD.toLowerCase())) return 'CLICKHOUSE_PASSWORD';
   if (e.KAFKA_SASL_PASSWORD !== undefined && PLACEHOLDERS.has(e.KAFKA_SASL_PASSWORD.toLowerCase())) return 'KAFKA_SASL_PASSWORD';
+  // amqp://user:@host is an unset password interpolated (compose). (guest:guest stays allowed: RabbitMQ
+  // accepts it from loopback only, which is how the local node of `start --via rabbitmq` is reached.)
+  const amqpPassword = e.RABBITMQ_URL ? /^amqps?:\/\/[^:/@]*:([^@]*)@/.exec(e.RABBITMQ_URL)?.[1] : undefined;
+  if (amqpPassword !== undefined && (amqpPassword === '' || PLACEHOLDERS.has(decodeURIComponent(amqpPassword).toLowerCase()))) return 'RABBITMQ_URL\'s password';
   return undefined;
 }
 

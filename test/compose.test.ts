@@ -7,11 +7,43 @@ import { processContext } from '../cli/context';
 
 /** docker-compose.yml cannot run here (no Docker engine); this keeps it honest by reading. */
 describe('docker-compose.yml', () => {
-  const compose = parse(readFileSync(path.join(__dirname, '..', 'docker-compose.yml'), 'utf8'), { merge: true }) as {
-    services: Record<string, { build?: unknown; environment?: Record<string, string | number>; depends_on?: Record<string, unknown>; command?: string[] }>;
+  // Comments are not interpolated (YAML drops them first).
+  const text = readFileSync(path.join(__dirname, '..', 'docker-compose.yml'), 'utf8').split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
+  // What a user exports before `docker compose up` (the file's header says how).
+  const exported: Record<string, string> = {
+    TRIBUTARY_WRITE_KEYS: 'wk-4f1c2a9e', TRIBUTARY_READ_KEYS: 'rk-7d3b8e10', CLICKHOUSE_PASSWORD: 'ch-5a6b7c8d', RABBITMQ_PASSWORD: 'mq-1e2f3a4b',
+  };
+  /** Compose's interpolation: ${VAR:?message} needs VAR, ${VAR:-default} falls back, $$ is a literal $. */
+  const interpolate = (source: string, vars: Record<string, string>) => source.replace(/\$\{(\w+)(?::([?-])([^}]*))?\}/g, (_m, name: string, op?: string, arg?: string) => {
+    if (vars[name]) return vars[name]!;
+    if (op === '?') throw new Error(`required variable ${name} is missing a value: ${arg}`);
+    return op === '-' ? arg ?? '' : '';
+  }).replace(/\$\$/g, '$');
+  const compose = parse(interpolate(text, exported), { merge: true }) as {
+    services: Record<string, { build?: unknown; environment?: Record<string, string | number>; depends_on?: Record<string, unknown>; command?: string[]; ports?: string[]; entrypoint?: string[] }>;
   };
   const services = compose.services;
   const tributary = Object.entries(services).filter(([, s]) => s.build !== undefined);
+
+  it('#18: no secret has a default, compose refuses to start without each, and every published port is on 127.0.0.1', () => {
+    // Defaults (${VAR:-x}) only for the profile-gated RabbitMQ password, and empty: its container refuses to start without it.
+    const defaults = [...text.matchAll(/\$\{(\w+):-([^}]*)\}/g)].map((m) => [m[1], m[2]]);
+    expect(defaults.every(([name, value]) => name === 'RABBITMQ_PASSWORD' && value === '')).toBe(true);
+    expect(compose.services.rabbitmq!.entrypoint!.join(' ')).toContain('[ -n "$RABBITMQ_DEFAULT_PASS" ] || {');
+    for (const required of ['TRIBUTARY_WRITE_KEYS', 'TRIBUTARY_READ_KEYS', 'CLICKHOUSE_PASSWORD']) {
+      expect(() => interpolate(text, { ...exported, [required]: '' })).toThrow(`required variable ${required} is missing a value`);
+    }
+    expect(text).not.toMatch(/guest|change-me|PASSWORD: tributary/);
+    const ports = Object.values(compose.services).flatMap((s) => s.ports ?? []);
+    expect(ports.length).toBeGreaterThanOrEqual(7);
+    expect(ports.filter((p) => !p.startsWith('127.0.0.1:'))).toEqual([]);
+    // And a placeholder copied into the variables is refused by Tributary itself.
+    const ingest = Object.fromEntries(Object.entries(parse(interpolate(text, { ...exported, TRIBUTARY_WRITE_KEYS: 'change-me' }), { merge: true }).services.ingest.environment).map(([k, v]) => [k, String(v)]));
+    expect(() => loadConfig(ingest)).toThrow('WRITE_KEYS holds a placeholder');
+    // An empty RabbitMQ password (the variable unset) stops the bridge with one line, too.
+    const bridge = Object.fromEntries(Object.entries(parse(interpolate(text, { ...exported, RABBITMQ_PASSWORD: '' }), { merge: true }).services['bridge-rabbitmq'].environment).map(([k, v]) => [k, String(v)]));
+    expect(() => loadConfig(bridge)).toThrow("RABBITMQ_URL's password holds a placeholder");
+  });
 
   it('builds the Tributary stages from the Dockerfile, each running a real CLI command', () => {
     expect(tributary.map(([name]) => name)).toEqual(expect.arrayContaining(['ingest', 'process', 'sink', 'dashboard']));
