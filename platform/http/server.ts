@@ -13,7 +13,11 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = { requestTimeoutMs: 30_000, heade
  * Rejects with a PortInUseError naming `purpose` when the port is taken.
  */
 export async function listenHardened(app: (req: never, res: never) => void, port: number, host: string, purpose: string, limits: HttpLimits = DEFAULT_HTTP_LIMITS): Promise<Server> {
-  const server = createServer({ requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs }, app as never);
+  // Node checks both timeouts only every connectionsCheckingInterval (30 s by default): every second here.
+  const server = createServer({
+    requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs,
+    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+  }, app as never);
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxConnections = limits.maxConnections;
   // An idle socket (no request yet, or between requests) is dropped on the same clock as headers.
