@@ -7,13 +7,14 @@ import { benchSink } from './sink';
 import { benchFreshness } from './freshness';
 import { benchCeiling, type CeilingResult } from './ceiling';
 import { benchCardinality } from './cardinality';
+import { benchStreams } from './streams';
 
 /**
- * `npm run bench [-- ingest|process|sink|ceiling|cardinality]`: measured figures, printed and
+ * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams]`: measured figures, printed and
  * written to .tributary/bench/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
-  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality'].includes(a)));
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams'].includes(a)));
   const all = which.size === 0;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
   const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
@@ -70,6 +71,18 @@ async function main(): Promise<void> {
       lines.push('## High cardinality (`tributary process`, one instance, default row bounds)', '',
         '| orders (10 lines each) | distinct SKUs | distinct users | SEGMENT_SIZE | PROCESS_MAX_ROWS / PENDING | rows held, peak | row bound | peak memory MiB | seconds | rollup rows emitted |', '|---|---|---|---|---|---|---|---|---|---|',
         `| ${c.orders} | ${c.distinctSkus} | ${c.distinctUsers} | ${c.segmentSize} | ${c.maxRows} / ${c.maxPendingRows} | ${c.peakOpenRows} | ${c.rowBound} | ${c.peakMemoryMiB} | ${c.seconds.toFixed(1)} | ${c.rollupRows} |`, '');
+    } finally {
+      await env.stop();
+    }
+  }
+  if (all || which.has('streams')) {
+    const env = await benchEnv();
+    try {
+      const s = await benchStreams(env);
+      report.streams = s;
+      lines.push(`## Dashboard under ${s.streams} streams (\`tributary start --demo --rate ${s.demoRate}\`, /api/totals timed 4×/s)`, '',
+        '| streams open | figures per stream per s | /api/totals p50 / p99 ms, no stream | p50 / p99 ms, streams open | RSS MiB before → with streams | peak MiB |', '|---|---|---|---|---|---|',
+        `| ${s.opened} of ${s.streams} | ${s.figuresPerStreamPerSecond} | ${s.baseline.p50ms} / ${s.baseline.p99ms} (${s.baseline.calls} calls) | ${s.loaded.p50ms} / ${s.loaded.p99ms} (${s.loaded.calls} calls, ${s.seconds} s) | ${s.rssBeforeMiB} → ${s.rssLoadedMiB} | ${s.peakMiB} |`, '');
     } finally {
       await env.stop();
     }

@@ -2,6 +2,7 @@ import avro from 'avsc';
 import type { Logger } from '../platform/logger';
 import { COMPATIBILITY, SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
 import { ConfluentSchemaRegistryCompatibilityError } from '@kafkajs/confluent-schema-registry/dist/errors';
+import { TimeoutMiddleware } from 'mappersmith/middleware/timeout';
 import { TributaryError } from '../platform/errors';
 import { redactUrl } from '../platform/config';
 import type { SchemaEntry } from './catalog';
@@ -22,8 +23,9 @@ export class SchemaClient {
   private readonly resolvers = new WeakMap<avro.Type, Map<number, avro.Resolver>>();
   private readonly registry: SchemaRegistry;
 
-  constructor(readonly url: string, private readonly logger: Logger, auth?: { username: string; password: string }) {
-    this.registry = new SchemaRegistry({ host: url, clientId: 'tributary', ...(auth ? { auth } : {}) });
+  constructor(readonly url: string, private readonly logger: Logger, auth?: { username: string; password: string }, timeoutMs = 10_000) {
+    // A registry that accepts the connection and never answers must not hang a stage: 10 s per request.
+    this.registry = new SchemaRegistry({ host: url, clientId: 'tributary', middlewares: [TimeoutMiddleware(timeoutMs)], ...(auth ? { auth } : {}) });
   }
 
   /**
