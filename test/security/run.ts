@@ -67,6 +67,7 @@ async function main(): Promise<void> {
     await dashboardProbes(dashboard, ingest, keys);
     await streamFlood(dashboard, keys.read);
     await slowClients(ports.dashboard, ports.ingest);
+    await connectionCap(ports.ingest, 200);
     await inflight(ingest, keys.write, inflightBytes, broker.pids[0]!, pids);
     secretsOnDisk(dataDir, pids, keys, stderr + stdout);
     await configErrors();
@@ -202,6 +203,22 @@ async function slowClients(dashboardPort: number, ingestPort: number): Promise<v
   const bodies = await Promise.all(Array.from({ length: 20 }, () => held(ingestPort, 'POST /v1/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{', ' ')));
   const maxBodies = Math.max(...bodies) / 1000;
   record('20 sockets trickling a body (HTTP_REQUEST_TIMEOUT_MS=5000)', 'closed by the server within seconds', `all closed, the last after ${maxBodies.toFixed(1)} s`, maxBodies < 10);
+}
+
+/** HTTP_MAX_CONNECTIONS=200: of 260 idle sockets to ingest, the server closes at least 60 at once. */
+async function connectionCap(port: number, cap: number): Promise<void> {
+  const sockets: net.Socket[] = [];
+  let closed = 0;
+  for (let i = 0; i < cap + 60; i++) {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.on('close', () => { closed++; });
+    socket.on('error', () => undefined);
+    sockets.push(socket);
+  }
+  await waitFor(() => (closed >= 60 ? true : undefined), 'the sockets past the cap to be closed', 10_000, 100).catch(() => undefined);
+  const atCap = closed;
+  for (const s of sockets) s.destroy();
+  record(`${cap + 60} idle sockets to ingest (HTTP_MAX_CONNECTIONS=${cap})`, `at least 60 closed by the server at once`, `${atCap} closed`, atCap >= 60 && atCap < cap + 60);
 }
 
 /** 80 concurrent 1 MB posts while the broker is paused (SIGSTOP): 429 past INGEST_MAX_INFLIGHT_BYTES, ingest's memory bounded. */
