@@ -8,13 +8,14 @@ import { benchFreshness } from './freshness';
 import { benchCeiling, type CeilingResult } from './ceiling';
 import { benchCardinality } from './cardinality';
 import { benchStreams } from './streams';
+import { benchCatchup } from './catchup';
 
 /**
- * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams]`: measured figures, printed and
+ * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup]`: measured figures, printed and
  * written to .tributary/bench/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
-  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams'].includes(a)));
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup'].includes(a)));
   const all = which.size === 0;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
   const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
@@ -71,6 +72,24 @@ async function main(): Promise<void> {
       lines.push('## High cardinality (`tributary process`, one instance, default row bounds)', '',
         '| orders (10 lines each) | distinct SKUs | distinct users | SEGMENT_SIZE | PROCESS_MAX_ROWS / PENDING | rows held, peak | row bound | peak memory MiB | seconds | rollup rows emitted |', '|---|---|---|---|---|---|---|---|---|---|',
         `| ${c.orders} | ${c.distinctSkus} | ${c.distinctUsers} | ${c.segmentSize} | ${c.maxRows} / ${c.maxPendingRows} | ${c.peakOpenRows} | ${c.rowBound} | ${c.peakMemoryMiB} | ${c.seconds.toFixed(1)} | ${c.rollupRows} |`, '');
+    } finally {
+      await env.stop();
+    }
+  }
+  if (all || which.has('catchup')) {
+    const env = await benchEnv();
+    try {
+      const counts = (process.env.BENCH_CATCHUP_USERS ?? '1000,50000,1000000').split(',').map(Number);
+      lines.push('## Catch-up of the whole `tributary start` on a preloaded backlog (orders, 20 minutes of event time)', '',
+        '| events | distinct users | preload events/s | spawn → ready s | ready → all queryable s | events/s | peak MiB start (sink, dashboard, registry) / processor |', '|---|---|---|---|---|---|---|');
+      const results = [];
+      for (const users of counts) {
+        const c = await benchCatchup(env, users);
+        results.push(c);
+        lines.push(`| ${c.events} | ${c.users} | ${c.preloadEventsPerSecond} | ${c.readySeconds.toFixed(1)} | ${c.catchupSeconds.toFixed(1)} | ${c.eventsPerSecond}${ofCeiling(c.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${c.peakMiB.start} / ${c.peakMiB.processor} |`);
+      }
+      lines.push('');
+      report.catchup = results;
     } finally {
       await env.stop();
     }
