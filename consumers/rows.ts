@@ -8,7 +8,9 @@ const DIMENSION_COLUMNS = { orders: ['type', 'country', 'currency'], products: [
 /** A rollup row as a JSONEachRow record of its table. */
 export function toTableRow(row: RollupRow): { table: string; record: Record<string, unknown> } {
   const table = TABLE_OF_KIND[row.kind];
-  if (row.kind === 'active_user') return { table, record: { window_start: chTime(row.windowStart), user_id: row.dims.userId ?? '' } };
+  if (row.kind === 'active_users') return { table, record: { window_start: chTime(row.windowStart), users: row.users } };
+  // A per-user row of a processor before #17, still on the topic: a set of one.
+  if (row.kind === 'active_user') return { table, record: { window_start: chTime(row.windowStart), users: [row.dims.userId ?? ''] } };
   const dims = Object.fromEntries(DIMENSION_COLUMNS[row.kind].map((c) => [c, row.dims[c] ?? '']));
   return {
     table,

@@ -147,7 +147,7 @@ export class ClickHouseSink {
     this.deps.metrics.batchRows.observe(batch.rows.length);
     this.deps.metrics.rows.inc(batch.rows.length);
     const now = Date.now();
-    for (const { row: r } of batch.rows) if (r.maxReceivedAt !== null && r.kind !== 'active_user') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
+    for (const { row: r } of batch.rows) if (r.maxReceivedAt !== null && r.kind !== 'active_user' && r.kind !== 'active_users') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
     await this.deps.afterInsert?.();
     try {
       await this.consumer!.commitOffsets([...batch.offsets].map(([partition, offset]) => ({ topic: this.deps.options.topics.rollups, partition, offset })));

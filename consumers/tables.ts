@@ -4,7 +4,8 @@ import { baseMigrations, type Migration } from '../platform/clickhouse/migration
  * Rollup tables. Each keeps the highest `version` per row key (ReplacingMergeTree(version)
  * ordered by the full key: window, dimensions, topic, partition, segment), so a row emitted
  * again — by a restarted processor or a re-delivered sink batch — replaces itself instead of
- * adding. Reads use FINAL. Active users are (window, user) pairs: re-inserting changes nothing.
+ * adding. Reads use FINAL. Active users are per-window sets merged by union (migration 4):
+ * re-inserting changes nothing.
  */
 const rollupColumns = `
   topic LowCardinality(String),
@@ -58,11 +59,34 @@ export const rollupMigrations: Migration[] = [
          MODIFY ORDER BY (window_start, type, country, device, topic, partition, segment, chunk)`,
     ],
   },
+  {
+    // #17: distinct users as one set per window instead of a row per (window, user). The sink
+    // inserts set deltas (window, users[]) into a Null table; a materialized view folds each
+    // insert into uniqExact states of an AggregatingMergeTree, which merges them by union — so a
+    // re-inserted delta, or one a recomputation split differently, changes nothing. The old
+    // per-user rows are folded in once (a union too: running it again changes nothing); the old
+    // table is left in place, unread (drop it when every sink runs this version).
+    id: 4,
+    name: 'active users as per-window sets',
+    statements: (db) => [
+      `CREATE TABLE IF NOT EXISTS ${db}.active_users_sets (
+        window_start DateTime64(3, 'UTC'), users AggregateFunction(uniqExact, String))
+       ENGINE = AggregatingMergeTree
+       ORDER BY window_start`,
+      `CREATE TABLE IF NOT EXISTS ${db}.active_users_input (window_start DateTime64(3, 'UTC'), users Array(String)) ENGINE = Null`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.active_users_fold TO ${db}.active_users_sets AS
+       SELECT window_start, uniqExactState(user_id) AS users
+       FROM (SELECT window_start, arrayJoin(users) AS user_id FROM ${db}.active_users_input) GROUP BY window_start`,
+      `INSERT INTO ${db}.active_users_sets SELECT window_start, uniqExactState(user_id) FROM ${db}.active_users GROUP BY window_start`,
+    ],
+  },
 ];
 
 export const TABLE_OF_KIND = {
   orders: 'rollup_orders',
   products: 'rollup_products',
   users: 'rollup_users',
-  active_user: 'active_users',
+  // Rows of either form of distinct users go through the Null table into the sets.
+  active_user: 'active_users_input',
+  active_users: 'active_users_input',
 } as const;

@@ -38,7 +38,7 @@ export const METRICS = {
   orders: { table: 'rollup_orders', value: 'sum(count)', groups: ['type', 'country', 'currency'] },
   revenue: { table: 'rollup_orders', value: 'sum(amount_cents)', groups: ['type', 'country', 'currency'] },
   user_events: { table: 'rollup_users', value: 'sum(count)', groups: ['type', 'country', 'device'] },
-  active_users: { table: 'active_users', value: 'uniqExact(user_id)', groups: [] },
+  active_users: { table: 'active_users_sets', value: 'uniqExactMerge(users)', groups: [] },
 } as const;
 export type Metric = keyof typeof METRICS;
 
@@ -83,7 +83,7 @@ export class DashboardQueries {
       this.rows<{ type: string; currency: string; count: string; amount: string }>(
         `SELECT type, currency, sum(count) AS count, sum(amount_cents) AS amount FROM ${this.db}.rollup_orders FINAL WHERE ${RANGE} GROUP BY type, currency`, p),
       this.rows<{ type: string; count: string }>(`SELECT type, sum(count) AS count FROM ${this.db}.rollup_users FINAL WHERE ${RANGE} GROUP BY type`, p),
-      this.rows<{ n: string }>(`SELECT uniqExact(user_id) AS n FROM ${this.db}.active_users WHERE ${RANGE}`, p),
+      this.rows<{ n: string }>(`SELECT uniqExactMerge(users) AS n FROM ${this.db}.active_users_sets WHERE ${RANGE}`, p),
     ]);
     const totals: Totals = { orders: {}, userEvents: {}, activeUsers: Number(active[0]?.n ?? 0) };
     for (const o of orders) {

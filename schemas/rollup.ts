@@ -3,7 +3,7 @@
  * avro/RollupRow.avsc) and the ClickHouse sink writes. Rows are keyed by (kind, topic, partition,
  * segment, chunk, window, dims); `version` is the offset of the last input record that changed the row.
  */
-export type RollupKind = 'orders' | 'products' | 'users' | 'active_user';
+export type RollupKind = 'orders' | 'products' | 'users' | 'active_user' | 'active_users';
 
 export interface RollupRow {
   kind: RollupKind;
@@ -18,6 +18,8 @@ export interface RollupRow {
   amountCents: number;
   quantity: number;
   version: number;
+  /** `active_users` rows: the userIds first seen in the window since the previous such row (a set delta); empty otherwise. */
+  users: string[];
   maxReceivedAt: number | null;
 }
 
@@ -26,7 +28,9 @@ export interface RollupRow {
  * by the same fields as columns). Each dimension value is written with its length, so no value
  * can pass for another split differently (`x,currency=USD` is one category, never two fields).
  */
-export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'segment' | 'chunk' | 'windowStart' | 'dims'>): string {
+export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'segment' | 'chunk' | 'windowStart' | 'dims'> & { version?: number }): string {
   const dims = Object.keys(row.dims).sort().map((k) => `${k}=${row.dims[k]!.length}:${row.dims[k]}`).join(',');
-  return `${row.kind}|${row.topic}|${row.partition}|${row.segment}|${row.chunk}|${row.windowStart}|${dims}`;
+  const key = `${row.kind}|${row.topic}|${row.partition}|${row.segment}|${row.chunk}|${row.windowStart}|${dims}`;
+  // Set deltas never replace one another (their union is the answer): each is its own key, by the offset that closed it.
+  return row.kind === 'active_users' ? `${key}|v${row.version}` : key;
 }

@@ -71,7 +71,7 @@ describe('PartitionState row keys', () => {
         kinds.add(row.kind);
       }
     }
-    expect([...kinds].sort()).toEqual(['active_user', 'orders', 'products', 'users']);
+    expect([...kinds].sort()).toEqual(['active_users', 'orders', 'products', 'users']);
     expect(new Set(keys.map((k) => k.split('|')[3])).size).toBe(3); // segments 0, 1, 2
   });
 });
@@ -140,5 +140,63 @@ describe('PartitionState under hostile input', () => {
     expect(users.map((r) => [r.count, r.version])).toEqual([[2, 1]]);
     s.restoreDirty(taken);
     expect(s.dirtyCount).toBe(taken.length);
+  });
+});
+
+describe('PartitionState distinct users as set deltas (#17)', () => {
+  /** 2,000 events of 300 users over 3 windows, applied with a takeDirty every `flushEvery` records. */
+  function run(flushEvery: number, maxRows = Infinity): { union: Map<number, Set<string>>; rows: RollupRow[]; maxHeld: number } {
+    const s = new PartitionState('events.users', 0, 1000, 0, 0, maxRows);
+    const rows: RollupRow[] = [];
+    let maxHeld = 0;
+    for (let offset = 0; offset < 2000; offset++) {
+      s.apply(offset, login(`e${offset}`, `u${(offset * 7) % 300}`, T + (offset % 3) * 60_000));
+      maxHeld = Math.max(maxHeld, s.rowCount);
+      if (offset % flushEvery === 0) rows.push(...s.takeDirty().map((d) => d.row));
+    }
+    rows.push(...s.takeDirty().map((d) => d.row));
+    const union = new Map<number, Set<string>>();
+    for (const r of rows.filter((x) => x.kind === 'active_users')) {
+      const set = union.get(r.windowStart) ?? new Set<string>();
+      for (const u of r.users) set.add(u);
+      union.set(r.windowStart, set);
+    }
+    return { union, rows, maxHeld };
+  }
+
+  it('the union of the deltas is each window\'s set of users, however the flushes split them', () => {
+    const truth = new Map<number, Set<string>>();
+    for (let offset = 0; offset < 2000; offset++) {
+      const w = windowStartOf(T + (offset % 3) * 60_000);
+      truth.set(w, (truth.get(w) ?? new Set()).add(`u${(offset * 7) % 300}`));
+    }
+    const rare = run(997);
+    const often = run(3);
+    for (const r of [rare, often]) expect(new Map([...r.union].map(([w, u]) => [w, [...u].sort()]))).toEqual(new Map([...truth].map(([w, u]) => [w, [...u].sort()])));
+    // Fewer, larger deltas when flushed rarely: a row per window and segment, not per user.
+    const deltas = (x: typeof rare) => x.rows.filter((r) => r.kind === 'active_users').length;
+    expect(deltas(rare)).toBeLessThanOrEqual(3 * 2 * 3);
+    expect(deltas(often)).toBeGreaterThan(deltas(rare));
+    // Each delta its own key (by the offset that closed it), so compaction never drops one for another.
+    const keys = often.rows.filter((r) => r.kind === 'active_users').map((r) => rowKey(r));
+    expect(new Set(keys).size).toBe(keys.length);
+  });
+
+  it('users held count against the chunk bound, and the union stays exact across chunks', () => {
+    const bounded = run(50, 120);
+    expect(bounded.maxHeld).toBeLessThanOrEqual(120);
+    expect(new Set(bounded.rows.map((r) => r.chunk)).size).toBeGreaterThan(1);
+    const free = run(50);
+    expect(new Map([...bounded.union].map(([w, u]) => [w, u.size]))).toEqual(new Map([...free.union].map(([w, u]) => [w, u.size])));
+  });
+
+  it('a delta whose send failed comes back with the next one', () => {
+    const s = new PartitionState('t', 0, 100, 0, 0);
+    s.apply(0, login('a', 'u1', T));
+    const failed = s.takeDirty();
+    s.apply(1, login('b', 'u2', T));
+    s.restoreDirty(failed);
+    const again = s.takeDirty().filter((d) => d.row.kind === 'active_users');
+    expect(again.map((d) => d.row.users.sort())).toEqual([['u1', 'u2']]);
   });
 });

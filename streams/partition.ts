@@ -1,14 +1,15 @@
 import type { PipelineEvent } from '../schemas/catalog';
 import { contentFingerprint, dedupKey } from '../schemas/identity';
-import type { RollupKind, RollupRow } from '../schemas/rollup';
+import { rowKey, type RollupKind, type RollupRow } from '../schemas/rollup';
+
+const NO_USERS: string[] = [];
 
 export const WINDOW_MS = 60_000;
 export const windowStartOf = (t: number) => t - (((t % WINDOW_MS) + WINDOW_MS) % WINDOW_MS);
 export const segmentOf = (offset: number, segmentSize: number) => Math.floor(offset / segmentSize);
 
 /** Each kind's dimension names in the order rowKey lists them (sorted), so bump can build the same key without sorting. */
-const DIMENSIONS: Record<RollupKind, readonly [string] | readonly [string, string, string]> = {
-  active_user: ['userId'],
+const DIMENSIONS: Record<Exclude<RollupKind, 'active_user' | 'active_users'>, readonly [string, string, string]> = {
   users: ['country', 'device', 'type'],
   orders: ['country', 'currency', 'type'],
   products: ['category', 'currency', 'sku'],
@@ -30,7 +31,14 @@ export type Applied = 'counted' | 'duplicate' | 'conflict' | 'seeded';
  * function of the records from the segment start only, and every recomputation starts there
  * (commits and replays are segment starts), so it always cuts at the same records and re-emits
  * identical rows. A dashboard sums chunks as it sums segments.
+ *
+ * Distinct users (#17) are sets, not rows: per window, the users seen in the open chunk, and
+ * emitted as deltas (`active_users` rows holding the users first seen since the window's previous
+ * delta). A distinct count is a union, and a union is idempotent: whether a recomputation splits
+ * the deltas the same way or not, ClickHouse's union of every delta ever inserted is the set of
+ * users the segment's counted events name. Each user held counts as a row for the chunk bound.
  */
+interface ActiveDelta { segment: number; chunk: number; windowStart: number; users: string[]; version: number; maxReceivedAt: number | null }
 export class PartitionState {
   /** Index of the open segment. */
   segment: number;
@@ -42,6 +50,11 @@ export class PartitionState {
   chunk = 0;
   private rows = new Map<string, RollupRow>();
   private readonly dirty = new Map<string, RollupRow>();
+  /** Window → users seen in it in the open chunk; their number, for the chunk bound. */
+  private active = new Map<number, Set<string>>();
+  private activeHeld = 0;
+  /** Users not emitted yet, per `segment|chunk|window`. */
+  private readonly activeDeltas = new Map<string, ActiveDelta>();
   /** Dedup keys (origin + eventId) → content fingerprint, of the open and the previous segment. */
   private currentIds = new Map<string, number>();
   private previousIds = new Map<string, number>();
@@ -61,8 +74,11 @@ export class PartitionState {
     return this.segment * this.segmentSize;
   }
 
+  /** Rows waiting to be emitted (a pending set delta counts each of its users). */
   get dirtyCount(): number {
-    return this.dirty.size;
+    let users = 0;
+    for (const d of this.activeDeltas.values()) users += d.users.length;
+    return this.dirty.size + users;
   }
 
   /** Marks `offset` as consumed without aggregating it (a record sent to the DLQ). */
@@ -94,12 +110,12 @@ export class PartitionState {
       return 'duplicate';
     }
     this.currentIds.set(id, fingerprint);
-    if (this.rows.size >= this.maxRows) this.startChunk();
+    if (this.rows.size + this.activeHeld >= this.maxRows) this.startChunk();
     const r = event.record;
     const window = windowStartOf(r.occurredAt);
     const received = r.receivedAt ?? null;
+    this.addActiveUser(window, r.userId, offset, received);
     // Dimension values in DIMENSIONS order.
-    this.bump('active_user', window, r.userId, '', '', offset, received, 1, 0, 0);
     if (event.kind === 'user') {
       const u = event.record;
       this.bump('users', window, u.country ?? '', u.device ?? '', u.type, offset, received, 1, 0, 0);
@@ -121,7 +137,24 @@ export class PartitionState {
   private startChunk(): void {
     this.chunk += 1;
     this.rows = new Map();
+    this.active = new Map();
+    this.activeHeld = 0;
     this.keyHeads.clear();
+  }
+
+  /** A user of `window` not yet seen in this chunk joins the window's set and its pending delta. */
+  private addActiveUser(windowStart: number, userId: string, offset: number, receivedAt: number | null): void {
+    let seen = this.active.get(windowStart);
+    if (!seen) this.active.set(windowStart, (seen = new Set()));
+    if (seen.has(userId)) return;
+    seen.add(userId);
+    this.activeHeld += 1;
+    const key = `${this.segment}|${this.chunk}|${windowStart}`;
+    let delta = this.activeDeltas.get(key);
+    if (!delta) this.activeDeltas.set(key, (delta = { segment: this.segment, chunk: this.chunk, windowStart, users: [], version: offset, maxReceivedAt: null }));
+    delta.users.push(userId);
+    delta.version = offset;
+    if (receivedAt !== null && (delta.maxReceivedAt === null || receivedAt > delta.maxReceivedAt)) delta.maxReceivedAt = receivedAt;
   }
 
   /** Closes segments before `offset`'s: their rows stay dirty until emitted; ids roll over. */
@@ -132,6 +165,8 @@ export class PartitionState {
     this.previousIds = seg === this.segment + 1 ? this.currentIds : new Map();
     this.currentIds = new Map();
     this.rows = new Map();
+    this.active = new Map();
+    this.activeHeld = 0;
     this.segment = seg;
     this.chunk = 0;
     this.keyHeads.clear();
@@ -142,18 +177,16 @@ export class PartitionState {
    * builds it (the test pins that), without the per-event dims object and sort: this runs two
    * to four times per event.
    */
-  private bump(kind: RollupKind, windowStart: number, a: string, b: string, c: string, offset: number, receivedAt: number | null,
+  private bump(kind: keyof typeof DIMENSIONS, windowStart: number, a: string, b: string, c: string, offset: number, receivedAt: number | null,
     count: number, amountCents: number, quantity: number): void {
     const names = DIMENSIONS[kind];
     let head = this.keyHeads.get(kind);
     if (head === undefined) this.keyHeads.set(kind, (head = `${kind}|${this.topic}|${this.partition}|${this.segment}|${this.chunk}|`));
-    const key = names.length === 1
-      ? `${head}${windowStart}|${names[0]}=${a.length}:${a}`
-      : `${head}${windowStart}|${names[0]}=${a.length}:${a},${names[1]}=${b.length}:${b},${names[2]}=${c.length}:${c}`;
+    const key = `${head}${windowStart}|${names[0]}=${a.length}:${a},${names[1]}=${b.length}:${b},${names[2]}=${c.length}:${c}`;
     let row = this.rows.get(key);
     if (!row) {
-      const dims: Record<string, string> = names.length === 1 ? { [names[0]]: a } : { [names[0]]: a, [names[1]]: b, [names[2]]: c };
-      row = { kind, topic: this.topic, partition: this.partition, segment: this.segment, chunk: this.chunk, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, maxReceivedAt: null };
+      const dims: Record<string, string> = { [names[0]]: a, [names[1]]: b, [names[2]]: c };
+      row = { kind, topic: this.topic, partition: this.partition, segment: this.segment, chunk: this.chunk, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, users: NO_USERS, maxReceivedAt: null };
       this.rows.set(key, row);
     }
     row.count += count;
@@ -171,16 +204,33 @@ export class PartitionState {
   takeDirty(): Array<{ key: string; row: RollupRow }> {
     const out = [...this.dirty].map(([key, row]) => ({ key, row: { ...row, dims: row.dims } }));
     this.dirty.clear();
+    for (const d of this.activeDeltas.values()) {
+      const row: RollupRow = {
+        kind: 'active_users', topic: this.topic, partition: this.partition, segment: d.segment, chunk: d.chunk, windowStart: d.windowStart,
+        dims: {}, count: d.users.length, amountCents: 0, quantity: 0, version: d.version, users: d.users, maxReceivedAt: d.maxReceivedAt,
+      };
+      out.push({ key: rowKey(row), row });
+    }
+    this.activeDeltas.clear();
     return out;
   }
 
-  /** Gives back rows whose send failed: dirty again, unless a later change already made them so. */
+  /** Gives back rows whose send failed: dirty again, unless a later change already made them so; a set delta joins the pending one. */
   restoreDirty(taken: Array<{ key: string; row: RollupRow }>): void {
-    for (const { key, row } of taken) if (!this.dirty.has(key)) this.dirty.set(key, this.rows.get(key) ?? row);
+    for (const { key, row } of taken) {
+      if (row.kind === 'active_users') {
+        const k = `${row.segment}|${row.chunk}|${row.windowStart}`;
+        const pending = this.activeDeltas.get(k);
+        if (!pending) this.activeDeltas.set(k, { segment: row.segment, chunk: row.chunk, windowStart: row.windowStart, users: [...row.users], version: row.version, maxReceivedAt: row.maxReceivedAt });
+        else pending.users.push(...row.users);
+        continue;
+      }
+      if (!this.dirty.has(key)) this.dirty.set(key, this.rows.get(key) ?? row);
+    }
   }
 
-  /** Rows held for the open chunk (the memory bound counts these, plus the dirty ones of closed chunks). */
+  /** Rows held for the open chunk, each user of a window's set counting as one (the memory bound counts these, plus the dirty ones of closed chunks). */
   get rowCount(): number {
-    return this.rows.size;
+    return this.rows.size + this.activeHeld;
   }
 }

@@ -133,6 +133,7 @@ export function totalsFromRows(rows: RollupRow[]): Totals {
   const users = new Set<string>();
   for (const r of rows) {
     if (r.kind === 'active_user') users.add(r.dims.userId!);
+    else if (r.kind === 'active_users') for (const u of r.users) users.add(u);
     else if (r.kind === 'users') t.userEvents[r.dims.type!] = (t.userEvents[r.dims.type!] ?? 0) + r.count;
     else if (r.kind === 'orders') {
       const o = (t.orders[r.dims.type!] ??= { count: 0, amountCents: {} });

@@ -126,7 +126,7 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
       const schemas = new SchemaClient(registry.url, silentLogger);
       const id = await schemas.register({ ...SCHEMAS.rollup, subject: `${topics.rollups}-value` });
       const crafted: RollupRow = { kind: 'orders', topic: topics.orders, partition: 0, segment: 999, chunk: 0, windowStart: 8e15, dims: { type: 'order_paid', country: 'DE', currency: 'EUR' },
-        count: 1, amountCents: 5, quantity: 0, version: 1, maxReceivedAt: null };
+        count: 1, amountCents: 5, quantity: 0, version: 1, users: [], maxReceivedAt: null };
       const [sent] = await raw.send({ topic: topics.rollups, acks: -1, messages: [{ key: rowKey(crafted), value: schemas.encode(id, SCHEMAS.rollup.type, crafted) }] });
       await produceDemo(producer, new DemoShop(9, { lateShare: 0, retryShare: 0 }).next(300), truth);
       await expectTotals(topics, truth);
