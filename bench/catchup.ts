@@ -20,6 +20,10 @@ export interface CatchupResult {
   readySeconds: number;
   /** Ready → /api/totals counts every event and every user. */
   catchupSeconds: number;
+  /** Ready → the processor's lag first 0 (everything processed and emitted); the rest is the sink and ClickHouse. */
+  processedSeconds: number;
+  /** Rows the processor emitted to the rollups topic. */
+  rollupRows: number;
   eventsPerSecond: number;
   peakMiB: { start: number | null; processor: number | null };
 }
@@ -29,7 +33,8 @@ const TYPES = ['order_placed', 'order_placed', 'order_placed', 'order_placed', '
 
 /**
  * #17: the whole `tributary start` catching up on a backlog it did not write. `events` order
- * events of `users` distinct users over 20 minutes of event time are produced straight into
+ * events of `users` distinct users, in event-time order over 20 minutes (as a backlog built up
+ * while nothing consumed), are produced straight into
  * the orders topic by a plain kafkajs producer (Avro values encoded here in the Confluent wire
  * format, keyed by userId, partitioned by murmur2: what any Confluent-compatible producer writes),
  * while nothing of Tributary runs; then `tributary start` is spawned and timed from spawn to
@@ -38,6 +43,64 @@ const TYPES = ['order_placed', 'order_placed', 'order_placed', 'order_placed', '
 export async function benchCatchup(env: BenchEnv, users: number, events = Number(process.env.BENCH_CATCHUP_EVENTS ?? 1_000_000)): Promise<CatchupResult> {
   const id = `catchup-${users}-${Date.now()}`;
   const topics = { users: `${id}.users`, orders: `${id}.orders`, rollups: `${id}.rollups`, dlq: `${id}.dlq` };
+  const { base, preloadSeconds } = await preloadOrders(env, topics, users, events, id);
+
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-catchup-'));
+  const dashboardPort = await freePort();
+  const dashboard = `http://localhost:${dashboardPort}`;
+  const started = performance.now();
+  const child = spawnStage(env, ['start'], {
+    DATA_DIR: dataDir, WRITE_KEYS: 'bench-catchup-key', INGEST_AUTH: 'on',
+    TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: topics.rollups, TOPIC_DLQ: topics.dlq,
+    PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`,
+    DASHBOARD_PORT: String(dashboardPort), INGEST_PORT: String(await freePort()), REGISTRY_PORT: String(await freePort()), LOG_FORMAT: 'json',
+  });
+  let readySeconds = NaN;
+  let catchupSeconds = NaN;
+  let processorPeak: number | null = null;
+  let startPeak: number | null = null;
+  let processedSeconds = NaN;
+  try {
+    for (;; await sleep(200)) {
+      if ((await fetch(`${dashboard}/readyz`).catch(() => undefined))?.status === 200) break;
+      if (performance.now() - started > 300_000) throw new Error('tributary start did not become ready');
+    }
+    const ready = performance.now();
+    readySeconds = (ready - started) / 1000;
+    const url = `${dashboard}/api/totals?from=${new Date(base - 120_000).toISOString()}&to=${new Date(base + 1260_000).toISOString()}`;
+    let processorPid: number | undefined;
+    for (;; await sleep(250)) {
+      if (Number.isNaN(processedSeconds)) {
+        const p = (await (await fetch(`${dashboard}/api/pipeline`)).json().catch(() => ({}))) as { stages?: Array<{ stage: string; lag?: number }> };
+        const lag = p.stages?.find((x) => x.stage === 'process')?.lag;
+        if (lag === 0) processedSeconds = (performance.now() - ready) / 1000;
+      }
+      processorPid ??= lockChildren(dataDir).find((pid) => / process( |$)/.test(commandLineOf(pid) ?? ''));
+      if (processorPid) processorPeak = peakMemoryMiB(processorPid) ?? processorPeak;
+      const t = (await (await fetch(url)).json().catch(() => ({}))) as { orders?: Record<string, { count: number }>; activeUsers?: number };
+      const counted = Object.values(t.orders ?? {}).reduce((n, o) => n + o.count, 0);
+      if (counted === events && t.activeUsers === Math.min(users, events)) break;
+      if (performance.now() - ready > 900_000) throw new Error(`not caught up in 15 minutes: ${counted} of ${events} events, ${t.activeUsers} of ${users} users`);
+    }
+    catchupSeconds = (performance.now() - ready) / 1000;
+  } finally {
+    startPeak = await stopStage(child);
+  }
+  logger.info({ users, readySeconds, catchupSeconds, startPeak, processorPeak }, 'bench.catchup');
+  const after = await connectAdmin(env.kafka);
+  const ends = await after.fetchTopicOffsets(topics.rollups).finally(() => after.disconnect());
+  return {
+    events, users, preloadEventsPerSecond: Math.round(events / preloadSeconds), readySeconds, catchupSeconds, processedSeconds,
+    rollupRows: ends.reduce((n, o) => n + Number(o.high), 0),
+    eventsPerSecond: Math.round(events / catchupSeconds), peakMiB: { start: startPeak, processor: processorPeak },
+  };
+}
+
+/**
+ * Creates the pipeline topics and produces `events` order events of `users` distinct users, in
+ * event-time order over 20 minutes ending a minute ago, with a plain kafkajs producer.
+ */
+export async function preloadOrders(env: BenchEnv, topics: { users: string; orders: string; rollups: string; dlq: string }, users: number, events: number, id: string): Promise<{ base: number; preloadSeconds: number }> {
   const admin = await connectAdmin(env.kafka);
   await ensureTopics(admin, pipelineTopics(PARTITIONS, topics), logger, 1);
   await admin.disconnect();
@@ -56,7 +119,7 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
       const type = TYPES[i % TYPES.length]!;
       const quantity = 1 + (i % 3);
       const value = encodeWire(schemaId, SCHEMAS.order.type, {
-        eventId: `${id}-${i}`, type, userId, occurredAt: base + (i % 1200) * 1000, receivedAt: null, orderId: `o-${i}`,
+        eventId: `${id}-${i}`, type, userId, occurredAt: base + Math.floor((i * 1_200_000) / events), receivedAt: null, orderId: `o-${i}`,
         currency: i % 5 === 0 ? 'USD' : 'EUR', amountCents: quantity * 1999, country: i % 2 ? 'DE' : 'FR',
         items: type === 'order_placed' ? [{ sku: `SKU-${i % 5000}`, category: `cat-${i % 40}`, quantity, unitPriceCents: 1999 }] : [],
         origin: null,
@@ -71,46 +134,7 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
   await producer.disconnect();
   const preloadSeconds = (performance.now() - t0) / 1000;
 
-  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-catchup-'));
-  const dashboardPort = await freePort();
-  const dashboard = `http://localhost:${dashboardPort}`;
-  const started = performance.now();
-  const child = spawnStage(env, ['start'], {
-    DATA_DIR: dataDir, WRITE_KEYS: 'bench-catchup-key', INGEST_AUTH: 'on',
-    TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: topics.rollups, TOPIC_DLQ: topics.dlq,
-    PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`,
-    DASHBOARD_PORT: String(dashboardPort), INGEST_PORT: String(await freePort()), REGISTRY_PORT: String(await freePort()), LOG_FORMAT: 'json',
-  });
-  let readySeconds = NaN;
-  let catchupSeconds = NaN;
-  let processorPeak: number | null = null;
-  let startPeak: number | null = null;
-  try {
-    for (;; await sleep(200)) {
-      if ((await fetch(`${dashboard}/readyz`).catch(() => undefined))?.status === 200) break;
-      if (performance.now() - started > 300_000) throw new Error('tributary start did not become ready');
-    }
-    const ready = performance.now();
-    readySeconds = (ready - started) / 1000;
-    const url = `${dashboard}/api/totals?from=${new Date(base - 120_000).toISOString()}&to=${new Date(base + 1260_000).toISOString()}`;
-    let processorPid: number | undefined;
-    for (;; await sleep(250)) {
-      processorPid ??= lockChildren(dataDir).find((pid) => / process( |$)/.test(commandLineOf(pid) ?? ''));
-      if (processorPid) processorPeak = peakMemoryMiB(processorPid) ?? processorPeak;
-      const t = (await (await fetch(url)).json().catch(() => ({}))) as { orders?: Record<string, { count: number }>; activeUsers?: number };
-      const counted = Object.values(t.orders ?? {}).reduce((n, o) => n + o.count, 0);
-      if (counted === events && t.activeUsers === Math.min(users, events)) break;
-      if (performance.now() - ready > 900_000) throw new Error(`not caught up in 15 minutes: ${counted} of ${events} events, ${t.activeUsers} of ${users} users`);
-    }
-    catchupSeconds = (performance.now() - ready) / 1000;
-  } finally {
-    startPeak = await stopStage(child);
-  }
-  logger.info({ users, readySeconds, catchupSeconds, startPeak, processorPeak }, 'bench.catchup');
-  return {
-    events, users, preloadEventsPerSecond: Math.round(events / preloadSeconds), readySeconds, catchupSeconds,
-    eventsPerSecond: Math.round(events / catchupSeconds), peakMiB: { start: startPeak, processor: processorPeak },
-  };
+  return { base, preloadSeconds };
 }
 
 function lockChildren(dataDir: string): number[] {
