@@ -32,7 +32,7 @@ export function processCommand(ctx: CliContext): Command {
     .description('Consumer group PROCESS_GROUP_ID (tributary-rollups) over events.users and events.orders; emits rollup rows every FLUSH_INTERVAL_MS and commits segment starts (SEGMENT_SIZE). Run more instances to spread partitions.')
     .action(() => runStage(ctx, 'process', async (deps) => {
       const processor = await startProcessor(deps);
-      const ops = await serveOps(deps.config.processor.port, deps.metrics, [{ name: 'progress', check: () => processor.checkProgress() }], 'processor metrics, PROCESS_PORT', deps.config.hosts.other, deps.config.readKeys)
+      const ops = await serveOps(deps.config.processor.port, deps.metrics, [{ name: 'progress', check: () => processor.checkProgress() }], 'processor metrics, PROCESS_PORT', { host: deps.config.hosts.other, metricsKeys: deps.config.readKeys, http: deps.config.http })
         .catch(async (err: unknown) => { await processor.stop(); throw err; });
       return {
         stop: async () => { await processor.stop(); await ops.close(); },
@@ -50,7 +50,7 @@ export async function startSinkStage(deps: StageDeps, wrapClickHouse: (client: C
   const clickhouse = wrapClickHouse(createClickHouse(config.clickhouse, config.dataDir));
   try {
     const sink = await startSink({ ...deps, clickhouse });
-    const ops = await serveOps(config.sink.port, deps.metrics, [{ name: 'progress', check: () => sink.checkProgress() }], 'sink metrics, SINK_PORT', config.hosts.other, config.readKeys)
+    const ops = await serveOps(config.sink.port, deps.metrics, [{ name: 'progress', check: () => sink.checkProgress() }], 'sink metrics, SINK_PORT', { host: config.hosts.other, metricsKeys: config.readKeys, http: config.http })
       .catch(async (err: unknown) => { await sink.stop(); throw err; });
     return {
       stop: async () => { await sink.stop(); await ops.close(); await clickhouse.close(); },

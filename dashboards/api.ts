@@ -11,12 +11,11 @@ import { stageLag, topicRecords } from './pipeline-status';
 import type { DashboardQueries } from './queries';
 import { Sessions, sessionToken } from './sessions';
 import { StreamHub } from './stream';
-import { hostGuard } from '../platform/http/server';
 
 export interface DashboardDeps {
   queries: DashboardQueries;
   admin: Admin;
-  config: Pick<Config, 'topics' | 'processor' | 'sink' | 'readKeys' | 'dashboard' | 'allowedHosts'> & { hosts: Pick<Config['hosts'], 'dashboard'> };
+  config: Pick<Config, 'topics' | 'processor' | 'sink' | 'readKeys' | 'dashboard'>;
   logger: Logger;
   metrics: Registry;
   checks?: ReadinessCheck[];
@@ -31,7 +30,6 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   const { queries } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.use(hostGuard(deps.config.hosts.dashboard, deps.config.allowedHosts));
   app.use(opsRouter(deps.metrics, deps.checks ?? [], deps.config.readKeys));
   app.use('/vendor/chart.js', express.static(path.dirname(require.resolve('chart.js'))));
   app.use(express.static(path.join(__dirname, 'public')));

@@ -6,7 +6,7 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     expect(c.kafka).toMatchObject({ brokers: ['localhost:9092'], local: true, eventPartitions: 6, ssl: false, sasl: undefined });
     expect(c.registry).toEqual({ url: 'http://localhost:8081', embedded: true, port: 8081, auth: undefined, users: [], anonymousReads: false, maxSubjects: 1000, maxBodyBytes: 1048576 });
-    expect(c.http).toEqual({ requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024 });
+    expect(c.http).toEqual({ requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024, allowedHosts: [] });
     expect(c.clickhouse).toEqual({ url: undefined, user: 'default', password: '', database: 'tributary' });
     expect([c.ingestPort, c.dashboardPort]).toEqual([8080, 3000]);
     expect(c.dataDir).toBe(path.resolve('.tributary'));

@@ -194,7 +194,7 @@ export const envSchema = z.object({
   DASHBOARD_MAX_STREAMS_PER_CLIENT: optional(positiveInt).default(8),
   /** Longest a dashboard query runs in ClickHouse (max_execution_time) before it is cancelled. */
   DASHBOARD_QUERY_TIMEOUT_MS: optional(positiveInt).default(10_000),
-  /** Extra Host header values the dashboard and ingest accept (comma-separated); loopback names are always accepted on a loopback bind. */
+  /** Extra Host header values every server accepts (comma-separated); on a loopback bind only loopback names are accepted otherwise. */
   ALLOWED_HOSTS: optional(commaSeparated),
   /** Every HTTP server: whole request, headers, idle keep-alive, and open connections at most. */
   HTTP_REQUEST_TIMEOUT_MS: optional(positiveInt).default(30_000),
@@ -260,8 +260,6 @@ export interface Config {
   dashboardPort: number;
   readKeys: string[];
   dashboard: { maxStreams: number; maxStreamsPerClient: number; queryTimeoutMs: number };
-  /** Host header values accepted besides loopback names (see hostAllowed). */
-  allowedHosts: string[];
   http: HttpLimits;
   dataDir: string;
   dataDirMinFreeBytes: number;
@@ -274,7 +272,8 @@ export interface Config {
 export type RegistryRole = 'read' | 'write' | 'admin';
 export interface RegistryUser { name: string; role: RegistryRole; password: string }
 
-export interface HttpLimits { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number }
+/** What every HTTP server keeps: its timeouts, its connection cap, and the Host names it answers besides loopback ones (ALLOWED_HOSTS). */
+export interface HttpLimits { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number; allowedHosts: string[] }
 
 /** `name:role:password` entries (password last: it may hold `:`), from REGISTRY_USERS or its file. */
 export function parseRegistryUsers(entries: string[], source: string): RegistryUser[] {
@@ -443,10 +442,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dashboardPort: e.DASHBOARD_PORT,
     readKeys: e.READ_KEYS ?? [],
     dashboard: { maxStreams: e.DASHBOARD_MAX_STREAMS, maxStreamsPerClient: e.DASHBOARD_MAX_STREAMS_PER_CLIENT, queryTimeoutMs: e.DASHBOARD_QUERY_TIMEOUT_MS },
-    allowedHosts: e.ALLOWED_HOSTS ?? [],
     http: {
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
-      keepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS, maxConnections: e.HTTP_MAX_CONNECTIONS,
+      keepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS, maxConnections: e.HTTP_MAX_CONNECTIONS, allowedHosts: e.ALLOWED_HOSTS ?? [],
     },
     dataDir: path.resolve(e.DATA_DIR),
     dataDirMinFreeBytes: e.DATA_DIR_MIN_FREE_MB * 2 ** 20,

@@ -18,6 +18,7 @@ import { startTestRegistry } from './registry';
 import { createPipelineTopics, type PipelineTopics } from './pipeline';
 import { clickhouseTarget, testClickHouse } from './clickhouse';
 import { testConfig, unique, waitFor } from './helpers';
+import { listenHardened } from '../platform/http/server';
 import { dashboardApp } from '../dashboards/api';
 import { DashboardQueries } from '../dashboards/queries';
 
@@ -153,8 +154,8 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
       queries: new DashboardQueries(clickhouse, db, 5000), admin, logger: silentLogger, metrics: createMetrics('d2'), streamIntervalMs: 100,
       config: { ...testConfig(), readKeys: [readKey], dashboard: { maxStreams: 6, maxStreamsPerClient: 5, queryTimeoutMs: 5000 } },
     });
-    const s2 = secured.listen(0, '127.0.0.1');
-    await new Promise((r) => s2.once('listening', r));
+    // Listening as the dashboard service does: with the Host check every server keeps on loopback.
+    const s2 = await listenHardened(secured, 0, '127.0.0.1', 'test dashboard');
     const url = `http://127.0.0.1:${(s2.address() as AddressInfo).port}`;
     const streams: Array<ReadableStreamDefaultReader<Uint8Array>> = [];
     try {

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import express, { Router, type Request, type Response } from 'express';
 import { listenHardened } from './server';
 import { keyMatches, presentedKey } from './keys';
-import { urlFor } from '../config';
+import { urlFor, type HttpLimits } from '../config';
 import type { Registry } from 'prom-client';
 
 /** A named check of something the stage needs (Kafka connected, ClickHouse reachable…). */
@@ -52,11 +52,13 @@ export interface OpsServer {
  * A server of the ops router alone, for the stages that serve nothing else (processor, sink,
  * bridges). Rejects when the port is taken.
  */
-export async function serveOps(port: number, registry: Registry, checks: ReadinessCheck[], purpose: string, host = '127.0.0.1', metricsKeys: string[] = []): Promise<OpsServer> {
+export async function serveOps(port: number, registry: Registry, checks: ReadinessCheck[], purpose: string,
+  options: { host?: string; metricsKeys?: string[]; http?: HttpLimits } = {}): Promise<OpsServer> {
+  const host = options.host ?? '127.0.0.1';
   const app = express();
   app.disable('x-powered-by');
-  app.use(opsRouter(registry, checks, metricsKeys));
-  const server = await listenHardened(app, port, host, purpose);
+  app.use(opsRouter(registry, checks, options.metricsKeys ?? []));
+  const server = await listenHardened(app, port, host, purpose, options.http);
   return {
     url: urlFor(host, (server.address() as AddressInfo).port),
     close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),

@@ -66,7 +66,7 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
     ops = await serveOps(deps.port ?? config.bridge.port, deps.metrics, [
       { name: 'kafka', check: async () => { await admin.describeCluster(); } },
       { name: spec.kind, check: () => { if (!bridge.isConnected) throw new Error(`not connected to ${source}`); } },
-    ], 'bridge metrics, BRIDGE_PORT', config.hosts.other, config.readKeys);
+    ], 'bridge metrics, BRIDGE_PORT', { host: config.hosts.other, metricsKeys: config.readKeys, http: config.http });
     const opsUrl = ops.url;
     logger.info({ source, opsUrl }, 'bridge.started');
     const running = ops;

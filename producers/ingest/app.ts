@@ -4,7 +4,6 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import { isRetriable } from '../../platform/errors';
-import { hostGuard } from '../../platform/http/server';
 import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
 import type { ProduceBatcher, RecordReceipt } from '../batcher';
 import type { EventEncoder } from '../encoder';
@@ -26,9 +25,6 @@ export interface IngestDeps {
   checks?: ReadinessCheck[];
   /** Says why not to accept events now (DATA_DIR nearly full), when ingest runs beside the local broker. */
   diskGuard?: { readonly low: string | undefined };
-  /** Where the server listens and which other Host names it answers (DNS rebinding guard on loopback). */
-  bindHost?: string;
-  allowedHosts?: string[];
   /** READ_KEYS: /metrics needs one when set. */
   metricsKeys?: string[];
 }
@@ -48,7 +44,6 @@ export function ingestApp(deps: IngestDeps): express.Express {
   let admitted = 0;
   const app = express();
   app.disable('x-powered-by');
-  app.use(hostGuard(deps.bindHost ?? '0.0.0.0', deps.allowedHosts ?? []));
   app.use(opsRouter(deps.metrics, deps.checks ?? [], deps.metricsKeys ?? []));
 
   app.post('/v1/events',

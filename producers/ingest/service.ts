@@ -42,8 +42,7 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
     guard = deps.config.ingest.diskGuard ? new DiskGuard(deps.config.dataDir, deps.config.dataDirMinFreeBytes) : undefined;
     const disk = guard;
     const app = ingestApp({
-      config: deps.config.ingest, eventLimits: deps.config.eventLimits, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics, diskGuard: disk,
-      bindHost: deps.config.hosts.ingest, allowedHosts: deps.config.allowedHosts, metricsKeys: deps.config.readKeys,
+      config: deps.config.ingest, eventLimits: deps.config.eventLimits, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics, diskGuard: disk, metricsKeys: deps.config.readKeys,
       checks: [
         { name: 'kafka', check: async () => { await admin.describeCluster(); } },
         ...(disk ? [{ name: 'disk', check: () => { if (disk.low) throw new Error(disk.low); } }] : []),

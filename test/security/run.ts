@@ -64,7 +64,7 @@ async function main(): Promise<void> {
 
     await listeners(pids);
     await registryProbes(registry, keys);
-    await dashboardProbes(dashboard, ingest, keys);
+    await dashboardProbes(dashboard, ingest, keys, [registry, `http://localhost:${ports.process}`]);
     await streamFlood(dashboard, keys.read);
     await slowClients(ports.dashboard, ports.ingest);
     await connectionCap(ports.ingest, 200);
@@ -139,7 +139,7 @@ function rawStatus(url: string, headers: Record<string, string>): Promise<number
   });
 }
 
-async function dashboardProbes(dashboard: string, ingest: string, keys: { read: string; write: string }): Promise<void> {
+async function dashboardProbes(dashboard: string, ingest: string, keys: { read: string; write: string }, others: string[]): Promise<void> {
   const totals = `${dashboard}/api/totals`;
   const results = await Promise.all([
     fetch(totals), fetch(`${totals}?key=${keys.read}`), fetch(`${dashboard}/metrics`), fetch(`${ingest}/metrics`),
@@ -151,8 +151,9 @@ async function dashboardProbes(dashboard: string, ingest: string, keys: { read: 
   const rebinding = await Promise.all([
     rawStatus(totals, { host: 'attacker.example', authorization: `Bearer ${keys.read}` }),
     rawStatus(`${ingest}/healthz`, { host: 'attacker.example:8080' }),
+    ...others.map((url) => rawStatus(`${url}/healthz`, { host: 'attacker.example' })),
   ]);
-  record('DNS rebinding: Host attacker.example to the dashboard and ingest', '403 each', rebinding.join(', '), rebinding.every((s) => s === 403));
+  record('DNS rebinding: Host attacker.example to the dashboard, ingest, the registry and the processor\'s ops port', '403 each', rebinding.join(', '), rebinding.length === 4 && rebinding.every((s) => s === 403));
 }
 
 /** 100 streams from one client, then /api/totals latency while they are open. */
