@@ -153,13 +153,25 @@ export function totalsFromRows(rows: RollupRow[]): Totals {
 
 export type { TruthEvent };
 
+/**
+ * Events per send in produceDemo. Delivery is at least once: a send kafkajs retries after a
+ * timeout may be written twice, and the processor drops a repeated eventId only within the
+ * current and the previous segment (DESIGN.md). The tests' segments are 40 offsets, so one send
+ * must put fewer than that on any partition (100 events over 6 partitions: ~17) for a retried
+ * send to stay inside the window, as it does with production segment sizes.
+ */
+const DEMO_SEND_EVENTS = 100;
+
 /** Produces demo events straight to Kafka and records them in the ground truth once acknowledged. */
 export async function produceDemo(producer: TributaryProducer, events: DemoEvent[], truth: GroundTruth): Promise<void> {
-  const users = events.filter((e) => e.kind === 'user').map(({ kind: _k, ...e }) => e);
-  const orders = events.filter((e) => e.kind === 'order').map(({ kind: _k, ...e }) => e);
-  if (users.length) await producer.sendUserEvents(users as never);
-  if (orders.length) await producer.sendOrderEvents(orders as never);
-  for (const e of events) truth.add(e);
+  for (let i = 0; i < events.length; i += DEMO_SEND_EVENTS) {
+    const slice = events.slice(i, i + DEMO_SEND_EVENTS);
+    const users = slice.filter((e) => e.kind === 'user').map(({ kind: _k, ...e }) => e);
+    const orders = slice.filter((e) => e.kind === 'order').map(({ kind: _k, ...e }) => e);
+    if (users.length) await producer.sendUserEvents(users as never);
+    if (orders.length) await producer.sendOrderEvents(orders as never);
+    for (const e of slice) truth.add(e);
+  }
 }
 
 export interface StartedPipeline { child: ChildProcess; ingest: string; dashboard: string; env: Record<string, string> }
@@ -192,4 +204,51 @@ export async function startEnvFor(writeKey: string): Promise<Record<string, stri
     PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`, CLICKHOUSE_DATABASE: id,
     FLUSH_INTERVAL_MS: '250', SINK_BATCH_DELAY_MS: '100',
   };
+}
+
+/**
+ * Why a follower's totals differ from the input, per (partition, segment) of one input topic:
+ * the events the processor should have counted there (the dedup rule: an eventId seen earlier in
+ * the segment or in the previous one is a retry) against the follower's summed `count` of
+ * `kind` rows, with the keys that hold them. For a failing exactness test's message.
+ */
+export async function explainMismatch(kafka: Kafka, registryUrl: string, topic: string, follower: RollupFollower, kind: RollupRow['kind'], segmentSize: number): Promise<string> {
+  const schemas = new SchemaClient(registryUrl, silentLogger);
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, Number(o.high)]));
+  await admin.disconnect();
+  const ids = new Map<number, Array<{ offset: number; id: string }>>();
+  const consumer = kafka.consumer({ groupId: unique('explain'), maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  let seen = 0;
+  const total = [...ends.values()].reduce((a, b) => a + b, 0);
+  await consumer.run({
+    eachMessage: async ({ partition, message }) => {
+      const r = await schemas.decode<{ eventId: string; origin?: string | null }>(message.value);
+      (ids.get(partition) ?? ids.set(partition, []).get(partition)!).push({ offset: Number(message.offset), id: `${r.origin ?? ''}|${r.eventId}` });
+      seen += 1;
+    },
+  });
+  await waitFor(() => (seen >= total ? true : undefined), 'the input topic read', 60_000, 100).catch(() => undefined);
+  await consumer.disconnect();
+  const lines: string[] = [];
+  for (const [partition, records] of [...ids].sort((a, b) => a[0] - b[0])) {
+    records.sort((a, b) => a.offset - b.offset);
+    const bySegment = new Map<number, string[]>();
+    for (const r of records) (bySegment.get(Math.floor(r.offset / segmentSize)) ?? bySegment.set(Math.floor(r.offset / segmentSize), []).get(Math.floor(r.offset / segmentSize))!).push(r.id);
+    for (const [segment, segIds] of bySegment) {
+      const previous = new Set(bySegment.get(segment - 1) ?? []);
+      const current = new Set<string>();
+      let expected = 0;
+      for (const id of segIds) if (!previous.has(id) && !current.has(id)) { current.add(id); expected += 1; }
+      const rows = [...follower.rows.entries()].filter(([, row]) => row.kind === kind && row.topic === topic && row.partition === partition && row.segment === segment);
+      const got = rows.reduce((n, [, row]) => n + row.count, 0);
+      if (got !== expected) {
+        lines.push(`${topic}/${partition} segment ${segment}: expected ${expected} (records ${segIds.length}), rows sum ${got}; rows: ${rows.map(([k, row]) => `${k.split('|').slice(4).join('|')} count ${row.count} v${row.version}`).join('; ')}`);
+      }
+    }
+  }
+  return lines.length ? lines.join('\n') : `every (partition, segment) of ${topic} matches`;
 }

@@ -1,13 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { type Admin, type Kafka, connectAdmin, connectProducer, createKafka } from '../platform/kafka/client';
-import { silentLogger } from '../platform/logger';
+import { createLogger, silentLogger } from '../platform/logger';
 import { TributaryProducer } from '../producers/tributary-producer';
 import { DemoShop, type DemoEvent } from '../producers/demo/shop';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
 import { SCHEMAS, type DeadLetter, type OrderEvent } from '../schemas/catalog';
 import { startTestRegistry } from './registry';
-import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics, produceDemo } from './pipeline';
+import { createPipelineTopics, explainMismatch, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics, produceDemo } from './pipeline';
 import { testConfig, unique, waitFor, sorted } from './helpers';
 import { createTopics } from './kafka';
 import { Random } from '../producers/demo/random';
@@ -35,7 +35,8 @@ describe('stream processor (real broker, processes killed)', () => {
   async function setup(extra: Record<string, string> = {}) {
     const topics = await createPipelineTopics(admin);
     const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '40', FLUSH_INTERVAL_MS: '150', ...extra });
-    const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
+    // Kafka's warnings (a timed-out, retried produce) reach the test output: they explain a total that is off.
+    const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders }, logger: createLogger('warn', 'test-producer', 'json') });
     const follower = new RollupFollower(kafka, topics.rollups, registry.url);
     await follower.start();
     const spawnProcessor = () => {
@@ -47,15 +48,19 @@ describe('stream processor (real broker, processes killed)', () => {
     return { topics, env, producer, follower, spawnProcessor };
   }
 
-  async function expectConverges(follower: RollupFollower, truth: GroundTruth): Promise<void> {
+  async function expectConverges(follower: RollupFollower, truth: GroundTruth, topics?: PipelineTopics): Promise<void> {
     const expected = truth.totals();
-    await waitFor(() => (JSON.stringify(sorted(follower.totals())) === JSON.stringify(sorted(expected)) ? true : undefined), 'rollups to equal the ground truth', 90_000, 250)
-      .catch(() => undefined);
+    const converged = await waitFor(() => (JSON.stringify(sorted(follower.totals())) === JSON.stringify(sorted(expected)) ? true : undefined), 'rollups to equal the ground truth', 90_000, 250)
+      .catch(() => false);
+    if (!converged && topics) {
+      // Say where: which partitions and segments hold too much or too little, and in which rows.
+      console.error(`${await explainMismatch(kafka, registry.url, topics.users, follower, 'users', 40)}\n${await explainMismatch(kafka, registry.url, topics.orders, follower, 'orders', 40)}`);
+    }
     expect(sorted(follower.totals())).toEqual(sorted(expected));
   }
 
   it('stays exact with duplicates and late events while the processor is SIGKILLed six times', async () => {
-    const { producer, follower, spawnProcessor } = await setup();
+    const { topics, producer, follower, spawnProcessor } = await setup();
     const truth = new GroundTruth();
     const shop = new DemoShop(7, { lateShare: 0.1, retryShare: 0.05, retryWindow: 20 });
     const random = new Random(99);
@@ -70,7 +75,7 @@ describe('stream processor (real broker, processes killed)', () => {
         processor = spawnProcessor();
       }
       expect(truth.size).toBeGreaterThan(2500);
-      await expectConverges(follower, truth);
+      await expectConverges(follower, truth, topics);
     } finally {
       await killAndWait(processor);
       await follower.stop();
@@ -79,7 +84,7 @@ describe('stream processor (real broker, processes killed)', () => {
   });
 
   it('a second processor joining mid-stream and leaving changes no total', async () => {
-    const { producer, follower, spawnProcessor } = await setup();
+    const { topics, producer, follower, spawnProcessor } = await setup();
     const truth = new GroundTruth();
     const shop = new DemoShop(11, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });
     const first = spawnProcessor();
@@ -93,7 +98,7 @@ describe('stream processor (real broker, processes killed)', () => {
       }
       await killAndWait(second, 'SIGTERM');
       await produceDemo(producer, shop.next(600), truth);
-      await expectConverges(follower, truth);
+      await expectConverges(follower, truth, topics);
     } finally {
       if (second) await killAndWait(second);
       await killAndWait(first);
@@ -121,7 +126,7 @@ describe('stream processor (real broker, processes killed)', () => {
       // Valid events after the poison, on the same partition (same key).
       const after = shop.next(200).map((e) => ({ ...e, userId: 'poison-user' }));
       await produceDemo(producer, after, truth);
-      await expectConverges(follower, truth);
+      await expectConverges(follower, truth, topics);
       const letters = await readDeadLetters(topics, 3);
       expect(letters.map((l) => [l.source, l.partition, l.offset, l.reason, l.stage])).toEqual(
         poison.map((p, i) => [topics.users, partition, base + i, p.reason, 'process']),
@@ -163,7 +168,7 @@ describe('stream processor (real broker, processes killed)', () => {
       }
       // Canary: ordinary events on every partition, before and after.
       await produceDemo(producer, shop.next(300), truth);
-      await expectConverges(follower, truth);
+      await expectConverges(follower, truth, topics);
       const letters = await readDeadLetters(topics, 3);
       expect(letters.map((l) => [l.offset, l.reason])).toEqual([[offsets[0], 'invalid_event'], [offsets[1], 'undecodable'], [offsets[3], 'conflicting_duplicate']]);
       expect(letters[0]!.message).toMatch(/items\.0\.unitPriceCents: at most/);
