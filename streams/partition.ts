@@ -39,6 +39,10 @@ export type Applied = 'counted' | 'duplicate' | 'conflict' | 'seeded';
  * users the segment's counted events name. Each user held counts as a row for the chunk bound.
  */
 interface ActiveDelta { segment: number; chunk: number; windowStart: number; users: string[]; version: number; maxReceivedAt: number | null }
+/** A row of the open chunk (or a closed one not yet emitted) and its key, built once when the row is created. */
+interface Held { key: string; row: RollupRow }
+/** window → first → second → third dimension value (DIMENSIONS order) → row: found without building a key. */
+type RowIndex = Map<number, Map<string, Map<string, Map<string, Held>>>>;
 export class PartitionState {
   /** Index of the open segment. */
   segment: number;
@@ -48,13 +52,17 @@ export class PartitionState {
   seedUntil: number;
   /** Index of the open chunk of the open segment. */
   chunk = 0;
-  private rows = new Map<string, RollupRow>();
-  private readonly dirty = new Map<string, RollupRow>();
+  /** The open chunk's rows by key (for restoreDirty), and per kind by their parts (for bump). */
+  private rows = new Map<string, Held>();
+  private index = new Map<RollupKind, RowIndex>();
+  /** Rows changed since the last takeDirty. */
+  private readonly dirty = new Set<Held>();
   /** Window → users seen in it in the open chunk; their number, for the chunk bound. */
   private active = new Map<number, Set<string>>();
   private activeHeld = 0;
-  /** Users not emitted yet, per `segment|chunk|window`. */
-  private readonly activeDeltas = new Map<string, ActiveDelta>();
+  /** Users not emitted yet: the open chunk's per window, and those of chunks closed since the last takeDirty. */
+  private openDeltas = new Map<number, ActiveDelta>();
+  private closedDeltas: ActiveDelta[] = [];
   /** Dedup keys (origin + eventId) → content fingerprint, of the open and the previous segment. */
   private currentIds = new Map<string, number>();
   private previousIds = new Map<string, number>();
@@ -77,7 +85,8 @@ export class PartitionState {
   /** Rows waiting to be emitted (a pending set delta counts each of its users). */
   get dirtyCount(): number {
     let users = 0;
-    for (const d of this.activeDeltas.values()) users += d.users.length;
+    for (const d of this.openDeltas.values()) users += d.users.length;
+    for (const d of this.closedDeltas) users += d.users.length;
     return this.dirty.size + users;
   }
 
@@ -136,10 +145,18 @@ export class PartitionState {
   /** Closes the open chunk: its rows stay dirty until emitted, then nothing holds them. */
   private startChunk(): void {
     this.chunk += 1;
+    this.closeChunk();
+  }
+
+  /** Forgets the open chunk's rows and sets (dirty ones stay until emitted); its pending deltas wait with the closed ones. */
+  private closeChunk(): void {
     this.rows = new Map();
+    this.index = new Map();
     this.active = new Map();
     this.activeHeld = 0;
     this.keyHeads.clear();
+    for (const d of this.openDeltas.values()) this.closedDeltas.push(d);
+    this.openDeltas = new Map();
   }
 
   /** A user of `window` not yet seen in this chunk joins the window's set and its pending delta. */
@@ -149,9 +166,8 @@ export class PartitionState {
     if (seen.has(userId)) return;
     seen.add(userId);
     this.activeHeld += 1;
-    const key = `${this.segment}|${this.chunk}|${windowStart}`;
-    let delta = this.activeDeltas.get(key);
-    if (!delta) this.activeDeltas.set(key, (delta = { segment: this.segment, chunk: this.chunk, windowStart, users: [], version: offset, maxReceivedAt: null }));
+    let delta = this.openDeltas.get(windowStart);
+    if (!delta) this.openDeltas.set(windowStart, (delta = { segment: this.segment, chunk: this.chunk, windowStart, users: [], version: offset, maxReceivedAt: null }));
     delta.users.push(userId);
     delta.version = offset;
     if (receivedAt !== null && (delta.maxReceivedAt === null || receivedAt > delta.maxReceivedAt)) delta.maxReceivedAt = receivedAt;
@@ -164,37 +180,45 @@ export class PartitionState {
     // Only the segment right before the new one may hold duplicates we still check against.
     this.previousIds = seg === this.segment + 1 ? this.currentIds : new Map();
     this.currentIds = new Map();
-    this.rows = new Map();
-    this.active = new Map();
-    this.activeHeld = 0;
+    this.closeChunk();
     this.segment = seg;
     this.chunk = 0;
-    this.keyHeads.clear();
   }
 
   /**
-   * Adds to the row of (kind, window, dims) in the open segment. The key is built as rowKey
-   * builds it (the test pins that), without the per-event dims object and sort: this runs two
-   * to four times per event.
+   * Adds to the row of (kind, window, dims) in the open chunk. This runs two to four times per
+   * event, so the row is found through nested maps of the values as decoded, and its key (as
+   * rowKey builds it: the test pins that) is built only when the row is created — the per-event
+   * key string was a tenth of the processor's CPU (docs/benchmarks.md).
    */
   private bump(kind: keyof typeof DIMENSIONS, windowStart: number, a: string, b: string, c: string, offset: number, receivedAt: number | null,
     count: number, amountCents: number, quantity: number): void {
-    const names = DIMENSIONS[kind];
-    let head = this.keyHeads.get(kind);
-    if (head === undefined) this.keyHeads.set(kind, (head = `${kind}|${this.topic}|${this.partition}|${this.segment}|${this.chunk}|`));
-    const key = `${head}${windowStart}|${names[0]}=${a.length}:${a},${names[1]}=${b.length}:${b},${names[2]}=${c.length}:${c}`;
-    let row = this.rows.get(key);
-    if (!row) {
+    let byWindow = this.index.get(kind);
+    if (!byWindow) this.index.set(kind, (byWindow = new Map()));
+    let byA = byWindow.get(windowStart);
+    if (!byA) byWindow.set(windowStart, (byA = new Map()));
+    let byB = byA.get(a);
+    if (!byB) byA.set(a, (byB = new Map()));
+    let byC = byB.get(b);
+    if (!byC) byB.set(b, (byC = new Map()));
+    let held = byC.get(c);
+    if (!held) {
+      const names = DIMENSIONS[kind];
+      let head = this.keyHeads.get(kind);
+      if (head === undefined) this.keyHeads.set(kind, (head = `${kind}|${this.topic}|${this.partition}|${this.segment}|${this.chunk}|`));
+      const key = `${head}${windowStart}|${names[0]}=${a.length}:${a},${names[1]}=${b.length}:${b},${names[2]}=${c.length}:${c}`;
       const dims: Record<string, string> = { [names[0]]: a, [names[1]]: b, [names[2]]: c };
-      row = { kind, topic: this.topic, partition: this.partition, segment: this.segment, chunk: this.chunk, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, users: NO_USERS, maxReceivedAt: null };
-      this.rows.set(key, row);
+      held = { key, row: { kind, topic: this.topic, partition: this.partition, segment: this.segment, chunk: this.chunk, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, users: NO_USERS, maxReceivedAt: null } };
+      byC.set(c, held);
+      this.rows.set(key, held);
     }
+    const row = held.row;
     row.count += count;
     row.amountCents += amountCents;
     row.quantity += quantity;
     row.version = offset;
     if (receivedAt !== null && (row.maxReceivedAt === null || receivedAt > row.maxReceivedAt)) row.maxReceivedAt = receivedAt;
-    this.dirty.set(key, row);
+    this.dirty.add(held);
   }
 
   /**
@@ -202,30 +226,34 @@ export class PartitionState {
    * `restoreDirty` or the next take, the caller owns them: a failed send gives them back.
    */
   takeDirty(): Array<{ key: string; row: RollupRow }> {
-    const out = [...this.dirty].map(([key, row]) => ({ key, row: { ...row, dims: row.dims } }));
+    const out: Array<{ key: string; row: RollupRow }> = [];
+    for (const { key, row } of this.dirty) out.push({ key, row: { ...row } });
     this.dirty.clear();
-    for (const d of this.activeDeltas.values()) {
+    for (const d of [...this.closedDeltas, ...this.openDeltas.values()]) {
       const row: RollupRow = {
         kind: 'active_users', topic: this.topic, partition: this.partition, segment: d.segment, chunk: d.chunk, windowStart: d.windowStart,
         dims: {}, count: d.users.length, amountCents: 0, quantity: 0, version: d.version, users: d.users, maxReceivedAt: d.maxReceivedAt,
       };
       out.push({ key: rowKey(row), row });
     }
-    this.activeDeltas.clear();
+    this.closedDeltas = [];
+    this.openDeltas = new Map();
     return out;
   }
 
-  /** Gives back rows whose send failed: dirty again, unless a later change already made them so; a set delta joins the pending one. */
+  /** Gives back rows whose send failed: dirty again (the live row if its chunk is still open); a set delta joins the pending ones. */
   restoreDirty(taken: Array<{ key: string; row: RollupRow }>): void {
     for (const { key, row } of taken) {
       if (row.kind === 'active_users') {
-        const k = `${row.segment}|${row.chunk}|${row.windowStart}`;
-        const pending = this.activeDeltas.get(k);
-        if (!pending) this.activeDeltas.set(k, { segment: row.segment, chunk: row.chunk, windowStart: row.windowStart, users: [...row.users], version: row.version, maxReceivedAt: row.maxReceivedAt });
-        else pending.users.push(...row.users);
+        const delta = { segment: row.segment, chunk: row.chunk, windowStart: row.windowStart, users: [...row.users], version: row.version, maxReceivedAt: row.maxReceivedAt };
+        const pending = row.segment === this.segment && row.chunk === this.chunk ? this.openDeltas.get(row.windowStart) : undefined;
+        if (pending) pending.users.push(...delta.users);
+        else if (row.segment === this.segment && row.chunk === this.chunk) this.openDeltas.set(row.windowStart, delta);
+        else this.closedDeltas.push(delta);
         continue;
       }
-      if (!this.dirty.has(key)) this.dirty.set(key, this.rows.get(key) ?? row);
+      // A live row that changed since is dirty already (a Set holds it once); a closed chunk's row comes back as taken.
+      this.dirty.add(this.rows.get(key) ?? { key, row });
     }
   }
 
