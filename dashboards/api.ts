@@ -77,13 +77,14 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   app.get('/api/pipeline', async (_req, res) => {
     const queries = q(res);
     const { topics, processor, sink } = deps.config;
-    const [processLag, sinkLag, events, rollups, deadLetters, freshness] = await Promise.all([
+    const [processLag, sinkLag, events, rollups, deadLetters, freshness, parts] = await Promise.all([
       stageLag(deps.admin, 'process', processor.groupId, [topics.users, topics.orders]),
       stageLag(deps.admin, 'sink', sink.groupId, [topics.rollups]),
       topicRecords(deps.admin, topics.users).then(async (u) => u + (await topicRecords(deps.admin, topics.orders))),
       topicRecords(deps.admin, topics.rollups),
       topicRecords(deps.admin, topics.dlq),
       queries.freshness(),
+      queries.parts(),
     ]);
     const sinkCommitted = sinkLag.partitions.reduce((n, p) => n + Math.max(0, p.committed), 0);
     res.json({
@@ -96,6 +97,8 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
       deadLetters,
       // Received → queryable of the events inserted in the last minute; null: idle.
       freshness,
+      // Active parts and inserts so far per ClickHouse table (dashboards/queries.ts `parts`).
+      clickhouse: { tables: parts },
     });
   });
 

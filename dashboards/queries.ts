@@ -107,6 +107,19 @@ export class DashboardQueries {
     return rows === 0 ? null : { p50Ms: Math.max(0, Math.round(Number(row!.p50))), p99Ms: Math.max(0, Math.round(Number(row!.p99))), rows };
   }
 
+  /**
+   * ClickHouse's part health per table of this database: active parts (merges keep this small; a
+   * number in the hundreds means inserts outrun merges, "too many parts") and the inserts since the
+   * table was created (every insert writes one new part and takes the next block number, so the
+   * highest block number counts them; the difference over time is parts created per hour).
+   */
+  async parts(): Promise<Array<{ table: string; activeParts: number; inserts: number; rows: number }>> {
+    const rows = await this.rows<{ table: string; parts: string; inserts: string; rows: string }>(
+      `SELECT table, countIf(active) AS parts, max(max_block_number) AS inserts, sumIf(rows, active) AS rows
+       FROM system.parts WHERE database = {db:String} GROUP BY table ORDER BY table`, { db: this.db });
+    return rows.map((r) => ({ table: r.table, activeParts: Number(r.parts), inserts: Number(r.inserts), rows: Number(r.rows) }));
+  }
+
   /** One metric bucketed by `interval`, split by `groupBy` (revenue is always split by currency). */
   async timeseries(metric: Metric, r: Range, interval: Interval, groupBy?: string): Promise<SeriesPoint[]> {
     const m = METRICS[metric];

@@ -222,6 +222,18 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     expect(body.freshness).toBeNull();
   });
 
+  it('/api/pipeline reports ClickHouse parts per table: active parts, inserts so far, rows', async () => {
+    const { body } = await get('/api/pipeline');
+    type Table = { table: string; activeParts: number; inserts: number; rows: number };
+    const tables = body.clickhouse.tables as Table[];
+    const orders = tables.find((t) => t.table === 'rollup_orders')!;
+    const [stored] = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.rollup_orders`, format: 'JSONEachRow' })).json<{ n: string }>();
+    expect(orders.rows).toBe(Number(stored!.n));
+    expect(orders.activeParts).toBeGreaterThanOrEqual(1);
+    // Each insert writes one part: never more active parts than inserts.
+    expect(orders.inserts).toBeGreaterThanOrEqual(orders.activeParts);
+  });
+
   it('#19: the processor\'s lag counts what it processed, not its open segment: 0 once caught up, with the segment start shown apart', async () => {
     type Partition = { committed: number; processed: number; end: number; lag: number };
     const caughtUp = await waitFor(async () => {
