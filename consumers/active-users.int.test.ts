@@ -5,7 +5,7 @@ import { chTime } from '../platform/clickhouse/time';
 import { DashboardQueries } from '../dashboards/queries';
 import { testConfig } from '../test/helpers';
 import { rollupMigrations } from './tables';
-import { toTableRow } from './rows';
+import { INSERT_COLUMNS, toTableRow, type SinkTable } from './rows';
 import type { RollupRow } from '../schemas/rollup';
 
 /**
@@ -30,12 +30,13 @@ describe('active users as per-window sets in ClickHouse (#17)', () => {
     amountCents: 0, quantity: 0, version, users, maxReceivedAt: null,
   });
   async function insert(rows: RollupRow[]): Promise<void> {
-    const byTable = new Map<string, Array<Record<string, unknown>>>();
+    // As the sink inserts them.
+    const byTable = new Map<SinkTable, unknown[][]>();
     for (const r of rows) {
-      const { table, record } = toTableRow(r);
-      byTable.set(table, [...(byTable.get(table) ?? []), record]);
+      const { table, values } = toTableRow(r);
+      byTable.set(table, [...(byTable.get(table) ?? []), values]);
     }
-    for (const [table, values] of byTable) await client.insert({ table: `${db}.${table}`, values, format: 'JSONEachRow' });
+    for (const [table, values] of byTable) await client.insert({ table: `${db}.${table}`, values, format: 'JSONCompactEachRow', columns: INSERT_COLUMNS[table] });
   }
 
   it('folds the per-user rows of before #17 in at the upgrade, then counts unions of deltas exactly, re-inserted or split otherwise', async () => {

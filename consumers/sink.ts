@@ -10,7 +10,7 @@ import type { DeadLetterDraft } from '../schemas/outcome';
 import { rowKey, type RollupRow } from '../schemas/rollup';
 import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
-import { toTableRow } from './rows';
+import { INSERT_COLUMNS, toTableRow, type SinkTable } from './rows';
 
 export interface SinkOptions {
   groupId: string;
@@ -166,17 +166,17 @@ export class ClickHouseSink {
     if (rows.length === 0) return;
     const { signal } = this.stopping;
     try {
-      const byTable = new Map<string, Array<Record<string, unknown>>>();
+      const byTable = new Map<SinkTable, unknown[][]>();
       for (const { row } of rows) {
-        const { table, record } = toTableRow(row);
+        const { table, values } = toTableRow(row);
         let list = byTable.get(table);
         if (!list) byTable.set(table, (list = []));
-        list.push(record);
+        list.push(values);
       }
       await retry(async () => {
         try {
           for (const [table, values] of byTable) {
-            await this.deps.clickhouse.insert({ table: `${this.deps.options.database}.${table}`, values, format: 'JSONEachRow' });
+            await this.deps.clickhouse.insert({ table: `${this.deps.options.database}.${table}`, values, format: 'JSONCompactEachRow', columns: INSERT_COLUMNS[table] });
             progressed();
           }
         } catch (err) {
