@@ -137,7 +137,8 @@ export async function preloadOrders(env: BenchEnv, topics: { users: string; orde
   return { base, preloadSeconds };
 }
 
-function lockChildren(dataDir: string): number[] {
+/** The pids of the children a `tributary start` recorded in its run lock. */
+export function lockChildren(dataDir: string): number[] {
   try {
     return (JSON.parse(readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')) as { children: Array<{ pid: number }> }).children.map((c) => c.pid);
   } catch {

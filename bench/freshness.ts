@@ -69,12 +69,12 @@ export async function benchFreshness(env: BenchEnv, rate = Number(process.env.BE
 }
 
 /** Nearest-rank quantile of sorted values. */
-function quantile(sorted: number[], q: number): number {
+export function quantile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-class Prober {
+export class Prober {
   /** Probe minute → when its POST was sent; removed once the dashboard shows it. */
   private readonly outstanding = new Map<number, number>();
   private readonly latencies: number[] = [];

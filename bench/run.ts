@@ -8,18 +8,22 @@ import { benchFreshness } from './freshness';
 import { benchCeiling, type CeilingResult } from './ceiling';
 import { benchCardinality } from './cardinality';
 import { benchStreams } from './streams';
-import { benchCatchup } from './catchup';
+import { benchCatchup, type CatchupResult } from './catchup';
+import { benchWhole, type WholeResult } from './sustained';
+import { benchSinkFormat } from './sinkformat';
 
 /**
- * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup]`: measured figures, printed and
+ * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup|whole|sinkformat]`: measured figures, printed and
  * written to .tributary/bench/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
-  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup'].includes(a)));
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup', 'whole', 'sinkformat'].includes(a)));
   const all = which.size === 0;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
   const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
   let ceiling: CeilingResult | undefined;
+  let catchups: CatchupResult[] = [];
+  let whole: WholeResult | undefined;
   if (all || which.has('ceiling')) {
     const env = await benchEnv();
     try {
@@ -90,9 +94,49 @@ async function main(): Promise<void> {
       }
       lines.push('');
       report.catchup = results;
+      catchups = results;
     } finally {
       await env.stop();
     }
+  }
+  if (all || which.has('whole')) {
+    const env = await benchEnv();
+    try {
+      whole = await benchWhole(env);
+      report.whole = whole;
+      lines.push('## The whole `tributary start` over HTTP (batches of 100 shop events: 50,000 users, 5,000 SKUs)', '',
+        '| offered events/s | seconds | accepted events/s | refused | request p99 ms | processor lag, max of the last minute | sink lag (rows) | held |', '|---|---|---|---|---|---|---|---|');
+      for (const x of whole.sustained) {
+        lines.push(`| ${x.offeredEventsPerSecond} | ${x.seconds} | ${x.acceptedEventsPerSecond}${ofCeiling(x.acceptedEventsPerSecond, ceiling?.producerRecordsPerSecond)} | ${x.non2xx} | ${x.requestP99ms} | ${x.maxProcessLag} events (${x.maxProcessLagSeconds} s) | ${x.maxSinkLag} | ${x.held ? 'yes' : 'no'} |`);
+      }
+      lines.push('', '| freshness at | accepted events/s | probes | p50 ms | p90 ms | p99 ms | max ms | ClickHouse parts created per hour | most active parts in a table |', '|---|---|---|---|---|---|---|---|---|');
+      for (const f of whole.freshness) {
+        lines.push(`| ${f.rate} events/s, ${f.label} | ${f.acceptedEventsPerSecond} | ${f.probes} | ${f.p50ms} | ${f.p90ms} | ${f.p99ms} | ${f.maxMs} | ${f.partsPerHour} (${Object.entries(f.partsPerHourByTable).map(([t, n]) => `${t} ${n}`).join(', ')}) | ${f.maxActiveParts} |`);
+      }
+      lines.push('', `Peak memory: start (sink, dashboard, registry, chDB) ${whole.peakMiB.start} MiB, processor ${whole.peakMiB.processor} MiB, ingest ${whole.peakMiB.ingest} MiB.`, '');
+    } finally {
+      await env.stop();
+    }
+  }
+  if (all || which.has('sinkformat')) {
+    const f = await benchSinkFormat();
+    report.sinkformat = f;
+    lines.push(`## Sink insert formats (${f.rows} product rows into \`rollup_products\`, batches of ${f.batchRows}, ${f.target})`, '',
+      '| format | seconds | rows/s | this process\'s CPU s (serializing + the embedded engine) | bytes per row |', '|---|---|---|---|---|');
+    for (const x of f.formats) lines.push(`| ${x.format} | ${x.seconds.toFixed(2)} | ${x.rowsPerSecond} | ${x.nodeCpuSeconds.toFixed(2)} | ${x.bytesPerRow} |`);
+    lines.push('');
+  }
+  if (catchups.length > 0 || whole) {
+    // #17's figures side by side, each against the broker's ceiling measured in this run.
+    const share = (rate: number, c?: number) => (c ? `${((100 * rate) / c).toFixed(1)}%` : '—');
+    lines.push('## What a user meets (summary)', '', '| figure | value | share of the broker ceiling |', '|---|---|---|');
+    for (const c of catchups) lines.push(`| catch-up of ${c.events} orders, ${c.users} users (start → all queryable) | ${c.eventsPerSecond} events/s | ${share(c.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} of consuming |`);
+    if (whole) {
+      lines.push(`| highest sustained HTTP rate held ${whole.sustained[0]?.seconds ?? 0} s | ${whole.highestHeld ?? 'none of those tried'} events/s | ${whole.highestHeld ? share(whole.highestHeld, ceiling?.producerRecordsPerSecond) : '—'} of producing |`);
+      for (const f of whole.freshness) lines.push(`| freshness p50 / p99 at ${f.rate} events/s, ${f.label} | ${f.p50ms} / ${f.p99ms} ms | — |`);
+      lines.push(`| peak memory: start / processor / ingest | ${whole.peakMiB.start} / ${whole.peakMiB.processor} / ${whole.peakMiB.ingest} MiB | — |`);
+    }
+    lines.push('');
   }
   if (all || which.has('streams')) {
     const env = await benchEnv();
