@@ -92,19 +92,21 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   await admin.disconnect();
 
   step('Starting the registry, the sink and the dashboard, then ingest and the processor…');
+  // One registry for this process (platform/metrics.ts): the dashboard's /metrics serves the sink's and the registry's too.
+  const metrics = createMetrics('start');
   let registryUrl = config.registry.url;
   if (config.registry.embedded) {
-    const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: config.registry.port, host: config.hosts.other, access: config.registry, http: config.http });
+    const registry = await startEmbeddedRegistry({ kafka, logger, metrics, port: config.registry.port, host: config.hosts.other, access: config.registry, http: config.http });
     stops.push({ name: 'registry', stop: () => registry.close() });
     registryUrl = registry.url;
   }
   const schemas = new SchemaClient(registryUrl, logger, config.registry.auth);
   const clickhouse = createClickHouse(config.clickhouse, config.dataDir);
   stops.push({ name: 'clickhouse', stop: () => clickhouse.close() });
-  const sink = await startSink({ config, kafka, clickhouse, schemas, logger, metrics: createMetrics('sink') });
+  const sink = await startSink({ config, kafka, clickhouse, schemas, logger, metrics });
   stops.push({ name: 'sink', stop: () => sink.stop() });
   // This process hosts the sink: the dashboard's /readyz also says whether the sink makes progress.
-  const dashboard = await startDashboard({ config, clickhouse, kafka, logger, metrics: createMetrics('dashboard'), checks: [{ name: 'sink', check: () => sink.checkProgress() }] });
+  const dashboard = await startDashboard({ config, clickhouse, kafka, logger, metrics, checks: [{ name: 'sink', check: () => sink.checkProgress() }] });
   stops.push({ name: 'dashboard', stop: () => dashboard.close() });
 
   // Child stages see the running broker and registry as if configured externally.

@@ -56,6 +56,12 @@ describe('tributary start, end to end', () => {
     expect(freshness!.rows).toBeGreaterThan(0);
     expect(freshness!.p50Ms).toBeLessThanOrEqual(freshness!.p99Ms);
     expect(freshness!.p99Ms).toBeLessThan(60_000);
+    // The sink runs inside start: its metrics are on the dashboard's /metrics, counting the rows it inserted.
+    const metrics = await (await fetch(`${dashboard}/metrics`)).text();
+    const inserted = Number(/^tributary_sink_rows_total\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
+    expect(inserted).toBeGreaterThan(0);
+    // One registry for the process: its runtime metrics once, labelled with the command.
+    expect(metrics.match(/^tributary_process_cpu_user_seconds_total\{[^}]*\}/gm)).toEqual(['tributary_process_cpu_user_seconds_total{stage="start"}']);
     // And the page is served with its charting library, offline.
     expect((await fetch(`${dashboard}/`)).status).toBe(200);
     expect((await fetch(`${dashboard}/vendor/chart.js/chart.umd.js`)).status).toBe(200);
