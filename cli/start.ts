@@ -92,11 +92,12 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   await admin.disconnect();
 
   step('Starting the registry, the sink and the dashboard, then ingest and the processor…');
-  // One registry for this process (platform/metrics.ts): the dashboard's /metrics serves the sink's and the registry's too.
+  // The sink and the dashboard share a registry: the dashboard's /metrics (behind READ_KEYS) serves the sink's. The
+  // schema registry keeps its own (its /metrics answers to registry users, not read keys).
   const metrics = createMetrics('start');
   let registryUrl = config.registry.url;
   if (config.registry.embedded) {
-    const registry = await startEmbeddedRegistry({ kafka, logger, metrics, port: config.registry.port, host: config.hosts.other, access: config.registry, http: config.http });
+    const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: config.registry.port, host: config.hosts.other, access: config.registry, http: config.http });
     stops.push({ name: 'registry', stop: () => registry.close() });
     registryUrl = registry.url;
   }
