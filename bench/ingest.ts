@@ -1,4 +1,3 @@
-import type { EventEmitter } from 'node:events';
 import { connectAdmin } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { freePort } from '../platform/local/ports';
@@ -7,10 +6,7 @@ import type { BenchEnv } from './env';
 import { logger, spawnStage, stopStage } from './env';
 import { sleep } from '../platform/retry';
 
-interface AutocannonResult { latency: { p50: number; p99: number }; non2xx: number; '2xx': number }
-// autocannon ships no typings: the callback form returns the running instance.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const autocannon = require('autocannon') as (opts: Record<string, unknown>, done: (err: Error | null, result: AutocannonResult) => void) => EventEmitter;
+import { autocannon, type AutocannonResult } from './autocannon';
 
 /**
  * Runs autocannon for a fixed number of requests and times it to the last response (its own

@@ -1,4 +1,3 @@
-import type { EventEmitter } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,10 +9,7 @@ import { logger, peakMemoryMiB, spawnStage, stopStage, type BenchEnv } from './e
 import { lockChildren } from './catchup';
 import { Prober, quantile } from './freshness';
 
-interface AutocannonResult { '2xx': number; non2xx: number; errors: number; latency: { p50: number; p99: number } }
-// autocannon ships no typings: the callback form returns the running instance.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const autocannon = require('autocannon') as (opts: Record<string, unknown>, done: (err: Error | null, result: AutocannonResult) => void) => EventEmitter;
+import { autocannon, type AutocannonResult } from './autocannon';
 
 /** Events per POST of the load (the batch form of /v1/events). */
 const EVENTS_PER_REQUEST = 100;
