@@ -5,7 +5,6 @@ import { DemoShop } from '../producers/demo/shop';
 import type { BenchEnv } from './env';
 import { logger, spawnStage, stopStage } from './env';
 import { sleep } from '../platform/retry';
-
 import { autocannon, type AutocannonResult } from './autocannon';
 
 /**

@@ -8,7 +8,6 @@ import { sleep } from '../platform/retry';
 import { logger, peakMemoryMiB, spawnStage, stopStage, type BenchEnv } from './env';
 import { lockChildren } from './catchup';
 import { Prober, quantile } from './freshness';
-
 import { autocannon, type AutocannonResult } from './autocannon';
 
 /** Events per POST of the load (the batch form of /v1/events). */
