@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
 import { opsRouter, type ReadinessCheck } from '../platform/http/ops';
-import { keyMatches, presentedKey } from '../platform/http/keys';
+import { keyMatches, presentedKey, refuseReadKey } from '../platform/http/keys';
 import { ParameterError, rangeParams, timeseriesParams, topProductsParams } from './params';
 import { stageLag, topicRecords } from './pipeline-status';
 import type { DashboardQueries } from './queries';
@@ -138,7 +138,7 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
 }
 
 function unauthorized(res: Response): void {
-  res.status(401).set('WWW-Authenticate', 'Bearer realm="tributary"').json({ error: 'unauthorized', message: 'a read key is required: Authorization: Bearer <key> (the page trades it for a session cookie at POST /api/session)' });
+  refuseReadKey(res, ': Authorization: Bearer <key> (the page trades it for a session cookie at POST /api/session)');
 }
 
 async function totalsBody(queries: DashboardQueries, r: { from: number; to: number }) {

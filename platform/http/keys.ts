@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Response } from 'express';
 
 /** API keys as HTTP clients present them: ingest's write keys and the dashboard's read keys. */
 
@@ -26,4 +27,9 @@ export function keyMatches(presented: string, keys: string[]): boolean {
  */
 export function keyId(key: string): string {
   return `key:${createHash('sha256').update(key).digest('hex').slice(0, 16)}`;
+}
+
+/** 401 for a missing or wrong read key, the same on every server that asks for one; `hint` ends the message. */
+export function refuseReadKey(res: Response, hint: string): void {
+  res.status(401).set('WWW-Authenticate', 'Bearer realm="tributary"').json({ error: 'unauthorized', message: `a read key is required${hint}` });
 }

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import express, { Router, type Request, type Response } from 'express';
 import { listenHardened } from './server';
-import { keyMatches, presentedKey } from './keys';
+import { keyMatches, presentedKey, refuseReadKey } from './keys';
 import { urlFor, type HttpLimits } from '../config';
 import type { Registry } from 'prom-client';
 
@@ -34,7 +34,7 @@ export function opsRouter(registry: Registry, checks: ReadinessCheck[] = [], met
     if (metricsKeys.length > 0) {
       const key = presentedKey(req.headers.authorization);
       if (!key || !keyMatches(key, metricsKeys)) {
-        res.status(401).set('WWW-Authenticate', 'Bearer realm="tributary"').json({ error: 'unauthorized', message: 'a read key is required for /metrics: Authorization: Bearer <key>' });
+        refuseReadKey(res, ' for /metrics: Authorization: Bearer <key>');
         return;
       }
     }

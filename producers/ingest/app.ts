@@ -42,6 +42,8 @@ export function ingestApp(deps: IngestDeps): express.Express {
   const unsettled = new UnsettledSends();
   /** Bytes of request bodies being received or waiting for their answer (admission control). */
   let admitted = 0;
+  /** The answer past INGEST_MAX_INFLIGHT_BYTES, whether the body was declared too large up front or grew so while it arrived. */
+  const overBudget = () => new Rejection(429, 'backpressure', { error: 'too_many_requests', message: `more than ${config.maxInflightBytes} bytes are being received or wait for Kafka (INGEST_MAX_INFLIGHT_BYTES); retry shortly` }, 1);
   const app = express();
   app.disable('x-powered-by');
   app.use(opsRouter(deps.metrics, deps.checks ?? [], deps.metricsKeys ?? []));
@@ -66,7 +68,7 @@ export function ingestApp(deps: IngestDeps): express.Express {
       const declared = Number(req.headers['content-length'] ?? 0) || 0;
       if (admitted + deps.batcher.inflightBytes + declared > config.maxInflightBytes) {
         res.set('Connection', 'close');
-        return next(new Rejection(429, 'backpressure', { error: 'too_many_requests', message: `more than ${config.maxInflightBytes} bytes are being received or wait for Kafka (INGEST_MAX_INFLIGHT_BYTES); retry shortly` }, 1));
+        return next(overBudget());
       }
       let counted = declared;
       admitted += counted;
@@ -84,7 +86,7 @@ export function ingestApp(deps: IngestDeps): express.Express {
     // The limit counts decoded bytes (body-parser inflates gzip, deflate and br first); verify records how many.
     express.json({ limit: config.maxBodyBytes, strict: false, verify: (_req, res, body) => { (res as Response).locals.bodyBytes = body.length; } }),
     async (req: Request, res: Response) => {
-      if (res.locals.overBudget) throw new Rejection(429, 'backpressure', { error: 'too_many_requests', message: `more than ${config.maxInflightBytes} bytes are being received or wait for Kafka (INGEST_MAX_INFLIGHT_BYTES); retry shortly` }, 1);
+      if (res.locals.overBudget) throw overBudget();
       const receivedAt = Date.now();
       const events = toEventList(req.body, limits);
       const origin = (res.locals.origin as string | undefined) ?? null;
