@@ -4,7 +4,6 @@ import { benchEnv, machine } from './env';
 import { benchIngest } from './ingest';
 import { benchProcess } from './process';
 import { benchSink } from './sink';
-import { benchFreshness } from './freshness';
 import { benchCeiling, type CeilingResult } from './ceiling';
 import { benchCardinality } from './cardinality';
 import { benchStreams } from './streams';
@@ -59,10 +58,6 @@ async function main(): Promise<void> {
         const s = await benchSink(env);
         report.sink = s;
         lines.push('## ClickHouse sink (`tributary sink`, one instance)', '', '| rows | seconds (start → all committed) | rows/s | peak memory MiB | ClickHouse |', '|---|---|---|---|---|', `| ${s.rows} | ${s.seconds.toFixed(1)} | ${s.rowsPerSecond} | ${s.peakMemoryMiB} | ${s.target} |`, '');
-        const f = await benchFreshness(env);
-        report.freshness = f;
-        lines.push('## Freshness under demo load (probe event POSTed → first dashboard query that counts it)', '', '| demo rate events/s | seconds | events accepted | probes | p50 ms | p90 ms | p99 ms | max ms | sink row estimate p50 / p99 ms |', '|---|---|---|---|---|---|---|---|---|',
-          `| ${f.rate} | ${f.seconds} | ${f.accepted} | ${f.probes} | ${f.p50ms} | ${f.p90ms} | ${f.p99ms} | ${f.maxMs} | ${f.sinkRowP50ms} / ${f.sinkRowP99ms} |`, '');
       }
     } finally {
       await env.stop();
