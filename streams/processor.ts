@@ -42,8 +42,8 @@ export interface ProcessorDeps {
 const EMIT_CHUNK = 2000;
 /**
  * Batches handled at once: more than a member is usually assigned, so every partition starts at
- * once (a partition's first batch only seeks to the previous segment, which with 4 at a time left
- * 6 of 12 partitions waiting behind long batches: they resumed 31 s apart on a backlog, #17).
+ * once. With 4, a fifth partition's first batch (which only seeks back to seed the duplicate ids)
+ * waited for a slot behind long batches of the others (#17 saw a backlog's partitions resume 31 s apart).
  */
 const PARTITIONS_AT_ONCE = 64;
 
