@@ -246,10 +246,9 @@ export class PartitionState {
     for (const { key, row } of taken) {
       if (row.kind === 'active_users') {
         const delta = { segment: row.segment, chunk: row.chunk, windowStart: row.windowStart, users: [...row.users], version: row.version, maxReceivedAt: row.maxReceivedAt };
-        const pending = row.segment === this.segment && row.chunk === this.chunk ? this.openDeltas.get(row.windowStart) : undefined;
-        if (pending) pending.users.push(...delta.users);
-        else if (row.segment === this.segment && row.chunk === this.chunk) this.openDeltas.set(row.windowStart, delta);
-        else this.closedDeltas.push(delta);
+        if (row.segment !== this.segment || row.chunk !== this.chunk) this.closedDeltas.push(delta);
+        else if (this.openDeltas.has(row.windowStart)) this.openDeltas.get(row.windowStart)!.users.push(...delta.users);
+        else this.openDeltas.set(row.windowStart, delta);
         continue;
       }
       // A live row that changed since is dirty already (a Set holds it once); a closed chunk's row comes back as taken.

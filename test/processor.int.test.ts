@@ -14,6 +14,9 @@ import { Random } from '../producers/demo/random';
 import { sleep } from '../platform/retry';
 import { freePort } from '../platform/local/ports';
 
+/** Offsets per segment in these tests: small, so segments close and restarts recompute often. */
+const SEGMENT = 40;
+
 describe('stream processor (real broker, processes killed)', () => {
   const config = testConfig();
   let registry: Awaited<ReturnType<typeof startTestRegistry>>;
@@ -34,7 +37,7 @@ describe('stream processor (real broker, processes killed)', () => {
 
   async function setup(extra: Record<string, string> = {}) {
     const topics = await createPipelineTopics(admin);
-    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '40', FLUSH_INTERVAL_MS: '150', ...extra });
+    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: String(SEGMENT), FLUSH_INTERVAL_MS: '150', ...extra });
     // Kafka's warnings (a timed-out, retried produce) reach the test output: they explain a total that is off.
     const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders }, logger: createLogger('warn', 'test-producer', 'json') });
     const follower = new RollupFollower(kafka, topics.rollups, registry.url);
@@ -54,7 +57,7 @@ describe('stream processor (real broker, processes killed)', () => {
       .catch(() => false);
     if (!converged && topics) {
       // Say where: which partitions and segments hold too much or too little, and in which rows.
-      console.error(`${await explainMismatch(kafka, registry.url, topics.users, follower, 'users', 40)}\n${await explainMismatch(kafka, registry.url, topics.orders, follower, 'orders', 40)}`);
+      console.error(`${await explainMismatch(kafka, registry.url, topics.users, follower, 'users', SEGMENT)}\n${await explainMismatch(kafka, registry.url, topics.orders, follower, 'orders', SEGMENT)}`);
     }
     expect(sorted(follower.totals())).toEqual(sorted(expected));
   }
@@ -184,7 +187,7 @@ describe('stream processor (real broker, processes killed)', () => {
 
   it('#16: a processor that cannot emit says so on /readyz and in a metric, stops on SIGTERM mid-flush, and loses nothing', async () => {
     const topics = await createPipelineTopics(admin);
-    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '40', FLUSH_INTERVAL_MS: '150' });
+    const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: String(SEGMENT), FLUSH_INTERVAL_MS: '150' });
     const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
     const port = await freePort();
     const spawn = () => { const c = spawnTributary(['process'], { ...env, PROCESS_PORT: String(port) }); children.add(c); return c; };
