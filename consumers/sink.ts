@@ -11,6 +11,7 @@ import { rowKey, type RollupRow } from '../schemas/rollup';
 import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
 import { INSERT_COLUMNS, toTableRow, type SinkTable } from './rows';
+import { batchDue, QUIET_MS } from './batching';
 
 export interface SinkOptions {
   groupId: string;
@@ -18,7 +19,7 @@ export interface SinkOptions {
   database: string;
   /** Insert when this many rows are buffered… */
   batchRows: number;
-  /** …or when the oldest buffered row is this old. */
+  /** …or the oldest buffered row is this old, or sooner once rows stopped arriving (consumers/batching.ts). */
   batchDelayMs: number;
 }
 
@@ -44,8 +45,12 @@ interface Buffered {
   rows: BufferedRow[];
   /** Next offset to commit per partition: last buffered offset + 1. */
   offsets: Map<number, string>;
+  /** When the first and the latest of these rows arrived. */
   since: number;
+  latest: number;
 }
+
+const emptyBuffer = (): Buffered => ({ rows: [], offsets: new Map(), since: 0, latest: 0 });
 
 /** A killed sink's partitions move to another member after this long without a heartbeat. */
 const SESSION_TIMEOUT_MS = 10_000;
@@ -67,7 +72,9 @@ export class ClickHouseSink {
   private consumer: GroupConsumer | undefined;
   private producer!: CheckedProducer;
   private dlqSchemaId = 0;
-  private buffer: Buffered = { rows: [], offsets: new Map(), since: 0 };
+  private buffer: Buffered = emptyBuffer();
+  /** When the latest insert began (inserts are at least batchDelayMs / 2 apart). */
+  private lastInsertAt = 0;
   private flushing: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   /** Aborted when the sink stops (at most STOP_FLUSH_MS after stop() began): the insert retries give up. */
@@ -88,12 +95,12 @@ export class ClickHouseSink {
       sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: 4 * 1024 * 1024,
       eachBatch: (p) => this.eachBatch(p),
       // A rebalance hands partitions to others: what is buffered and uncommitted is theirs to redo.
-      onAssignment: () => { this.buffer = { rows: [], offsets: new Map(), since: 0 }; },
+      onAssignment: () => { this.buffer = emptyBuffer(); },
     });
     this.timer = setInterval(() => {
       this.deps.metrics.stalled.set(this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS ? 1 : 0);
-      if (this.buffer.rows.length > 0 && Date.now() - this.buffer.since >= options.batchDelayMs) void this.flush().catch((err: unknown) => this.deps.logger.error({ err }, 'sink.flush.failed'));
-    }, Math.max(10, Math.floor(options.batchDelayMs / 4)));
+      if (batchDue({ ...this.buffer, rows: this.buffer.rows.length, lastInsertAt: this.lastInsertAt }, Date.now(), options.batchDelayMs)) void this.flush().catch((err: unknown) => this.deps.logger.error({ err }, 'sink.flush.failed'));
+    }, Math.max(10, Math.min(QUIET_MS / 2, Math.floor(options.batchDelayMs / 4))));
     this.deps.logger.info({ groupId: options.groupId }, 'sink.started');
   }
 
@@ -104,7 +111,9 @@ export class ClickHouseSink {
       // A registry that cannot be reached rejects here: kafkajs retries the batch.
       const outcome = await this.deps.schemas.decodeRecord<RollupRow>(message.value, SCHEMAS.rollup.type);
       if (!outcome.ok) await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, outcome);
-      if (this.buffer.rows.length === 0) this.buffer.since = Date.now();
+      const now = Date.now();
+      if (this.buffer.rows.length === 0) this.buffer.since = now;
+      this.buffer.latest = now;
       if (outcome.ok) this.buffer.rows.push({ row: outcome.value, partition: batch.partition, offset: Number(message.offset) });
       this.buffer.offsets.set(batch.partition, String(Number(message.offset) + 1));
       if (this.buffer.rows.length >= this.deps.options.batchRows) {
@@ -130,14 +139,15 @@ export class ClickHouseSink {
   private async doFlush(): Promise<void> {
     const batch = this.buffer;
     if (batch.offsets.size === 0) return;
-    this.buffer = { rows: [], offsets: new Map(), since: 0 };
+    this.buffer = emptyBuffer();
     const started = Date.now();
+    this.lastInsertAt = started;
     try {
       // A killed sink is replaced within SESSION_TIMEOUT_MS; a ClickHouse outage does not cost this one its partitions.
       await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, (progressed) => this.insertWithRetry(batch.rows, progressed));
     } catch (err) {
       // Stopping mid-insert: give the rows back, commit nothing (a restart redelivers them).
-      this.buffer = { rows: [...batch.rows, ...this.buffer.rows], offsets: new Map([...batch.offsets, ...this.buffer.offsets]), since: batch.since };
+      this.buffer = { rows: [...batch.rows, ...this.buffer.rows], offsets: new Map([...batch.offsets, ...this.buffer.offsets]), since: batch.since, latest: Math.max(batch.latest, this.buffer.latest) };
       throw err;
     }
     if (this.failing) this.deps.logger.info({ failedForMs: Date.now() - this.failing.since }, 'sink.insert.recovered');
@@ -146,6 +156,7 @@ export class ClickHouseSink {
     this.deps.metrics.insertSeconds.observe((Date.now() - started) / 1000);
     this.deps.metrics.batchRows.observe(batch.rows.length);
     this.deps.metrics.rows.inc(batch.rows.length);
+    this.deps.logger.debug({ rows: batch.rows.length, insertMs: Date.now() - started, bufferedMs: started - batch.since }, 'sink.inserted');
     const now = Date.now();
     for (const { row: r } of batch.rows) if (r.maxReceivedAt !== null && r.kind !== 'active_user' && r.kind !== 'active_users') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
     await this.deps.afterInsert?.();
