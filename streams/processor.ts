@@ -47,6 +47,12 @@ const EMIT_CHUNK = 2000;
  */
 const PARTITIONS_AT_ONCE = 64;
 
+/**
+ * Bytes fetched per partition per request. A fetched batch lives, decoded, until it is applied; at
+ * 4 MiB (kafkajs' default is 1) the processor peaked at 611 MiB on #17's backlog, at 512 KiB (with
+ * the heap growth bound in cli/stages.ts) at 256–284 MiB, equally fast within the noise (docs/benchmarks.md).
+ */
+const FETCH_BYTES_PER_PARTITION = 512 * 1024;
 /** A killed processor's partitions move to another member after this long without a heartbeat. */
 const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 1000;
@@ -96,7 +102,7 @@ export class StreamProcessor {
     this.producer = await CheckedProducer.connect(kafka);
     this.consumer = await GroupConsumer.start(kafka, {
       groupId: options.groupId, topics: [options.topics.user, options.topics.order],
-      sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: 4 * 1024 * 1024,
+      sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
       partitionsConsumedConcurrently: PARTITIONS_AT_ONCE, eachBatchAutoResolve: false,
       eachBatch: (p) => this.eachBatch(p), onAssignment: (assignment) => this.onAssignment(assignment),
     });
@@ -211,6 +217,7 @@ export class StreamProcessor {
   }
 
   private async doFlush(): Promise<void> {
+    const started = Date.now();
     const snapshot = [...this.states.values()].map((state) => ({ state, rows: state.takeDirty(), commit: state.segmentStart, position: state.position }));
     const letters = this.pendingDeadLetters.splice(0);
     const emissions: Emission[] = [...letters];
@@ -246,6 +253,7 @@ export class StreamProcessor {
         this.deps.logger.info({ err: (err as Error).message }, 'processor.commit.skipped');
       }
     }
+    this.deps.logger.debug({ rows: emissions.length, flushMs: Date.now() - started }, 'processor.flushed');
   }
 
   /** A row to send, or, when it cannot even be encoded, the small dead letter that takes its place. */
