@@ -167,7 +167,7 @@ export const envSchema = z.object({
   /** Offsets per segment (S in DESIGN.md): a restart recomputes at most two segments per partition. */
   SEGMENT_SIZE: optional(positiveInt).default(20_000),
   /** How often the processor emits changed rollup rows (dashboards are this live). */
-  FLUSH_INTERVAL_MS: optional(positiveInt).default(1000),
+  FLUSH_INTERVAL_MS: optional(positiveInt).default(500),
   /** Distinct rollup rows one partition's open chunk holds before the next chunk starts (bounded memory, docs/processing.md). */
   PROCESS_MAX_ROWS: optional(positiveInt).default(10_000),
   /** Rows waiting to be emitted, across partitions, above which the processor stops reading until a flush sent them. */
