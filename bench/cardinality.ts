@@ -4,7 +4,7 @@ import { freePort } from '../platform/local/ports';
 import { sleep } from '../platform/retry';
 import { TributaryProducer, type OrderEventInput } from '../producers/tributary-producer';
 import type { BenchEnv } from './env';
-import { logger, peakMemoryMiB, spawnStage, stopStage } from './env';
+import { benchNodeArgs, logger, peakMemoryMiB, spawnStage, stopStage } from './env';
 
 export interface CardinalityResult {
   orders: number;
@@ -64,7 +64,7 @@ export async function benchCardinality(env: BenchEnv, orders = Number(process.en
   const child = spawnStage(env, ['process'], {
     TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: topics.rollups, TOPIC_DLQ: topics.dlq,
     PROCESS_GROUP_ID: groupId, SEGMENT_SIZE: String(segmentSize), PROCESS_PORT: String(port),
-  });
+  }, benchNodeArgs());
   const metricsUrl = `http://localhost:${port}/metrics`;
   const started = Date.now();
   let peakOpenRows = 0;

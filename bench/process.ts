@@ -4,7 +4,7 @@ import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { TributaryProducer } from '../producers/tributary-producer';
 import { DemoShop } from '../producers/demo/shop';
 import type { BenchEnv } from './env';
-import { logger, peakMemoryMiB, spawnStage, stopStage } from './env';
+import { benchNodeArgs, logger, peakMemoryMiB, spawnStage, stopStage } from './env';
 import { sleep } from '../platform/retry';
 
 export interface ProcessResult {
@@ -50,8 +50,7 @@ export async function benchProcess(env: BenchEnv, events = Number(process.env.BE
   const targets = await segmentTargets(admin, [env.config.topics.users, env.config.topics.orders], segment);
   const target = targets.reduce((n, t) => n + t.offset, 0);
   const started = Date.now();
-  // BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", profiles the processor.
-  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = benchNodeArgs();
   const instances = Math.max(1, Number(process.env.BENCH_PROCESSORS ?? os.cpus().length));
   const children = Array.from({ length: instances }, () => spawnStage(env, ['process'], {}, nodeArgs));
   const exited = () => children.find((c) => c.exitCode !== null);

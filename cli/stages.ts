@@ -46,11 +46,12 @@ export function processCommand(ctx: CliContext): Command {
 /**
  * The heap V8 keeps after a full collection, as a share over what survived it. V8's own factor
  * rises to 4× when collections are fast, which for the processor (~120 MiB live, a high
- * allocation rate) meant 600+ MiB resident of mostly garbage; at 1.4× it stays under 300 MiB at
- * any cardinality and about as fast (docs/benchmarks.md). A soft bound, not a limit: a larger live
+ * allocation rate) meant 600+ MiB resident of mostly garbage; at 1.25× it stays under 300 MiB
+ * even with a million distinct SKUs (at 1.4× that bench peaked at 305–318 MiB) and is about as
+ * fast (docs/benchmarks.md). A soft bound, not a limit: a larger live
  * set still fits. `node --heap-growing-percent=N bin/tributary.js process` overrides it (NODE_OPTIONS refuses that flag).
  */
-const HEAP_GROWING_PERCENT = 40;
+const HEAP_GROWING_PERCENT = 25;
 
 function boundHeapGrowth(): void {
   if (!process.execArgv.some((a) => /^--heap[-_]growing[-_]percent/.test(a))) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
