@@ -10,7 +10,7 @@ import { sleep } from '../platform/retry';
 import { SCHEMAS } from '../schemas/catalog';
 import { SchemaClient } from '../schemas/client';
 import { encodeWire } from '../schemas/wire';
-import { logger, peakMemoryMiB, spawnStage, stopStage, type BenchEnv } from './env';
+import { benchNodeArgs, logger, peakMemoryMiB, spawnStage, stopStage, type BenchEnv } from './env';
 
 export interface CatchupResult {
   events: number;
@@ -54,7 +54,7 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
     TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: topics.rollups, TOPIC_DLQ: topics.dlq,
     PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`,
     DASHBOARD_PORT: String(dashboardPort), INGEST_PORT: String(await freePort()), REGISTRY_PORT: String(await freePort()), LOG_FORMAT: 'json',
-  });
+  }, benchNodeArgs()); // start passes its node flags on to ingest and the processor
   let readySeconds = NaN;
   let catchupSeconds = NaN;
   let processorPeak: number | null = null;
