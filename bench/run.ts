@@ -8,15 +8,16 @@ import { benchCeiling, type CeilingResult } from './ceiling';
 import { benchCardinality } from './cardinality';
 import { benchStreams } from './streams';
 import { benchCatchup, type CatchupResult } from './catchup';
+import { benchFloor } from './floor';
 import { benchWhole, type WholeResult } from './sustained';
 import { benchSinkFormat } from './sinkformat';
 
 /**
- * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup|whole|sinkformat]`: measured figures, printed and
+ * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup|whole|sinkformat|floor]`: measured figures, printed and
  * written to .tributary/bench/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
-  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup', 'whole', 'sinkformat'].includes(a)));
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup', 'whole', 'sinkformat', 'floor'].includes(a)));
   const all = which.size === 0;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
   const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
@@ -90,6 +91,18 @@ async function main(): Promise<void> {
       lines.push('');
       report.catchup = results;
       catchups = results;
+    } finally {
+      await env.stop();
+    }
+  }
+  if (all || which.has('floor')) {
+    const env = await benchEnv();
+    try {
+      const f = await benchFloor(env);
+      report.floor = f;
+      lines.push('## kafkajs alone, in one Node process (the floor under the catch-up; 50,000-user backlog)', '',
+        '| events | bare consumer events/s | consumer + Avro decode events/s | rollup-sized rows | produced one row a record: rows/s, CPU µs/row | 50 rows a record: rows/s, CPU µs/row |', '|---|---|---|---|---|---|',
+        `| ${f.events} | ${f.bareConsumeEventsPerSecond}${ofCeiling(f.bareConsumeEventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${f.decodeConsumeEventsPerSecond} | ${f.rows} | ${f.onePerRecord.rowsPerSecond}, ${f.onePerRecord.cpuMicrosPerRow} | ${f.fiftyPerRecord.rowsPerSecond}, ${f.fiftyPerRecord.cpuMicrosPerRow} |`, '');
     } finally {
       await env.stop();
     }
