@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { countBrokers } from '../platform/kafka/client';
@@ -49,6 +49,13 @@ describe('the pipeline on a TLS + SASL/SCRAM broker with a registry behind Basic
     await expect(countBrokers(broker.brokers, { sslCa: broker.security!.sslCa, sasl: { mechanism: 'scram-sha-256', username: 'tributary', password: 'not-it' } }))
       .rejects.toThrow(/SASL SCRAM SHA256 authentication failed/);
     expect(await countBrokers(broker.brokers, { sslCa: broker.security!.sslCa, sasl: broker.security!.sasl })).toBe(1);
+  });
+
+  it('keeps the stores, the passwords and the client settings readable by this user only', () => {
+    const dir = path.dirname(broker.security!.envFile);
+    const mode = (file: string) => (statSync(path.join(dir, file)).mode & 0o777).toString(8);
+    expect({ dir: mode('.'), secrets: mode('secrets.json'), keystore: mode('broker.p12'), truststore: mode('truststore.p12'), clientEnv: mode('client.env') })
+      .toEqual({ dir: '700', secrets: '600', keystore: '600', truststore: '600', clientEnv: '600' });
   });
 
   it('ingest → processor → sink → dashboard: totals equal to the ground truth', async () => {

@@ -165,6 +165,9 @@ export class LocalKafka {
       // The broker is its own client (inter-broker listener): it trusts its certificate too.
       await keytool(['-importcert', '-noprompt', '-alias', 'broker', '-file', caFile, '-keystore', truststore, ...store]);
     }
+    // keytool writes with the umask (0644 usually): the stores are this user's alone, like the
+    // secrets (also for a directory made before they were). The certificate (ca.pem) is public.
+    for (const store of [keystore, truststore]) await chmod(store, 0o600);
     const envFile = path.join(dir, 'client.env');
     const sasl = { mechanism: 'scram-sha-256' as const, username: secrets.user, password: secrets.password };
     await writeFile(envFile, [
