@@ -19,7 +19,7 @@ export interface CardinalityResult {
   peakOpenRows: number;
   peakMemoryMiB: number | null;
   seconds: number;
-  rollupRows: number;
+  rollupRecords: number;
 }
 
 const ITEMS = 10;
@@ -83,9 +83,9 @@ export async function benchCardinality(env: BenchEnv, orders = Number(process.en
     peak = (await stopStage(child)) ?? peak;
   }
   const seconds = (Date.now() - started) / 1000;
-  const rollupRows = (await admin.fetchTopicOffsets(topics.rollups)).reduce((n, p) => n + Number(p.high), 0);
+  const rollupRecords = (await admin.fetchTopicOffsets(topics.rollups)).reduce((n, p) => n + Number(p.high), 0);
   await admin.disconnect();
   // Both event topics' partitions are owned, each with an open chunk of at most maxRows + one event's rows.
   const rowBound = 2 * PARTITIONS * (maxRows + 2 + ITEMS) + maxPendingRows + 64 * (2 + ITEMS);
-  return { orders, distinctSkus: orders * ITEMS, distinctUsers: orders, segmentSize, maxRows, maxPendingRows, rowBound, peakOpenRows, peakMemoryMiB: peak, seconds, rollupRows };
+  return { orders, distinctSkus: orders * ITEMS, distinctUsers: orders, segmentSize, maxRows, maxPendingRows, rowBound, peakOpenRows, peakMemoryMiB: peak, seconds, rollupRecords };
 }

@@ -22,8 +22,8 @@ export interface CatchupResult {
   catchupSeconds: number;
   /** Ready → the processor's lag first 0 (everything processed and emitted); the rest is the sink and ClickHouse. */
   processedSeconds: number;
-  /** Rows the processor emitted to the rollups topic. */
-  rollupRows: number;
+  /** Records the processor wrote to the rollups topic (rows travel in blocks of up to 500, #17). */
+  rollupRecords: number;
   eventsPerSecond: number;
   peakMiB: { start: number | null; processor: number | null };
 }
@@ -91,7 +91,7 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
   const ends = await after.fetchTopicOffsets(topics.rollups).finally(() => after.disconnect());
   return {
     events, users, preloadEventsPerSecond: Math.round(events / preloadSeconds), readySeconds, catchupSeconds, processedSeconds,
-    rollupRows: ends.reduce((n, o) => n + Number(o.high), 0),
+    rollupRecords: ends.reduce((n, o) => n + Number(o.high), 0),
     eventsPerSecond: Math.round(events / catchupSeconds), peakMiB: { start: startPeak, processor: processorPeak },
   };
 }

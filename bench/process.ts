@@ -20,7 +20,7 @@ export interface ProcessResult {
   /** Highest peak among the instances. */
   peakMemoryMiB: number | null;
   instances: number;
-  rollupRows: number;
+  rollupRecords: number;
 }
 
 /**
@@ -81,11 +81,11 @@ export async function benchProcess(env: BenchEnv, events = Number(process.env.BE
   }
   const seconds = (Date.now() - started) / 1000;
   const steadySeconds = (Date.now() - steadyFrom) / 1000;
-  const rollupRows = (await admin.fetchTopicOffsets(env.config.topics.rollups)).reduce((n, p) => n + Number(p.high), 0);
+  const rollupRecords = (await admin.fetchTopicOffsets(env.config.topics.rollups)).reduce((n, p) => n + Number(p.high), 0);
   await admin.disconnect();
   return {
     events, preloadEventsPerSecond: Math.round(events / preloadSeconds), processedEvents: target, seconds, steadySeconds,
-    eventsPerSecond: Math.round(target / steadySeconds), eventsPerSecondWithStartup: Math.round(target / seconds), peakMemoryMiB: Math.max(...peaks.map((p) => p ?? 0)) || null, rollupRows, instances,
+    eventsPerSecond: Math.round(target / steadySeconds), eventsPerSecondWithStartup: Math.round(target / seconds), peakMemoryMiB: Math.max(...peaks.map((p) => p ?? 0)) || null, rollupRecords, instances,
   };
 }
 

@@ -53,12 +53,12 @@ async function main(): Promise<void> {
     try {
       const p = await benchProcess(env);
       report.process = p;
-      lines.push(`## Stream processor (\`tributary process\`, ${p.instances === 1 ? 'one instance' : `${p.instances} instances in the group`})`, '', '| events pre-loaded | pre-load events/s | events processed (full segments) | seconds (assigned → done) | events/s | events/s incl. start-up | peak memory MiB (per instance) | rollup rows |', '|---|---|---|---|---|---|---|---|',
-        `| ${p.events} | ${p.preloadEventsPerSecond} | ${p.processedEvents} | ${p.steadySeconds.toFixed(1)} | ${p.eventsPerSecond}${ofCeiling(p.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${p.eventsPerSecondWithStartup} | ${p.peakMemoryMiB} | ${p.rollupRows} |`, '');
+      lines.push(`## Stream processor (\`tributary process\`, ${p.instances === 1 ? 'one instance' : `${p.instances} instances in the group`})`, '', '| events pre-loaded | pre-load events/s | events processed (full segments) | seconds (assigned → done) | events/s | events/s incl. start-up | peak memory MiB (per instance) | rollup records (rows travel in blocks) |', '|---|---|---|---|---|---|---|---|',
+        `| ${p.events} | ${p.preloadEventsPerSecond} | ${p.processedEvents} | ${p.steadySeconds.toFixed(1)} | ${p.eventsPerSecond}${ofCeiling(p.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${p.eventsPerSecondWithStartup} | ${p.peakMemoryMiB} | ${p.rollupRecords} |`, '');
       if (all || which.has('sink')) {
         const s = await benchSink(env);
         report.sink = s;
-        lines.push('## ClickHouse sink (`tributary sink`, one instance)', '', '| rows | seconds (start → all committed) | rows/s | peak memory MiB | ClickHouse |', '|---|---|---|---|---|', `| ${s.rows} | ${s.seconds.toFixed(1)} | ${s.rowsPerSecond} | ${s.peakMemoryMiB} | ${s.target} |`, '');
+        lines.push('## ClickHouse sink (`tributary sink`, one instance)', '', '| rollup records (rows travel in blocks) | seconds (start → all committed) | records/s | peak memory MiB | ClickHouse |', '|---|---|---|---|---|', `| ${s.records} | ${s.seconds.toFixed(1)} | ${s.recordsPerSecond} | ${s.peakMemoryMiB} | ${s.target} |`, '');
       }
     } finally {
       await env.stop();
@@ -70,8 +70,8 @@ async function main(): Promise<void> {
       const c = await benchCardinality(env);
       report.cardinality = c;
       lines.push('## High cardinality (`tributary process`, one instance, default row bounds)', '',
-        '| orders (10 lines each) | distinct SKUs | distinct users | SEGMENT_SIZE | PROCESS_MAX_ROWS / PENDING | rows held, peak | row bound | peak memory MiB | seconds | rollup rows emitted |', '|---|---|---|---|---|---|---|---|---|---|',
-        `| ${c.orders} | ${c.distinctSkus} | ${c.distinctUsers} | ${c.segmentSize} | ${c.maxRows} / ${c.maxPendingRows} | ${c.peakOpenRows} | ${c.rowBound} | ${c.peakMemoryMiB} | ${c.seconds.toFixed(1)} | ${c.rollupRows} |`, '');
+        '| orders (10 lines each) | distinct SKUs | distinct users | SEGMENT_SIZE | PROCESS_MAX_ROWS / PENDING | rows held, peak | row bound | peak memory MiB | seconds | rollup records emitted |', '|---|---|---|---|---|---|---|---|---|---|',
+        `| ${c.orders} | ${c.distinctSkus} | ${c.distinctUsers} | ${c.segmentSize} | ${c.maxRows} / ${c.maxPendingRows} | ${c.peakOpenRows} | ${c.rowBound} | ${c.peakMemoryMiB} | ${c.seconds.toFixed(1)} | ${c.rollupRecords} |`, '');
     } finally {
       await env.stop();
     }
@@ -81,12 +81,12 @@ async function main(): Promise<void> {
     try {
       const counts = (process.env.BENCH_CATCHUP_USERS ?? '1000,50000,1000000').split(',').map(Number);
       lines.push('## Catch-up of the whole `tributary start` on a preloaded backlog (orders, 20 minutes of event time)', '',
-        '| events | distinct users | preload events/s | spawn → ready s | ready → all processed s | ready → all queryable s | events/s | rollup rows | peak MiB start (sink, dashboard, registry) / processor |', '|---|---|---|---|---|---|---|---|---|');
+        '| events | distinct users | preload events/s | spawn → ready s | ready → all processed s | ready → all queryable s | events/s | rollup records (rows travel in blocks) | peak MiB start (sink, dashboard, registry) / processor |', '|---|---|---|---|---|---|---|---|---|');
       const results = [];
       for (const users of counts) {
         const c = await benchCatchup(env, users);
         results.push(c);
-        lines.push(`| ${c.events} | ${c.users} | ${c.preloadEventsPerSecond} | ${c.readySeconds.toFixed(1)} | ${c.processedSeconds.toFixed(1)} | ${c.catchupSeconds.toFixed(1)} | ${c.eventsPerSecond}${ofCeiling(c.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${c.rollupRows} | ${c.peakMiB.start} / ${c.peakMiB.processor} |`);
+        lines.push(`| ${c.events} | ${c.users} | ${c.preloadEventsPerSecond} | ${c.readySeconds.toFixed(1)} | ${c.processedSeconds.toFixed(1)} | ${c.catchupSeconds.toFixed(1)} | ${c.eventsPerSecond}${ofCeiling(c.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${c.rollupRecords} | ${c.peakMiB.start} / ${c.peakMiB.processor} |`);
       }
       lines.push('');
       report.catchup = results;

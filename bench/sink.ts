@@ -4,18 +4,19 @@ import { spawnStage, stopStage } from './env';
 import { sleep } from '../platform/retry';
 
 export interface SinkResult {
-  rows: number;
+  /** Records of the rollups topic: since #17 most hold a block of up to 500 rows. */
+  records: number;
   seconds: number;
-  rowsPerSecond: number;
+  recordsPerSecond: number;
   target: string;
   peakMemoryMiB: number | null;
 }
 
-/** Times `tributary sink` (a child process) over the rollup rows already in the topic (left by the process benchmark). */
+/** Times `tributary sink` (a child process) over the rollup records already in the topic (left by the process benchmark). */
 export async function benchSink(env: BenchEnv): Promise<SinkResult> {
   const admin = await connectAdmin(env.kafka);
   const ends = await admin.fetchTopicOffsets(env.config.topics.rollups);
-  const rows = ends.reduce((n, p) => n + Number(p.high), 0);
+  const records = ends.reduce((n, p) => n + Number(p.high), 0);
   const started = Date.now();
   const sink = spawnStage(env, ['sink']);
   let peak: number | null = null;
@@ -32,5 +33,5 @@ export async function benchSink(env: BenchEnv): Promise<SinkResult> {
     await admin.disconnect();
   }
   const seconds = (Date.now() - started) / 1000;
-  return { rows, seconds, rowsPerSecond: Math.round(rows / seconds), target: env.config.clickhouse.url ?? 'chDB (embedded)', peakMemoryMiB: peak };
+  return { records, seconds, recordsPerSecond: Math.round(records / seconds), target: env.config.clickhouse.url ?? 'chDB (embedded)', peakMemoryMiB: peak };
 }

@@ -7,7 +7,7 @@ import { retry } from '../platform/retry';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import type { DeadLetterDraft } from '../schemas/outcome';
-import { rowKey, type RollupRow } from '../schemas/rollup';
+import { rowKey, rowsOf, type RollupBlock, type RollupRow } from '../schemas/rollup';
 import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
 import { INSERT_COLUMNS, toTableRow, type SinkTable } from './rows';
@@ -35,6 +35,8 @@ export interface SinkDeps {
 }
 
 /** A row as read: where it came from, so a row ClickHouse refuses can be dead-lettered by its coordinates. */
+const ROLLUP_READERS = [SCHEMAS.rollup.type, SCHEMAS.rollupBlock.type];
+
 interface BufferedRow {
   row: RollupRow;
   partition: number;
@@ -109,12 +111,13 @@ export class ClickHouseSink {
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) return;
       // A registry that cannot be reached rejects here: kafkajs retries the batch.
-      const outcome = await this.deps.schemas.decodeRecord<RollupRow>(message.value, SCHEMAS.rollup.type);
+      // A row alone or a block of rows (#17), each read by its own schema.
+      const outcome = await this.deps.schemas.decodeRecordOf<RollupRow | RollupBlock>(message.value, ROLLUP_READERS);
       if (!outcome.ok) await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, outcome);
       const now = Date.now();
       if (this.buffer.rows.length === 0) this.buffer.since = now;
       this.buffer.latest = now;
-      if (outcome.ok) this.buffer.rows.push({ row: outcome.value, partition: batch.partition, offset: Number(message.offset) });
+      if (outcome.ok) for (const row of rowsOf(outcome.value)) this.buffer.rows.push({ row, partition: batch.partition, offset: Number(message.offset) });
       this.buffer.offsets.set(batch.partition, String(Number(message.offset) + 1));
       if (this.buffer.rows.length >= this.deps.options.batchRows) {
         await this.flush();

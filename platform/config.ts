@@ -170,8 +170,12 @@ export const envSchema = z.object({
   FLUSH_INTERVAL_MS: optional(positiveInt).default(500),
   /** Distinct rollup rows one partition's open chunk holds before the next chunk starts (bounded memory, docs/processing.md). */
   PROCESS_MAX_ROWS: optional(positiveInt).default(10_000),
-  /** Rows waiting to be emitted, across partitions, above which the processor stops reading until a flush sent them. */
-  PROCESS_MAX_PENDING_ROWS: optional(positiveInt).default(50_000),
+  /**
+   * Rows waiting to be emitted, across partitions, above which the processor stops reading until a
+   * flush sent them. 10,000 since rows travel in blocks (#17): a flush is cheap, and at 50,000 the
+   * 1,000,000-SKU cardinality bench peaked at 348 MiB (269 at 10,000; docs/benchmarks.md).
+   */
+  PROCESS_MAX_PENDING_ROWS: optional(positiveInt).default(10_000),
   /** Port of the processor's /healthz, /readyz and /metrics (0: any free port). */
   PROCESS_PORT: optional(z.coerce.number().int().min(0).max(65535)).default(8092),
   /** Port of the standalone sink's /healthz, /readyz and /metrics (0: any free port). */

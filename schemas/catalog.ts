@@ -19,10 +19,26 @@ function load(file: string, subject: string): SchemaEntry {
   return { name: json.name, subject, text: JSON.stringify(json), type: avro.Type.forSchema(json as avro.Schema) };
 }
 
+/**
+ * The block of rollup rows (#17, schemas/rollup.ts): RollupBlock.avsc names its rows' type, which
+ * is written out here from RollupRow.avsc so the registered schema stands alone. Registered under
+ * `<rollups topic>-dev.tributary.rollups.RollupBlock` (Confluent's TopicRecordNameStrategy): rows
+ * alone keep `rollups-value` and their schema as before.
+ */
+function loadBlock(): SchemaEntry {
+  const row = JSON.parse(readFileSync(path.join(__dirname, 'avro', 'RollupRow.avsc'), 'utf8')) as { name: string; namespace: string };
+  const block = JSON.parse(readFileSync(path.join(__dirname, 'avro', 'RollupBlock.avsc'), 'utf8')) as { name: string; namespace: string; fields: Array<{ type: { items: unknown } }> };
+  block.fields[0]!.type.items = row;
+  const name = `${block.namespace}.${block.name}`;
+  return { name, subject: `rollups-${name}`, text: JSON.stringify(block), type: avro.Type.forSchema(block as unknown as avro.Schema) };
+}
+
 export const SCHEMAS = {
   user: load('UserEvent.avsc', 'events.users-value'),
   order: load('OrderEvent.avsc', 'events.orders-value'),
   rollup: load('RollupRow.avsc', 'rollups-value'),
+  /** Rows that travel together in one `rollups` record (#17); its subject is the topic's plus the record's full name. */
+  rollupBlock: loadBlock(),
   deadLetter: load('DeadLetter.avsc', 'events.dlq-value'),
 } as const;
 

@@ -133,6 +133,17 @@ export class SchemaClient {
   }
 
   /**
+   * decodeRecord into whichever of `readers` has the writer's record name (a topic holding more
+   * than one record type, e.g. rollup rows and blocks); `wrong_schema` when none has.
+   */
+  async decodeRecordOf<T>(value: Buffer | null, readers: avro.Type[]): Promise<RecordOutcome<T>> {
+    let outcome = await this.decodeRecord<T>(value, readers[0]!);
+    for (let i = 1; i < readers.length && !outcome.ok && outcome.reason === 'wrong_schema'; i++) outcome = await this.decodeRecord<T>(value, readers[i]!);
+    if (!outcome.ok && outcome.reason === 'wrong_schema') return deadLettered('wrong_schema', outcome.message.replace(/, expected .*$/, `, expected one of ${readers.map((r) => r.name).join(', ')}`));
+    return outcome;
+  }
+
+  /**
    * decodeRecordNow, fetching the writer schema first when it is not cached. Rejects only when
    * the registry cannot answer (a retriable TributaryError): never a dead letter for an outage.
    */

@@ -34,3 +34,17 @@ export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'se
   // Set deltas never replace one another (their union is the answer): each is its own key, by the offset that closed it.
   return row.kind === 'active_users' ? `${key}|v${row.version}` : key;
 }
+
+/**
+ * Rows that travel in one `rollups` record (avro/RollupBlock.avsc; #17): the rows one chunk
+ * created from a range of input offsets, sent whole when most of them changed, so kafkajs, the
+ * broker and the sink handle one record instead of hundreds. Each row means what it means alone.
+ */
+export interface RollupBlock {
+  rows: RollupRow[];
+}
+
+/** The rows a `rollups` record holds: a row alone, or a block's. */
+export function rowsOf(record: RollupRow | RollupBlock): RollupRow[] {
+  return 'kind' in record ? [record] : record.rows;
+}

@@ -9,6 +9,10 @@ import type { DeadLetterInput } from '../schemas/dead-letter';
 export interface Emission {
   record: OutgoingRecord;
   describe: () => DeadLetterInput;
+  /** Rows the record holds (a block's), 1 when unset. */
+  rows?: number;
+  /** A block's rows alone: what is sent instead when the broker refuses the block. */
+  split?: () => Emission[];
   /** Set on that small dead letter itself: if even it is refused, it is dropped (counted and logged), never retried forever. */
   isolated?: { source: string; partition: number | null; offset: number | null; reason: string };
 }

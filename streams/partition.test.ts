@@ -1,6 +1,6 @@
 import type { OrderEvent, PipelineEvent, UserEvent } from '../schemas/catalog';
 import { rowKey, type RollupRow } from '../schemas/rollup';
-import { PartitionState, windowStartOf } from './partition';
+import { BLOCK_ROWS, PartitionState, windowStartOf, type Taken } from './partition';
 
 const login = (eventId: string, userId: string, occurredAt: number): PipelineEvent => ({
   kind: 'user',
@@ -198,5 +198,98 @@ describe('PartitionState distinct users as set deltas (#17)', () => {
     s.restoreDirty(failed);
     const again = s.takeDirty().filter((d) => d.row.kind === 'active_users');
     expect(again.map((d) => d.row.users.sort())).toEqual([['u1', 'u2']]);
+  });
+});
+
+/**
+ * What Kafka holds of the `rollups` topic once compacted, from the processor's takes in order:
+ * a block's rows are one record under the block's key, any other row one record under its own;
+ * compaction keeps the latest record per key.
+ */
+function compacted(takes: Taken[][]): Map<string, RollupRow[]> {
+  const latest = new Map<string, RollupRow[]>();
+  for (const taken of takes) {
+    for (let i = 0; i < taken.length;) {
+      const block = taken[i]!.block;
+      let end = i + 1;
+      if (block !== undefined) while (end < taken.length && taken[end]!.block === block) end++;
+      latest.set(block ?? taken[i]!.key, taken.slice(i, end).map((t) => t.row));
+      i = end;
+    }
+  }
+  return latest;
+}
+
+/** The newest version of every row among `rows`: what ClickHouse keeps (ReplacingMergeTree by version). */
+function newest(rows: RollupRow[]): Map<string, RollupRow> {
+  const out = new Map<string, RollupRow>();
+  for (const r of rows) if (r.kind !== 'active_users' && (out.get(rowKey(r))?.version ?? -1) <= r.version) out.set(rowKey(r), r);
+  return out;
+}
+
+describe('PartitionState blocks (#17: rows travel many to a record)', () => {
+  /** 3,000 orders of 1–3 lines over 40 SKUs, 4 windows, in segments of 1,000 cut into chunks of at most 150 rows; blocks of 32 offsets. */
+  const run = (flushAt: (offset: number) => boolean) => {
+    const s = new PartitionState('t', 0, 1000, 0, 0, 150, 32);
+    const takes: Taken[][] = [];
+    let seed = 7;
+    const next = () => (seed = (seed * 48271) % 2147483647);
+    for (let offset = 0; offset < 3000; offset++) {
+      const lines = 1 + (next() % 3);
+      const items = Array.from({ length: lines }, () => ({ sku: `sku-${next() % 40}`, category: null }));
+      s.apply(offset, { ...order(`e${offset}`, next() % 2 ? 'EUR' : 'USD', items), record: { ...order(`e${offset}`, 'EUR', items).record, occurredAt: T + (offset % 4) * 60_000 } } as PipelineEvent);
+      if (flushAt(offset)) takes.push(s.takeDirty());
+    }
+    takes.push(s.takeDirty());
+    return takes;
+  };
+  const truth = newest(run(() => false).flat().map((t) => t.row));
+
+  it('compaction keeps every row at its newest version, wherever the flushes fall', () => {
+    for (const every of [1, 7, 50, 333]) {
+      const takes = run((offset) => offset % every === 0);
+      const kept = newest([...compacted(takes).values()].flat());
+      expect(kept).toEqual(truth);
+      // Most rows travel in blocks, and no take holds a row twice.
+      const all = takes.flat().filter((t) => t.row.kind !== 'active_users');
+      expect(all.filter((t) => t.block !== undefined).length).toBeGreaterThan(0.9 * all.length);
+      for (const taken of takes) expect(new Set(taken.map((t) => t.key)).size).toBe(taken.length);
+    }
+  });
+
+  it('a row that changes again moves to a later block, and the block it left is not sent again for it', () => {
+    const s = new PartitionState('t', 0, 1000, 0, 0, Infinity, 10);
+    s.apply(0, order('a', 'EUR', [{ sku: 'x', category: null }]));
+    s.apply(1, order('b', 'EUR', [{ sku: 'y', category: null }]));
+    const first = s.takeDirty().filter((t) => t.row.kind === 'products');
+    expect(first.map((t) => [t.row.dims.sku, t.block])).toEqual([['x', 'block|t|0|0|0|0.0'], ['y', 'block|t|0|0|0|0.0']]);
+    s.apply(12, order('c', 'EUR', [{ sku: 'x', category: null }]));
+    s.apply(13, order('d', 'EUR', [{ sku: 'z', category: null }]));
+    const second = s.takeDirty().filter((t) => t.row.kind === 'products');
+    expect(second.map((t) => [t.row.dims.sku, t.row.count, t.block])).toEqual([['x', 2, 'block|t|0|0|0|1.0'], ['z', 1, 'block|t|0|0|0|1.0']]);
+  });
+
+  it('a block holds at most BLOCK_ROWS rows: wide orders fill the range\'s next block', () => {
+    const s = new PartitionState('t', 0, 1000, 0, 0, Infinity, 512);
+    const takes: Taken[][] = [];
+    for (let offset = 0; offset < 12; offset++) {
+      s.apply(offset, order(`w${offset}`, 'EUR', Array.from({ length: 100 }, (_, i) => ({ sku: `s-${(offset * 100 + i) % 700}`, category: null }))));
+      if (offset % 5 === 4) takes.push(s.takeDirty());
+    }
+    takes.push(s.takeDirty());
+    const sizes = new Map<string, number>();
+    for (const t of takes.flat()) if (t.block) sizes.set(t.block, (sizes.get(t.block) ?? 0) + 1);
+    expect(Math.max(...sizes.values())).toBeLessThanOrEqual(BLOCK_ROWS);
+    expect([...sizes.keys()].filter((k) => k.startsWith('block|t|0|0|0|0.')).length).toBeGreaterThan(1);
+    const kept = newest([...compacted(takes).values()].flat());
+    expect([...kept.values()].filter((r) => r.kind === 'products').reduce((n, r) => n + r.count, 0)).toBe(1200);
+  });
+
+  it('rows whose send failed come back in their block', () => {
+    const s = new PartitionState('t', 0, 1000, 0, 0, Infinity, 10);
+    s.apply(0, order('a', 'EUR', [{ sku: 'x', category: null }, { sku: 'y', category: null }]));
+    const failed = s.takeDirty();
+    s.restoreDirty(failed);
+    expect(s.takeDirty().filter((t) => t.row.kind === 'products').map((t) => [t.row.dims.sku, t.block])).toEqual([['x', 'block|t|0|0|0|0.0'], ['y', 'block|t|0|0|0|0.0']]);
   });
 });

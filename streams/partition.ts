@@ -5,6 +5,15 @@ import { rowKey, type RollupKind, type RollupRow } from '../schemas/rollup';
 const NO_USERS: string[] = [];
 
 export const WINDOW_MS = 60_000;
+/**
+ * Rows travel in blocks (#17): a block holds the rows of a chunk whose latest change (`version`)
+ * lies in one range of this many input offsets, at most BLOCK_ROWS of them (the range's next
+ * block takes the rest). A backlog's rows then travel ~300 to a record instead of one each.
+ * Changing either only renames blocks (their keys hold the range's index and the block's place
+ * in it): rows keep their keys and versions.
+ */
+export const BLOCK_OFFSETS = 512;
+export const BLOCK_ROWS = 500;
 export const windowStartOf = (t: number) => t - (((t % WINDOW_MS) + WINDOW_MS) % WINDOW_MS);
 export const segmentOf = (offset: number, segmentSize: number) => Math.floor(offset / segmentSize);
 
@@ -39,8 +48,19 @@ export type Applied = 'counted' | 'duplicate' | 'conflict' | 'seeded';
  * users the segment's counted events name. Each user held counts as a row for the chunk bound.
  */
 interface ActiveDelta { segment: number; chunk: number; windowStart: number; users: string[]; version: number; maxReceivedAt: number | null }
-/** A row of the open chunk (or a closed one not yet emitted) and its key, built once when the row is created. */
-interface Held { key: string; row: RollupRow }
+/**
+ * A row of the open chunk (or a closed one not yet emitted) and its key, built once when the row
+ * is created; the block its latest change puts it in, and whether it is in the dirty set.
+ */
+interface Held { key: string; row: RollupRow; block: Block | undefined; isDirty: boolean }
+/**
+ * The rows of a chunk whose version lies in offsets [range·BLOCK_OFFSETS, (range+1)·BLOCK_OFFSETS):
+ * a function of the records from the segment start, like the chunk's. A row joins the block of
+ * each change and leaves the one before, so every row is in exactly one block.
+ */
+interface Block { key: string; range: number; part: number; members: Set<Held> }
+/** What takeDirty hands over: a row, and the key of the block it travels in, if it travels in one. */
+export interface Taken { key: string; row: RollupRow; block?: string }
 /** window → first → second → third dimension value (DIMENSIONS order) → row: found without building a key. */
 type RowIndex = Map<number, Map<string, Map<string, Map<string, Held>>>>;
 export class PartitionState {
@@ -57,6 +77,8 @@ export class PartitionState {
   private index = new Map<RollupKind, RowIndex>();
   /** Rows changed since the last takeDirty. */
   private readonly dirty = new Set<Held>();
+  /** The open chunk's block rows join now (a row's version only grows: no row joins an earlier one). */
+  private block: Block | undefined;
   /** Window → users seen in it in the open chunk; their number, for the chunk bound. */
   private active = new Map<number, Set<string>>();
   private activeHeld = 0;
@@ -71,7 +93,7 @@ export class PartitionState {
   duplicates = 0;
 
   constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number,
-    readonly maxRows = Infinity) {
+    readonly maxRows = Infinity, readonly blockOffsets = BLOCK_OFFSETS) {
     this.segment = segmentOf(resumeAt, segmentSize);
     this.position = seedFrom;
     this.seedUntil = resumeAt;
@@ -150,6 +172,7 @@ export class PartitionState {
 
   /** Forgets the open chunk's rows and sets (dirty ones stay until emitted); its pending deltas wait with the closed ones. */
   private closeChunk(): void {
+    this.block = undefined;
     this.rows = new Map();
     this.index = new Map();
     this.active = new Map();
@@ -208,7 +231,10 @@ export class PartitionState {
       if (head === undefined) this.keyHeads.set(kind, (head = `${kind}|${this.topic}|${this.partition}|${this.segment}|${this.chunk}|`));
       const key = `${head}${windowStart}|${names[0]}=${a.length}:${a},${names[1]}=${b.length}:${b},${names[2]}=${c.length}:${c}`;
       const dims: Record<string, string> = { [names[0]]: a, [names[1]]: b, [names[2]]: c };
-      held = { key, row: { kind, topic: this.topic, partition: this.partition, segment: this.segment, chunk: this.chunk, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, users: NO_USERS, maxReceivedAt: null } };
+      held = {
+        key, block: undefined, isDirty: false,
+        row: { kind, topic: this.topic, partition: this.partition, segment: this.segment, chunk: this.chunk, windowStart, dims, count: 0, amountCents: 0, quantity: 0, version: offset, users: NO_USERS, maxReceivedAt: null },
+      };
       byC.set(c, held);
       this.rows.set(key, held);
     }
@@ -218,16 +244,53 @@ export class PartitionState {
     row.quantity += quantity;
     row.version = offset;
     if (receivedAt !== null && (row.maxReceivedAt === null || receivedAt > row.maxReceivedAt)) row.maxReceivedAt = receivedAt;
+    const range = Math.floor(offset / this.blockOffsets);
+    if (held.block?.range !== range || held.block !== this.block) {
+      // Joins the block being filled (of this range, not full yet), leaving the one of its previous change.
+      if (this.block?.range !== range || this.block.members.size >= BLOCK_ROWS) {
+        const part = this.block?.range === range ? this.block.part + 1 : 0;
+        this.block = { key: `block|${this.topic}|${this.partition}|${this.segment}|${this.chunk}|${range}.${part}`, range, part, members: new Set() };
+      }
+      if (held.block !== this.block) {
+        held.block?.members.delete(held);
+        held.block = this.block;
+        this.block.members.add(held);
+      }
+    }
+    this.markDirty(held);
+  }
+
+  private markDirty(held: Held): void {
+    if (held.isDirty) return;
+    held.isDirty = true;
     this.dirty.add(held);
   }
 
   /**
    * Snapshots (copies) of the rows changed since the last call, and clears the dirty set. Until
    * `restoreDirty` or the next take, the caller owns them: a failed send gives them back.
+   *
+   * A changed row is taken with every other row of its block (next to each other, marked with
+   * the block's key), to go as one record under that key. Each copy of a block holds all its rows
+   * at their newest version, so the copy compaction keeps lacks only rows that moved on to a later
+   * block, where they are newer. Unchanged rows of a block go again as they went before (same
+   * key, same version): only the block a flush fell in has any, one per partition. A block of one
+   * row, or a row given back by restoreDirty after its chunk closed, is taken alone.
    */
-  takeDirty(): Array<{ key: string; row: RollupRow }> {
-    const out: Array<{ key: string; row: RollupRow }> = [];
-    for (const { key, row } of this.dirty) out.push({ key, row: { ...row } });
+  takeDirty(): Taken[] {
+    const out: Taken[] = [];
+    const whole = new Set<Block>();
+    for (const held of this.dirty) {
+      const block = held.block;
+      if (block && block.members.size > 1) {
+        if (whole.has(block)) continue;
+        whole.add(block);
+        for (const h of block.members) out.push({ key: h.key, row: { ...h.row }, block: block.key });
+      } else {
+        out.push({ key: held.key, row: { ...held.row } });
+      }
+    }
+    for (const held of this.dirty) held.isDirty = false;
     this.dirty.clear();
     for (const d of [...this.closedDeltas, ...this.openDeltas.values()]) {
       const row: RollupRow = {
@@ -242,7 +305,7 @@ export class PartitionState {
   }
 
   /** Gives back rows whose send failed: dirty again (the live row if its chunk is still open); a set delta joins the pending ones. */
-  restoreDirty(taken: Array<{ key: string; row: RollupRow }>): void {
+  restoreDirty(taken: Taken[]): void {
     for (const { key, row } of taken) {
       if (row.kind === 'active_users') {
         const delta = { segment: row.segment, chunk: row.chunk, windowStart: row.windowStart, users: [...row.users], version: row.version, maxReceivedAt: row.maxReceivedAt };
@@ -251,8 +314,8 @@ export class PartitionState {
         else this.openDeltas.set(row.windowStart, delta);
         continue;
       }
-      // A live row that changed since is dirty already (a Set holds it once); a closed chunk's row comes back as taken.
-      this.dirty.add(this.rows.get(key) ?? { key, row });
+      // A live row that changed since is dirty already; a closed chunk's row comes back as taken, alone.
+      this.markDirty(this.rows.get(key) ?? { key, row, block: undefined, isDirty: false });
     }
   }
 

@@ -12,7 +12,7 @@ import { eventLimitErrors, type EventLimits } from '../schemas/limits';
 import type { RecordOutcome } from '../schemas/outcome';
 import { processedMetadata } from '../schemas/progress';
 import type { RollupRow } from '../schemas/rollup';
-import { PartitionState } from './partition';
+import { PartitionState, type Taken } from './partition';
 import type { ProcessorMetrics } from './metrics';
 import { isRecordAtFault, type Emission } from './emission';
 
@@ -38,8 +38,15 @@ export interface ProcessorDeps {
   options: ProcessorOptions;
 }
 
-/** Rows per send: ~200 B each, so even all in one partition stay well under 1 MB. */
+/** Records per send, and bytes: a partition's record batch must stay under the broker's message.max.bytes (1 MB by default). */
 const EMIT_CHUNK = 2000;
+const EMIT_BYTES = 900 * 1024;
+/**
+ * A block (streams/partition.ts) larger than this once encoded goes as its rows alone: rows of
+ * extreme dimension values stay sendable, whatever a block holds. kafkajs spends ~8 µs of CPU per
+ * record it produces (bench floor), so ~300 rows in a record of ~30 KB saves nearly all of it.
+ */
+const BLOCK_MAX_BYTES = 256 * 1024;
 /**
  * Batches handled at once: more than a member is usually assigned, so every partition starts at
  * once. With 4, a fifth partition's first batch (which only seeks back to seed the duplicate ids)
@@ -79,6 +86,7 @@ export class StreamProcessor {
   private producer!: CheckedProducer;
   private admin!: Admin;
   private rollupSchemaId = 0;
+  private blockSchemaId = 0;
   private dlqSchemaId = 0;
   private rollupPartitions = 0;
   private flushing: Promise<void> | undefined;
@@ -95,6 +103,7 @@ export class StreamProcessor {
   async start(): Promise<void> {
     const { kafka, schemas, options, logger } = this.deps;
     this.rollupSchemaId = await schemas.register({ ...SCHEMAS.rollup, subject: `${options.topics.rollups}-value` });
+    this.blockSchemaId = await schemas.register({ ...SCHEMAS.rollupBlock, subject: `${options.topics.rollups}-${SCHEMAS.rollupBlock.name}` });
     this.dlqSchemaId = await schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
     this.admin = await connectAdmin(kafka);
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
@@ -221,11 +230,28 @@ export class StreamProcessor {
     const snapshot = [...this.states.values()].map((state) => ({ state, rows: state.takeDirty(), commit: state.segmentStart, position: state.position }));
     const letters = this.pendingDeadLetters.splice(0);
     const emissions: Emission[] = [...letters];
-    for (const { rows } of snapshot) for (const { key, row } of rows) emissions.push(this.rowEmission(key, row));
+    for (const { rows } of snapshot) {
+      for (let i = 0; i < rows.length;) {
+        const block = rows[i]!.block;
+        let end = i + 1;
+        if (block !== undefined) while (end < rows.length && rows[end]!.block === block) end++;
+        if (block === undefined) emissions.push(this.rowEmission(rows[i]!.key, rows[i]!.row));
+        else emissions.push(...this.blockEmissions(block, rows.slice(i, end)));
+        i = end;
+      }
+    }
     try {
-      // Bounded sends: a partition's record batch must stay under the broker's message.max.bytes (1 MB by default).
       await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, async (progressed) => {
-        for (let i = 0; i < emissions.length; i += EMIT_CHUNK) await this.emit(emissions.slice(i, i + EMIT_CHUNK), progressed);
+        let from = 0;
+        let bytes = 0;
+        for (let i = 0; i < emissions.length; i++) {
+          bytes += emissions[i]!.record.value?.length ?? 0;
+          if (i + 1 - from >= EMIT_CHUNK || bytes >= EMIT_BYTES || i + 1 === emissions.length) {
+            await this.emit(emissions.slice(from, i + 1), progressed);
+            from = i + 1;
+            bytes = 0;
+          }
+        }
       });
     } catch (err) {
       for (const { state, rows } of snapshot) state.restoreDirty(rows);
@@ -254,6 +280,26 @@ export class StreamProcessor {
       }
     }
     this.deps.logger.debug({ rows: emissions.length, flushMs: Date.now() - started }, 'processor.flushed');
+  }
+
+  /**
+   * A block's rows as one record under the block's key; its rows alone when the block is larger
+   * than BLOCK_MAX_BYTES or cannot be encoded. If the broker refuses the block, its rows go alone
+   * (`split`), never a dead letter in their place.
+   */
+  private blockEmissions(key: string, taken: Taken[]): Emission[] {
+    const alone = () => taken.map(({ key: k, row }) => this.rowEmission(k, row));
+    let value: Buffer;
+    try {
+      value = this.deps.schemas.encode(this.blockSchemaId, SCHEMAS.rollupBlock.type, { rows: taken.map((t) => t.row) });
+    } catch {
+      return alone();
+    }
+    if (value.length > BLOCK_MAX_BYTES) return alone();
+    return [{
+      record: { topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value }, rows: taken.length, split: alone,
+      describe: () => ({ source: taken[0]!.row.topic, partition: taken[0]!.row.partition, offset: null, key: Buffer.from(key), value: null, stage: 'process', reason: 'unsendable_row', message: `rollup block ${key.slice(0, 512)} of ${taken.length} rows` }),
+    }];
   }
 
   /** A row to send, or, when it cannot even be encoded, the small dead letter that takes its place. */
@@ -302,6 +348,12 @@ export class StreamProcessor {
         return;
       }
       const alone = emissions[0]!;
+      if (alone.split) {
+        // A block the broker refused: its rows go alone, each isolated on its own if it must be.
+        this.deps.logger.warn({ err: errorMessage(err), key: String(alone.record.key).slice(0, 256), rows: alone.rows }, 'processor.block.split');
+        await this.emit(alone.split(), progressed);
+        return;
+      }
       if (alone.isolated) {
         // Even the dead letter without payload was refused: nothing smaller exists. Loud, and on.
         this.deps.metrics.isolated.inc({ reason: 'dropped' });
@@ -311,7 +363,7 @@ export class StreamProcessor {
       await this.emit([this.isolated(alone.describe(), err)], progressed);
       return;
     }
-    this.deps.metrics.rowsEmitted.inc(emissions.length);
+    this.deps.metrics.rowsEmitted.inc(emissions.reduce((n, e) => n + (e.rows ?? 1), 0));
   }
 
   /** Counts and logs (once) a record that cannot be sent, and makes the small dead letter that replaces it. */
