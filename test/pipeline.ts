@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Admin, Consumer, Kafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { SchemaClient } from '../schemas/client';
-import type { RollupRow } from '../schemas/rollup';
+import { rowKey, rowsOf, type RollupBlock, type RollupRow } from '../schemas/rollup';
 import type { GroundTruth, Totals, TruthEvent } from '../producers/demo/ground-truth';
 import type { DemoEvent } from '../producers/demo/shop';
 import type { TributaryProducer } from '../producers/tributary-producer';
@@ -109,10 +109,12 @@ export class RollupFollower {
     await this.consumer.run({
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
-          const row = await schemas.decode<RollupRow>(m.value);
-          const key = m.key!.toString();
-          const known = this.rows.get(key);
-          if (!known || row.version >= known.version) this.rows.set(key, row);
+          // A row alone (keyed by its rowKey) or a block of rows (#17, keyed by the block).
+          for (const row of rowsOf(await schemas.decode<RollupRow | RollupBlock>(m.value))) {
+            const key = rowKey(row);
+            const known = this.rows.get(key);
+            if (!known || row.version >= known.version) this.rows.set(key, row);
+          }
         }
       },
     });

@@ -115,7 +115,7 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     }
   });
 
-  it('regression #16: a row ClickHouse refuses (a window in year 250,000, produced straight to rollups) is dead-lettered; every other row is inserted', async () => {
+  it('regression #16: a row ClickHouse refuses (a window in year 250,000, produced straight to rollups, alone or in a block) is dead-lettered; every other row is inserted', async () => {
     const { topics, processor, producer, sinkGroup } = await pipeline();
     const { sink, metrics } = newSink(topics, sinkGroup, clickhouse);
     await sink.start();
@@ -128,15 +128,23 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
       const crafted: RollupRow = { kind: 'orders', topic: topics.orders, partition: 0, segment: 999, chunk: 0, windowStart: 8e15, dims: { type: 'order_paid', country: 'DE', currency: 'EUR' },
         count: 1, amountCents: 5, quantity: 0, version: 1, users: [], maxReceivedAt: null };
       const [sent] = await raw.send({ topic: topics.rollups, acks: -1, messages: [{ key: rowKey(crafted), value: schemas.encode(id, SCHEMAS.rollup.type, crafted) }] });
+      // The same row in a block (#17) beside a row that counts nothing: only the refused one is dead-lettered.
+      const blockId = await schemas.register({ ...SCHEMAS.rollupBlock, subject: `${topics.rollups}-${SCHEMAS.rollupBlock.name}` });
+      const harmless: RollupRow = { ...crafted, segment: 998, windowStart: 1_764_273_600_000, count: 0, amountCents: 0 };
+      const [block] = await raw.send({ topic: topics.rollups, acks: -1, messages: [{ key: 'block|crafted', value: schemas.encode(blockId, SCHEMAS.rollupBlock.type, { rows: [{ ...crafted, segment: 998 }, harmless] }) }] });
       await produceDemo(producer, new DemoShop(9, { lateShare: 0, retryShare: 0 }).next(300), truth);
       await expectTotals(topics, truth);
       const letters = await waitFor(async () => {
         const all = await readDeadLetters(kafka, schemas, topics.dlq);
-        return all.length > 0 ? all : undefined;
-      }, 'the refused row\'s dead letter');
-      expect(letters.map((l) => [l.letter.reason, l.letter.source, l.letter.partition, l.letter.offset])).toEqual([['refused_by_clickhouse', topics.rollups, sent!.partition, Number(sent!.baseOffset)]]);
-      expect(letters[0]!.letter.message).toMatch(/CANNOT_PARSE_DATETIME|Cannot read DateTime/);
-      expect((await metrics.deadLetters.get()).values.find((v) => v.labels.reason === 'refused_by_clickhouse')?.value).toBe(1);
+        return all.length > 1 ? all : undefined;
+      }, 'the refused rows\' dead letters');
+      expect(sorted(letters.map((l) => [l.letter.reason, l.letter.source, l.letter.partition, l.letter.offset]))).toEqual(sorted([
+        ['refused_by_clickhouse', topics.rollups, sent!.partition, Number(sent!.baseOffset)], ['refused_by_clickhouse', topics.rollups, block!.partition, Number(block!.baseOffset)],
+      ]));
+      for (const l of letters) expect(l.letter.message).toMatch(/CANNOT_PARSE_DATETIME|Cannot read DateTime/);
+      expect((await metrics.deadLetters.get()).values.find((v) => v.labels.reason === 'refused_by_clickhouse')?.value).toBe(2);
+      const inserted = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.rollup_orders WHERE segment = 998`, format: 'JSONEachRow' })).json<{ n: string }>();
+      expect(Number(inserted[0]!.n)).toBe(1);
     } finally {
       await raw.disconnect();
       await stopAll(processor, producer, sink);
