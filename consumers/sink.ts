@@ -34,9 +34,10 @@ export interface SinkDeps {
   afterInsert?: () => void | Promise<void>;
 }
 
-/** A row as read: where it came from, so a row ClickHouse refuses can be dead-lettered by its coordinates. */
+/** What a `rollups` record holds: a row alone, or a block of rows (#17). */
 const ROLLUP_READERS = [SCHEMAS.rollup.type, SCHEMAS.rollupBlock.type];
 
+/** A row as read: where it came from, so a row ClickHouse refuses can be dead-lettered by its coordinates. */
 interface BufferedRow {
   row: RollupRow;
   partition: number;
