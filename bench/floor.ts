@@ -1,6 +1,7 @@
 import { ACKS_ALL } from '../platform/kafka/client';
 import { SCHEMAS } from '../schemas/catalog';
 import { NOT_CACHED, SchemaClient } from '../schemas/client';
+import { rowKey } from '../schemas/rollup';
 import { preloadOrders } from './catchup';
 import { logger, type BenchEnv } from './env';
 
@@ -68,7 +69,10 @@ export async function benchFloor(env: BenchEnv, users = 50_000, events = Number(
     const cpu0 = process.cpuUsage();
     for (let sent = 0; sent < records; sent += perSend) {
       const messages = [];
-      for (let i = sent; i < Math.min(records, sent + perSend); i++) messages.push({ key: `products|${topics.orders}|${i % 6}|0|0|1764273600000|category=6:cat-${i % 40},currency=3:EUR,sku=8:SKU-${i % 5000}`, value, partition: i % 6 });
+      for (let i = sent; i < Math.min(records, sent + perSend); i++) {
+        const key = rowKey({ kind: 'products', topic: topics.orders, partition: i % 6, segment: 0, chunk: 0, windowStart: 1_764_273_600_000, dims: { category: `cat-${i % 40}`, currency: 'EUR', sku: `SKU-${i % 5000}` } });
+        messages.push({ key, value, partition: i % 6 });
+      }
       await producer.send({ topic: topics.rollups, acks: ACKS_ALL, messages });
     }
     const cpu = process.cpuUsage(cpu0);

@@ -242,15 +242,18 @@ export class StreamProcessor {
     }
     try {
       await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, async (progressed) => {
+        // A send ends before the record that would take it past EMIT_CHUNK records or EMIT_BYTES
+        // (a block is up to 256 KiB: counted after adding it, one send could reach 1.15 MB).
         let from = 0;
         let bytes = 0;
-        for (let i = 0; i < emissions.length; i++) {
-          bytes += emissions[i]!.record.value?.length ?? 0;
-          if (i + 1 - from >= EMIT_CHUNK || bytes >= EMIT_BYTES || i + 1 === emissions.length) {
-            await this.emit(emissions.slice(from, i + 1), progressed);
-            from = i + 1;
+        for (let i = 0; i <= emissions.length; i++) {
+          const size = emissions[i]?.record.value?.length ?? 0;
+          if (i > from && (i === emissions.length || i - from >= EMIT_CHUNK || bytes + size > EMIT_BYTES)) {
+            await this.emit(emissions.slice(from, i), progressed);
+            from = i;
             bytes = 0;
           }
+          bytes += size;
         }
       });
     } catch (err) {

@@ -143,7 +143,7 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
       ]));
       for (const l of letters) expect(l.letter.message).toMatch(/CANNOT_PARSE_DATETIME|Cannot read DateTime/);
       expect((await metrics.deadLetters.get()).values.find((v) => v.labels.reason === 'refused_by_clickhouse')?.value).toBe(2);
-      const inserted = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.rollup_orders WHERE segment = 998`, format: 'JSONEachRow' })).json<{ n: string }>();
+      const inserted = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.rollup_orders WHERE topic = {t:String} AND segment = 998`, query_params: { t: topics.orders }, format: 'JSONEachRow' })).json<{ n: string }>();
       expect(Number(inserted[0]!.n)).toBe(1);
     } finally {
       await raw.disconnect();
