@@ -68,6 +68,14 @@ export function ingestApp(deps: IngestDeps): express.Express {
       const declared = Number(req.headers['content-length'] ?? 0) || 0;
       if (admitted + deps.batcher.inflightBytes + declared > config.maxInflightBytes) {
         res.set('Connection', 'close');
+        // Nothing of the body is kept. A body within the body limit is read and dropped first, then
+        // answered: closing the connection while the client still uploads made some clients see a
+        // reset instead of the 429 (security probe, 80 concurrent 1 MB posts).
+        if (declared > 0 && declared <= config.maxBodyBytes) {
+          req.once('end', () => next(overBudget()));
+          req.resume();
+          return;
+        }
         return next(overBudget());
       }
       let counted = declared;
