@@ -2,18 +2,10 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { countBrokers } from '../platform/kafka/client';
-import { assertPortFree, freePort } from '../platform/local/ports';
+import { freeRestartablePorts } from '../platform/local/ports';
 import { commandLineOf, LOCK_FILE } from '../platform/local/run-lock';
 import { killAndWait, spawnTributary } from '../test/pipeline';
 import { waitFor } from '../test/helpers';
-
-/** A client port whose controller port (port + 1) is free too, as `tributary kafka --port` needs. */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const port = await freePort();
-    if (port < 65000 && (await assertPortFree(port + 1, 'controller').then(() => true, () => false))) return port;
-  }
-}
 
 describe('tributary kafka', () => {
   it('#19: SIGKILL of `tributary kafka` takes its JVM with it within seconds; the next one on the same DATA_DIR and port comes up', async () => {
@@ -21,7 +13,8 @@ describe('tributary kafka', () => {
     // The jars the run already has (the command caches them under DATA_DIR/maven).
     mkdirSync(path.resolve(__dirname, '..', '.tributary', 'maven'), { recursive: true });
     symlinkSync(path.resolve(__dirname, '..', '.tributary', 'maven'), path.join(dataDir, 'maven'));
-    const port = await freePortPair();
+    // Its controller port (port + 1) must be free too, and both stay ours while it restarts.
+    const port = await freeRestartablePorts(2);
     const env = { DATA_DIR: dataDir, LOG_LEVEL: 'warn', KAFKA_BROKERS: '' };
     const args = ['kafka', '--port', String(port), '--no-topics'];
     const ready = () => waitFor(async () => ((await countBrokers([`localhost:${port}`]).catch(() => 0)) === 1 ? true : undefined), 'the broker to answer', 120_000, 500);

@@ -11,7 +11,7 @@ import type { TributaryProducer } from '../producers/tributary-producer';
 import { createTopics } from './kafka';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
-import { freePort } from '../platform/local/ports';
+import { freeRestartablePorts } from '../platform/local/ports';
 import { unique, waitFor } from './helpers';
 
 const execFileAsync = promisify(execFile);
@@ -195,7 +195,8 @@ export async function spawnStart(args: string[], writeKey: string, again?: Start
 
 /** `spawnStart`'s environment: free ports, its own topics, groups, database and DATA_DIR (kept for a second start). */
 export async function startEnvFor(writeKey: string): Promise<Record<string, string>> {
-  const [ingestPort, dashboardPort, registryPort] = [await freePort(), await freePort(), await freePort()];
+  const first = await freeRestartablePorts(3);
+  const [ingestPort, dashboardPort, registryPort] = [first, first + 1, first + 2];
   const id = unique('start').replace(/-/g, '_');
   return {
     DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tributary-start-')),

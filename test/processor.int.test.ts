@@ -12,7 +12,7 @@ import { testConfig, unique, waitFor, sorted } from './helpers';
 import { createTopics } from './kafka';
 import { Random } from '../producers/demo/random';
 import { sleep } from '../platform/retry';
-import { freePort } from '../platform/local/ports';
+import { freeRestartablePorts } from '../platform/local/ports';
 
 /** Offsets per segment in these tests: small, so segments close and restarts recompute often. */
 const SEGMENT = 40;
@@ -189,7 +189,7 @@ describe('stream processor (real broker, processes killed)', () => {
     const topics = await createPipelineTopics(admin);
     const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: String(SEGMENT), FLUSH_INTERVAL_MS: '150' });
     const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
-    const port = await freePort();
+    const port = await freeRestartablePorts();
     const spawn = () => { const c = spawnTributary(['process'], { ...env, PROCESS_PORT: String(port) }); children.add(c); return c; };
     const truth = new GroundTruth();
     let processor = spawn();

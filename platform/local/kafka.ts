@@ -6,7 +6,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../logger';
 import { countBrokers } from '../kafka/client';
-import { PortInUseError, assertPortFree, freePort } from './ports';
+import { PortInUseError, assertPortFree, freeRestartablePorts } from './ports';
 import { checkJava, kafkaClasspath } from './maven';
 import { sleep } from '../retry';
 import { tether } from './tether';
@@ -377,11 +377,13 @@ logger.kafka.name = kafka.server.KafkaRaftServer
 logger.kafka.level = INFO
 `;
 
-/** Starts a LocalKafka on ports the OS reports free (node i needs port+2i and port+2i+1). */
+/**
+ * Starts a LocalKafka on free ports (node i needs port+2i and port+2i+1) outside the ephemeral
+ * range, so that a test may stop it and start it again on the same ports.
+ */
 export async function startOnFreePorts(opts: Omit<LocalKafkaOptions, 'port'>): Promise<LocalKafka> {
   for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    if (port > 65000) continue;
+    const port = await freeRestartablePorts(2 * (opts.nodes ?? 1));
     try {
       return await LocalKafka.start({ ...opts, port });
     } catch (err) {
