@@ -58,7 +58,7 @@ async function main(): Promise<void> {
       if (all || which.has('sink')) {
         const s = await benchSink(env);
         report.sink = s;
-        lines.push('## ClickHouse sink (`tributary sink`, one instance)', '', '| rollup records (rows travel in blocks) | seconds (start → all committed) | records/s | peak memory MiB | ClickHouse |', '|---|---|---|---|---|', `| ${s.records} | ${s.seconds.toFixed(1)} | ${s.recordsPerSecond} | ${s.peakMemoryMiB} | ${s.target} |`, '');
+        lines.push('## ClickHouse sink (`tributary sink`, one instance)', '', '| rollup records (rows travel in blocks) | rows inserted | seconds (start → all committed) | records/s | rows/s | peak memory MiB | ClickHouse |', '|---|---|---|---|---|---|---|', `| ${s.records} | ${s.rows} | ${s.seconds.toFixed(1)} | ${s.recordsPerSecond} | ${s.rowsPerSecond} | ${s.peakMemoryMiB} | ${s.target} |`, '');
       }
     } finally {
       await env.stop();
