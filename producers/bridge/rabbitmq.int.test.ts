@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import amqp from 'amqplib';
 import { silentLogger } from '../../platform/logger';
-import { freePort } from '../../platform/local/ports';
+import { freeRestartablePorts } from '../../platform/local/ports';
 import { LocalRabbitMQ } from '../../platform/local/rabbitmq';
 import { DemoShop } from '../demo/shop';
 import { GroundTruth } from '../demo/ground-truth';
@@ -21,7 +21,7 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
   let h: BridgeHarness | undefined;
 
   beforeAll(async () => {
-    rabbit = await LocalRabbitMQ.start({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'tributary-rabbitmq-')), logger: silentLogger, port: await freePort() });
+    rabbit = await LocalRabbitMQ.start({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'tributary-rabbitmq-')), logger: silentLogger, port: await freeRestartablePorts() }); // restarted on the same port below
   });
   afterEach(async () => {
     await h?.close();
