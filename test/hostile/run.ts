@@ -9,7 +9,7 @@ import { createMetrics } from '../../platform/metrics';
 import { connectAdmin, connectProducer, createKafka, type Consumer } from '../../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../../platform/kafka/topics';
 import { createClickHouse } from '../../platform/clickhouse/client';
-import { freePort } from '../../platform/local/ports';
+import { freeRestartablePorts } from '../../platform/local/ports';
 import { startOnFreePorts } from '../../platform/local/kafka';
 import { sleep } from '../../platform/retry';
 import { startEmbeddedRegistry } from '../../schemas/registry/embedded';
@@ -50,7 +50,7 @@ async function main(): Promise<void> {
   const root = path.resolve(__dirname, '..', '..');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-hostile-'));
   const cluster = await startOnFreePorts({ dataDir, mavenRepo: path.join(root, '.tributary', 'maven'), logger, nodes: 1, heapOpts: '-Xms128m -Xmx512m' });
-  const processPort = await freePort();
+  const processPort = await freeRestartablePorts(); // a processor that exits is restarted on it
   const env: Record<string, string> = {
     KAFKA_BROKERS: cluster.brokers.join(','), WRITE_KEYS: 'canary,attacker,neighbour',
     SEGMENT_SIZE: '5000', FLUSH_INTERVAL_MS: '300', SINK_BATCH_DELAY_MS: '200',
