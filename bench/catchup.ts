@@ -10,7 +10,7 @@ import { sleep } from '../platform/retry';
 import { SCHEMAS } from '../schemas/catalog';
 import { SchemaClient } from '../schemas/client';
 import { encodeWire } from '../schemas/wire';
-import { benchNodeArgs, logger, peakMemoryMiB, spawnStage, stopStage, type BenchEnv } from './env';
+import { benchNodeArgs, cpuSeconds, logger, peakMemoryMiB, spawnStage, stopStage, type BenchEnv } from './env';
 
 export interface CatchupResult {
   events: number;
@@ -26,6 +26,8 @@ export interface CatchupResult {
   rollupRecords: number;
   eventsPerSecond: number;
   peakMiB: { start: number | null; processor: number | null };
+  /** CPU seconds used from spawn until caught up (the processor's from its start). */
+  cpuSeconds: { start: number | null; processor: number | null };
 }
 
 const PARTITIONS = 6;
@@ -60,6 +62,7 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
   let processorPeak: number | null = null;
   let startPeak: number | null = null;
   let processedSeconds = NaN;
+  const cpu: CatchupResult['cpuSeconds'] = { start: null, processor: null };
   try {
     for (;; await sleep(200)) {
       if ((await fetch(`${dashboard}/readyz`).catch(() => undefined))?.status === 200) break;
@@ -79,7 +82,10 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
       if (processorPid) processorPeak = peakMemoryMiB(processorPid) ?? processorPeak;
       const t = (await (await fetch(url)).json().catch(() => ({}))) as { orders?: Record<string, { count: number }>; activeUsers?: number };
       const counted = Object.values(t.orders ?? {}).reduce((n, o) => n + o.count, 0);
-      if (counted === events && t.activeUsers === Math.min(users, events)) break;
+      if (counted === events && t.activeUsers === Math.min(users, events)) {
+        Object.assign(cpu, { start: cpuSeconds(child.pid), processor: cpuSeconds(processorPid) });
+        break;
+      }
       if (performance.now() - ready > 900_000) throw new Error(`not caught up in 15 minutes: ${counted} of ${events} events, ${t.activeUsers} of ${users} users`);
     }
     catchupSeconds = (performance.now() - ready) / 1000;
@@ -92,7 +98,7 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
   return {
     events, users, preloadEventsPerSecond: Math.round(events / preloadSeconds), readySeconds, catchupSeconds, processedSeconds,
     rollupRecords: ends.reduce((n, o) => n + Number(o.high), 0),
-    eventsPerSecond: Math.round(events / catchupSeconds), peakMiB: { start: startPeak, processor: processorPeak },
+    eventsPerSecond: Math.round(events / catchupSeconds), peakMiB: { start: startPeak, processor: processorPeak }, cpuSeconds: cpu,
   };
 }
 

@@ -81,12 +81,12 @@ async function main(): Promise<void> {
     try {
       const counts = (process.env.BENCH_CATCHUP_USERS ?? '1000,50000,1000000').split(',').map(Number);
       lines.push('## Catch-up of the whole `tributary start` on a preloaded backlog (orders, 20 minutes of event time)', '',
-        '| events | distinct users | preload events/s | spawn → ready s | ready → all processed s | ready → all queryable s | events/s | rollup records (rows travel in blocks) | peak MiB start (sink, dashboard, registry) / processor |', '|---|---|---|---|---|---|---|---|---|');
+        '| events | distinct users | preload events/s | spawn → ready s | ready → all processed s | ready → all queryable s | events/s | rollup records (rows travel in blocks) | peak MiB start (sink, dashboard, registry) / processor | CPU s start / processor |', '|---|---|---|---|---|---|---|---|---|---|');
       const results = [];
       for (const users of counts) {
         const c = await benchCatchup(env, users);
         results.push(c);
-        lines.push(`| ${c.events} | ${c.users} | ${c.preloadEventsPerSecond} | ${c.readySeconds.toFixed(1)} | ${c.processedSeconds.toFixed(1)} | ${c.catchupSeconds.toFixed(1)} | ${c.eventsPerSecond}${ofCeiling(c.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${c.rollupRecords} | ${c.peakMiB.start} / ${c.peakMiB.processor} |`);
+        lines.push(`| ${c.events} | ${c.users} | ${c.preloadEventsPerSecond} | ${c.readySeconds.toFixed(1)} | ${c.processedSeconds.toFixed(1)} | ${c.catchupSeconds.toFixed(1)} | ${c.eventsPerSecond}${ofCeiling(c.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} | ${c.rollupRecords} | ${c.peakMiB.start} / ${c.peakMiB.processor} | ${c.cpuSeconds.start?.toFixed(1) ?? '—'} / ${c.cpuSeconds.processor?.toFixed(1) ?? '—'} |`);
       }
       lines.push('');
       report.catchup = results;
