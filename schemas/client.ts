@@ -20,7 +20,8 @@ import { decodeBody, encodeWire, schemaIdOf, WireFormatError } from './wire';
  */
 export class SchemaClient {
   private readonly types = new Map<number, avro.Type>();
-  private readonly resolvers = new WeakMap<avro.Type, Map<number, avro.Resolver>>();
+  /** Per reader, per writer id: how to read (a resolver, or none when both have one canonical form) and the record-name check. */
+  private readonly readings = new WeakMap<avro.Type, Map<number, Reading>>();
   private readonly registry: SchemaRegistry;
 
   constructor(readonly url: string, private readonly logger: Logger, auth?: { username: string; password: string }, timeoutMs = 10_000) {
@@ -104,11 +105,38 @@ export class SchemaClient {
     const writer = this.types.get(id);
     if (!writer) return NOT_CACHED;
     if (!reader || reader === writer) return decodeBody<T>(buffer!, writer);
-    let byId = this.resolvers.get(reader);
-    if (!byId) this.resolvers.set(reader, (byId = new Map()));
-    let resolver = byId.get(id);
-    if (!resolver) byId.set(id, (resolver = reader.createResolver(writer)));
-    return decodeBody<T>(buffer!, reader, resolver);
+    return decodeBody<T>(buffer!, reader, this.resolverOf(this.readingOf(reader, id, writer), reader, writer));
+  }
+
+  /**
+   * What `reader` needs to know of writer `id`, worked out once per pair: the processor decodes
+   * every event through here.
+   */
+  private readingOf(reader: avro.Type, id: number, writer: avro.Type): Reading {
+    let byId = this.readings.get(reader);
+    if (!byId) this.readings.set(reader, (byId = new Map()));
+    let reading = byId.get(id);
+    if (!reading) {
+      const writerName = (writer as { name?: string }).name ?? '';
+      reading = {
+        sameName: writerName.split('.').pop() === reader.name?.split('.').pop(),
+        writerName: writerName || writer.typeName,
+        identical: writer.fingerprint().equals(reader.fingerprint()),
+        resolver: undefined,
+      };
+      byId.set(id, reading);
+    }
+    return reading;
+  }
+
+  /**
+   * None when both have one canonical form: the same bytes, which the reader reads itself (a
+   * resolver costs more per value). Otherwise avsc's resolver, created the first time; it throws
+   * for a writer the reader cannot resolve (and is then tried again next time, as before).
+   */
+  private resolverOf(reading: Reading, reader: avro.Type, writer: avro.Type): avro.Resolver | undefined {
+    if (reading.identical) return undefined;
+    return (reading.resolver ??= reader.createResolver(writer));
   }
 
   /**
@@ -119,13 +147,13 @@ export class SchemaClient {
    */
   decodeRecordNow<T>(value: Buffer | null, reader: avro.Type): RecordOutcome<T> | typeof NOT_CACHED {
     try {
-      const writer = this.types.get(schemaIdOf(value));
+      const id = schemaIdOf(value);
+      const writer = this.types.get(id);
       if (!writer) return NOT_CACHED;
-      const writerName = (writer as { name?: string }).name ?? '';
-      if (writerName.split('.').pop() !== reader.name?.split('.').pop()) {
-        return deadLettered('wrong_schema', `a ${writerName || writer.typeName} record, expected ${reader.name}`);
-      }
-      return taken(this.decodeCached<T>(value, reader) as T);
+      if (reader === writer) return taken(decodeBody<T>(value!, writer));
+      const reading = this.readingOf(reader, id, writer);
+      if (!reading.sameName) return deadLettered('wrong_schema', `a ${reading.writerName} record, expected ${reader.name}`);
+      return taken(decodeBody<T>(value!, reader, this.resolverOf(reading, reader, writer)));
     } catch (err) {
       if (err instanceof WireFormatError) return deadLettered(err.reason, err.message);
       return deadLettered('incompatible_schema', (err as Error).message);
@@ -161,3 +189,5 @@ export class SchemaClient {
 }
 
 export const NOT_CACHED = Symbol('not cached');
+
+interface Reading { sameName: boolean; writerName: string; identical: boolean; resolver: avro.Resolver | undefined }

@@ -2,7 +2,7 @@ import type avro from 'avsc';
 import type { Logger } from '../platform/logger';
 import { errorMessage } from '../platform/errors';
 import { retry } from '../platform/retry';
-import { type Admin, type EachBatchPayload, type Kafka, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
+import { type Admin, type EachBatchPayload, type Kafka, type KafkaMessage, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
 import { partitionForKey } from '../platform/kafka/partitioner';
 import { SCHEMAS, type PipelineEvent } from '../schemas/catalog';
@@ -154,32 +154,40 @@ export class StreamProcessor {
     }
     const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
     const reader = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
-    for (const [i, message] of batch.messages.entries()) {
-      if (!isRunning() || isStale()) return;
+    const messages = batch.messages;
+    // Whether the consumer still wants this batch (not stopping, not revoked, not sought
+    // elsewhere) can change only while this loop awaits: asked again after every await.
+    let ask = true;
+    for (let i = 0; i < messages.length; i++) {
+      const message = messages[i]!;
+      if (ask && (!isRunning() || isStale())) return;
+      ask = false;
       // Bound memory within a batch too: a batch of large orders can close many chunks.
-      if (i % 64 === 63 && this.pendingRows() > this.deps.options.maxDirtyRows) await this.flush();
+      if (i % 64 === 63 && this.pendingRows() > this.deps.options.maxDirtyRows) {
+        await this.flush();
+        if (!isRunning() || isStale()) return;
+      }
       const offset = Number(message.offset);
       if (offset < state.position) continue; // redelivered after a retry: already applied
-      const now = this.deps.schemas.decodeRecordNow<PipelineEvent['record']>(message.value, reader);
-      const outcome = now === NOT_CACHED ? await this.decodeFetchingSchema(message.value, reader) : now;
-      const deadLetter = (reason: string, detail: string) => {
-        this.pendingDeadLetters.push(this.deadLetterRecord({ source: topic, partition, offset, key: message.key, value: message.value, stage: 'process', reason, message: detail }));
-        this.deps.metrics.deadLetters.inc({ reason });
-      };
+      let outcome = this.deps.schemas.decodeRecordNow<PipelineEvent['record']>(message.value, reader);
+      if (outcome === NOT_CACHED) {
+        outcome = await this.decodeFetchingSchema(message.value, reader);
+        ask = true;
+      }
       if (!outcome.ok) {
-        deadLetter(outcome.reason, outcome.message);
+        this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
         state.skip(offset);
         continue;
       }
       // Produced straight to Kafka, it never met ingest's checks: the same bounds apply here.
       const problems = offset < state.seedUntil ? [] : eventLimitErrors(kind, outcome.value, this.deps.options.eventLimits);
       if (problems.length > 0) {
-        deadLetter('invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '));
+        this.deadLetterInput(topic, partition, offset, message, 'invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '));
         state.skip(offset);
         continue;
       }
       if (state.apply(offset, { kind, record: outcome.value } as PipelineEvent) === 'conflict') {
-        deadLetter('conflicting_duplicate', `eventId ${JSON.stringify(outcome.value.eventId)} (origin ${outcome.value.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
+        this.deadLetterInput(topic, partition, offset, message, 'conflicting_duplicate', `eventId ${JSON.stringify(outcome.value.eventId)} (origin ${outcome.value.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
       }
     }
     const last = batch.messages.at(-1);
@@ -205,6 +213,12 @@ export class StreamProcessor {
       initialMs: 100, maxMs: 5000, giveUp: () => this.consumer?.isClosing ?? false,
       onRetry: (err, attempt) => this.deps.logger.warn({ err: errorMessage(err), attempt }, 'processor.registry.retry'),
     });
+  }
+
+  /** An input record that is not counted: its dead letter waits for the next flush. */
+  private deadLetterInput(topic: string, partition: number, offset: number, message: KafkaMessage, reason: string, detail: string): void {
+    this.pendingDeadLetters.push(this.deadLetterRecord({ source: topic, partition, offset, key: message.key, value: message.value, stage: 'process', reason, message: detail }));
+    this.deps.metrics.deadLetters.inc({ reason });
   }
 
   private deadLetterRecord(draft: DeadLetterInput): Emission {
