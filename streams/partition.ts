@@ -1,6 +1,7 @@
 import type { PipelineEvent } from '../schemas/catalog';
-import { contentFingerprint, dedupKey } from '../schemas/identity';
+import { contentFingerprint } from '../schemas/identity';
 import { rowKey, type RollupKind, type RollupRow } from '../schemas/rollup';
+import { IdTable, hashId } from './id-table';
 
 const NO_USERS: string[] = [];
 
@@ -85,9 +86,9 @@ export class PartitionState {
   /** Users not emitted yet: the open chunk's per window, and those of chunks closed since the last takeDirty. */
   private openDeltas = new Map<number, ActiveDelta>();
   private closedDeltas: ActiveDelta[] = [];
-  /** Dedup keys (origin + eventId) → content fingerprint, of the open and the previous segment. */
-  private currentIds = new Map<string, number>();
-  private previousIds = new Map<string, number>();
+  /** Dedup ids (origin and eventId) → content fingerprint, of the open and the previous segment. */
+  private currentIds = new IdTable();
+  private previousIds = new IdTable();
   /** `kind|topic|partition|segment|` per kind for the open segment: the constant head of its row keys. */
   private keyHeads = new Map<RollupKind, string>();
   duplicates = 0;
@@ -124,23 +125,24 @@ export class PartitionState {
    * conflict (same origin and eventId, other content: changes nothing, the caller dead-letters it).
    */
   apply(offset: number, event: PipelineEvent): Applied {
-    const id = dedupKey(event.record);
+    const { origin, eventId } = event.record;
+    const hash = hashId(origin, eventId);
     if (offset < this.seedUntil) {
       // Seeding: the previous segment's ids, so a retry straddling the boundary is still caught.
-      if (!this.previousIds.has(id)) this.previousIds.set(id, contentFingerprint(event.record));
+      if (this.previousIds.get(hash, origin, eventId) === undefined) this.previousIds.add(hash, origin, eventId, contentFingerprint(event.record));
       this.position = offset + 1;
       return 'seeded';
     }
     this.advanceTo(offset);
     this.position = offset + 1;
     const fingerprint = contentFingerprint(event.record);
-    const seen = this.currentIds.get(id) ?? this.previousIds.get(id);
+    const seen = this.currentIds.get(hash, origin, eventId) ?? this.previousIds.get(hash, origin, eventId);
     if (seen !== undefined) {
       if (seen !== fingerprint) return 'conflict';
       this.duplicates += 1;
       return 'duplicate';
     }
-    this.currentIds.set(id, fingerprint);
+    this.currentIds.add(hash, origin, eventId, fingerprint);
     if (this.rows.size + this.activeHeld >= this.maxRows) this.startChunk();
     const r = event.record;
     const window = windowStartOf(r.occurredAt);
@@ -201,8 +203,16 @@ export class PartitionState {
     const seg = segmentOf(offset, this.segmentSize);
     if (seg <= this.segment) return;
     // Only the segment right before the new one may hold duplicates we still check against.
-    this.previousIds = seg === this.segment + 1 ? this.currentIds : new Map();
-    this.currentIds = new Map();
+    // The tables swap, the emptied one keeping its buffers for the new segment.
+    if (seg === this.segment + 1) {
+      const emptied = this.previousIds;
+      emptied.clear();
+      this.previousIds = this.currentIds;
+      this.currentIds = emptied;
+    } else {
+      this.previousIds.clear();
+      this.currentIds.clear();
+    }
     this.closeChunk();
     this.segment = seg;
     this.chunk = 0;
