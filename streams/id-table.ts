@@ -39,7 +39,8 @@ export function hashId(origin: string | null, eventId: string): number {
  * index over them, all typed arrays. A Map of id strings kept tens of thousands of strings
  * alive per partition, which the collector copied and walked: with this table the catch-up's
  * processor spends about a tenth less CPU (docs/benchmarks.md). `clear` keeps the buffers for the
- * segment after next.
+ * segment after next. It starts at a few KiB (a processor may own many partitions) and doubles
+ * as it fills.
  *
  * Exact: a lookup compares the whole id, code unit by code unit, as a Map compares strings.
  */
@@ -48,16 +49,16 @@ export class IdTable {
    * Code units of every id, one after another (origin, NUL, eventId): a byte each when all of an
    * id's are below 256 (almost every id), else two bytes each, low first.
    */
-  private units = new Uint8Array(1 << 16);
+  private units = new Uint8Array(1 << 12);
   private unitsUsed = 0;
   /** Per entry: where its units start, how many (negative: two bytes each), its hash and its fingerprint. */
-  private starts = new Int32Array(1 << 10);
-  private lengths = new Int32Array(1 << 10);
-  private hashes = new Int32Array(1 << 10);
-  private fingerprints = new Uint32Array(1 << 10);
+  private starts = new Int32Array(1 << 7);
+  private lengths = new Int32Array(1 << 7);
+  private hashes = new Int32Array(1 << 7);
+  private fingerprints = new Uint32Array(1 << 7);
   private count = 0;
   /** Slots (a power of two, at most half full): entry index + 1, 0 when empty. Linear probing. */
-  private slots = new Int32Array(1 << 11);
+  private slots = new Int32Array(1 << 8);
 
   get size(): number {
     return this.count;
