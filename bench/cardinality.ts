@@ -2,6 +2,7 @@ import { connectAdmin } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { freePort } from '../platform/local/ports';
 import { sleep } from '../platform/retry';
+import { metricValue } from '../platform/metrics';
 import { TributaryProducer, type OrderEventInput } from '../producers/tributary-producer';
 import type { BenchEnv } from './env';
 import { benchNodeArgs, logger, peakMemoryMiB, spawnStage, stopStage } from './env';
@@ -73,7 +74,7 @@ export async function benchCardinality(env: BenchEnv, orders = Number(process.en
     for (;;) {
       peak = peakMemoryMiB(child.pid) ?? peak;
       const text = await fetch(metricsUrl).then((r) => r.text(), () => '');
-      peakOpenRows = Math.max(peakOpenRows, Number(/^tributary_process_open_rows(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? 0));
+      peakOpenRows = Math.max(peakOpenRows, metricValue(text, 'tributary_process_open_rows') ?? 0);
       const committed = (await admin.fetchOffsets({ groupId, topics: [topics.orders] }))[0]?.partitions ?? [];
       if (targets.every((t) => Number(committed.find((c) => c.partition === t.partition)?.offset ?? -1) >= t.offset)) break;
       if (child.exitCode !== null) throw new Error(`processor exited with ${child.exitCode}`);

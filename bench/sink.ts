@@ -2,6 +2,7 @@ import { connectAdmin } from '../platform/kafka/client';
 import type { BenchEnv } from './env';
 import { spawnStage, stopStage } from './env';
 import { freePort } from '../platform/local/ports';
+import { metricValue } from '../platform/metrics';
 import { sleep } from '../platform/retry';
 
 export interface SinkResult {
@@ -48,7 +49,7 @@ export async function benchSink(env: BenchEnv): Promise<SinkResult> {
 /** The sink's tributary_sink_rows_total, from its /metrics. */
 async function insertedRows(metricsUrl: string): Promise<number> {
   const text = await (await fetch(metricsUrl)).text();
-  const value = /^tributary_sink_rows_total(?:\{[^}]*\})? (\d+)$/m.exec(text)?.[1];
+  const value = metricValue(text, 'tributary_sink_rows_total');
   if (value === undefined) throw new Error(`no tributary_sink_rows_total at ${metricsUrl}`);
-  return Number(value);
+  return value;
 }

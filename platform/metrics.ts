@@ -10,3 +10,12 @@ export function createMetrics(stage: string): Registry {
   collectDefaultMetrics({ register: registry, prefix: 'tributary_' });
   return registry;
 }
+
+/**
+ * The first sample of `name` in Prometheus text (what `/metrics` serves), whatever its labels;
+ * undefined when there is none. For benches and tests that read a stage's figures back.
+ */
+export function metricValue(text: string, name: string): number | undefined {
+  const value = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1];
+  return value === undefined ? undefined : Number(value);
+}

@@ -4,6 +4,7 @@ import { DemoShop } from '../producers/demo/shop';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { commandLineOf, LOCK_FILE } from '../platform/local/run-lock';
+import { metricValue } from '../platform/metrics';
 import { spawn } from 'node:child_process';
 import { killAndWait, runTributary, sourceEntry, spawnStart, startEnvFor } from './pipeline';
 import { waitFor, sorted } from './helpers';
@@ -58,7 +59,7 @@ describe('tributary start, end to end', () => {
     expect(freshness!.p99Ms).toBeLessThan(60_000);
     // The sink runs inside start: its metrics are on the dashboard's /metrics, counting the rows it inserted.
     const metrics = await (await fetch(`${dashboard}/metrics`)).text();
-    const inserted = Number(/^tributary_sink_rows_total\{[^}]*\} (\d+)$/m.exec(metrics)?.[1]);
+    const inserted = metricValue(metrics, 'tributary_sink_rows_total') ?? NaN;
     expect(inserted).toBeGreaterThan(0);
     // One registry for the process: its runtime metrics once, labelled with the command.
     expect(metrics.match(/^tributary_process_cpu_user_seconds_total\{[^}]*\}/gm)).toEqual(['tributary_process_cpu_user_seconds_total{stage="start"}']);

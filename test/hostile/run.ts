@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import type { ChildProcess } from 'node:child_process';
 import { loadConfig } from '../../platform/config';
 import { createLogger } from '../../platform/logger';
-import { createMetrics } from '../../platform/metrics';
+import { createMetrics, metricValue } from '../../platform/metrics';
 import { connectAdmin, connectProducer, createKafka, type Consumer } from '../../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../../platform/kafka/topics';
 import { createClickHouse } from '../../platform/clickhouse/client';
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const signup = (userId: string) => ({ type: 'signup', eventId: unique('h'), userId, occurredAt: HOSTILE_T, country: 'DE', device: 'mobile' });
   const openRows = async () => {
     const text = await fetch(`http://localhost:${processPort}/metrics`).then((r) => r.text(), () => '');
-    return Number(/^tributary_process_open_rows(?:\{[^}]*\})? (\d+)/m.exec(text)?.[1] ?? NaN);
+    return metricValue(text, 'tributary_process_open_rows') ?? NaN;
   };
 
   const all: Array<{ name: string; via: string; send: () => Promise<Answer> }> = [
