@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { loadConfig, LOOPBACK, type Config } from '../platform/config';
+import { loadConfig, LOOPBACK, urlFor, type Config } from '../platform/config';
 import { errorMessage } from '../platform/errors';
 import { createLogger, resolveLogFormat, routeProcessWarnings, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
@@ -126,8 +126,10 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   stops.push({ name: 'process', stop: () => processor.stop() });
   const ingest = supervise(ctx.self, ['ingest'], childEnv, logger, stopping, record);
   stops.push({ name: 'ingest', stop: () => ingest.stop() });
-  const ingestUrl = `http://localhost:${config.ingestPort}`;
+  const ingestUrl = urlFor(config.hosts.ingest, config.ingestPort);
   await waitReady(`${ingestUrl}/readyz`, 120_000);
+  // The processor opens its ops port once it has joined its group: the banner below waits for it too.
+  if (config.processor.port !== 0) await waitReady(`${urlFor(config.hosts.other, config.processor.port)}/healthz`, 120_000);
 
   const bridge = opts.via === 'rabbitmq' || opts.via === 'sqs' ? await startBridgeStage(ctx, config, opts, childEnv, logger, stops, stopping) : undefined;
 
@@ -196,8 +198,9 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
   }
   const bridge = supervise(ctx.self, args, { ...env, ...(bridgeConfig.rabbitmqUrl ? { RABBITMQ_URL: bridgeConfig.rabbitmqUrl } : {}) }, logger, stopping);
   stops.push({ name: 'bridge', stop: () => bridge.stop() });
-  await waitReady(`http://localhost:${config.bridge.port}/readyz`, 60_000);
-  return { description: `${opts.via}:${queue} → Kafka (metrics http://localhost:${config.bridge.port}/metrics)`, queue, config: bridgeConfig };
+  const bridgeUrl = urlFor(config.hosts.other, config.bridge.port);
+  await waitReady(`${bridgeUrl}/readyz`, 60_000);
+  return { description: `${opts.via}:${queue} → Kafka (metrics ${bridgeUrl}/metrics)`, queue, config: bridgeConfig };
 }
 
 /** What this machine exposes: loopback only by default; any server opened by a host setting, named. */

@@ -62,7 +62,7 @@ async function main(): Promise<void> {
     const lock = JSON.parse(readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')) as { pid: number; children: Array<{ pid: number }> };
     const pids = [lock.pid, ...lock.children.map((c) => c.pid)];
 
-    await listeners(pids);
+    await listeners(pids, Object.values(ports));
     await registryProbes(registry, keys);
     await dashboardProbes(dashboard, ingest, keys, [registry, `http://localhost:${ports.process}`]);
     await streamFlood(dashboard, keys.read);
@@ -83,13 +83,29 @@ async function main(): Promise<void> {
   process.exitCode = failed.length === 0 ? 0 : 1;
 }
 
-/** `ss -ltnp`: every socket the processes of `start` listen on is on loopback. */
-async function listeners(pids: number[]): Promise<void> {
-  const { stdout } = await run('ss', ['-ltnpH']);
-  const ours = stdout.split('\n').filter((l) => pids.some((pid) => l.includes(`pid=${pid},`)));
-  const addresses = ours.map((l) => l.trim().split(/\s+/)[3]!).sort();
+/**
+ * `ss -ltnp`: every socket the processes of `start` listen on is on loopback. Waits (with a
+ * deadline) until each stage's port is listening: a stage may open its port a moment after
+ * `start` reports, and a probe taken then would see fewer listeners, not a wrong address.
+ */
+async function listeners(pids: number[], expected: number[]): Promise<void> {
+  const listening = async (): Promise<string[]> => {
+    const { stdout } = await run('ss', ['-ltnpH']);
+    const ours = stdout.split('\n').filter((l) => pids.some((pid) => l.includes(`pid=${pid},`)));
+    return ours.map((l) => l.trim().split(/\s+/)[3]!).sort();
+  };
+  const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
+  let addresses = await listening();
+  const deadline = Date.now() + 30_000;
+  while (!expected.every((p) => addresses.some((a) => portOf(a) === p)) && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    addresses = await listening();
+  }
+  const missing = expected.filter((p) => !addresses.some((a) => portOf(a) === p));
   const open = addresses.filter((a) => !a.startsWith('127.0.0.1:') && !a.startsWith('[::1]:'));
-  record('`ss -ltnp` during `tributary start`', 'loopback only', `${addresses.length} listeners: ${addresses.map((a) => a.replace(/:\d+$/, '')).filter((a, i, all) => all.indexOf(a) === i).join(', ')}`, addresses.length >= 4 && open.length === 0);
+  const hosts = addresses.map((a) => a.slice(0, a.lastIndexOf(':'))).filter((a, i, all) => all.indexOf(a) === i);
+  const observed = `${addresses.length} listeners: ${hosts.join(', ')}${missing.length > 0 ? `; not listening within 30 s: ${missing.join(', ')}` : ''}`;
+  record('`ss -ltnp` during `tributary start`', 'loopback only', observed, missing.length === 0 && open.length === 0);
 }
 
 async function call(url: string, init: { method?: string; auth?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<{ status: number; code?: number }> {
