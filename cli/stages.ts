@@ -1,4 +1,3 @@
-import v8 from 'node:v8';
 import { Command } from 'commander';
 import { type ClickHouseClient, createClickHouse, describeClickHouse } from '../platform/clickhouse/client';
 import { startEmbeddedRegistry } from '../schemas/registry/embedded';
@@ -11,6 +10,7 @@ import type { CliContext } from './context';
 import { intOption } from './options';
 import { runStage, type RunningStage, type StageDeps } from './stage';
 import { serveOps } from '../platform/http/ops';
+import { boundHeapGrowth } from '../platform/heap-growth';
 
 /**
  * The pipeline's stages, one process each (`tributary start` runs them all on one machine).
@@ -41,20 +41,6 @@ export function processCommand(ctx: CliContext): Command {
         banner: `Stream processor running (group ${deps.config.processor.groupId}; ${ops.url}/readyz, /metrics)`,
       };
     }));
-}
-
-/**
- * The heap V8 keeps after a full collection, as a share over what survived it. V8's own factor
- * rises to 4× when collections are fast, which for the processor (~120 MiB live, a high
- * allocation rate) meant 600+ MiB resident of mostly garbage; at 1.25× it stays under 300 MiB
- * even with a million distinct SKUs (at 1.4× that bench peaked at 305–318 MiB) and is about as
- * fast (docs/benchmarks.md). A soft bound, not a limit: a larger live
- * set still fits. `node --heap-growing-percent=N bin/tributary.js process` overrides it (NODE_OPTIONS refuses that flag).
- */
-const HEAP_GROWING_PERCENT = 25;
-
-function boundHeapGrowth(): void {
-  if (!process.execArgv.some((a) => /^--heap[-_]growing[-_]percent/.test(a))) v8.setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
 
 /**
