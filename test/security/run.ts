@@ -95,12 +95,12 @@ async function listeners(pids: number[], expected: number[]): Promise<void> {
     return ours.map((l) => l.trim().split(/\s+/)[3]!).sort();
   };
   const portOf = (address: string) => Number(address.slice(address.lastIndexOf(':') + 1));
-  let addresses = await listening();
-  const deadline = Date.now() + 30_000;
-  while (!expected.every((p) => addresses.some((a) => portOf(a) === p)) && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 250));
+  let addresses: string[] = [];
+  const allListening = async () => {
     addresses = await listening();
-  }
+    return expected.every((p) => addresses.some((a) => portOf(a) === p)) ? true : undefined;
+  };
+  await waitFor(allListening, "every stage's port", 30_000, 250).catch(() => undefined); // a missing port is reported below
   const missing = expected.filter((p) => !addresses.some((a) => portOf(a) === p));
   const open = addresses.filter((a) => !a.startsWith('127.0.0.1:') && !a.startsWith('[::1]:'));
   const hosts = addresses.map((a) => a.slice(0, a.lastIndexOf(':'))).filter((a, i, all) => all.indexOf(a) === i);
