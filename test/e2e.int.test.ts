@@ -79,6 +79,8 @@ describe('tributary start, end to end', () => {
     child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
     await waitFor(() => (stdout.includes('Ctrl-C stops every stage in order.') ? true : undefined), 'the banner', 120_000, 250);
     await post(`http://localhost:${env.INGEST_PORT}`, 'json-key', new DemoShop(44), new GroundTruth(), 1);
+    // With PROCESS_PORT=0 the banner does not wait for the processor: wait for its first line.
+    await waitFor(() => (stderr.includes('"name":"process"') ? true : undefined), 'a log line of the processor', 120_000, 250);
     await killAndWait(child, 'SIGTERM');
     const lines = stderr.split('\n').filter((l) => l.trim() !== '');
     expect(lines.length).toBeGreaterThan(5);
