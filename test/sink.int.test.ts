@@ -139,8 +139,8 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
         return all.length > 1 ? all : undefined;
       }, 'the refused rows\' dead letters');
       // In whichever order the sink met them (the two records may sit on different partitions).
-      const inOrder = (tuples: unknown[][]) => tuples.map((t) => JSON.stringify(t)).sort();
-      expect(inOrder(letters.map((l) => [l.letter.reason, l.letter.source, l.letter.partition, l.letter.offset]))).toEqual(inOrder([
+      const unordered = (tuples: unknown[][]) => tuples.map((t) => JSON.stringify(t)).sort();
+      expect(unordered(letters.map((l) => [l.letter.reason, l.letter.source, l.letter.partition, l.letter.offset]))).toEqual(unordered([
         ['refused_by_clickhouse', topics.rollups, sent!.partition, Number(sent!.baseOffset)], ['refused_by_clickhouse', topics.rollups, block!.partition, Number(block!.baseOffset)],
       ]));
       for (const l of letters) expect(l.letter.message).toMatch(/CANNOT_PARSE_DATETIME|Cannot read DateTime/);
