@@ -4,6 +4,20 @@ import { sleep } from '../platform/retry';
 import { tether } from '../platform/local/tether';
 
 /**
+ * Node flags per stage `start` runs. The processor shares the machine's cores with the other
+ * stages, the broker and chDB's threads, so V8's parallel and concurrent GC helpers mostly contend
+ * for the same cores: collecting on its main thread alone cost it ~9% less CPU in the 50k-user
+ * catch-up on two cores (docs/benchmarks.md, #17). Ingest keeps V8's defaults (not measured better).
+ */
+const STAGE_NODE_FLAGS: Record<string, string[]> = { process: ['--single-threaded-gc'] };
+
+/** The arguments node gets to run stage `args` of this program (`self`: node, its flags, the entry script). */
+export function stageArgs(self: string[], args: string[]): string[] {
+  const flags = STAGE_NODE_FLAGS[args[0] ?? ''] ?? [];
+  return [...flags.filter((f) => !self.includes(f)), ...self.slice(1), ...args];
+}
+
+/**
  * Runs `tributary <args>` as a child process (`self`: how this program was started) and restarts
  * it if it dies, until stopped.
  */
@@ -14,7 +28,7 @@ export function supervise(self: string[], args: string[], env: NodeJS.ProcessEnv
   let stopped = false;
   const launch = () => {
     // Own process group: on Ctrl-C this process stops the stages in order, not the terminal all at once.
-    child = spawn(self[0]!, [...self.slice(1), ...args], { env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
+    child = spawn(self[0]!, stageArgs(self, args), { env, stdio: ['ignore', 'ignore', 'inherit'], detached: true });
     tether(child); // stopped (SIGTERM, then SIGKILL) if this process dies without stopping it
     onSpawn?.(child);
     child.once('exit', (code, signal) => {
