@@ -89,13 +89,24 @@ export function spawnStage(env: BenchEnv, args: string[], extra: Record<string, 
   });
 }
 
-/** Stops a stage (SIGTERM) and returns its peak resident memory in MiB, read just before. */
+/** How long a stage gets to stop after SIGTERM (`start` stops its stages in turn, each bounded) before SIGKILL. */
+const STOP_GRACE_MS = 120_000;
+
+/**
+ * Stops a stage (SIGTERM) and returns its peak resident memory in MiB, read just before. A stage
+ * still running STOP_GRACE_MS later is killed, saying so: a bench never waits forever on a stop.
+ */
 export async function stopStage(child: ChildProcess): Promise<number | null> {
   const peak = peakMemoryMiB(child.pid);
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
+    const kill = setTimeout(() => {
+      process.stderr.write(`bench: \`${child.spawnargs.slice(2).join(' ')}\` did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM: SIGKILL\n`);
+      child.kill('SIGKILL');
+    }, STOP_GRACE_MS);
     await exited;
+    clearTimeout(kill);
   }
   return peak;
 }

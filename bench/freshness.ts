@@ -2,6 +2,8 @@ import { sleep } from '../platform/retry';
 
 const PROBE_EVERY_MS = 50;
 const POLL_EVERY_MS = 25;
+/** A request of the bench's not answered within this long fails the run (with the URL) rather than waiting on. */
+export const ANSWER_WITHIN_MS = 30_000;
 
 /** Nearest-rank quantile of sorted values. */
 export function quantile(sorted: number[], q: number): number {
@@ -54,7 +56,7 @@ export class Prober {
     const sentAt = Date.now();
     this.outstanding.set(minute, sentAt);
     const res = await fetch(`${this.ingestUrl}/v1/events`, {
-      method: 'POST', headers: { 'content-type': 'application/json' },
+      method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
       body: JSON.stringify({ type: 'page_view', userId: `probe-${minute}`, occurredAt: minute + 1000, page: '/bench-probe' }),
     });
     if (res.status !== 202) throw new Error(`probe event answered ${res.status}: ${await res.text()}`);
@@ -66,7 +68,7 @@ export class Prober {
       const minutes = [...this.outstanding.keys()];
       const from = new Date(Math.min(...minutes)).toISOString();
       const to = new Date(Math.max(...minutes) + 60_000).toISOString();
-      const res = await fetch(`${this.dashboardUrl}/api/timeseries?metric=user_events&interval=1m&from=${from}&to=${to}`);
+      const res = await fetch(`${this.dashboardUrl}/api/timeseries?metric=user_events&interval=1m&from=${from}&to=${to}`, { signal: AbortSignal.timeout(ANSWER_WITHIN_MS) });
       if (!res.ok) throw new Error(`dashboard answered ${res.status}: ${await res.text()}`);
       const seenAt = Date.now();
       const { points } = await res.json() as { points: Array<{ t: string; value: number }> };

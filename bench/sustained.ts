@@ -7,7 +7,7 @@ import { commandLineOf } from '../platform/local/run-lock';
 import { sleep } from '../platform/retry';
 import { logger, peakMemoryMiB, spawnStage, stopStage, type BenchEnv } from './env';
 import { lockChildren } from './catchup';
-import { Prober, quantile } from './freshness';
+import { ANSWER_WITHIN_MS, Prober, quantile } from './freshness';
 import { autocannon, type AutocannonResult } from './autocannon';
 
 /** Events per POST of the load (the batch form of /v1/events). */
@@ -203,14 +203,14 @@ class Stack {
   }
 
   async lag(): Promise<{ process: number; sink: number } | undefined> {
-    const p = (await (await fetch(`${this.dashboard}/api/pipeline`).catch(() => undefined))?.json().catch(() => undefined)) as { stages?: Array<{ stage: string; lag?: number }> } | undefined;
+    const p = (await (await fetch(`${this.dashboard}/api/pipeline`, { signal: AbortSignal.timeout(ANSWER_WITHIN_MS) }).catch(() => undefined))?.json().catch(() => undefined)) as { stages?: Array<{ stage: string; lag?: number }> } | undefined;
     const lagOf = (stage: string) => p?.stages?.find((s) => s.stage === stage)?.lag;
     const [process, sink] = [lagOf('process'), lagOf('sink')];
     return process === undefined || sink === undefined ? undefined : { process, sink };
   }
 
   async parts(): Promise<Array<{ table: string; activeParts: number; inserts: number }>> {
-    const p = (await (await fetch(`${this.dashboard}/api/pipeline`)).json()) as { clickhouse?: { tables: Array<{ table: string; activeParts: number; inserts: number }> } };
+    const p = (await (await fetch(`${this.dashboard}/api/pipeline`, { signal: AbortSignal.timeout(ANSWER_WITHIN_MS) })).json()) as { clickhouse?: { tables: Array<{ table: string; activeParts: number; inserts: number }> } };
     return p.clickhouse?.tables ?? [];
   }
 
