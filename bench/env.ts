@@ -70,14 +70,15 @@ export const machine = () => `${os.cpus().length} × ${os.cpus()[0]?.model.trim(
 
 const BIN = path.resolve(__dirname, '..', 'bin', 'tributary.js');
 
+/** Node flags from BENCH_NODE_ARGS for the stages a bench starts, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+export function benchNodeArgs(): string[] {
+  return (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+}
+
 /**
  * `tributary <args>` as a child process on the benchmark's broker, registry and DATA_DIR, so each
  * stage's peak memory is its own. `nodeArgs` (e.g. from BENCH_NODE_ARGS) go to node.
  */
-/** Node flags for the processor from BENCH_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
-export function benchNodeArgs(): string[] {
-  return (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-}
 
 export function spawnStage(env: BenchEnv, args: string[], extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
   return spawn(process.execPath, [...nodeArgs, BIN, ...args], {

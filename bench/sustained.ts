@@ -5,7 +5,7 @@ import type { ChildProcess } from 'node:child_process';
 import { freePort } from '../platform/local/ports';
 import { commandLineOf } from '../platform/local/run-lock';
 import { sleep } from '../platform/retry';
-import { logger, peakMemoryMiB, spawnStage, stopStage, type BenchEnv } from './env';
+import { benchNodeArgs, logger, peakMemoryMiB, spawnStage, stopStage, type BenchEnv } from './env';
 import { lockChildren } from './catchup';
 import { ANSWER_WITHIN_MS, Prober, quantile } from './freshness';
 import { autocannon, type AutocannonResult } from './autocannon';
@@ -179,7 +179,7 @@ class Stack {
       TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
       PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`,
       INGEST_PORT: String(ingestPort), DASHBOARD_PORT: String(dashboardPort), REGISTRY_PORT: String(registryPort), ...settings,
-    });
+    }, benchNodeArgs());
     const stack = new Stack(child, dataDir, `http://localhost:${ingestPort}`, `http://localhost:${dashboardPort}`);
     for (const deadline = Date.now() + 180_000; ; await sleep(250)) {
       if (child.exitCode !== null) throw new Error(`tributary start exited with ${child.exitCode}`);

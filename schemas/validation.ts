@@ -32,6 +32,11 @@ export const MAX_JSON_DEPTH = 6;
 
 const userTypes = new Set<string>(USER_EVENT_TYPES);
 const orderTypes = new Set<string>(ORDER_EVENT_TYPES);
+/** Each kind's Avro field names, for the unknown-field check (once, not per event). */
+const FIELD_NAMES = {
+  user: new Set((SCHEMAS.user.type as avro.types.RecordType).fields.map((f) => f.name)),
+  order: new Set((SCHEMAS.order.type as avro.types.RecordType).fields.map((f) => f.name)),
+};
 // Event time must be a plausible instant: after 2000-01-01 and at most a day in the future.
 const MAX_FUTURE_MS = 24 * 3600 * 1000;
 
@@ -49,8 +54,9 @@ export function convertEvent(input: unknown, options: ConvertOptions = {}): Conv
   const errors: FieldError[] = [];
   const record: Record<string, unknown> = {};
   const fields = (schema as avro.types.RecordType).fields;
-  const known = new Set(fields.map((f) => f.name));
-  for (const name of Object.keys(raw)) {
+  const known = FIELD_NAMES[kind];
+  for (const name in raw) {
+    if (!Object.hasOwn(raw, name)) continue;
     if (name === 'origin') errors.push({ path: name, message: 'set by Tributary (the write key or bridge that accepted the event), not by the sender' });
     else if (!known.has(name)) errors.push({ path: name.slice(0, 64), message: `unknown field for ${type} events` });
   }
