@@ -24,6 +24,25 @@ describe('Confluent wire format', () => {
     try { schemaIdOf(buf); } catch (e) { expect((e as WireFormatError).reason).toBe('undecodable'); }
   });
 
+  it('encodes values larger than its scratch buffer, and small ones after them, to exactly their bytes', () => {
+    // 64 KiB of scratch at first: 300 KiB of properties outgrows it (more than doubling it).
+    const big = { ...event, properties: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, String(i % 10).repeat(1024)])) };
+    const small = { ...event, userId: 'after' };
+    for (const value of [big, small, big, small]) {
+      const buf = encodeWire(3, SCHEMAS.user.type, value);
+      const body = SCHEMAS.user.type.toBuffer(value);
+      expect(buf.length).toBe(5 + body.length);
+      expect(schemaIdOf(buf)).toBe(3);
+      expect(buf.subarray(5).equals(body)).toBe(true);
+      expect(decodeBody<typeof value>(buf, SCHEMAS.user.type).userId).toBe(value.userId);
+    }
+  });
+
+  it('throws for a value its type cannot encode, and encodes the next one', () => {
+    expect(() => encodeWire(1, SCHEMAS.user.type, { ...event, userId: 42 })).toThrow();
+    expect(decodeBody(encodeWire(1, SCHEMAS.user.type, event), SCHEMAS.user.type)).toEqual(event);
+  });
+
   it('rejects a truncated body and trailing garbage', () => {
     const buf = encodeWire(1, SCHEMAS.user.type, event);
     expect(() => decodeBody(buf.subarray(0, buf.length - 3), SCHEMAS.user.type)).toThrow(WireFormatError);

@@ -15,12 +15,25 @@ export class WireFormatError extends Error {
   }
 }
 
+/** Values are written here first, then copied out at their exact size; it grows to the largest value encoded. */
+let scratch = Buffer.allocUnsafe(64 * 1024);
+
+/**
+ * `value` in the wire format. Written once into the scratch buffer after the header and copied
+ * once into its own buffer (avsc's toBuffer would zero a buffer for the body and copy twice: the
+ * ingest and the processor encode every event and row through here).
+ */
 export function encodeWire(schemaId: number, type: avro.Type, value: unknown): Buffer {
-  const body = type.toBuffer(value);
-  const out = Buffer.allocUnsafe(HEADER_SIZE + body.length);
+  let end = type.encode(value, scratch, HEADER_SIZE);
+  while (end < 0) {
+    // Too small: avsc returns minus the bytes it missed (at least 1); grow by that, at least doubling.
+    scratch = Buffer.allocUnsafe(Math.max(2 * scratch.length, scratch.length - end));
+    end = type.encode(value, scratch, HEADER_SIZE);
+  }
+  const out = Buffer.allocUnsafe(end);
+  scratch.copy(out, HEADER_SIZE, HEADER_SIZE, end);
   out.writeUInt8(MAGIC_BYTE, 0);
   out.writeInt32BE(schemaId, 1);
-  body.copy(out, HEADER_SIZE);
   return out;
 }
 
