@@ -79,7 +79,6 @@ export function benchNodeArgs(): string[] {
  * `tributary <args>` as a child process on the benchmark's broker, registry and DATA_DIR, so each
  * stage's peak memory is its own. `nodeArgs` (e.g. from BENCH_NODE_ARGS) go to node.
  */
-
 export function spawnStage(env: BenchEnv, args: string[], extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
   return spawn(process.execPath, [...nodeArgs, BIN, ...args], {
     env: {
