@@ -55,12 +55,29 @@ export function sourceEntry(script: string): string[] {
 }
 
 /** Runs `entry args…` as a child process (so a test can SIGKILL it); its logs reach stderr with TEST_LOG_LEVEL. */
+const STDERR_TAIL_CHARS = 4_000;
+const stderrTails = new WeakMap<ChildProcess, { text: string }>();
+
 export function spawnEntry(entry: string[], args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(entry[0]!, [...entry.slice(1), ...args], {
+  const child = spawn(entry[0]!, [...entry.slice(1), ...args], {
     // Ops servers on any free port, so stages of parallel tests never collide.
     env: { ...process.env, PROCESS_PORT: '0', SINK_PORT: '0', ...env },
-    stdio: ['ignore', 'ignore', process.env.TEST_LOG_LEVEL ? 'inherit' : 'ignore'],
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  // The end of stderr is kept (and passed on under TEST_LOG_LEVEL) so a child that dies before it is ready can say why.
+  const tail = { text: '' };
+  stderrTails.set(child, tail);
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    tail.text = (tail.text + chunk).slice(-STDERR_TAIL_CHARS);
+    if (process.env.TEST_LOG_LEVEL) process.stderr.write(chunk);
+  });
+  return child;
+}
+
+/** How `child` ended, with the end of its stderr: for a test's failure message. */
+export function exitReport(child: ChildProcess): string {
+  const tail = stderrTails.get(child)?.text.trim();
+  return `exited (code ${child.exitCode}, signal ${child.signalCode})${tail ? `; the end of its stderr:\n${tail}` : ' with nothing on stderr'}`;
 }
 
 /** Runs `tributary <command>` from source as a child process. */
@@ -188,8 +205,12 @@ export async function spawnStart(args: string[], writeKey: string, again?: Start
   const child = spawnTributary(['start', ...args], env);
   const ingest = `http://localhost:${env.INGEST_PORT}`;
   const dashboard = `http://localhost:${env.DASHBOARD_PORT}`;
-  await waitFor(async () => ((await fetch(`${ingest}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined), 'ingest ready', 120_000, 250);
-  await waitFor(async () => ((await fetch(`${dashboard}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined), 'dashboard ready', 60_000, 250);
+  // Ready, or `start` has exited: then the test fails at once, with why, not at the deadline.
+  const readyOrExited = (url: string) => async () => (child.exitCode !== null || child.signalCode !== null
+    ? 'exited' : (await fetch(url).catch(() => undefined))?.status === 200 ? 'ready' : undefined);
+  for (const [url, what, within] of [[`${ingest}/readyz`, 'ingest ready', 120_000], [`${dashboard}/readyz`, 'dashboard ready', 60_000]] as const) {
+    if (await waitFor(readyOrExited(url), what, within, 250) === 'exited') throw new Error(`tributary start ${exitReport(child)}`);
+  }
   return { child, ingest, dashboard, env };
 }
 
