@@ -10,7 +10,7 @@ import type { GroundTruth } from '../producers/demo/ground-truth';
 import type { Random } from '../producers/demo/random';
 import type { DemoShop } from '../producers/demo/shop';
 import type { QueuePublisher } from '../producers/demo/queues';
-import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics } from './pipeline';
+import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, untilReady, type PipelineTopics } from './pipeline';
 import { startTestRegistry } from './registry';
 import { sorted, testConfig, unique, waitFor } from './helpers';
 import { readTopics, type TopicRecord } from './kafka';
@@ -52,10 +52,7 @@ export async function bridgeHarness(): Promise<BridgeHarness> {
       const port = await freePort();
       const child = track(spawnTributary(['bridge', ...args, '--port', String(port)], env));
       const opsUrl = `http://localhost:${port}`;
-      await waitFor(async () => {
-        if (child.exitCode !== null) throw new Error(`bridge exited with ${child.exitCode}`);
-        return (await fetch(`${opsUrl}/readyz`)).status === 200 ? true : undefined;
-      }, 'bridge ready', 60_000, 200);
+      await untilReady(child, `${opsUrl}/readyz`, 'bridge ready', 60_000);
       return { child, opsUrl };
     },
     spawnProcessor: () => track(spawnTributary(['process'], env)),

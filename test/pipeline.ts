@@ -54,17 +54,19 @@ export function sourceEntry(script: string): string[] {
   return [process.execPath, '-r', require.resolve('tsx/cjs'), path.join(ROOT, script)];
 }
 
-/** Runs `entry args…` as a child process (so a test can SIGKILL it); its logs reach stderr with TEST_LOG_LEVEL. */
 const STDERR_TAIL_CHARS = 4_000;
 const stderrTails = new WeakMap<ChildProcess, { text: string }>();
 
+/**
+ * Runs `entry args…` as a child process (so a test can SIGKILL it); its logs reach stderr with
+ * TEST_LOG_LEVEL, and the end of its stderr is kept for `exitReport`.
+ */
 export function spawnEntry(entry: string[], args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(entry[0]!, [...entry.slice(1), ...args], {
     // Ops servers on any free port, so stages of parallel tests never collide.
     env: { ...process.env, PROCESS_PORT: '0', SINK_PORT: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  // The end of stderr is kept (and passed on under TEST_LOG_LEVEL) so a child that dies before it is ready can say why.
   const tail = { text: '' };
   stderrTails.set(child, tail);
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -78,6 +80,13 @@ export function spawnEntry(entry: string[], args: string[], env: Record<string, 
 export function exitReport(child: ChildProcess): string {
   const tail = stderrTails.get(child)?.text.trim();
   return `exited (code ${child.exitCode}, signal ${child.signalCode})${tail ? `; the end of its stderr:\n${tail}` : ' with nothing on stderr'}`;
+}
+
+/** Waits for `url` (a stage's /readyz) to answer 200; fails at once, with `exitReport`, if `child` exits first. */
+export async function untilReady(child: ChildProcess, url: string, what: string, timeoutMs: number): Promise<void> {
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  const state = await waitFor(async () => (exited() ? 'exited' : (await fetch(url).catch(() => undefined))?.status === 200 ? 'ready' : undefined), what, timeoutMs, 250);
+  if (state === 'exited') throw new Error(`${what}: the process ${exitReport(child)}`);
 }
 
 /** Runs `tributary <command>` from source as a child process. */
@@ -205,12 +214,8 @@ export async function spawnStart(args: string[], writeKey: string, again?: Start
   const child = spawnTributary(['start', ...args], env);
   const ingest = `http://localhost:${env.INGEST_PORT}`;
   const dashboard = `http://localhost:${env.DASHBOARD_PORT}`;
-  // Ready, or `start` has exited: then the test fails at once, with why, not at the deadline.
-  const readyOrExited = (url: string) => async () => (child.exitCode !== null || child.signalCode !== null
-    ? 'exited' : (await fetch(url).catch(() => undefined))?.status === 200 ? 'ready' : undefined);
-  for (const [url, what, within] of [[`${ingest}/readyz`, 'ingest ready', 120_000], [`${dashboard}/readyz`, 'dashboard ready', 60_000]] as const) {
-    if (await waitFor(readyOrExited(url), what, within, 250) === 'exited') throw new Error(`tributary start ${exitReport(child)}`);
-  }
+  await untilReady(child, `${ingest}/readyz`, 'tributary start: ingest ready', 120_000);
+  await untilReady(child, `${dashboard}/readyz`, 'tributary start: dashboard ready', 60_000);
   return { child, ingest, dashboard, env };
 }
 

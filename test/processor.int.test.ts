@@ -7,7 +7,7 @@ import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
 import { SCHEMAS, type DeadLetter, type OrderEvent } from '../schemas/catalog';
 import { startTestRegistry } from './registry';
-import { createPipelineTopics, explainMismatch, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics, produceDemo } from './pipeline';
+import { createPipelineTopics, explainMismatch, killAndWait, pipelineEnv, RollupFollower, spawnTributary, type PipelineTopics, produceDemo, untilReady } from './pipeline';
 import { testConfig, unique, waitFor, sorted } from './helpers';
 import { createTopics } from './kafka';
 import { Random } from '../producers/demo/random';
@@ -195,7 +195,7 @@ describe('stream processor (real broker, processes killed)', () => {
     let processor = spawn();
     const follower = new RollupFollower(kafka, topics.rollups, registry.url);
     try {
-      await waitFor(async () => ((await fetch(`http://localhost:${port}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined), 'the processor to start', 60_000, 250);
+      await untilReady(processor, `http://localhost:${port}/readyz`, 'the processor to start', 60_000);
       // The rollups topic gone (auto-creation is off): every send fails, retriably, and never succeeds.
       await admin.deleteTopics({ topics: [topics.rollups] });
       await waitFor(async () => (!(await admin.listTopics()).includes(topics.rollups) ? true : undefined), 'the rollups topic to be deleted');
