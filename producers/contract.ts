@@ -1,6 +1,8 @@
 import { convertEvent, MAX_JSON_DEPTH, nestedDeeperThan, type FieldError } from '../schemas/validation';
 import type { PipelineEvent } from '../schemas/catalog';
 import type { EventLimits } from '../schemas/limits';
+import { recordBytes, type BatchLimits } from '../platform/kafka/batch-limit';
+import type { OutgoingRecord } from '../platform/kafka/client';
 
 /**
  * The JSON contract every way in shares (the HTTP endpoint and the RabbitMQ/SQS bridges): a body
@@ -47,6 +49,25 @@ export interface ConvertAllOptions {
   origin: string | null;
   /** The decoded body's size: events are measured only when it could hold a too-large one. */
   bodyBytes: number;
+}
+
+/**
+ * Refuses, with a 413 naming each, the encoded events that could never be written: alone in a
+ * record batch they are over their topic's `max.message.bytes`. Checked before anything of the
+ * body is produced.
+ */
+export function refuseUnsendable(records: OutgoingRecord[], limits: BatchLimits): void {
+  const errors = unsendable(records, limits);
+  if (errors.length > 0) {
+    throw new Rejection(413, 'event_too_large', { error: 'payload_too_large', message: `${errors.length} event(s) can never be written to Kafka; nothing was accepted`, index: errors[0]!.index, errors });
+  }
+}
+
+/** The encoded events that are, alone in a record batch, over their topic's `max.message.bytes`. */
+export function unsendable(records: OutgoingRecord[], limits: BatchLimits): IndexedError[] {
+  return records.flatMap((r, index) => (limits.fits(r.topic, r) ? [] : [{
+    index, path: '', message: `encodes to a ${recordBytes(r)}-byte record; ${r.topic} takes record batches of at most ${limits.maxBatchBytes(r.topic)} bytes (its max.message.bytes)`,
+  }]));
 }
 
 /** Validates every event of a body; all valid → the events to produce, else a 400/413 Rejection. */

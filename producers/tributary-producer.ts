@@ -5,6 +5,8 @@ import { SchemaClient } from '../schemas/client';
 import type { OrderEventType, OrderItem, UserEventType } from '../schemas/catalog';
 import { convertEvent, type FieldError } from '../schemas/validation';
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../schemas/limits';
+import { readBatchLimits } from '../platform/kafka/batch-limit';
+import { unsendable } from './contract';
 import { ProduceBatcher } from './batcher';
 import { EventEncoder } from './encoder';
 
@@ -96,7 +98,8 @@ export class TributaryProducer {
     const producer = await CheckedProducer.connect(kafka);
     try {
       const encoder = await EventEncoder.create({ schemas: new SchemaClient(options.registryUrl, logger, options.registryAuth), admin, topics: options.topics });
-      return new TributaryProducer(producer, admin, encoder, new ProduceBatcher(producer, { lingerMs: options.lingerMs ?? 2, logger }), options.limits ?? DEFAULT_EVENT_LIMITS, options.origin ?? null);
+      const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order]);
+      return new TributaryProducer(producer, admin, encoder, new ProduceBatcher(producer, { lingerMs: options.lingerMs ?? 2, limits, logger }), options.limits ?? DEFAULT_EVENT_LIMITS, options.origin ?? null);
     } catch (err) {
       await producer.disconnect();
       await admin.disconnect();
@@ -132,9 +135,12 @@ export class TributaryProducer {
       return [result.kind === 'user' ? { kind: 'user' as const, record: result.record } : { kind: 'order' as const, record: result.record }];
     });
     if (errors.length > 0) throw new EventValidationError(errors);
+    const encoded = records.map((r) => this.encoder.encode(r));
+    const unfit = unsendable(encoded, this.batcher.limits);
+    if (unfit.length > 0) throw new EventValidationError(unfit);
     let receipts;
     try {
-      receipts = await this.batcher.submit(records.map((r) => this.encoder.encode(r)));
+      receipts = await this.batcher.submit(encoded);
     } catch (err) {
       const eventIds = records.map((r) => r.record.eventId);
       throw new ProduceError(`Kafka did not acknowledge the events (${(err as Error).message}); retry with the same eventIds`, eventIds, { cause: err });

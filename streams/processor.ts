@@ -2,6 +2,7 @@ import type avro from 'avsc';
 import type { Logger } from '../platform/logger';
 import { errorMessage } from '../platform/errors';
 import { retry } from '../platform/retry';
+import { readBatchLimits, recordBytes } from '../platform/kafka/batch-limit';
 import { type Admin, type EachBatchPayload, type Kafka, type KafkaMessage, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
 import { partitionForKey } from '../platform/kafka/partitioner';
@@ -38,7 +39,10 @@ export interface ProcessorDeps {
   options: ProcessorOptions;
 }
 
-/** Records per send, and bytes: a partition's record batch must stay under the broker's message.max.bytes (1 MB by default). */
+/**
+ * Records per send, and bytes (recordBytes): a partition's record batch must stay under its
+ * topic's max.message.bytes, read at start (1 MB by default); the lower of this and that counts.
+ */
 const EMIT_CHUNK = 2000;
 const EMIT_BYTES = 900 * 1024;
 /**
@@ -85,6 +89,8 @@ export class StreamProcessor {
   private consumer: GroupConsumer | undefined;
   private producer!: CheckedProducer;
   private admin!: Admin;
+  /** What one send's records may add up to (EMIT_BYTES, or less when a topic takes smaller batches). */
+  private emitBytes = EMIT_BYTES;
   private rollupSchemaId = 0;
   private blockSchemaId = 0;
   private dlqSchemaId = 0;
@@ -108,6 +114,8 @@ export class StreamProcessor {
     this.admin = await connectAdmin(kafka);
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
     this.rollupPartitions = topics[0]?.partitions.length ?? 0;
+    const limits = await readBatchLimits(this.admin, [options.topics.rollups, options.topics.dlq]);
+    this.emitBytes = Math.min(EMIT_BYTES, limits.budget(options.topics.rollups), limits.budget(options.topics.dlq));
     this.producer = await CheckedProducer.connect(kafka);
     this.consumer = await GroupConsumer.start(kafka, {
       groupId: options.groupId, topics: [options.topics.user, options.topics.order],
@@ -256,13 +264,13 @@ export class StreamProcessor {
     }
     try {
       await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, async (progressed) => {
-        // A send ends before the record that would take it past EMIT_CHUNK records or EMIT_BYTES
-        // (a block is up to 256 KiB: counted after adding it, one send could reach 1.15 MB).
+        // A send ends before the record that would take it past EMIT_CHUNK records or emitBytes.
         let from = 0;
         let bytes = 0;
         for (let i = 0; i <= emissions.length; i++) {
-          const size = emissions[i]?.record.value?.length ?? 0;
-          if (i > from && (i === emissions.length || i - from >= EMIT_CHUNK || bytes + size > EMIT_BYTES)) {
+          const emission = emissions[i];
+          const size = emission ? recordBytes(emission.record) : 0;
+          if (i > from && (i === emissions.length || i - from >= EMIT_CHUNK || bytes + size > this.emitBytes)) {
             await this.emit(emissions.slice(from, i), progressed);
             from = i;
             bytes = 0;
@@ -312,7 +320,7 @@ export class StreamProcessor {
     } catch {
       return alone();
     }
-    if (value.length > BLOCK_MAX_BYTES) return alone();
+    if (value.length > Math.min(BLOCK_MAX_BYTES, this.emitBytes / 2)) return alone();
     return [{
       record: { topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value }, rows: taken.length, split: alone,
       describe: () => ({ source: taken[0]!.row.topic, partition: taken[0]!.row.partition, offset: null, key: Buffer.from(key), value: null, stage: 'process', reason: 'unsendable_row', message: `rollup block ${key.slice(0, 512)} of ${taken.length} rows` }),

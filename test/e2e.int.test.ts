@@ -119,4 +119,28 @@ describe('tributary start, end to end', () => {
     await post(again.ingest, 'kill-key', shop, truth, 3);
     await expectTotals(again.dashboard, truth);
   });
+
+  it('a valid request over a record batch\'s worth of one user (1,000 events, 256-character userId, 500-character page) is answered 202 with 30 small requests beside it, and every event counts once', async () => {
+    const started = await spawnStart([], 'big-key');
+    starts.push(started.child);
+    const truth = new GroundTruth();
+    const now = Date.now();
+    const userId = `u-${'x'.repeat(254)}`;
+    const big = Array.from({ length: 1000 }, (_, i) => ({
+      eventId: `big-${i}`, type: 'page_view', userId, occurredAt: new Date(now - (i % 120) * 1000).toISOString(), page: `/p/${i}/`.padEnd(500, 'p'),
+    }));
+    const bigBody = JSON.stringify({ events: big });
+    // ~822 KB of JSON: within the 1 MB body limit, its records over Kafka's 1 MB batch for one partition.
+    expect(Buffer.byteLength(bigBody)).toBeGreaterThan(800_000);
+    const shop = new DemoShop(55, { lateShare: 0, retryShare: 0 });
+    const smalls = Array.from({ length: 30 }, () => shop.next(5));
+    const send = (body: string) => fetch(`${started.ingest}/v1/events`, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer big-key' }, body,
+    }).then(async (res) => ({ status: res.status, body: await res.text() }));
+    const answers = await Promise.all([send(bigBody), ...smalls.map((events) => send(JSON.stringify({ events: events.map(({ kind: _k, ...e }) => e) })))]);
+    expect(answers.filter((a) => a.status !== 202)).toEqual([]);
+    for (const e of big) truth.add({ ...e, kind: 'user', occurredAt: Date.parse(e.occurredAt) });
+    for (const e of smalls.flat()) truth.add(e);
+    await expectTotals(started.dashboard, truth);
+  });
 });

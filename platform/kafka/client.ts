@@ -174,6 +174,19 @@ export class PartialSendError extends TributaryError {
   }
 }
 
+/**
+ * Kafka answered a produce with an error that no retry changes (a record batch over the topic's
+ * `max.message.bytes`, a corrupt or invalid record, a topic policy): kafkajs' protocol errors it
+ * does not retry, also when wrapped in its retry errors. An outage is never this.
+ */
+export function refusedByKafka(err: unknown): boolean {
+  for (let e = err as { name?: unknown; retriable?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+    if (e.name === 'KafkaJSProtocolError') return e.retriable === false;
+    e = (e.cause ?? e.originalError) as typeof e;
+  }
+  return false;
+}
+
 /** How many times CheckedProducer re-sends the partitions kafkajs left out before failing the send. */
 const PARTIAL_RESENDS = 5;
 

@@ -1,13 +1,13 @@
 import type { Logger } from '../../platform/logger';
 import { errorMessage } from '../../platform/errors';
-import type { OutgoingRecord } from '../../platform/kafka/client';
+import { refusedByKafka, type OutgoingRecord } from '../../platform/kafka/client';
 import { retry } from '../../platform/retry';
 import type { PipelineEvent } from '../../schemas/catalog';
 import { deadLettered, taken, type RecordOutcome } from '../../schemas/outcome';
 import type { SchemaClient } from '../../schemas/client';
 import { deadLetter } from '../../schemas/dead-letter';
 import type { ProduceBatcher } from '../batcher';
-import { convertAll, Rejection, toEventList, type ContractLimits } from '../contract';
+import { convertAll, refuseUnsendable, Rejection, toEventList, type ContractLimits } from '../contract';
 import type { EventEncoder } from '../encoder';
 import { nameBasedUuid } from './event-id';
 import type { BridgeMetrics } from './metrics';
@@ -91,18 +91,25 @@ export class BridgeCore {
         origin: source,
         bodyBytes: message.body.length,
       });
-      return { message, outcome: taken(events), records: events.map((e) => this.deps.encoder.encode(e)) };
+      const records = events.map((e) => this.deps.encoder.encode(e));
+      refuseUnsendable(records, this.deps.batcher.limits);
+      return { message, outcome: taken(events), records };
     } catch (err) {
       if (!(err instanceof Rejection)) throw err;
       metrics.rejected.inc({ source, reason: err.reason });
       const errors = err.body.errors as unknown[] | undefined;
       const detail = errors ? `${err.message}: ${JSON.stringify(errors)}` : err.message;
       this.deps.logger.warn({ source, messageId: message.id, reason: err.reason, detail: detail.slice(0, 500) }, 'bridge.message.rejected');
-      const { key, value } = deadLetter({
-        source, partition: null, offset: null, key: null, value: message.body, stage: 'bridge', reason: err.reason, message: detail,
-      }, this.deps.dlq.schemaId, this.deps.schemas, message.id);
-      return { message, outcome: deadLettered(err.reason, detail), records: [{ topic: this.deps.dlq.topic, partition: 0, key, value }] };
+      return this.deadLettered(message, err.reason, detail);
     }
+  }
+
+  /** The message as the one dead letter that records why it was not taken. */
+  private deadLettered(message: QueueMessage, reason: string, detail: string): PreparedMessage {
+    const { key, value } = deadLetter({
+      source: this.deps.source, partition: null, offset: null, key: null, value: message.body, stage: 'bridge', reason, message: detail,
+    }, this.deps.dlq.schemaId, this.deps.schemas, message.id);
+    return { message, outcome: deadLettered(reason, detail), records: [{ topic: this.deps.dlq.topic, partition: 0, key, value }] };
   }
 
   private parse(message: QueueMessage): unknown {
@@ -121,22 +128,39 @@ export class BridgeCore {
   }
 
   /**
-   * Produces the records as one send (they succeed or fail together, in order), retrying with
-   * exponential backoff while Kafka is unavailable. Rejects with BridgeStopped, or with a
-   * programmer error (never retried).
+   * Produces a prepared message's records as one submission, retrying with exponential backoff
+   * while Kafka is unavailable. When Kafka refuses them for good (a record it will never take),
+   * the message is dead-lettered instead, so it is acknowledged and never retried forever.
+   * Resolves with what was produced; rejects with BridgeStopped, or with a programmer error.
    */
-  async produce(records: OutgoingRecord[]): Promise<void> {
+  async produce(prepared: PreparedMessage): Promise<PreparedMessage> {
+    const { source, metrics, logger } = this.deps;
+    try {
+      await this.send(prepared.records);
+    } catch (err) {
+      if (!refusedByKafka(err) || !prepared.outcome.ok) throw err;
+      metrics.rejected.inc({ source, reason: 'kafka_refused' });
+      const detail = `Kafka refused the message's events: ${errorMessage(err)}`;
+      logger.warn({ source, messageId: prepared.message.id, detail }, 'bridge.message.refused');
+      const dead = this.deadLettered(prepared.message, 'kafka_refused', detail);
+      await this.send(dead.records);
+      return dead;
+    }
+    if (prepared.outcome.ok) for (const r of prepared.records) metrics.produced.inc({ source, topic: r.topic });
+    return prepared;
+  }
+
+  private async send(records: OutgoingRecord[]): Promise<void> {
     const { source, metrics, logger, signal } = this.deps;
     await retry(async () => {
       if (signal.aborted) throw new BridgeStopped('the bridge is stopping');
       await this.deps.batcher.submit(records);
     }, {
-      initialMs: 250, maxMs: 10_000, signal, giveUp: (err) => err instanceof BridgeStopped,
+      initialMs: 250, maxMs: 10_000, signal, giveUp: (err) => err instanceof BridgeStopped || refusedByKafka(err),
       onRetry: (err, _attempt, delay) => {
         metrics.produceRetries.inc({ source });
         logger.warn({ source, err: errorMessage(err), retryInMs: delay }, 'bridge.produce.retry');
       },
     });
-    for (const r of records) if (r.topic !== this.deps.dlq.topic) metrics.produced.inc({ source, topic: r.topic });
   }
 }

@@ -151,15 +151,16 @@ export class RabbitBridge implements QueueSource {
       contentType: msg.properties.contentType as string | undefined,
       redelivered: msg.fields.redelivered,
     });
+    let produced;
     try {
-      await this.core.produce(prepared.records);
+      produced = await this.core.produce(prepared);
     } catch (err) {
       if (err instanceof BridgeStopped) return; // unacked: RabbitMQ redelivers it
       throw err;
     }
     try {
       // Valid: done. Invalid: its dead letter is in Kafka; reject it to the dead-letter exchange.
-      if (prepared.outcome.ok) channel.ack(msg);
+      if (produced.outcome.ok) channel.ack(msg);
       else channel.nack(msg, false, false);
     } catch (err) {
       // The channel closed after the produce: RabbitMQ redelivers, dedup drops the copy.

@@ -5,6 +5,7 @@ import type { Logger } from '../../platform/logger';
 import { serveOps, type OpsServer } from '../../platform/http/ops';
 import { SCHEMAS } from '../../schemas/catalog';
 import type { SchemaClient } from '../../schemas/client';
+import { readBatchLimits } from '../../platform/kafka/batch-limit';
 import { ProduceBatcher } from '../batcher';
 import { EventEncoder } from '../encoder';
 import { BridgeCore, type QueueSource } from './core';
@@ -50,7 +51,8 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
   try {
     const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: { user: config.topics.users, order: config.topics.orders } });
     const dlqSchemaId = await deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${config.topics.dlq}-value` });
-    const batcher = new ProduceBatcher(producer, { lingerMs: config.ingest.lingerMs, logger });
+    const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order, config.topics.dlq]);
+    const batcher = new ProduceBatcher(producer, { lingerMs: config.ingest.lingerMs, limits, logger });
     const metrics = bridgeMetrics(deps.metrics);
     const spec = deps.spec;
     const source = spec.kind === 'rabbitmq' ? `rabbitmq:${spec.options.queue}` : `sqs:${spec.options.queueUrl}`;

@@ -140,8 +140,9 @@ export class SqsBridge implements QueueSource {
     }));
     const heartbeat = setInterval(() => void this.extendVisibility(messages), Math.max(1, this.opts.visibilityTimeout / 2) * 1000);
     try {
-      // Valid events and dead letters in one send, in receive order.
-      await this.core.produce(prepared.flatMap((p) => p.records));
+      // Valid events and dead letters, submitted together (one send, unless the topics' batch limits
+      // split it); a message Kafka refuses for good is dead-lettered alone, the others go through.
+      await Promise.all(prepared.map((p) => this.core.produce(p)));
     } catch (err) {
       if (err instanceof BridgeStopped) return; // not deleted: SQS hands them out again
       throw err;

@@ -7,7 +7,7 @@ import { isRetriable } from '../../platform/errors';
 import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
 import type { ProduceBatcher, RecordReceipt } from '../batcher';
 import type { EventEncoder } from '../encoder';
-import { convertAll, Rejection, toEventList } from '../contract';
+import { convertAll, refuseUnsendable, Rejection, toEventList } from '../contract';
 import { keyId, keyMatches, presentedKey } from '../../platform/http/keys';
 import type { EventLimits } from '../../schemas/limits';
 import { ingestMetrics } from './metrics';
@@ -100,6 +100,7 @@ export function ingestApp(deps: IngestDeps): express.Express {
       const origin = (res.locals.origin as string | undefined) ?? null;
       const converted = convertAll(events, limits, { newEventId: () => randomUUID(), receivedAt, origin, bodyBytes: Number(res.locals.bodyBytes ?? Infinity) });
       const records = converted.map((e) => deps.encoder.encode(e));
+      refuseUnsendable(records, deps.batcher.limits);
       const eventIds = converted.map((c) => c.record.eventId);
       const keys = converted.map((c) => dedupKey(c.record));
       const fingerprints = converted.map((c) => contentFingerprint(c.record));

@@ -1,6 +1,6 @@
 import type { Admin } from '../../platform/kafka/client';
-import { javaPartitions, readTopics } from '../../test/kafka';
-import { endOffsetSum, startIngestFixture, type IngestFixture, type TestPipelineTopics } from '../../test/ingest';
+import { createTopics, javaPartitions, readTopics } from '../../test/kafka';
+import { endOffsetSum, startIngestFixture, startTestIngest, type IngestFixture, type TestPipelineTopics } from '../../test/ingest';
 import { testConfig, unique } from '../../test/helpers';
 import { SCHEMAS, type OrderEvent, type UserEvent } from '../../schemas/catalog';
 import { schemaIdOf } from '../../schemas/wire';
@@ -146,5 +146,28 @@ describe('POST /v1/events', () => {
     expect(receipts).toHaveLength(80);
     // No two events share a (topic, partition, offset).
     expect(new Set(receipts.map((r) => `${r.topic}/${r.partition}/${r.offset}`)).size).toBe(80);
+  });
+
+  it('refuses with 413 naming it an event that could never be written to its topic (over its max.message.bytes), and produces nothing of the body', async () => {
+    // Topics that take record batches of at most 2 KB: a 2 KB page is within the event limits but can never be written.
+    const small = { user: unique('small.users'), order: unique('small.orders') };
+    await createTopics(admin, [small.user, small.order].map((topic) => ({ topic, numPartitions: 2, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: '2048' }] })));
+    const narrow = await startTestIngest(config, fixture!.kafka, fixture!.registry.url, small);
+    try {
+      const events = [signup(unique('u')), { ...signup(unique('u')), type: 'page_view', page: '/'.padEnd(2040, 'p') }, signup(unique('u'))];
+      const res = await fetch(`${narrow.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` }, body: JSON.stringify({ events }) });
+      expect(res.status).toBe(413);
+      const body = await res.json() as { error: string; index: number; errors: Array<{ index: number; message: string }> };
+      expect(body.error).toBe('payload_too_large');
+      expect(body.errors.map((e) => e.index)).toEqual([1]);
+      expect(body.errors[0]!.message).toMatch(new RegExp(`${small.user.replace(/\./g, '\\.')} takes record batches of at most 2048 bytes`));
+      expect(await endOffsetSum(admin, [small.user, small.order])).toBe(0);
+      // The same events without the large one are written.
+      expect((await fetch(`${narrow.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` }, body: JSON.stringify({ events: [events[0], events[2]] }) })).status).toBe(202);
+      expect(await endOffsetSum(admin, [small.user, small.order])).toBe(2);
+    } finally {
+      await narrow.close();
+      await admin.deleteTopics({ topics: [small.user, small.order] }).catch(() => undefined);
+    }
   });
 });

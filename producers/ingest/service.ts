@@ -5,6 +5,7 @@ import type { Registry } from 'prom-client';
 import { urlFor, type Config } from '../../platform/config';
 import type { Logger } from '../../platform/logger';
 import type { SchemaClient } from '../../schemas/client';
+import { readBatchLimits } from '../../platform/kafka/batch-limit';
 import { ProduceBatcher } from '../batcher';
 import { EventEncoder } from '../encoder';
 import { ingestApp } from './app';
@@ -37,7 +38,8 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
   let guard: DiskGuard | undefined;
   try {
     const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics ?? { user: deps.config.topics.users, order: deps.config.topics.orders } });
-    const batcher = new ProduceBatcher(producer, { lingerMs: deps.config.ingest.lingerMs, logger: deps.logger });
+    const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order]);
+    const batcher = new ProduceBatcher(producer, { lingerMs: deps.config.ingest.lingerMs, limits, logger: deps.logger });
     // Beside the local broker (tributary start), stop accepting before its disk is full: nothing acknowledged is then lost.
     guard = deps.config.ingest.diskGuard ? new DiskGuard(deps.config.dataDir, deps.config.dataDirMinFreeBytes) : undefined;
     const disk = guard;
