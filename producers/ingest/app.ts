@@ -64,14 +64,18 @@ export function ingestApp(deps: IngestDeps): express.Express {
       if (low) return next(new Rejection(503, 'insufficient_storage', { error: 'insufficient_storage', message: low }, 5));
       // Admission counts bytes as they arrive: the declared length is reserved up front (refused
       // at once past the budget), a chunked body is counted chunk by chunk; both stay counted
-      // until the request is answered, with what still waits for Kafka.
-      const declared = Number(req.headers['content-length'] ?? 0) || 0;
+      // until the request is answered, with what still waits for Kafka. A compressed body may
+      // inflate to INGEST_MAX_BODY_BYTES: that much is reserved for it until it is decoded, then
+      // its decoded size counts; its compressed length never does.
+      const compressed = isCompressed(req.headers['content-encoding']);
+      const declared = compressed ? config.maxBodyBytes : Number(req.headers['content-length'] ?? 0) || 0;
       if (admitted + deps.batcher.inflightBytes + declared > config.maxInflightBytes) {
         res.set('Connection', 'close');
         // Nothing of the body is kept. A body within the body limit is read and dropped first, then
         // answered: closing the connection while the client still uploads made some clients see a
         // reset instead of the 429 (security probe, 80 concurrent 1 MB posts).
-        if (declared > 0 && declared <= config.maxBodyBytes) {
+        const wire = Number(req.headers['content-length'] ?? 0) || 0;
+        if (wire > 0 && wire <= config.maxBodyBytes) {
           req.once('end', () => next(overBudget()));
           req.resume();
           return;
@@ -81,7 +85,11 @@ export function ingestApp(deps: IngestDeps): express.Express {
       let counted = declared;
       admitted += counted;
       let arrived = 0;
-      req.on('data', (chunk: Buffer) => {
+      res.locals.admit = (decoded: number) => {
+        admitted += decoded - counted;
+        counted = decoded;
+      };
+      if (!compressed) req.on('data', (chunk: Buffer) => {
         arrived += chunk.length;
         if (arrived <= counted) return;
         admitted += arrived - counted;
@@ -92,7 +100,11 @@ export function ingestApp(deps: IngestDeps): express.Express {
       next();
     },
     // The limit counts decoded bytes (body-parser inflates gzip, deflate and br first); verify records how many.
-    express.json({ limit: config.maxBodyBytes, strict: false, verify: (_req, res, body) => { (res as Response).locals.bodyBytes = body.length; } }),
+    express.json({ limit: config.maxBodyBytes, strict: false, verify: (_req, res, body) => {
+      const locals = (res as Response).locals;
+      locals.bodyBytes = body.length;
+      (locals.admit as ((decoded: number) => void) | undefined)?.(body.length);
+    } }),
     async (req: Request, res: Response) => {
       if (res.locals.overBudget) throw overBudget();
       const receivedAt = Date.now();
@@ -167,6 +179,11 @@ function isClientError(err: unknown): boolean {
   const status = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
   const zlib = typeof (err as { code?: unknown }).code === 'string' && /^Z_/.test((err as { code: string }).code);
   return (typeof status === 'number' && status >= 400 && status < 500) || zlib;
+}
+
+/** A Content-Encoding other than identity: the body inflates when decoded. */
+function isCompressed(encoding: string | undefined): boolean {
+  return encoding !== undefined && encoding.trim().toLowerCase() !== 'identity' && encoding.trim() !== '';
 }
 
 /** Receipts in request order: the fresh send's for the events at `fresh`, the earlier sends' for the rest. */

@@ -1,11 +1,12 @@
 import type { Admin } from '../../platform/kafka/client';
 import { createTopics, javaPartitions, readTopics } from '../../test/kafka';
 import { endOffsetSum, startIngestFixture, startTestIngest, type IngestFixture, type TestPipelineTopics } from '../../test/ingest';
-import { testConfig, unique } from '../../test/helpers';
+import { testConfig, unique, waitFor } from '../../test/helpers';
 import { SCHEMAS, type OrderEvent, type UserEvent } from '../../schemas/catalog';
 import { schemaIdOf } from '../../schemas/wire';
 import { keyId } from '../../platform/http/keys';
 import { gzipSync } from 'node:zlib';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 
@@ -168,6 +169,36 @@ describe('POST /v1/events', () => {
     } finally {
       await narrow.close();
       await admin.deleteTopics({ topics: [small.user, small.order] }).catch(() => undefined);
+    }
+  });
+
+  it('admits a compressed body by what it may inflate to (INGEST_MAX_BODY_BYTES), not by its compressed length', async () => {
+    const tight = testConfig({ WRITE_KEYS: KEY, INGEST_MAX_BODY_BYTES: '200000', INGEST_MAX_INFLIGHT_BYTES: '450000' });
+    const gated = await startTestIngest(tight, fixture!.kafka, fixture!.registry.url, topics);
+    // A gzip body sent in two parts: the request stays open (admitted) until the second part.
+    const open = () => {
+      const body = gzipSync(JSON.stringify({ events: [signup(unique('u'))] }));
+      const req = http.request(`${gated.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', authorization: `Bearer ${KEY}` } });
+      const answered = new Promise<number>((resolve, reject) => { req.on('response', (res) => { res.resume(); resolve(res.statusCode!); }); req.on('error', reject); });
+      req.write(body.subarray(0, 10));
+      return { answered, finish: () => req.end(body.subarray(10)) };
+    };
+    try {
+      const first = open();
+      const second = open();
+      // Two ~40-byte compressed bodies hold 2 × 200,000 of the 450,000 bytes: a third is refused at once.
+      const status = await waitFor(async () => {
+        const res = await fetch(`${gated.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', authorization: `Bearer ${KEY}` }, body: new Uint8Array(gzipped(signup(unique('u')))) });
+        return res.status === 429 ? res.status : undefined;
+      }, 'a third compressed body to be refused while two are admitted', 10_000);
+      expect(status).toBe(429);
+      first.finish();
+      second.finish();
+      expect(await Promise.all([first.answered, second.answered])).toEqual([202, 202]);
+      // Answered: their reservations are released, and a compressed body is admitted again.
+      expect((await fetch(`${gated.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', authorization: `Bearer ${KEY}` }, body: new Uint8Array(gzipped(signup(unique('u')))) })).status).toBe(202);
+    } finally {
+      await gated.close();
     }
   });
 });
