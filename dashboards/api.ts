@@ -1,7 +1,7 @@
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Admin } from '../platform/kafka/client';
-import type { Registry } from 'prom-client';
+import { Counter, type Registry } from 'prom-client';
 import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
 import { opsRouter, type ReadinessCheck } from '../platform/http/ops';
@@ -114,6 +114,10 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
     return { window: iso(windowStart), current, lastHour, freshness };
   }, { intervalMs: deps.streamIntervalMs ?? 1000, maxStreams: deps.config.dashboard.maxStreams, maxPerClient: deps.config.dashboard.maxStreamsPerClient, timeoutMs: deps.config.dashboard.queryTimeoutMs });
   app.locals.hub = hub;
+  new Counter({
+    name: 'tributary_dashboard_streams_dropped_total', help: 'Live streams (/api/stream) closed because their client fell behind by more than 256 KiB', registers: [deps.metrics],
+    collect() { this.reset(); this.inc(hub.dropped); },
+  });
 
   app.get('/api/stream', (req, res) => {
     const client = req.socket.remoteAddress ?? '?';

@@ -1,10 +1,18 @@
 import type { Response } from 'express';
 
 /**
+ * Bytes a stream may have waiting to be read by its client before it is dropped: about two
+ * minutes of figures. A client that stops reading would otherwise grow the process's memory by
+ * every message for as long as its connection stays open.
+ */
+export const STREAM_MAX_BUFFERED_BYTES = 256 * 1024;
+
+/**
  * The live figures of /api/stream, computed once per tick for every subscriber: N open pages
  * cost one set of queries a second, not N. A tick whose computation is still running is skipped
  * (never two at once), and nothing is computed while nobody listens. Connections are capped in
- * all and per client address.
+ * all and per client address; one whose client falls behind by more than `maxBufferedBytes` is
+ * closed (the page's EventSource reconnects and gets the latest figures at once).
  */
 export class StreamHub {
   private readonly subscribers = new Set<Response>();
@@ -16,10 +24,12 @@ export class StreamHub {
   skipped = 0;
   /** Computations run (one per tick, whatever the number of subscribers). */
   computations = 0;
+  /** Streams closed because their client fell behind. */
+  dropped = 0;
 
   constructor(
     private readonly compute: (signal: AbortSignal) => Promise<unknown>,
-    private readonly opts: { intervalMs: number; maxStreams: number; maxPerClient: number; timeoutMs: number },
+    private readonly opts: { intervalMs: number; maxStreams: number; maxPerClient: number; timeoutMs: number; maxBufferedBytes?: number },
   ) {}
 
   get size(): number {
@@ -37,7 +47,7 @@ export class StreamHub {
   subscribe(res: Response, client: string): void {
     this.subscribers.add(res);
     this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
-    if (this.last) res.write(this.last);
+    if (this.last) this.send(res, this.last);
     res.once('close', () => {
       this.subscribers.delete(res);
       const n = (this.perClient.get(client) ?? 1) - 1;
@@ -68,7 +78,18 @@ export class StreamHub {
     } finally {
       this.running = false;
     }
-    for (const res of this.subscribers) res.write(message);
+    for (const res of this.subscribers) this.send(res, message);
+  }
+
+  /** Writes to a subscriber unless its client has left more than maxBufferedBytes unread: then it is closed. */
+  private send(res: Response, message: string): void {
+    if (res.writableLength > (this.opts.maxBufferedBytes ?? STREAM_MAX_BUFFERED_BYTES)) {
+      this.dropped++;
+      this.subscribers.delete(res);
+      res.destroy();
+      return;
+    }
+    res.write(message);
   }
 
   stop(): void {
