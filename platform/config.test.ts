@@ -5,7 +5,7 @@ describe('loadConfig', () => {
   it('applies the contract defaults to an empty environment', () => {
     const c = loadConfig({});
     expect(c.kafka).toMatchObject({ brokers: ['localhost:9092'], local: true, eventPartitions: 6, ssl: false, sasl: undefined });
-    expect(c.registry).toEqual({ url: 'http://localhost:8081', embedded: true, port: 8081, auth: undefined, users: [], anonymousReads: false, maxSubjects: 1000, maxBodyBytes: 1048576 });
+    expect(c.registry).toEqual({ url: 'http://localhost:8081', embedded: true, port: 8081, auth: undefined, users: [], anonymousReads: false, maxSubjects: 1000, maxBodyBytes: 1048576, maxVersions: 1000, maxUnionBranches: 256, maxNamedTypes: 2000, checkTimeoutMs: 10000 });
     expect(c.http).toEqual({ requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024, allowedHosts: [] });
     expect(c.clickhouse).toEqual({ url: undefined, user: 'default', password: '', database: 'tributary' });
     expect([c.ingestPort, c.dashboardPort]).toEqual([8080, 3000]);

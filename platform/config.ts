@@ -122,6 +122,14 @@ export const envSchema = z.object({
   REGISTRY_MAX_SUBJECTS: optional(positiveInt).default(1000),
   /** Largest request body (a schema) the embedded registry reads. */
   REGISTRY_MAX_BODY_BYTES: optional(positiveInt).default(1024 * 1024),
+  /** Versions one subject of the embedded registry holds at most (each new version is checked against them). */
+  REGISTRY_MAX_VERSIONS: optional(positiveInt).default(1000),
+  /** Branches of one union in a schema the embedded registry takes (compatibility checks resolve unions pairwise). */
+  REGISTRY_MAX_UNION_BRANCHES: optional(positiveInt).default(256),
+  /** Named types (records, enums, fixed) in one schema the embedded registry takes. */
+  REGISTRY_MAX_NAMED_TYPES: optional(positiveInt).default(2000),
+  /** Time budget of one compatibility check (run off the event loop); past it the answer is 50002. */
+  REGISTRY_CHECK_TIMEOUT_MS: optional(positiveInt).default(10_000),
   /** Unset: the embedded ClickHouse engine (chDB) under DATA_DIR. */
   CLICKHOUSE_URL: optional(url),
   CLICKHOUSE_USER: optional(z.string()).default('default'),
@@ -236,6 +244,10 @@ export interface Config {
     anonymousReads: boolean;
     maxSubjects: number;
     maxBodyBytes: number;
+    maxVersions: number;
+    maxUnionBranches: number;
+    maxNamedTypes: number;
+    checkTimeoutMs: number;
   };
   clickhouse: {
     url: string | undefined;
@@ -417,6 +429,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       anonymousReads: e.REGISTRY_ANONYMOUS_READS === 'true',
       maxSubjects: e.REGISTRY_MAX_SUBJECTS,
       maxBodyBytes: e.REGISTRY_MAX_BODY_BYTES,
+      maxVersions: e.REGISTRY_MAX_VERSIONS,
+      maxUnionBranches: e.REGISTRY_MAX_UNION_BRANCHES,
+      maxNamedTypes: e.REGISTRY_MAX_NAMED_TYPES,
+      checkTimeoutMs: e.REGISTRY_CHECK_TIMEOUT_MS,
     },
     clickhouse: {
       url: e.CLICKHOUSE_URL,

@@ -2,17 +2,57 @@ import avro from 'avsc';
 import { COMPATIBILITY_LEVELS, type CompatibilityLevel, invalidSchema } from './errors';
 
 /**
+ * How complex a schema the registry takes. Resolving one schema against another walks unions
+ * pairwise, so a union of thousands of named types makes one compatibility check take minutes;
+ * these bound it (and the checks run off the event loop, with a time budget: compatibility.ts).
+ */
+export interface SchemaComplexity {
+  /** Branches of one union. */
+  maxUnionBranches: number;
+  /** Named types (records, enums, fixed) in one schema. */
+  maxNamedTypes: number;
+}
+
+export const DEFAULT_SCHEMA_COMPLEXITY: SchemaComplexity = { maxUnionBranches: 256, maxNamedTypes: 2000 };
+/** Nesting of types within types; deeper is refused before it can exhaust a stack. */
+const MAX_SCHEMA_DEPTH = 64;
+
+/** Refuses (42201, naming the bound) a parsed schema over the complexity bounds. */
+function checkComplexity(schema: unknown, limits: SchemaComplexity): void {
+  let named = 0;
+  const walk = (node: unknown, depth: number): void => {
+    if (depth > MAX_SCHEMA_DEPTH) throw invalidSchema(`types nested deeper than ${MAX_SCHEMA_DEPTH} levels`);
+    if (Array.isArray(node)) {
+      if (node.length > limits.maxUnionBranches) throw invalidSchema(`a union of ${node.length} branches; this registry takes at most ${limits.maxUnionBranches} (REGISTRY_MAX_UNION_BRANCHES)`);
+      for (const branch of node) walk(branch, depth + 1);
+      return;
+    }
+    if (node === null || typeof node !== 'object') return;
+    const t = node as { type?: unknown; fields?: unknown; items?: unknown; values?: unknown };
+    if (t.type === 'record' || t.type === 'error' || t.type === 'enum' || t.type === 'fixed') {
+      if (++named > limits.maxNamedTypes) throw invalidSchema(`more than ${limits.maxNamedTypes} named types in one schema (REGISTRY_MAX_NAMED_TYPES)`);
+    }
+    if (Array.isArray(t.fields)) for (const f of t.fields) walk((f as { type?: unknown } | null)?.type, depth + 1);
+    if (typeof t.type === 'object') walk(t.type, depth + 1);
+    if (t.items !== undefined) walk(t.items, depth + 1);
+    if (t.values !== undefined) walk(t.values, depth + 1);
+  };
+  walk(schema, 0);
+}
+
+/**
  * A schema's canonical text: the JSON with object keys sorted and no whitespace. Key order and
  * formatting are noise; field order, names, docs, defaults and logical types are kept, since
- * they mean something to readers.
+ * they mean something to readers. Refuses a schema over the complexity bounds.
  */
-export function canonicalSchema(text: string): { canonical: string; type: avro.Type } {
+export function canonicalSchema(text: string, limits: SchemaComplexity = DEFAULT_SCHEMA_COMPLEXITY): { canonical: string; type: avro.Type } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (err) {
     throw invalidSchema(`not JSON: ${(err as Error).message}`);
   }
+  checkComplexity(parsed, limits);
   let type: avro.Type;
   try {
     type = avro.Type.forSchema(parsed as avro.Schema);

@@ -4,7 +4,7 @@ import type { Kafka } from '../../platform/kafka/client';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../platform/logger';
 import { KafkaRegistryLog } from './kafka-log';
-import { SchemaRegistryService } from './registry';
+import { SchemaRegistryService, type RegistryLimits } from './registry';
 import { registryApp, type RegistryAccessOptions } from './server';
 import { listenHardened } from '../../platform/http/server';
 import { RegistryState } from './state';
@@ -18,17 +18,19 @@ export interface EmbeddedRegistry {
 
 /** Reads the log, then serves the REST API on `port` (0: any free port). */
 export async function startEmbeddedRegistry(deps: { kafka: Kafka; logger: Logger; metrics: Registry; port: number; host?: string; topic?: string;
-  /** Users, anonymous reads, limits (config.registry); unset: open, 1000 subjects, 1 MiB bodies. */
-  access?: RegistryAccessOptions & { maxSubjects: number }; http?: HttpLimits }): Promise<EmbeddedRegistry> {
+  /** Users, anonymous reads, limits (config.registry); unset: open, DEFAULT_REGISTRY_LIMITS, 1 MiB bodies. */
+  access?: RegistryAccessOptions & Partial<RegistryLimits>; http?: HttpLimits }): Promise<EmbeddedRegistry> {
   const state = new RegistryState();
   const log = await KafkaRegistryLog.open({ kafka: deps.kafka, logger: deps.logger, state, topic: deps.topic });
-  const service = new SchemaRegistryService(state, log, { maxSubjects: deps.access?.maxSubjects ?? 1000 });
+  const { maxSubjects, maxVersions, maxUnionBranches, maxNamedTypes, checkTimeoutMs } = deps.access ?? {};
+  const service = new SchemaRegistryService(state, log, Object.fromEntries(Object.entries({ maxSubjects, maxVersions, maxUnionBranches, maxNamedTypes, checkTimeoutMs }).filter(([, v]) => v !== undefined)));
   const app = registryApp(service, deps.metrics, [{ name: 'schemas-log', check: () => undefined }], deps.access);
   let server: Server;
   try {
     server = await listenHardened(app, deps.port, deps.host ?? LOOPBACK, 'schema registry', deps.http);
   } catch (err) {
     await log.close();
+    await service.close();
     throw err;
   }
   const { port } = server.address() as AddressInfo;
@@ -43,6 +45,7 @@ export async function startEmbeddedRegistry(deps: { kafka: Kafka; logger: Logger
         server.closeAllConnections();
       });
       await log.close();
+      await service.close();
     },
   };
 }

@@ -36,6 +36,8 @@ export const invalidMode = (mode: unknown) =>
 export const operationNotPermitted = (detail: string) => new RegistryError(422, 42205, detail);
 export const schemaTooLarge = (detail: string) => new RegistryError(422, 42209, detail);
 export const storeError = (detail: string) => new RegistryError(500, 50001, `Error in the backend data store: ${detail}`);
+/** Confluent's 50002: the operation did not finish in time (here, a compatibility check over its time budget). */
+export const operationTimedOut = (detail: string) => new RegistryError(500, 50002, `Operation timed out: ${detail}`);
 
 export const COMPATIBILITY_LEVELS = ['BACKWARD', 'BACKWARD_TRANSITIVE', 'FORWARD', 'FORWARD_TRANSITIVE', 'FULL', 'FULL_TRANSITIVE', 'NONE'] as const;
 export type CompatibilityLevel = (typeof COMPATIBILITY_LEVELS)[number];

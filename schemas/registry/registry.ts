@@ -1,4 +1,5 @@
-import { canonicalSchema, compatibilityErrors, isCompatibilityLevel } from './avro';
+import { canonicalSchema, DEFAULT_SCHEMA_COMPLEXITY, isCompatibilityLevel, type SchemaComplexity } from './avro';
+import { CompatibilityChecker, DEFAULT_CHECK_TIMEOUT_MS } from './compatibility';
 import {
   type CompatibilityLevel, type Mode, MODES, RegistryError, incompatible, invalidCompatibility, invalidMode, invalidSchema, invalidVersion,
   operationNotPermitted, schemaNotFound, subjectConfigNotFound, subjectModeNotFound, subjectNotFound, subjectNotSoftDeleted, subjectSoftDeleted, versionNotFound, versionNotSoftDeleted, versionSoftDeleted,
@@ -18,6 +19,17 @@ export interface SubjectVersion {
 }
 
 const DEFAULT_LEVEL: CompatibilityLevel = 'BACKWARD';
+
+/** What one registry holds and takes at most (a client with write access cannot exhaust it). */
+export interface RegistryLimits extends SchemaComplexity {
+  maxSubjects: number;
+  /** Versions of one subject, soft-deleted ones included (each new version is checked against them). */
+  maxVersions: number;
+  /** Time budget of one compatibility check. */
+  checkTimeoutMs: number;
+}
+
+export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = { maxSubjects: 1000, maxVersions: 1000, checkTimeoutMs: DEFAULT_CHECK_TIMEOUT_MS, ...DEFAULT_SCHEMA_COMPLEXITY };
 const MAX_VERSION = 2 ** 31 - 1;
 
 /**
@@ -27,8 +39,18 @@ const MAX_VERSION = 2 ** 31 - 1;
  */
 export class SchemaRegistryService {
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly limits: RegistryLimits;
+  private readonly checker: CompatibilityChecker;
 
-  constructor(readonly state: RegistryState, private readonly log: RegistryLog, private readonly limits: { maxSubjects: number } = { maxSubjects: 1000 }) {}
+  constructor(readonly state: RegistryState, private readonly log: RegistryLog, limits: Partial<RegistryLimits> = {}) {
+    this.limits = { ...DEFAULT_REGISTRY_LIMITS, ...limits };
+    this.checker = new CompatibilityChecker(this.limits.checkTimeoutMs);
+  }
+
+  /** Stops the compatibility checks' worker thread. */
+  close(): Promise<void> {
+    return this.checker.close();
+  }
 
   /** The mode in force for a subject: its own, else the global one, else READWRITE. */
   modeOf(subject: string | null): Mode {
@@ -77,12 +99,16 @@ export class SchemaRegistryService {
     for (const r of records) this.state.apply(r);
   }
 
+  private parse(schemaText: unknown, schemaType: unknown) {
+    return parseSchema(schemaText, schemaType, this.limits);
+  }
+
   compatibilityLevel(subject: string | null): CompatibilityLevel {
     return (subject !== null ? this.state.configs.get(subject) : undefined) ?? this.state.configs.get(null) ?? DEFAULT_LEVEL;
   }
 
   register(subject: string, schemaText: unknown, schemaType?: unknown): Promise<{ id: number }> {
-    const { canonical, type } = parseSchema(schemaText, schemaType);
+    const { canonical } = this.parse(schemaText, schemaType);
     return this.serialized(async () => {
       const live = this.state.versions(subject);
       const same = live.find((v) => v.schema === canonical);
@@ -91,11 +117,13 @@ export class SchemaRegistryService {
       if (!this.state.subjects.has(subject) && this.state.subjects.size >= this.limits.maxSubjects) {
         throw operationNotPermitted(`This registry holds its maximum of ${this.limits.maxSubjects} subjects (REGISTRY_MAX_SUBJECTS): delete one permanently first`);
       }
-      const errors = compatibilityErrors(this.compatibilityLevel(subject), type,
-        live.map((v) => ({ version: v.version, type: canonicalSchema(v.schema).type })));
+      const all = this.state.versions(subject, true);
+      if (all.length >= this.limits.maxVersions) {
+        throw operationNotPermitted(`Subject ${subject} holds its maximum of ${this.limits.maxVersions} versions (REGISTRY_MAX_VERSIONS): delete old versions permanently first`);
+      }
+      const errors = await this.checker.check(this.compatibilityLevel(subject), canonical, live);
       if (errors.length > 0) throw incompatible(`${subject}: ${errors.join('; ')}`);
       const id = this.state.idOfSchema(canonical) ?? this.state.maxId + 1;
-      const all = this.state.versions(subject, true);
       const version = (all.at(-1)?.version ?? 0) + 1;
       await this.commit([{ key: { keytype: 'SCHEMA', subject, version, magic: 1 }, value: { subject, version, id, schema: canonical, deleted: false } }]);
       return { id };
@@ -103,7 +131,7 @@ export class SchemaRegistryService {
   }
 
   lookup(subject: string, schemaText: unknown, schemaType?: unknown, includeDeleted = false): SubjectVersion {
-    const { canonical } = parseSchema(schemaText, schemaType);
+    const { canonical } = this.parse(schemaText, schemaType);
     const versions = this.state.versions(subject, includeDeleted);
     if (versions.length === 0) throw subjectNotFound(subject);
     const match = versions.find((v) => v.schema === canonical);
@@ -150,8 +178,8 @@ export class SchemaRegistryService {
   }
 
   /** Compatibility of a candidate with one version (or, without one, with what the level checks). */
-  checkCompatibility(subject: string, versionParam: string | undefined, schemaText: unknown, schemaType?: unknown): { is_compatible: boolean; messages: string[] } {
-    const { type } = parseSchema(schemaText, schemaType);
+  async checkCompatibility(subject: string, versionParam: string | undefined, schemaText: unknown, schemaType?: unknown): Promise<{ is_compatible: boolean; messages: string[] }> {
+    const { canonical } = this.parse(schemaText, schemaType);
     const level = this.compatibilityLevel(subject);
     let against: VersionEntry[];
     if (versionParam === undefined) {
@@ -159,8 +187,7 @@ export class SchemaRegistryService {
     } else {
       against = [this.resolveVersion(subject, versionParam, false)];
     }
-    const messages = compatibilityErrors(versionParam === undefined ? level : (level.replace('_TRANSITIVE', '') as CompatibilityLevel), type,
-      against.map((v) => ({ version: v.version, type: canonicalSchema(v.schema).type })));
+    const messages = await this.checker.check(versionParam === undefined ? level : (level.replace('_TRANSITIVE', '') as CompatibilityLevel), canonical, against);
     return { is_compatible: messages.length === 0, messages };
   }
 
@@ -232,12 +259,12 @@ export class SchemaRegistryService {
   }
 }
 
-function parseSchema(schemaText: unknown, schemaType: unknown) {
+function parseSchema(schemaText: unknown, schemaType: unknown, limits: SchemaComplexity) {
   if (schemaType !== undefined && schemaType !== null && schemaType !== 'AVRO') {
     throw invalidSchema(`schemaType ${JSON.stringify(schemaType)} is not supported by this registry; only AVRO`);
   }
   if (typeof schemaText !== 'string' || schemaText.trim() === '') throw invalidSchema('Empty schema');
-  return canonicalSchema(schemaText);
+  return canonicalSchema(schemaText, limits);
 }
 
 /** "latest", -1 (latest), or an integer in [1, 2^31-1]; anything else is 42202. */

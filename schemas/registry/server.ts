@@ -69,9 +69,9 @@ export function registryApp(registry: SchemaRegistryService, metrics: Registry, 
   app.delete('/subjects/:subject', async (req, res) => send(res, await registry.deleteSubject(req.params.subject as string, flag(req, 'permanent'))));
   app.delete('/subjects/:subject/versions/:version', async (req, res) =>
     send(res, await registry.deleteVersion(req.params.subject as string, req.params.version as string, flag(req, 'permanent'))));
-  const compatibility = (req: Request, res: Response) => {
+  const compatibility = async (req: Request, res: Response) => {
     const b = body(req);
-    const result = registry.checkCompatibility(req.params.subject as string, req.params.version as string | undefined, b.schema, b.schemaType);
+    const result = await registry.checkCompatibility(req.params.subject as string, req.params.version as string | undefined, b.schema, b.schemaType);
     send(res, flag(req, 'verbose') ? result : { is_compatible: result.is_compatible });
   };
   app.post('/compatibility/subjects/:subject/versions/:version', compatibility);
