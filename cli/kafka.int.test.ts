@@ -24,7 +24,7 @@ describe('tributary kafka', () => {
     try {
       await ready();
       const lock = await waitFor(() => {
-        const l = JSON.parse(readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')) as { pid: number; children: Array<{ pid: number; command: string }> };
+        const l = JSON.parse(readFileSync(path.join(dataDir, 'kafka', LOCK_FILE), 'utf8')) as { pid: number; children: Array<{ pid: number; command: string }> };
         return l.children.length > 0 ? l : undefined;
       }, 'the JVM in the run lock');
       expect(lock.children[0]!.command).toMatch(/java .*kafka\.Kafka/);

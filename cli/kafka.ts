@@ -2,7 +2,7 @@ import path from 'node:path';
 import { Command } from 'commander';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
-import { LocalKafka } from '../platform/local/kafka';
+import { LocalKafka, localKafkaRoot } from '../platform/local/kafka';
 import { acquireRunLock } from '../platform/local/run-lock';
 import { checkJava } from '../platform/local/maven';
 import { prepareDataDir } from '../platform/local/data-dir';
@@ -26,7 +26,9 @@ export function kafkaCommand(ctx: CliContext): Command {
       const logger = createLogger(config.logLevel, 'kafka', config.logFormat);
       await checkJava(ctx.env); // before anything is written under DATA_DIR
       prepareDataDir(config.dataDir, config.dataDirMinFreeBytes);
-      const lock = await acquireRunLock(config.dataDir, 'kafka');
+      // The broker's own directory is locked, not DATA_DIR: `tributary start` may run beside it on
+      // the same DATA_DIR against this broker (KAFKA_BROKERS), not start one of its own there.
+      const lock = await acquireRunLock(localKafkaRoot(config.dataDir, opts.nodes as 1 | 3), 'kafka');
       if (lock.stoppedLeftovers.length > 0) ctx.err(`tributary: stopped what an earlier run on ${config.dataDir} left running: ${lock.stoppedLeftovers.join('; ')}\n`);
       const broker = await LocalKafka.start({
         dataDir: config.dataDir,

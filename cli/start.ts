@@ -5,7 +5,7 @@ import { errorMessage } from '../platform/errors';
 import { createLogger, resolveLogFormat, routeProcessWarnings, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { assertPortFree } from '../platform/local/ports';
-import { LocalKafka } from '../platform/local/kafka';
+import { LocalKafka, localKafkaRoot } from '../platform/local/kafka';
 import { acquireRunLock } from '../platform/local/run-lock';
 import { prepareDataDir } from '../platform/local/data-dir';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
@@ -79,6 +79,9 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   const step = (text: string) => { if (resolveLogFormat(config.logFormat) === 'pretty') ctx.out(`${text}\n`); };
   let brokers = config.kafka.brokers;
   if (config.kafka.local) {
+    // Its broker's directory too: a `tributary kafka` may be running there.
+    const brokerLock = await acquireRunLock(localKafkaRoot(config.dataDir, 1), 'start');
+    stops.push({ name: 'broker run lock', stop: async () => brokerLock.release() });
     step(`Starting Kafka on :${brokers[0]!.split(':')[1]} (the first run fetches its jars from Maven Central into ${path.join(config.dataDir, 'maven')})…`);
     const broker = await LocalKafka.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger, port: Number(brokers[0]!.split(':')[1]), env: ctx.env });
     stops.push({ name: 'kafka', stop: () => broker.stop() });

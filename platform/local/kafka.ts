@@ -58,6 +58,15 @@ interface NodeSpec {
   logFile: string;
 }
 
+/**
+ * Where a local broker (or 3-node cluster) keeps its data under DATA_DIR. Whoever runs it holds
+ * the run lock of this directory, so `tributary start` can use DATA_DIR beside a
+ * `tributary kafka` that runs there, as long as it does not start a broker of its own.
+ */
+export function localKafkaRoot(dataDir: string, nodes: 1 | 3): string {
+  return path.join(dataDir, nodes === 1 ? 'kafka' : 'kafka-cluster');
+}
+
 export class LocalKafka {
   private readonly processes = new Map<number, ChildProcess>();
   /** Set when the broker runs TLS + SASL/SCRAM: how clients connect. */
@@ -93,7 +102,7 @@ export class LocalKafka {
     };
     if (opts.secure && opts.nodes !== 1) throw new RangeError('a secured local broker is one node');
     await checkJava(env);
-    const root = path.join(opts.dataDir, opts.nodes === 1 ? 'kafka' : 'kafka-cluster');
+    const root = localKafkaRoot(opts.dataDir, opts.nodes ?? 1);
     const nodes: NodeSpec[] = Array.from({ length: opts.nodes }, (_, i) => ({
       id: i + 1,
       port: opts.port + 2 * i,
