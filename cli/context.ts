@@ -9,6 +9,8 @@ export interface CliContext {
   out: (text: string) => void;
   /** One-line errors: stderr. */
   err: (text: string) => void;
+  /** Whether `out` is a terminal (a person reads it) rather than a file or a log collector. */
+  outIsTerminal?: boolean;
   /** `node [flags] <entry script>`: run with a command's arguments, this same program. */
   self: string[];
 }
@@ -18,6 +20,7 @@ export function processContext(): CliContext {
     env: process.env,
     out: (text) => { process.stdout.write(text); },
     err: (text) => { process.stderr.write(text); },
+    outIsTerminal: process.stdout.isTTY === true,
     self: [process.execPath, ...process.execArgv, process.argv[1]!],
   };
 }

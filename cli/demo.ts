@@ -1,4 +1,5 @@
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writePrivateFile } from '../platform/local/data-dir';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { Config } from '../platform/config';
@@ -59,7 +60,7 @@ export async function driveDemo(config: Config, logger: Logger, opts: DemoComman
     if ('publisher' in target) await target.publisher.close();
     mkdirSync(config.dataDir, { recursive: true });
     const ledger = path.join(config.dataDir, 'demo-ledger.json');
-    writeFileSync(ledger, JSON.stringify({ writtenAt: new Date().toISOString(), events: truth.size, totals: truth.totals() }, null, 2), { mode: 0o600 });
+    writePrivateFile(ledger, JSON.stringify({ writtenAt: new Date().toISOString(), events: truth.size, totals: truth.totals() }, null, 2));
     logger.info({ ledger, events: truth.size }, 'demo.ledger.written');
   }
 }

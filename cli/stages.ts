@@ -1,3 +1,4 @@
+import { writeKeyBanner } from '../producers/ingest/auth';
 import { Command } from 'commander';
 import { type ClickHouseClient, createClickHouse, describeClickHouse } from '../platform/clickhouse/client';
 import { startEmbeddedRegistry } from '../schemas/registry/embedded';
@@ -23,7 +24,8 @@ export function ingestCommand(ctx: CliContext): Command {
     .description('Validates events against the registered Avro schemas and produces them to events.users / events.orders (acks=all), answering 202 with receipts once Kafka acknowledged. Needs a schema registry (SCHEMA_REGISTRY_URL, or `tributary registry`).')
     .action(() => runStage(ctx, 'ingest', async (deps) => {
       const ingest = await startIngest(deps);
-      return { stop: () => ingest.close(), banner: `Ingestion endpoint: ${ingest.url}/v1/events${ingest.developmentKey ? `  write key: ${ingest.developmentKey}` : ''}` };
+      const key = writeKeyBanner({ keys: null, developmentKey: ingest.developmentKey }, deps.config.dataDir, ctx.outIsTerminal === true);
+      return { stop: () => ingest.close(), banner: `Ingestion endpoint: ${ingest.url}/v1/events${key ? `  ${key}` : ''}` };
     }));
 }
 

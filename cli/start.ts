@@ -13,7 +13,7 @@ import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { createClickHouse, describeClickHouse } from '../platform/clickhouse/client';
 import { startEmbeddedRegistry } from '../schemas/registry/embedded';
 import { SchemaClient } from '../schemas/client';
-import { resolveWriteAuth } from '../producers/ingest/auth';
+import { resolveWriteAuth, writeKeyBanner } from '../producers/ingest/auth';
 import { startSink } from '../consumers/service';
 import { startDashboard } from '../dashboards/service';
 import { LocalRabbitMQ } from '../platform/local/rabbitmq';
@@ -139,7 +139,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   ctx.out([
     'Tributary is running:',
     `  dashboard   ${dashboard.url}`,
-    `  ingest      ${ingestUrl}/v1/events${auth.developmentKey ? `   write key: ${auth.developmentKey}` : ''}`,
+    `  ingest      ${ingestUrl}/v1/events${auth.developmentKey ? `   ${writeKeyBanner(auth, config.dataDir, ctx.outIsTerminal === true)}` : ''}`,
     `  registry    ${registryUrl}`,
     `  kafka       ${brokers.join(',')}`,
     `  clickhouse  ${describeClickHouse(config.clickhouse, config.dataDir)}`,

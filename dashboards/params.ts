@@ -11,11 +11,19 @@ export class ParameterError extends Error {
 const MAX_RANGE_MS = 366 * 86_400_000;
 const MAX_POINTS = 1500;
 
+/** The times ClickHouse's DateTime64 holds: a bound outside them is the client's mistake (400), not a failed query. */
+const EARLIEST_MS = Date.UTC(1900, 0, 1);
+const LATEST_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
+
 const time = (name: string) => z.string().optional().transform((v, ctx) => {
   if (v === undefined || v === '') return undefined;
   const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
   if (Number.isNaN(ms)) {
     ctx.addIssue({ code: 'custom', message: `${name} must be an ISO-8601 time or epoch milliseconds` });
+    return z.NEVER;
+  }
+  if (ms < EARLIEST_MS || ms > LATEST_MS) {
+    ctx.addIssue({ code: 'custom', message: `${name} must be between 1900-01-01 and 2299-12-31` });
     return z.NEVER;
   }
   return ms;

@@ -256,6 +256,8 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     ['/api/timeseries?metric=orders&interval=1m&from=2026-01-01T00:00:00Z&to=2026-02-01T00:00:00Z', 'interval'],
     ['/api/top-products?limit=0', 'limit'],
     ['/api/top-products?limit=many', 'limit'],
+    ['/api/totals?from=99999999999999&to=99999999999999999', 'from'],
+    ['/api/totals?from=1800-01-01T00:00:00Z', 'from'],
   ])('%s → 400 naming %s', async (path, parameter) => {
     const { status, body } = await get(path);
     expect(status).toBe(400);

@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { DataDirError, DiskGuard, freeBytes, prepareDataDir } from './data-dir';
+import { DataDirError, DiskGuard, freeBytes, prepareDataDir, writePrivateFile } from './data-dir';
 
 describe('DATA_DIR checks (#19: one line a person can act on)', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'data-dir-test-'));
@@ -17,6 +17,27 @@ describe('DATA_DIR checks (#19: one line a person can act on)', () => {
     writeFileSync(file, 'x');
     expect(() => prepareDataDir(path.join(file, 'data'), 1)).toThrow(DataDirError);
     expect(() => prepareDataDir(path.join(file, 'data'), 1)).toThrow(/^DATA_DIR .*a-file\/data is not writable \(ENOTDIR: a file is in the way\): set DATA_DIR to a directory you can write/);
+  });
+
+  it('refuses an existing DATA_DIR that any user may write, saying how to fix it', () => {
+    const open = path.join(tmp, 'world-writable');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    expect(() => prepareDataDir(open, 1)).toThrow(/^DATA_DIR .*world-writable may be written by any user \(mode 777\): run chmod o-w /);
+    chmodSync(open, 0o700);
+    expect(() => prepareDataDir(open, 1)).not.toThrow();
+  });
+
+  it('writePrivateFile replaces a planted symbolic link instead of writing through it, and leaves the file 0600', () => {
+    const dir = mkdtempSync(path.join(tmp, 'private-'));
+    const target = path.join(tmp, 'someone-elses-file');
+    writeFileSync(target, 'precious');
+    symlinkSync(target, path.join(dir, 'write-key'));
+    writePrivateFile(path.join(dir, 'write-key'), 'dev_key\n');
+    expect(readFileSync(target, 'utf8')).toBe('precious');
+    expect(lstatSync(path.join(dir, 'write-key')).isSymbolicLink()).toBe(false);
+    expect(readFileSync(path.join(dir, 'write-key'), 'utf8')).toBe('dev_key\n');
+    expect((lstatSync(path.join(dir, 'write-key')).mode & 0o777).toString(8)).toBe('600');
   });
 
   it('refuses to start on a disk with less free space than DATA_DIR_MIN_FREE_MB, saying how much there is', () => {

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -22,19 +22,48 @@ export function freeBytes(dir: string): number {
   }
 }
 
+function notWritable(dir: string, err: unknown): DataDirError {
+  const e = err as NodeJS.ErrnoException;
+  const why = e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'a file is in the way' : e.code === 'ENOSPC' ? 'the disk is full' : e.code === 'EROFS' ? 'the file system is read-only' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message;
+  return new DataDirError(`DATA_DIR ${dir} is not writable (${e.code ?? 'error'}: ${why}): set DATA_DIR to a directory you can write, or fix its permissions`);
+}
+
 const mib = (bytes: number) => `${Math.floor(bytes / 2 ** 20)} MiB`;
 
-/** Creates DATA_DIR (0700: it holds the write key and the data) and proves it writable with room to spare. */
+/**
+ * Writes a file of DATA_DIR that only this user may read (the write key, the demo's ledger): a
+ * new file written whole, then renamed over `file`. A symbolic link planted at `file` is
+ * replaced, never followed, and a reader never sees half a file.
+ */
+export function writePrivateFile(file: string, data: string): void {
+  const temporary = `${file}.${process.pid}.tmp`;
+  rmSync(temporary, { force: true });
+  writeFileSync(temporary, data, { mode: 0o600, flag: 'wx' });
+  renameSync(temporary, file);
+}
+
+/**
+ * Creates DATA_DIR (0700: it holds the write key and the data) and proves it writable with room
+ * to spare. An existing DATA_DIR that any user may write is refused: anyone who can write there
+ * could plant links or files that the pipeline then writes through or reads as its own.
+ */
 export function prepareDataDir(dir: string, minFreeBytes: number): void {
   const probe = path.join(dir, `.write-probe-${process.pid}`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(probe, 'ok');
+  } catch (err) {
+    throw notWritable(dir, err);
+  }
+  const mode = statSync(dir).mode;
+  if ((mode & 0o002) !== 0) {
+    throw new DataDirError(`DATA_DIR ${dir} may be written by any user (mode ${(mode & 0o777).toString(8)}): run chmod o-w ${dir}, or set DATA_DIR to a directory of your own`);
+  }
+  try {
+    rmSync(probe, { force: true });
+    writeFileSync(probe, 'ok', { flag: 'wx' });
     rmSync(probe, { force: true });
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'a file is in the way' : e.code === 'ENOSPC' ? 'the disk is full' : e.code === 'EROFS' ? 'the file system is read-only' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message;
-    throw new DataDirError(`DATA_DIR ${dir} is not writable (${e.code ?? 'error'}: ${why}): set DATA_DIR to a directory you can write, or fix its permissions`);
+    throw notWritable(dir, err);
   }
   const free = freeBytes(dir);
   if (free < minFreeBytes) {

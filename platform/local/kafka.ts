@@ -166,10 +166,11 @@ export class LocalKafka {
     const truststore = path.join(dir, 'truststore.p12');
     const caFile = path.join(dir, 'ca.pem');
     if (!existsSync(truststore)) {
-      const keytool = (args: string[]) => run('keytool', args, { env: this.opts.env });
-      const store = ['-storetype', 'PKCS12', '-storepass', secrets.storePassword];
+      // The password reaches keytool in its environment (-storepass:env), never on its argv.
+      const keytool = (args: string[]) => run('keytool', args, { env: { ...(this.opts.env ?? process.env), TRIBUTARY_STORE_PASSWORD: secrets.storePassword } });
+      const store = ['-storetype', 'PKCS12', '-storepass:env', 'TRIBUTARY_STORE_PASSWORD'];
       await keytool(['-genkeypair', '-noprompt', '-alias', 'broker', '-keyalg', 'RSA', '-keysize', '2048', '-validity', '3650',
-        '-dname', 'CN=localhost', '-ext', 'SAN=dns:localhost,ip:127.0.0.1', '-keystore', keystore, ...store, '-keypass', secrets.storePassword]);
+        '-dname', 'CN=localhost', '-ext', 'SAN=dns:localhost,ip:127.0.0.1', '-keystore', keystore, ...store, '-keypass:env', 'TRIBUTARY_STORE_PASSWORD']);
       await keytool(['-exportcert', '-rfc', '-alias', 'broker', '-keystore', keystore, ...store, '-file', caFile]);
       // The broker is its own client (inter-broker listener): it trusts its certificate too.
       await keytool(['-importcert', '-noprompt', '-alias', 'broker', '-file', caFile, '-keystore', truststore, ...store]);

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writePrivateFile } from '../../platform/local/data-dir';
 import path from 'node:path';
 import type { Config } from '../../platform/config';
 
@@ -24,8 +25,17 @@ export function resolveWriteAuth(config: Config): WriteAuth {
   const file = path.join(config.dataDir, 'write-key');
   if (!existsSync(file)) {
     mkdirSync(config.dataDir, { recursive: true });
-    writeFileSync(file, `dev_${randomBytes(18).toString('base64url')}\n`, { mode: 0o600 });
+    writePrivateFile(file, `dev_${randomBytes(18).toString('base64url')}\n`);
   }
   const key = readFileSync(file, 'utf8').trim();
   return { keys: [key], developmentKey: key };
+}
+
+/**
+ * How a banner names the development write key: the key itself on a terminal; where it is kept
+ * otherwise, so that it never lands in a log file or a log collector.
+ */
+export function writeKeyBanner(auth: WriteAuth, dataDir: string, terminal: boolean): string {
+  if (!auth.developmentKey) return '';
+  return terminal ? `write key: ${auth.developmentKey}` : `write key: in ${path.join(dataDir, 'write-key')}`;
 }
