@@ -12,6 +12,7 @@ import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
 import { INSERT_COLUMNS, toTableRow, type SinkTable } from './rows';
 import { batchDue, QUIET_MS } from './batching';
+import { AdvancedRows } from './advanced';
 
 export interface SinkOptions {
   groupId: string;
@@ -64,6 +65,8 @@ const STALE_AFTER_MS = 20_000;
 const STOP_FLUSH_MS = 10_000;
 /** Inserts failing for this long make /readyz say the sink cannot make progress. */
 const STALLED_AFTER_MS = 30_000;
+/** Freshness looks at events received this recently (the dashboard's query, dashboards/queries.ts). */
+const FRESH_FOR_MS = 10 * 60_000;
 
 /**
  * Reads rollup rows and inserts them into ClickHouse in batches (by rows and by time). Offsets
@@ -76,6 +79,7 @@ export class ClickHouseSink {
   private producer!: CheckedProducer;
   private dlqSchemaId = 0;
   private buffer: Buffered = emptyBuffer();
+  private readonly advanced = new AdvancedRows();
   /** When the latest insert began (inserts are at least batchDelayMs / 2 apart). */
   private lastInsertAt = 0;
   private flushing: Promise<void> = Promise.resolve();
@@ -107,6 +111,17 @@ export class ClickHouseSink {
     this.deps.logger.info({ groupId: options.groupId }, 'sink.started');
   }
 
+  /**
+   * A row keeps its maxReceivedAt (what freshness is measured on, in the metric and in the
+   * tables' max_received_at) only when its version advanced (AdvancedRows); a row re-sent
+   * unchanged is stored without it. Rows of events received over FRESH_FOR_MS ago are left as
+   * they are: freshness never looks at them.
+   */
+  private stampFreshness(row: RollupRow, now: number): RollupRow {
+    if (row.maxReceivedAt === null || row.kind === 'active_user' || row.kind === 'active_users' || now - row.maxReceivedAt > FRESH_FOR_MS) return row;
+    return this.advanced.advanced(rowKey(row), row.version) ? row : { ...row, maxReceivedAt: null };
+  }
+
   private async eachBatch({ batch, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
     this.heartbeat = heartbeat;
     for (const message of batch.messages) {
@@ -118,7 +133,7 @@ export class ClickHouseSink {
       const now = Date.now();
       if (this.buffer.rows.length === 0) this.buffer.since = now;
       this.buffer.latest = now;
-      if (outcome.ok) for (const row of rowsOf(outcome.value)) this.buffer.rows.push({ row, partition: batch.partition, offset: Number(message.offset) });
+      if (outcome.ok) for (const row of rowsOf(outcome.value)) this.buffer.rows.push({ row: this.stampFreshness(row, now), partition: batch.partition, offset: Number(message.offset) });
       this.buffer.offsets.set(batch.partition, String(Number(message.offset) + 1));
       if (this.buffer.rows.length >= this.deps.options.batchRows) {
         await this.flush();

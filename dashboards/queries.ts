@@ -20,8 +20,9 @@ export interface Totals {
 
 /**
  * Received → queryable latency of recent events: for each rollup row version inserted in the
- * last minute, its insert time minus the receivedAt of the newest event it counts. Null when
- * nothing was inserted in that minute (the pipeline is idle, not slow).
+ * last minute that advanced, its insert time minus the receivedAt of the newest event it counts
+ * (the sink stores rows re-sent unchanged without max_received_at: consumers/advanced.ts). Null
+ * when nothing was inserted in that minute (the pipeline is idle, not slow).
  */
 export interface Freshness {
   p50Ms: number;
