@@ -35,6 +35,9 @@ export interface EventLimits {
   quantity: number;
   /** amountCents, one unitPriceCents, and the sum of an order's lines (quantity × unitPriceCents). */
   amountCents: number;
+  /** Codes accepted besides ISO 4217's (currency) and ISO 3166-1's (country): EXTRA_CURRENCIES, EXTRA_COUNTRIES. */
+  extraCurrencies?: readonly string[];
+  extraCountries?: readonly string[];
   /** Maximum length (UTF-16 code units, as JavaScript counts) of each string field. */
   eventId: number;
   userId: number;
@@ -47,6 +50,9 @@ export interface EventLimits {
   propertyKey: number;
   propertyValue: number;
 }
+
+/** The numeric bounds (EVENT_LIMITS overrides them). */
+type NumericLimit = Exclude<keyof EventLimits, 'extraCurrencies' | 'extraCountries'>;
 
 export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = {
   items: 100,
@@ -93,7 +99,7 @@ const eventLimitsJson = z.string().transform((s, ctx) => {
     ctx.addIssue({ code: 'custom', message: 'expected JSON such as {"items":200,"sku":256}' });
     return z.NEVER;
   }
-}).pipe(z.strictObject(Object.fromEntries(Object.keys(DEFAULT_EVENT_LIMITS).map((k) => [k, positiveInt.optional()])) as Record<keyof EventLimits, z.ZodOptional<typeof positiveInt>>));
+}).pipe(z.strictObject(Object.fromEntries(Object.keys(DEFAULT_EVENT_LIMITS).map((k) => [k, positiveInt.optional()])) as Record<NumericLimit, z.ZodOptional<typeof positiveInt>>));
 
 export const envSchema = z.object({
   /** Comma-separated `host:port` list. Unset: the local broker started by `tributary kafka`. */
@@ -160,6 +166,10 @@ export const envSchema = z.object({
   INGEST_MAX_EVENTS: optional(positiveInt).default(1000),
   /** Overrides of DEFAULT_EVENT_LIMITS as JSON, e.g. {"items":200,"sku":256}. */
   EVENT_LIMITS: optional(eventLimitsJson),
+  /** Currency codes accepted besides ISO 4217's, comma-separated (three capital letters each), e.g. XBT. */
+  EXTRA_CURRENCIES: optional(z.string().transform((s) => s.split(',').map((c) => c.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[A-Z]{3}$/, 'expected three capital letters')))),
+  /** Country codes accepted besides ISO 3166-1 alpha-2's, comma-separated (two capital letters each), e.g. XK. */
+  EXTRA_COUNTRIES: optional(z.string().transform((s) => s.split(',').map((c) => c.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'expected two capital letters')))),
   /** Bytes accepted but not yet acknowledged by Kafka; above it requests get 429. */
   INGEST_MAX_INFLIGHT_BYTES: optional(positiveInt).default(64 * 1024 * 1024),
   /** How long concurrent requests are gathered into one Kafka send. */
@@ -404,7 +414,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
   }
   const eventLimits: EventLimits = { ...DEFAULT_EVENT_LIMITS };
-  for (const [k, v] of Object.entries(e.EVENT_LIMITS ?? {})) if (v !== undefined) eventLimits[k as keyof EventLimits] = v;
+  for (const [k, v] of Object.entries(e.EVENT_LIMITS ?? {})) if (v !== undefined) eventLimits[k as NumericLimit] = v;
+  if (e.EXTRA_CURRENCIES?.length) eventLimits.extraCurrencies = e.EXTRA_CURRENCIES;
+  if (e.EXTRA_COUNTRIES?.length) eventLimits.extraCountries = e.EXTRA_COUNTRIES;
   const overflow = overflowProblem(eventLimits, e.SEGMENT_SIZE);
   if (overflow) throw new ConfigError(`invalid environment: ${overflow}`);
   return {

@@ -1,6 +1,7 @@
 import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../platform/config';
 import type { OrderEvent, UserEvent } from './catalog';
 import type { FieldError } from './validation';
+import { isCountry, isCurrency } from './codes';
 
 /**
  * The bounds every accepted event keeps, whichever way it came in (HTTP, a bridge, the producer
@@ -60,7 +61,9 @@ export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, lim
   if (record.receivedAt !== null && !(record.receivedAt >= EARLIEST_TIME && record.receivedAt < LATEST_TIME)) add('receivedAt', 'out of range: before 2000 or after 2099');
   name('eventId', record.eventId, limits.eventId, true);
   name('userId', record.userId, limits.userId, true);
-  if (record.country !== null && !/^[A-Z]{2}$/.test(record.country)) add('country', 'expected an ISO 3166-1 alpha-2 code such as DE');
+  if (record.country !== null && !isCountry(record.country, limits.extraCountries)) {
+    add('country', /^[A-Z]{2}$/.test(record.country) ? `${record.country} is not an ISO 3166-1 alpha-2 code (EXTRA_COUNTRIES adds codes)` : 'expected an ISO 3166-1 alpha-2 code such as DE');
+  }
   if (kind === 'user') {
     const u = record as UserEvent;
     name('sessionId', u.sessionId, limits.sessionId, false);
@@ -78,7 +81,9 @@ export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, lim
   }
   const o = record as OrderEvent;
   name('orderId', o.orderId, limits.orderId, true);
-  if (o.currency !== null && !/^[A-Z]{3}$/.test(o.currency)) add('currency', 'expected an ISO 4217 code such as EUR');
+  if (o.currency !== null && !isCurrency(o.currency, limits.extraCurrencies)) {
+    add('currency', /^[A-Z]{3}$/.test(o.currency) ? `${o.currency} is not an ISO 4217 code (EXTRA_CURRENCIES adds codes)` : 'expected an ISO 4217 code such as EUR');
+  }
   if (o.amountCents !== null) {
     if (o.amountCents < 0) add('amountCents', 'must not be negative');
     else if (o.amountCents > limits.amountCents) add('amountCents', `at most ${limits.amountCents}`);

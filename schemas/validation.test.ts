@@ -55,6 +55,8 @@ describe('convertEvent', () => {
     ['order field on a user event', { ...signup, orderId: 'o-1' }, 'orderId', /unknown field/],
     ['bad country', { ...signup, country: 'de' }, 'country', /ISO 3166-1/],
     ['bad currency', { ...order, currency: 'euro' }, 'currency', /ISO 4217/],
+    ['made-up country of the right shape', { ...signup, country: 'QQ' }, 'country', /^QQ is not an ISO 3166-1 alpha-2 code \(EXTRA_COUNTRIES adds codes\)$/],
+    ['made-up currency of the right shape', { ...order, currency: 'ZZZ' }, 'currency', /^ZZZ is not an ISO 4217 code \(EXTRA_CURRENCIES adds codes\)$/],
     ['negative amount', { ...order, amountCents: -1 }, 'amountCents', /negative/],
     ['zero quantity', { ...order, items: [{ ...order.items[0], quantity: 0 }] }, 'items.0.quantity', /at least 1/],
     ['item missing sku', { ...order, items: [{ quantity: 1, unitPriceCents: 1 }] }, 'items.0.sku', /expected string/],
@@ -116,4 +118,16 @@ describe('parseTimestamp', () => {
     expect(parseTimestamp('2026-11-27T20:00:00.250Z')).toBe(Date.UTC(2026, 10, 27, 20, 0, 0, 250));
     expect(parseTimestamp(Date.UTC(2026, 10, 27, 20))).toBe(Date.UTC(2026, 10, 27, 20));
   });
+
+describe('currency and country lists', () => {
+  it('takes every ISO code the demo uses, and codes EXTRA_CURRENCIES / EXTRA_COUNTRIES add', () => {
+    for (const currency of ['EUR', 'USD', 'GBP', 'JPY', 'CHF']) expect(convertEvent({ ...order, currency }).ok).toBe(true);
+    for (const country of ['DE', 'FR', 'US', 'GB', 'JP']) expect(convertEvent({ ...signup, country }).ok).toBe(true);
+    const config = loadConfig({ EXTRA_CURRENCIES: 'XBT, ZZZ', EXTRA_COUNTRIES: 'XK' });
+    expect(convertEvent({ ...order, currency: 'ZZZ' }, { limits: config.eventLimits }).ok).toBe(true);
+    expect(convertEvent({ ...signup, country: 'XK' }, { limits: config.eventLimits }).ok).toBe(true);
+    expect(convertEvent({ ...order, currency: 'QQQ' }, { limits: config.eventLimits }).ok).toBe(false);
+    expect(() => loadConfig({ EXTRA_CURRENCIES: 'bitcoin' })).toThrow(/EXTRA_CURRENCIES.*three capital letters/);
+  });
+});
 });
