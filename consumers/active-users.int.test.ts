@@ -61,7 +61,7 @@ describe('active users as per-window sets in ClickHouse (#17)', () => {
     // Window W: old-1, old-2, shared, a, b, c; window W+1: a, d, e — and over both: 8 distinct.
     expect(totals.activeUsers).toBe(8);
     const series = await queries.timeseries('active_users', range, '1m');
-    expect(series.map((p) => [p.t, p.value])).toEqual([[new Date(W).toISOString(), 6], [new Date(W + 60_000).toISOString(), 3]]);
+    expect(series.points.map((p) => [p.t, p.value])).toEqual([[new Date(W).toISOString(), 6], [new Date(W + 60_000).toISOString(), 3]]);
     // One state row per window and insert, not a row per user.
     await client.command({ query: `OPTIMIZE TABLE ${db}.active_users_sets FINAL` });
     const stored = await (await client.query({ query: `SELECT count() AS n FROM ${db}.active_users_sets`, format: 'JSONEachRow' })).json<{ n: string }>();

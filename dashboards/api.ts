@@ -64,8 +64,8 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
 
   app.get('/api/timeseries', async (req, res) => {
     const p = timeseriesParams(req.query);
-    const points = await q(res).timeseries(p.metric, p, p.interval, p.groupBy);
-    res.json({ metric: p.metric, interval: p.interval, groupBy: p.groupBy ?? null, from: iso(p.from), to: iso(p.to), points });
+    const { points, truncated } = await q(res).timeseries(p.metric, p, p.interval, p.groupBy);
+    res.json({ metric: p.metric, interval: p.interval, groupBy: p.groupBy ?? null, from: iso(p.from), to: iso(p.to), points, truncated });
   });
 
   app.get('/api/top-products', async (req, res) => {
@@ -135,6 +135,9 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof ParameterError) return res.status(400).json({ error: 'invalid_parameter', parameter: err.parameter, message: err.message });
+    if (/MEMORY_LIMIT_EXCEEDED|memory limit exceeded/i.test(String((err as Error).message))) {
+      return res.status(422).json({ error: 'query_too_large', message: `the query needs more than the ${deps.config.dashboard.queryMaxMemoryBytes} bytes a dashboard query may use (DASHBOARD_QUERY_MAX_MEMORY_BYTES): narrow from..to, or take a coarser interval` });
+    }
     deps.logger.error({ err }, 'dashboard.error');
     res.status(503).set('Retry-After', '2').json({ error: 'unavailable', message: `query failed: ${(err as Error).message}` });
   });

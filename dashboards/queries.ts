@@ -49,6 +49,22 @@ export interface SeriesPoint {
   value: number;
 }
 
+/** A series answer: its points, and whether groups were folded into `__other__` or points cut at the row cap. */
+export interface Series {
+  points: SeriesPoint[];
+  truncated: boolean;
+}
+
+/**
+ * What one answer holds at most, whatever the data: series split by a dimension keep its
+ * MAX_GROUPS largest groups (by their total over the range) and fold the rest into `__other__`
+ * (revenue per currency: `__other__/<currency>`, amounts of two currencies are never added);
+ * no answer has more than MAX_RESULT_ROWS rows. Each says `truncated: true` when it did either.
+ */
+export const MAX_GROUPS = 20;
+export const MAX_RESULT_ROWS = 20_000;
+export const OTHER = '__other__';
+
 const RANGE = `window_start >= {from:DateTime64(3, 'UTC')} AND window_start < {to:DateTime64(3, 'UTC')}`;
 
 export class DashboardQueries {
@@ -59,8 +75,10 @@ export class DashboardQueries {
    * of that query alone, so the same session's inserts are not limited) and is cancelled when
    * `signal` aborts (the client went away).
    */
-  constructor(private readonly client: ClickHouseClient, private readonly db: string, timeoutMs = 10_000, private readonly signal?: AbortSignal) {
-    this.settings = ` SETTINGS max_execution_time = ${Math.max(1, Math.ceil(timeoutMs / 1000))}, timeout_overflow_mode = 'throw'`;
+  constructor(private readonly client: ClickHouseClient, private readonly db: string, timeoutMs = 10_000, private readonly signal?: AbortSignal, maxMemoryBytes = 256 * 2 ** 20) {
+    // A memory cap too: past it ClickHouse stops the query (MEMORY_LIMIT_EXCEEDED, answered 422 by
+    // the API), so no answer can take the memory of the process that also runs the sink.
+    this.settings = ` SETTINGS max_execution_time = ${Math.max(1, Math.ceil(timeoutMs / 1000))}, timeout_overflow_mode = 'throw', max_memory_usage = ${Math.floor(maxMemoryBytes)}`;
   }
 
   /** The same queries, cancelled when `signal` aborts. */
@@ -122,20 +140,34 @@ export class DashboardQueries {
   }
 
   /** One metric bucketed by `interval`, split by `groupBy` (revenue is always split by currency). */
-  async timeseries(metric: Metric, r: Range, interval: Interval, groupBy?: string): Promise<SeriesPoint[]> {
+  async timeseries(metric: Metric, r: Range, interval: Interval, groupBy?: string): Promise<Series> {
     const m = METRICS[metric];
-    const groups: string[] = [];
-    if (groupBy) {
-      if (!(m.groups as readonly string[]).includes(groupBy)) throw new RangeError(`groupBy ${groupBy} is not available for ${metric}`);
-      groups.push(groupBy);
-    }
-    if (metric === 'revenue' && !groups.includes('currency')) groups.push('currency');
-    const groupExpr = groups.length ? `concat(${groups.map((g) => `toString(${g})`).join(`, '/', `)})` : `''`;
     const final = metric === 'active_users' ? '' : 'FINAL';
+    const from = `${this.db}.${m.table} ${final} WHERE ${RANGE}`;
+    if (groupBy && !(m.groups as readonly string[]).includes(groupBy)) throw new RangeError(`groupBy ${groupBy} is not available for ${metric}`);
+    // Revenue is always split by currency; the groups folded are those of `groupBy`.
+    const currency = metric === 'revenue' && groupBy !== 'currency';
+    let group = `''`;
+    let truncated = false;
+    const params: Record<string, unknown> = this.range(r);
+    // Currencies are never folded (two currencies' amounts are not added); their list is bounded (ISO 4217).
+    if (groupBy && !(metric === 'revenue' && groupBy === 'currency')) {
+      const top = await this.rows<{ g: string }>(
+        `SELECT toString(${groupBy}) AS g FROM ${from} GROUP BY g ORDER BY abs(${m.value}) DESC, g LIMIT ${MAX_GROUPS + 1}`, params);
+      truncated = top.length > MAX_GROUPS;
+      params.top = top.slice(0, MAX_GROUPS).map((t) => t.g);
+      group = truncated ? `if(toString(${groupBy}) IN {top:Array(String)}, toString(${groupBy}), '${OTHER}')` : `toString(${groupBy})`;
+    }
+    if (groupBy && !params.top) group = `toString(${groupBy})`;
+    if (currency) group = groupBy ? `concat(${group}, '/', toString(currency))` : 'toString(currency)';
     const rows = await this.rows<{ t: string; g: string; v: string }>(
-      `SELECT formatDateTime(${INTERVALS[interval]}, '%Y-%m-%dT%H:%i:%SZ', 'UTC') AS t, ${groupExpr} AS g, ${m.value} AS v
-       FROM ${this.db}.${m.table} ${final} WHERE ${RANGE} GROUP BY t, g ORDER BY t, g`, this.range(r));
-    return rows.map((row) => ({ t: new Date(row.t).toISOString(), group: row.g, value: Number(row.v) }));
+      `SELECT formatDateTime(${INTERVALS[interval]}, '%Y-%m-%dT%H:%i:%SZ', 'UTC') AS t, ${group} AS g, ${m.value} AS v
+       FROM ${from} GROUP BY t, g ORDER BY t, g LIMIT ${MAX_RESULT_ROWS + 1}`, params);
+    if (rows.length > MAX_RESULT_ROWS) {
+      truncated = true;
+      rows.length = MAX_RESULT_ROWS;
+    }
+    return { points: rows.map((row) => ({ t: new Date(row.t).toISOString(), group: row.g, value: Number(row.v) })), truncated };
   }
 
   /** The `limit` products that sold the most units in the range, ranked and cut in ClickHouse. */

@@ -19,7 +19,7 @@ export async function startDashboard(deps: { config: Config; clickhouse: ClickHo
   checks?: ReadinessCheck[] }): Promise<DashboardService> {
   const admin = await connectAdmin(deps.kafka);
   const app = dashboardApp({
-    queries: new DashboardQueries(deps.clickhouse, deps.config.clickhouse.database, deps.config.dashboard.queryTimeoutMs),
+    queries: new DashboardQueries(deps.clickhouse, deps.config.clickhouse.database, deps.config.dashboard.queryTimeoutMs, undefined, deps.config.dashboard.queryMaxMemoryBytes),
     admin,
     config: deps.config,
     logger: deps.logger,

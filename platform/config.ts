@@ -216,6 +216,8 @@ export const envSchema = z.object({
   DASHBOARD_MAX_STREAMS_PER_CLIENT: optional(positiveInt).default(8),
   /** Longest a dashboard query runs in ClickHouse (max_execution_time) before it is cancelled. */
   DASHBOARD_QUERY_TIMEOUT_MS: optional(positiveInt).default(10_000),
+  /** Memory one dashboard query may use in ClickHouse (max_memory_usage); past it the answer is 422. */
+  DASHBOARD_QUERY_MAX_MEMORY_BYTES: optional(positiveInt).default(256 * 1024 * 1024),
   /** Extra Host header values every server accepts (comma-separated); on a loopback bind only loopback names are accepted otherwise. */
   ALLOWED_HOSTS: optional(commaSeparated),
   /** Every HTTP server: whole request, headers, idle keep-alive, and open connections at most. */
@@ -285,7 +287,7 @@ export interface Config {
   bridge: { port: number; rabbitmqUrl: string | undefined; sqsQueueUrl: string | undefined; sqsEndpoint: string | undefined };
   dashboardPort: number;
   readKeys: string[];
-  dashboard: { maxStreams: number; maxStreamsPerClient: number; queryTimeoutMs: number };
+  dashboard: { maxStreams: number; maxStreamsPerClient: number; queryTimeoutMs: number; queryMaxMemoryBytes: number };
   http: HttpLimits;
   dataDir: string;
   dataDirMinFreeBytes: number;
@@ -473,7 +475,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bridge: { port: e.BRIDGE_PORT, rabbitmqUrl: e.RABBITMQ_URL, sqsQueueUrl: e.SQS_QUEUE_URL, sqsEndpoint: e.SQS_ENDPOINT },
     dashboardPort: e.DASHBOARD_PORT,
     readKeys: e.READ_KEYS ?? [],
-    dashboard: { maxStreams: e.DASHBOARD_MAX_STREAMS, maxStreamsPerClient: e.DASHBOARD_MAX_STREAMS_PER_CLIENT, queryTimeoutMs: e.DASHBOARD_QUERY_TIMEOUT_MS },
+    dashboard: { maxStreams: e.DASHBOARD_MAX_STREAMS, maxStreamsPerClient: e.DASHBOARD_MAX_STREAMS_PER_CLIENT, queryTimeoutMs: e.DASHBOARD_QUERY_TIMEOUT_MS, queryMaxMemoryBytes: e.DASHBOARD_QUERY_MAX_MEMORY_BYTES },
     http: {
       requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
       keepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS, maxConnections: e.HTTP_MAX_CONNECTIONS, allowedHosts: e.ALLOWED_HOSTS ?? [],

@@ -14,6 +14,7 @@ import type { StreamProcessor } from '../streams/processor';
 import { ClickHouseSink } from '../consumers/sink';
 import { sinkMetrics } from '../consumers/metrics';
 import { rollupMigrations } from '../consumers/tables';
+import { INSERT_COLUMNS } from '../consumers/rows';
 import { startTestRegistry } from './registry';
 import { createPipelineTopics, type PipelineTopics } from './pipeline';
 import { clickhouseTarget, testClickHouse } from './clickhouse';
@@ -129,6 +130,40 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     expect(active.body.points.map((p: { value: number }) => p.value)).toEqual([1, 2, 2]);
   });
 
+  it('/api/timeseries keeps the 20 largest groups and folds the rest into __other__, totals unchanged, and says so; a query over its memory cap is a 422', async () => {
+    // 30 devices in a day of their own, written straight to the table: device i has i + 1 events.
+    const day = T0 + 86_400_000;
+    const values = Array.from({ length: 30 }, (_, i) => [
+      'events.users', 0, 0, 0, `${new Date(day).toISOString().slice(0, 19).replace('T', ' ')}.000`, i + 1, 0, 0, 1, null, 'page_view', 'DE', `device-${i}`,
+    ]);
+    await clickhouse.insert({ table: `${db}.rollup_users`, values, format: 'JSONCompactEachRow', columns: [...INSERT_COLUMNS.rollup_users] });
+    const { status, body } = await get(`/api/timeseries?metric=user_events&from=${iso(day)}&to=${iso(day + MIN)}&interval=1m&groupBy=device`);
+    expect(status).toBe(200);
+    expect(body.truncated).toBe(true);
+    const groups = new Map<string, number>(body.points.map((p: { group: string; value: number }) => [p.group, p.value]));
+    expect(groups.size).toBe(21);
+    expect(groups.get('__other__')).toBe(Array.from({ length: 10 }, (_, i) => i + 1).reduce((a, b) => a + b, 0));
+    for (let i = 10; i < 30; i++) expect(groups.get(`device-${i}`)).toBe(i + 1);
+    expect([...groups.values()].reduce((a, b) => a + b, 0)).toBe((30 * 31) / 2);
+    // Under the cap nothing is folded.
+    const few = await get(`/api/timeseries?metric=orders&from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}&interval=1m&groupBy=type`);
+    expect(few.body.truncated).toBe(false);
+
+    const starved = dashboardApp({
+      queries: new DashboardQueries(clickhouse, db, 5000, undefined, 1024), admin, logger: silentLogger, metrics: createMetrics('d3'), streamIntervalMs: 100,
+      config: { ...testConfig(), readKeys: [], dashboard: { maxStreams: 6, maxStreamsPerClient: 5, queryTimeoutMs: 5000, queryMaxMemoryBytes: 1024 } },
+    });
+    const s3 = starved.listen(0, '127.0.0.1');
+    await new Promise((r) => s3.once('listening', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(s3.address() as AddressInfo).port}/api/timeseries?metric=user_events&from=${iso(day)}&to=${iso(day + MIN)}&groupBy=device`);
+      expect(res.status).toBe(422);
+      expect(await res.json()).toMatchObject({ error: 'query_too_large', message: expect.stringMatching(/DASHBOARD_QUERY_MAX_MEMORY_BYTES/) });
+    } finally {
+      await new Promise((r) => s3.close(r));
+    }
+  });
+
   it('/api/top-products ranks by units with revenue per currency', async () => {
     const { body } = await get(`/api/top-products?from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}&limit=5`);
     expect(body.products).toEqual([
@@ -152,7 +187,7 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     const readKey = `rk-${unique('k')}`;
     const secured = dashboardApp({
       queries: new DashboardQueries(clickhouse, db, 5000), admin, logger: silentLogger, metrics: createMetrics('d2'), streamIntervalMs: 100,
-      config: { ...testConfig(), readKeys: [readKey], dashboard: { maxStreams: 6, maxStreamsPerClient: 5, queryTimeoutMs: 5000 } },
+      config: { ...testConfig(), readKeys: [readKey], dashboard: { maxStreams: 6, maxStreamsPerClient: 5, queryTimeoutMs: 5000, queryMaxMemoryBytes: 256 * 2 ** 20 } },
     });
     // Listening as the dashboard service does: with the Host check every server keeps on loopback.
     const s2 = await listenHardened(secured, 0, '127.0.0.1', 'test dashboard');
