@@ -77,7 +77,7 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   app.get('/api/pipeline', async (_req, res) => {
     const queries = q(res);
     const { topics, processor, sink } = deps.config;
-    const [processLag, sinkLag, events, rollups, deadLetters, freshness, parts] = await Promise.all([
+    const [processLag, sinkLag, events, rollups, deadLetters, freshness, parts, folded] = await Promise.all([
       stageLag(deps.admin, 'process', processor.groupId, [topics.users, topics.orders]),
       stageLag(deps.admin, 'sink', sink.groupId, [topics.rollups]),
       topicRecords(deps.admin, topics.users).then(async (u) => u + (await topicRecords(deps.admin, topics.orders))),
@@ -85,6 +85,7 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
       topicRecords(deps.admin, topics.dlq),
       queries.freshness(),
       queries.parts(),
+      queries.folded(),
     ]);
     const sinkCommitted = sinkLag.partitions.reduce((n, p) => n + Math.max(0, p.committed), 0);
     res.json({
@@ -99,6 +100,8 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
       freshness,
       // Active parts and inserts so far per ClickHouse table (dashboards/queries.ts `parts`).
       clickhouse: { tables: parts },
+      // Events of the last hour counted under __other__, per kind.dimension, because a window had more values than its bound.
+      folded,
     });
   });
 

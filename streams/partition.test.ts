@@ -1,6 +1,6 @@
 import type { OrderEvent, PipelineEvent, UserEvent } from '../schemas/catalog';
 import { rowKey, type RollupRow } from '../schemas/rollup';
-import { BLOCK_ROWS, PartitionState, windowStartOf, type Taken } from './partition';
+import { BLOCK_ROWS, DIMENSION_BOUNDS, OTHER, PartitionState, windowStartOf, type Taken } from './partition';
 
 const login = (eventId: string, userId: string, occurredAt: number): PipelineEvent => ({
   kind: 'user',
@@ -91,6 +91,34 @@ describe('PartitionState under hostile input', () => {
     const rows = productRows(s);
     expect(rows).toHaveLength(2);
     expect(rows.map((r) => [r.dims.currency, r.dims.sku, r.amountCents]).sort()).toEqual([['EUR', 'z', 1000], ['USD', 'y,currency=EUR,sku=z', 1000]]);
+  });
+
+  it('folds a window\'s device values past their bound into __other__: every event still counts, the same on every recomputation', () => {
+    const bound = DIMENSION_BOUNDS.device!;
+    const devices = (n: number) => Array.from({ length: n }, (_, i) => `device-${i}`);
+    const run = () => {
+      const s = new PartitionState('t', 0, 100_000, 0, 0);
+      // bound + 50 distinct devices, each twice, in one window; then one more window with a few.
+      devices(bound + 50).forEach((d, i) => {
+        s.apply(2 * i, { kind: 'user', record: { ...(login(`a${i}`, 'u', T).record as UserEvent), device: d } });
+        s.apply(2 * i + 1, { kind: 'user', record: { ...(login(`b${i}`, 'u', T).record as UserEvent), device: d } });
+      });
+      devices(3).forEach((d, i) => s.apply(10_000 + i, { kind: 'user', record: { ...(login(`c${i}`, 'u', T + 60_000).record as UserEvent), device: d } }));
+      return s;
+    };
+    const s = run();
+    const rows = s.takeDirty().map((t) => t.row).filter((r) => r.kind === 'users');
+    const first = rows.filter((r) => r.windowStart === windowStartOf(T));
+    expect(first).toHaveLength(bound + 1);
+    expect(first.find((r) => r.dims.device === OTHER)!.count).toBe(100);
+    expect(first.reduce((n, r) => n + r.count, 0)).toBe(2 * (bound + 50));
+    expect(first.filter((r) => r.dims.device !== OTHER).map((r) => r.dims.device).sort()).toEqual(devices(bound).sort());
+    // A window of its own has its own bound.
+    expect(rows.filter((r) => r.windowStart === windowStartOf(T + 60_000)).map((r) => r.dims.device).sort()).toEqual(devices(3));
+    expect(s.folded.get('users.device')).toBe(100);
+    // Recomputed from the start: the same rows.
+    const again = run().takeDirty().map((t) => t.row).filter((r) => r.kind === 'users');
+    expect(again).toEqual(rows);
   });
 
   it('regression #16.4: cuts a segment into chunks of at most maxRows open rows, at the same records on every recomputation', () => {

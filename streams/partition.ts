@@ -34,6 +34,16 @@ const DIMS_OF: Record<keyof typeof DIMENSIONS, (a: string, b: string, c: string)
   products: (category, currency, sku) => ({ category, currency, sku }),
 };
 
+/**
+ * Distinct values a dimension takes per window in one chunk; the values past it are folded into
+ * OTHER (their events still count, under that value). Codes are bounded by their lists already
+ * (ISO 4217 and 3166-1, the event types); free text is bounded here: whatever values writers
+ * send, a window's rows, and every answer split by a dimension, stay bounded. A function of the
+ * records from the chunk's start, like the chunk: recomputations fold the same values.
+ */
+export const DIMENSION_BOUNDS: Readonly<Record<string, number>> = { type: 100, country: 300, currency: 200, device: 1000, category: 1000, sku: 100_000 };
+export const OTHER = '__other__';
+
 /** What applying one record did. */
 export type Applied = 'counted' | 'duplicate' | 'conflict' | 'seeded';
 
@@ -100,7 +110,11 @@ export class PartitionState {
   private previousIds = new IdTable();
   /** `kind|topic|partition|segment|` per kind for the open segment: the constant head of its row keys. */
   private keyHeads = new Map<RollupKind, string>();
+  /** Per kind and window of the open chunk, the values each dimension took (DIMENSION_BOUNDS). */
+  private values = new Map<RollupKind, Map<number, [Set<string>, Set<string>, Set<string>]>>();
   duplicates = 0;
+  /** Events whose value of a dimension was folded into OTHER, per `kind.dimension` (each event once per row it bumps). */
+  readonly folded = new Map<string, number>();
 
   constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number,
     readonly maxRows = Infinity, readonly blockOffsets = BLOCK_OFFSETS) {
@@ -189,6 +203,7 @@ export class PartitionState {
     this.active = new Map();
     this.activeHeld = 0;
     this.keyHeads.clear();
+    this.values = new Map();
     for (const d of this.openDeltas.values()) this.closedDeltas.push(d);
     this.openDeltas = new Map();
   }
@@ -237,6 +252,8 @@ export class PartitionState {
     count: number, amountCents: number, quantity: number): void {
     let byWindow = this.index.get(kind);
     if (!byWindow) this.index.set(kind, (byWindow = new Map()));
+    // A new row: its values count against their bounds first (an existing row's already did).
+    if (byWindow.get(windowStart)?.get(a)?.get(b)?.get(c) === undefined) [a, b, c] = this.bounded(kind, windowStart, a, b, c);
     let byA = byWindow.get(windowStart);
     if (!byA) byWindow.set(windowStart, (byA = new Map()));
     let byB = byA.get(a);
@@ -277,6 +294,29 @@ export class PartitionState {
       }
     }
     this.markDirty(held);
+  }
+
+  /** The values a new row of (kind, window) takes: each as given while within its dimension's bound, OTHER past it. */
+  private bounded(kind: keyof typeof DIMENSIONS, windowStart: number, a: string, b: string, c: string): [string, string, string] {
+    let byWindow = this.values.get(kind);
+    if (!byWindow) this.values.set(kind, (byWindow = new Map()));
+    let sets = byWindow.get(windowStart);
+    if (!sets) byWindow.set(windowStart, (sets = [new Set(), new Set(), new Set()]));
+    const names = DIMENSIONS[kind];
+    const out: [string, string, string] = [a, b, c];
+    for (let i = 0; i < 3; i++) {
+      const seen = sets[i]!;
+      const value = out[i]!;
+      if (seen.has(value)) continue;
+      if (seen.size < DIMENSION_BOUNDS[names[i]!]!) {
+        seen.add(value);
+        continue;
+      }
+      out[i] = OTHER;
+      const name = `${kind}.${names[i]}`;
+      this.folded.set(name, (this.folded.get(name) ?? 0) + 1);
+    }
+    return out;
   }
 
   private markDirty(held: Held): void {

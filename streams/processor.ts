@@ -201,6 +201,8 @@ export class StreamProcessor {
     const last = batch.messages.at(-1);
     if (last && isRunning() && !isStale()) resolveOffset(last.offset);
     this.deps.metrics.records.inc({ topic }, batch.messages.length);
+    for (const [dimension, n] of state.folded) this.deps.metrics.folded.inc({ dimension }, n);
+    state.folded.clear();
     this.deps.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - state.position));
     await heartbeat();
     // Bound memory: wait for the rollup producer when too much is waiting to be emitted.

@@ -145,6 +145,10 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     expect(groups.get('__other__')).toBe(Array.from({ length: 10 }, (_, i) => i + 1).reduce((a, b) => a + b, 0));
     for (let i = 10; i < 30; i++) expect(groups.get(`device-${i}`)).toBe(i + 1);
     expect([...groups.values()].reduce((a, b) => a + b, 0)).toBe((30 * 31) / 2);
+    // What the processor folded into __other__ in the last hour is on /api/pipeline, per kind.dimension.
+    const now = new Date(Math.floor(Date.now() / MIN) * MIN).toISOString().slice(0, 19).replace('T', ' ');
+    await clickhouse.insert({ table: `${db}.rollup_users`, values: [['events.users', 0, 0, 0, `${now}.000`, 7, 0, 0, 1, null, 'login', 'DE', '__other__']], format: 'JSONCompactEachRow', columns: [...INSERT_COLUMNS.rollup_users] });
+    expect((await get('/api/pipeline')).body.folded).toEqual({ 'users.device': 7 });
     // Under the cap nothing is folded.
     const few = await get(`/api/timeseries?metric=orders&from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}&interval=1m&groupBy=type`);
     expect(few.body.truncated).toBe(false);
