@@ -66,11 +66,35 @@ export async function startSinkStage(deps: StageDeps, wrapClickHouse: (client: C
   }
 }
 
+/**
+ * The sink and the dashboard in one process, on one ClickHouse client: with the embedded engine
+ * one process owns DATA_DIR/clickhouse, so the dashboard must read it from there. The
+ * dashboard's /readyz also says whether the sink makes progress, and its /metrics serves the
+ * sink's; the sink opens no ops port of its own.
+ */
+async function startSinkWithDashboard(deps: StageDeps): Promise<RunningStage> {
+  const { config } = deps;
+  const clickhouse = createClickHouse(config.clickhouse, config.dataDir);
+  try {
+    const sink = await startSink({ ...deps, clickhouse });
+    const dashboard = await startDashboard({ ...deps, clickhouse, checks: [{ name: 'sink', check: () => sink.checkProgress() }] })
+      .catch(async (err: unknown) => { await sink.stop(); throw err; });
+    return {
+      stop: async () => { await dashboard.close(); await sink.stop(); await clickhouse.close(); },
+      banner: `ClickHouse sink running into ${describeClickHouse(config.clickhouse, config.dataDir)} (group ${config.sink.groupId}); dashboard: ${dashboard.url}`,
+    };
+  } catch (err) {
+    await clickhouse.close();
+    throw err;
+  }
+}
+
 export function sinkCommand(ctx: CliContext): Command {
   return new Command('sink')
     .summary('run the ClickHouse sink: rollups topic → ClickHouse tables, committed after insert')
-    .description('Consumer group SINK_GROUP_ID (tributary-clickhouse-sink). Runs the migrations first. With the embedded engine (no CLICKHOUSE_URL) this process owns DATA_DIR/clickhouse: use `tributary start` to serve the dashboard from the same data.')
-    .action(() => runStage(ctx, 'sink', (deps) => startSinkStage(deps)));
+    .description('Consumer group SINK_GROUP_ID (tributary-clickhouse-sink). Runs the migrations first. With the embedded engine (no CLICKHOUSE_URL) this process owns DATA_DIR/clickhouse: add --with-dashboard to serve the dashboard from the same data (what `tributary start` runs).')
+    .option('--with-dashboard', 'also serve the dashboard (DASHBOARD_PORT) from this process\'s ClickHouse client')
+    .action((opts: { withDashboard?: boolean }) => runStage(ctx, 'sink', (deps) => (opts.withDashboard ? startSinkWithDashboard(deps) : startSinkStage(deps))));
 }
 
 export function dashboardCommand(ctx: CliContext): Command {

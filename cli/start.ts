@@ -1,26 +1,21 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { loadConfig, LOOPBACK, urlFor, type Config } from '../platform/config';
+import { loadConfig, LOOPBACK, STAGES_FILE, urlFor, type Config } from '../platform/config';
 import { errorMessage } from '../platform/errors';
 import { createLogger, resolveLogFormat, routeProcessWarnings, type Logger } from '../platform/logger';
-import { createMetrics } from '../platform/metrics';
 import { assertPortFree } from '../platform/local/ports';
 import { LocalKafka, localKafkaRoot } from '../platform/local/kafka';
 import { acquireRunLock } from '../platform/local/run-lock';
 import { prepareDataDir } from '../platform/local/data-dir';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
-import { createClickHouse, describeClickHouse } from '../platform/clickhouse/client';
-import { startEmbeddedRegistry } from '../schemas/registry/embedded';
-import { SchemaClient } from '../schemas/client';
+import { describeClickHouse } from '../platform/clickhouse/client';
 import { resolveWriteAuth, writeKeyBanner } from '../producers/ingest/auth';
-import { startSink } from '../consumers/service';
-import { startDashboard } from '../dashboards/service';
 import { LocalRabbitMQ } from '../platform/local/rabbitmq';
 import { LocalSqs } from '../platform/local/elasticmq';
 import { CreateQueueCommand } from '@aws-sdk/client-sqs';
 import { sqsClient } from '../producers/bridge/sqs';
-import { supervise, waitReady } from './supervise';
+import { StageBoard, supervise, waitReady, type StageState } from './supervise';
 import { liveStatus } from './status';
 import { DEMO_RABBITMQ_QUEUE, demoOptions, driveDemo, type DemoCommandOptions } from './demo';
 import type { CliContext } from './context';
@@ -95,50 +90,51 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   await admin.disconnect();
 
   step('Starting the registry, the sink and the dashboard, then ingest and the processor…');
-  // The sink and the dashboard share a registry: the dashboard's /metrics (behind READ_KEYS) serves the sink's. The
-  // schema registry keeps its own (its /metrics answers to registry users, not read keys).
-  const metrics = createMetrics('start');
-  let registryUrl = config.registry.url;
-  if (config.registry.embedded) {
-    const registry = await startEmbeddedRegistry({ kafka, logger, metrics: createMetrics('registry'), port: config.registry.port, host: config.hosts.other, access: config.registry, http: config.http });
-    stops.push({ name: 'registry', stop: () => registry.close() });
-    registryUrl = registry.url;
-  }
-  const schemas = new SchemaClient(registryUrl, logger, config.registry.auth);
-  const clickhouse = createClickHouse(config.clickhouse, config.dataDir);
-  stops.push({ name: 'clickhouse', stop: () => clickhouse.close() });
-  const sink = await startSink({ config, kafka, clickhouse, schemas, logger, metrics });
-  stops.push({ name: 'sink', stop: () => sink.stop() });
-  // This process hosts the sink: the dashboard's /readyz also says whether the sink makes progress.
-  const dashboard = await startDashboard({ config, clickhouse, kafka, logger, metrics, checks: [{ name: 'sink', check: () => sink.checkProgress() }] });
-  stops.push({ name: 'dashboard', stop: () => dashboard.close() });
-
-  // Child stages see the running broker and registry as if configured externally.
+  // Every stage is a process of its own, started again if it dies (supervise): one stage's crash,
+  // out-of-memory or blocked event loop cannot stop another. Their states go to STAGES_FILE, which
+  // the dashboard's /api/pipeline reads.
+  const board = new StageBoard(path.join(config.dataDir, STAGES_FILE));
+  const record = (child: { pid?: number }) => lock.addChild(child.pid);
+  const registryUrl = config.registry.embedded ? urlFor(config.hosts.other, config.registry.port) : config.registry.url;
   const auth = resolveWriteAuth(config);
+  // Child stages see the running broker and registry as if configured externally.
   const childEnv: NodeJS.ProcessEnv = {
     ...ctx.env, KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl,
     ...(auth.keys ? { WRITE_KEYS: auth.keys.join(',') } : { INGEST_AUTH: 'off' }),
     // Our own broker writes into DATA_DIR: ingest stops accepting before that disk is full.
     ...(config.kafka.local ? { INGEST_DISK_GUARD: 'on' } : {}),
+    STAGES_FILE: path.join(config.dataDir, STAGES_FILE),
     // The stages log as this process does; for a person (pretty), only their warnings and errors unless --verbose.
     LOG_FORMAT: resolveLogFormat(config.logFormat),
     ...(resolveLogFormat(config.logFormat) === 'pretty' && !opts.verbose && config.logLevel === 'info' ? { LOG_LEVEL: 'warn' } : {}),
   };
-  const record = (child: { pid?: number }) => lock.addChild(child.pid);
-  const processor = supervise(ctx.self, ['process'], childEnv, logger, stopping, record);
+  if (config.registry.embedded) {
+    // The registry answers to its own users (REGISTRY_USERS), as configured for this command.
+    const registry = supervise(ctx.self, ['registry'], { ...childEnv, SCHEMA_REGISTRY_URL: undefined }, logger, stopping, record, board.update);
+    stops.push({ name: 'registry', stop: () => registry.stop() });
+    await waitReady(`${registryUrl}/readyz`, 120_000);
+  }
+  // The sink and the dashboard share one process: with the embedded engine one process owns
+  // DATA_DIR/clickhouse. The dashboard's /metrics serves the sink's.
+  const store = supervise(ctx.self, ['sink', '--with-dashboard'], childEnv, logger, stopping, record, board.update);
+  stops.push({ name: 'sink+dashboard', stop: () => store.stop() });
+  const dashboardUrl = urlFor(config.hosts.dashboard, config.dashboardPort);
+  await waitReady(`${dashboardUrl}/readyz`, 120_000);
+
+  const processor = supervise(ctx.self, ['process'], childEnv, logger, stopping, record, board.update);
   stops.push({ name: 'process', stop: () => processor.stop() });
-  const ingest = supervise(ctx.self, ['ingest'], childEnv, logger, stopping, record);
+  const ingest = supervise(ctx.self, ['ingest'], childEnv, logger, stopping, record, board.update);
   stops.push({ name: 'ingest', stop: () => ingest.stop() });
   const ingestUrl = urlFor(config.hosts.ingest, config.ingestPort);
   await waitReady(`${ingestUrl}/readyz`, 120_000);
   // The processor opens its ops port once it has joined its group: the banner below waits for it too.
   if (config.processor.port !== 0) await waitReady(`${urlFor(config.hosts.other, config.processor.port)}/healthz`, 120_000);
 
-  const bridge = opts.via === 'rabbitmq' || opts.via === 'sqs' ? await startBridgeStage(ctx, config, opts, childEnv, logger, stops, stopping) : undefined;
+  const bridge = opts.via === 'rabbitmq' || opts.via === 'sqs' ? await startBridgeStage(ctx, config, opts, childEnv, logger, stops, stopping, record, board.update) : undefined;
 
   ctx.out([
     'Tributary is running:',
-    `  dashboard   ${dashboard.url}`,
+    `  dashboard   ${dashboardUrl}`,
     `  ingest      ${ingestUrl}/v1/events${auth.developmentKey ? `   ${writeKeyBanner(auth, config.dataDir, ctx.outIsTerminal === true)}` : ''}`,
     `  registry    ${registryUrl}`,
     `  kafka       ${brokers.join(',')}`,
@@ -160,7 +156,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
     ctx.out(`Demo traffic: ${opts.rate} events/s via ${opts.via}; ground truth in ${path.join(config.dataDir, 'demo-ledger.json')} on stop\n`);
   }
   // On a terminal: a status line refreshed in place (the first thing stopped on Ctrl-C).
-  const stopStatus = liveStatus(dashboard.url, config.readKeys[0]);
+  const stopStatus = liveStatus(dashboardUrl, config.readKeys[0]);
   stops.push({ name: 'status', stop: async () => stopStatus() });
 }
 
@@ -170,6 +166,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
  */
 async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoCommandOptions, env: NodeJS.ProcessEnv, logger: Logger,
   stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean,
+  onSpawn: (child: { pid?: number }) => void, onChange: (state: StageState) => void,
 ): Promise<{ description: string; queue: string; config: Partial<Config['bridge']> }> {
   await assertPortFree(config.bridge.port, 'bridge metrics, BRIDGE_PORT');
   let args: string[];
@@ -199,7 +196,7 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
     args = ['bridge', 'sqs', '--queue-url', queueUrl];
     bridgeConfig = { sqsQueueUrl: queueUrl };
   }
-  const bridge = supervise(ctx.self, args, { ...env, ...(bridgeConfig.rabbitmqUrl ? { RABBITMQ_URL: bridgeConfig.rabbitmqUrl } : {}) }, logger, stopping);
+  const bridge = supervise(ctx.self, args, { ...env, ...(bridgeConfig.rabbitmqUrl ? { RABBITMQ_URL: bridgeConfig.rabbitmqUrl } : {}) }, logger, stopping, onSpawn, onChange);
   stops.push({ name: 'bridge', stop: () => bridge.stop() });
   const bridgeUrl = urlFor(config.hosts.other, config.bridge.port);
   await waitReady(`${bridgeUrl}/readyz`, 60_000);

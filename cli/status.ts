@@ -5,6 +5,7 @@ interface Pipeline {
   stages: Array<{ stage: string; lag?: number; recordsPerSecond?: number | null }>;
   deadLetters: number;
   freshness: { p50Ms: number; p99Ms: number } | null;
+  supervisor?: Array<{ stage: string; restarts: number }> | null;
 }
 
 const n = new Intl.NumberFormat('en');
@@ -20,7 +21,14 @@ export function statusLine(p: Pipeline): string {
     `sink lag ${n.format(stage('sink')?.lag ?? 0)}`,
     `freshness ${fresh}`,
     `dead letters ${n.format(p.deadLetters)}`,
+    ...restarts(p),
   ].join('  ·  ');
+}
+
+/** `restarts sink+dashboard 2, process 1`: shown only once a stage was started again. */
+function restarts(p: Pipeline): string[] {
+  const restarted = (p.supervisor ?? []).filter((s) => s.restarts > 0);
+  return restarted.length === 0 ? [] : [`restarts ${restarted.map((s) => `${s.stage} ${s.restarts}`).join(', ')}`];
 }
 
 /**

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Admin } from '../platform/kafka/client';
@@ -15,7 +16,7 @@ import { StreamHub } from './stream';
 export interface DashboardDeps {
   queries: DashboardQueries;
   admin: Admin;
-  config: Pick<Config, 'topics' | 'processor' | 'sink' | 'readKeys' | 'dashboard'>;
+  config: Pick<Config, 'topics' | 'processor' | 'sink' | 'readKeys' | 'dashboard'> & Partial<Pick<Config, 'stagesFile'>>;
   logger: Logger;
   metrics: Registry;
   checks?: ReadinessCheck[];
@@ -102,6 +103,8 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
       clickhouse: { tables: parts },
       // Events of the last hour counted under __other__, per kind.dimension, because a window had more values than its bound.
       folded,
+      // Under `tributary start`: each stage's process, and how often it died and was started again.
+      supervisor: supervisedStages(deps.config.stagesFile),
     });
   });
 
@@ -176,5 +179,16 @@ class RateSampler {
     this.last.set(name, { at: now, value });
     if (!prev) return null;
     return Math.max(0, Math.round(((value - prev.value) * 1000) / (now - prev.at)));
+  }
+}
+
+/** The stages `tributary start` supervises, from its STAGES_FILE; null when not under start (or not written yet). */
+function supervisedStages(file: string | undefined): Array<{ stage: string; pid: number | null; restarts: number; lastExit: unknown }> | null {
+  if (!file) return null;
+  try {
+    const { stages } = JSON.parse(readFileSync(file, 'utf8')) as { stages: Array<{ stage: string; pid?: number; restarts: number; lastExit: unknown }> };
+    return stages.map((s) => ({ stage: s.stage, pid: s.pid ?? null, restarts: s.restarts, lastExit: s.lastExit }));
+  } catch {
+    return null;
   }
 }

@@ -54,6 +54,9 @@ export interface EventLimits {
 /** The numeric bounds (EVENT_LIMITS overrides them). */
 type NumericLimit = Exclude<keyof EventLimits, 'extraCurrencies' | 'extraCountries'>;
 
+/** Where `tributary start` keeps its stages' states, in DATA_DIR. */
+export const STAGES_FILE = 'stages.json';
+
 export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = {
   items: 100,
   properties: 50,
@@ -149,6 +152,8 @@ export const envSchema = z.object({
   INGEST_PORT: optional(port).default(8080),
   DASHBOARD_PORT: optional(port).default(3000),
   DATA_DIR: optional(z.string().min(1)).default('./.tributary'),
+  /** Set by `tributary start` for its stages: the file its supervisor keeps the stages' states in (/api/pipeline shows them). */
+  STAGES_FILE: optional(z.string().min(1)),
   /** Free space DATA_DIR must have for `start`/`kafka` to start, and below which ingest stops accepting when INGEST_DISK_GUARD is on. */
   DATA_DIR_MIN_FREE_MB: optional(positiveInt).default(256),
   /** `on`: ingest answers 503 while DATA_DIR (where the local broker writes) is below DATA_DIR_MIN_FREE_MB; `tributary start` turns it on with its own broker. */
@@ -290,6 +295,8 @@ export interface Config {
   dashboard: { maxStreams: number; maxStreamsPerClient: number; queryTimeoutMs: number; queryMaxMemoryBytes: number };
   http: HttpLimits;
   dataDir: string;
+  /** The supervisor's file of stage states, under `tributary start` (STAGES_FILE). */
+  stagesFile: string | undefined;
   dataDirMinFreeBytes: number;
   /** Listen addresses: ingest, dashboard, and the rest (registry, processor/sink/bridge ops). */
   hosts: { ingest: string; dashboard: string; other: string };
@@ -481,6 +488,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       keepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS, maxConnections: e.HTTP_MAX_CONNECTIONS, allowedHosts: e.ALLOWED_HOSTS ?? [],
     },
     dataDir: path.resolve(e.DATA_DIR),
+    stagesFile: e.STAGES_FILE,
     dataDirMinFreeBytes: e.DATA_DIR_MIN_FREE_MB * 2 ** 20,
     hosts: { ingest: e.INGEST_HOST ?? e.BIND_HOST ?? LOOPBACK, dashboard: e.DASHBOARD_HOST ?? e.BIND_HOST ?? LOOPBACK, other: e.BIND_HOST ?? LOOPBACK },
     logLevel: e.LOG_LEVEL,

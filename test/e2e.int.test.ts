@@ -61,8 +61,12 @@ describe('tributary start, end to end', () => {
     const metrics = await (await fetch(`${dashboard}/metrics`)).text();
     const inserted = metricValue(metrics, 'tributary_sink_rows_total') ?? NaN;
     expect(inserted).toBeGreaterThan(0);
-    // One registry for the process: its runtime metrics once, labelled with the command.
-    expect(metrics.match(/^tributary_process_cpu_user_seconds_total\{[^}]*\}/gm)).toEqual(['tributary_process_cpu_user_seconds_total{stage="start"}']);
+    // One registry for the process: its runtime metrics once, labelled with its stage (the sink's process serves the dashboard).
+    expect(metrics.match(/^tributary_process_cpu_user_seconds_total\{[^}]*\}/gm)).toEqual(['tributary_process_cpu_user_seconds_total{stage="sink"}']);
+    // Every stage is a supervised process of its own, none restarted.
+    const { supervisor } = (await (await fetch(`${dashboard}/api/pipeline`)).json()) as { supervisor: Array<{ stage: string; pid: number; restarts: number }> };
+    expect(supervisor.map((s) => [s.stage, s.restarts]).sort()).toEqual([['ingest', 0], ['process', 0], ['registry', 0], ['sink+dashboard', 0]]);
+    expect(new Set(supervisor.map((s) => s.pid)).size).toBe(4);
     // And the page is served with its charting library, offline.
     expect((await fetch(`${dashboard}/`)).status).toBe(200);
     expect((await fetch(`${dashboard}/vendor/chart.js/chart.umd.js`)).status).toBe(200);
