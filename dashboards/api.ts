@@ -101,7 +101,7 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
       freshness,
       // Active parts and inserts so far per ClickHouse table (dashboards/queries.ts `parts`).
       clickhouse: { tables: parts },
-      // Events of the last hour counted under __other__, per kind.dimension, because a window had more values than its bound.
+      // Events counted under __other__ in rows written in the last hour, per kind.dimension: a window had more values than its bound.
       folded,
       // Under `tributary start`: each stage's process, and how often it died and was started again.
       supervisor: supervisedStages(deps.config.stagesFile),

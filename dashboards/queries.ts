@@ -127,16 +127,16 @@ export class DashboardQueries {
   }
 
   /**
-   * Events of the windows of the last `windowMs` counted under `__other__` (a window had more
-   * values of that dimension than its bound, streams/partition.ts), per `kind.dimension`; only
-   * those with any.
+   * Events counted under `__other__` (a window had more values of that dimension than its bound,
+   * streams/partition.ts) in rows written in the last `windowMs`, whatever their event time, per
+   * `kind.dimension`; only those with any.
    */
   async folded(windowMs = 3_600_000, now = Date.now()): Promise<Record<string, number>> {
     const tables = { users: ['rollup_users', ['type', 'country', 'device']], orders: ['rollup_orders', ['type', 'country', 'currency']], products: ['rollup_products', ['sku', 'category', 'currency']] } as const;
     const out: Record<string, number> = {};
     await Promise.all(Object.entries(tables).map(async ([kind, [table, dims]]) => {
       const [row] = await this.rows<Record<string, string>>(
-        `SELECT ${dims.map((d) => `sumIf(count, ${d} = '${OTHER}') AS ${d}`).join(', ')} FROM ${this.db}.${table} FINAL WHERE window_start >= {since:DateTime64(3, 'UTC')}`,
+        `SELECT ${dims.map((d) => `sumIf(count, ${d} = '${OTHER}') AS ${d}`).join(', ')} FROM ${this.db}.${table} FINAL WHERE inserted_at >= {since:DateTime64(3, 'UTC')}`,
         { since: chTime(now - windowMs) });
       for (const d of dims) if (Number(row?.[d] ?? 0) > 0) out[`${kind}.${d}`] = Number(row![d]);
     }));
