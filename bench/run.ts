@@ -117,11 +117,11 @@ async function main(): Promise<void> {
       for (const x of whole.sustained) {
         lines.push(`| ${x.offeredEventsPerSecond} | ${x.seconds} | ${x.acceptedEventsPerSecond}${ofCeiling(x.acceptedEventsPerSecond, ceiling?.producerRecordsPerSecond)} | ${x.non2xx} | ${x.requestP99ms} | ${x.maxProcessLag} events (${x.maxProcessLagSeconds} s) | ${x.maxSinkLag} | ${x.held ? 'yes' : 'no'} |`);
       }
-      lines.push('', '| freshness at | accepted events/s | probes | p50 ms | p90 ms | p99 ms | max ms | ClickHouse parts created per hour | most active parts in a table |', '|---|---|---|---|---|---|---|---|---|');
+      lines.push('', '| freshness at | accepted events/s | probes | p50 ms | p90 ms | p99 ms | max ms | reported by /api/pipeline p50 / p99 ms | ClickHouse parts created per hour | most active parts in a table |', '|---|---|---|---|---|---|---|---|---|---|');
       for (const f of whole.freshness) {
-        lines.push(`| ${f.rate} events/s, ${f.label} | ${f.acceptedEventsPerSecond} | ${f.probes} | ${f.p50ms} | ${f.p90ms} | ${f.p99ms} | ${f.maxMs} | ${f.partsPerHour} (${Object.entries(f.partsPerHourByTable).map(([t, n]) => `${t} ${n}`).join(', ')}) | ${f.maxActiveParts} |`);
+        lines.push(`| ${f.rate} events/s, ${f.label} | ${f.acceptedEventsPerSecond} | ${f.probes} | ${f.p50ms} | ${f.p90ms} | ${f.p99ms} | ${f.maxMs} | ${f.reported ? `${f.reported.p50ms} / ${f.reported.p99ms}` : 'idle'} | ${f.partsPerHour} (${Object.entries(f.partsPerHourByTable).map(([t, n]) => `${t} ${n}`).join(', ')}) | ${f.maxActiveParts} |`);
       }
-      lines.push('', `Peak memory: start (sink, dashboard, registry, chDB) ${whole.peakMiB.start} MiB, processor ${whole.peakMiB.processor} MiB, ingest ${whole.peakMiB.ingest} MiB.`, '');
+      lines.push('', `Peak memory: start (the supervisor process alone) ${whole.peakMiB.start} MiB, processor ${whole.peakMiB.processor} MiB, ingest ${whole.peakMiB.ingest} MiB.`, '');
     } finally {
       await env.stop();
     }

@@ -44,6 +44,8 @@ export interface FreshnessRun {
   partsPerHour: number;
   partsPerHourByTable: Record<string, number>;
   maxActiveParts: number;
+  /** What /api/pipeline reported as freshness at the end of the load (the figure the page and the status line show), to set beside the probes'. */
+  reported: { p50ms: number; p99ms: number } | null;
 }
 
 export interface WholeResult {
@@ -55,8 +57,8 @@ export interface WholeResult {
 }
 
 /**
- * #17, what users meet on one machine: `tributary start` (ingest and processor as its children,
- * sink, dashboard, registry and chDB in its own process) on the bench broker, driven over HTTP by
+ * What users meet on one machine: `tributary start` (every stage a child process; the sink, the
+ * dashboard and chDB share one) on the bench broker, driven over HTTP by
  * autocannon with batches of 100 events shaped like a shop (50,000 users, 5,000 SKUs, 40% orders).
  *
  * 1. Freshness at a fixed rate (BENCH_WHOLE_FRESHNESS_RATE, 5,000 events/s) for
@@ -94,6 +96,7 @@ export async function benchWhole(env: BenchEnv): Promise<WholeResult> {
         }
       })();
       const r = await load;
+      const reported = ((await (await fetch(`${stack.dashboard}/api/pipeline`)).json().catch(() => ({}))) as { freshness?: { p50Ms: number; p99Ms: number } | null }).freshness ?? null;
       // Settle at once: waiting for the sampler's 2 s sleep first would add up to 2 s to the last probes.
       const [latencies] = await Promise.all([prober.settle(60_000), sampling]);
       const seconds = (performance.now() - started) / 1000;
@@ -103,6 +106,7 @@ export async function benchWhole(env: BenchEnv): Promise<WholeResult> {
         label, settings, rate: freshRate, seconds: freshSeconds, acceptedEventsPerSecond: Math.round((r['2xx'] * EVENTS_PER_REQUEST) / freshSeconds),
         probes: latencies.length, p50ms: quantile(latencies, 0.5), p90ms: quantile(latencies, 0.9), p99ms: quantile(latencies, 0.99), maxMs: latencies.at(-1) ?? NaN,
         partsPerHour: Object.values(byTable).reduce((a, b) => a + b, 0), partsPerHourByTable: byTable, maxActiveParts: maxActive,
+        reported: reported && { p50ms: reported.p50Ms, p99ms: reported.p99Ms },
       });
       logger.info(freshness.at(-1), 'bench.whole.freshness');
     } finally {
