@@ -6,7 +6,7 @@ import { waitFor } from './helpers';
  * is how long newly received events take to become queryable: held against probes measured
  * from the outside, as a user would, with the demo's traffic running at its 100 events/s and
  * the default flush settings. Each probe is an order in a minute window of its own, timed from
- * its POST to /api/totals counting it.
+ * its POST to /api/totals counting it. The same at 5,000 events/s.
  */
 describe('freshness tells the truth', () => {
   let started: StartedPipeline | undefined;
@@ -14,8 +14,13 @@ describe('freshness tells the truth', () => {
     if (started) await killAndWait(started.child, 'SIGTERM');
   });
 
-  it('the reported p50 is within 1 s of the probes\' median and its p99 within 2 s of the slowest probe, under the demo\'s traffic', async () => {
-    started = await spawnStart(['--demo'], 'fresh-key', undefined, { FLUSH_INTERVAL_MS: '500', SINK_BATCH_DELAY_MS: '500' });
+  afterEach(async () => {
+    if (started) await killAndWait(started.child, 'SIGTERM');
+    started = undefined;
+  });
+
+  it.each([100, 5000])('the reported p50 is within 1 s of the probes\' median and its p99 within 2 s of the slowest probe, under demo traffic at %i events/s', async (rate) => {
+    started = await spawnStart(['--demo', '--rate', String(rate)], 'fresh-key', undefined, { FLUSH_INTERVAL_MS: '500', SINK_BATCH_DELAY_MS: '500' });
     const { ingest, dashboard } = started;
     // Let the demo's traffic run for a while: re-sent rows pile up in the figure as time goes on.
     const began = Date.now();
@@ -24,7 +29,8 @@ describe('freshness tells the truth', () => {
       return freshness !== null && Date.now() - began > 20_000 ? true : undefined;
     }, 'the demo to run 20 s with rows inserted', 90_000, 500);
 
-    const base = Math.floor(Date.now() / 60_000) * 60_000 - 3 * 3600_000;
+    // Minutes of 2001: no demo event (late ones go back hours, not years) shares them.
+    const base = Date.UTC(2001, 0, 1, 12);
     const probes: number[] = [];
     for (let i = 0; i < 12; i++) {
       const window = base + i * 60_000;
