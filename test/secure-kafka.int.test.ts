@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { commandLineOf } from '../platform/local/run-lock';
 import os from 'node:os';
 import path from 'node:path';
 import { countBrokers } from '../platform/kafka/client';
@@ -27,8 +28,27 @@ describe('the pipeline on a TLS + SASL/SCRAM broker with a registry behind Basic
   const readKey = `rk-${secret()}`;
   let env: Record<string, string>;
 
+  /** Command lines of the keytool processes seen while the broker's certificate was made. */
+  const keytools: string[] = [];
+
   beforeAll(async () => {
-    broker = await startOnFreePorts({ dataDir, mavenRepo: process.env.TRIBUTARY_TEST_MAVEN_REPO!, logger: silentLogger, heapOpts: '-Xms128m -Xmx512m', secure: {} });
+    // Sample every process's argv while the certificate is made: keytool runs for a second or so each time.
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+          const line = commandLineOf(Number(pid));
+          if (line && /keytool/.test(line) && !keytools.includes(line)) keytools.push(line);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    })();
+    try {
+      broker = await startOnFreePorts({ dataDir, mavenRepo: process.env.TRIBUTARY_TEST_MAVEN_REPO!, logger: silentLogger, heapOpts: '-Xms128m -Xmx512m', secure: {} });
+    } finally {
+      sampling = false;
+      await sampler;
+    }
     const s = broker.security!;
     env = {
       KAFKA_BROKERS: broker.brokers.join(','), KAFKA_SSL: 'true', KAFKA_SSL_CA_FILE: s.caFile,
@@ -49,6 +69,14 @@ describe('the pipeline on a TLS + SASL/SCRAM broker with a registry behind Basic
     await expect(countBrokers(broker.brokers, { sslCa: broker.security!.sslCa, sasl: { mechanism: 'scram-sha-256', username: 'tributary', password: 'not-it' } }))
       .rejects.toThrow(/SASL SCRAM SHA256 authentication failed/);
     expect(await countBrokers(broker.brokers, { sslCa: broker.security!.sslCa, sasl: broker.security!.sasl })).toBe(1);
+  });
+
+  it('never puts the store password on keytool\'s command line (it goes in keytool\'s environment)', () => {
+    const { storePassword } = JSON.parse(readFileSync(path.join(path.dirname(broker.security!.envFile), 'secrets.json'), 'utf8')) as { storePassword: string };
+    expect(storePassword.length).toBeGreaterThan(8);
+    expect(keytools.length).toBeGreaterThan(0);
+    expect(keytools.filter((line) => line.includes(storePassword))).toEqual([]);
+    expect(keytools.some((line) => line.includes('-storepass:env'))).toBe(true);
   });
 
   it('keeps the stores, the passwords and the client settings readable by this user only', () => {
