@@ -3,8 +3,8 @@ import path from 'node:path';
 import { z } from 'zod';
 
 /**
- * The environment Tributary reads, validated once at start-up (the public contract table in
- * DESIGN.md). Everything else receives the parsed `Config` object; nothing imports this module
+ * The environment Tributary reads, validated once at start-up (each variable, its default and meaning:
+ * docs/configuration.md). Everything else receives the parsed `Config` object; nothing imports this module
  * to read settings on its own.
  */
 
@@ -187,7 +187,7 @@ export const envSchema = z.object({
   TOPIC_DLQ: optional(topicName).default('events.dlq'),
   /** Consumer group of the stream processor. */
   PROCESS_GROUP_ID: optional(z.string().min(1)).default('tributary-rollups'),
-  /** Offsets per segment (S in DESIGN.md): a restart recomputes at most two segments per partition. */
+  /** Offsets per segment (S in docs/processing.md): a restart recomputes at most two segments per partition. */
   SEGMENT_SIZE: optional(positiveInt).default(20_000),
   /** How often the processor emits changed rollup rows (dashboards are this live). */
   FLUSH_INTERVAL_MS: optional(positiveInt).default(500),

@@ -10,7 +10,7 @@ const order = {
 const signup = { type: 'signup', eventId: 'e-2', userId: 'u-42', occurredAt: 1795809600000, sessionId: 's-1', country: 'DE', device: 'mobile', properties: { plan: 'free' } };
 
 describe('convertEvent', () => {
-  it('converts the DESIGN.md examples, filling defaults and parsing ISO time', () => {
+  it('converts the documented example events, filling defaults and parsing ISO time', () => {
     const o = convertEvent(order);
     expect(o).toEqual({ ok: true, kind: 'order', record: { ...order, occurredAt: Date.UTC(2026, 10, 27, 20), receivedAt: null, origin: null } });
     const s = convertEvent(signup, { receivedAt: 1795809601000 });

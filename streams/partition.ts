@@ -48,7 +48,7 @@ export const OTHER = '__other__';
 export type Applied = 'counted' | 'duplicate' | 'conflict' | 'seeded';
 
 /**
- * One input partition's aggregation state under the deterministic-segments design (DESIGN.md):
+ * One input partition's aggregation state under the deterministic-segments design (docs/processing.md):
  * segment k covers offsets [k·S, (k+1)·S); within the open segment, cumulative rows keyed by
  * (kind, window, dims); each row carries as `version` the offset of the last record that
  * changed it, so its metrics are a function of the records in [k·S, version] only. Pure logic:

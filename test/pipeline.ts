@@ -184,7 +184,7 @@ export type { TruthEvent };
 /**
  * Events per send in produceDemo. Delivery is at least once: a send kafkajs retries after a
  * timeout may be written twice, and the processor drops a repeated eventId only within the
- * current and the previous segment (DESIGN.md). The tests' segments are 40 offsets, so one send
+ * current and the previous segment (docs/processing.md). The tests' segments are 40 offsets, so one send
  * must put fewer than that on any partition (100 events over 6 partitions: ~17) for a retried
  * send to stay inside the window, as it does with production segment sizes.
  */

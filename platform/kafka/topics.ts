@@ -4,7 +4,7 @@ import type { Logger } from '../logger';
 import { isRetriable } from '../errors';
 import { retry } from '../retry';
 
-/** Topic names of the public contract (DESIGN.md). */
+/** Topic names of the public contract (docs/operations.md#topics). */
 export const TOPICS = {
   users: 'events.users',
   orders: 'events.orders',
