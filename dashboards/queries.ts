@@ -1,4 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
+import { OTHER } from '../schemas/rollup';
 import { chTime } from '../platform/clickhouse/time';
 
 /**
@@ -63,7 +64,9 @@ export interface Series {
  */
 export const MAX_GROUPS = 20;
 export const MAX_RESULT_ROWS = 20_000;
-export const OTHER = '__other__';
+
+/** How far back in event time /api/pipeline's `folded` looks. */
+const FOLDED_WINDOWS_MS = 2 * 86_400_000;
 
 const RANGE = `window_start >= {from:DateTime64(3, 'UTC')} AND window_start < {to:DateTime64(3, 'UTC')}`;
 
@@ -128,16 +131,17 @@ export class DashboardQueries {
 
   /**
    * Events counted under `__other__` (a window had more values of that dimension than its bound,
-   * streams/partition.ts) in rows written in the last `windowMs`, whatever their event time, per
-   * `kind.dimension`; only those with any.
+   * streams/partition.ts) in rows written in the last `windowMs`, per `kind.dimension`; only
+   * those with any. Windows of the last FOLDED_WINDOWS_MS only: window_start leads the tables'
+   * order, so /api/pipeline (polled every 2 s by the status line) never reads a whole table.
    */
   async folded(windowMs = 3_600_000, now = Date.now()): Promise<Record<string, number>> {
     const tables = { users: ['rollup_users', ['type', 'country', 'device']], orders: ['rollup_orders', ['type', 'country', 'currency']], products: ['rollup_products', ['sku', 'category', 'currency']] } as const;
     const out: Record<string, number> = {};
     await Promise.all(Object.entries(tables).map(async ([kind, [table, dims]]) => {
       const [row] = await this.rows<Record<string, string>>(
-        `SELECT ${dims.map((d) => `sumIf(count, ${d} = '${OTHER}') AS ${d}`).join(', ')} FROM ${this.db}.${table} FINAL WHERE inserted_at >= {since:DateTime64(3, 'UTC')}`,
-        { since: chTime(now - windowMs) });
+        `SELECT ${dims.map((d) => `sumIf(count, ${d} = '${OTHER}') AS ${d}`).join(', ')} FROM ${this.db}.${table} FINAL WHERE window_start >= {windows:DateTime64(3, 'UTC')} AND inserted_at >= {since:DateTime64(3, 'UTC')}`,
+        { since: chTime(now - windowMs), windows: chTime(now - FOLDED_WINDOWS_MS) });
       for (const d of dims) if (Number(row?.[d] ?? 0) > 0) out[`${kind}.${d}`] = Number(row![d]);
     }));
     return out;

@@ -24,6 +24,12 @@ export interface RollupRow {
 }
 
 /**
+ * The dimension value a row counts under when a window had more values of that dimension than
+ * its bound (streams/partition.ts folds them; answers fold their smallest groups into it too).
+ */
+export const OTHER = '__other__';
+
+/**
  * The row's identity: what the processor aggregates on and Kafka compacts on (ClickHouse orders
  * by the same fields as columns). Each dimension value is written with its length, so no value
  * can pass for another split differently (`x,currency=USD` is one category, never two fields).

@@ -1,6 +1,7 @@
 import type { OrderEvent, PipelineEvent, UserEvent } from '../schemas/catalog';
 import { rowKey, type RollupRow } from '../schemas/rollup';
-import { BLOCK_ROWS, DIMENSION_BOUNDS, OTHER, PartitionState, windowStartOf, type Taken } from './partition';
+import { OTHER } from '../schemas/rollup';
+import { BLOCK_ROWS, DIMENSION_BOUNDS, PartitionState, windowStartOf, type Taken } from './partition';
 
 const login = (eventId: string, userId: string, occurredAt: number): PipelineEvent => ({
   kind: 'user',

@@ -1,6 +1,6 @@
 import type { PipelineEvent } from '../schemas/catalog';
 import { contentFingerprint } from '../schemas/identity';
-import { rowKey, type RollupKind, type RollupRow } from '../schemas/rollup';
+import { OTHER, rowKey, type RollupKind, type RollupRow } from '../schemas/rollup';
 import { IdTable, hashId } from './id-table';
 
 const NO_USERS: string[] = [];
@@ -42,7 +42,6 @@ const DIMS_OF: Record<keyof typeof DIMENSIONS, (a: string, b: string, c: string)
  * records from the chunk's start, like the chunk: recomputations fold the same values.
  */
 export const DIMENSION_BOUNDS: Readonly<Record<string, number>> = { type: 100, country: 300, currency: 200, device: 1000, category: 1000, sku: 100_000 };
-export const OTHER = '__other__';
 
 /** What applying one record did. */
 export type Applied = 'counted' | 'duplicate' | 'conflict' | 'seeded';
