@@ -96,8 +96,8 @@ export function supervise(self: string[], args: string[], env: NodeJS.ProcessEnv
 }
 
 /**
- * The supervised stages' states in one file (SUPERVISOR_FILE, written by `tributary start` in
- * DATA_DIR), replaced whole on every change, for the dashboard's /api/pipeline, which runs in
+ * The supervised stages' states in one file (DATA_DIR/stages.json, passed to the stages as
+ * STAGES_FILE), replaced whole on every change, for the dashboard's /api/pipeline, which runs in
  * another process.
  */
 export class StageBoard {
@@ -109,10 +109,6 @@ export class StageBoard {
     this.stages.set(state.stage, state);
     writePrivateFile(this.file, JSON.stringify({ updatedAt: new Date().toISOString(), stages: [...this.stages.values()] }));
   };
-
-  get states(): StageState[] {
-    return [...this.stages.values()];
-  }
 }
 
 export async function waitReady(url: string, timeoutMs: number): Promise<void> {
