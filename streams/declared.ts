@@ -1,0 +1,230 @@
+import type { OrderEvent, OrderItem, PipelineEvent, UserEvent } from '../schemas/catalog';
+import { WINDOWS, type RollupDeclaration } from '../schemas/declarations/format';
+import { declaredRowKey, encodeDims, type DeclaredRow } from '../schemas/declarations/row';
+import { OTHER } from '../schemas/rollup';
+import { segmentOf } from './partition';
+
+type Text = (r: UserEvent & OrderEvent, item: OrderItem | undefined) => string;
+type Num = (r: OrderEvent, item: OrderItem | undefined) => number | null;
+
+/** How each field is read from a decoded record (and, for order_lines, one of its items). */
+const TEXT: Record<string, Text> = {
+  type: (r) => r.type, userId: (r) => r.userId, country: (r) => r.country ?? '', device: (r) => r.device ?? '', page: (r) => r.page ?? '',
+  sessionId: (r) => r.sessionId ?? '', orderId: (r) => r.orderId, currency: (r) => r.currency ?? '',
+  sku: (_r, i) => i?.sku ?? '', category: (_r, i) => i?.category ?? '',
+};
+const NUMBER: Record<string, Num> = {
+  amountCents: (r) => r.amountCents,
+  units: (r) => r.items.reduce((n, i) => n + i.quantity, 0),
+  lines: (r) => r.items.length,
+  quantity: (_r, i) => i?.quantity ?? null,
+  unitPriceCents: (_r, i) => i?.unitPriceCents ?? null,
+  revenueCents: (_r, i) => (i ? i.quantity * i.unitPriceCents : null),
+};
+const text = (field: string): Text => {
+  if (field.startsWith('properties.')) {
+    const name = field.slice('properties.'.length);
+    return (r) => (r as UserEvent).properties?.[name] ?? '';
+  }
+  return TEXT[field]!;
+};
+
+/** A declaration made into functions once: what the processor runs per event. */
+export interface CompiledRollup {
+  declaration: RollupDeclaration;
+  version: number;
+  kind: 'user' | 'order';
+  lines: boolean;
+  windowMs: number;
+  accepts: (r: UserEvent & OrderEvent, item: OrderItem | undefined) => boolean;
+  dims: Text[];
+  /** Non-distinct measures, in declaration order: count, sum, min, max. */
+  values: Array<{ fn: 'count' | 'sum' | 'min' | 'max'; read: Num }>;
+  distinct: Text[];
+}
+
+export function compileRollup(declaration: RollupDeclaration, version: number): CompiledRollup {
+  const filters: Array<{ read: Text; values: Set<string> }> = Object.entries(declaration.filter ?? {}).map(([f, vs]) => ({ read: text(f), values: new Set(vs) }));
+  const types = declaration.types ? new Set(declaration.types) : undefined;
+  return {
+    declaration, version,
+    kind: declaration.source === 'users' ? 'user' : 'order',
+    lines: declaration.source === 'order_lines',
+    windowMs: WINDOWS[declaration.window],
+    accepts: (r, item) => (!types || types.has(r.type)) && filters.every((f) => f.values.has(f.read(r, item))),
+    dims: declaration.dimensions.map((d) => text(d.field)),
+    values: declaration.measures.filter((m) => m.fn !== 'distinct').map((m) => ({ fn: m.fn as 'count' | 'sum' | 'min' | 'max', read: m.fn === 'count' ? () => 1 : NUMBER[m.field!]! })),
+    distinct: declaration.measures.filter((m) => m.fn === 'distinct').map((m) => text(m.field!)),
+  };
+}
+
+interface Held {
+  key: string;
+  row: DeclaredRow;
+  isDirty: boolean;
+  /** Per distinct measure: the values of this chunk, and those not emitted yet. */
+  seen: Array<Set<string>>;
+  pending: string[][];
+  pendingVersion: number;
+  pendingReceivedAt: number | null;
+}
+
+/** What takeDirty hands over: a record's key and its row. */
+export interface DeclaredTaken {
+  key: string;
+  row: DeclaredRow;
+}
+
+/**
+ * One declared rollup version over one input partition, under the deterministic-segments design
+ * (docs/processing.md): rows cumulative per (segment, chunk, window, dimension values), each with
+ * the offset of its last change. It covers offsets from `from` on only: the offset its live path
+ * or its backfill starts at (docs/rollups.md#backfill). Its chunks and dimension bounds are its
+ * own, so adding or dropping a rollup never moves another one's chunk cuts. Pure logic: the
+ * caller has already dropped duplicates.
+ */
+export class DeclaredState {
+  private segment = -1;
+  private chunk = 0;
+  private rows = new Map<string, Held>();
+  private held = 0;
+  private readonly dirty = new Set<Held>();
+  /** Rows of closed chunks not yet taken (their chunk's maps are gone). */
+  private closed: DeclaredTaken[] = [];
+  /** Per window, each dimension's values in the open chunk (for the bounds). */
+  private values = new Map<number, Array<Set<string>>>();
+  /** Events counted under __other__, per dimension field. */
+  readonly folded = new Map<string, number>();
+
+  constructor(readonly rollup: CompiledRollup, readonly topic: string, readonly partition: number, readonly segmentSize: number,
+    readonly from: number, readonly maxRows = 10_000) {}
+
+  /** Counts one event that is not a duplicate, if it is at or past `from` and the rollup takes it. */
+  apply(offset: number, event: PipelineEvent): void {
+    if (offset < this.from || event.kind !== this.rollup.kind) return;
+    const seg = segmentOf(offset, this.segmentSize);
+    if (seg !== this.segment) {
+      this.closeChunk();
+      this.segment = seg;
+      this.chunk = 0;
+    }
+    const r = event.record as UserEvent & OrderEvent;
+    if (this.rollup.lines) {
+      for (const item of r.items) if (this.rollup.accepts(r, item)) this.add(offset, r, item);
+    } else if (this.rollup.accepts(r, undefined)) this.add(offset, r, undefined);
+  }
+
+  private add(offset: number, r: UserEvent & OrderEvent, item: OrderItem | undefined): void {
+    if (this.held >= this.maxRows) {
+      this.closeChunk();
+      this.chunk += 1;
+    }
+    const { windowMs, dims: readers, values, distinct } = this.rollup;
+    const t = r.occurredAt;
+    const windowStart = t - (((t % windowMs) + windowMs) % windowMs);
+    let dims = readers.map((read) => read(r, item));
+    let key = `${windowStart}|${encodeDims(dims)}`;
+    let held = this.rows.get(key);
+    if (!held) {
+      dims = this.bounded(windowStart, dims);
+      key = `${windowStart}|${encodeDims(dims)}`;
+      held = this.rows.get(key);
+    }
+    if (!held) {
+      const row: DeclaredRow = {
+        rollup: this.rollup.declaration.name, version: this.rollup.version, topic: this.topic, partition: this.partition, segment: this.segment,
+        chunk: this.chunk, windowStart, dims, values: values.map((v) => (v.fn === 'min' || v.fn === 'max' ? null : 0)), sets: [], rowVersion: offset, maxReceivedAt: null,
+      };
+      held = { key: declaredRowKey(row), row, isDirty: false, seen: distinct.map(() => new Set()), pending: distinct.map(() => []), pendingVersion: offset, pendingReceivedAt: null };
+      this.rows.set(key, held);
+      this.held += 1;
+    }
+    const row = held.row;
+    for (let i = 0; i < values.length; i++) {
+      const m = values[i]!;
+      const v = m.read(r, item);
+      if (v === null) continue;
+      const cur = row.values[i]!;
+      row.values[i] = m.fn === 'count' || m.fn === 'sum' ? (cur ?? 0) + v : cur === null ? v : m.fn === 'min' ? Math.min(cur, v) : Math.max(cur, v);
+    }
+    row.rowVersion = offset;
+    const received = r.receivedAt ?? null;
+    if (received !== null && (row.maxReceivedAt === null || received > row.maxReceivedAt)) row.maxReceivedAt = received;
+    for (let i = 0; i < distinct.length; i++) {
+      const v = distinct[i]!(r, item);
+      if (held.seen[i]!.has(v)) continue;
+      held.seen[i]!.add(v);
+      held.pending[i]!.push(v);
+      held.pendingVersion = offset;
+      if (received !== null && (held.pendingReceivedAt === null || received > held.pendingReceivedAt)) held.pendingReceivedAt = received;
+      this.held += 1;
+    }
+    if (!held.isDirty) {
+      held.isDirty = true;
+      this.dirty.add(held);
+    }
+  }
+
+  /** Dimension values of a new row: each as given while its window has room under the bound, else OTHER. */
+  private bounded(windowStart: number, dims: string[]): string[] {
+    const { dimensions } = this.rollup.declaration;
+    let sets = this.values.get(windowStart);
+    if (!sets) this.values.set(windowStart, (sets = dimensions.map(() => new Set())));
+    return dims.map((value, i) => {
+      const seen = sets[i]!;
+      if (seen.has(value)) return value;
+      if (seen.size < dimensions[i]!.bound) {
+        seen.add(value);
+        return value;
+      }
+      const field = dimensions[i]!.field;
+      this.folded.set(field, (this.folded.get(field) ?? 0) + 1);
+      return OTHER;
+    });
+  }
+
+  /** The open chunk's dirty rows wait as records; its maps go. */
+  private closeChunk(): void {
+    this.closed.push(...this.drain());
+    this.rows = new Map();
+    this.values = new Map();
+    this.held = 0;
+  }
+
+  private drain(): DeclaredTaken[] {
+    const out: DeclaredTaken[] = [];
+    for (const held of this.dirty) {
+      held.isDirty = false;
+      if (this.rollup.values.length > 0) out.push({ key: held.key, row: { ...held.row, values: [...held.row.values] } });
+      if (held.pending.some((p) => p.length > 0)) {
+        const delta: DeclaredRow = { ...held.row, values: [], sets: held.pending, rowVersion: held.pendingVersion, maxReceivedAt: held.pendingReceivedAt };
+        out.push({ key: declaredRowKey(delta, delta.rowVersion), row: delta });
+        held.pending = this.rollup.distinct.map(() => []);
+        held.pendingReceivedAt = null;
+      }
+    }
+    this.dirty.clear();
+    return out;
+  }
+
+  /** Records for every row changed since the last call; until restoreDirty or the next take, the caller owns them. */
+  takeDirty(): DeclaredTaken[] {
+    const out = [...this.closed, ...this.drain()];
+    this.closed = [];
+    return out;
+  }
+
+  /** Records whose send failed: sent again with the next take (a newer one of the same key, if the row changed since, supersedes it). */
+  restoreDirty(taken: DeclaredTaken[]): void {
+    this.closed.unshift(...taken);
+  }
+
+  get dirtyCount(): number {
+    return this.closed.length + this.dirty.size;
+  }
+
+  /** Rows and distinct values held for the open chunk (the memory bound counts these). */
+  get rowCount(): number {
+    return this.held;
+  }
+}
