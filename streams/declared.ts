@@ -4,8 +4,10 @@ import { declaredRowKey, encodeDims, type DeclaredRow } from '../schemas/declara
 import { OTHER } from '../schemas/rollup';
 import { segmentOf } from './partition';
 
-type Text = (r: UserEvent & OrderEvent, item: OrderItem | undefined) => string;
-type Num = (r: OrderEvent, item: OrderItem | undefined) => number | null;
+/** A user or an order record: a field the record's kind lacks reads as absent. */
+type AnyRecord = Omit<UserEvent, 'type'> & Omit<OrderEvent, 'type'> & { type: string };
+type Text = (r: AnyRecord, item: OrderItem | undefined) => string;
+type Num = (r: AnyRecord, item: OrderItem | undefined) => number | null;
 
 /** How each field is read from a decoded record (and, for order_lines, one of its items). */
 const TEXT: Record<string, Text> = {
@@ -36,7 +38,7 @@ export interface CompiledRollup {
   kind: 'user' | 'order';
   lines: boolean;
   windowMs: number;
-  accepts: (r: UserEvent & OrderEvent, item: OrderItem | undefined) => boolean;
+  accepts: (r: AnyRecord, item: OrderItem | undefined) => boolean;
   dims: Text[];
   /** Non-distinct measures, in declaration order: count, sum, min, max. */
   values: Array<{ fn: 'count' | 'sum' | 'min' | 'max'; read: Num }>;
@@ -108,13 +110,13 @@ export class DeclaredState {
       this.segment = seg;
       this.chunk = 0;
     }
-    const r = event.record as UserEvent & OrderEvent;
+    const r = event.record as AnyRecord;
     if (this.rollup.lines) {
       for (const item of r.items) if (this.rollup.accepts(r, item)) this.add(offset, r, item);
     } else if (this.rollup.accepts(r, undefined)) this.add(offset, r, undefined);
   }
 
-  private add(offset: number, r: UserEvent & OrderEvent, item: OrderItem | undefined): void {
+  private add(offset: number, r: AnyRecord, item: OrderItem | undefined): void {
     if (this.held >= this.maxRows) {
       this.closeChunk();
       this.chunk += 1;
