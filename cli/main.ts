@@ -10,6 +10,7 @@ import { demoCommand } from './demo';
 import { replayCommand } from './replay';
 import { lagCommand } from './lag';
 import { dlqCommand } from './dlq';
+import { rollupsCommand } from './rollups';
 
 /**
  * `tributary <command>`: every stage and operator tool behind one binary. This folder is the
@@ -22,7 +23,7 @@ export function buildProgram(ctx: CliContext): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false });
   for (const command of [
-    startCommand(ctx), demoCommand(ctx), replayCommand(ctx), lagCommand(ctx), dlqCommand(ctx), kafkaCommand(ctx), topicsCommand(ctx),
+    startCommand(ctx), demoCommand(ctx), replayCommand(ctx), lagCommand(ctx), dlqCommand(ctx), rollupsCommand(ctx), kafkaCommand(ctx), topicsCommand(ctx),
     registryCommand(ctx), ingestCommand(ctx), bridgeCommand(ctx), processCommand(ctx), sinkCommand(ctx), dashboardCommand(ctx),
   ]) program.addCommand(command);
   // Commander's own errors and help go through the context too, and throw instead of exiting.

@@ -8,11 +8,13 @@ import type { SchemaClient } from '../schemas/client';
 import { sinkMetrics } from './metrics';
 import { ClickHouseSink } from './sink';
 import { rollupMigrations } from './tables';
+import { openDeclarations } from '../schemas/declarations/log';
 
 /** Runs the migrations, then starts the sink (group SINK_GROUP_ID over TOPIC_ROLLUPS). */
 export async function startSink(deps: { config: Config; kafka: Kafka; clickhouse: ClickHouseClient; schemas: SchemaClient; logger: Logger; metrics: Registry }): Promise<ClickHouseSink> {
   const { config } = deps;
   await runMigrations(deps.clickhouse, config.clickhouse.database, rollupMigrations, deps.logger);
+  const { book, log } = await openDeclarations({ kafka: deps.kafka, logger: deps.logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
   const sink = new ClickHouseSink({
     kafka: deps.kafka,
     clickhouse: deps.clickhouse,
@@ -26,6 +28,7 @@ export async function startSink(deps: { config: Config; kafka: Kafka; clickhouse
       batchRows: config.sink.batchRows,
       batchDelayMs: config.sink.batchDelayMs,
     },
+    declarations: { book, log, clickhouse: deps.clickhouse, dropGraceMs: config.rollups.dropGraceMs },
   });
   await sink.start();
   return sink;

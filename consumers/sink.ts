@@ -1,5 +1,5 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { type EachBatchPayload, type Kafka, CheckedProducer, keepingMembership } from '../platform/kafka/client';
+import { type Admin, type EachBatchPayload, type Kafka, CheckedProducer, connectAdmin, keepingMembership } from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
 import type { Logger } from '../platform/logger';
 import { errorMessage, isProgrammerError } from '../platform/errors';
@@ -10,9 +10,13 @@ import type { DeadLetterDraft } from '../schemas/outcome';
 import { rowKey, rowsOf, type RollupBlock, type RollupRow } from '../schemas/rollup';
 import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
-import { INSERT_COLUMNS, toTableRow, type SinkTable } from './rows';
+import { INSERT_COLUMNS, toTableRow } from './rows';
 import { batchDue, QUIET_MS } from './batching';
 import { AdvancedRows } from './advanced';
+import { bookKey, type DeclarationBook } from '../schemas/declarations/book';
+import type { DeclaredRow } from '../schemas/declarations/row';
+import type { JsonLog } from '../platform/kafka/json-log';
+import { declaredTableRow, declaredTableStatements, dropDeclaredStatements } from './declared-tables';
 
 export interface SinkOptions {
   groupId: string;
@@ -33,14 +37,22 @@ export interface SinkDeps {
   options: SinkOptions;
   /** Test hook: called after a successful insert, before the commit. */
   afterInsert?: () => void | Promise<void>;
+  /**
+   * The declared rollups (docs/rollups.md): their tables are created before their first rows,
+   * a version is recorded complete once this group wrote every row up to its backfill's end, and
+   * a dropped version's tables go after `dropGraceMs`.
+   */
+  declarations?: { book: DeclarationBook; log: JsonLog; clickhouse: Pick<ClickHouseClient, 'command'>; dropGraceMs: number };
 }
 
-/** What a `rollups` record holds: a row alone, or a block of rows (#17). */
-const ROLLUP_READERS = [SCHEMAS.rollup.type, SCHEMAS.rollupBlock.type];
+/** What a `rollups` record holds: a row alone, a block of rows, or a declared rollup's row. */
+const ROLLUP_READERS = [SCHEMAS.rollup.type, SCHEMAS.rollupBlock.type, SCHEMAS.declaredRow.type];
+
+const isDeclared = (row: RollupRow | DeclaredRow): row is DeclaredRow => 'rollup' in row;
 
 /** A row as read: where it came from, so a row ClickHouse refuses can be dead-lettered by its coordinates. */
 interface BufferedRow {
-  row: RollupRow;
+  row: RollupRow | DeclaredRow;
   partition: number;
   offset: number;
 }
@@ -90,6 +102,10 @@ export class ClickHouseSink {
   private failing: { since: number; error: string } | undefined;
   /** The group heartbeat of the latest batch, for flushes that outlast the session timeout. */
   private heartbeat: (() => Promise<void>) | undefined;
+  /** Declared versions whose tables this sink created (or found). */
+  private readonly tablesMade = new Set<string>();
+  private declaredTimer: NodeJS.Timeout | undefined;
+  private admin: Admin | undefined;
 
   constructor(private deps: SinkDeps) {}
 
@@ -108,7 +124,41 @@ export class ClickHouseSink {
       this.deps.metrics.stalled.set(this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS ? 1 : 0);
       if (batchDue({ ...this.buffer, rows: this.buffer.rows.length, lastInsertAt: this.lastInsertAt }, Date.now(), options.batchDelayMs)) void this.flush().catch((err: unknown) => this.deps.logger.error({ err }, 'sink.flush.failed'));
     }, Math.max(10, Math.min(QUIET_MS / 2, Math.floor(options.batchDelayMs / 4))));
+    if (this.deps.declarations) {
+      const tick = () => void this.followDeclarations().catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, 'sink.declarations.failed'));
+      this.declaredTimer = setInterval(tick, 1000);
+    }
     this.deps.logger.info({ groupId: options.groupId }, 'sink.started');
+  }
+
+  /**
+   * Records each version complete once this group committed, on every rollups partition, at
+   * least the offset its backfill ended at (then every row of its history is in ClickHouse), and
+   * a version it replaces dropped; drops the tables of versions dropped over the grace period ago.
+   */
+  private async followDeclarations(): Promise<void> {
+    const { book, log, clickhouse, dropGraceMs } = this.deps.declarations!;
+    const waiting = book.live().filter((s) => s.backfill && !s.complete);
+    if (waiting.length > 0) {
+      this.admin ??= await connectAdmin(this.deps.kafka);
+      const [offsets] = await this.admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [this.deps.options.topics.rollups] });
+      const committed = new Map((offsets?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      for (const s of waiting) {
+        if (!Object.entries(s.backfill!.rollupsEnd).every(([p, end]) => end === 0 || (committed.get(Number(p)) ?? -1) >= end)) continue;
+        const older = book.versionsOf(s.record.name).filter((o) => o.record.version < s.record.version && !o.dropped);
+        await log.append([
+          { key: bookKey('complete', s.record.name, s.record.version), value: { at: Date.now() } },
+          ...older.map((o) => ({ key: bookKey('drop', o.record.name, o.record.version), value: { at: Date.now(), reason: 'superseded' } })),
+        ]);
+        this.deps.logger.info({ rollup: s.id, replaces: older.map((o) => o.id) }, 'sink.rollup.complete');
+      }
+    }
+    for (const s of book.all()) {
+      if (!s.dropped || Date.now() - s.dropped.at < dropGraceMs || this.tablesMade.has(`dropped:${s.id}`)) continue;
+      for (const query of dropDeclaredStatements(this.deps.options.database, s.record.name, s.record.version)) await clickhouse.command({ query });
+      this.tablesMade.add(`dropped:${s.id}`);
+      this.deps.logger.info({ rollup: s.id }, 'sink.rollup.tables.dropped');
+    }
   }
 
   /**
@@ -117,8 +167,8 @@ export class ClickHouseSink {
    * unchanged is stored without it. Rows of events received over FRESH_FOR_MS ago are left as
    * they are: freshness never looks at them.
    */
-  private stampFreshness(row: RollupRow, now: number): RollupRow {
-    if (row.maxReceivedAt === null || row.kind === 'active_user' || row.kind === 'active_users' || now - row.maxReceivedAt > FRESH_FOR_MS) return row;
+  private stampFreshness(row: RollupRow | DeclaredRow, now: number): RollupRow | DeclaredRow {
+    if (isDeclared(row) || row.maxReceivedAt === null || row.kind === 'active_user' || row.kind === 'active_users' || now - row.maxReceivedAt > FRESH_FOR_MS) return row;
     return this.advanced.advanced(rowKey(row), row.version) ? row : { ...row, maxReceivedAt: null };
   }
 
@@ -128,12 +178,12 @@ export class ClickHouseSink {
       if (!isRunning() || isStale()) return;
       // A registry that cannot be reached rejects here: kafkajs retries the batch.
       // A row alone or a block of rows (#17), each read by its own schema.
-      const outcome = await this.deps.schemas.decodeRecordOf<RollupRow | RollupBlock>(message.value, ROLLUP_READERS);
+      const outcome = await this.deps.schemas.decodeRecordOf<RollupRow | RollupBlock | DeclaredRow>(message.value, ROLLUP_READERS);
       if (!outcome.ok) await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, outcome);
       const now = Date.now();
       if (this.buffer.rows.length === 0) this.buffer.since = now;
       this.buffer.latest = now;
-      if (outcome.ok) for (const row of rowsOf(outcome.value)) this.buffer.rows.push({ row: this.stampFreshness(row, now), partition: batch.partition, offset: Number(message.offset) });
+      if (outcome.ok) for (const row of 'rollup' in outcome.value ? [outcome.value] : rowsOf(outcome.value)) this.buffer.rows.push({ row: this.stampFreshness(row, now), partition: batch.partition, offset: Number(message.offset) });
       this.buffer.offsets.set(batch.partition, String(Number(message.offset) + 1));
       if (this.buffer.rows.length >= this.deps.options.batchRows) {
         await this.flush();
@@ -177,7 +227,7 @@ export class ClickHouseSink {
     this.deps.metrics.rows.inc(batch.rows.length);
     this.deps.logger.debug({ rows: batch.rows.length, insertMs: Date.now() - started, bufferedMs: started - batch.since }, 'sink.inserted');
     const now = Date.now();
-    for (const { row: r } of batch.rows) if (r.maxReceivedAt !== null && r.kind !== 'active_user' && r.kind !== 'active_users') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
+    for (const { row: r } of batch.rows) if (!isDeclared(r) && r.maxReceivedAt !== null && r.kind !== 'active_user' && r.kind !== 'active_users') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
     await this.deps.afterInsert?.();
     try {
       await this.consumer!.commitOffsets([...batch.offsets].map(([partition, offset]) => ({ topic: this.deps.options.topics.rollups, partition, offset })));
@@ -196,17 +246,11 @@ export class ClickHouseSink {
     if (rows.length === 0) return;
     const { signal } = this.stopping;
     try {
-      const byTable = new Map<SinkTable, unknown[][]>();
-      for (const { row } of rows) {
-        const { table, values } = toTableRow(row);
-        let list = byTable.get(table);
-        if (!list) byTable.set(table, (list = []));
-        list.push(values);
-      }
       await retry(async () => {
+        const byTable = await this.byTable(rows);
         try {
-          for (const [table, values] of byTable) {
-            await this.deps.clickhouse.insert({ table: `${this.deps.options.database}.${table}`, values, format: 'JSONCompactEachRow', columns: INSERT_COLUMNS[table] });
+          for (const [table, { columns, values }] of byTable) {
+            await this.deps.clickhouse.insert({ table: `${this.deps.options.database}.${table}`, values, format: 'JSONCompactEachRow', columns });
             progressed();
           }
         } catch (err) {
@@ -236,9 +280,38 @@ export class ClickHouseSink {
     }
   }
 
+  /**
+   * Rows by table, with the table's columns. A declared version's tables are made before its
+   * first rows; its rows wait (retried) until this sink has read its declaration, and rows of a
+   * dropped version are left out.
+   */
+  private async byTable(rows: BufferedRow[]): Promise<Map<string, { columns: [string, ...string[]]; values: unknown[][] }>> {
+    const byTable = new Map<string, { columns: [string, ...string[]]; values: unknown[][] }>();
+    for (const { row } of rows) {
+      let out: { table: string; columns: [string, ...string[]]; values: unknown[] };
+      if (isDeclared(row)) {
+        const state = this.deps.declarations?.book.get(row.rollup, row.version);
+        if (state?.dropped) continue;
+        if (!state) throw new Error(`declared rollup ${row.rollup}@${row.version} is not known to this sink yet (declarations topic)`);
+        if (!this.tablesMade.has(state.id)) {
+          for (const query of declaredTableStatements(this.deps.options.database, state.record.declaration, row.version)) await this.deps.declarations!.clickhouse.command({ query });
+          this.tablesMade.add(state.id);
+        }
+        out = declaredTableRow(row, state.record.declaration);
+      } else {
+        const { table, values } = toTableRow(row);
+        out = { table, columns: INSERT_COLUMNS[table], values };
+      }
+      let entry = byTable.get(out.table);
+      if (!entry) byTable.set(out.table, (entry = { columns: out.columns, values: [] }));
+      entry.values.push(out.values);
+    }
+    return byTable;
+  }
+
   /** A row ClickHouse will never take: recorded in events.dlq by its rollups coordinates, counted, logged. */
   private async deadLetterRow({ row, partition, offset }: BufferedRow, err: unknown): Promise<void> {
-    const key = rowKey(row);
+    const key = isDeclared(row) ? `${row.rollup}@${row.version}|${row.topic}|${row.partition}|${row.segment}|${row.windowStart}` : rowKey(row);
     this.deps.logger.error({ err: errorMessage(err), partition, offset, row: key.slice(0, 256) }, 'sink.row.refused');
     await this.deadLetter(this.deps.options.topics.rollups, partition, String(offset), Buffer.from(key), null, {
       reason: 'refused_by_clickhouse', message: `${errorMessage(err)} (row ${key.slice(0, 512)})`,
@@ -257,18 +330,24 @@ export class ClickHouseSink {
   /** Leaves as a crashed process would: no flush, no commit (tests). */
   async abort(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.declaredTimer);
     this.stopping.abort();
+    await this.admin?.disconnect();
     this.deps = { ...this.deps, afterInsert: () => new Promise(() => undefined) };
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
+    await this.deps.declarations?.log.close();
   }
 
   /** Stops within about STOP_FLUSH_MS even mid-insert; what was not written is redelivered after. */
   async stop(): Promise<void> {
     clearInterval(this.timer);
+    clearInterval(this.declaredTimer);
     await this.consumer?.stopWithin(STOP_FLUSH_MS, this.stopping, () => this.flush());
     this.stopping.abort();
     await this.producer?.disconnect();
+    await this.admin?.disconnect();
+    await this.deps.declarations?.log.close();
   }
 }
 

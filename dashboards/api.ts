@@ -7,7 +7,10 @@ import type { Config } from '../platform/config';
 import type { Logger } from '../platform/logger';
 import { opsRouter, type ReadinessCheck } from '../platform/http/ops';
 import { keyMatches, presentedKey, refuseReadKey } from '../platform/http/keys';
-import { ParameterError, rangeParams, timeseriesParams, topProductsParams } from './params';
+import { declaredParams, ParameterError, rangeParams, timeseriesParams, topProductsParams } from './params';
+import { backfillGroup, type DeclarationBook } from '../schemas/declarations/book';
+import { coverageOf } from './coverage';
+import { WINDOWS } from '../schemas/declarations/format';
 import { stageLag, topicRecords } from './pipeline-status';
 import type { DashboardQueries } from './queries';
 import { Sessions, sessionToken } from './sessions';
@@ -22,6 +25,8 @@ export interface DashboardDeps {
   checks?: ReadinessCheck[];
   /** How often /api/stream pushes (ms). */
   streamIntervalMs?: number;
+  /** The declared rollups (/api/rollups). */
+  declarations?: DeclarationBook;
 }
 
 const MINUTE = 60_000;
@@ -72,6 +77,44 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   app.get('/api/top-products', async (req, res) => {
     const p = topProductsParams(req.query);
     res.json({ from: iso(p.from), to: iso(p.to), products: await q(res).topProducts(p, p.limit) });
+  });
+
+  const book = deps.declarations;
+  const describe = async (name: string) => {
+    const versions = book?.versionsOf(name) ?? [];
+    const served = book?.served(name);
+    const latest = versions.filter((s) => !s.dropped).at(-1) ?? versions.at(-1);
+    return {
+      name, served: served?.record.version ?? null,
+      declaration: (served ?? latest)?.record.declaration,
+      versions: await Promise.all(versions.map(async (s) => ({
+        version: s.record.version, appliedAt: iso(s.record.appliedAt), declaration: s.record.declaration,
+        coverage: await coverageOf(deps.admin, backfillGroup(deps.config.processor.groupId, s.record.name, s.record.version), s),
+      }))),
+    };
+  };
+  app.get('/api/rollups', async (_req, res) => {
+    const names = [...new Set((book?.all() ?? []).map((s) => s.record.name))];
+    res.json({ rollups: await Promise.all(names.map(describe)) });
+  });
+  app.get('/api/rollups/:name', async (req, res) => {
+    const name = String(req.params.name);
+    const versions = book?.versionsOf(name) ?? [];
+    if (versions.length === 0) return res.status(404).json({ error: 'not_found', message: `no declared rollup ${name}; see /api/rollups` });
+    const served = book!.served(name);
+    const latest = versions.filter((s) => !s.dropped).at(-1) ?? versions.at(-1)!;
+    const target = served ?? latest;
+    const p = declaredParams(req.query, target.record.declaration);
+    const coverage = await coverageOf(deps.admin, backfillGroup(deps.config.processor.groupId, target.record.name, target.record.version), target);
+    const head = { rollup: name, version: served ? served.record.version : null, measure: p.measure.column, window: target.record.declaration.window,
+      interval: p.interval, groupBy: p.groupBy, filter: p.filter, from: iso(p.from), to: iso(p.to), coverage };
+    // Until a version covers its history, nothing is answered from it: no mix of versions, no partial history.
+    if (!served) return res.json({ ...head, points: [], truncated: false });
+    const { points, truncated } = await q(res).declaredSeries({
+      table: `rollup_${name}_v${served.record.version}`, setsTable: `rollup_${name}_v${served.record.version}_sets`,
+      measure: p.measure, range: { from: p.from - (p.from % WINDOWS[served.record.declaration.window]), to: p.to }, interval: p.interval, groupBy: p.groupBy, filter: p.filter,
+    });
+    res.json({ ...head, points, truncated });
   });
 
   const rates = new RateSampler();
@@ -137,7 +180,7 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   });
 
   app.use('/api', (_req: Request, res: Response) => {
-    res.status(404).json({ error: 'not_found', message: 'see /api/totals, /api/timeseries, /api/top-products, /api/pipeline, /api/stream' });
+    res.status(404).json({ error: 'not_found', message: 'see /api/totals, /api/timeseries, /api/top-products, /api/rollups, /api/pipeline, /api/stream' });
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof ParameterError) return res.status(400).json({ error: 'invalid_parameter', parameter: err.parameter, message: err.message });

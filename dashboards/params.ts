@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { INTERVAL_MS, INTERVALS, METRICS, type Interval, type Metric } from './queries';
+import { WINDOWS, type RollupDeclaration } from '../schemas/declarations/format';
 
 /** Query parameters of the dashboard API, validated; a bad one is a 400 that names it. */
 export class ParameterError extends Error {
@@ -76,4 +77,38 @@ export function topProductsParams(query: unknown): RangeParams & { limit: number
     limit: z.coerce.number({ message: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(100, 'limit must be at most 100').default(10),
   }), query);
   return { ...range(q), limit: q.limit };
+}
+
+/** Parameters of /api/rollups/<name>, checked against its declaration: measure, interval no finer than its window, groupBy and filter over its dimensions. */
+export function declaredParams(query: unknown, d: RollupDeclaration): RangeParams & { measure: RollupDeclaration['measures'][number]; interval: Interval; groupBy: string[]; filter: Record<string, string[]> } {
+  const q = parse(z.object({
+    from: time('from'), to: time('to'),
+    measure: z.string().optional(),
+    interval: z.enum(Object.keys(INTERVALS) as [Interval, ...Interval[]], { message: 'interval must be one of 1m, 5m, 1h, 1d' }).optional(),
+    groupBy: z.string().optional(),
+    filter: z.union([z.string(), z.array(z.string())]).optional(),
+  }), query);
+  const columns = d.dimensions.map((x) => x.column);
+  const column = (name: string, parameter: string) => {
+    const dim = d.dimensions.find((x) => x.column === name || x.field === name);
+    if (!dim) throw new ParameterError(parameter, `${parameter}: ${name} is not a dimension of ${d.name}; use ${columns.join(', ') || 'none (it has no dimensions)'}`);
+    return dim.column;
+  };
+  const measure = q.measure === undefined ? d.measures[0]! : d.measures.find((m) => m.column === q.measure);
+  if (!measure) throw new ParameterError('measure', `measure: ${d.name} has ${d.measures.map((m) => m.column).join(', ')}`);
+  const windowMs = WINDOWS[d.window];
+  const interval = q.interval ?? (Object.keys(INTERVAL_MS) as Interval[]).find((i) => INTERVAL_MS[i] >= windowMs)!;
+  if (INTERVAL_MS[interval] < windowMs) throw new ParameterError('interval', `interval: ${d.name} has ${d.window} windows; ask for ${d.window} or coarser`);
+  const groupBy = q.groupBy ? [...new Set(q.groupBy.split(',').map((g) => column(g.trim(), 'groupBy')))] : [];
+  const filter: Record<string, string[]> = {};
+  for (const f of typeof q.filter === 'string' ? [q.filter] : q.filter ?? []) {
+    const at = f.indexOf(':');
+    if (at <= 0) throw new ParameterError('filter', 'filter: dimension:value, or dimension:value1|value2');
+    const dim = column(f.slice(0, at), 'filter');
+    filter[dim] = [...(filter[dim] ?? []), ...f.slice(at + 1).split('|')];
+  }
+  const r = range(q, 24 * 3_600_000);
+  const points = Math.ceil((r.to - r.from) / INTERVAL_MS[interval]);
+  if (points > MAX_POINTS) throw new ParameterError('interval', `interval: ${points} points at ${interval}; at most ${MAX_POINTS}: choose a longer interval or a shorter range`);
+  return { ...r, measure, interval, groupBy, filter };
 }

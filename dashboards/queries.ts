@@ -191,6 +191,44 @@ export class DashboardQueries {
     return { points: rows.map((row) => ({ t: new Date(row.t).toISOString(), group: row.g, value: Number(row.v) })), truncated };
   }
 
+  /**
+   * One measure of a declared rollup version bucketed by `interval`, split by `groupBy` (its
+   * dimension columns, joined by `/`), only rows whose dimensions match `filter`. The
+   * MAX_GROUPS largest groups are kept and the rest folded into `__other__` (sums add, min and
+   * max take theirs, distinct counts merge their sets: each is exact for the folded group).
+   */
+  async declaredSeries(q: {
+    table: string; setsTable: string; measure: { fn: string; column: string }; range: Range; interval: Interval;
+    groupBy: string[]; filter: Record<string, string[]>;
+  }): Promise<Series> {
+    const distinct = q.measure.fn === 'distinct';
+    const col = `\`${q.measure.column}\``;
+    const value = distinct ? `uniqExactMerge(${col})` : q.measure.fn === 'min' ? `min(${col})` : q.measure.fn === 'max' ? `max(${col})` : `sum(${col})`;
+    const params: Record<string, unknown> = this.range(q.range);
+    const where = [RANGE, ...Object.keys(q.filter).map((d, i) => {
+      params[`f${i}`] = q.filter[d];
+      return `\`${d}\` IN {f${i}:Array(String)}`;
+    })].join(' AND ');
+    const from = `${this.db}.${distinct ? q.setsTable : `${q.table} FINAL`} WHERE ${where}`;
+    let group = `''`;
+    let truncated = false;
+    if (q.groupBy.length > 0) {
+      const g = q.groupBy.length === 1 ? `\`${q.groupBy[0]}\`` : `concat(${q.groupBy.map((d) => `\`${d}\``).join(`, '/', `)})`;
+      const top = await this.rows<{ g: string }>(`SELECT ${g} AS g FROM ${from} GROUP BY g ORDER BY abs(${value}) DESC, g LIMIT ${MAX_GROUPS + 1}`, params);
+      truncated = top.length > MAX_GROUPS;
+      params.top = top.slice(0, MAX_GROUPS).map((t) => t.g);
+      group = truncated ? `if(${g} IN {top:Array(String)}, ${g}, '${OTHER}')` : g;
+    }
+    const rows = await this.rows<{ t: string; g: string; v: string | null }>(
+      `SELECT formatDateTime(${INTERVALS[q.interval]}, '%Y-%m-%dT%H:%i:%SZ', 'UTC') AS t, ${group} AS g, ${value} AS v
+       FROM ${from} GROUP BY t, g ORDER BY t, g LIMIT ${MAX_RESULT_ROWS + 1}`, params);
+    if (rows.length > MAX_RESULT_ROWS) {
+      truncated = true;
+      rows.length = MAX_RESULT_ROWS;
+    }
+    return { points: rows.filter((r) => r.v !== null).map((row) => ({ t: new Date(row.t).toISOString(), group: row.g, value: Number(row.v) })), truncated };
+  }
+
   /** The `limit` products that sold the most units in the range, ranked and cut in ClickHouse. */
   async topProducts(r: Range, limit: number): Promise<Array<{ sku: string; category: string; quantity: number; revenueCents: Record<string, number> }>> {
     const rows = await this.rows<{ sku: string; category: string; q: string; revenue: Array<[string, string]> }>(

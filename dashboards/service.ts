@@ -8,6 +8,7 @@ import type { ReadinessCheck } from '../platform/http/ops';
 import { dashboardApp } from './api';
 import { listenHardened } from '../platform/http/server';
 import { DashboardQueries } from './queries';
+import { openDeclarations } from '../schemas/declarations/log';
 
 export interface DashboardService {
   url: string;
@@ -18,7 +19,10 @@ export async function startDashboard(deps: { config: Config; clickhouse: ClickHo
   /** More readiness checks (`tributary start`: the sink it hosts). */
   checks?: ReadinessCheck[] }): Promise<DashboardService> {
   const admin = await connectAdmin(deps.kafka);
+  const declarations = await openDeclarations({ kafka: deps.kafka, logger: deps.logger, rollupsTopic: deps.config.topics.rollups, replicationFactor: deps.config.kafka.replicationFactor })
+    .catch(async (err: unknown) => { await admin.disconnect(); await declarations.log.close(); throw err; });
   const app = dashboardApp({
+    declarations: declarations.book,
     queries: new DashboardQueries(deps.clickhouse, deps.config.clickhouse.database, deps.config.dashboard.queryTimeoutMs, undefined, deps.config.dashboard.queryMaxMemoryBytes),
     admin,
     config: deps.config,
@@ -32,7 +36,7 @@ export async function startDashboard(deps: { config: Config; clickhouse: ClickHo
     ],
   });
   const server = await listenHardened(app, deps.port ?? deps.config.dashboardPort, deps.config.hosts.dashboard, 'dashboard', deps.config.http)
-    .catch(async (err: unknown) => { await admin.disconnect(); throw err; });
+    .catch(async (err: unknown) => { await admin.disconnect(); await declarations.log.close(); throw err; });
   const url = urlFor(deps.config.hosts.dashboard, (server.address() as AddressInfo).port);
   deps.logger.info({ url }, 'dashboard.listening');
   return {
@@ -41,6 +45,7 @@ export async function startDashboard(deps: { config: Config; clickhouse: ClickHo
       (app.locals.hub as { close(): void }).close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await admin.disconnect();
+      await declarations.log.close();
     },
   };
 }

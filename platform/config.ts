@@ -189,6 +189,8 @@ export const envSchema = z.object({
   PROCESS_GROUP_ID: optional(z.string().min(1)).default('tributary-rollups'),
   /** Offsets per segment (S in docs/processing.md): a restart recomputes at most two segments per partition. */
   SEGMENT_SIZE: optional(positiveInt).default(20_000),
+  /** How long a dropped or superseded declared rollup's tables stay before the sink drops them (docs/rollups.md). */
+  ROLLUPS_DROP_GRACE_MS: optional(z.coerce.number().int().min(0)).default(3_600_000),
   /** How often the processor emits changed rollup rows (dashboards are this live). */
   FLUSH_INTERVAL_MS: optional(positiveInt).default(500),
   /** Distinct rollup rows one partition's open chunk holds before the next chunk starts (bounded memory, docs/processing.md). */
@@ -275,6 +277,8 @@ export interface Config {
   topics: { users: string; orders: string; rollups: string; dlq: string };
   processor: { groupId: string; segmentSize: number; flushIntervalMs: number; maxRowsPerPartition: number; maxPendingRows: number; port: number };
   sink: { groupId: string; batchRows: number; batchDelayMs: number; port: number };
+  /** Declared rollups: how long a dropped version's tables stay. */
+  rollups: { dropGraceMs: number };
   ingestPort: number;
   /** Bounds of every accepted event, at every way in and in the processor. */
   eventLimits: EventLimits;
@@ -467,6 +471,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxRowsPerPartition: e.PROCESS_MAX_ROWS, maxPendingRows: e.PROCESS_MAX_PENDING_ROWS, port: e.PROCESS_PORT,
     },
     sink: { groupId: e.SINK_GROUP_ID, batchRows: e.SINK_BATCH_ROWS, batchDelayMs: e.SINK_BATCH_DELAY_MS, port: e.SINK_PORT },
+    rollups: { dropGraceMs: e.ROLLUPS_DROP_GRACE_MS },
     ingestPort: e.INGEST_PORT,
     ingest: {
       writeKeys: e.WRITE_KEYS ?? [],

@@ -40,6 +40,8 @@ export const SCHEMAS = {
   /** Rows that travel together in one `rollups` record (#17); its subject is the topic's plus the record's full name. */
   rollupBlock: loadBlock(),
   deadLetter: load('DeadLetter.avsc', 'events.dlq-value'),
+  /** A row of a declared rollup (docs/rollups.md); like the block, registered under the topic's subject plus its full name. */
+  declaredRow: load('DeclaredRow.avsc', 'rollups-dev.tributary.rollups.DeclaredRow'),
 } as const;
 
 export type SchemaName = keyof typeof SCHEMAS;

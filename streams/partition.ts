@@ -112,6 +112,8 @@ export class PartitionState {
   /** Per kind and window of the open chunk, the values each dimension took (DIMENSION_BOUNDS). */
   private values = new Map<RollupKind, Map<number, [Set<string>, Set<string>, Set<string>]>>();
   duplicates = 0;
+  /** False: only decide which records count (duplicates), aggregate none of the built-in rollups (a backfill of a declared one). */
+  aggregates = true;
   /** Events whose value of a dimension was folded into OTHER, per `kind.dimension` (each event once per row it bumps). */
   readonly folded = new Map<string, number>();
 
@@ -165,6 +167,7 @@ export class PartitionState {
       return 'duplicate';
     }
     this.currentIds.add(hash, origin, eventId, fingerprint);
+    if (!this.aggregates) return 'counted';
     if (this.rowsHeld + this.activeHeld >= this.maxRows) this.startChunk();
     const r = event.record;
     const window = windowStartOf(r.occurredAt);

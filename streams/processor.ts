@@ -11,9 +11,12 @@ import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
 import { eventLimitErrors, type EventLimits } from '../schemas/limits';
 import type { RecordOutcome } from '../schemas/outcome';
-import { processedMetadata } from '../schemas/progress';
+import { includedRollups, processedMetadata } from '../schemas/progress';
 import type { RollupRow } from '../schemas/rollup';
+import type { DeclarationBook, VersionRecord, VersionState } from '../schemas/declarations/book';
+import type { DeclaredRow } from '../schemas/declarations/row';
 import { PartitionState, type Taken } from './partition';
+import { compileRollup, DeclaredState, type CompiledRollup, type DeclaredTaken } from './declared';
 import type { ProcessorMetrics } from './metrics';
 import { isRecordAtFault, type Emission } from './emission';
 
@@ -29,6 +32,12 @@ export interface ProcessorOptions {
   maxRowsPerPartition: number;
   /** The bounds of an event (EVENT_LIMITS): a record beyond them is dead-lettered, as ingest would have refused it. */
   eventLimits: EventLimits;
+  /**
+   * Set: this processor is the backfill of one declared rollup version (docs/rollups.md#backfill):
+   * it reads that version's input topic from `from` to `handover` per partition, computes that
+   * version only, and calls `onDone` once every partition of its group committed its handover.
+   */
+  backfill?: { version: VersionRecord; onDone: () => Promise<void> };
 }
 
 export interface ProcessorDeps {
@@ -37,6 +46,8 @@ export interface ProcessorDeps {
   logger: Logger;
   metrics: ProcessorMetrics;
   options: ProcessorOptions;
+  /** The declared rollups to compute beside the built-in ones (live), followed as they change. */
+  declarations?: DeclarationBook;
 }
 
 /**
@@ -85,6 +96,13 @@ const STALLED_AFTER_MS = 30_000;
  */
 export class StreamProcessor {
   private readonly states = new Map<string, PartitionState>();
+  /** Per partition (`topic/partition`), the declared versions computed over it, by `name@version`. */
+  private readonly declared = new Map<string, Map<string, DeclaredState>>();
+  private readonly compiled = new Map<string, CompiledRollup>();
+  /** Partitions to recompute from an offset (a version applied behind their position), once their batch comes. */
+  private readonly rewinds = new Map<string, number>();
+  private unfollow: (() => void) | undefined;
+  private declaredSchemaId = 0;
   private readonly pendingDeadLetters: Emission[] = [];
   private consumer: GroupConsumer | undefined;
   private producer!: CheckedProducer;
@@ -111,6 +129,8 @@ export class StreamProcessor {
     this.rollupSchemaId = await schemas.register({ ...SCHEMAS.rollup, subject: `${options.topics.rollups}-value` });
     this.blockSchemaId = await schemas.register({ ...SCHEMAS.rollupBlock, subject: `${options.topics.rollups}-${SCHEMAS.rollupBlock.name}` });
     this.dlqSchemaId = await schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
+    this.declaredSchemaId = await schemas.register({ ...SCHEMAS.declaredRow, subject: `${options.topics.rollups}-${SCHEMAS.declaredRow.name}` });
+    if (!options.backfill) this.unfollow = this.deps.declarations?.onChange((state, kind) => this.onDeclaration(state, kind));
     this.admin = await connectAdmin(kafka);
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
     this.rollupPartitions = topics[0]?.partitions.length ?? 0;
@@ -118,7 +138,7 @@ export class StreamProcessor {
     this.emitBytes = Math.min(EMIT_BYTES, limits.budget(options.topics.rollups), limits.budget(options.topics.dlq));
     this.producer = await CheckedProducer.connect(kafka);
     this.consumer = await GroupConsumer.start(kafka, {
-      groupId: options.groupId, topics: [options.topics.user, options.topics.order],
+      groupId: options.groupId, topics: options.backfill ? [options.backfill.version.topic] : [options.topics.user, options.topics.order],
       sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
       partitionsConsumedConcurrently: PARTITIONS_AT_ONCE, eachBatchAutoResolve: false,
       eachBatch: (p) => this.eachBatch(p), onAssignment: (assignment) => this.onAssignment(assignment),
@@ -134,7 +154,12 @@ export class StreamProcessor {
   /** Revoked partitions drop their state; the new owner recomputes from the committed segment start. */
   private onAssignment(assignment: Record<string, number[]>): void {
     const owned = new Set(Object.entries(assignment).flatMap(([t, ps]) => ps.map((p) => `${t}/${p}`)));
-    for (const key of [...this.states.keys()]) if (!owned.has(key)) this.states.delete(key);
+    for (const key of [...this.states.keys()]) {
+      if (owned.has(key)) continue;
+      this.states.delete(key);
+      this.declared.delete(key);
+      this.rewinds.delete(key);
+    }
     this.deps.logger.info({ partitions: [...owned] }, 'processor.assigned');
   }
 
@@ -147,12 +172,18 @@ export class StreamProcessor {
     if (!state) {
       // First batch since this partition was assigned: it starts at the committed segment start.
       // Re-read the previous segment first to seed the duplicate-id set (seek, then drop this batch).
-      const resumeAt = Number(batch.firstOffset() ?? batch.highWatermark);
+      let resumeAt = Number(batch.firstOffset() ?? batch.highWatermark);
+      const backfill = this.deps.options.backfill?.version;
+      if (backfill) resumeAt = Math.max(resumeAt, backfill.from[partition] ?? 0);
+      else resumeAt = Math.min(resumeAt, await this.recomputeFrom(topic, partition, resumeAt));
       const low = Number((await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? 0);
       const seedFrom = Math.max(low, resumeAt - (resumeAt % segmentSize) - segmentSize, 0);
       const aligned = resumeAt - (resumeAt % segmentSize);
       state = new PartitionState(topic, partition, segmentSize, resumeAt, Math.min(seedFrom, aligned), this.deps.options.maxRowsPerPartition);
+      state.aggregates = !backfill;
       this.states.set(key, state);
+      this.declared.set(key, new Map());
+      for (const v of backfill ? [backfill] : this.liveVersions(topic)) this.addDeclared(key, v, backfill ? (v.from[partition] ?? 0) : Math.max(v.handover[partition] ?? 0, resumeAt));
       this.deps.metrics.segmentRestarts.inc({ topic });
       this.deps.logger.info({ topic, partition, resumeAt, seedFrom: state.position }, 'processor.partition.resume');
       if (state.position < resumeAt) {
@@ -161,6 +192,8 @@ export class StreamProcessor {
       }
     }
     const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
+    const declared = [...this.declared.get(key)!.values()];
+    const until = this.deps.options.backfill?.version.handover[partition] ?? Infinity;
     const reader = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
     const messages = batch.messages;
     // Whether the consumer still wants this batch (not stopping, not revoked, not sought
@@ -177,24 +210,33 @@ export class StreamProcessor {
       }
       const offset = Number(message.offset);
       if (offset < state.position) continue; // redelivered after a retry: already applied
+      if (offset >= until) {
+        // A backfill ends at its handover: every record before it was applied, or is gone (retention).
+        state.position = Math.max(state.position, until);
+        break;
+      }
       let outcome = this.deps.schemas.decodeRecordNow<PipelineEvent['record']>(message.value, reader);
       if (outcome === NOT_CACHED) {
         outcome = await this.decodeFetchingSchema(message.value, reader);
         ask = true;
       }
       if (!outcome.ok) {
-        this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
+        if (declared.length === 0 || state.aggregates) this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
         state.skip(offset);
         continue;
       }
       // Produced straight to Kafka, it never met ingest's checks: the same bounds apply here.
       const problems = offset < state.seedUntil ? [] : eventLimitErrors(kind, outcome.value, this.deps.options.eventLimits);
       if (problems.length > 0) {
-        this.deadLetterInput(topic, partition, offset, message, 'invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '));
+        // (A backfill's records were dead-lettered by the live path already.)
+        if (state.aggregates) this.deadLetterInput(topic, partition, offset, message, 'invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '));
         state.skip(offset);
         continue;
       }
-      if (state.apply(offset, { kind, record: outcome.value } as PipelineEvent) === 'conflict') {
+      const event = { kind, record: outcome.value } as PipelineEvent;
+      const applied = state.apply(offset, event);
+      if (applied === 'counted') for (const d of declared) d.apply(offset, event);
+      else if (applied === 'conflict' && state.aggregates) {
         this.deadLetterInput(topic, partition, offset, message, 'conflicting_duplicate', `eventId ${JSON.stringify(outcome.value.eventId)} (origin ${outcome.value.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
       }
     }
@@ -203,18 +245,70 @@ export class StreamProcessor {
     this.deps.metrics.records.inc({ topic }, batch.messages.length);
     for (const [dimension, n] of state.folded) this.deps.metrics.folded.inc({ dimension }, n);
     state.folded.clear();
+    for (const d of declared) {
+      for (const [field, n] of d.folded) this.deps.metrics.folded.inc({ dimension: `${d.rollup.declaration.name}.${field}` }, n);
+      d.folded.clear();
+    }
     this.deps.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - state.position));
     await heartbeat();
     // Bound memory: wait for the rollup producer when too much is waiting to be emitted.
     const pending = this.pendingRows();
-    this.deps.metrics.openRows.set([...this.states.values()].reduce((n, s) => n + s.rowCount, pending));
+    let open = pending;
+    for (const s of this.states.values()) open += s.rowCount;
+    for (const ds of this.declared.values()) for (const d of ds.values()) open += d.rowCount;
+    this.deps.metrics.openRows.set(open);
     if (pending > this.deps.options.maxDirtyRows || this.pendingDeadLetters.length > 1000) await this.flush();
   }
 
   private pendingRows(): number {
     let n = 0;
     for (const state of this.states.values()) n += state.dirtyCount;
+    for (const ds of this.declared.values()) for (const d of ds.values()) n += d.dirtyCount;
     return n;
+  }
+
+  /** The declared versions the live path computes over `topic`: applied, not dropped. */
+  private liveVersions(topic: string): VersionRecord[] {
+    return (this.deps.declarations?.live() ?? []).map((s) => s.record).filter((v) => v.topic === topic);
+  }
+
+  private addDeclared(key: string, v: VersionRecord, from: number): void {
+    const id = `${v.name}@${v.version}`;
+    let compiled = this.compiled.get(id);
+    if (!compiled) this.compiled.set(id, (compiled = compileRollup(v.declaration, v.version)));
+    const [topic, partition] = [key.slice(0, key.lastIndexOf('/')), Number(key.slice(key.lastIndexOf('/') + 1))];
+    this.declared.get(key)?.set(id, new DeclaredState(compiled, topic, partition, this.deps.options.segmentSize, from, this.deps.options.maxRowsPerPartition));
+  }
+
+  /**
+   * Where a partition resumed at `resumeAt` must recompute from: the handover of a live version
+   * its committed state did not include (the commit's metadata lists those it did), if that lies
+   * before; else `resumeAt`.
+   */
+  private async recomputeFrom(topic: string, partition: number, resumeAt: number): Promise<number> {
+    const versions = this.liveVersions(topic).filter((v) => (v.handover[partition] ?? 0) < resumeAt);
+    if (versions.length === 0) return resumeAt;
+    const [offsets] = await this.admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [topic] });
+    const included = includedRollups(offsets?.partitions.find((p) => p.partition === partition)?.metadata);
+    let from = resumeAt;
+    for (const v of versions) if (!included.has(`${v.name}@${v.version}`)) from = Math.min(from, v.handover[partition] ?? 0);
+    return from;
+  }
+
+  /** A version applied or dropped while running: computed from its handover on, or no more. */
+  private onDeclaration(state: VersionState, kind: string): void {
+    if (kind === 'drop') {
+      for (const ds of this.declared.values()) ds.delete(state.id);
+      return;
+    }
+    if (kind !== 'version' || state.dropped) return;
+    const v = state.record;
+    for (const [key, partitionState] of this.states) {
+      if (partitionState.topic !== v.topic || this.declared.get(key)?.has(state.id)) continue;
+      const handover = v.handover[partitionState.partition] ?? 0;
+      if (partitionState.position <= handover) this.addDeclared(key, v, handover);
+      else this.rewinds.set(key, Math.min(this.rewinds.get(key) ?? Infinity, handover));
+    }
   }
 
   /** The writer schema is not cached yet: fetch it, backing off while the registry is unreachable (never a dead letter for that). */
@@ -251,9 +345,16 @@ export class StreamProcessor {
 
   private async doFlush(): Promise<void> {
     const started = Date.now();
-    const snapshot = [...this.states.values()].map((state) => ({ state, rows: state.takeDirty(), commit: state.segmentStart, position: state.position }));
+    const until = this.deps.options.backfill?.version.handover;
+    const snapshot = [...this.states.entries()].map(([key, state]) => {
+      const declared = [...(this.declared.get(key)?.values() ?? [])].map((d) => ({ d, rows: d.takeDirty() }));
+      // A backfill commits its handover once it reached it (its records from there on are the live path's).
+      const done = until !== undefined && state.position >= (until[state.partition] ?? 0);
+      return { state, rows: state.takeDirty(), declared, commit: done ? until[state.partition]! : state.segmentStart, position: state.position };
+    });
     const letters = this.pendingDeadLetters.splice(0);
     const emissions: Emission[] = [...letters];
+    for (const { declared } of snapshot) for (const { rows } of declared) for (const t of rows) emissions.push(this.declaredEmission(t));
     for (const { rows } of snapshot) {
       for (let i = 0; i < rows.length;) {
         const block = rows[i]!.block;
@@ -281,7 +382,10 @@ export class StreamProcessor {
         }
       });
     } catch (err) {
-      for (const { state, rows } of snapshot) state.restoreDirty(rows);
+      for (const { state, rows, declared } of snapshot) {
+        state.restoreDirty(rows);
+        for (const { d, rows: taken } of declared) d.restoreDirty(taken);
+      }
       this.pendingDeadLetters.unshift(...letters);
       this.deps.metrics.flushFailures.inc();
       const error = errorMessage(err);
@@ -297,7 +401,11 @@ export class StreamProcessor {
       .filter(({ state }) => this.states.get(`${state.topic}/${state.partition}`) === state)
       // The offset is the open segment's start (where a restart recomputes from); the metadata says
       // how far the processor got, for a lag that means what it says (dashboards/pipeline-status.ts).
-      .map(({ state, commit, position }) => ({ topic: state.topic, partition: state.partition, offset: String(commit), metadata: processedMetadata(position) }));
+      .map(({ state, commit, position, declared }) => ({
+        topic: state.topic, partition: state.partition, offset: String(commit),
+        // The declared versions this state computed from their handover: a restart here need not recompute them.
+        metadata: processedMetadata(position, this.deps.options.backfill ? [] : declared.map(({ d }) => `${d.rollup.declaration.name}@${d.rollup.version}`)),
+      }));
     if (commits.length > 0) {
       try {
         await this.consumer!.commitOffsets(commits);
@@ -307,6 +415,49 @@ export class StreamProcessor {
       }
     }
     this.deps.logger.debug({ rows: emissions.length, flushMs: Date.now() - started }, 'processor.flushed');
+    this.rewind();
+    if (this.deps.options.backfill && commits.length > 0) await this.checkBackfillDone();
+  }
+
+  /**
+   * Partitions a declared version starts behind (its handover before their position), once a
+   * flush emitted what they held: their state goes and they are read again from the handover,
+   * so the version is computed from there on (the built-in rows come out identical). Done here,
+   * not in a batch, so an idle partition is recomputed too; a batch in hand for it is stale.
+   */
+  private rewind(): void {
+    for (const [key, offset] of this.rewinds) {
+      this.rewinds.delete(key);
+      const state = this.states.get(key);
+      if (!state) continue;
+      this.states.delete(key);
+      this.declared.delete(key);
+      this.deps.logger.info({ topic: state.topic, partition: state.partition, from: offset }, 'processor.partition.rewind');
+      this.consumer!.seek(state.topic, state.partition, offset);
+    }
+  }
+
+  /** A backfill is done when every partition of its group committed its handover (or had nothing to backfill). */
+  private async checkBackfillDone(): Promise<void> {
+    const { version, onDone } = this.deps.options.backfill!;
+    const [offsets] = await this.admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [version.topic] });
+    const committed = new Map((offsets?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+    const done = Object.entries(version.handover).every(([p, handover]) => (version.from[p] ?? 0) >= handover || (committed.get(Number(p)) ?? -1) >= handover);
+    if (done) await onDone();
+  }
+
+  /** A declared row to send, or the small dead letter that takes its place when it cannot be encoded. */
+  private declaredEmission({ key, row }: DeclaredTaken): Emission {
+    const describe = () => ({
+      source: row.topic, partition: row.partition, offset: row.rowVersion, key: Buffer.from(key), value: null, stage: 'process',
+      reason: 'unsendable_row', message: `declared rollup row ${key.slice(0, 512)}`,
+    });
+    try {
+      const value = this.deps.schemas.encode(this.declaredSchemaId, SCHEMAS.declaredRow.type, row satisfies DeclaredRow);
+      return { record: { topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value }, describe };
+    } catch (err) {
+      return this.isolated(describe(), err);
+    }
   }
 
   /**
@@ -419,7 +570,19 @@ export class StreamProcessor {
   }
 
   /** Stops within about STOP_FLUSH_MS plus one send's timeout, even mid-flush; what was not emitted is recomputed after. */
-  async stop(): Promise<void> {
+  private stopping$: Promise<void> | undefined;
+  private markStopped: () => void = () => undefined;
+  /** Resolves once stop() began. */
+  readonly stopped = new Promise<void>((resolve) => { this.markStopped = resolve; });
+
+  stop(): Promise<void> {
+    this.stopping$ ??= this.doStop();
+    return this.stopping$;
+  }
+
+  private async doStop(): Promise<void> {
+    this.markStopped();
+    this.unfollow?.();
     clearInterval(this.timer);
     await this.consumer?.stopWithin(STOP_FLUSH_MS, this.stopping, () => this.flush());
     this.stopping.abort();

@@ -10,7 +10,7 @@ import { TributaryProducer, type OrderEventInput, type UserEventInput } from '..
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
 import { startProcessor } from '../streams/service';
-import type { StreamProcessor } from '../streams/processor';
+import type { ProcessorService } from '../streams/service';
 import { ClickHouseSink } from '../consumers/sink';
 import { sinkMetrics } from '../consumers/metrics';
 import { rollupMigrations } from '../consumers/tables';
@@ -34,7 +34,7 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
   let admin: Admin;
   let clickhouse: ClickHouseClient;
   let topics: PipelineTopics;
-  let processor: StreamProcessor;
+  let processor: ProcessorService;
   let sink: ClickHouseSink;
   let server: Server;
   let base: string;

@@ -11,7 +11,7 @@ import { SCHEMAS } from '../schemas/catalog';
 import { rowKey, type RollupRow } from '../schemas/rollup';
 import { readDeadLetters } from '../consumers/dlq-tools';
 import { startProcessor } from '../streams/service';
-import type { StreamProcessor } from '../streams/processor';
+import type { ProcessorService } from '../streams/service';
 import { DashboardQueries } from '../dashboards/queries';
 import { startTestRegistry } from './registry';
 import { createPipelineTopics, type PipelineTopics, produceDemo } from './pipeline';
@@ -87,7 +87,7 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     expect(sorted(await clickhouseTotals(topics))).toEqual(sorted({ orders, userEvents }));
   }
 
-  async function stopAll(processor: StreamProcessor, producer: TributaryProducer, ...sinks: ClickHouseSink[]) {
+  async function stopAll(processor: ProcessorService, producer: TributaryProducer, ...sinks: ClickHouseSink[]) {
     for (const s of sinks) await s.stop().catch(() => undefined);
     await processor.stop();
     await producer.disconnect();

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { checkDeclaration, declarationFingerprint, declarationJsonSchema } from './format';
@@ -77,5 +77,12 @@ describe('rollup declarations', () => {
     const schema = declarationJsonSchema() as { $defs: { rollup: { properties: Record<string, unknown>; required: string[] } } };
     expect(Object.keys(schema.$defs.rollup.properties)).toEqual(['name', 'description', 'source', 'types', 'filter', 'dimensions', 'measures', 'window']);
     expect(schema.$defs.rollup.required).toEqual(['name', 'source', 'measures', 'window']);
+  });
+});
+
+describe('docs/rollups.schema.json', () => {
+  it('is the schema the declarations are checked with (regenerate: npm run rollups:schema)', () => {
+    const published = JSON.parse(readFileSync(path.join(__dirname, '../../docs/rollups.schema.json'), 'utf8')) as unknown;
+    expect(published).toEqual(declarationJsonSchema());
   });
 });

@@ -1,0 +1,139 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig, type Config } from '../platform/config';
+import { createLogger } from '../platform/logger';
+import { type Admin, connectAdmin, createKafka } from '../platform/kafka/client';
+import { backfillGroup, bookKey, type DeclarationBook, type VersionRecord } from '../schemas/declarations/book';
+import { loadDeclarations } from '../schemas/declarations/files';
+import { SOURCE_TOPIC } from '../schemas/declarations/format';
+import { openDeclarations } from '../schemas/declarations/log';
+import type { JsonLog } from '../platform/kafka/json-log';
+import { coverageOf } from '../dashboards/coverage';
+import { formatTable } from './topics';
+import type { CliContext } from './context';
+
+/** Versions computed at once: each is listed in every processor commit's metadata (4 KiB at most by default). */
+export const MAX_LIVE_VERSIONS = 30;
+
+const isoTime = (value: string) => {
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new InvalidArgumentError('--from must be an ISO-8601 time, e.g. 2026-11-27T00:00:00Z');
+  return ms;
+};
+
+async function withDeclarations<T>(ctx: CliContext, run: (d: { config: Config; admin: Admin; book: DeclarationBook; log: JsonLog }) => Promise<T>): Promise<T> {
+  const config = loadConfig(ctx.env);
+  const logger = createLogger('warn', 'rollups', config.logFormat);
+  const kafka = createKafka({ config: config.kafka, logger, clientId: 'tributary-rollups' });
+  const admin = await connectAdmin(kafka);
+  try {
+    const { book, log } = await openDeclarations({ kafka, logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
+    try {
+      return await run({ config, admin, book, log });
+    } finally {
+      await log.close();
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Where a new version's backfill and live path hand over, per input partition: the start of the
+ * segment holding the partition's end now (the live processor recomputes at most that segment),
+ * and where the backfill starts: the earliest retained offset, or the first at `--from`.
+ */
+async function handovers(admin: Admin, topic: string, segmentSize: number, fromTime: number | undefined): Promise<Pick<VersionRecord, 'from' | 'handover' | 'end'>> {
+  const offsets = await admin.fetchTopicOffsets(topic);
+  const byTime = fromTime === undefined ? undefined : new Map((await admin.fetchTopicOffsetsByTimestamp(topic, fromTime)).map((o) => [o.partition, Number(o.offset)]));
+  const from: Record<string, number> = {};
+  const handover: Record<string, number> = {};
+  const end: Record<string, number> = {};
+  for (const o of offsets) {
+    end[String(o.partition)] = Number(o.high);
+    const h = Math.floor(Number(o.high) / segmentSize) * segmentSize;
+    const start = Math.max(Number(o.low), byTime?.get(o.partition) ?? 0);
+    handover[String(o.partition)] = h;
+    from[String(o.partition)] = Math.min(start, h);
+  }
+  return { from, handover, end };
+}
+
+export function rollupsCommand(ctx: CliContext): Command {
+  const command = new Command('rollups').summary('declare your own rollups: apply, list, status, drop (docs/rollups.md)');
+
+  command.command('apply')
+    .summary('register declarations (a file or a directory of .yaml/.yml/.json) with a running pipeline; new versions are backfilled')
+    .argument('<path>', 'a declaration file, or a directory of them')
+    .option('--from <time>', 'backfill from this event time (ISO-8601) instead of the earliest retained event', isoTime)
+    .option('--dry-run', 'show what would change, apply nothing')
+    .action(async (target: string, opts: { from?: number; dryRun?: boolean }) => {
+      const loaded = loadDeclarations(target);
+      if (!loaded.ok) throw new Error(`${loaded.problems.length === 1 ? 'a declaration is' : `${loaded.problems.length} problems in the declarations are`} refused, nothing applied:\n${loaded.problems.join('\n')}`);
+      await withDeclarations(ctx, async ({ config, admin, book, log }) => {
+        const plans = loaded.declarations.map(({ file: _, ...d }) => ({ d, plan: book.plan(d) }));
+        const added = plans.filter((p) => 'version' in p.plan).length;
+        if (book.live().length + added > MAX_LIVE_VERSIONS) throw new Error(`at most ${MAX_LIVE_VERSIONS} declared versions are computed at once (${book.live().length} now, ${added} new): drop some first`);
+        const rows = [['rollup', 'version', 'change', 'source', 'backfill from']];
+        const records: Array<{ key: string; value: VersionRecord }> = [];
+        for (const { d, plan } of plans) {
+          const declaration = d;
+          if ('existing' in plan) {
+            rows.push([d.name, String(plan.existing.record.version), 'unchanged', d.source, '']);
+            continue;
+          }
+          const topic = config.topics[SOURCE_TOPIC[d.source]];
+          const record: VersionRecord = {
+            name: d.name, version: plan.version, declaration, appliedAt: Date.now(), topic, segmentSize: config.processor.segmentSize,
+            ...(await handovers(admin, topic, config.processor.segmentSize, opts.from)), fromTime: opts.from ?? null,
+          };
+          records.push({ key: bookKey('version', d.name, plan.version), value: record });
+          rows.push([d.name, String(plan.version), plan.version === 1 ? 'new' : `new version (v${plan.version - 1} served until it is complete)`, d.source, opts.from ? new Date(opts.from).toISOString() : 'earliest']);
+        }
+        if (!opts.dryRun && records.length > 0) await log.append(records);
+        ctx.out(formatTable(rows));
+        ctx.out(opts.dryRun ? 'dry run: nothing applied\n' : records.length > 0 ? `applied ${records.length}; follow with: tributary rollups status\n` : 'nothing to apply\n');
+      });
+    });
+
+  command.command('list')
+    .summary('declared rollups and their versions')
+    .action(() => withDeclarations(ctx, async ({ config, admin, book }) => {
+      const rows = [['rollup', 'version', 'source', 'window', 'dimensions', 'measures', 'state', 'progress']];
+      for (const s of book.all()) {
+        const v = s.record;
+        const c = await coverageOf(admin, backfillGroup(config.processor.groupId, v.name, v.version), s);
+        rows.push([v.name, String(v.version), v.declaration.source, v.declaration.window, v.declaration.dimensions.map((x) => x.field).join(',') || '-',
+          v.declaration.measures.map((m) => m.column).join(','), c.state, `${Math.round(c.progress * 100)}%`]);
+      }
+      ctx.out(rows.length > 1 ? formatTable(rows) : 'no declared rollups; add one with: tributary rollups apply <file>\n');
+    }));
+
+  command.command('status')
+    .summary('coverage of each version: backfill progress, complete, served')
+    .argument('[name]', 'one rollup')
+    .option('--json', 'as JSON')
+    .action((name: string | undefined, opts: { json?: boolean }) => withDeclarations(ctx, async ({ config, admin, book }) => {
+      const states = book.all().filter((s) => !name || s.record.name === name);
+      if (name && states.length === 0) throw new Error(`no declared rollup ${name}`);
+      const out = [];
+      for (const s of states) {
+        const v = s.record;
+        const coverage = await coverageOf(admin, backfillGroup(config.processor.groupId, v.name, v.version), s);
+        out.push({ rollup: v.name, version: v.version, served: book.served(v.name)?.id === s.id, coverage, handover: v.handover, from: v.from });
+      }
+      if (opts.json) ctx.out(`${JSON.stringify(out, null, 2)}\n`);
+      else ctx.out(formatTable([['rollup', 'version', 'state', 'progress', 'complete', 'served'],
+        ...out.map((o) => [o.rollup, String(o.version), o.coverage.state, `${Math.round(o.coverage.progress * 100)}%`, String(o.coverage.complete), String(o.served)])]));
+    }));
+
+  command.command('drop')
+    .summary('stop computing a rollup (every version); its tables go after ROLLUPS_DROP_GRACE_MS')
+    .argument('<name>', 'the rollup')
+    .action((name: string) => withDeclarations(ctx, async ({ book, log }) => {
+      const live = book.versionsOf(name).filter((s) => !s.dropped);
+      if (live.length === 0) throw new Error(`no declared rollup ${name} to drop`);
+      await log.append(live.map((s) => ({ key: bookKey('drop', name, s.record.version), value: { at: Date.now(), reason: 'dropped' } })));
+      ctx.out(`dropped ${live.map((s) => s.id).join(', ')}\n`);
+    }));
+  return command;
+}

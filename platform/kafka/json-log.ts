@@ -1,0 +1,73 @@
+import { randomUUID } from 'node:crypto';
+import { type Kafka, CheckedProducer, connectAdmin } from './client';
+import { GroupConsumer } from './consumer';
+import type { Logger } from '../logger';
+import { ensureTopics } from './topics';
+
+/**
+ * A small shared state kept in a single-partition compacted topic of JSON records: every reader
+ * reads it whole at open (open resolves once it has read to the end it found), then tails it, so
+ * what one process appends every other one sees within about a second. Keys name the entries;
+ * compaction keeps the newest value of each; a null value deletes one.
+ */
+export class JsonLog {
+  private constructor(private readonly producer: CheckedProducer, private readonly consumer: GroupConsumer, readonly topic: string) {}
+
+  static async open(deps: { kafka: Kafka; logger: Logger; topic: string; onRecord: (key: string, value: unknown) => void; readyTimeoutMs?: number; replicationFactor?: number }): Promise<JsonLog> {
+    const { topic } = deps;
+    const admin = await connectAdmin(deps.kafka);
+    let end: number;
+    try {
+      await ensureTopics(admin, [{ topic, partitions: 1, configs: { 'cleanup.policy': 'compact' } }], deps.logger, deps.replicationFactor);
+      end = Number((await admin.fetchTopicOffsets(topic))[0]?.high ?? 0);
+    } finally {
+      await admin.disconnect();
+    }
+    const producer = await CheckedProducer.connect(deps.kafka);
+    let caughtUp: () => void = () => undefined;
+    const ready = new Promise<void>((resolve) => { caughtUp = resolve; });
+    if (end === 0) caughtUp();
+    // No committed offsets: every reader reads the whole log.
+    const consumer = await GroupConsumer.start(deps.kafka, {
+      groupId: `tributary-log-${randomUUID()}`, topics: [topic], maxWaitTimeInMs: 250, sessionTimeoutMs: 10_000,
+      eachBatch: async ({ batch, heartbeat }) => {
+        for (const message of batch.messages) {
+          const key = message.key?.toString('utf8');
+          if (key === undefined) continue;
+          let value: unknown = null;
+          try {
+            value = message.value === null ? null : JSON.parse(message.value.toString('utf8'));
+          } catch {
+            deps.logger.warn({ topic, offset: message.offset }, 'log.record.unreadable');
+            continue;
+          }
+          deps.onRecord(key, value);
+        }
+        if (Number(batch.lastOffset()) + 1 >= end) caughtUp();
+        await heartbeat();
+      },
+    });
+    const timeoutMs = deps.readyTimeoutMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([ready, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${topic} not read to offset ${end} within ${timeoutMs} ms`)), timeoutMs); })]);
+    } catch (err) {
+      await consumer.disconnect();
+      await producer.disconnect();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return new JsonLog(producer, consumer, topic);
+  }
+
+  /** Appends entries (acks=all) in one send. */
+  async append(entries: Array<{ key: string; value: unknown }>): Promise<void> {
+    await this.producer.send([{ topic: this.topic, messages: entries.map((e) => ({ key: e.key, value: e.value === null ? null : JSON.stringify(e.value), partition: 0 })) }]);
+  }
+
+  async close(): Promise<void> {
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+  }
+}

@@ -1,0 +1,119 @@
+import { declarationFingerprint, type RollupDeclaration } from './format';
+import { versionId } from './row';
+
+/**
+ * The declared rollups of a pipeline, as the declarations topic (`<rollups topic>.declarations`,
+ * compacted, JSON) records them: every version applied, where its backfill and its live path
+ * hand over, when its backfill finished and when the sink had written it, and when it was
+ * dropped. Every stage rebuilds this book from the topic and follows it (docs/rollups.md).
+ */
+
+/** A version as `tributary rollups apply` registered it. */
+export interface VersionRecord {
+  name: string;
+  version: number;
+  declaration: RollupDeclaration;
+  appliedAt: number;
+  /** The input topic it reads, and the segment size the handover offsets are aligned to. */
+  topic: string;
+  segmentSize: number;
+  /** Per input partition: the backfill covers [from, handover), the live path handover on. */
+  from: Record<string, number>;
+  handover: Record<string, number>;
+  /** Per input partition: its end when applied. Complete means counted up to here at least, by the backfill or the live path. */
+  end: Record<string, number>;
+  /** The event time the backfill was asked to start at (`--from`); null: the earliest retained offset. */
+  fromTime: number | null;
+}
+
+/** Written by the backfill once it emitted everything before the handover: the rollups topic's end offsets then. */
+export interface BackfillRecord {
+  at: number;
+  rollupsEnd: Record<string, number>;
+}
+
+/** Written by a sink once it inserted every row up to the backfill's `rollupsEnd`: the version covers its history. */
+export interface CompleteRecord {
+  at: number;
+}
+
+export interface DropRecord {
+  at: number;
+  reason: 'dropped' | 'superseded';
+}
+
+export interface VersionState {
+  id: string;
+  record: VersionRecord;
+  backfill?: BackfillRecord;
+  complete?: CompleteRecord;
+  dropped?: DropRecord;
+}
+
+/** The consumer group of a version's backfill: its progress is that group's committed offsets. */
+export const backfillGroup = (processorGroup: string, name: string, version: number) => `${processorGroup}-backfill-${name}-${version}`;
+
+export const declarationsTopic = (rollupsTopic: string) => `${rollupsTopic}.declarations`;
+
+type Kind = 'version' | 'backfill' | 'complete' | 'drop';
+export const bookKey = (kind: Kind, name: string, version: number) => `${kind}/${name}/${version}`;
+
+export class DeclarationBook {
+  private readonly states = new Map<string, VersionState>();
+  private readonly listeners = new Set<(state: VersionState, kind: Kind) => void>();
+
+  /** One record of the topic; keys this book does not know are skipped. */
+  apply(key: string, value: unknown): void {
+    const m = /^(version|backfill|complete|drop)\/([a-z][a-z0-9_]*)\/(\d+)$/.exec(key);
+    if (!m || value === null || typeof value !== 'object') return;
+    const kind = m[1] as Kind;
+    const id = versionId(m[2]!, Number(m[3]));
+    let state = this.states.get(id);
+    if (kind === 'version') {
+      if (state) return; // a version never changes
+      this.states.set(id, (state = { id, record: value as VersionRecord }));
+    } else {
+      if (!state) return;
+      if (kind === 'backfill') state.backfill ??= value as BackfillRecord;
+      else if (kind === 'complete') state.complete ??= value as CompleteRecord;
+      else state.dropped ??= value as DropRecord;
+    }
+    for (const listener of this.listeners) listener(state, kind);
+  }
+
+  onChange(listener: (state: VersionState, kind: Kind) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get(name: string, version: number): VersionState | undefined {
+    return this.states.get(versionId(name, version));
+  }
+
+  /** Every version, by name then version. */
+  all(): VersionState[] {
+    return [...this.states.values()].sort((a, b) => a.record.name.localeCompare(b.record.name) || a.record.version - b.record.version);
+  }
+
+  /** Versions being computed: applied and not dropped. */
+  live(): VersionState[] {
+    return this.all().filter((s) => !s.dropped);
+  }
+
+  versionsOf(name: string): VersionState[] {
+    return this.all().filter((s) => s.record.name === name);
+  }
+
+  /** What the API answers with: the newest version of `name` that covers its history and is not dropped. */
+  served(name: string): VersionState | undefined {
+    return this.versionsOf(name).filter((s) => s.complete && !s.dropped).at(-1);
+  }
+
+  /** The version `apply` would register for `d`: the live one with the same meaning, or the next number. */
+  plan(d: RollupDeclaration): { existing: VersionState } | { version: number } {
+    const versions = this.versionsOf(d.name);
+    const same = versions.filter((s) => !s.dropped).find((s) => declarationFingerprint(s.record.declaration) === declarationFingerprint(d));
+    if (same) return { existing: same };
+    return { version: (versions.at(-1)?.record.version ?? 0) + 1 };
+  }
+}

@@ -1,0 +1,162 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DemoShop, type DemoEvent } from '../producers/demo/shop';
+import { killAndWait, runTributary, spawnStart, type StartedPipeline } from './pipeline';
+import { waitFor } from './helpers';
+
+interface Supervised { stage: string; pid: number | null; restarts: number }
+interface Answer { version: number | null; coverage: { complete: boolean; progress: number; state: string }; points: Array<{ t: string; group: string; value: number }> }
+
+const revenue = (extra = '') => `name: revenue_by_country_category
+source: order_lines
+types: [order_placed]
+dimensions: [country, category]
+measures:
+  - count
+  - sum(revenueCents) as revenue${extra}
+window: 1h
+`;
+const plans = `name: signups_by_plan
+source: users
+types: [signup]
+dimensions: [properties.plan]
+measures: [distinct(userId), count]
+window: 1d
+`;
+
+const DAY = 86_400_000;
+
+/** What the declared rollups must say, from the events ingest acknowledged (the first of each eventId). */
+function truth(events: Map<string, DemoEvent>) {
+  // By country and by category apart: each under the API's 20 groups (their pairs would fold into __other__).
+  const revenueBy = new Map<string, { count: number; revenue: number }>();
+  const planUsers = new Map<string, Set<string>>();
+  for (const e of events.values()) {
+    if (e.kind === 'order' && e.type === 'order_placed') {
+      for (const item of e.items ?? []) {
+        for (const key of [`country=${e.country ?? ''}`, `category=${item.category ?? ''}`]) {
+          const o = revenueBy.get(key) ?? { count: 0, revenue: 0 };
+          o.count += 1;
+          o.revenue += item.quantity * item.unitPriceCents;
+          revenueBy.set(key, o);
+        }
+      }
+    }
+    if (e.kind === 'user' && e.type === 'signup') {
+      const key = `${new Date(e.occurredAt - (e.occurredAt % DAY)).toISOString()}|${e.properties?.plan ?? ''}`;
+      planUsers.set(key, (planUsers.get(key) ?? new Set()).add(e.userId));
+    }
+  }
+  return {
+    revenue: Object.fromEntries([...revenueBy].sort()),
+    plans: Object.fromEntries([...planUsers].sort().map(([k, s]) => [k, s.size])),
+  };
+}
+
+/**
+ * Declared rollups applied to a running `tributary start` under steady load (late events and
+ * client retries in the mix): backfilled over what came before the apply, computed live after,
+ * the processor killed during the backfill; once complete, each equals the ledger exactly.
+ * A changed declaration is served as v1 until v2 is complete, then as v2, never mixed.
+ */
+describe('declared rollups on a running pipeline', () => {
+  let started: StartedPipeline | undefined;
+  afterAll(async () => {
+    if (started) await killAndWait(started.child, 'SIGTERM');
+  });
+
+  it('apply mid-stream, SIGKILL of the processor during the backfill: totals equal the ledger; v2 replaces v1 whole', async () => {
+    // Small segments: the handover falls mid-stream and the live path recomputes from it.
+    started = await spawnStart([], 'roll-key', undefined, { SEGMENT_SIZE: '300', ROLLUPS_DROP_GRACE_MS: '0' });
+    const { ingest, dashboard, env } = started;
+    const ledger = new Map<string, DemoEvent>();
+    const shop = new DemoShop(91, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });
+    let posting = true;
+    let posted = 0;
+    const load = (async () => {
+      while (posting) {
+        const events = shop.next(40);
+        const res = await fetch(`${ingest}/v1/events`, {
+          method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer roll-key' },
+          body: JSON.stringify({ events: events.map(({ kind: _k, ...e }) => e) }),
+        });
+        expect(res.status).toBe(202);
+        for (const e of events) if (!ledger.has(e.eventId)) ledger.set(e.eventId, e);
+        posted++;
+      }
+    })();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'rollups-'));
+    const answer = async (name: string, query: string) => (await (await fetch(`${dashboard}/api/rollups/${name}?from=${new Date(Date.now() - 2 * DAY).toISOString()}&to=${new Date(Date.now() + DAY).toISOString()}&${query}`)).json()) as Answer;
+    try {
+      await waitFor(() => (posted >= 40 ? true : undefined), 'load before the apply', 60_000, 50);
+      // A bad declaration: refused with its file and line, nothing applied.
+      writeFileSync(path.join(dir, 'bad.yaml'), revenue().replace('[country, category]', '[country, colour]'));
+      const bad = await runTributary(['rollups', 'apply', path.join(dir, 'bad.yaml')], env);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toContain(`${path.join(dir, 'bad.yaml')}:4: dimensions.1: unknown field "colour"`);
+      writeFileSync(path.join(dir, 'bad.yaml'), '');
+      writeFileSync(path.join(dir, 'revenue.yaml'), revenue());
+      writeFileSync(path.join(dir, 'plans.yml'), plans);
+      const applied = await runTributary(['rollups', 'apply', dir], env);
+      expect(applied.stderr).toBe('');
+      expect(applied.code).toBe(0);
+      expect(applied.stdout).toMatch(/revenue_by_country_category\s+1\s+new/);
+      // Kill the processor stage (it runs the backfill too) while the backfill runs.
+      const stages = async () => ((await (await fetch(`${dashboard}/api/pipeline`)).json()) as { supervisor: Supervised[] }).supervisor;
+      const processor = (await stages()).find((s) => s.stage === 'process')!;
+      process.kill(processor.pid!, 'SIGKILL');
+      await waitFor(async () => ((await stages().catch(() => []))?.find((s) => s.stage === 'process')?.restarts === processor.restarts + 1 ? true : undefined), 'the processor to be started again', 90_000, 250);
+      const mark = posted;
+      await waitFor(() => (posted >= mark + 30 ? true : undefined), 'load after the apply', 60_000, 50);
+      const again = await runTributary(['rollups', 'apply', dir], env);
+      expect(again.stdout).toMatch(/revenue_by_country_category\s+1\s+unchanged/);
+    } finally {
+      posting = false;
+      await load;
+    }
+    const want = truth(ledger);
+    const revenueNow = async () => {
+      const got: Record<string, { count: number; revenue: number }> = {};
+      const versions = new Set<number | null>();
+      for (const dim of ['country', 'category']) {
+        for (const measure of ['revenue', 'count'] as const) {
+          const a = await answer('revenue_by_country_category', `groupBy=${dim}&interval=1d&measure=${measure}`);
+          versions.add(a.version);
+          for (const p of a.points) (got[`${dim}=${p.group}`] ??= { count: 0, revenue: 0 })[measure] += p.value;
+        }
+      }
+      if (versions.size !== 1) return { version: -1, got: {} }; // a version changed between the queries: ask again
+      return { version: [...versions][0]!, got: Object.fromEntries(Object.entries(got).sort()) };
+    };
+    const plansNow = async () => {
+      const a = await answer('signups_by_plan', 'groupBy=properties.plan&interval=1d&measure=distinct_user_id');
+      return Object.fromEntries(a.points.map((p) => [`${p.t}|${p.group}`, p.value]).sort());
+    };
+    await waitFor(async () => (JSON.stringify((await revenueNow()).got) === JSON.stringify(want.revenue) ? true : undefined), 'revenue to equal the ledger', 180_000, 500).catch(() => undefined);
+    expect((await revenueNow()).got).toEqual(want.revenue);
+    await waitFor(async () => (JSON.stringify(await plansNow()) === JSON.stringify(want.plans) ? true : undefined), 'plans to equal the ledger', 60_000, 500).catch(() => undefined);
+    expect(await plansNow()).toEqual(want.plans);
+    expect(Object.keys(want.revenue).length).toBeGreaterThan(5);
+
+    // v2 (one more measure): v1 answers until v2 is complete, then v2 — each time exact.
+    writeFileSync(path.join(dir, 'revenue.yaml'), revenue('\n  - max(revenueCents) as largest_line'));
+    const v2 = await runTributary(['rollups', 'apply', dir], env);
+    expect(v2.stdout).toMatch(/revenue_by_country_category\s+2\s+new version/);
+    const seen = new Set<number | null>();
+    const wrong: unknown[] = [];
+    await waitFor(async () => {
+      const now = await revenueNow();
+      if (now.version === -1) return undefined;
+      seen.add(now.version);
+      if (JSON.stringify(now.got) !== JSON.stringify(want.revenue)) wrong.push({ version: now.version, got: now.got });
+      return now.version === 2 ? true : undefined;
+    }, 'v2 to be served', 120_000, 200);
+    // Every answer, from v1 or from v2, was the whole truth.
+    expect(wrong).toEqual([]);
+    expect([...seen].every((v) => v === 1 || v === 2)).toBe(true);
+    const status = await runTributary(['rollups', 'status', 'revenue_by_country_category', '--json'], env);
+    const versions = JSON.parse(status.stdout) as Array<{ version: number; served: boolean; coverage: { state: string } }>;
+    expect(versions.map((v) => [v.version, v.served, v.coverage.state])).toEqual([[1, false, 'superseded'], [2, true, 'complete']]);
+  }, 600_000);
+});
