@@ -36,24 +36,7 @@ export async function benchCardinality(env: BenchEnv, orders = Number(process.en
   const topics = { ...env.config.topics, users: 'card.users', orders: 'card.orders', rollups: 'card.rollups', dlq: 'card.dlq' };
   const admin = await connectAdmin(env.kafka);
   await ensureTopics(admin, pipelineTopics(PARTITIONS, topics), logger, 1);
-  const producer = await TributaryProducer.connect({ kafka: env.config.kafka, registryUrl: env.registry.url, lingerMs: 5, topics: { user: topics.users, order: topics.orders } });
-  const now = Date.now();
-  const inflight = new Set<Promise<unknown>>();
-  for (let sent = 0; sent < orders; sent += 1000) {
-    const batch: OrderEventInput[] = Array.from({ length: Math.min(1000, orders - sent) }, (_, k) => {
-      const i = sent + k;
-      return {
-        type: 'order_placed', eventId: `card-${i}`, userId: `card-user-${i}`, orderId: `card-order-${i}`, occurredAt: now - (i % 600) * 1000,
-        currency: 'EUR', amountCents: ITEMS * 100, country: 'DE',
-        items: Array.from({ length: ITEMS }, (_, j) => ({ sku: `SKU-${String(i * ITEMS + j).padStart(8, '0')}`, category: `cat-${j}`, quantity: 1, unitPriceCents: 100 })),
-      };
-    });
-    const p = producer.sendOrderEvents(batch).finally(() => inflight.delete(p));
-    inflight.add(p);
-    while (inflight.size >= 8) await Promise.race(inflight);
-  }
-  await Promise.all(inflight);
-  await producer.disconnect();
+  await preloadCardinalityOrders(env, topics, orders);
 
   const segmentSize = 5000;
   const maxRows = env.config.processor.maxRowsPerPartition;
@@ -89,4 +72,26 @@ export async function benchCardinality(env: BenchEnv, orders = Number(process.en
   // Both event topics' partitions are owned, each with an open chunk of at most maxRows + one event's rows.
   const rowBound = 2 * PARTITIONS * (maxRows + 2 + ITEMS) + maxPendingRows + 64 * (2 + ITEMS);
   return { orders, distinctSkus: orders * ITEMS, distinctUsers: orders, segmentSize, maxRows, maxPendingRows, rowBound, peakOpenRows, peakMemoryMiB: peak, seconds, rollupRecords };
+}
+
+/** The cardinality shape, straight into Kafka: `orders` orders of 10 lines, every line a new SKU, every order a new user. */
+export async function preloadCardinalityOrders(env: BenchEnv, topics: { users: string; orders: string }, orders: number): Promise<void> {
+  const producer = await TributaryProducer.connect({ kafka: env.config.kafka, registryUrl: env.registry.url, lingerMs: 5, topics: { user: topics.users, order: topics.orders } });
+  const now = Date.now();
+  const inflight = new Set<Promise<unknown>>();
+  for (let sent = 0; sent < orders; sent += 1000) {
+    const batch: OrderEventInput[] = Array.from({ length: Math.min(1000, orders - sent) }, (_, k) => {
+      const i = sent + k;
+      return {
+        type: 'order_placed', eventId: `card-${i}`, userId: `card-user-${i}`, orderId: `card-order-${i}`, occurredAt: now - (i % 600) * 1000,
+        currency: 'EUR', amountCents: ITEMS * 100, country: 'DE',
+        items: Array.from({ length: ITEMS }, (_, j) => ({ sku: `SKU-${String(i * ITEMS + j).padStart(8, '0')}`, category: `cat-${j}`, quantity: 1, unitPriceCents: 100 })),
+      };
+    });
+    const p = producer.sendOrderEvents(batch).finally(() => inflight.delete(p));
+    inflight.add(p);
+    while (inflight.size >= 8) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  await producer.disconnect();
 }

@@ -6,6 +6,7 @@ import { benchProcess } from './process';
 import { benchSink } from './sink';
 import { benchCeiling, type CeilingResult } from './ceiling';
 import { benchCardinality } from './cardinality';
+import { benchDeclared } from './declared';
 import { benchStreams } from './streams';
 import { benchCatchup, type CatchupResult } from './catchup';
 import { benchFloor } from './floor';
@@ -13,11 +14,11 @@ import { benchWhole, type WholeResult } from './sustained';
 import { benchSinkFormat } from './sinkformat';
 
 /**
- * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup|whole|sinkformat|floor]`: measured figures, printed and
+ * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup|whole|sinkformat|floor|declared]`: measured figures, printed and
  * written to .tributary/bench/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
-  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup', 'whole', 'sinkformat', 'floor'].includes(a)));
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup', 'whole', 'sinkformat', 'floor', 'declared'].includes(a)));
   const all = which.size === 0;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
   const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
@@ -72,6 +73,18 @@ async function main(): Promise<void> {
       lines.push('## High cardinality (`tributary process`, one instance, default row bounds)', '',
         '| orders (10 lines each) | distinct SKUs | distinct users | SEGMENT_SIZE | PROCESS_MAX_ROWS / PENDING | rows held, peak | row bound | peak memory MiB | seconds | rollup records emitted |', '|---|---|---|---|---|---|---|---|---|---|',
         `| ${c.orders} | ${c.distinctSkus} | ${c.distinctUsers} | ${c.segmentSize} | ${c.maxRows} / ${c.maxPendingRows} | ${c.peakOpenRows} | ${c.rowBound} | ${c.peakMemoryMiB} | ${c.seconds.toFixed(1)} | ${c.rollupRecords} |`, '');
+    } finally {
+      await env.stop();
+    }
+  }
+  if (all || which.has('declared')) {
+    const env = await benchEnv();
+    try {
+      const runs = await benchDeclared(env);
+      report.declared = runs;
+      lines.push('## Declared rollups (`tributary process`, one instance, the cardinality shape: 1,000,000 distinct SKUs)', '',
+        '| declarations | orders (10 lines each) | seconds | orders/s | CPU s | peak memory MiB | rows held, peak | rollup records |', '|---|---|---|---|---|---|---|---|',
+        ...runs.map((r) => `| ${r.declarations} | ${r.orders} | ${r.seconds.toFixed(1)} | ${r.eventsPerSecond} | ${r.cpuSeconds ?? '–'} | ${r.peakMemoryMiB} | ${r.peakOpenRows} | ${r.rollupRecords} |`), '');
     } finally {
       await env.stop();
     }

@@ -10,6 +10,7 @@ import { keyMatches, presentedKey, refuseReadKey } from '../platform/http/keys';
 import { declaredParams, ParameterError, rangeParams, timeseriesParams, topProductsParams } from './params';
 import { backfillGroup, type DeclarationBook } from '../schemas/declarations/book';
 import { coverageOf } from './coverage';
+import { openApiDocument } from './openapi';
 import { WINDOWS } from '../schemas/declarations/format';
 import { stageLag, topicRecords } from './pipeline-status';
 import type { DashboardQueries } from './queries';
@@ -39,6 +40,10 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   app.use(opsRouter(deps.metrics, deps.checks ?? [], deps.config.readKeys));
   app.use('/vendor/chart.js', express.static(path.dirname(require.resolve('chart.js'))));
   app.use(express.static(path.join(__dirname, 'public')));
+
+  // The API's description: public, like the page that uses it.
+  const openapi = openApiDocument();
+  app.get('/api/openapi.json', (_req, res) => { res.json(openapi); });
 
   const sessions = new Sessions();
   const readKeys = deps.config.readKeys;
@@ -180,7 +185,7 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   });
 
   app.use('/api', (_req: Request, res: Response) => {
-    res.status(404).json({ error: 'not_found', message: 'see /api/totals, /api/timeseries, /api/top-products, /api/rollups, /api/pipeline, /api/stream' });
+    res.status(404).json({ error: 'not_found', message: 'see /api/openapi.json' });
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof ParameterError) return res.status(400).json({ error: 'invalid_parameter', parameter: err.parameter, message: err.message });

@@ -1,9 +1,10 @@
 /// <reference lib="dom" />
 import type { ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { killAndWait, spawnStart } from '../test/pipeline';
+import { killAndWait, runTributary, spawnStart } from '../test/pipeline';
 import { waitFor } from '../test/helpers';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -36,6 +37,14 @@ suite('dashboard page in headless Chromium', () => {
       const t = (await r.json()) as { orders?: { order_placed?: { count: number } } };
       return (t.orders?.order_placed?.count ?? 0) > 0 ? true : undefined;
     }, 'demo orders in ClickHouse', 120_000, 500);
+    // A declared rollup, for the panel that shows any of them.
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'ui-rollups-')), 'units.yaml');
+    writeFileSync(file, 'name: units_by_category\nsource: order_lines\ntypes: [order_placed]\ndimensions: [category]\nmeasures: [sum(quantity)]\nwindow: 1m\n');
+    expect((await runTributary(['rollups', 'apply', file], started.env)).code).toBe(0);
+    await waitFor(async () => {
+      const r = (await (await fetch(`${url}api/rollups`)).json()) as { rollups: Array<{ served: number | null }> };
+      return r.rollups[0]?.served === 1 ? true : undefined;
+    }, 'the declared rollup to be served', 120_000, 500);
 
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -46,7 +55,7 @@ suite('dashboard page in headless Chromium', () => {
     await page.waitForSelector('body[data-loaded="true"]', { timeout: 30_000 });
     const sums = await page.evaluate(() => {
       const chart = (window as unknown as { Chart: { getChart(c: Element): { data: { datasets: Array<{ data: number[] }> } } | undefined } }).Chart;
-      return ['chart-orders', 'chart-revenue', 'chart-active', 'chart-products'].map((id) => {
+      return ['chart-orders', 'chart-revenue', 'chart-active', 'chart-products', 'chart-rollup'].map((id) => {
         const c = chart.getChart(document.getElementById(id)!);
         return c ? c.data.datasets.flatMap((d) => d.data).reduce((a, b) => a + b, 0) : -1;
       });

@@ -16,7 +16,7 @@ const MAX_POINTS = 1500;
 const EARLIEST_MS = Date.UTC(1900, 0, 1);
 const LATEST_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
 
-const time = (name: string) => z.string().optional().transform((v, ctx) => {
+const time = (name: string) => z.string().optional().describe(`ISO-8601 time or epoch milliseconds, 1900..2299`).transform((v, ctx) => {
   if (v === undefined || v === '') return undefined;
   const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
   if (Number.isNaN(ms)) {
@@ -50,18 +50,36 @@ function range(q: { from?: number; to?: number }, defaultSpanMs = 3_600_000): Ra
   return { from, to };
 }
 
-export function rangeParams(query: unknown): RangeParams {
-  return range(parse(z.object({ from: time('from'), to: time('to') }), query));
-}
-
-export function timeseriesParams(query: unknown): RangeParams & { metric: Metric; interval: Interval; groupBy: string | undefined } {
-  const q = parse(z.object({
+/** The query parameters of each endpoint: what they are checked with, and what the OpenAPI document says (dashboards/openapi.ts). */
+export const QUERIES = {
+  range: z.object({ from: time('from'), to: time('to') }),
+  timeseries: z.object({
     metric: z.enum(Object.keys(METRICS) as [Metric, ...Metric[]], { message: `metric must be one of ${Object.keys(METRICS).join(', ')}` }),
     from: time('from'),
     to: time('to'),
     interval: z.enum(Object.keys(INTERVALS) as [Interval, ...Interval[]], { message: 'interval must be one of 1m, 5m, 1h, 1d' }).default('1m'),
     groupBy: z.enum(['type', 'country', 'currency', 'device'], { message: 'groupBy must be one of type, country, currency, device' }).optional(),
-  }), query);
+  }),
+  topProducts: z.object({
+    from: time('from'), to: time('to'),
+    limit: z.coerce.number({ message: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(100, 'limit must be at most 100').default(10),
+  }),
+  rollup: z.object({
+    from: time('from'), to: time('to'),
+    measure: z.string().optional().describe('a measure column of the rollup (default: its first)'),
+    interval: z.enum(Object.keys(INTERVALS) as [Interval, ...Interval[]], { message: 'interval must be one of 1m, 5m, 1h, 1d' }).optional()
+      .describe('bucket; at least the rollup\'s window (default: the smallest that is)'),
+    groupBy: z.string().optional().describe('dimensions, comma-separated'),
+    filter: z.union([z.string(), z.array(z.string())]).optional().describe('dimension:value or dimension:value1|value2; repeatable'),
+  }),
+};
+
+export function rangeParams(query: unknown): RangeParams {
+  return range(parse(QUERIES.range, query));
+}
+
+export function timeseriesParams(query: unknown): RangeParams & { metric: Metric; interval: Interval; groupBy: string | undefined } {
+  const q = parse(QUERIES.timeseries, query);
   const r = range(q);
   if (q.groupBy && !(METRICS[q.metric].groups as readonly string[]).includes(q.groupBy)) {
     throw new ParameterError('groupBy', `groupBy: ${q.groupBy} is not available for ${q.metric}; use ${METRICS[q.metric].groups.join(', ') || 'none'}`);
@@ -72,22 +90,13 @@ export function timeseriesParams(query: unknown): RangeParams & { metric: Metric
 }
 
 export function topProductsParams(query: unknown): RangeParams & { limit: number } {
-  const q = parse(z.object({
-    from: time('from'), to: time('to'),
-    limit: z.coerce.number({ message: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(100, 'limit must be at most 100').default(10),
-  }), query);
+  const q = parse(QUERIES.topProducts, query);
   return { ...range(q), limit: q.limit };
 }
 
 /** Parameters of /api/rollups/<name>, checked against its declaration: measure, interval no finer than its window, groupBy and filter over its dimensions. */
 export function declaredParams(query: unknown, d: RollupDeclaration): RangeParams & { measure: RollupDeclaration['measures'][number]; interval: Interval; groupBy: string[]; filter: Record<string, string[]> } {
-  const q = parse(z.object({
-    from: time('from'), to: time('to'),
-    measure: z.string().optional(),
-    interval: z.enum(Object.keys(INTERVALS) as [Interval, ...Interval[]], { message: 'interval must be one of 1m, 5m, 1h, 1d' }).optional(),
-    groupBy: z.string().optional(),
-    filter: z.union([z.string(), z.array(z.string())]).optional(),
-  }), query);
+  const q = parse(QUERIES.rollup, query);
   const columns = d.dimensions.map((x) => x.column);
   const column = (name: string, parameter: string) => {
     const dim = d.dimensions.find((x) => x.column === name || x.field === name);

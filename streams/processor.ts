@@ -269,7 +269,23 @@ export class StreamProcessor {
 
   /** The declared versions the live path computes over `topic`: applied, not dropped. */
   private liveVersions(topic: string): VersionRecord[] {
-    return (this.deps.declarations?.live() ?? []).map((s) => s.record).filter((v) => v.topic === topic);
+    return (this.deps.declarations?.live() ?? []).map((s) => s.record).filter((v) => v.topic === topic && this.alignedWith(v));
+  }
+
+  /**
+   * A version whose handovers are not segment starts here (applied with another SEGMENT_SIZE)
+   * is not computed: its live rows and its backfill's would meet inside a segment and share row
+   * keys. Said once per version.
+   */
+  private readonly misaligned = new Set<string>();
+  private alignedWith(v: VersionRecord): boolean {
+    if (v.segmentSize === this.deps.options.segmentSize) return true;
+    const id = `${v.name}@${v.version}`;
+    if (!this.misaligned.has(id)) {
+      this.misaligned.add(id);
+      this.deps.logger.error({ rollup: id, appliedWith: v.segmentSize, segmentSize: this.deps.options.segmentSize }, 'processor.rollup.misaligned');
+    }
+    return false;
   }
 
   private addDeclared(key: string, v: VersionRecord, from: number): void {
@@ -301,7 +317,7 @@ export class StreamProcessor {
       for (const ds of this.declared.values()) ds.delete(state.id);
       return;
     }
-    if (kind !== 'version' || state.dropped) return;
+    if (kind !== 'version' || state.dropped || !this.alignedWith(state.record)) return;
     const v = state.record;
     for (const [key, partitionState] of this.states) {
       if (partitionState.topic !== v.topic || this.declared.get(key)?.has(state.id)) continue;

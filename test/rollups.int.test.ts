@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DemoShop, type DemoEvent } from '../producers/demo/shop';
 import { killAndWait, runTributary, spawnStart, type StartedPipeline } from './pipeline';
 import { waitFor } from './helpers';
+import { fetchChecked } from './openapi';
 
 interface Supervised { stage: string; pid: number | null; restarts: number }
 interface Answer { version: number | null; coverage: { complete: boolean; progress: number; state: string }; points: Array<{ t: string; group: string; value: number }> }
@@ -87,7 +88,8 @@ describe('declared rollups on a running pipeline', () => {
       }
     })();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'rollups-'));
-    const answer = async (name: string, query: string) => (await (await fetch(`${dashboard}/api/rollups/${name}?from=${new Date(Date.now() - 2 * DAY).toISOString()}&to=${new Date(Date.now() + DAY).toISOString()}&${query}`)).json()) as Answer;
+    // Every answer is checked against the OpenAPI document the dashboard serves.
+    const answer = async (name: string, query: string) => (await fetchChecked(`${dashboard}/api/rollups/${name}?from=${new Date(Date.now() - 2 * DAY).toISOString()}&to=${new Date(Date.now() + DAY).toISOString()}&${query}`, '/api/rollups/{name}')).body as Answer;
     try {
       await waitFor(() => (posted >= 40 ? true : undefined), 'load before the apply', 60_000, 50);
       // A bad declaration: refused with its file and line, nothing applied.
@@ -155,6 +157,20 @@ describe('declared rollups on a running pipeline', () => {
     // Every answer, from v1 or from v2, was the whole truth.
     expect(wrong).toEqual([]);
     expect([...seen].every((v) => v === 1 || v === 2)).toBe(true);
+    // The rest of the API against its OpenAPI document too, a 400 and a 404 among them.
+    const served = (await fetch(`${dashboard}/api/openapi.json`).then((r) => r.json())) as { openapi: string; paths: Record<string, unknown> };
+    expect(served.openapi).toBe('3.1.0');
+    for (const [url, template] of [
+      ['/api/totals', '/api/totals'], ['/api/timeseries?metric=revenue&groupBy=country', '/api/timeseries'], ['/api/top-products?limit=5', '/api/top-products'],
+      ['/api/pipeline', '/api/pipeline'], ['/api/rollups', '/api/rollups'], ['/api/rollups/signups_by_plan?measure=count&groupBy=properties.plan', '/api/rollups/{name}'],
+    ] as const) expect((await fetchChecked(`${dashboard}${url}`, template)).status).toBe(200);
+    const badGroup = await fetchChecked(`${dashboard}/api/rollups/revenue_by_country_category?groupBy=device`, '/api/rollups/{name}');
+    expect([badGroup.status, (badGroup.body as { parameter: string }).parameter]).toEqual([400, 'groupBy']);
+    const fine = await fetchChecked(`${dashboard}/api/rollups/revenue_by_country_category?interval=1m`, '/api/rollups/{name}');
+    expect([fine.status, (fine.body as { parameter: string }).parameter]).toEqual([400, 'interval']); // 1h windows cannot answer per minute
+    expect((await fetchChecked(`${dashboard}/api/rollups/nope`, '/api/rollups/{name}')).status).toBe(404);
+    const listed = (await fetchChecked(`${dashboard}/api/rollups`, '/api/rollups')).body as { rollups: Array<{ name: string; served: number }> };
+    expect(listed.rollups.map((r) => [r.name, r.served])).toEqual([['revenue_by_country_category', 2], ['signups_by_plan', 1]]);
     const status = await runTributary(['rollups', 'status', 'revenue_by_country_category', '--json'], env);
     const versions = JSON.parse(status.stdout) as Array<{ version: number; served: boolean; coverage: { state: string } }>;
     expect(versions.map((v) => [v.version, v.served, v.coverage.state])).toEqual([[1, false, 'superseded'], [2, true, 'complete']]);

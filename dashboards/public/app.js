@@ -94,8 +94,44 @@ async function refreshCharts() {
   seriesChart('chart-active', active.points, () => 'active users');
   draw('chart-products', 'bar', top.products.map((p) => p.sku), [{ label: 'units', data: top.products.map((p) => p.quantity), backgroundColor: PALETTE[0] }], { indexAxis: 'y' });
   showTotals(totals);
+  await refreshRollup().catch(console.error);
   document.body.dataset.loaded = 'true';
 }
+
+/**
+ * The declared-rollup panel: any rollup of /api/rollups, one of its measures, split by none or
+ * one of its dimensions, over the page's range at the rollup's window or coarser.
+ */
+let rollups = [];
+function option(select, values, keep) {
+  const current = keep ? select.value : undefined;
+  select.innerHTML = values.map(([v, label]) => `<option value="${v}">${label}</option>`).join('');
+  if (current && values.some(([v]) => v === current)) select.value = current;
+}
+async function refreshRollup() {
+  rollups = (await api('/api/rollups', {})).rollups.filter((r) => r.declaration);
+  $('declared').dataset.rollups = String(rollups.length);
+  if (rollups.length === 0) return;
+  option($('rollup-name'), rollups.map((r) => [r.name, r.name]), true);
+  const r = rollups.find((x) => x.name === $('rollup-name').value) ?? rollups[0];
+  option($('rollup-measure'), r.declaration.measures.map((m) => [m.column, m.column]), true);
+  option($('rollup-group'), [['', 'all'], ...r.declaration.dimensions.map((d) => [d.column, d.field])], true);
+  const q = rangeQuery();
+  const minutes = { '1m': 1, '1h': 60, '1d': 1440 }[r.declaration.window];
+  const interval = minutes >= 1440 ? '1d' : minutes >= 60 ? '1h' : q.interval;
+  const params = { from: q.from, to: q.to, interval, measure: $('rollup-measure').value };
+  if ($('rollup-group').value) params.groupBy = $('rollup-group').value;
+  const a = await api(`/api/rollups/${encodeURIComponent(r.name)}`, params);
+  $('rollup-note').textContent = a.version === null
+    ? `backfilling: ${Math.round(a.coverage.progress * 100)}% (served once its history is complete)`
+    : `v${a.version}, ${r.declaration.window} windows${a.truncated ? ', smaller groups folded into __other__' : ''}`;
+  const times = [...new Set(a.points.map((p) => p.t))].sort();
+  const groups = [...new Set(a.points.map((p) => p.group))].sort();
+  draw('chart-rollup', 'bar', times.map((t) => new Date(t).toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' })),
+    groups.map((g, i) => ({ label: g || 'all', data: times.map((t) => a.points.find((p) => p.t === t && p.group === g)?.value ?? 0), backgroundColor: PALETTE[i % PALETTE.length] })));
+  $('declared').dataset.version = String(a.version);
+}
+for (const id of ['rollup-name', 'rollup-measure', 'rollup-group']) $(id).addEventListener('change', () => refreshRollup().catch(console.error));
 
 function showTotals(t) {
   const placed = t.orders.order_placed || { count: 0, amountCents: {} };

@@ -1,0 +1,39 @@
+import { DeclarationBook, bookKey, type VersionRecord } from './book';
+import { checkDeclaration } from './format';
+
+const declared = (window: string) => {
+  const c = checkDeclaration({ name: 'r', source: 'orders', measures: ['count'], window });
+  if (!c.ok) throw new Error('valid');
+  return c.declaration;
+};
+const record = (version: number, window = '1h'): VersionRecord => ({
+  name: 'r', version, declaration: declared(window), appliedAt: 0, topic: 'o', segmentSize: 10, from: { 0: 0 }, handover: { 0: 10 }, end: { 0: 12 }, fromTime: null,
+});
+
+describe('DeclarationBook', () => {
+  it('serves the newest complete version, never one still backfilling', () => {
+    const book = new DeclarationBook();
+    book.apply(bookKey('version', 'r', 1), record(1));
+    expect(book.served('r')).toBeUndefined();
+    book.apply(bookKey('complete', 'r', 1), { at: 1 });
+    expect(book.served('r')?.id).toBe('r@1');
+    book.apply(bookKey('version', 'r', 2), record(2, '1d'));
+    book.apply(bookKey('backfill', 'r', 2), { at: 2, rollupsEnd: {} });
+    expect(book.served('r')?.id).toBe('r@1');
+    book.apply(bookKey('complete', 'r', 2), { at: 3 });
+    book.apply(bookKey('drop', 'r', 1), { at: 3, reason: 'superseded' });
+    expect(book.served('r')?.id).toBe('r@2');
+    expect(book.live().map((s) => s.id)).toEqual(['r@2']);
+  });
+
+  it('plans unchanged for the same meaning, the next number otherwise; a version never changes', () => {
+    const book = new DeclarationBook();
+    book.apply(bookKey('version', 'r', 1), record(1));
+    expect(book.plan(declared('1h'))).toEqual({ existing: book.get('r', 1) });
+    expect(book.plan(declared('1d'))).toEqual({ version: 2 });
+    book.apply(bookKey('version', 'r', 1), record(1, '1d'));
+    expect(book.get('r', 1)?.record.declaration.window).toBe('1h');
+    book.apply('something/else', { x: 1 });
+    expect(book.all()).toHaveLength(1);
+  });
+});
