@@ -46,7 +46,7 @@ export interface SinkDeps {
 }
 
 /** What a `rollups` record holds: a row alone, a block of rows, or a declared rollup's row. */
-const ROLLUP_READERS = [SCHEMAS.rollup.type, SCHEMAS.rollupBlock.type, SCHEMAS.declaredRow.type];
+const ROLLUP_READERS = [SCHEMAS.rollup.type, SCHEMAS.rollupBlock.type, SCHEMAS.declaredBlock.type];
 
 const isDeclared = (row: RollupRow | DeclaredRow): row is DeclaredRow => 'rollup' in row;
 
@@ -178,12 +178,12 @@ export class ClickHouseSink {
       if (!isRunning() || isStale()) return;
       // A registry that cannot be reached rejects here: kafkajs retries the batch.
       // A row alone or a block of rows (#17), each read by its own schema.
-      const outcome = await this.deps.schemas.decodeRecordOf<RollupRow | RollupBlock | DeclaredRow>(message.value, ROLLUP_READERS);
+      const outcome = await this.deps.schemas.decodeRecordOf<RollupRow | RollupBlock | { rows: DeclaredRow[] }>(message.value, ROLLUP_READERS);
       if (!outcome.ok) await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, outcome);
       const now = Date.now();
       if (this.buffer.rows.length === 0) this.buffer.since = now;
       this.buffer.latest = now;
-      if (outcome.ok) for (const row of 'rollup' in outcome.value ? [outcome.value] : rowsOf(outcome.value)) this.buffer.rows.push({ row: this.stampFreshness(row, now), partition: batch.partition, offset: Number(message.offset) });
+      if (outcome.ok) for (const row of 'kind' in outcome.value ? [outcome.value] : outcome.value.rows) this.buffer.rows.push({ row: this.stampFreshness(row, now), partition: batch.partition, offset: Number(message.offset) });
       this.buffer.offsets.set(batch.partition, String(Number(message.offset) + 1));
       if (this.buffer.rows.length >= this.deps.options.batchRows) {
         await this.flush();

@@ -25,9 +25,9 @@ function load(file: string, subject: string): SchemaEntry {
  * `<rollups topic>-dev.tributary.rollups.RollupBlock` (Confluent's TopicRecordNameStrategy): rows
  * alone keep `rollups-value` and their schema as before.
  */
-function loadBlock(): SchemaEntry {
-  const row = JSON.parse(readFileSync(path.join(__dirname, 'avro', 'RollupRow.avsc'), 'utf8')) as { name: string; namespace: string };
-  const block = JSON.parse(readFileSync(path.join(__dirname, 'avro', 'RollupBlock.avsc'), 'utf8')) as { name: string; namespace: string; fields: Array<{ type: { items: unknown } }> };
+function loadBlock(rowFile = 'RollupRow.avsc', blockFile = 'RollupBlock.avsc'): SchemaEntry {
+  const row = JSON.parse(readFileSync(path.join(__dirname, 'avro', rowFile), 'utf8')) as { name: string; namespace: string };
+  const block = JSON.parse(readFileSync(path.join(__dirname, 'avro', blockFile), 'utf8')) as { name: string; namespace: string; fields: Array<{ type: { items: unknown } }> };
   block.fields[0]!.type.items = row;
   const name = `${block.namespace}.${block.name}`;
   return { name, subject: `rollups-${name}`, text: JSON.stringify(block), type: avro.Type.forSchema(block as unknown as avro.Schema) };
@@ -40,8 +40,8 @@ export const SCHEMAS = {
   /** Rows that travel together in one `rollups` record (#17); its subject is the topic's plus the record's full name. */
   rollupBlock: loadBlock(),
   deadLetter: load('DeadLetter.avsc', 'events.dlq-value'),
-  /** A row of a declared rollup (docs/rollups.md); like the block, registered under the topic's subject plus its full name. */
-  declaredRow: load('DeclaredRow.avsc', 'rollups-dev.tributary.rollups.DeclaredRow'),
+  /** Rows of a declared rollup (docs/rollups.md, DeclaredRow.avsc written in); like the block, under the topic's subject plus its full name. */
+  declaredBlock: loadBlock('DeclaredRow.avsc', 'DeclaredBlock.avsc'),
 } as const;
 
 export type SchemaName = keyof typeof SCHEMAS;

@@ -1,6 +1,6 @@
 import type { OrderEvent, PipelineEvent } from '../schemas/catalog';
 import { checkDeclaration, type RollupDeclaration } from '../schemas/declarations/format';
-import type { DeclaredRow } from '../schemas/declarations/row';
+import { declaredRowKey, type DeclaredRow } from '../schemas/declarations/row';
 import { OTHER } from '../schemas/rollup';
 import { compileRollup, DeclaredState, type DeclaredTaken } from './declared';
 
@@ -21,15 +21,16 @@ function order(i: number): PipelineEvent {
   return { kind: 'order', record };
 }
 
-/** What ClickHouse makes of the records: the highest rowVersion per key, sets unioned per (window, dims). */
+/** What ClickHouse makes of the records: the highest rowVersion per row, sets unioned per (window, dims). */
 function collapse(records: DeclaredTaken[], d: RollupDeclaration) {
   const latest = new Map<string, DeclaredRow>();
   const sets = new Map<string, Set<string>[]>();
-  for (const { key, row } of records) {
+  for (const row of records.flatMap((r) => r.rows)) {
+    const key = declaredRowKey(row);
     const group = `${row.windowStart}|${row.dims.join(',')}`;
     if (row.sets.length > 0) {
       const s = sets.get(group) ?? row.sets.map(() => new Set<string>());
-      row.sets.forEach((vs, i) => vs.forEach((v) => s[i]!.add(v)));
+      row.sets.forEach((vs: string[], i: number) => vs.forEach((v) => s[i]!.add(v)));
       sets.set(group, s);
     } else if ((latest.get(key)?.rowVersion ?? -1) < row.rowVersion) latest.set(key, row);
   }
@@ -98,7 +99,7 @@ describe('DeclaredState', () => {
     events.slice(256).forEach((e, i) => again.apply(256 + i, e));
     records.push(...again.takeDirty());
     // Segments before 256 were fully sent by the first run? Not all: take what it still held.
-    records.push(...first.takeDirty().filter(({ row }) => row.segment < 4));
+    records.push(...first.takeDirty().filter(({ rows }) => rows[0]!.segment < 4));
     expect(collapse(records, lines)).toEqual(truth(events));
   });
 
@@ -106,7 +107,7 @@ describe('DeclaredState', () => {
     const d = declare({ name: 'b', source: 'orders', dimensions: [{ field: 'country', bound: 2 }], measures: ['count'], window: '1d' });
     const s = new DeclaredState(compileRollup(d, 3), 't', 0, 1000, 4);
     events.slice(0, 12).forEach((e, i) => s.apply(i, { ...e, record: { ...e.record, occurredAt: T } } as PipelineEvent));
-    const rows = s.takeDirty().map((t) => t.row);
+    const rows = s.takeDirty().flatMap((t) => t.rows);
     expect(rows.reduce((n, r) => n + r.values[0]!, 0)).toBe(8);
     expect(rows.map((r) => r.dims[0]).sort()).toEqual(['DE', 'FR', OTHER]); // offsets 4.. : DE FR US BR DE FR US BR
     expect(s.folded.get('country')).toBe(4);
@@ -121,6 +122,28 @@ describe('DeclaredState', () => {
     (b.record as OrderEvent).amountCents = null;
     const c = order(7);
     [a, b, c].forEach((e, i) => s.apply(i, { ...e, record: { ...e.record, occurredAt: T } } as PipelineEvent));
-    expect(s.takeDirty().map((t) => t.row.values)).toEqual([[101, 107, (1 + 2) + (1 + 2 + 3) + (1 + 2)]]);
+    expect(s.takeDirty().flatMap((t) => t.rows.map((r) => r.values))).toEqual([[101, 107, (1 + 2) + (1 + 2 + 3) + (1 + 2)]]);
+  });
+});
+
+describe('DeclaredState records', () => {
+  it('travel in blocks (a row alone only when its block holds one), each row at its newest in the block it last joined', () => {
+    const s = new DeclaredState(compileRollup(lines, 1), 'events.orders', 0, 100_000, 0);
+    const events = Array.from({ length: 3000 }, (_, i) => order(i));
+    const records: DeclaredTaken[] = [];
+    events.forEach((e, i) => {
+      s.apply(i, e);
+      if (i % 100 === 99) records.push(...s.takeDirty());
+    });
+    records.push(...s.takeDirty());
+    const values = records.filter((r) => r.rows[0]!.sets.length === 0);
+    expect(values.filter((r) => r.key.startsWith('dblock|')).length).toBeGreaterThan(0);
+    expect(values.every((r) => r.key.startsWith('dblock|') || r.rows.length === 1)).toBe(true);
+    expect(values.every((r) => r.rows.length <= 500)).toBe(true);
+    // Fewer records than rows sent: the point of blocks.
+    expect(values.length).toBeLessThan(values.reduce((n, r) => n + r.rows.length, 0) / 5);
+    // Compaction keeps the last record per key: the rows they hold still add up to the truth.
+    const compacted = new Map(records.map((r) => [r.key, r]));
+    expect(collapse([...compacted.values()], lines)).toEqual(truth(events));
   });
 });

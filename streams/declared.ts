@@ -1,8 +1,8 @@
 import type { OrderEvent, OrderItem, PipelineEvent, UserEvent } from '../schemas/catalog';
 import { WINDOWS, type RollupDeclaration } from '../schemas/declarations/format';
-import { declaredRowKey, encodeDims, type DeclaredRow } from '../schemas/declarations/row';
+import { declaredRowKey, type DeclaredRow } from '../schemas/declarations/row';
 import { OTHER } from '../schemas/rollup';
-import { segmentOf } from './partition';
+import { BLOCK_OFFSETS, BLOCK_ROWS, segmentOf } from './partition';
 
 /** A user or an order record: a field the record's kind lacks reads as absent. */
 type AnyRecord = Omit<UserEvent, 'type'> & Omit<OrderEvent, 'type'> & { type: string };
@@ -61,20 +61,35 @@ export function compileRollup(declaration: RollupDeclaration, version: number): 
 }
 
 interface Held {
-  key: string;
+  /** The row's Kafka key, made when it is first sent alone. */
+  key: string | undefined;
   row: DeclaredRow;
   isDirty: boolean;
-  /** Per distinct measure: the values of this chunk, and those not emitted yet. */
+  /** The block of the row's latest change (as the built-in rows travel: streams/partition.ts). */
+  block: Block | undefined;
+  /** Per distinct measure (none: empty): the values of this chunk, and those not emitted yet. */
   seen: Array<Set<string>>;
   pending: string[][];
   pendingVersion: number;
   pendingReceivedAt: number | null;
 }
 
-/** What takeDirty hands over: a record's key and its row. */
+/**
+ * The rows of a chunk whose latest change lies in one range of BLOCK_OFFSETS input offsets, at
+ * most BLOCK_ROWS: a function of the records from the chunk's start. A flush sends the block of
+ * each changed row whole, so the copy compaction keeps lacks only rows that moved on to a later
+ * block, where they are newer.
+ */
+interface Block { key: string; range: number; part: number; members: Set<Held> }
+
+/**
+ * What takeDirty hands over: one `rollups` record, its key and its rows: a block of value rows
+ * (or one row alone, keyed by the row), or the set deltas of one take (keyed by their last
+ * offset: never replaced by another record).
+ */
 export interface DeclaredTaken {
   key: string;
-  row: DeclaredRow;
+  rows: DeclaredRow[];
 }
 
 /**
@@ -85,21 +100,31 @@ export interface DeclaredTaken {
  * own, so adding or dropping a rollup never moves another one's chunk cuts. Pure logic: the
  * caller has already dropped duplicates.
  */
+/** window → first dimension's value → … → the row: found without building a key. */
+type Node = Map<string, Node | Held>;
+const NONE: never[] = [];
+
 export class DeclaredState {
   private segment = -1;
   private chunk = 0;
-  private rows = new Map<string, Held>();
+  private index = new Map<number, Node | Held>();
+  /** The dimension values of the event being added (reused). */
+  private readonly scratch: string[];
   private held = 0;
   private readonly dirty = new Set<Held>();
-  /** Rows of closed chunks not yet taken (their chunk's maps are gone). */
+  /** Records of closed chunks not yet taken (their chunk's maps are gone), and records given back. */
   private closed: DeclaredTaken[] = [];
+  /** The block rows of the open chunk join now. */
+  private block: Block | undefined;
   /** Per window, each dimension's values in the open chunk (for the bounds). */
   private values = new Map<number, Array<Set<string>>>();
   /** Events counted under __other__, per dimension field. */
   readonly folded = new Map<string, number>();
 
   constructor(readonly rollup: CompiledRollup, readonly topic: string, readonly partition: number, readonly segmentSize: number,
-    readonly from: number, readonly maxRows = 10_000) {}
+    readonly from: number, readonly maxRows = 10_000) {
+    this.scratch = rollup.dims.map(() => '');
+  }
 
   /** Counts one event that is not a duplicate, if it is at or past `from` and the rollup takes it. */
   apply(offset: number, event: PipelineEvent): void {
@@ -124,22 +149,25 @@ export class DeclaredState {
     const { windowMs, dims: readers, values, distinct } = this.rollup;
     const t = r.occurredAt;
     const windowStart = t - (((t % windowMs) + windowMs) % windowMs);
-    let dims = readers.map((read) => read(r, item));
-    let key = `${windowStart}|${encodeDims(dims)}`;
-    let held = this.rows.get(key);
+    const dims = this.scratch;
+    for (let i = 0; i < readers.length; i++) dims[i] = readers[i]!(r, item);
+    let held = this.lookup(windowStart, dims);
     if (!held) {
-      dims = this.bounded(windowStart, dims);
-      key = `${windowStart}|${encodeDims(dims)}`;
-      held = this.rows.get(key);
-    }
-    if (!held) {
-      const row: DeclaredRow = {
-        rollup: this.rollup.declaration.name, version: this.rollup.version, topic: this.topic, partition: this.partition, segment: this.segment,
-        chunk: this.chunk, windowStart, dims, values: values.map((v) => (v.fn === 'min' || v.fn === 'max' ? null : 0)), sets: [], rowVersion: offset, maxReceivedAt: null,
-      };
-      held = { key: declaredRowKey(row), row, isDirty: false, seen: distinct.map(() => new Set()), pending: distinct.map(() => []), pendingVersion: offset, pendingReceivedAt: null };
-      this.rows.set(key, held);
-      this.held += 1;
+      // A new row: its values count against their bounds first (an existing row's already did).
+      const bounded = this.bounded(windowStart, dims);
+      held = this.lookup(windowStart, bounded);
+      if (!held) {
+        const row: DeclaredRow = {
+          rollup: this.rollup.declaration.name, version: this.rollup.version, topic: this.topic, partition: this.partition, segment: this.segment,
+          chunk: this.chunk, windowStart, dims: bounded, values: values.map((v) => (v.fn === 'min' || v.fn === 'max' ? null : 0)), sets: NONE, rowVersion: offset, maxReceivedAt: null,
+        };
+        held = {
+          key: undefined, row, isDirty: false, block: undefined, pendingVersion: offset, pendingReceivedAt: null,
+          seen: distinct.length > 0 ? distinct.map(() => new Set()) : NONE, pending: distinct.length > 0 ? distinct.map(() => []) : NONE,
+        };
+        this.insert(windowStart, bounded, held);
+        this.held += 1;
+      }
     }
     const row = held.row;
     for (let i = 0; i < values.length; i++) {
@@ -161,13 +189,49 @@ export class DeclaredState {
       if (received !== null && (held.pendingReceivedAt === null || received > held.pendingReceivedAt)) held.pendingReceivedAt = received;
       this.held += 1;
     }
+    if (values.length > 0) this.joinBlock(held, offset);
     if (!held.isDirty) {
       held.isDirty = true;
       this.dirty.add(held);
     }
   }
 
-  /** Dimension values of a new row: each as given while its window has room under the bound, else OTHER. */
+  /** The row joins the block being filled for this offset's range, leaving the one of its previous change. */
+  private joinBlock(held: Held, offset: number): void {
+    const range = Math.floor(offset / BLOCK_OFFSETS);
+    if (held.block === this.block && held.block?.range === range) return;
+    if (this.block?.range !== range || this.block.members.size >= BLOCK_ROWS) {
+      const part = this.block?.range === range ? this.block.part + 1 : 0;
+      const r = held.row;
+      this.block = { key: `dblock|${r.rollup}|${r.version}|${r.topic}|${r.partition}|${r.segment}|${r.chunk}|${range}.${part}`, range, part, members: new Set() };
+    }
+    held.block?.members.delete(held);
+    held.block = this.block;
+    this.block.members.add(held);
+  }
+
+  private lookup(windowStart: number, dims: readonly string[]): Held | undefined {
+    let node: Node | Held | undefined = this.index.get(windowStart);
+    for (let i = 0; i < dims.length && node !== undefined; i++) node = (node as Node).get(dims[i]!);
+    return node as Held | undefined;
+  }
+
+  private insert(windowStart: number, dims: readonly string[], held: Held): void {
+    if (dims.length === 0) {
+      this.index.set(windowStart, held);
+      return;
+    }
+    let node = this.index.get(windowStart) as Node | undefined;
+    if (!node) this.index.set(windowStart, (node = new Map()));
+    for (let i = 0; i < dims.length - 1; i++) {
+      let next = node.get(dims[i]!) as Node | undefined;
+      if (!next) node.set(dims[i]!, (next = new Map()));
+      node = next;
+    }
+    node.set(dims[dims.length - 1]!, held);
+  }
+
+  /** Dimension values of a new row (a new array): each as given while its window has room under the bound, else OTHER. */
   private bounded(windowStart: number, dims: string[]): string[] {
     const { dimensions } = this.rollup.declaration;
     let sets = this.values.get(windowStart);
@@ -188,22 +252,34 @@ export class DeclaredState {
   /** The open chunk's dirty rows wait as records; its maps go. */
   private closeChunk(): void {
     this.closed.push(...this.drain());
-    this.rows = new Map();
+    this.index = new Map();
     this.values = new Map();
     this.held = 0;
+    this.block = undefined;
   }
 
   private drain(): DeclaredTaken[] {
     const out: DeclaredTaken[] = [];
+    const blocks = new Set<Block>();
+    const deltas: DeclaredRow[] = [];
+    const copy = (h: Held): DeclaredRow => ({ ...h.row, values: [...h.row.values] });
     for (const held of this.dirty) {
       held.isDirty = false;
-      if (this.rollup.values.length > 0) out.push({ key: held.key, row: { ...held.row, values: [...held.row.values] } });
+      if (held.block && held.block.members.size > 1) blocks.add(held.block);
+      else if (this.rollup.values.length > 0) out.push({ key: (held.key ??= declaredRowKey(held.row)), rows: [copy(held)] });
       if (held.pending.some((p) => p.length > 0)) {
-        const delta: DeclaredRow = { ...held.row, values: [], sets: held.pending, rowVersion: held.pendingVersion, maxReceivedAt: held.pendingReceivedAt };
-        out.push({ key: declaredRowKey(delta, delta.rowVersion), row: delta });
+        deltas.push({ ...held.row, values: [], sets: held.pending, rowVersion: held.pendingVersion, maxReceivedAt: held.pendingReceivedAt });
         held.pending = this.rollup.distinct.map(() => []);
         held.pendingReceivedAt = null;
       }
+    }
+    for (const block of blocks) out.push({ key: block.key, rows: [...block.members].map(copy) });
+    if (deltas.length > 0) {
+      // Each addition is newer than any of an earlier take's: the last one names the record.
+      let last = 0;
+      for (const d of deltas) last = Math.max(last, d.rowVersion);
+      const r = deltas[0]!;
+      out.push({ key: `dsets|${r.rollup}|${r.version}|${r.topic}|${r.partition}|${r.segment}|${r.chunk}|v${last}`, rows: deltas });
     }
     this.dirty.clear();
     return out;

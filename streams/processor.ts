@@ -14,7 +14,7 @@ import type { RecordOutcome } from '../schemas/outcome';
 import { includedRollups, processedMetadata } from '../schemas/progress';
 import type { RollupRow } from '../schemas/rollup';
 import type { DeclarationBook, VersionRecord, VersionState } from '../schemas/declarations/book';
-import type { DeclaredRow } from '../schemas/declarations/row';
+import { declaredRowKey, type DeclaredRow } from '../schemas/declarations/row';
 import { PartitionState, type Taken } from './partition';
 import { compileRollup, DeclaredState, type CompiledRollup, type DeclaredTaken } from './declared';
 import type { ProcessorMetrics } from './metrics';
@@ -129,7 +129,7 @@ export class StreamProcessor {
     this.rollupSchemaId = await schemas.register({ ...SCHEMAS.rollup, subject: `${options.topics.rollups}-value` });
     this.blockSchemaId = await schemas.register({ ...SCHEMAS.rollupBlock, subject: `${options.topics.rollups}-${SCHEMAS.rollupBlock.name}` });
     this.dlqSchemaId = await schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
-    this.declaredSchemaId = await schemas.register({ ...SCHEMAS.declaredRow, subject: `${options.topics.rollups}-${SCHEMAS.declaredRow.name}` });
+    this.declaredSchemaId = await schemas.register({ ...SCHEMAS.declaredBlock, subject: `${options.topics.rollups}-${SCHEMAS.declaredBlock.name}` });
     if (!options.backfill) this.unfollow = this.deps.declarations?.onChange((state, kind) => this.onDeclaration(state, kind));
     this.admin = await connectAdmin(kafka);
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
@@ -370,7 +370,7 @@ export class StreamProcessor {
     });
     const letters = this.pendingDeadLetters.splice(0);
     const emissions: Emission[] = [...letters];
-    for (const { declared } of snapshot) for (const { rows } of declared) for (const t of rows) emissions.push(this.declaredEmission(t));
+    for (const { declared } of snapshot) for (const { rows } of declared) for (const t of rows) emissions.push(...this.declaredEmissions(t));
     for (const { rows } of snapshot) {
       for (let i = 0; i < rows.length;) {
         const block = rows[i]!.block;
@@ -462,18 +462,30 @@ export class StreamProcessor {
     if (done) await onDone();
   }
 
-  /** A declared row to send, or the small dead letter that takes its place when it cannot be encoded. */
-  private declaredEmission({ key, row }: DeclaredTaken): Emission {
+  /**
+   * A declared record to send: its rows as one DeclaredBlock; when that is larger than
+   * BLOCK_MAX_BYTES or cannot be encoded, each row alone, and a block the broker refuses goes
+   * again as its rows (`split`). A row that even alone cannot be encoded becomes the small dead
+   * letter in its place.
+   */
+  private declaredEmissions({ key, rows }: DeclaredTaken): Emission[] {
+    const first = rows[0]!;
+    const alone = () => rows.flatMap((row) => this.declaredEmissions({ key: declaredRowKey(row, row.sets.length > 0 ? row.rowVersion : undefined), rows: [row] }));
     const describe = () => ({
-      source: row.topic, partition: row.partition, offset: row.rowVersion, key: Buffer.from(key), value: null, stage: 'process',
-      reason: 'unsendable_row', message: `declared rollup row ${key.slice(0, 512)}`,
+      source: first.topic, partition: first.partition, offset: first.rowVersion, key: Buffer.from(key), value: null, stage: 'process',
+      reason: 'unsendable_row', message: `declared rollup record ${key.slice(0, 512)} of ${rows.length} rows`,
     });
+    let value: Buffer;
     try {
-      const value = this.deps.schemas.encode(this.declaredSchemaId, SCHEMAS.declaredRow.type, row satisfies DeclaredRow);
-      return { record: { topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value }, describe };
+      value = this.deps.schemas.encode(this.declaredSchemaId, SCHEMAS.declaredBlock.type, { rows } satisfies { rows: DeclaredRow[] });
     } catch (err) {
-      return this.isolated(describe(), err);
+      return rows.length > 1 ? alone() : [this.isolated(describe(), err)];
     }
+    if (rows.length > 1 && value.length > Math.min(BLOCK_MAX_BYTES, this.emitBytes / 2)) return alone();
+    return [{
+      record: { topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value }, rows: rows.length, describe,
+      ...(rows.length > 1 ? { split: alone } : {}),
+    }];
   }
 
   /**
