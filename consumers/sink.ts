@@ -7,7 +7,7 @@ import { retry } from '../platform/retry';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import type { DeadLetterDraft } from '../schemas/outcome';
-import { rowKey, rowsOf, type RollupBlock, type RollupRow } from '../schemas/rollup';
+import { rowKey, type RollupBlock, type RollupRow } from '../schemas/rollup';
 import { deadLetter } from '../schemas/dead-letter';
 import type { SinkMetrics } from './metrics';
 import { INSERT_COLUMNS, toTableRow } from './rows';
