@@ -92,6 +92,17 @@ describe('declared rollups on a running pipeline', () => {
     const answer = async (name: string, query: string) => (await fetchChecked(`${dashboard}/api/rollups/${name}?from=${new Date(Date.now() - 2 * DAY).toISOString()}&to=${new Date(Date.now() + DAY).toISOString()}&${query}`, '/api/rollups/{name}')).body as Answer;
     try {
       await waitFor(() => (posted >= 40 ? true : undefined), 'load before the apply', 60_000, 50);
+      // A backlog for the backfill to take a while over: 40,000 events more, as fast as ingest takes them.
+      const burst = new DemoShop(92, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });
+      for (let i = 0; i < 80; i++) {
+        const events = burst.next(500);
+        const res = await fetch(`${ingest}/v1/events`, {
+          method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer roll-key' },
+          body: JSON.stringify({ events: events.map(({ kind: _k, ...e }) => e) }),
+        });
+        expect(res.status).toBe(202);
+        for (const e of events) if (!ledger.has(e.eventId)) ledger.set(e.eventId, e);
+      }
       // A bad declaration: refused with its file and line, nothing applied.
       writeFileSync(path.join(dir, 'bad.yaml'), revenue().replace('[country, category]', '[country, colour]'));
       const bad = await runTributary(['rollups', 'apply', path.join(dir, 'bad.yaml')], env);
@@ -104,11 +115,33 @@ describe('declared rollups on a running pipeline', () => {
       expect(applied.stderr).toBe('');
       expect(applied.code).toBe(0);
       expect(applied.stdout).toMatch(/revenue_by_country_category\s+1\s+new/);
-      // Kill the processor stage (it runs the backfill too) while the backfill runs.
+      // Kill the processor stage (it runs the backfill too) three times at random points while
+      // the backfill runs: each restart resumes it from its last commit.
       const stages = async () => ((await (await fetch(`${dashboard}/api/pipeline`)).json()) as { supervisor: Supervised[] }).supervisor;
-      const processor = (await stages()).find((s) => s.stage === 'process')!;
-      process.kill(processor.pid!, 'SIGKILL');
-      await waitFor(async () => ((await stages().catch(() => []))?.find((s) => s.stage === 'process')?.restarts === processor.restarts + 1 ? true : undefined), 'the processor to be started again', 90_000, 250);
+      const states: string[] = [];
+      const coverageNow = async () => {
+        const listed = (await fetchChecked(`${dashboard}/api/rollups`, '/api/rollups')).body as { rollups: Array<{ name: string; versions: Array<{ coverage: { state: string; progress: number } }> }> };
+        return listed.rollups.find((r) => r.name === 'revenue_by_country_category')!.versions[0]!.coverage;
+      };
+      let progress = 0;
+      for (let kill = 0; kill < 3; kill++) {
+        // The first at a random point of its start; the others once it committed more than before.
+        if (kill === 0) await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 2500)));
+        else await waitFor(async () => ((c) => (c.progress > progress || c.state !== 'backfilling' ? true : undefined))(await coverageNow()), 'the backfill to go on', 90_000, 100);
+        const coverage = await coverageNow();
+        progress = coverage.progress;
+        states.push(`${coverage.state} ${coverage.progress}`);
+        const processor = (await stages()).find((s) => s.stage === 'process')!;
+        process.kill(processor.pid!, 'SIGKILL');
+        await waitFor(async () => {
+          const now = (await stages().catch(() => []))?.find((s) => s.stage === 'process');
+          return now && now.restarts === processor.restarts + 1 && now.pid !== null && now.pid !== processor.pid ? true : undefined;
+        }, 'the processor to be started again', 90_000, 250);
+      }
+      // (Where the backfill was at each kill, for the record: a kill after it completed still tests a restart.)
+      console.log(`declared rollups test: backfill at the kills: ${states.join('; ')}`);
+      expect(states[0]).toMatch(/^backfilling /);
+      expect(states.some((x) => /^backfilling 0\.\d+$/.test(x))).toBe(true); // at least one kill with part of it committed
       const mark = posted;
       await waitFor(() => (posted >= mark + 30 ? true : undefined), 'load after the apply', 60_000, 50);
       const again = await runTributary(['rollups', 'apply', dir], env);
@@ -174,5 +207,14 @@ describe('declared rollups on a running pipeline', () => {
     const status = await runTributary(['rollups', 'status', 'revenue_by_country_category', '--json'], env);
     const versions = JSON.parse(status.stdout) as Array<{ version: number; served: boolean; coverage: { state: string } }>;
     expect(versions.map((v) => [v.version, v.served, v.coverage.state])).toEqual([[1, false, 'superseded'], [2, true, 'complete']]);
+
+    // Drop: no version served any more, and (ROLLUPS_DROP_GRACE_MS=0 here) its tables go.
+    const dropped = await runTributary(['rollups', 'drop', 'signups_by_plan'], env);
+    expect(dropped.stdout).toContain('dropped signups_by_plan@1');
+    const tables = async () => ((await fetchChecked(`${dashboard}/api/pipeline`, '/api/pipeline')).body as { clickhouse: { tables: Array<{ table: string }> } }).clickhouse.tables.map((t) => t.table);
+    await waitFor(async () => ((await tables()).some((t) => t.startsWith('rollup_signups_by_plan_v1')) ? undefined : true), 'the dropped rollup\'s tables to go', 60_000, 500);
+    expect((await tables()).filter((t) => t.startsWith('rollup_revenue_by_country_category_v'))).toEqual(['rollup_revenue_by_country_category_v2']);
+    const after = (await answer('signups_by_plan', 'measure=count'));
+    expect([after.version, after.coverage.state]).toEqual([null, 'dropped']);
   }, 600_000);
 });
