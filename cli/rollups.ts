@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, type Config } from '../platform/config';
 import { createLogger } from '../platform/logger';
-import { type Admin, connectAdmin, createKafka } from '../platform/kafka/client';
+import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { backfillGroup, bookKey, type DeclarationBook, type VersionRecord } from '../schemas/declarations/book';
 import { loadDeclarations } from '../schemas/declarations/files';
 import { SOURCE_TOPIC } from '../schemas/declarations/format';
@@ -20,10 +20,10 @@ const isoTime = (value: string) => {
   return ms;
 };
 
-async function withDeclarations<T>(ctx: CliContext, run: (d: { config: Config; admin: Admin; book: DeclarationBook; log: JsonLog }) => Promise<T>): Promise<T> {
-  const config = loadConfig(ctx.env);
+async function withDeclarations<T>(ctx: CliContext, run: (d: { config: Config; admin: Admin; book: DeclarationBook; log: JsonLog }) => Promise<T>, given?: { config: Config; kafka: Kafka }): Promise<T> {
+  const config = given?.config ?? loadConfig(ctx.env);
   const logger = createLogger('warn', 'rollups', config.logFormat);
-  const kafka = createKafka({ config: config.kafka, logger, clientId: 'tributary-rollups' });
+  const kafka = given?.kafka ?? createKafka({ config: config.kafka, logger, clientId: 'tributary-rollups' });
   const admin = await connectAdmin(kafka);
   try {
     const { book, log } = await openDeclarations({ kafka, logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
@@ -58,6 +58,39 @@ async function handovers(admin: Admin, topic: string, segmentSize: number, fromT
   return { from, handover, end };
 }
 
+/**
+ * `rollups apply`: reads every declaration of `target`, refuses them all if one is wrong (one
+ * line each: file, line, field), and registers the new and changed ones as versions with their
+ * handovers. Returns what it printed. `tributary start --rollups <dir>` calls it too.
+ */
+export async function applyDeclarations(ctx: CliContext, target: string, opts: { from?: number; dryRun?: boolean }, given?: { config: Config; kafka: Kafka }): Promise<string> {
+  const loaded = loadDeclarations(target);
+  if (!loaded.ok) throw new Error(`${loaded.problems.length === 1 ? 'a declaration is' : `${loaded.problems.length} problems in the declarations are`} refused, nothing applied:\n${loaded.problems.join('\n')}`);
+  return withDeclarations(ctx, async ({ config, admin, book, log }) => {
+    const plans = loaded.declarations.map(({ file: _, ...d }) => ({ d, plan: book.plan(d) }));
+    const added = plans.filter((p) => 'version' in p.plan).length;
+    if (book.live().length + added > MAX_LIVE_VERSIONS) throw new Error(`at most ${MAX_LIVE_VERSIONS} declared versions are computed at once (${book.live().length} now, ${added} new): drop some first`);
+    const rows = [['rollup', 'version', 'change', 'source', 'backfill from']];
+    const records: Array<{ key: string; value: VersionRecord }> = [];
+    for (const { d, plan } of plans) {
+      if ('existing' in plan) {
+        rows.push([d.name, String(plan.existing.record.version), 'unchanged', d.source, '']);
+        continue;
+      }
+      const topic = config.topics[SOURCE_TOPIC[d.source]];
+      const record: VersionRecord = {
+        name: d.name, version: plan.version, declaration: d, appliedAt: Date.now(), topic, segmentSize: config.processor.segmentSize,
+        ...(await handovers(admin, topic, config.processor.segmentSize, opts.from)), fromTime: opts.from ?? null,
+      };
+      records.push({ key: bookKey('version', d.name, plan.version), value: record });
+      rows.push([d.name, String(plan.version), plan.version === 1 ? 'new' : `new version (v${plan.version - 1} served until it is complete)`, d.source, opts.from ? new Date(opts.from).toISOString() : 'earliest']);
+    }
+    if (!opts.dryRun && records.length > 0) await log.append(records);
+    const said = opts.dryRun ? 'dry run: nothing applied' : records.length > 0 ? `applied ${records.length}; follow with: tributary rollups status` : 'nothing to apply';
+    return `${formatTable(rows)}${said}\n`;
+  }, given);
+}
+
 export function rollupsCommand(ctx: CliContext): Command {
   const command = new Command('rollups').summary('declare your own rollups: apply, list, status, drop (docs/rollups.md)');
 
@@ -67,32 +100,7 @@ export function rollupsCommand(ctx: CliContext): Command {
     .option('--from <time>', 'backfill from this event time (ISO-8601) instead of the earliest retained event', isoTime)
     .option('--dry-run', 'show what would change, apply nothing')
     .action(async (target: string, opts: { from?: number; dryRun?: boolean }) => {
-      const loaded = loadDeclarations(target);
-      if (!loaded.ok) throw new Error(`${loaded.problems.length === 1 ? 'a declaration is' : `${loaded.problems.length} problems in the declarations are`} refused, nothing applied:\n${loaded.problems.join('\n')}`);
-      await withDeclarations(ctx, async ({ config, admin, book, log }) => {
-        const plans = loaded.declarations.map(({ file: _, ...d }) => ({ d, plan: book.plan(d) }));
-        const added = plans.filter((p) => 'version' in p.plan).length;
-        if (book.live().length + added > MAX_LIVE_VERSIONS) throw new Error(`at most ${MAX_LIVE_VERSIONS} declared versions are computed at once (${book.live().length} now, ${added} new): drop some first`);
-        const rows = [['rollup', 'version', 'change', 'source', 'backfill from']];
-        const records: Array<{ key: string; value: VersionRecord }> = [];
-        for (const { d, plan } of plans) {
-          const declaration = d;
-          if ('existing' in plan) {
-            rows.push([d.name, String(plan.existing.record.version), 'unchanged', d.source, '']);
-            continue;
-          }
-          const topic = config.topics[SOURCE_TOPIC[d.source]];
-          const record: VersionRecord = {
-            name: d.name, version: plan.version, declaration, appliedAt: Date.now(), topic, segmentSize: config.processor.segmentSize,
-            ...(await handovers(admin, topic, config.processor.segmentSize, opts.from)), fromTime: opts.from ?? null,
-          };
-          records.push({ key: bookKey('version', d.name, plan.version), value: record });
-          rows.push([d.name, String(plan.version), plan.version === 1 ? 'new' : `new version (v${plan.version - 1} served until it is complete)`, d.source, opts.from ? new Date(opts.from).toISOString() : 'earliest']);
-        }
-        if (!opts.dryRun && records.length > 0) await log.append(records);
-        ctx.out(formatTable(rows));
-        ctx.out(opts.dryRun ? 'dry run: nothing applied\n' : records.length > 0 ? `applied ${records.length}; follow with: tributary rollups status\n` : 'nothing to apply\n');
-      });
+      ctx.out(await applyDeclarations(ctx, target, opts));
     });
 
   command.command('list')

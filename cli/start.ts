@@ -18,15 +18,20 @@ import { sqsClient } from '../producers/bridge/sqs';
 import { StageBoard, supervise, waitReady, type StageState } from './supervise';
 import { liveStatus } from './status';
 import { DEMO_RABBITMQ_QUEUE, demoOptions, driveDemo, type DemoCommandOptions } from './demo';
+import { applyDeclarations } from './rollups';
+
+/** The example declarations shipped with Tributary (beside cli/, in the source and in dist/ alike). */
+const EXAMPLE_ROLLUPS = path.join(__dirname, '..', 'rollups', 'examples');
 import type { CliContext } from './context';
 
 export function startCommand(ctx: CliContext): Command {
   return demoOptions(new Command('start')
     .summary('run the whole pipeline on this machine (Kafka, registry, ingest, process, sink, dashboard)')
     .description('The local Kafka broker unless KAFKA_BROKERS, the embedded registry unless SCHEMA_REGISTRY_URL, chDB unless CLICKHOUSE_URL. Ingest and the processor run as child processes (both cores); this process hosts the registry, the sink and the dashboard. With --via rabbitmq or sqs, also a bridge (and a local RabbitMQ node or ElasticMQ unless RABBITMQ_URL / SQS_QUEUE_URL). Ctrl-C stops every stage in order.')
-    .option('--demo', 'also send demo traffic (see `tributary demo`)')
+    .option('--demo', 'also send demo traffic (see `tributary demo`); applies the example rollups (rollups/examples) unless --rollups')
+    .option('--rollups <path>', 'apply these rollup declarations (a file or directory, see `tributary rollups apply`) once the topics exist')
     .option('--verbose', 'on a terminal, show the stages\' info logs too (by default only their warnings and errors)'))
-    .action(async (opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean }) => {
+    .action(async (opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string }) => {
       const config = loadConfig(ctx.env);
       // For a person (pretty), the start-up is the banner and the status line; its steps are --verbose.
       const quiet = resolveLogFormat(config.logFormat) === 'pretty' && !opts.verbose && config.logLevel === 'info';
@@ -59,7 +64,7 @@ export function startCommand(ctx: CliContext): Command {
     });
 }
 
-async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
+async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
   prepareDataDir(config.dataDir, config.dataDirMinFreeBytes);
   // One supervisor per DATA_DIR, before anything binds a port; leftovers of a killed one are stopped.
   const lock = await acquireRunLock(config.dataDir, 'start');
@@ -88,6 +93,9 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   const admin = await connectAdmin(kafka);
   await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics), logger, config.kafka.replicationFactor);
   await admin.disconnect();
+  // Declared rollups: refused before any stage starts when one is wrong, like `rollups apply`.
+  const rollups = opts.rollups ?? (opts.demo ? EXAMPLE_ROLLUPS : undefined);
+  if (rollups) ctx.out(`Declared rollups from ${path.relative(process.cwd(), rollups) || '.'}:\n${await applyDeclarations(ctx, rollups, {}, { config: { ...config, kafka: kafkaConfig }, kafka })}`);
 
   step('Starting the registry, the sink and the dashboard, then ingest and the processor…');
   // Every stage is a process of its own, started again if it dies (supervise): one stage's crash,

@@ -125,7 +125,12 @@ export class ClickHouseSink {
       if (batchDue({ ...this.buffer, rows: this.buffer.rows.length, lastInsertAt: this.lastInsertAt }, Date.now(), options.batchDelayMs)) void this.flush().catch((err: unknown) => this.deps.logger.error({ err }, 'sink.flush.failed'));
     }, Math.max(10, Math.min(QUIET_MS / 2, Math.floor(options.batchDelayMs / 4))));
     if (this.deps.declarations) {
-      const tick = () => void this.followDeclarations().catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, 'sink.declarations.failed'));
+      let following = false;
+      const tick = () => {
+        if (following) return; // one at a time: a slow tick is not overtaken by the next
+        following = true;
+        void this.followDeclarations().catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, 'sink.declarations.failed')).finally(() => { following = false; });
+      };
       this.declaredTimer = setInterval(tick, 1000);
     }
     this.deps.logger.info({ groupId: options.groupId }, 'sink.started');
