@@ -84,7 +84,7 @@ async function main(): Promise<void> {
       report.declared = runs;
       lines.push('## Declared rollups (`tributary process`, one instance, the cardinality shape: 1,000,000 distinct SKUs)', '',
         '| declarations | orders (10 lines each) | seconds | orders/s | CPU s | peak memory MiB | rows held, peak | rollup records |', '|---|---|---|---|---|---|---|---|',
-        ...runs.map((r) => `| ${r.declarations} | ${r.orders} | ${r.seconds.toFixed(1)} | ${r.eventsPerSecond} | ${r.cpuSeconds ?? '–'} | ${r.peakMemoryMiB} | ${r.peakOpenRows} | ${r.rollupRecords} |`), '');
+        ...runs.map((r) => `| ${r.set} (${r.declarations}) | ${r.orders} | ${r.seconds.toFixed(1)} | ${r.eventsPerSecond} | ${r.cpuSeconds ?? '–'} | ${r.peakMemoryMiB} | ${r.peakOpenRows} | ${r.rollupRecords} |`), '');
     } finally {
       await env.stop();
     }
