@@ -5,7 +5,9 @@ import { sleep } from '../platform/retry';
 import { metricValue } from '../platform/metrics';
 import { TributaryProducer, type OrderEventInput } from '../producers/tributary-producer';
 import type { BenchEnv } from './env';
-import { benchNodeArgs, logger, peakMemoryMiB, spawnStage, stopStage } from './env';
+import { benchNodeArgs, cpuSeconds, logger, peakMemoryMiB, spawnStage, stopStage } from './env';
+import type { ChildProcess } from 'node:child_process';
+import type { Admin } from '../platform/kafka/client';
 
 export interface CardinalityResult {
   orders: number;
@@ -49,24 +51,7 @@ export async function benchCardinality(env: BenchEnv, orders = Number(process.en
     TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: topics.rollups, TOPIC_DLQ: topics.dlq,
     PROCESS_GROUP_ID: groupId, SEGMENT_SIZE: String(segmentSize), PROCESS_PORT: String(port),
   }, benchNodeArgs());
-  const metricsUrl = `http://localhost:${port}/metrics`;
-  const started = Date.now();
-  let peakOpenRows = 0;
-  let peak: number | null = null;
-  try {
-    for (;;) {
-      peak = peakMemoryMiB(child.pid) ?? peak;
-      const text = await fetch(metricsUrl).then((r) => r.text(), () => '');
-      peakOpenRows = Math.max(peakOpenRows, metricValue(text, 'tributary_process_open_rows') ?? 0);
-      const committed = (await admin.fetchOffsets({ groupId, topics: [topics.orders] }))[0]?.partitions ?? [];
-      if (targets.every((t) => Number(committed.find((c) => c.partition === t.partition)?.offset ?? -1) >= t.offset)) break;
-      if (child.exitCode !== null) throw new Error(`processor exited with ${child.exitCode}`);
-      await sleep(100);
-    }
-  } finally {
-    peak = (await stopStage(child)) ?? peak;
-  }
-  const seconds = (Date.now() - started) / 1000;
+  const { peakOpenRows, peak, seconds } = await followProcessor(admin, child, port, groupId, topics.orders, targets);
   const rollupRecords = (await admin.fetchTopicOffsets(topics.rollups)).reduce((n, p) => n + Number(p.high), 0);
   await admin.disconnect();
   // Both event topics' partitions are owned, each with an open chunk of at most maxRows + one event's rows.
@@ -94,4 +79,31 @@ export async function preloadCardinalityOrders(env: BenchEnv, topics: { users: s
   }
   await Promise.all(inflight);
   await producer.disconnect();
+}
+
+/**
+ * Samples a spawned `tributary process` (peak resident memory, CPU seconds, peak rows held) until
+ * its group committed `targets` on `topic`, then stops it.
+ */
+export async function followProcessor(admin: Admin, child: ChildProcess, port: number, groupId: string, topic: string, targets: Array<{ partition: number; offset: number }>):
+  Promise<{ peak: number | null; cpu: number | null; peakOpenRows: number; seconds: number }> {
+  const started = Date.now();
+  let peakOpenRows = 0;
+  let peak: number | null = null;
+  let cpu: number | null = null;
+  try {
+    for (;;) {
+      peak = peakMemoryMiB(child.pid) ?? peak;
+      cpu = cpuSeconds(child.pid) ?? cpu;
+      const text = await fetch(`http://localhost:${port}/metrics`).then((r) => r.text(), () => '');
+      peakOpenRows = Math.max(peakOpenRows, metricValue(text, 'tributary_process_open_rows') ?? 0);
+      const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
+      if (targets.every((t) => Number(committed.find((c) => c.partition === t.partition)?.offset ?? -1) >= t.offset)) break;
+      if (child.exitCode !== null) throw new Error(`processor exited with ${child.exitCode}`);
+      await sleep(100);
+    }
+  } finally {
+    peak = (await stopStage(child)) ?? peak;
+  }
+  return { peak, cpu, peakOpenRows, seconds: (Date.now() - started) / 1000 };
 }

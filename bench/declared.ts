@@ -2,13 +2,11 @@ import { connectAdmin } from '../platform/kafka/client';
 import { JsonLog } from '../platform/kafka/json-log';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { freePort } from '../platform/local/ports';
-import { sleep } from '../platform/retry';
-import { metricValue } from '../platform/metrics';
 import { bookKey, declarationsTopic, type VersionRecord } from '../schemas/declarations/book';
 import { checkDeclaration } from '../schemas/declarations/format';
 import type { BenchEnv } from './env';
-import { benchNodeArgs, cpuSeconds, logger, peakMemoryMiB, spawnStage, stopStage } from './env';
-import { preloadCardinalityOrders } from './cardinality';
+import { benchNodeArgs, logger, spawnStage } from './env';
+import { followProcessor, preloadCardinalityOrders } from './cardinality';
 
 /** Ten declarations of the kinds users write: per line and per order, 1m to 1d, SKUs, categories, distinct users. */
 export const BENCH_DECLARATIONS = [
@@ -89,25 +87,7 @@ export async function benchDeclared(env: BenchEnv, orders = Number(process.env.B
         TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: rollups, TOPIC_DLQ: `${base}.dlq`,
         PROCESS_GROUP_ID: groupId, SEGMENT_SIZE: String(segmentSize), PROCESS_PORT: String(port),
       }, benchNodeArgs());
-      const started = Date.now();
-      let peak: number | null = null;
-      let cpu: number | null = null;
-      let peakOpenRows = 0;
-      try {
-        for (;;) {
-          peak = peakMemoryMiB(child.pid) ?? peak;
-          cpu = cpuSeconds(child.pid) ?? cpu;
-          const text = await fetch(`http://localhost:${port}/metrics`).then((r) => r.text(), () => '');
-          peakOpenRows = Math.max(peakOpenRows, metricValue(text, 'tributary_process_open_rows') ?? 0);
-          const committed = (await admin.fetchOffsets({ groupId, topics: [topics.orders] }))[0]?.partitions ?? [];
-          if (targets.every((t) => Number(committed.find((c) => c.partition === t.partition)?.offset ?? -1) >= t.offset)) break;
-          if (child.exitCode !== null) throw new Error(`processor exited with ${child.exitCode}`);
-          await sleep(100);
-        }
-      } finally {
-        peak = (await stopStage(child)) ?? peak;
-      }
-      const seconds = (Date.now() - started) / 1000;
+      const { peak, cpu, peakOpenRows, seconds } = await followProcessor(admin, child, port, groupId, topics.orders, targets);
       const rollupRecords = (await admin.fetchTopicOffsets(rollups)).reduce((n, p) => n + Number(p.high), 0);
       results.push({ set, declarations: count, orders, seconds, eventsPerSecond: Math.round(orders / seconds), peakMemoryMiB: peak, cpuSeconds: cpu, peakOpenRows, rollupRecords });
     }

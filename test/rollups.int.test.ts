@@ -73,17 +73,20 @@ describe('declared rollups on a running pipeline', () => {
     const { ingest, dashboard, env } = started;
     const ledger = new Map<string, DemoEvent>();
     const shop = new DemoShop(91, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });
+    /** Posts events; those acknowledged join the ledger (a retried eventId counts once). */
+    const post = async (events: DemoEvent[]) => {
+      const res = await fetch(`${ingest}/v1/events`, {
+        method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer roll-key' },
+        body: JSON.stringify({ events: events.map(({ kind: _k, ...e }) => e) }),
+      });
+      expect(res.status).toBe(202);
+      for (const e of events) if (!ledger.has(e.eventId)) ledger.set(e.eventId, e);
+    };
     let posting = true;
     let posted = 0;
     const load = (async () => {
       while (posting) {
-        const events = shop.next(40);
-        const res = await fetch(`${ingest}/v1/events`, {
-          method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer roll-key' },
-          body: JSON.stringify({ events: events.map(({ kind: _k, ...e }) => e) }),
-        });
-        expect(res.status).toBe(202);
-        for (const e of events) if (!ledger.has(e.eventId)) ledger.set(e.eventId, e);
+        await post(shop.next(40));
         posted++;
       }
     })();
@@ -94,15 +97,7 @@ describe('declared rollups on a running pipeline', () => {
       await waitFor(() => (posted >= 40 ? true : undefined), 'load before the apply', 60_000, 50);
       // A backlog for the backfill to take a while over: 40,000 events more, as fast as ingest takes them.
       const burst = new DemoShop(92, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });
-      for (let i = 0; i < 80; i++) {
-        const events = burst.next(500);
-        const res = await fetch(`${ingest}/v1/events`, {
-          method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer roll-key' },
-          body: JSON.stringify({ events: events.map(({ kind: _k, ...e }) => e) }),
-        });
-        expect(res.status).toBe(202);
-        for (const e of events) if (!ledger.has(e.eventId)) ledger.set(e.eventId, e);
-      }
+      for (let i = 0; i < 80; i++) await post(burst.next(500));
       // A bad declaration: refused with its file and line, nothing applied.
       writeFileSync(path.join(dir, 'bad.yaml'), revenue().replace('[country, category]', '[country, colour]'));
       const bad = await runTributary(['rollups', 'apply', path.join(dir, 'bad.yaml')], env);
