@@ -33,7 +33,8 @@ export class Backfills {
     for (const state of this.deps.declarations.live()) this.enqueue(state);
     this.unfollow = this.deps.declarations.onChange((state, kind) => {
       if (kind === 'version') this.enqueue(state);
-      if (kind === 'drop' && this.running?.id === state.id) void this.running.processor.stop();
+      // Dropped, or finished by another processor's member (this one may own only partitions with nothing to do).
+      if ((kind === 'drop' || kind === 'backfill') && this.running?.id === state.id) void this.running.processor.stop();
     });
   }
 
@@ -70,7 +71,8 @@ export class Backfills {
         await Promise.race([done, processor.stopped]);
         await processor.stop();
       }
-      if (this.stopped || this.deps.declarations.get(v.name, v.version)?.dropped) return;
+      const now = this.deps.declarations.get(v.name, v.version);
+      if (this.stopped || now?.dropped || now?.backfill) return;
       const admin = await connectAdmin(this.deps.kafka);
       try {
         await this.liveReached(admin, v);

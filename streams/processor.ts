@@ -192,7 +192,8 @@ export class StreamProcessor {
       }
     }
     const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
-    const declared = [...this.declared.get(key)!.values()];
+    // The map itself, not a copy: a version applied while this batch runs joins it from its handover on.
+    const declared = this.declared.get(key)!;
     const until = this.deps.options.backfill?.version.handover[partition] ?? Infinity;
     const reader = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
     const messages = batch.messages;
@@ -221,7 +222,7 @@ export class StreamProcessor {
         ask = true;
       }
       if (!outcome.ok) {
-        if (declared.length === 0 || state.aggregates) this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
+        if (state.aggregates) this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
         state.skip(offset);
         continue;
       }
@@ -235,7 +236,7 @@ export class StreamProcessor {
       }
       const event = { kind, record: outcome.value } as PipelineEvent;
       const applied = state.apply(offset, event);
-      if (applied === 'counted') for (const d of declared) d.apply(offset, event);
+      if (applied === 'counted') for (const d of declared.values()) d.apply(offset, event);
       else if (applied === 'conflict' && state.aggregates) {
         this.deadLetterInput(topic, partition, offset, message, 'conflicting_duplicate', `eventId ${JSON.stringify(outcome.value.eventId)} (origin ${outcome.value.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
       }
@@ -245,7 +246,7 @@ export class StreamProcessor {
     this.deps.metrics.records.inc({ topic }, batch.messages.length);
     for (const [dimension, n] of state.folded) this.deps.metrics.folded.inc({ dimension }, n);
     state.folded.clear();
-    for (const d of declared) {
+    for (const d of declared.values()) {
       for (const [field, n] of d.folded) this.deps.metrics.folded.inc({ dimension: `${d.rollup.declaration.name}.${field}` }, n);
       d.folded.clear();
     }
