@@ -45,7 +45,7 @@ export function kafkaCommand(ctx: CliContext): Command {
         const security = broker.security ? { ssl: true, sslCa: broker.security.sslCa, sasl: broker.security.sasl } : {};
         const admin = await connectAdmin(createKafka({ config: { ...config.kafka, brokers: broker.brokers, ...security }, logger, clientId: 'tributary-kafka' }));
         try {
-          await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics), logger, config.kafka.replicationFactor);
+          await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics, config.kafka.eventRetentionMs), logger, config.kafka.replicationFactor);
         } finally {
           await admin.disconnect();
         }

@@ -91,7 +91,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   const kafkaConfig = { ...config.kafka, brokers };
   const kafka = createKafka({ config: kafkaConfig, logger, clientId: 'tributary-start' });
   const admin = await connectAdmin(kafka);
-  await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics), logger, config.kafka.replicationFactor);
+  await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics, config.kafka.eventRetentionMs), logger, config.kafka.replicationFactor);
   await admin.disconnect();
   // Declared rollups: refused before any stage starts when one is wrong, like `rollups apply`.
   const rollups = opts.rollups ?? (opts.demo ? EXAMPLE_ROLLUPS : undefined);

@@ -15,7 +15,7 @@ export function topicsCommand(ctx: CliContext): Command {
       const logger = createLogger(config.logLevel, 'topics', config.logFormat);
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-topics' }));
       try {
-        if (opts.ensure) await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics), logger, config.kafka.replicationFactor);
+        if (opts.ensure) await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics, config.kafka.eventRetentionMs), logger, config.kafka.replicationFactor);
         const names = (await admin.listTopics()).filter((t) => opts.all || !t.startsWith('_')).sort();
         const { topics } = await admin.fetchTopicMetadata({ topics: names });
         const rows: string[][] = [['topic', 'partition', 'leader', 'replicas', 'isr', 'start', 'end']];

@@ -37,6 +37,13 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^invalid environment: ${name}="${value.replace(/[.*+?^${}()|[\]\\;]/g, '\\$&')}": `));
   });
 
+  it('reads EVENTS_RETENTION as a duration, and refuses what is not one, naming it', () => {
+    expect(loadConfig({}).kafka.eventRetentionMs).toBe(7 * 86_400_000);
+    expect(['36h', '90m', '2d', '600000', 'forever'].map((v) => loadConfig({ EVENTS_RETENTION: v }).kafka.eventRetentionMs)).toEqual([129_600_000, 5_400_000, 172_800_000, 600_000, -1]);
+    expect(() => loadConfig({ EVENTS_RETENTION: '1 week' })).toThrow(/EVENTS_RETENTION/);
+    expect(() => loadConfig({ EVENTS_RETENTION: '0d' })).toThrow(/EVENTS_RETENTION/);
+  });
+
   it('requires credentials with a SASL mechanism', () => {
     expect(() => loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512' })).toThrow(/KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required/);
   });

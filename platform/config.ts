@@ -160,6 +160,20 @@ export const envSchema = z.object({
   INGEST_DISK_GUARD: optional(z.enum(['on', 'off'])).default('off'),
   /** Partitions of events.users and events.orders when Tributary creates them. */
   EVENT_PARTITIONS: optional(positiveInt).default(6),
+  /**
+   * How long Kafka keeps events.users and events.orders when Tributary creates them (retention.ms):
+   * it bounds how far back a declared rollup's backfill and a replay reach. `7d`, `36h`, `90m`,
+   * milliseconds, or `forever`.
+   */
+  EVENTS_RETENTION: optional(z.string().transform((v, ctx) => {
+    if (v === 'forever') return -1;
+    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v.trim());
+    if (!m || Number(m[1]) <= 0) {
+      ctx.addIssue({ code: 'custom', message: 'a duration like 7d, 36h, 90m or milliseconds, or forever' });
+      return z.NEVER;
+    }
+    return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+  })).default(7 * 86_400_000),
   /** Replication factor of the topics Tributary creates; unset: min(3, brokers in the cluster). */
   TOPIC_REPLICATION_FACTOR: optional(positiveInt),
   /** Comma-separated write keys for the ingestion endpoint. */
@@ -246,6 +260,8 @@ export interface Config {
     /** True when KAFKA_BROKERS was unset and Tributary runs its own broker. */
     local: boolean;
     eventPartitions: number;
+    /** retention.ms of the event topics Tributary creates (EVENTS_RETENTION); -1: forever. */
+    eventRetentionMs: number;
     replicationFactor: number | undefined;
     ssl: boolean;
     /** PEM text of the CAs to trust (KAFKA_SSL_CA_FILE), when not Node's defaults. */
@@ -438,6 +454,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       brokers: e.KAFKA_BROKERS ?? [`localhost:${LOCAL_KAFKA_PORT}`],
       local: e.KAFKA_BROKERS === undefined,
       eventPartitions: e.EVENT_PARTITIONS,
+      eventRetentionMs: e.EVENTS_RETENTION,
       replicationFactor: e.TOPIC_REPLICATION_FACTOR,
       ssl: e.KAFKA_SSL === 'true' || e.KAFKA_SSL_CA_FILE !== undefined,
       sslCa: readCaFile(e.KAFKA_SSL_CA_FILE),
