@@ -5,7 +5,8 @@ import { freePort } from '../platform/local/ports';
 import { bookKey, declarationsTopic, type VersionRecord } from '../schemas/declarations/book';
 import { checkDeclaration } from '../schemas/declarations/format';
 import type { BenchEnv } from './env';
-import { benchNodeArgs, logger, spawnStage } from './env';
+import path from 'node:path';
+import { benchNodeArgs, logger, spawnScript, spawnStage } from './env';
 import { followProcessor, preloadCardinalityOrders } from './cardinality';
 
 /** Ten declarations of the kinds users write: per line and per order, 1m to 1d, SKUs, categories, distinct users. */
@@ -64,8 +65,13 @@ export async function benchDeclared(env: BenchEnv, orders = Number(process.env.B
     const segmentSize = 5000;
     const ends = await admin.fetchTopicOffsets(topics.orders);
     const targets = ends.map((e) => ({ partition: e.partition, offset: Math.floor(Number(e.high) / segmentSize) * segmentSize }));
-    const sets = [['none', []], ['ten', BENCH_DECLARATIONS], ['built-in as declarations', BUILTIN_AS_DECLARATIONS]] as const;
-    for (const [set, declarations] of sets) {
+    // The first three through `tributary process`; the last pair through bench/processor-variant.ts,
+    // the same process once with the built-in rollups alone and once with their declarations alone.
+    const sets = [
+      ['none', [], undefined], ['ten', BENCH_DECLARATIONS, undefined], ['built-in as declarations, beside the built-in', BUILTIN_AS_DECLARATIONS, undefined],
+      ['the built-in path alone', [], 'on'], ['the same as declarations alone', BUILTIN_AS_DECLARATIONS, 'off'],
+    ] as const;
+    for (const [set, declarations, builtin] of sets) {
       const count = declarations.length;
       const rollups = `${base}.rollups${results.length}`;
       await ensureTopics(admin, pipelineTopics(PARTITIONS, { ...topics, rollups, dlq: `${base}.dlq` }), logger, 1);
@@ -83,10 +89,13 @@ export async function benchDeclared(env: BenchEnv, orders = Number(process.env.B
       await log.close();
       const groupId = `${base}-rollups${results.length}`;
       const port = await freePort();
-      const child = spawnStage(env, ['process'], {
+      const stageEnv = {
         TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: rollups, TOPIC_DLQ: `${base}.dlq`,
         PROCESS_GROUP_ID: groupId, SEGMENT_SIZE: String(segmentSize), PROCESS_PORT: String(port),
-      }, benchNodeArgs());
+      };
+      const child = builtin === undefined
+        ? spawnStage(env, ['process'], stageEnv, benchNodeArgs())
+        : spawnScript(env, path.join(__dirname, 'processor-variant.ts'), { ...stageEnv, BENCH_BUILTIN: builtin }, benchNodeArgs());
       const { peak, cpu, peakOpenRows, seconds } = await followProcessor(admin, child, port, groupId, topics.orders, targets);
       const rollupRecords = (await admin.fetchTopicOffsets(rollups)).reduce((n, p) => n + Number(p.high), 0);
       results.push({ set, declarations: count, orders, seconds, eventsPerSecond: Math.round(orders / seconds), peakMemoryMiB: peak, cpuSeconds: cpu, peakOpenRows, rollupRecords });

@@ -80,13 +80,20 @@ export function benchNodeArgs(): string[] {
  * stage's peak memory is its own. `nodeArgs` (e.g. from BENCH_NODE_ARGS) go to node.
  */
 export function spawnStage(env: BenchEnv, args: string[], extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
-  return spawn(process.execPath, [...nodeArgs, BIN, ...args], {
-    env: {
-      ...process.env, KAFKA_BROKERS: env.config.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: env.registry.url,
-      DATA_DIR: env.config.dataDir, INGEST_AUTH: 'off', LOG_LEVEL: 'warn', PROCESS_PORT: '0', SINK_PORT: '0', ...extra,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  return spawn(process.execPath, [...nodeArgs, BIN, ...args], { env: stageEnvironment(env, extra), stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/** A stage's environment on the benchmark's broker, registry and DATA_DIR. */
+function stageEnvironment(env: BenchEnv, extra: Record<string, string>): NodeJS.ProcessEnv {
+  return {
+    ...process.env, KAFKA_BROKERS: env.config.kafka.brokers.join(','), SCHEMA_REGISTRY_URL: env.registry.url,
+    DATA_DIR: env.config.dataDir, INGEST_AUTH: 'off', LOG_LEVEL: 'warn', PROCESS_PORT: '0', SINK_PORT: '0', ...extra,
+  };
+}
+
+/** A TypeScript file of bench/ as a child process under tsx, with spawnStage's environment (a variant of a stage for a paired run). */
+export function spawnScript(env: BenchEnv, script: string, extra: Record<string, string> = {}, nodeArgs: string[] = []): ChildProcess {
+  return spawn(process.execPath, [...nodeArgs, '-r', require.resolve('tsx/cjs'), script], { env: stageEnvironment(env, extra), stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 /** How long a stage gets to stop after SIGTERM (`start` stops its stages in turn, each bounded) before SIGKILL. */

@@ -38,6 +38,8 @@ export interface ProcessorOptions {
    * version only, and calls `onDone` once every partition of its group committed its handover.
    */
   backfill?: { version: VersionRecord; onDone: () => Promise<void> };
+  /** False: compute the declared rollups only, not the built-in ones (the bench that compares the two paths). */
+  builtinRollups?: boolean;
 }
 
 export interface ProcessorDeps {
@@ -180,7 +182,7 @@ export class StreamProcessor {
       const seedFrom = Math.max(low, resumeAt - (resumeAt % segmentSize) - segmentSize, 0);
       const aligned = resumeAt - (resumeAt % segmentSize);
       state = new PartitionState(topic, partition, segmentSize, resumeAt, Math.min(seedFrom, aligned), this.deps.options.maxRowsPerPartition);
-      state.aggregates = !backfill;
+      state.aggregates = !backfill && this.deps.options.builtinRollups !== false;
       this.states.set(key, state);
       this.declared.set(key, new Map());
       for (const v of backfill ? [backfill] : this.liveVersions(topic)) this.addDeclared(key, v, backfill ? (v.from[partition] ?? 0) : Math.max(v.handover[partition] ?? 0, resumeAt));
@@ -222,7 +224,7 @@ export class StreamProcessor {
         ask = true;
       }
       if (!outcome.ok) {
-        if (state.aggregates) this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
+        if (!this.deps.options.backfill) this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
         state.skip(offset);
         continue;
       }
@@ -230,14 +232,14 @@ export class StreamProcessor {
       const problems = offset < state.seedUntil ? [] : eventLimitErrors(kind, outcome.value, this.deps.options.eventLimits);
       if (problems.length > 0) {
         // (A backfill's records were dead-lettered by the live path already.)
-        if (state.aggregates) this.deadLetterInput(topic, partition, offset, message, 'invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '));
+        if (!this.deps.options.backfill) this.deadLetterInput(topic, partition, offset, message, 'invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '));
         state.skip(offset);
         continue;
       }
       const event = { kind, record: outcome.value } as PipelineEvent;
       const applied = state.apply(offset, event);
       if (applied === 'counted') for (const d of declared.values()) d.apply(offset, event);
-      else if (applied === 'conflict' && state.aggregates) {
+      else if (applied === 'conflict' && !this.deps.options.backfill) {
         this.deadLetterInput(topic, partition, offset, message, 'conflicting_duplicate', `eventId ${JSON.stringify(outcome.value.eventId)} (origin ${outcome.value.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
       }
     }
