@@ -86,3 +86,10 @@ describe('docs/rollups.schema.json', () => {
     expect(published).toEqual(declarationJsonSchema());
   });
 });
+
+describe('rollups/examples', () => {
+  it('are valid declarations (`npm run demo` applies them)', () => {
+    const r = loadDeclarations(path.join(__dirname, '../../rollups/examples'));
+    expect(r.ok && r.declarations.map((d) => d.name)).toEqual(['revenue_by_country_category', 'signups_by_plan']);
+  });
+});
