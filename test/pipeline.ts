@@ -5,6 +5,7 @@ import type { Admin, Consumer, Kafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { SchemaClient } from '../schemas/client';
 import { rowKey, rowsOf, type RollupBlock, type RollupRow } from '../schemas/rollup';
+import { declaredRowKey, type DeclaredRow } from '../schemas/declarations/row';
 import type { GroundTruth, Totals, TruthEvent } from '../producers/demo/ground-truth';
 import type { DemoEvent } from '../producers/demo/shop';
 import type { TributaryProducer } from '../producers/tributary-producer';
@@ -120,6 +121,8 @@ export function killAndWait(child: ChildProcess, signal: NodeJS.Signals = 'SIGKI
  */
 export class RollupFollower {
   readonly rows = new Map<string, RollupRow>();
+  /** Rows of declared rollups (value rows only: the highest rowVersion per row key). */
+  readonly declared = new Map<string, DeclaredRow>();
   private consumer: Consumer | undefined;
 
   constructor(private readonly kafka: Kafka, private readonly topic: string, private readonly registryUrl: string) {}
@@ -136,7 +139,17 @@ export class RollupFollower {
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
           // A row alone (keyed by its rowKey) or a block of rows (#17, keyed by the block).
-          for (const row of rowsOf(await schemas.decode<RollupRow | RollupBlock>(m.value))) {
+          const record = await schemas.decode<RollupRow | RollupBlock | { rows: DeclaredRow[] }>(m.value);
+          if ('rows' in record && record.rows.length > 0 && 'rollup' in record.rows[0]!) {
+            for (const row of record.rows as DeclaredRow[]) {
+              if (row.sets.length > 0) continue;
+              const key = declaredRowKey(row);
+              const known = this.declared.get(key);
+              if (!known || row.rowVersion >= known.rowVersion) this.declared.set(key, row);
+            }
+            continue;
+          }
+          for (const row of rowsOf(record as RollupRow | RollupBlock)) {
             const key = rowKey(row);
             const known = this.rows.get(key);
             if (!known || row.version >= known.version) this.rows.set(key, row);
@@ -148,6 +161,17 @@ export class RollupFollower {
 
   totals(): Totals {
     return totalsFromRows([...this.rows.values()]);
+  }
+
+  /** A declared rollup version's first measure summed per value of its first dimension, over every window. */
+  declaredTotals(rollup: string, version: number): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const row of this.declared.values()) {
+      if (row.rollup !== rollup || row.version !== version) continue;
+      const group = row.dims[0] ?? '';
+      out[group] = (out[group] ?? 0) + (row.values[0] ?? 0);
+    }
+    return out;
   }
 
   async stop(): Promise<void> {
