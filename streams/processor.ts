@@ -101,7 +101,7 @@ export class StreamProcessor {
   /** Per partition (`topic/partition`), the declared versions computed over it, by `name@version`. */
   private readonly declared = new Map<string, Map<string, DeclaredState>>();
   private readonly compiled = new Map<string, CompiledRollup>();
-  /** Partitions to recompute from an offset (a version applied behind their position), once their batch comes. */
+  /** Partitions to recompute from an offset (a version applied behind their position), after the next flush. */
   private readonly rewinds = new Map<string, number>();
   private unfollow: (() => void) | undefined;
   private declaredSchemaId = 0;
@@ -325,7 +325,8 @@ export class StreamProcessor {
     for (const [key, partitionState] of this.states) {
       if (partitionState.topic !== v.topic || this.declared.get(key)?.has(state.id)) continue;
       const handover = v.handover[partitionState.partition] ?? 0;
-      if (partitionState.position <= handover) this.addDeclared(key, v, handover);
+      // Records below seedUntil only seed the duplicate ids: a handover among them needs a recomputation too.
+      if (Math.max(partitionState.position, partitionState.seedUntil) <= handover) this.addDeclared(key, v, handover);
       else this.rewinds.set(key, Math.min(this.rewinds.get(key) ?? Infinity, handover));
     }
   }
@@ -600,12 +601,12 @@ export class StreamProcessor {
     if (ms > STALLED_AFTER_MS) throw new Error(`no rollup row could be emitted for ${Math.round(ms / 1000)} s: ${this.failing!.error}`);
   }
 
-  /** Stops within about STOP_FLUSH_MS plus one send's timeout, even mid-flush; what was not emitted is recomputed after. */
   private stopping$: Promise<void> | undefined;
   private markStopped: () => void = () => undefined;
   /** Resolves once stop() began. */
   readonly stopped = new Promise<void>((resolve) => { this.markStopped = resolve; });
 
+  /** Stops within about STOP_FLUSH_MS plus one send's timeout, even mid-flush; what was not emitted is recomputed after. Once, however often called. */
   stop(): Promise<void> {
     this.stopping$ ??= this.doStop();
     return this.stopping$;
