@@ -7,6 +7,7 @@ import { benchSink } from './sink';
 import { benchCeiling, type CeilingResult } from './ceiling';
 import { benchCardinality } from './cardinality';
 import { benchDeclared } from './declared';
+import { benchBackfill } from './backfill';
 import { benchStreams } from './streams';
 import { benchCatchup, type CatchupResult } from './catchup';
 import { benchFloor } from './floor';
@@ -14,11 +15,11 @@ import { benchWhole, type WholeResult } from './sustained';
 import { benchSinkFormat } from './sinkformat';
 
 /**
- * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup|whole|sinkformat|floor|declared]`: measured figures, printed and
+ * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup|whole|sinkformat|floor|declared|backfill]`: measured figures, printed and
  * written to .tributary/bench/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
-  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup', 'whole', 'sinkformat', 'floor', 'declared'].includes(a)));
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup', 'whole', 'sinkformat', 'floor', 'declared', 'backfill'].includes(a)));
   const all = which.size === 0;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
   const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
@@ -85,6 +86,19 @@ async function main(): Promise<void> {
       lines.push('## Declared rollups (`tributary process`, one instance, the cardinality shape: 1,000,000 distinct SKUs)', '',
         '| declarations | orders (10 lines each) | seconds | orders/s | CPU s | peak memory MiB | rows held, peak | rollup records |', '|---|---|---|---|---|---|---|---|',
         ...runs.map((r) => `| ${r.set} (${r.declarations}) | ${r.orders} | ${r.seconds.toFixed(1)} | ${r.eventsPerSecond} | ${r.cpuSeconds ?? '–'} | ${r.peakMemoryMiB} | ${r.peakOpenRows} | ${r.rollupRecords} |`), '');
+    } finally {
+      await env.stop();
+    }
+  }
+  if (all || which.has('backfill')) {
+    const env = await benchEnv();
+    try {
+      const b = await benchBackfill(env);
+      report.backfill = b;
+      lines.push('## Freshness and memory while a backfill runs (`tributary start`, two declarations applied under load)', '',
+        '| phase | backlog events | load events/s | backfill → served s | probes | p50 ms | p99 ms | max ms | processor peak MiB |', '|---|---|---|---|---|---|---|---|---|',
+        `| no backfill (before) | ${b.backlogEvents} | ${b.rate} | – | ${b.baseline.probes} | ${b.baseline.p50ms} | ${b.baseline.p99ms} | ${b.baseline.maxMs} | |`,
+        `| two declarations applied | ${b.backlogEvents} | ${b.rate} | ${b.backfillSeconds ?? 'not complete'} | ${b.probes} | ${b.p50ms} | ${b.p99ms} | ${b.maxMs} | ${b.processorPeakMiB} (whole run) |`, '');
     } finally {
       await env.stop();
     }

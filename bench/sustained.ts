@@ -165,11 +165,13 @@ async function sustainedSteps(stack: Stack, bodies: string[], rates: number[], s
 }
 
 /** A running `tributary start` with its own topics, groups, DATA_DIR and ports. */
-class Stack {
+export class Stack {
   private readonly peaks: Record<'processor' | 'ingest', number> = { processor: 0, ingest: 0 };
   private readonly sampler: NodeJS.Timeout;
 
-  private constructor(private readonly child: ChildProcess, private readonly dataDir: string, readonly ingest: string, readonly dashboard: string) {
+  private constructor(private readonly child: ChildProcess, private readonly dataDir: string, readonly ingest: string, readonly dashboard: string,
+    /** Its topics, groups and ports: what a command against this pipeline needs (`rollups apply`). */
+    readonly env: Record<string, string>) {
     // Children's peak memory is read while they run (they are gone once start stops).
     this.sampler = setInterval(() => this.samplePeaks(), 1000);
   }
@@ -178,13 +180,14 @@ class Stack {
     const id = `whole-${Date.now()}`;
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-whole-'));
     const [ingestPort, dashboardPort, registryPort] = [await freePort(), await freePort(), await freePort()];
-    const child = spawnStage(env, ['start'], {
+    const stackEnv = {
       DATA_DIR: dataDir, INGEST_AUTH: 'off', LOG_FORMAT: 'json',
       TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
       PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`,
       INGEST_PORT: String(ingestPort), DASHBOARD_PORT: String(dashboardPort), REGISTRY_PORT: String(registryPort), ...settings,
-    }, benchNodeArgs());
-    const stack = new Stack(child, dataDir, `http://localhost:${ingestPort}`, `http://localhost:${dashboardPort}`);
+    };
+    const child = spawnStage(env, ['start'], stackEnv, benchNodeArgs());
+    const stack = new Stack(child, dataDir, `http://localhost:${ingestPort}`, `http://localhost:${dashboardPort}`, stackEnv);
     for (const deadline = Date.now() + 180_000; ; await sleep(250)) {
       if (child.exitCode !== null) throw new Error(`tributary start exited with ${child.exitCode}`);
       const ok = async (url: string) => (await fetch(url).catch(() => undefined))?.status === 200;
@@ -226,7 +229,7 @@ class Stack {
 }
 
 /** Offers `rate` events/s for `seconds` as POSTs of EVENTS_PER_REQUEST events, rotating through `bodies`. */
-function offer(ingest: string, bodies: string[], rate: number, seconds: number): Promise<AutocannonResult> {
+export function offer(ingest: string, bodies: string[], rate: number, seconds: number): Promise<AutocannonResult> {
   let next = 0;
   return new Promise((resolve, reject) => {
     autocannon({
@@ -242,7 +245,7 @@ function offer(ingest: string, bodies: string[], rate: number, seconds: number):
  * shipped) over USERS users and SKUS SKUs, stamped now (no eventIds: ingest assigns them, so a
  * repeated body is new events).
  */
-function shopBodies(count: number): string[] {
+export function shopBodies(count: number): string[] {
   let seed = 17;
   const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;

@@ -77,6 +77,12 @@ const PARTITIONS_AT_ONCE = 64;
  * the heap growth bound in cli/stages.ts) at 256–284 MiB, equally fast within the noise (docs/benchmarks.md).
  */
 const FETCH_BYTES_PER_PARTITION = 512 * 1024;
+/**
+ * A backfill shares its process (and event loop) with the live path: it takes one partition at a
+ * time in small fetches, so the live path's batches and flushes never wait behind a long stretch
+ * of backfill work (docs/benchmarks.md: freshness while a backfill runs).
+ */
+const BACKFILL_FETCH_BYTES = 64 * 1024;
 /** A killed processor's partitions move to another member after this long without a heartbeat. */
 const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 1000;
@@ -141,8 +147,9 @@ export class StreamProcessor {
     this.producer = await CheckedProducer.connect(kafka);
     this.consumer = await GroupConsumer.start(kafka, {
       groupId: options.groupId, topics: options.backfill ? [options.backfill.version.topic] : [options.topics.user, options.topics.order],
-      sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
-      partitionsConsumedConcurrently: PARTITIONS_AT_ONCE, eachBatchAutoResolve: false,
+      sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+      maxBytesPerPartition: options.backfill ? BACKFILL_FETCH_BYTES : FETCH_BYTES_PER_PARTITION,
+      partitionsConsumedConcurrently: options.backfill ? 1 : PARTITIONS_AT_ONCE, eachBatchAutoResolve: false,
       eachBatch: (p) => this.eachBatch(p), onAssignment: (assignment) => this.onAssignment(assignment),
     });
     // A failed flush gave its rows back (dirty again) and committed nothing; the next one retries them.
