@@ -1,12 +1,12 @@
 import { createInterface } from 'node:readline/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { type Admin, connectAdmin, createKafka } from '../platform/kafka/client';
 import { loadConfig } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { activeMembers, applyReplay, planReplay, ReplayError, type ReplayPosition, type ReplayTarget } from '../platform/kafka/replay';
 import { formatTable } from './topics';
-import { intOption } from './options';
+import { intOption, isoTimeOption } from './options';
 import { sleep } from '../platform/retry';
 import type { CliContext } from './context';
 
@@ -25,11 +25,6 @@ interface ReplayOptions {
 }
 
 const collect = (value: string, previous: number[] = []) => [...previous, intOption('--partition', 0, 100_000)(value)];
-const isoTime = (value: string) => {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new InvalidArgumentError('--from-time must be an ISO-8601 time, e.g. 2026-11-27T20:00:00Z');
-  return ms;
-};
 
 export function replayCommand(ctx: CliContext): Command {
   return new Command('replay')
@@ -39,7 +34,7 @@ export function replayCommand(ctx: CliContext): Command {
     .option('--partition <p>', 'a partition to move (repeat for several)', collect)
     .option('--all', 'every partition of the topic')
     .option('--offset <n>', 'the new offset', intOption('--offset', 0, Number.MAX_SAFE_INTEGER))
-    .option('--from-time <ISO>', 'the first offset at or after this time', isoTime)
+    .option('--from-time <ISO>', 'the first offset at or after this time', isoTimeOption('--from-time'))
     .option('--earliest', 'the earliest offset still in the log')
     .option('--dry-run', 'print the plan, change nothing')
     .option('--yes', 'apply without asking')

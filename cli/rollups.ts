@@ -1,4 +1,4 @@
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { loadConfig, type Config } from '../platform/config';
 import { createLogger } from '../platform/logger';
 import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
@@ -9,16 +9,12 @@ import { openDeclarations } from '../schemas/declarations/log';
 import type { JsonLog } from '../platform/kafka/json-log';
 import { coverageOf } from '../dashboards/coverage';
 import { formatTable } from './topics';
+import { isoTimeOption } from './options';
 import type { CliContext } from './context';
 
 /** Versions computed at once: each is listed in every processor commit's metadata (4 KiB at most by default). */
 export const MAX_LIVE_VERSIONS = 30;
 
-const isoTime = (value: string) => {
-  const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new InvalidArgumentError('--from must be an ISO-8601 time, e.g. 2026-11-27T00:00:00Z');
-  return ms;
-};
 
 async function withDeclarations<T>(ctx: CliContext, run: (d: { config: Config; admin: Admin; book: DeclarationBook; log: JsonLog }) => Promise<T>, given?: { config: Config; kafka: Kafka }): Promise<T> {
   const config = given?.config ?? loadConfig(ctx.env);
@@ -97,7 +93,7 @@ export function rollupsCommand(ctx: CliContext): Command {
   command.command('apply')
     .summary('register declarations (a file or a directory of .yaml/.yml/.json) with a running pipeline; new versions are backfilled')
     .argument('<path>', 'a declaration file, or a directory of them')
-    .option('--from <time>', 'backfill from this event time (ISO-8601) instead of the earliest retained event', isoTime)
+    .option('--from <time>', 'backfill from this event time (ISO-8601) instead of the earliest retained event', isoTimeOption('--from'))
     .option('--dry-run', 'show what would change, apply nothing')
     .action(async (target: string, opts: { from?: number; dryRun?: boolean }) => {
       ctx.out(await applyDeclarations(ctx, target, opts));

@@ -1,5 +1,5 @@
 import type { RollupDeclaration } from '../schemas/declarations/format';
-import type { DeclaredRow } from '../schemas/declarations/row';
+import { setsTableOf, tableOf, type DeclaredRow } from '../schemas/declarations/row';
 import { chTime } from '../platform/clickhouse/time';
 
 /**
@@ -13,8 +13,6 @@ import { chTime } from '../platform/clickhouse/time';
  *   AggregatingMergeTree, fed through a Null table and a materialized view from set deltas:
  *   merged by union, so a delta inserted twice changes nothing.
  */
-export const tableOf = (name: string, version: number) => `rollup_${name}_v${version}`;
-export const setsTableOf = (name: string, version: number) => `${tableOf(name, version)}_sets`;
 const inputOf = (name: string, version: number) => `${tableOf(name, version)}_sets_input`;
 const viewOf = (name: string, version: number) => `${tableOf(name, version)}_sets_fold`;
 

@@ -12,6 +12,7 @@ import { backfillGroup, type DeclarationBook } from '../schemas/declarations/boo
 import { coverageOf } from './coverage';
 import { openApiDocument } from './openapi';
 import { WINDOWS } from '../schemas/declarations/format';
+import { setsTableOf, tableOf } from '../schemas/declarations/row';
 import { stageLag, topicRecords } from './pipeline-status';
 import type { DashboardQueries } from './queries';
 import { Sessions, sessionToken } from './sessions';
@@ -116,7 +117,7 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
     // Until a version covers its history, nothing is answered from it: no mix of versions, no partial history.
     if (!served) return res.json({ ...head, points: [], truncated: false });
     const { points, truncated } = await q(res).declaredSeries({
-      table: `rollup_${name}_v${served.record.version}`, setsTable: `rollup_${name}_v${served.record.version}_sets`,
+      table: tableOf(name, served.record.version), setsTable: setsTableOf(name, served.record.version),
       measure: p.measure, range: { from: p.from - (p.from % WINDOWS[served.record.declaration.window]), to: p.to }, interval: p.interval, groupBy: p.groupBy, filter: p.filter,
     });
     res.json({ ...head, points, truncated });

@@ -2,6 +2,7 @@ import type { PipelineEvent } from '../schemas/catalog';
 import { contentFingerprint } from '../schemas/identity';
 import { OTHER, rowKey, type RollupKind, type RollupRow } from '../schemas/rollup';
 import { IdTable, hashId } from './id-table';
+import { DEFAULT_BOUNDS } from '../schemas/declarations/format';
 
 const NO_USERS: string[] = [];
 
@@ -41,7 +42,7 @@ const DIMS_OF: Record<keyof typeof DIMENSIONS, (a: string, b: string, c: string)
  * send, a window's rows, and every answer split by a dimension, stay bounded. A function of the
  * records from the chunk's start, like the chunk: recomputations fold the same values.
  */
-export const DIMENSION_BOUNDS: Readonly<Record<string, number>> = { type: 100, country: 300, currency: 200, device: 1000, category: 1000, sku: 100_000 };
+export const DIMENSION_BOUNDS: Readonly<Record<string, number>> = DEFAULT_BOUNDS;
 
 /** What applying one record did. */
 export type Applied = 'counted' | 'duplicate' | 'conflict' | 'seeded';

@@ -14,7 +14,7 @@ import type { RecordOutcome } from '../schemas/outcome';
 import { includedRollups, processedMetadata } from '../schemas/progress';
 import type { RollupRow } from '../schemas/rollup';
 import type { DeclarationBook, VersionRecord, VersionState } from '../schemas/declarations/book';
-import { declaredRowKey, type DeclaredRow } from '../schemas/declarations/row';
+import { declaredRowKey, versionId, type DeclaredRow } from '../schemas/declarations/row';
 import { PartitionState, type Taken } from './partition';
 import { compileRollup, DeclaredState, type CompiledRollup, type DeclaredTaken } from './declared';
 import type { ProcessorMetrics } from './metrics';
@@ -245,7 +245,7 @@ export class StreamProcessor {
       }
       const event = { kind, record: outcome.value } as PipelineEvent;
       const applied = state.apply(offset, event);
-      if (applied === 'counted') for (const d of declared.values()) d.apply(offset, event);
+      if (applied === 'counted' && declared.size > 0) for (const d of declared.values()) d.apply(offset, event);
       else if (applied === 'conflict' && !this.deps.options.backfill) {
         this.deadLetterInput(topic, partition, offset, message, 'conflicting_duplicate', `eventId ${JSON.stringify(outcome.value.eventId)} (origin ${outcome.value.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
       }
@@ -290,7 +290,7 @@ export class StreamProcessor {
   private readonly misaligned = new Set<string>();
   private alignedWith(v: VersionRecord): boolean {
     if (v.segmentSize === this.deps.options.segmentSize) return true;
-    const id = `${v.name}@${v.version}`;
+    const id = versionId(v.name, v.version);
     if (!this.misaligned.has(id)) {
       this.misaligned.add(id);
       this.deps.logger.error({ rollup: id, appliedWith: v.segmentSize, segmentSize: this.deps.options.segmentSize }, 'processor.rollup.misaligned');
@@ -299,7 +299,7 @@ export class StreamProcessor {
   }
 
   private addDeclared(key: string, v: VersionRecord, from: number): void {
-    const id = `${v.name}@${v.version}`;
+    const id = versionId(v.name, v.version);
     let compiled = this.compiled.get(id);
     if (!compiled) this.compiled.set(id, (compiled = compileRollup(v.declaration, v.version)));
     const [topic, partition] = [key.slice(0, key.lastIndexOf('/')), Number(key.slice(key.lastIndexOf('/') + 1))];
@@ -317,7 +317,7 @@ export class StreamProcessor {
     const [offsets] = await this.admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [topic] });
     const included = includedRollups(offsets?.partitions.find((p) => p.partition === partition)?.metadata);
     let from = resumeAt;
-    for (const v of versions) if (!included.has(`${v.name}@${v.version}`)) from = Math.min(from, v.handover[partition] ?? 0);
+    for (const v of versions) if (!included.has(versionId(v.name, v.version))) from = Math.min(from, v.handover[partition] ?? 0);
     return from;
   }
 
@@ -431,7 +431,7 @@ export class StreamProcessor {
       .map(({ state, commit, position, declared }) => ({
         topic: state.topic, partition: state.partition, offset: String(commit),
         // The declared versions this state computed from their handover: a restart here need not recompute them.
-        metadata: processedMetadata(position, this.deps.options.backfill ? [] : declared.map(({ d }) => `${d.rollup.declaration.name}@${d.rollup.version}`)),
+        metadata: processedMetadata(position, this.deps.options.backfill ? [] : declared.map(({ d }) => versionId(d.rollup.declaration.name, d.rollup.version))),
       }));
     if (commits.length > 0) {
       try {

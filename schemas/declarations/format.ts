@@ -40,7 +40,7 @@ export const MAX_MEASURES = 16;
 export const MAX_DISTINCT = 4;
 /** Distinct values a dimension may take per window and chunk before folding into `__other__`. */
 export const MAX_BOUND = 100_000;
-/** Bounds when a declaration names none: the codes' list lengths, free text 1,000. */
+/** Bounds when a declaration names none, and the built-in rollups' (streams/partition.ts): the codes' list lengths, free text 1,000. */
 export const DEFAULT_BOUNDS: Readonly<Record<string, number>> = { type: 100, country: 300, currency: 200, device: 1000, category: 1000, sku: 100_000 };
 export const DEFAULT_BOUND = 1000;
 

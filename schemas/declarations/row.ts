@@ -38,5 +38,9 @@ export function encodeDims(dims: string[]): string {
   return out;
 }
 
-/** A rollup version's name as tables and the API spell it. */
+/** A rollup version's name as the API, logs and commit metadata spell it. */
 export const versionId = (name: string, version: number) => `${name}@${version}`;
+
+/** A version's ClickHouse tables (consumers/declared-tables.ts makes them, the dashboard reads them). */
+export const tableOf = (name: string, version: number) => `rollup_${name}_v${version}`;
+export const setsTableOf = (name: string, version: number) => `${tableOf(name, version)}_sets`;
