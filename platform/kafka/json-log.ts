@@ -29,7 +29,9 @@ export class JsonLog {
     if (end === 0) caughtUp();
     // No committed offsets: every reader reads the whole log.
     const consumer = await GroupConsumer.start(deps.kafka, {
-      groupId: `tributary-log-${randomUUID()}`, topics: [topic], maxWaitTimeInMs: 250, sessionTimeoutMs: 10_000,
+      groupId: `tributary-log-${randomUUID()}`, topics: [topic], maxWaitTimeInMs: 100,
+      // A crash-restart (a broker killed) rejoins only once the old member expired: 10 s, not 30.
+      sessionTimeoutMs: 10_000,
       eachBatch: async ({ batch, heartbeat }) => {
         for (const message of batch.messages) {
           const key = message.key?.toString('utf8');
