@@ -5,8 +5,7 @@ import { freePort } from '../platform/local/ports';
 import { bookKey, declarationsTopic, type VersionRecord } from '../schemas/declarations/book';
 import { checkDeclaration } from '../schemas/declarations/format';
 import type { BenchEnv } from './env';
-import path from 'node:path';
-import { benchNodeArgs, logger, spawnScript, spawnStage } from './env';
+import { benchNodeArgs, logger, spawnStage } from './env';
 import { followProcessor, preloadCardinalityOrders } from './cardinality';
 
 /** Ten declarations of the kinds users write: per line and per order, 1m to 1d, SKUs, categories, distinct users. */
@@ -21,17 +20,6 @@ export const BENCH_DECLARATIONS = [
   { name: 'paid_by_currency', source: 'orders', filter: { type: ['order_paid'] }, dimensions: ['currency'], measures: ['count', 'sum(amountCents)'], window: '1d' },
   { name: 'lines_daily', source: 'order_lines', dimensions: ['category'], measures: ['count'], window: '1d' },
   { name: 'signups_by_plan', source: 'users', types: ['signup'], dimensions: ['properties.plan'], measures: ['distinct(userId)'], window: '1d' },
-];
-
-/**
- * The built-in rollups written as declarations (active users over order events only: a declaration
- * reads one source): what computing them on the declared path costs beside the hand-written one.
- */
-export const BUILTIN_AS_DECLARATIONS = [
-  { name: 'orders', source: 'orders', dimensions: ['type', 'country', 'currency'], measures: ['count', 'sum(amountCents) as amount_cents', 'sum(units) as quantity'], window: '1m' },
-  { name: 'products', source: 'order_lines', types: ['order_placed'], dimensions: ['sku', 'category', 'currency'], measures: ['count', 'sum(revenueCents) as amount_cents', 'sum(quantity) as quantity'], window: '1m' },
-  { name: 'users', source: 'users', dimensions: ['type', 'country', 'device'], measures: ['count'], window: '1m' },
-  { name: 'active_users', source: 'orders', measures: ['distinct(userId) as users'], window: '1m' },
 ];
 
 export interface DeclaredResult {
@@ -50,7 +38,7 @@ const PARTITIONS = 6;
 
 /**
  * The cardinality shape (BENCH_DECLARED_ORDERS orders, 100,000, of 10 lines, every SKU and user
- * new) caught up by one `tributary process` with none and then with the ten declarations above
+ * new) caught up by one `tributary process` with the built-in rollups alone and then with the ten declarations above
  * live from offset 0 (no backfill: each run is the live path): events per second, peak resident
  * memory, CPU seconds and rows held. Same topics, same hour; the runs differ only in the declarations.
  */
@@ -65,13 +53,9 @@ export async function benchDeclared(env: BenchEnv, orders = Number(process.env.B
     const segmentSize = 5000;
     const ends = await admin.fetchTopicOffsets(topics.orders);
     const targets = ends.map((e) => ({ partition: e.partition, offset: Math.floor(Number(e.high) / segmentSize) * segmentSize }));
-    // The first three through `tributary process`; the last pair through bench/processor-variant.ts,
-    // the same process once with the built-in rollups alone and once with their declarations alone.
-    const sets = [
-      ['none', [], undefined], ['ten', BENCH_DECLARATIONS, undefined], ['built-in as declarations, beside the built-in', BUILTIN_AS_DECLARATIONS, undefined],
-      ['the built-in path alone', [], 'on'], ['the same as declarations alone', BUILTIN_AS_DECLARATIONS, 'off'],
-    ] as const;
-    for (const [set, declarations, builtin] of sets) {
+    // Each through `tributary process`, the built-in rollups (rollups/builtin.yaml) in both.
+    const sets = [['the built-in rollups', []], ['and ten declared', BENCH_DECLARATIONS]] as const;
+    for (const [set, declarations] of sets) {
       const count = declarations.length;
       const rollups = `${base}.rollups${results.length}`;
       await ensureTopics(admin, pipelineTopics(PARTITIONS, { ...topics, rollups, dlq: `${base}.dlq` }), logger, 1);
@@ -93,9 +77,7 @@ export async function benchDeclared(env: BenchEnv, orders = Number(process.env.B
         TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: rollups, TOPIC_DLQ: `${base}.dlq`,
         PROCESS_GROUP_ID: groupId, SEGMENT_SIZE: String(segmentSize), PROCESS_PORT: String(port),
       };
-      const child = builtin === undefined
-        ? spawnStage(env, ['process'], stageEnv, benchNodeArgs())
-        : spawnScript(env, path.join(__dirname, 'processor-variant.ts'), { ...stageEnv, BENCH_BUILTIN: builtin }, benchNodeArgs());
+      const child = spawnStage(env, ['process'], stageEnv, benchNodeArgs());
       const { peak, cpu, peakOpenRows, seconds } = await followProcessor(admin, child, port, groupId, topics.orders, targets);
       const rollupRecords = (await admin.fetchTopicOffsets(rollups)).reduce((n, p) => n + Number(p.high), 0);
       results.push({ set, declarations: count, orders, seconds, eventsPerSecond: Math.round(orders / seconds), peakMemoryMiB: peak, cpuSeconds: cpu, peakOpenRows, rollupRecords });

@@ -4,7 +4,8 @@ import { createLogger } from '../platform/logger';
 import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { backfillGroup, bookKey, type DeclarationBook, type VersionRecord } from '../schemas/declarations/book';
 import { loadDeclarations } from '../schemas/declarations/files';
-import { SOURCE_TOPIC } from '../schemas/declarations/format';
+import { SOURCE_TOPIC, type DeclaredSource } from '../schemas/declarations/format';
+import { BUILTIN_NAMES } from '../schemas/declarations/builtin';
 import { openDeclarations } from '../schemas/declarations/log';
 import type { JsonLog } from '../platform/kafka/json-log';
 import { coverageOf } from '../dashboards/coverage';
@@ -60,12 +61,13 @@ async function handovers(admin: Admin, topic: string, segmentSize: number, fromT
  * handovers. Returns what it printed. `tributary start --rollups <dir>` calls it too.
  */
 export async function applyDeclarations(ctx: CliContext, target: string, opts: { from?: number; dryRun?: boolean }, given?: { config: Config; kafka: Kafka }): Promise<string> {
-  const loaded = loadDeclarations(target);
+  const loaded = loadDeclarations(target, BUILTIN_NAMES);
   if (!loaded.ok) throw new Error(`${loaded.problems.length === 1 ? 'a declaration is' : `${loaded.problems.length} problems in the declarations are`} refused, nothing applied:\n${loaded.problems.join('\n')}`);
   return withDeclarations(ctx, async ({ config, admin, book, log }) => {
     const plans = loaded.declarations.map(({ file: _, ...d }) => ({ d, plan: book.plan(d) }));
     const added = plans.filter((p) => 'version' in p.plan).length;
-    if (book.live().length + added > MAX_LIVE_VERSIONS) throw new Error(`at most ${MAX_LIVE_VERSIONS} declared versions are computed at once (${book.live().length} now, ${added} new): drop some first`);
+    const live = book.live().filter((s) => !s.record.builtin).length;
+    if (live + added > MAX_LIVE_VERSIONS) throw new Error(`at most ${MAX_LIVE_VERSIONS} declared versions are computed at once besides the built-in ones (${live} now, ${added} new): drop some first`);
     const rows = [['rollup', 'version', 'change', 'source', 'backfill from']];
     const records: Array<{ key: string; value: VersionRecord }> = [];
     for (const { d, plan } of plans) {
@@ -73,7 +75,7 @@ export async function applyDeclarations(ctx: CliContext, target: string, opts: {
         rows.push([d.name, String(plan.existing.record.version), 'unchanged', d.source, '']);
         continue;
       }
-      const topic = config.topics[SOURCE_TOPIC[d.source]];
+      const topic = config.topics[SOURCE_TOPIC[d.source as DeclaredSource]];
       const record: VersionRecord = {
         name: d.name, version: plan.version, declaration: d, appliedAt: Date.now(), topic, segmentSize: config.processor.segmentSize,
         ...(await handovers(admin, topic, config.processor.segmentSize, opts.from)), fromTime: opts.from ?? null,
@@ -135,6 +137,7 @@ export function rollupsCommand(ctx: CliContext): Command {
     .argument('<name>', 'the rollup')
     .action((name: string) => withDeclarations(ctx, async ({ book, log }) => {
       const live = book.versionsOf(name).filter((s) => !s.dropped);
+      if (BUILTIN_NAMES.has(name)) throw new Error(`${name} is a built-in rollup (rollups/builtin.yaml): it cannot be dropped`);
       if (live.length === 0) throw new Error(`no declared rollup ${name} to drop`);
       await log.append(live.map((s) => ({ key: bookKey('drop', name, s.record.version), value: { at: Date.now(), reason: 'dropped' } })));
       ctx.out(`dropped ${live.map((s) => s.id).join(', ')}\n`);

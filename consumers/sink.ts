@@ -13,10 +13,11 @@ import type { SinkMetrics } from './metrics';
 import { INSERT_COLUMNS, toTableRow } from './rows';
 import { batchDue, QUIET_MS } from './batching';
 import { AdvancedRows } from './advanced';
-import { bookKey, type DeclarationBook } from '../schemas/declarations/book';
-import type { DeclaredRow } from '../schemas/declarations/row';
+import { bookKey, DeclarationBook, legacyKey } from '../schemas/declarations/book';
+import { declaredRowKey, type DeclaredRow } from '../schemas/declarations/row';
 import type { JsonLog } from '../platform/kafka/json-log';
 import { declaredTableRow, declaredTableStatements, dropDeclaredStatements } from './declared-tables';
+import { legacyCopyStatements } from './tables';
 
 export interface SinkOptions {
   groupId: string;
@@ -40,7 +41,9 @@ export interface SinkDeps {
   /**
    * The declared rollups (docs/rollups.md): their tables are created before their first rows,
    * a version is recorded complete once this group wrote every row up to its backfill's end, and
-   * a dropped version's tables go after `dropGraceMs`.
+   * a dropped version's tables go after `dropGraceMs`; the old tables' rows of an upgraded
+   * partition are copied into the built-in ones. Absent: the built-in rollups only (their tables
+   * are made by the migrations), nothing followed.
    */
   declarations?: { book: DeclarationBook; log: JsonLog; clickhouse: Pick<ClickHouseClient, 'command'>; dropGraceMs: number };
 }
@@ -49,6 +52,9 @@ export interface SinkDeps {
 const ROLLUP_READERS = [SCHEMAS.rollup.type, SCHEMAS.rollupBlock.type, SCHEMAS.declaredBlock.type];
 
 const isDeclared = (row: RollupRow | DeclaredRow): row is DeclaredRow => 'rollup' in row;
+/** Rows of values carry the freshness of their newest event; set deltas do not (a user already seen adds none). */
+const measuresFreshness = (row: RollupRow | DeclaredRow) =>
+  row.maxReceivedAt !== null && (isDeclared(row) ? row.sets.length === 0 : row.kind !== 'active_user' && row.kind !== 'active_users');
 
 /** A row as read: where it came from, so a row ClickHouse refuses can be dead-lettered by its coordinates. */
 interface BufferedRow {
@@ -102,12 +108,16 @@ export class ClickHouseSink {
   private failing: { since: number; error: string } | undefined;
   /** The group heartbeat of the latest batch, for flushes that outlast the session timeout. */
   private heartbeat: (() => Promise<void>) | undefined;
-  /** Declared versions whose tables this sink created (or found). */
-  private readonly tablesMade = new Set<string>();
+  /** Declared versions whose tables this sink created (or found); the built-in ones' are the migrations'. */
+  private readonly tablesMade: Set<string>;
+  private readonly book: DeclarationBook;
   private declaredTimer: NodeJS.Timeout | undefined;
   private admin: Admin | undefined;
 
-  constructor(private deps: SinkDeps) {}
+  constructor(private deps: SinkDeps) {
+    this.book = deps.declarations?.book ?? new DeclarationBook();
+    this.tablesMade = new Set(this.book.all().filter((s) => s.record.builtin).map((s) => s.id));
+  }
 
   async start(): Promise<void> {
     const { kafka, options } = this.deps;
@@ -144,12 +154,20 @@ export class ClickHouseSink {
   private async followDeclarations(): Promise<void> {
     const { book, log, clickhouse, dropGraceMs } = this.deps.declarations!;
     const waiting = book.live().filter((s) => s.backfill && !s.complete);
-    if (waiting.length > 0) {
+    const upgraded = book.legacy().filter((l) => !l.migrated);
+    if (waiting.length > 0 || upgraded.length > 0) {
       this.admin ??= await connectAdmin(this.deps.kafka);
       const [offsets] = await this.admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [this.deps.options.topics.rollups] });
       const committed = new Map((offsets?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+      const wrote = (ends: Record<string, number>) => Object.entries(ends).every(([p, end]) => end === 0 || (committed.get(Number(p)) ?? -1) >= end);
+      for (const { record: l } of upgraded) {
+        if (!wrote(l.rollupsEnd)) continue;
+        for (const query of legacyCopyStatements(this.deps.options.database, l.topic, l.partition, l.segment)) await clickhouse.command({ query });
+        await log.append([{ key: legacyKey('migrated', l.topic, l.partition), value: { at: Date.now() } }]);
+        this.deps.logger.info({ topic: l.topic, partition: l.partition, beforeSegment: l.segment }, 'sink.legacy.migrated');
+      }
       for (const s of waiting) {
-        if (!Object.entries(s.backfill!.rollupsEnd).every(([p, end]) => end === 0 || (committed.get(Number(p)) ?? -1) >= end)) continue;
+        if (!wrote(s.backfill!.rollupsEnd)) continue;
         const older = book.versionsOf(s.record.name).filter((o) => o.record.version < s.record.version && !o.dropped);
         await log.append([
           { key: bookKey('complete', s.record.name, s.record.version), value: { at: Date.now() } },
@@ -173,7 +191,8 @@ export class ClickHouseSink {
    * they are: freshness never looks at them.
    */
   private stampFreshness(row: RollupRow | DeclaredRow, now: number): RollupRow | DeclaredRow {
-    if (isDeclared(row) || row.maxReceivedAt === null || row.kind === 'active_user' || row.kind === 'active_users' || now - row.maxReceivedAt > FRESH_FOR_MS) return row;
+    if (!measuresFreshness(row) || now - row.maxReceivedAt! > FRESH_FOR_MS) return row;
+    if (isDeclared(row)) return this.advanced.advanced(declaredRowKey(row), row.rowVersion) ? row : { ...row, maxReceivedAt: null };
     return this.advanced.advanced(rowKey(row), row.version) ? row : { ...row, maxReceivedAt: null };
   }
 
@@ -232,7 +251,7 @@ export class ClickHouseSink {
     this.deps.metrics.rows.inc(batch.rows.length);
     this.deps.logger.debug({ rows: batch.rows.length, insertMs: Date.now() - started, bufferedMs: started - batch.since }, 'sink.inserted');
     const now = Date.now();
-    for (const { row: r } of batch.rows) if (!isDeclared(r) && r.maxReceivedAt !== null && r.kind !== 'active_user' && r.kind !== 'active_users') this.deps.metrics.freshness.observe((now - r.maxReceivedAt) / 1000);
+    for (const { row: r } of batch.rows) if (measuresFreshness(r)) this.deps.metrics.freshness.observe((now - r.maxReceivedAt!) / 1000);
     await this.deps.afterInsert?.();
     try {
       await this.consumer!.commitOffsets([...batch.offsets].map(([partition, offset]) => ({ topic: this.deps.options.topics.rollups, partition, offset })));
@@ -295,7 +314,7 @@ export class ClickHouseSink {
     for (const { row } of rows) {
       let out: { table: string; columns: [string, ...string[]]; values: unknown[] };
       if (isDeclared(row)) {
-        const state = this.deps.declarations?.book.get(row.rollup, row.version);
+        const state = this.book.get(row.rollup, row.version);
         if (state?.dropped) continue;
         if (!state) throw new Error(`declared rollup ${row.rollup}@${row.version} is not known to this sink yet (declarations topic)`);
         if (!this.tablesMade.has(state.id)) {

@@ -1,7 +1,14 @@
 import { baseMigrations, type Migration } from '../platform/clickhouse/migrations';
+import { BUILTIN_ROLLUPS, builtin } from '../schemas/declarations/builtin';
+import { setsTableOf, tableOf } from '../schemas/declarations/row';
+import { declaredTableStatements } from './declared-tables';
 
 /**
- * Rollup tables. Each keeps the highest `version` per row key (ReplacingMergeTree(version)
+ * The rollup tables of before the built-in rollups were declarations (migrations 2 to 4), kept
+ * for the upgrade: the rows they hold are copied into the built-in rollups' tables (migration 5,
+ * legacyCopyStatements), and rows of an old processor still on the rollups topic land here first.
+ *
+ * Old rollup tables. Each keeps the highest `version` per row key (ReplacingMergeTree(version)
  * ordered by the full key: window, dimensions, topic, partition, segment), so a row emitted
  * again — by a restarted processor or a re-delivered sink batch — replaces itself instead of
  * adding. Reads use FINAL. Active users are per-window sets merged by union (migration 4):
@@ -80,7 +87,35 @@ export const rollupMigrations: Migration[] = [
       `INSERT INTO ${db}.active_users_sets SELECT window_start, uniqExactState(user_id) FROM ${db}.active_users GROUP BY window_start`,
     ],
   },
+  {
+    // The built-in rollups became declarations (rollups/builtin.yaml): version 1 of each has the
+    // tables of any declared version. The old tables' rows join them per input partition once the
+    // processor records where it took over (legacyCopyStatements); docs/rollups.md#upgrading.
+    id: 5,
+    name: 'built-in rollups as declared tables',
+    statements: (db) => BUILTIN_ROLLUPS.flatMap((d) => declaredTableStatements(db, d, 1)),
+  },
 ];
+
+/**
+ * What a sink runs once the rollups topic was read up to an upgraded partition's LegacyRecord:
+ * the old rows of `topic`/`partition` counted before `segment` (the built-in rollups count it
+ * from there on) go into the built-in tables, columns by name, and the old distinct-user sets
+ * whole (a union: users of later segments are counted again from the events, the union holds
+ * them once). Running it twice changes nothing (same keys and versions; a union again).
+ */
+export function legacyCopyStatements(db: string, topic: string, partition: number, segment: number): string[] {
+  const where = `topic = '${topic.replace(/[\\']/g, '\\$&')}' AND partition = ${Math.trunc(partition)} AND segment < ${Math.trunc(segment)}`;
+  const copy = (name: 'orders' | 'products' | 'users', legacy: string) => {
+    const d = builtin(name);
+    const columns = ['topic', 'partition', 'segment', 'chunk', 'window_start', ...d.dimensions.map((x) => x.column), ...d.measures.map((m) => m.column), 'version', 'max_received_at'];
+    return `INSERT INTO ${db}.${tableOf(name, 1)} (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM ${db}.${legacy} FINAL WHERE ${where}`;
+  };
+  return [
+    copy('orders', 'rollup_orders'), copy('products', 'rollup_products'), copy('users', 'rollup_users'),
+    `INSERT INTO ${db}.${setsTableOf('active_users', 1)} (window_start, ${builtin('active_users').measures[0]!.column}) SELECT window_start, users FROM ${db}.active_users_sets`,
+  ];
+}
 
 export const TABLE_OF_KIND = {
   orders: 'rollup_orders',

@@ -15,6 +15,7 @@ export interface Coverage {
 
 export async function coverageOf(admin: Admin, backfillGroupId: string, s: VersionState): Promise<Coverage> {
   const v = s.record;
+  if (v.builtin) return { from: 'earliest', complete: true, progress: 1, state: 'complete' };
   const from = v.fromTime === null ? 'earliest' : new Date(v.fromTime).toISOString();
   const state = s.dropped ? s.dropped.reason : s.complete ? 'complete' : s.backfill ? 'writing' : 'backfilling';
   if (s.backfill || s.dropped) return { from, complete: !!s.complete, progress: s.backfill ? 1 : 0, state };

@@ -1,6 +1,16 @@
 import type { ClickHouseClient } from '@clickhouse/client';
 import { OTHER } from '../schemas/rollup';
 import { chTime } from '../platform/clickhouse/time';
+import { setsTableOf, tableOf } from '../schemas/declarations/row';
+
+/**
+ * The built-in rollups' tables (rollups/builtin.yaml, version 1): the fixed endpoints read
+ * them by the column names their declarations give (count, amount_cents, quantity, users).
+ */
+const ORDERS = tableOf('orders', 1);
+const PRODUCTS = tableOf('products', 1);
+const USERS = tableOf('users', 1);
+const ACTIVE_USERS = setsTableOf('active_users', 1);
 
 /**
  * Every read the dashboards make, in one place. Rollup tables are read with FINAL, so each row
@@ -37,10 +47,10 @@ export const INTERVAL_MS = { '1m': 60_000, '5m': 300_000, '1h': 3_600_000, '1d':
 export type Interval = keyof typeof INTERVALS;
 
 export const METRICS = {
-  orders: { table: 'rollup_orders', value: 'sum(count)', groups: ['type', 'country', 'currency'] },
-  revenue: { table: 'rollup_orders', value: 'sum(amount_cents)', groups: ['type', 'country', 'currency'] },
-  user_events: { table: 'rollup_users', value: 'sum(count)', groups: ['type', 'country', 'device'] },
-  active_users: { table: 'active_users_sets', value: 'uniqExactMerge(users)', groups: [] },
+  orders: { table: ORDERS, value: 'sum(count)', groups: ['type', 'country', 'currency'] },
+  revenue: { table: ORDERS, value: 'sum(amount_cents)', groups: ['type', 'country', 'currency'] },
+  user_events: { table: USERS, value: 'sum(count)', groups: ['type', 'country', 'device'] },
+  active_users: { table: ACTIVE_USERS, value: 'uniqExactMerge(users)', groups: [] },
 } as const;
 export type Metric = keyof typeof METRICS;
 
@@ -103,9 +113,9 @@ export class DashboardQueries {
     const p = this.range(r);
     const [orders, users, active] = await Promise.all([
       this.rows<{ type: string; currency: string; count: string; amount: string }>(
-        `SELECT type, currency, sum(count) AS count, sum(amount_cents) AS amount FROM ${this.db}.rollup_orders FINAL WHERE ${RANGE} GROUP BY type, currency`, p),
-      this.rows<{ type: string; count: string }>(`SELECT type, sum(count) AS count FROM ${this.db}.rollup_users FINAL WHERE ${RANGE} GROUP BY type`, p),
-      this.rows<{ n: string }>(`SELECT uniqExactMerge(users) AS n FROM ${this.db}.active_users_sets WHERE ${RANGE}`, p),
+        `SELECT type, currency, sum(count) AS count, sum(amount_cents) AS amount FROM ${this.db}.${ORDERS} FINAL WHERE ${RANGE} GROUP BY type, currency`, p),
+      this.rows<{ type: string; count: string }>(`SELECT type, sum(count) AS count FROM ${this.db}.${USERS} FINAL WHERE ${RANGE} GROUP BY type`, p),
+      this.rows<{ n: string }>(`SELECT uniqExactMerge(users) AS n FROM ${this.db}.${ACTIVE_USERS} WHERE ${RANGE}`, p),
     ]);
     const totals: Totals = { orders: {}, userEvents: {}, activeUsers: Number(active[0]?.n ?? 0) };
     for (const o of orders) {
@@ -122,7 +132,7 @@ export class DashboardQueries {
     const latency = (table: string) => `SELECT toUnixTimestamp64Milli(inserted_at) - toUnixTimestamp64Milli(max_received_at) AS ms
       FROM ${this.db}.${table} WHERE inserted_at >= {since:DateTime64(3, 'UTC')} AND max_received_at >= {recent:DateTime64(3, 'UTC')}`;
     const [row] = await this.rows<{ n: string; p50: number | null; p99: number | null }>(
-      `SELECT count() AS n, quantile(0.5)(ms) AS p50, quantile(0.99)(ms) AS p99 FROM (${latency('rollup_orders')} UNION ALL ${latency('rollup_users')})`,
+      `SELECT count() AS n, quantile(0.5)(ms) AS p50, quantile(0.99)(ms) AS p99 FROM (${latency(ORDERS)} UNION ALL ${latency(USERS)})`,
       // Rows a restarted processor re-emits for old events are not recent events: received in the last 10 minutes only.
       { since: chTime(now - windowMs), recent: chTime(now - 10 * windowMs) });
     const rows = Number(row?.n ?? 0);
@@ -136,7 +146,7 @@ export class DashboardQueries {
    * order, so /api/pipeline (polled every 2 s by the status line) never reads a whole table.
    */
   async folded(windowMs = 3_600_000, now = Date.now()): Promise<Record<string, number>> {
-    const tables = { users: ['rollup_users', ['type', 'country', 'device']], orders: ['rollup_orders', ['type', 'country', 'currency']], products: ['rollup_products', ['sku', 'category', 'currency']] } as const;
+    const tables = { users: [USERS, ['type', 'country', 'device']], orders: [ORDERS, ['type', 'country', 'currency']], products: [PRODUCTS, ['sku', 'category', 'currency']] } as const;
     const out: Record<string, number> = {};
     await Promise.all(Object.entries(tables).map(async ([kind, [table, dims]]) => {
       const [row] = await this.rows<Record<string, string>>(
@@ -234,7 +244,7 @@ export class DashboardQueries {
     const rows = await this.rows<{ sku: string; category: string; q: string; revenue: Array<[string, string]> }>(
       `SELECT sku, any(category) AS category, sum(q) AS q, groupArray((currency, rev)) AS revenue
        FROM (SELECT sku, any(category) AS category, currency, sum(quantity) AS q, sum(amount_cents) AS rev
-             FROM ${this.db}.rollup_products FINAL WHERE ${RANGE} GROUP BY sku, currency)
+             FROM ${this.db}.${PRODUCTS} FINAL WHERE ${RANGE} GROUP BY sku, currency)
        GROUP BY sku ORDER BY q DESC, sku ASC LIMIT {limit:UInt32}`, { ...this.range(r), limit });
     return rows.map((row) => ({
       sku: row.sku,

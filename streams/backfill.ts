@@ -39,7 +39,7 @@ export class Backfills {
   }
 
   private enqueue(state: VersionState): void {
-    if (state.backfill || state.dropped || this.queue.some((s) => s.id === state.id)) return;
+    if (state.record.builtin || state.backfill || state.dropped || this.queue.some((s) => s.id === state.id)) return;
     if (state.record.segmentSize !== this.deps.options.segmentSize) {
       this.deps.logger.error({ rollup: state.id, appliedWith: state.record.segmentSize, segmentSize: this.deps.options.segmentSize }, 'backfill.misaligned');
       return;

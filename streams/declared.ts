@@ -35,7 +35,8 @@ const text = (field: string): Text => {
 export interface CompiledRollup {
   declaration: RollupDeclaration;
   version: number;
-  kind: 'user' | 'order';
+  /** The events it reads: user or order events, or both (`any`: source events). */
+  kind: 'user' | 'order' | 'any';
   lines: boolean;
   windowMs: number;
   accepts: (r: AnyRecord, item: OrderItem | undefined) => boolean;
@@ -50,7 +51,7 @@ export function compileRollup(declaration: RollupDeclaration, version: number): 
   const types = declaration.types ? new Set(declaration.types) : undefined;
   return {
     declaration, version,
-    kind: declaration.source === 'users' ? 'user' : 'order',
+    kind: declaration.source === 'users' ? 'user' : declaration.source === 'events' ? 'any' : 'order',
     lines: declaration.source === 'order_lines',
     windowMs: WINDOWS[declaration.window],
     accepts: (r, item) => (!types || types.has(r.type)) && filters.every((f) => f.values.has(f.read(r, item))),
@@ -128,7 +129,7 @@ export class DeclaredState {
 
   /** Counts one event that is not a duplicate, if it is at or past `from` and the rollup takes it. */
   apply(offset: number, event: PipelineEvent): void {
-    if (offset < this.from || event.kind !== this.rollup.kind) return;
+    if (offset < this.from || (event.kind !== this.rollup.kind && this.rollup.kind !== 'any')) return;
     const seg = segmentOf(offset, this.segmentSize);
     if (seg !== this.segment) {
       this.closeChunk();

@@ -12,10 +12,10 @@ import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
 import { eventLimitErrors, type EventLimits } from '../schemas/limits';
 import type { RecordOutcome } from '../schemas/outcome';
 import { includedRollups, processedMetadata } from '../schemas/progress';
-import type { RollupRow } from '../schemas/rollup';
-import type { DeclarationBook, VersionRecord, VersionState } from '../schemas/declarations/book';
+import { DeclarationBook, legacyKey, type LegacyRecord, type VersionRecord, type VersionState } from '../schemas/declarations/book';
 import { declaredRowKey, versionId, type DeclaredRow } from '../schemas/declarations/row';
-import { PartitionState, type Taken } from './partition';
+import type { JsonLog } from '../platform/kafka/json-log';
+import { PartitionState, segmentOf } from './partition';
 import { compileRollup, DeclaredState, type CompiledRollup, type DeclaredTaken } from './declared';
 import type { ProcessorMetrics } from './metrics';
 import { isRecordAtFault, type Emission } from './emission';
@@ -38,8 +38,6 @@ export interface ProcessorOptions {
    * version only, and calls `onDone` once every partition of its group committed its handover.
    */
   backfill?: { version: VersionRecord; onDone: () => Promise<void> };
-  /** False: compute the declared rollups only, not the built-in ones (the bench that compares the two paths). */
-  builtinRollups?: boolean;
 }
 
 export interface ProcessorDeps {
@@ -48,8 +46,10 @@ export interface ProcessorDeps {
   logger: Logger;
   metrics: ProcessorMetrics;
   options: ProcessorOptions;
-  /** The declared rollups to compute beside the built-in ones (live), followed as they change. */
+  /** The rollups to compute (the built-in ones, and those declared, followed as they change); the built-in ones alone when absent. */
   declarations?: DeclarationBook;
+  /** Where a partition resumed from a commit of before the built-in rollups were declarations is recorded (schemas/declarations/book.ts LegacyRecord). */
+  declarationsLog?: Pick<JsonLog, 'append'>;
 }
 
 /**
@@ -104,6 +104,7 @@ const STALLED_AFTER_MS = 30_000;
  */
 export class StreamProcessor {
   private readonly states = new Map<string, PartitionState>();
+  private readonly book: DeclarationBook;
   /** Per partition (`topic/partition`), the declared versions computed over it, by `name@version`. */
   private readonly declared = new Map<string, Map<string, DeclaredState>>();
   private readonly compiled = new Map<string, CompiledRollup>();
@@ -117,8 +118,6 @@ export class StreamProcessor {
   private admin!: Admin;
   /** What one send's records may add up to (EMIT_BYTES, or less when a topic takes smaller batches). */
   private emitBytes = EMIT_BYTES;
-  private rollupSchemaId = 0;
-  private blockSchemaId = 0;
   private dlqSchemaId = 0;
   private rollupPartitions = 0;
   private flushing: Promise<void> | undefined;
@@ -130,15 +129,15 @@ export class StreamProcessor {
   /** The group heartbeat of the latest batch, kept alive while a flush waits on Kafka. */
   private heartbeat: (() => Promise<void>) | undefined;
 
-  constructor(private readonly deps: ProcessorDeps) {}
+  constructor(private readonly deps: ProcessorDeps) {
+    this.book = deps.declarations ?? new DeclarationBook();
+  }
 
   async start(): Promise<void> {
     const { kafka, schemas, options, logger } = this.deps;
-    this.rollupSchemaId = await schemas.register({ ...SCHEMAS.rollup, subject: `${options.topics.rollups}-value` });
-    this.blockSchemaId = await schemas.register({ ...SCHEMAS.rollupBlock, subject: `${options.topics.rollups}-${SCHEMAS.rollupBlock.name}` });
     this.dlqSchemaId = await schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
     this.declaredSchemaId = await schemas.register({ ...SCHEMAS.declaredBlock, subject: `${options.topics.rollups}-${SCHEMAS.declaredBlock.name}` });
-    if (!options.backfill) this.unfollow = this.deps.declarations?.onChange((state, kind) => this.onDeclaration(state, kind));
+    if (!options.backfill) this.unfollow = this.book.onChange((state, kind) => this.onDeclaration(state, kind));
     this.admin = await connectAdmin(kafka);
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
     this.rollupPartitions = topics[0]?.partitions.length ?? 0;
@@ -183,16 +182,24 @@ export class StreamProcessor {
       // Re-read the previous segment first to seed the duplicate-id set (seek, then drop this batch).
       let resumeAt = Number(batch.firstOffset() ?? batch.highWatermark);
       const backfill = this.deps.options.backfill?.version;
+      // Where the built-in rollups start when the commit is one of before they were declarations.
+      let legacyFrom: number | undefined;
       if (backfill) resumeAt = Math.max(resumeAt, backfill.from[partition] ?? 0);
-      else resumeAt = Math.min(resumeAt, await this.recomputeFrom(topic, partition, resumeAt));
+      else {
+        const committed = await this.committed(topic, partition);
+        legacyFrom = await this.resumeLegacy(topic, partition, committed);
+        resumeAt = Math.min(resumeAt, this.recomputeFrom(topic, partition, resumeAt, committed.metadata));
+      }
       const low = Number((await this.admin.fetchTopicOffsets(topic)).find((o) => o.partition === partition)?.low ?? 0);
       const seedFrom = Math.max(low, resumeAt - (resumeAt % segmentSize) - segmentSize, 0);
       const aligned = resumeAt - (resumeAt % segmentSize);
-      state = new PartitionState(topic, partition, segmentSize, resumeAt, Math.min(seedFrom, aligned), this.deps.options.maxRowsPerPartition);
-      state.aggregates = !backfill && this.deps.options.builtinRollups !== false;
+      state = new PartitionState(topic, partition, segmentSize, resumeAt, Math.min(seedFrom, aligned));
       this.states.set(key, state);
       this.declared.set(key, new Map());
-      for (const v of backfill ? [backfill] : this.liveVersions(topic)) this.addDeclared(key, v, backfill ? (v.from[partition] ?? 0) : Math.max(v.handover[partition] ?? 0, resumeAt));
+      for (const v of backfill ? [backfill] : this.liveVersions(topic)) {
+        const from = backfill ? (v.from[partition] ?? 0) : v.builtin ? Math.max(legacyFrom ?? 0, resumeAt) : Math.max(v.handover[partition] ?? 0, resumeAt);
+        this.addDeclared(key, v, from);
+      }
       this.deps.metrics.segmentRestarts.inc({ topic });
       this.deps.logger.info({ topic, partition, resumeAt, seedFrom: state.position }, 'processor.partition.resume');
       if (state.position < resumeAt) {
@@ -245,7 +252,7 @@ export class StreamProcessor {
       }
       const event = { kind, record: outcome.value } as PipelineEvent;
       const applied = state.apply(offset, event);
-      if (applied === 'counted' && declared.size > 0) for (const d of declared.values()) d.apply(offset, event);
+      if (applied === 'counted') for (const d of declared.values()) d.apply(offset, event);
       else if (applied === 'conflict' && !this.deps.options.backfill) {
         this.deadLetterInput(topic, partition, offset, message, 'conflicting_duplicate', `eventId ${JSON.stringify(outcome.value.eventId)} (origin ${outcome.value.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
       }
@@ -253,8 +260,6 @@ export class StreamProcessor {
     const last = batch.messages.at(-1);
     if (last && isRunning() && !isStale()) resolveOffset(last.offset);
     this.deps.metrics.records.inc({ topic }, batch.messages.length);
-    for (const [dimension, n] of state.folded) this.deps.metrics.folded.inc({ dimension }, n);
-    state.folded.clear();
     for (const d of declared.values()) {
       for (const [field, n] of d.folded) this.deps.metrics.folded.inc({ dimension: `${d.rollup.declaration.name}.${field}` }, n);
       d.folded.clear();
@@ -264,7 +269,6 @@ export class StreamProcessor {
     // Bound memory: wait for the rollup producer when too much is waiting to be emitted.
     const pending = this.pendingRows();
     let open = pending;
-    for (const s of this.states.values()) open += s.rowCount;
     for (const ds of this.declared.values()) for (const d of ds.values()) open += d.rowCount;
     this.deps.metrics.openRows.set(open);
     if (pending > this.deps.options.maxDirtyRows || this.pendingDeadLetters.length > 1000) await this.flush();
@@ -272,14 +276,19 @@ export class StreamProcessor {
 
   private pendingRows(): number {
     let n = 0;
-    for (const state of this.states.values()) n += state.dirtyCount;
     for (const ds of this.declared.values()) for (const d of ds.values()) n += d.dirtyCount;
     return n;
   }
 
-  /** The declared versions the live path computes over `topic`: applied, not dropped. */
+  /** The versions the live path computes over `topic`: the built-in ones of its source, and those applied and not dropped. */
   private liveVersions(topic: string): VersionRecord[] {
-    return (this.deps.declarations?.live() ?? []).map((s) => s.record).filter((v) => v.topic === topic && this.alignedWith(v));
+    return this.book.live().map((s) => s.record).filter((v) => this.reads(v, topic) && this.alignedWith(v));
+  }
+
+  private reads(v: VersionRecord, topic: string): boolean {
+    if (!v.builtin) return v.topic === topic;
+    const { user, order } = this.deps.options.topics;
+    return v.declaration.source === 'events' ? topic === user || topic === order : topic === (v.declaration.source === 'users' ? user : order);
   }
 
   /**
@@ -289,7 +298,7 @@ export class StreamProcessor {
    */
   private readonly misaligned = new Set<string>();
   private alignedWith(v: VersionRecord): boolean {
-    if (v.segmentSize === this.deps.options.segmentSize) return true;
+    if (v.builtin || v.segmentSize === this.deps.options.segmentSize) return true;
     const id = versionId(v.name, v.version);
     if (!this.misaligned.has(id)) {
       this.misaligned.add(id);
@@ -306,19 +315,49 @@ export class StreamProcessor {
     this.declared.get(key)?.set(id, new DeclaredState(compiled, topic, partition, this.deps.options.segmentSize, from, this.deps.options.maxRowsPerPartition));
   }
 
-  /**
-   * Where a partition resumed at `resumeAt` must recompute from: the handover of a live version
-   * its committed state did not include (the commit's metadata lists those it did), if that lies
-   * before; else `resumeAt`.
-   */
-  private async recomputeFrom(topic: string, partition: number, resumeAt: number): Promise<number> {
-    const versions = this.liveVersions(topic).filter((v) => (v.handover[partition] ?? 0) < resumeAt);
-    if (versions.length === 0) return resumeAt;
+  /** This group's commit of a partition: its offset (-1: none) and metadata. */
+  private async committed(topic: string, partition: number): Promise<{ offset: number; metadata: string | null }> {
     const [offsets] = await this.admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [topic] });
-    const included = includedRollups(offsets?.partitions.find((p) => p.partition === partition)?.metadata);
+    const mine = offsets?.partitions.find((p) => p.partition === partition);
+    return { offset: Number(mine?.offset ?? -1), metadata: mine?.metadata ?? null };
+  }
+
+  /**
+   * Where a partition resumed at `resumeAt` must recompute from: the handover of a declared
+   * version its committed state did not include (the commit's metadata lists those it did), if
+   * that lies before; else `resumeAt`.
+   */
+  private recomputeFrom(topic: string, partition: number, resumeAt: number, metadata: string | null): number {
+    const included = includedRollups(metadata);
     let from = resumeAt;
-    for (const v of versions) if (!included.has(versionId(v.name, v.version))) from = Math.min(from, v.handover[partition] ?? 0);
+    for (const v of this.liveVersions(topic)) {
+      const handover = v.handover[partition] ?? 0;
+      if (!v.builtin && handover < resumeAt && !included.has(versionId(v.name, v.version))) from = Math.min(from, handover);
+    }
     return from;
+  }
+
+  /**
+   * A commit made by a processor that computed the built-in rollups in code (its metadata names
+   * none of them) means they were counted, in the old tables, up to that commit's segment: they
+   * start there now, and the declarations topic records it for the sinks (LegacyRecord), before
+   * this partition's first commit of its own makes the old commit go. The start (undefined for
+   * any other commit), or throws if it could not be recorded.
+   */
+  private async resumeLegacy(topic: string, partition: number, committed: { offset: number; metadata: string | null }): Promise<number | undefined> {
+    if (committed.offset < 0) return undefined;
+    const included = includedRollups(committed.metadata);
+    const builtins = this.liveVersions(topic).filter((v) => v.builtin);
+    if (builtins.some((v) => included.has(versionId(v.name, v.version)))) return undefined;
+    const ends = await this.admin.fetchTopicOffsets(this.deps.options.topics.rollups);
+    const record: LegacyRecord = {
+      topic, partition, segment: segmentOf(committed.offset, this.deps.options.segmentSize),
+      rollupsEnd: Object.fromEntries(ends.map((o) => [String(o.partition), Number(o.high)])), at: Date.now(),
+    };
+    if (this.deps.declarationsLog) await this.deps.declarationsLog.append([{ key: legacyKey('legacy', topic, partition), value: record }]);
+    else this.deps.logger.warn({ topic, partition }, 'processor.legacy.unrecorded');
+    this.deps.logger.info({ topic, partition, segment: record.segment }, 'processor.legacy.resume');
+    return committed.offset;
   }
 
   /** A version applied or dropped while running: computed from its handover on, or no more. */
@@ -377,21 +416,11 @@ export class StreamProcessor {
       const declared = [...(this.declared.get(key)?.values() ?? [])].map((d) => ({ d, rows: d.takeDirty() }));
       // A backfill commits its handover once it reached it (its records from there on are the live path's).
       const done = until !== undefined && state.position >= (until[state.partition] ?? 0);
-      return { state, rows: state.takeDirty(), declared, commit: done ? until[state.partition]! : state.segmentStart, position: state.position };
+      return { state, declared, commit: done ? until[state.partition]! : state.segmentStart, position: state.position };
     });
     const letters = this.pendingDeadLetters.splice(0);
     const emissions: Emission[] = [...letters];
     for (const { declared } of snapshot) for (const { rows } of declared) for (const t of rows) emissions.push(...this.declaredEmissions(t));
-    for (const { rows } of snapshot) {
-      for (let i = 0; i < rows.length;) {
-        const block = rows[i]!.block;
-        let end = i + 1;
-        if (block !== undefined) while (end < rows.length && rows[end]!.block === block) end++;
-        if (block === undefined) emissions.push(this.rowEmission(rows[i]!.key, rows[i]!.row));
-        else emissions.push(...this.blockEmissions(block, rows.slice(i, end)));
-        i = end;
-      }
-    }
     try {
       await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, async (progressed) => {
         // A send ends before the record that would take it past EMIT_CHUNK records or emitBytes.
@@ -409,8 +438,7 @@ export class StreamProcessor {
         }
       });
     } catch (err) {
-      for (const { state, rows, declared } of snapshot) {
-        state.restoreDirty(rows);
+      for (const { declared } of snapshot) {
         for (const { d, rows: taken } of declared) d.restoreDirty(taken);
       }
       this.pendingDeadLetters.unshift(...letters);
@@ -500,39 +528,6 @@ export class StreamProcessor {
   }
 
   /**
-   * A block's rows as one record under the block's key; its rows alone when the block is larger
-   * than BLOCK_MAX_BYTES or cannot be encoded. If the broker refuses the block, its rows go alone
-   * (`split`), never a dead letter in their place.
-   */
-  private blockEmissions(key: string, taken: Taken[]): Emission[] {
-    const alone = () => taken.map(({ key: k, row }) => this.rowEmission(k, row));
-    let value: Buffer;
-    try {
-      value = this.deps.schemas.encode(this.blockSchemaId, SCHEMAS.rollupBlock.type, { rows: taken.map((t) => t.row) });
-    } catch {
-      return alone();
-    }
-    if (value.length > Math.min(BLOCK_MAX_BYTES, this.emitBytes / 2)) return alone();
-    return [{
-      record: { topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value }, rows: taken.length, split: alone,
-      describe: () => ({ source: taken[0]!.row.topic, partition: taken[0]!.row.partition, offset: null, key: Buffer.from(key), value: null, stage: 'process', reason: 'unsendable_row', message: `rollup block ${key.slice(0, 512)} of ${taken.length} rows` }),
-    }];
-  }
-
-  /** A row to send, or, when it cannot even be encoded, the small dead letter that takes its place. */
-  private rowEmission(key: string, row: RollupRow): Emission {
-    const describe = () => ({
-      source: row.topic, partition: row.partition, offset: row.version, key: Buffer.from(key), value: null, stage: 'process',
-      reason: 'unsendable_row', message: `rollup row ${key.slice(0, 512)} (count ${row.count}, amountCents ${row.amountCents}, quantity ${row.quantity})`,
-    });
-    try {
-      return { record: { topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value: this.encodeRow(row) }, describe };
-    } catch (err) {
-      return this.isolated(describe(), err);
-    }
-  }
-
-  /**
    * Sends emissions (acks=all) in one request, retrying infrastructure failures with backoff
    * until they succeed or the processor stops. When the broker refuses a record itself, halves
    * the batch until the record is alone, then sends its small dead letter instead.
@@ -590,10 +585,6 @@ export class StreamProcessor {
     this.deps.logger.error({ err: errorMessage(err), ...coordinates }, 'processor.record.isolated');
     const letter = deadLetter({ ...draft, value: null, message: `${draft.message}: ${errorMessage(err)}` }, this.dlqSchemaId, this.deps.schemas);
     return { record: { topic: this.deps.options.topics.dlq, partition: 0, key: letter.key, value: letter.value }, describe: () => draft, isolated: coordinates };
-  }
-
-  private encodeRow(row: RollupRow): Buffer {
-    return this.deps.schemas.encode(this.rollupSchemaId, SCHEMAS.rollup.type, row);
   }
 
   /** How long sends have been failing (0 while they succeed). */

@@ -29,7 +29,7 @@ export async function startProcessor(deps: { config: Config; kafka: Kafka; schem
     eventLimits: config.eventLimits,
   };
   const declarations = await openDeclarations({ kafka: deps.kafka, logger: deps.logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
-  const processor = new StreamProcessor({ kafka: deps.kafka, schemas: deps.schemas, logger: deps.logger, metrics: processorMetrics(deps.metrics), options, declarations: declarations.book });
+  const processor = new StreamProcessor({ kafka: deps.kafka, schemas: deps.schemas, logger: deps.logger, metrics: processorMetrics(deps.metrics), options, declarations: declarations.book, declarationsLog: declarations.log });
   const backfills = new Backfills({ kafka: deps.kafka, schemas: deps.schemas, logger: deps.logger, options, declarations: declarations.book, log: declarations.log });
   try {
     await processor.start();

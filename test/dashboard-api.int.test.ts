@@ -14,7 +14,9 @@ import type { ProcessorService } from '../streams/service';
 import { ClickHouseSink } from '../consumers/sink';
 import { sinkMetrics } from '../consumers/metrics';
 import { rollupMigrations } from '../consumers/tables';
-import { INSERT_COLUMNS } from '../consumers/rows';
+import { declaredTableRow } from '../consumers/declared-tables';
+import { builtin } from '../schemas/declarations/builtin';
+import { tableOf } from '../schemas/declarations/row';
 import { startTestRegistry } from './registry';
 import { createPipelineTopics, type PipelineTopics } from './pipeline';
 import { clickhouseTarget, testClickHouse } from './clickhouse';
@@ -95,6 +97,15 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
   });
 
   const iso = (ms: number) => new Date(ms).toISOString();
+  /** Rows of the built-in users rollup written straight to its table, as the sink writes them. */
+  async function insertUserRows(rows: Array<{ windowStart: number; type: string; device: string; count: number }>): Promise<void> {
+    const d = builtin('users');
+    const lines = rows.map((r) => declaredTableRow({
+      rollup: 'users', version: 1, topic: 'events.users', partition: 0, segment: 0, chunk: 0, windowStart: r.windowStart,
+      dims: d.dimensions.map((x) => ({ country: 'DE', device: r.device, type: r.type })[x.column]!), values: [r.count], sets: [], rowVersion: 1, maxReceivedAt: null,
+    }, d));
+    await clickhouse.insert({ table: `${db}.${lines[0]!.table}`, values: lines.map((l) => l.values), format: 'JSONCompactEachRow', columns: lines[0]!.columns });
+  }
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   async function get(path: string): Promise<{ status: number; body: any }> {
     const res = await fetch(`${base}${path}`);
@@ -133,10 +144,7 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
   it('/api/timeseries keeps the 20 largest groups and folds the rest into __other__, totals unchanged, and says so; a query over its memory cap is a 422', async () => {
     // 30 devices in a day of their own, written straight to the table: device i has i + 1 events.
     const day = T0 + 86_400_000;
-    const values = Array.from({ length: 30 }, (_, i) => [
-      'events.users', 0, 0, 0, `${new Date(day).toISOString().slice(0, 19).replace('T', ' ')}.000`, i + 1, 0, 0, 1, null, 'page_view', 'DE', `device-${i}`,
-    ]);
-    await clickhouse.insert({ table: `${db}.rollup_users`, values, format: 'JSONCompactEachRow', columns: [...INSERT_COLUMNS.rollup_users] });
+    await insertUserRows(Array.from({ length: 30 }, (_, i) => ({ windowStart: day, type: 'page_view', device: `device-${i}`, count: i + 1 })));
     const { status, body } = await get(`/api/timeseries?metric=user_events&from=${iso(day)}&to=${iso(day + MIN)}&interval=1m&groupBy=device`);
     expect(status).toBe(200);
     expect(body.truncated).toBe(true);
@@ -146,8 +154,7 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     for (let i = 10; i < 30; i++) expect(groups.get(`device-${i}`)).toBe(i + 1);
     expect([...groups.values()].reduce((a, b) => a + b, 0)).toBe((30 * 31) / 2);
     // What the processor folded into __other__ in the last hour is on /api/pipeline, per kind.dimension.
-    const now = new Date(Math.floor(Date.now() / MIN) * MIN).toISOString().slice(0, 19).replace('T', ' ');
-    await clickhouse.insert({ table: `${db}.rollup_users`, values: [['events.users', 0, 0, 0, `${now}.000`, 7, 0, 0, 1, null, 'login', 'DE', '__other__']], format: 'JSONCompactEachRow', columns: [...INSERT_COLUMNS.rollup_users] });
+    await insertUserRows([{ windowStart: Math.floor(Date.now() / MIN) * MIN, type: 'login', device: '__other__', count: 7 }]);
     expect((await get('/api/pipeline')).body.folded).toEqual({ 'users.device': 7 });
     // Under the cap nothing is folded.
     const few = await get(`/api/timeseries?metric=orders&from=${iso(T0)}&to=${iso(T0 + 3 * MIN)}&interval=1m&groupBy=type`);
@@ -265,8 +272,8 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     const { body } = await get('/api/pipeline');
     type Table = { table: string; activeParts: number; inserts: number; rows: number };
     const tables = body.clickhouse.tables as Table[];
-    const orders = tables.find((t) => t.table === 'rollup_orders')!;
-    const [stored] = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.rollup_orders`, format: 'JSONEachRow' })).json<{ n: string }>();
+    const orders = tables.find((t) => t.table === tableOf('orders', 1))!;
+    const [stored] = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.${tableOf('orders', 1)}`, format: 'JSONEachRow' })).json<{ n: string }>();
     expect(orders.rows).toBe(Number(stored!.n));
     expect(orders.activeParts).toBeGreaterThanOrEqual(1);
     // Each insert writes one part: never more active parts than inserts.

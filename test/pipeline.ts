@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Admin, Consumer, Kafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { SchemaClient } from '../schemas/client';
-import { rowKey, rowsOf, type RollupBlock, type RollupRow } from '../schemas/rollup';
+import { builtin } from '../schemas/declarations/builtin';
 import { declaredRowKey, type DeclaredRow } from '../schemas/declarations/row';
 import type { GroundTruth, Totals, TruthEvent } from '../producers/demo/ground-truth';
 import type { DemoEvent } from '../producers/demo/shop';
@@ -116,13 +116,15 @@ export function killAndWait(child: ChildProcess, signal: NodeJS.Signals = 'SIGKI
 }
 
 /**
- * Follows a rollups topic and keeps, per row key, the row with the highest version (the later
- * one on a tie), which is what ClickHouse's ReplacingMergeTree(version) keeps.
+ * Follows a rollups topic and keeps, per row key, the row with the highest rowVersion (the later
+ * one on a tie), which is what ClickHouse's ReplacingMergeTree(version) keeps, and every set
+ * delta (their union is what the sets tables hold).
  */
 export class RollupFollower {
-  readonly rows = new Map<string, RollupRow>();
-  /** Rows of declared rollups (value rows only: the highest rowVersion per row key). */
+  /** Value rows of every rollup, built-in and declared, by declaredRowKey. */
   readonly declared = new Map<string, DeclaredRow>();
+  /** Set deltas of every rollup. */
+  readonly deltas: DeclaredRow[] = [];
   private consumer: Consumer | undefined;
 
   constructor(private readonly kafka: Kafka, private readonly topic: string, private readonly registryUrl: string) {}
@@ -138,29 +140,24 @@ export class RollupFollower {
     await this.consumer.run({
       eachBatch: async ({ batch }) => {
         for (const m of batch.messages) {
-          // A row alone (keyed by its rowKey) or a block of rows (#17, keyed by the block).
-          const record = await schemas.decode<RollupRow | RollupBlock | { rows: DeclaredRow[] }>(m.value);
-          if ('rows' in record && record.rows.length > 0 && 'rollup' in record.rows[0]!) {
-            for (const row of record.rows as DeclaredRow[]) {
-              if (row.sets.length > 0) continue;
-              const key = declaredRowKey(row);
-              const known = this.declared.get(key);
-              if (!known || row.rowVersion >= known.rowVersion) this.declared.set(key, row);
+          const record = await schemas.decode<{ rows: DeclaredRow[] }>(m.value);
+          for (const row of record.rows) {
+            if (row.sets.length > 0) {
+              this.deltas.push(row);
+              continue;
             }
-            continue;
-          }
-          for (const row of rowsOf(record as RollupRow | RollupBlock)) {
-            const key = rowKey(row);
-            const known = this.rows.get(key);
-            if (!known || row.version >= known.version) this.rows.set(key, row);
+            const key = declaredRowKey(row);
+            const known = this.declared.get(key);
+            if (!known || row.rowVersion >= known.rowVersion) this.declared.set(key, row);
           }
         }
       },
     });
   }
 
-  totals(): Totals {
-    return totalsFromRows([...this.rows.values()]);
+  /** The built-in rollups' totals (what /api/totals answers), over every window, or those of windows `keep` accepts. */
+  totals(keep: (windowStart: number) => boolean = () => true): Totals {
+    return totalsFromRows([...this.declared.values(), ...this.deltas].filter((r) => keep(r.windowStart)));
   }
 
   /** A declared rollup version's first measure summed per value of its first dimension, over every window. */
@@ -179,27 +176,40 @@ export class RollupFollower {
   }
 }
 
-/** Dashboard totals from rollup rows: summed over segments, partitions and windows. */
-export function totalsFromRows(rows: RollupRow[]): Totals {
+/** Reads a built-in rollup's row by its declaration's column names (rollups/builtin.yaml). */
+function columnsOf(name: 'orders' | 'products' | 'users' | 'active_users') {
+  const d = builtin(name);
+  const dim = (column: string) => d.dimensions.findIndex((x) => x.column === column);
+  const value = (column: string) => d.measures.filter((m) => m.fn !== 'distinct').findIndex((m) => m.column === column);
+  return { dim, value };
+}
+
+/** Dashboard totals from the built-in rollups' rows (value rows at their newest, and set deltas): summed over segments, partitions and windows. */
+export function totalsFromRows(rows: DeclaredRow[]): Totals {
   const t: Totals = { orders: {}, userEvents: {}, activeUsers: 0, products: {} };
   const users = new Set<string>();
+  const [o, p, u] = [columnsOf('orders'), columnsOf('products'), columnsOf('users')];
   for (const r of rows) {
-    if (r.kind === 'active_user') users.add(r.dims.userId!);
-    else if (r.kind === 'active_users') for (const u of r.users) users.add(u);
-    else if (r.kind === 'users') t.userEvents[r.dims.type!] = (t.userEvents[r.dims.type!] ?? 0) + r.count;
-    else if (r.kind === 'orders') {
-      const o = (t.orders[r.dims.type!] ??= { count: 0, amountCents: {} });
-      o.count += r.count;
-      if (r.dims.currency) o.amountCents[r.dims.currency] = (o.amountCents[r.dims.currency] ?? 0) + r.amountCents;
-    } else {
-      const p = (t.products[r.dims.sku!] ??= { quantity: 0, revenueCents: 0 });
-      p.quantity += r.quantity;
-      p.revenueCents += r.amountCents;
+    if (r.version !== 1) continue;
+    if (r.rollup === 'active_users') for (const id of r.sets[0] ?? []) users.add(id);
+    else if (r.rollup === 'users') {
+      const type = r.dims[u.dim('type')]!;
+      t.userEvents[type] = (t.userEvents[type] ?? 0) + r.values[u.value('count')]!;
+    } else if (r.rollup === 'orders') {
+      const [type, currency] = [r.dims[o.dim('type')]!, r.dims[o.dim('currency')]!];
+      const entry = (t.orders[type] ??= { count: 0, amountCents: {} });
+      entry.count += r.values[o.value('count')]!;
+      if (currency) entry.amountCents[currency] = (entry.amountCents[currency] ?? 0) + r.values[o.value('amount_cents')]!;
+    } else if (r.rollup === 'products') {
+      const sku = r.dims[p.dim('sku')]!;
+      const entry = (t.products[sku] ??= { quantity: 0, revenueCents: 0 });
+      entry.quantity += r.values[p.value('quantity')]!;
+      entry.revenueCents += r.values[p.value('amount_cents')]!;
     }
   }
   t.activeUsers = users.size;
   // Types with a zero sum do not exist in the truth either.
-  for (const o of Object.values(t.orders)) for (const [c, v] of Object.entries(o.amountCents)) if (v === 0) delete o.amountCents[c];
+  for (const x of Object.values(t.orders)) for (const [c, v] of Object.entries(x.amountCents)) if (v === 0) delete x.amountCents[c];
   return t;
 }
 
@@ -265,7 +275,7 @@ export async function startEnvFor(writeKey: string): Promise<Record<string, stri
  * the segment or in the previous one is a retry) against the follower's summed `count` of
  * `kind` rows, with the keys that hold them. For a failing exactness test's message.
  */
-export async function explainMismatch(kafka: Kafka, registryUrl: string, topic: string, follower: RollupFollower, kind: RollupRow['kind'], segmentSize: number): Promise<string> {
+export async function explainMismatch(kafka: Kafka, registryUrl: string, topic: string, follower: RollupFollower, rollup: 'orders' | 'users', segmentSize: number): Promise<string> {
   const schemas = new SchemaClient(registryUrl, silentLogger);
   const admin = kafka.admin();
   await admin.connect();
@@ -296,10 +306,11 @@ export async function explainMismatch(kafka: Kafka, registryUrl: string, topic: 
       const current = new Set<string>();
       let expected = 0;
       for (const id of segIds) if (!previous.has(id) && !current.has(id)) { current.add(id); expected += 1; }
-      const rows = [...follower.rows.entries()].filter(([, row]) => row.kind === kind && row.topic === topic && row.partition === partition && row.segment === segment);
-      const got = rows.reduce((n, [, row]) => n + row.count, 0);
+      const count = columnsOf(rollup).value('count');
+      const rows = [...follower.declared.entries()].filter(([, row]) => row.rollup === rollup && row.version === 1 && row.topic === topic && row.partition === partition && row.segment === segment);
+      const got = rows.reduce((n, [, row]) => n + row.values[count]!, 0);
       if (got !== expected) {
-        lines.push(`${topic}/${partition} segment ${segment}: expected ${expected} (records ${segIds.length}), rows sum ${got}; rows: ${rows.map(([k, row]) => `${k.split('|').slice(4).join('|')} count ${row.count} v${row.version}`).join('; ')}`);
+        lines.push(`${topic}/${partition} segment ${segment}: expected ${expected} (records ${segIds.length}), rows sum ${got}; rows: ${rows.map(([k, row]) => `${k.split('|').slice(6).join('|')} count ${row.values[count]} v${row.rowVersion}`).join('; ')}`);
       }
     }
   }

@@ -9,6 +9,8 @@ import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
 import { SCHEMAS } from '../schemas/catalog';
 import { rowKey, type RollupRow } from '../schemas/rollup';
+import { builtin } from '../schemas/declarations/builtin';
+import { tableOf, type DeclaredRow } from '../schemas/declarations/row';
 import { readDeadLetters } from '../consumers/dlq-tools';
 import { startProcessor } from '../streams/service';
 import type { ProcessorService } from '../streams/service';
@@ -65,8 +67,8 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
   /** Totals from ClickHouse for this test's topics, in the ground truth's shape. */
   async function clickhouseTotals(topics: PipelineTopics) {
     const q = await clickhouse.query({
-      query: `SELECT 'o' AS k, type, currency, sum(count) AS c, sum(amount_cents) AS a FROM ${db}.rollup_orders FINAL WHERE topic = {t:String} GROUP BY type, currency
-              UNION ALL SELECT 'u' AS k, type, '' AS currency, sum(count) AS c, 0 AS a FROM ${db}.rollup_users FINAL WHERE topic = {u:String} GROUP BY type`,
+      query: `SELECT 'o' AS k, type, currency, sum(count) AS c, sum(amount_cents) AS a FROM ${db}.${tableOf('orders', 1)} FINAL WHERE topic = {t:String} GROUP BY type, currency
+              UNION ALL SELECT 'u' AS k, type, '' AS currency, sum(count) AS c, 0 AS a FROM ${db}.${tableOf('users', 1)} FINAL WHERE topic = {u:String} GROUP BY type`,
       query_params: { t: topics.orders, u: topics.users }, format: 'JSONEachRow',
     });
     const orders: Record<string, { count: number; amountCents: Record<string, number> }> = {};
@@ -115,7 +117,7 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     }
   });
 
-  it('regression #16: a row ClickHouse refuses (a window in year 250,000, produced straight to rollups, alone or in a block) is dead-lettered; every other row is inserted', async () => {
+  it('regression #16: a row ClickHouse refuses (a window in year 250,000, produced straight to rollups, an old processor\'s row alone or a declared one in a block) is dead-lettered; every other row is inserted', async () => {
     const { topics, processor, producer, sinkGroup } = await pipeline();
     const { sink, metrics } = newSink(topics, sinkGroup, clickhouse);
     await sink.start();
@@ -128,10 +130,14 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
       const crafted: RollupRow = { kind: 'orders', topic: topics.orders, partition: 0, segment: 999, chunk: 0, windowStart: 8e15, dims: { type: 'order_paid', country: 'DE', currency: 'EUR' },
         count: 1, amountCents: 5, quantity: 0, version: 1, users: [], maxReceivedAt: null };
       const [sent] = await raw.send({ topic: topics.rollups, acks: -1, messages: [{ key: rowKey(crafted), value: schemas.encode(id, SCHEMAS.rollup.type, crafted) }] });
-      // The same row in a block (#17) beside a row that counts nothing: only the refused one is dead-lettered.
-      const blockId = await schemas.register({ ...SCHEMAS.rollupBlock, subject: `${topics.rollups}-${SCHEMAS.rollupBlock.name}` });
-      const harmless: RollupRow = { ...crafted, segment: 998, windowStart: 1_764_273_600_000, count: 0, amountCents: 0 };
-      const [block] = await raw.send({ topic: topics.rollups, acks: -1, messages: [{ key: 'block|crafted', value: schemas.encode(blockId, SCHEMAS.rollupBlock.type, { rows: [{ ...crafted, segment: 998 }, harmless] }) }] });
+      // The same row of the built-in orders rollup in a block beside a row that counts nothing: only the refused one is dead-lettered.
+      const blockId = await schemas.register({ ...SCHEMAS.declaredBlock, subject: `${topics.rollups}-${SCHEMAS.declaredBlock.name}` });
+      const refused: DeclaredRow = {
+        rollup: 'orders', version: 1, topic: topics.orders, partition: 0, segment: 998, chunk: 0, windowStart: 8e15,
+        dims: builtin('orders').dimensions.map((d) => ({ type: 'order_paid', country: 'DE', currency: 'EUR' })[d.column]!), values: [1, 5, 0], sets: [], rowVersion: 1, maxReceivedAt: null,
+      };
+      const harmless: DeclaredRow = { ...refused, windowStart: 1_764_273_600_000, values: [0, 0, 0] };
+      const [block] = await raw.send({ topic: topics.rollups, acks: -1, messages: [{ key: 'dblock|crafted', value: schemas.encode(blockId, SCHEMAS.declaredBlock.type, { rows: [refused, harmless] }) }] });
       await produceDemo(producer, new DemoShop(9, { lateShare: 0, retryShare: 0 }).next(300), truth);
       await expectTotals(topics, truth);
       const letters = await waitFor(async () => {
@@ -145,7 +151,7 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
       ]));
       for (const l of letters) expect(l.letter.message).toMatch(/CANNOT_PARSE_DATETIME|Cannot read DateTime/);
       expect((await metrics.deadLetters.get()).values.find((v) => v.labels.reason === 'refused_by_clickhouse')?.value).toBe(2);
-      const inserted = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.rollup_orders WHERE topic = {t:String} AND segment = 998`, query_params: { t: topics.orders }, format: 'JSONEachRow' })).json<{ n: string }>();
+      const inserted = await (await clickhouse.query({ query: `SELECT count() AS n FROM ${db}.${tableOf('orders', 1)} WHERE topic = {t:String} AND segment = 998`, query_params: { t: topics.orders }, format: 'JSONEachRow' })).json<{ n: string }>();
       expect(Number(inserted[0]!.n)).toBe(1);
     } finally {
       await raw.disconnect();

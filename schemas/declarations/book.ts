@@ -1,5 +1,6 @@
 import { declarationFingerprint, type RollupDeclaration } from './format';
 import { versionId } from './row';
+import { BUILTIN_NAMES, builtinStates } from './builtin';
 
 /**
  * The declared rollups of a pipeline, as the declarations topic (`<rollups topic>.declarations`,
@@ -24,6 +25,11 @@ export interface VersionRecord {
   end: Record<string, number>;
   /** The event time the backfill was asked to start at (`--from`); null: the earliest retained offset. */
   fromTime: number | null;
+  /**
+   * A built-in rollup (schemas/declarations/builtin.ts), never on the topic: it reads the input
+   * topics of its source, has no handover (computed from the first event on) and is complete.
+   */
+  builtin?: boolean;
 }
 
 /** Written by the backfill once it emitted everything before the handover: the rollups topic's end offsets then. */
@@ -41,6 +47,30 @@ export interface DropRecord {
   at: number;
   reason: 'dropped' | 'superseded';
 }
+
+/**
+ * Written by the processor that first resumes an input partition from a commit of a processor
+ * that computed the built-in rollups in code (before they were declarations): the built-in
+ * versions count that partition from `segment`'s start on; the rows of earlier segments are in
+ * the old tables (rollup_orders, …), which a sink copies over once it read the rollups topic up
+ * to `rollupsEnd` (docs/rollups.md#upgrading). The same on every retry: it is written before
+ * the partition's first new commit, from the old one.
+ */
+export interface LegacyRecord {
+  topic: string;
+  partition: number;
+  segment: number;
+  rollupsEnd: Record<string, number>;
+  at: number;
+}
+
+export interface LegacyState {
+  record: LegacyRecord;
+  /** When a sink copied that partition's old rows. */
+  migrated?: { at: number };
+}
+
+export const legacyKey = (kind: 'legacy' | 'migrated', topic: string, partition: number) => `${kind}/${topic}/${partition}`;
 
 export interface VersionState {
   id: string;
@@ -62,10 +92,28 @@ export class DeclarationBook {
   private readonly states = new Map<string, VersionState>();
   private readonly listeners = new Set<(state: VersionState, kind: Kind) => void>();
 
+  /** A book holds the built-in versions from the start (none in tests that ask for an empty one). */
+  constructor(builtins: VersionState[] = builtinStates()) {
+    for (const s of builtins) this.states.set(s.id, s);
+  }
+
+  private readonly legacies = new Map<string, LegacyState>();
+
   /** One record of the topic; keys this book does not know are skipped. */
   apply(key: string, value: unknown): void {
+    const old = /^(legacy|migrated)\/(.+)\/(\d+)$/.exec(key);
+    if (old) {
+      if (value === null || typeof value !== 'object') return;
+      const id = `${old[2]}/${old[3]}`;
+      if (old[1] === 'legacy') this.legacies.set(id, { ...this.legacies.get(id), record: value as LegacyRecord });
+      else {
+        const known = this.legacies.get(id);
+        if (known) known.migrated ??= value as { at: number };
+      }
+      return;
+    }
     const m = /^(version|backfill|complete|drop)\/([a-z][a-z0-9_]*)\/(\d+)$/.exec(key);
-    if (!m || value === null || typeof value !== 'object') return;
+    if (!m || value === null || typeof value !== 'object' || BUILTIN_NAMES.has(m[2]!)) return;
     const kind = m[1] as Kind;
     const id = versionId(m[2]!, Number(m[3]));
     let state = this.states.get(id);
@@ -79,6 +127,11 @@ export class DeclarationBook {
       else state.dropped ??= value as DropRecord;
     }
     for (const listener of this.listeners) listener(state, kind);
+  }
+
+  /** Partitions resumed from a commit before the built-in rollups were declarations: where they count from, and whether their old rows were copied. */
+  legacy(): LegacyState[] {
+    return [...this.legacies.values()];
   }
 
   onChange(listener: (state: VersionState, kind: Kind) => void): () => void {

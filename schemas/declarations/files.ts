@@ -12,9 +12,10 @@ const EXTENSIONS = ['.yaml', '.yml', '.json'];
  * Reads declaration files: a file, or every .yaml/.yml/.json file of a directory (not its
  * subdirectories), in name order. A file holds one declaration, a list of them, or several YAML
  * documents. JSON is read by the YAML parser too (JSON is YAML), so both get line numbers.
- * Nothing is returned unless everything is valid, and no two declarations share a name.
+ * Nothing is returned unless everything is valid, no two declarations share a name and none
+ * takes a `reserved` one.
  */
-export function loadDeclarations(target: string): LoadResult {
+export function loadDeclarations(target: string, reserved: ReadonlySet<string> = new Set()): LoadResult {
   let files: string[];
   try {
     files = statSync(target).isDirectory()
@@ -36,7 +37,8 @@ export function loadDeclarations(target: string): LoadResult {
     }
     for (const { declaration, line } of result.declarations) {
       const where = `${file}:${line}`;
-      if (seen.has(declaration.name)) problems.push(`${where}: name: ${declaration.name} is declared twice (also at ${seen.get(declaration.name)})`);
+      if (reserved.has(declaration.name)) problems.push(`${where}: name: ${declaration.name} is a built-in rollup (rollups/builtin.yaml); give yours another name`);
+      else if (seen.has(declaration.name)) problems.push(`${where}: name: ${declaration.name} is declared twice (also at ${seen.get(declaration.name)})`);
       else seen.set(declaration.name, where);
       declarations.push({ ...declaration, file });
     }
@@ -45,7 +47,7 @@ export function loadDeclarations(target: string): LoadResult {
 }
 
 /** The declarations of one file's text, each with the line it starts on; `file` names it in problems. */
-export function parseDeclarationText(text: string, file: string): { ok: true; declarations: Array<{ declaration: RollupDeclaration; line: number }> } | { ok: false; problems: string[] } {
+export function parseDeclarationText(text: string, file: string, builtin = false): { ok: true; declarations: Array<{ declaration: RollupDeclaration; line: number }> } | { ok: false; problems: string[] } {
   const lines = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter: lines, prettyErrors: false });
   const problems: string[] = [];
@@ -68,7 +70,7 @@ export function parseDeclarationText(text: string, file: string): { ok: true; de
       }
       const value = (doc as Document).toJS() as unknown;
       const one = base.length > 0 ? (value as unknown[])[base[0]!] : value;
-      const checked = checkDeclaration(one);
+      const checked = checkDeclaration(one, builtin);
       if (!checked.ok) {
         for (const issue of checked.issues) {
           const at = nodeAt(doc, [...base, ...issue.path]);

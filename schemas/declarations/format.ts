@@ -11,10 +11,17 @@ import { ORDER_EVENT_TYPES, USER_EVENT_TYPES } from '../catalog';
 
 /** Where a rollup's events come from: each event once, or an order once per line. */
 export const SOURCES = ['users', 'orders', 'order_lines'] as const;
-export type Source = (typeof SOURCES)[number];
+/**
+ * `events`: user and order events alike (their common fields). Only the built-in declarations
+ * (rollups/builtin.yaml) may read it: a version's handover offsets are those of one input topic
+ * (schemas/declarations/book.ts), and a built-in one has none (it was always computed).
+ */
+export const BUILTIN_SOURCES = [...SOURCES, 'events'] as const;
+export type Source = (typeof BUILTIN_SOURCES)[number];
+export type DeclaredSource = (typeof SOURCES)[number];
 
 /** Which input topic a source reads. */
-export const SOURCE_TOPIC: Record<Source, 'users' | 'orders'> = { users: 'users', orders: 'orders', order_lines: 'orders' };
+export const SOURCE_TOPIC: Record<DeclaredSource, 'users' | 'orders'> = { users: 'users', orders: 'orders', order_lines: 'orders' };
 
 /** The fields a source offers: text (dimensions, filters, distinct) or number (sum, min, max). */
 const USER_TEXT = ['type', 'userId', 'country', 'device', 'page', 'sessionId'] as const;
@@ -26,6 +33,7 @@ export const FIELDS: Record<Source, { text: readonly string[]; number: readonly 
   orders: { text: ORDER_TEXT, number: ['amountCents', 'units', 'lines'], properties: false },
   // revenueCents: quantity × unitPriceCents of the line.
   order_lines: { text: LINE_TEXT, number: ['amountCents', 'quantity', 'unitPriceCents', 'revenueCents'], properties: false },
+  events: { text: ['type', 'userId', 'country'], number: [], properties: false },
 };
 
 export const WINDOWS = { '1m': 60_000, '1h': 3_600_000, '1d': 86_400_000 } as const;
@@ -74,6 +82,7 @@ export const declarationSchema = z.strictObject({
   window: z.enum(Object.keys(WINDOWS) as [WindowName, ...WindowName[]]).describe('event-time window: 1m, 1h or 1d'),
 });
 export type DeclarationInput = z.input<typeof declarationSchema>;
+const builtinSchema = declarationSchema.extend({ source: z.enum(BUILTIN_SOURCES) });
 
 /** A declaration checked and normalized: what is stored, compared across versions and compiled. */
 export interface RollupDeclaration {
@@ -98,17 +107,20 @@ const snake = (s: string) => s.replace(/\./g, '_').replace(/([a-z0-9])([A-Z])/g,
 /** Every column a table of a declaration holds besides its dimensions and measures. */
 export const RESERVED_COLUMNS = ['topic', 'partition', 'segment', 'chunk', 'window_start', 'version', 'max_received_at', 'inserted_at'];
 
-/** Checks a parsed YAML/JSON value; the normalized declaration, or every problem with its path. */
-export function checkDeclaration(value: unknown): { ok: true; declaration: RollupDeclaration } | { ok: false; issues: DeclarationIssue[] } {
-  const parsed = declarationSchema.safeParse(value);
+/**
+ * Checks a parsed YAML/JSON value; the normalized declaration, or every problem with its path.
+ * `builtin`: one of rollups/builtin.yaml, which may read source `events`.
+ */
+export function checkDeclaration(value: unknown, builtin = false): { ok: true; declaration: RollupDeclaration } | { ok: false; issues: DeclarationIssue[] } {
+  const parsed = (builtin ? builtinSchema : declarationSchema).safeParse(value);
   if (!parsed.success) return { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: i.message })) };
-  const d = parsed.data;
+  const d: z.output<typeof builtinSchema> = parsed.data;
   const issues: DeclarationIssue[] = [];
   const fields = FIELDS[d.source];
   const isText = (f: string) => fields.text.includes(f) || (fields.properties && PROPERTY.test(f));
   const kindOf = (f: string) => (isText(f) ? 'text' : fields.number.includes(f) ? 'number' : undefined);
   const unknown = (f: string) => `unknown field ${JSON.stringify(f)} for source ${d.source}; known: ${[...fields.text, ...fields.number].join(', ')}${fields.properties ? ', properties.<name>' : ''}`;
-  const types: readonly string[] = d.source === 'users' ? USER_EVENT_TYPES : ORDER_EVENT_TYPES;
+  const types: readonly string[] = d.source === 'users' ? USER_EVENT_TYPES : d.source === 'events' ? [...USER_EVENT_TYPES, ...ORDER_EVENT_TYPES] : ORDER_EVENT_TYPES;
   d.types?.forEach((t, i) => { if (!types.includes(t)) issues.push({ path: ['types', i], message: `unknown event type ${JSON.stringify(t)}; one of ${types.join(', ')}` }); });
   const filter: Record<string, string[]> = {};
   for (const [field, v] of Object.entries(d.filter ?? {})) {

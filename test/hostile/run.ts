@@ -19,7 +19,7 @@ import { startIngest } from '../../producers/ingest/service';
 import { runDemo } from '../../producers/demo/run';
 import { GroundTruth, windowOf, type Totals, type TruthEvent } from '../../producers/demo/ground-truth';
 import { DashboardQueries } from '../../dashboards/queries';
-import { killAndWait, RollupFollower, spawnEntry, spawnTributary, totalsFromRows } from '../pipeline';
+import { killAndWait, RollupFollower, spawnEntry, spawnTributary } from '../pipeline';
 import { sorted, unique, until } from '../helpers';
 import { groupCaughtUp } from '../kafka';
 
@@ -88,8 +88,7 @@ async function main(): Promise<void> {
   const canary = new GroundTruth();
   const hostile = new GroundTruth();
   const views = () => {
-    const rows = [...follower.rows.values()];
-    return { canary: totalsFromRows(rows.filter((r) => r.windowStart >= boundary)), hostile: totalsFromRows(rows.filter((r) => r.windowStart < boundary)) };
+    return { canary: follower.totals((w) => w >= boundary), hostile: follower.totals((w) => w < boundary) };
   };
   const converged = () => { const v = views(); return same(v.canary, canary.totals()) && same(v.hostile, hostile.totals()); };
   const post = async (body: unknown, headers: Record<string, string> = {}, key = 'attacker') => {
