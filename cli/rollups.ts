@@ -128,8 +128,16 @@ export function rollupsCommand(ctx: CliContext): Command {
         out.push({ rollup: v.name, version: v.version, served: book.served(v.name)?.id === s.id, coverage, handover: v.handover, from: v.from });
       }
       if (opts.json) ctx.out(`${JSON.stringify(out, null, 2)}\n`);
-      else ctx.out(formatTable([['rollup', 'version', 'state', 'progress', 'complete', 'served'],
-        ...out.map((o) => [o.rollup, String(o.version), o.coverage.state, `${Math.round(o.coverage.progress * 100)}%`, String(o.coverage.complete), String(o.served)])]));
+      else {
+        ctx.out(formatTable([['rollup', 'version', 'state', 'progress', 'complete', 'served'],
+          ...out.map((o) => [o.rollup, String(o.version), o.coverage.state, `${Math.round(o.coverage.progress * 100)}%`, String(o.coverage.complete), String(o.served)])]));
+        // An upgrade from the per-kind rollups (docs/rollups.md#upgrading-from-the-per-kind-rollups).
+        const upgraded = book.legacy();
+        if (upgraded.length > 0 && !name) {
+          const waiting = upgraded.filter((l) => !l.migrated).map((l) => `${l.record.topic}/${l.record.partition}`);
+          ctx.out(`upgrade from the per-kind rollups: old rows of ${upgraded.length - waiting.length} of ${upgraded.length} input partitions copied${waiting.length > 0 ? `; waiting: ${waiting.join(', ')}` : ''}\n`);
+        }
+      }
     }));
 
   command.command('drop')

@@ -8,7 +8,7 @@ import type { Logger } from '../platform/logger';
 import { opsRouter, type ReadinessCheck } from '../platform/http/ops';
 import { keyMatches, presentedKey, refuseReadKey } from '../platform/http/keys';
 import { declaredParams, ParameterError, rangeParams, timeseriesParams, topProductsParams } from './params';
-import { backfillGroup, type DeclarationBook } from '../schemas/declarations/book';
+import { backfillGroup, DeclarationBook } from '../schemas/declarations/book';
 import { coverageOf } from './coverage';
 import { openApiDocument } from './openapi';
 import { WINDOWS } from '../schemas/declarations/format';
@@ -85,29 +85,29 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
     res.json({ from: iso(p.from), to: iso(p.to), products: await q(res).topProducts(p, p.limit) });
   });
 
-  const book = deps.declarations;
+  const book = deps.declarations ?? new DeclarationBook();
   const describe = async (name: string) => {
-    const versions = book?.versionsOf(name) ?? [];
-    const served = book?.served(name);
+    const versions = book.versionsOf(name) ?? [];
+    const served = book.served(name);
     const latest = versions.filter((s) => !s.dropped).at(-1) ?? versions.at(-1);
     return {
-      name, served: served?.record.version ?? null,
+      name, builtin: versions.some((s) => s.record.builtin), served: served?.record.version ?? null,
       declaration: (served ?? latest)?.record.declaration,
       versions: await Promise.all(versions.map(async (s) => ({
-        version: s.record.version, appliedAt: iso(s.record.appliedAt), declaration: s.record.declaration,
+        version: s.record.version, appliedAt: s.record.builtin ? null : iso(s.record.appliedAt), declaration: s.record.declaration,
         coverage: await coverageOf(deps.admin, backfillGroup(deps.config.processor.groupId, s.record.name, s.record.version), s),
       }))),
     };
   };
   app.get('/api/rollups', async (_req, res) => {
-    const names = [...new Set((book?.all() ?? []).map((s) => s.record.name))];
+    const names = [...new Set((book.all() ?? []).map((s) => s.record.name))];
     res.json({ rollups: await Promise.all(names.map(describe)) });
   });
   app.get('/api/rollups/:name', async (req, res) => {
     const name = String(req.params.name);
-    const versions = book?.versionsOf(name) ?? [];
+    const versions = book.versionsOf(name) ?? [];
     if (versions.length === 0) return res.status(404).json({ error: 'not_found', message: `no declared rollup ${name}; see /api/rollups` });
-    const served = book!.served(name);
+    const served = book.served(name);
     const latest = versions.filter((s) => !s.dropped).at(-1) ?? versions.at(-1)!;
     const target = served ?? latest;
     const p = declaredParams(req.query, target.record.declaration);

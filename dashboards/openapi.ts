@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { QUERIES } from './params';
-import { MEASURE_FUNCTIONS, SOURCES, WINDOWS } from '../schemas/declarations/format';
+import { BUILTIN_SOURCES, MEASURE_FUNCTIONS, WINDOWS } from '../schemas/declarations/format';
 
 /**
  * The dashboard API as an OpenAPI 3.1 document, served at /api/openapi.json. Its query
@@ -16,7 +16,7 @@ const coverage = z.object({
   state: z.enum(['backfilling', 'writing', 'complete', 'dropped', 'superseded']),
 });
 const declaration = z.object({
-  name: z.string(), description: z.string().optional(), source: z.enum(SOURCES), types: z.array(z.string()).optional(),
+  name: z.string(), description: z.string().optional(), source: z.enum(BUILTIN_SOURCES).describe('events: user and order events (built-in rollups only)'), types: z.array(z.string()).optional(),
   filter: z.record(z.string(), z.array(z.string())).optional(),
   dimensions: z.array(z.object({ field: z.string(), column: z.string(), bound: z.number().int() })),
   measures: z.array(z.object({ fn: z.enum(MEASURE_FUNCTIONS), field: z.string().optional(), column: z.string() })),
@@ -49,8 +49,9 @@ export const RESPONSES = {
   }),
   rollups: z.object({
     rollups: z.array(z.object({
-      name: z.string(), served: z.number().int().nullable(), declaration: declaration.optional(),
-      versions: z.array(z.object({ version: z.number().int(), appliedAt: time, declaration, coverage })),
+      name: z.string(), builtin: z.boolean().describe('one of rollups/builtin.yaml: computed from the first event on, never applied or dropped'),
+      served: z.number().int().nullable(), declaration: declaration.optional(),
+      versions: z.array(z.object({ version: z.number().int(), appliedAt: time.nullable().describe('null for a built-in rollup'), declaration, coverage })),
     })),
   }),
   rollup: z.object({

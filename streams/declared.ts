@@ -39,7 +39,8 @@ export interface CompiledRollup {
   kind: 'user' | 'order' | 'any';
   lines: boolean;
   windowMs: number;
-  accepts: (r: AnyRecord, item: OrderItem | undefined) => boolean;
+  /** Whether an event (a line) counts; undefined when every one does (no types, no filter: nothing to call per event). */
+  accepts: ((r: AnyRecord, item: OrderItem | undefined) => boolean) | undefined;
   dims: Text[];
   /** Non-distinct measures, in declaration order: count, sum, min, max. */
   values: Array<{ fn: 'count' | 'sum' | 'min' | 'max'; read: Num }>;
@@ -54,7 +55,9 @@ export function compileRollup(declaration: RollupDeclaration, version: number): 
     kind: declaration.source === 'users' ? 'user' : declaration.source === 'events' ? 'any' : 'order',
     lines: declaration.source === 'order_lines',
     windowMs: WINDOWS[declaration.window],
-    accepts: (r, item) => (!types || types.has(r.type)) && filters.every((f) => f.values.has(f.read(r, item))),
+    accepts: !types && filters.length === 0 ? undefined
+      : filters.length === 0 ? (r) => types!.has(r.type)
+        : (r, item) => (!types || types.has(r.type)) && filters.every((f) => f.values.has(f.read(r, item))),
     dims: declaration.dimensions.map((d) => text(d.field)),
     values: declaration.measures.filter((m) => m.fn !== 'distinct').map((m) => ({ fn: m.fn as 'count' | 'sum' | 'min' | 'max', read: m.fn === 'count' ? () => 1 : NUMBER[m.field!]! })),
     distinct: declaration.measures.filter((m) => m.fn === 'distinct').map((m) => text(m.field!)),
@@ -138,8 +141,9 @@ export class DeclaredState {
     }
     const r = event.record as AnyRecord;
     if (this.rollup.lines) {
-      for (const item of r.items) if (this.rollup.accepts(r, item)) this.add(offset, r, item);
-    } else if (this.rollup.accepts(r, undefined)) this.add(offset, r, undefined);
+      const accepts = this.rollup.accepts;
+      for (const item of r.items) if (!accepts || accepts(r, item)) this.add(offset, r, item);
+    } else if (!this.rollup.accepts || this.rollup.accepts(r, undefined)) this.add(offset, r, undefined);
   }
 
   private add(offset: number, r: AnyRecord, item: OrderItem | undefined): void {

@@ -14,7 +14,7 @@ import { startSink } from '../consumers/service';
 import type { ClickHouseSink } from '../consumers/sink';
 import { DashboardQueries } from '../dashboards/queries';
 import { startTestRegistry } from './registry';
-import { createPipelineTopics, killAndWait, pipelineEnv, produceDemo, spawnTributary, type PipelineTopics } from './pipeline';
+import { createPipelineTopics, killAndWait, pipelineEnv, produceDemo, runTributary, spawnTributary, type PipelineTopics } from './pipeline';
 import { clickhouseTarget, testClickHouse } from './clickhouse';
 import { sorted, testConfig, unique, waitFor } from './helpers';
 
@@ -161,6 +161,10 @@ describe(`upgrading a pipeline of the per-kind rollups (${clickhouseTarget})`, (
       } finally {
         await log.close();
       }
+      // What the docs tell an operator to look at.
+      const status = await runTributary(['rollups', 'status'], env);
+      expect(status.stdout).toContain('upgrade from the per-kind rollups: old rows of 12 of 12 input partitions copied\n');
+      expect(status.stdout).toMatch(/^orders +1 +complete +100% +true +true$/m);
     } finally {
       await raw.disconnect();
       await producer.disconnect();
