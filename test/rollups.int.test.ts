@@ -103,6 +103,11 @@ describe('declared rollups on a running pipeline', () => {
       const bad = await runTributary(['rollups', 'apply', path.join(dir, 'bad.yaml')], env);
       expect(bad.code).toBe(1);
       expect(bad.stderr).toContain(`${path.join(dir, 'bad.yaml')}:4: dimensions.1: unknown field "colour"`);
+      // A built-in rollup's name is reserved.
+      writeFileSync(path.join(dir, 'bad.yaml'), revenue().replace('name: revenue_by_country_category', 'name: orders'));
+      const reserved = await runTributary(['rollups', 'apply', path.join(dir, 'bad.yaml')], env);
+      expect(reserved.code).toBe(1);
+      expect(reserved.stderr).toContain(`${path.join(dir, 'bad.yaml')}:1: name: orders is a built-in rollup (rollups/builtin.yaml); give yours another name`);
       writeFileSync(path.join(dir, 'bad.yaml'), '');
       writeFileSync(path.join(dir, 'revenue.yaml'), revenue());
       writeFileSync(path.join(dir, 'plans.yml'), plans);
@@ -197,8 +202,11 @@ describe('declared rollups on a running pipeline', () => {
     const fine = await fetchChecked(`${dashboard}/api/rollups/revenue_by_country_category?interval=1m`, '/api/rollups/{name}');
     expect([fine.status, (fine.body as { parameter: string }).parameter]).toEqual([400, 'interval']); // 1h windows cannot answer per minute
     expect((await fetchChecked(`${dashboard}/api/rollups/nope`, '/api/rollups/{name}')).status).toBe(404);
-    const listed = (await fetchChecked(`${dashboard}/api/rollups`, '/api/rollups')).body as { rollups: Array<{ name: string; served: number }> };
-    expect(listed.rollups.map((r) => [r.name, r.served])).toEqual([['revenue_by_country_category', 2], ['signups_by_plan', 1]]);
+    const listed = (await fetchChecked(`${dashboard}/api/rollups`, '/api/rollups')).body as { rollups: Array<{ name: string; served: number; builtin: boolean }> };
+    expect(listed.rollups.map((r) => [r.name, r.served, r.builtin])).toEqual([
+      ['active_users', 1, true], ['orders', 1, true], ['products', 1, true],
+      ['revenue_by_country_category', 2, false], ['signups_by_plan', 1, false], ['users', 1, true],
+    ]);
     const status = await runTributary(['rollups', 'status', 'revenue_by_country_category', '--json'], env);
     const versions = JSON.parse(status.stdout) as Array<{ version: number; served: boolean; coverage: { state: string } }>;
     expect(versions.map((v) => [v.version, v.served, v.coverage.state])).toEqual([[1, false, 'superseded'], [2, true, 'complete']]);
