@@ -69,8 +69,9 @@ export async function benchBackfill(env: BenchEnv): Promise<BackfillResult> {
     let complete: number | null = null;
     const watching = (async () => {
       for (const deadline = applied + seconds * 1000 + 120_000; complete === null && Date.now() < deadline; await sleep(250)) {
-        const r = (await (await fetch(`${stack.dashboard}/api/rollups`)).json().catch(() => ({}))) as { rollups?: Array<{ served: number | null }> };
-        if (r.rollups?.length === 2 && r.rollups.every((x) => x.served === 1)) complete = Date.now();
+        const r = (await (await fetch(`${stack.dashboard}/api/rollups`)).json().catch(() => ({}))) as { rollups?: Array<{ served: number | null; builtin: boolean }> };
+        const declared = r.rollups?.filter((x) => !x.builtin);
+        if (declared?.length === 2 && declared.every((x) => x.served === 1)) complete = Date.now();
       }
     })();
     const load = prober.during(offer(stack.ingest, bodies, rate, seconds));
