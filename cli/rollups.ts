@@ -37,7 +37,8 @@ async function withDeclarations<T>(ctx: CliContext, run: (d: { config: Config; a
 /**
  * Where a new version's backfill and live path hand over, per input partition: the start of the
  * segment holding the partition's end now (the live processor recomputes at most that segment),
- * and where the backfill starts: the earliest retained offset, or the first at `--from`.
+ * and where the version starts: the earliest retained offset, or the first at `--from` (past the
+ * handover, the live path starts there and the backfill has nothing to do).
  */
 async function handovers(admin: Admin, topic: string, segmentSize: number, fromTime: number | undefined): Promise<Pick<VersionRecord, 'from' | 'handover' | 'end'>> {
   const offsets = await admin.fetchTopicOffsets(topic);
@@ -50,7 +51,8 @@ async function handovers(admin: Admin, topic: string, segmentSize: number, fromT
     const h = Math.floor(Number(o.high) / segmentSize) * segmentSize;
     const start = Math.max(Number(o.low), byTime?.get(o.partition) ?? 0);
     handover[String(o.partition)] = h;
-    from[String(o.partition)] = Math.min(start, h);
+    // Past the handover (in the last segment): the live path starts there itself, nothing to backfill.
+    from[String(o.partition)] = start;
   }
   return { from, handover, end };
 }

@@ -20,6 +20,13 @@ import { compileRollup, DeclaredState, type CompiledRollup, type DeclaredTaken }
 import type { ProcessorMetrics } from './metrics';
 import { isRecordAtFault, type Emission } from './emission';
 
+/**
+ * Where the live path counts a declared version from on a partition: its handover (a segment
+ * start), or its `--from` offset when that lies past the handover, in the last segment (the
+ * backfill then has nothing to do; a recomputation from the segment start skips what lies before).
+ */
+const liveStart = (v: VersionRecord, partition: number) => Math.max(v.handover[partition] ?? 0, v.from[partition] ?? 0);
+
 export interface ProcessorOptions {
   groupId: string;
   topics: { user: string; order: string; rollups: string; dlq: string };
@@ -197,7 +204,7 @@ export class StreamProcessor {
       this.states.set(key, state);
       this.declared.set(key, new Map());
       for (const v of backfill ? [backfill] : this.liveVersions(topic)) {
-        const from = backfill ? (v.from[partition] ?? 0) : v.builtin ? Math.max(legacyFrom ?? 0, resumeAt) : Math.max(v.handover[partition] ?? 0, resumeAt);
+        const from = backfill ? (v.from[partition] ?? 0) : v.builtin ? Math.max(legacyFrom ?? 0, resumeAt) : Math.max(liveStart(v, partition), resumeAt);
         this.addDeclared(key, v, from);
       }
       this.deps.metrics.segmentRestarts.inc({ topic });
@@ -372,7 +379,7 @@ export class StreamProcessor {
       if (partitionState.topic !== v.topic || this.declared.get(key)?.has(state.id)) continue;
       const handover = v.handover[partitionState.partition] ?? 0;
       // Records below seedUntil only seed the duplicate ids: a handover among them needs a recomputation too.
-      if (Math.max(partitionState.position, partitionState.seedUntil) <= handover) this.addDeclared(key, v, handover);
+      if (Math.max(partitionState.position, partitionState.seedUntil) <= handover) this.addDeclared(key, v, liveStart(v, partitionState.partition));
       else this.rewinds.set(key, Math.min(this.rewinds.get(key) ?? Infinity, handover));
     }
   }
