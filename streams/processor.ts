@@ -484,7 +484,7 @@ export class StreamProcessor {
   /**
    * Partitions a declared version starts behind (its handover before their position), once a
    * flush emitted what they held: their state goes and they are read again from the handover,
-   * so the version is computed from there on (the built-in rows come out identical). Done here,
+   * so the version is computed from there on (the other rollups' rows come out identical). Done here,
    * not in a batch, so an idle partition is recomputed too; a batch in hand for it is stale.
    */
   private rewind(): void {
