@@ -4,7 +4,6 @@ import path from 'node:path';
 import { DemoShop, type DemoEvent } from '../producers/demo/shop';
 import { killAndWait, runTributary, spawnStart, type StartedPipeline } from './pipeline';
 import { sorted, waitFor } from './helpers';
-import { sleep } from '../platform/retry';
 import { fetchChecked } from './openapi';
 
 interface Supervised { stage: string; pid: number | null; restarts: number }
@@ -221,11 +220,11 @@ describe('declared rollups on a running pipeline', () => {
     const after = (await answer('signups_by_plan', 'measure=count'));
     expect([after.version, after.coverage.state]).toEqual([null, 'dropped']);
 
-    // --from <time>: the history starts at the first event Kafka received at or after it. Events
-    // posted well before it (all of the above) are left out, those after it counted exactly.
-    await sleep(1500);
-    const from = new Date();
-    await sleep(1500);
+    // --from <time>: the history starts at the first event Kafka received at or after it. Every
+    // event above was acknowledged, so written with a timestamp up to now: a millisecond later
+    // leaves them all out, and what is posted once the clock passed it is counted exactly.
+    const from = new Date(Date.now() + 1);
+    await waitFor(() => (Date.now() > from.getTime() ? true : undefined), 'the clock to pass --from', 1000, 1);
     const later = new Map<string, DemoEvent>();
     const lateShop = new DemoShop(93, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });
     for (let i = 0; i < 20; i++) {
