@@ -4,7 +4,7 @@ import { createLogger } from '../platform/logger';
 import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { backfillGroup, bookKey, type DeclarationBook, type VersionRecord } from '../schemas/declarations/book';
 import { loadDeclarations } from '../schemas/declarations/files';
-import { SOURCE_TOPIC, type DeclaredSource } from '../schemas/declarations/format';
+import { SOURCE_TOPICS, type DeclaredSource } from '../schemas/declarations/format';
 import { BUILTIN_NAMES } from '../schemas/declarations/builtin';
 import { openDeclarations } from '../schemas/declarations/log';
 import type { JsonLog } from '../platform/kafka/json-log';
@@ -77,7 +77,7 @@ export async function applyDeclarations(ctx: CliContext, target: string, opts: {
         rows.push([d.name, String(plan.existing.record.version), 'unchanged', d.source, '']);
         continue;
       }
-      const topic = config.topics[SOURCE_TOPIC[d.source as DeclaredSource]];
+      const topic = config.topics[SOURCE_TOPICS[d.source as DeclaredSource][0]];
       const record: VersionRecord = {
         name: d.name, version: plan.version, declaration: d, appliedAt: Date.now(), topic, segmentSize: config.processor.segmentSize,
         ...(await handovers(admin, topic, config.processor.segmentSize, opts.from)), fromTime: opts.from ?? null,

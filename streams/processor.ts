@@ -15,6 +15,7 @@ import { includedRollups, processedMetadata } from '../schemas/progress';
 import { DeclarationBook, legacyKey, type LegacyRecord, type VersionRecord, type VersionState } from '../schemas/declarations/book';
 import { declaredRowKey, versionId, type DeclaredRow } from '../schemas/declarations/row';
 import type { JsonLog } from '../platform/kafka/json-log';
+import { SOURCE_TOPICS } from '../schemas/declarations/format';
 import { PartitionState, segmentOf } from './partition';
 import { compileRollup, DeclaredState, type CompiledRollup, type DeclaredTaken } from './declared';
 import type { ProcessorMetrics } from './metrics';
@@ -295,7 +296,7 @@ export class StreamProcessor {
   private reads(v: VersionRecord, topic: string): boolean {
     if (!v.builtin) return v.topic === topic;
     const { user, order } = this.deps.options.topics;
-    return v.declaration.source === 'events' ? topic === user || topic === order : topic === (v.declaration.source === 'users' ? user : order);
+    return SOURCE_TOPICS[v.declaration.source].some((t) => (t === 'users' ? user : order) === topic);
   }
 
   /**

@@ -20,8 +20,8 @@ export const BUILTIN_SOURCES = [...SOURCES, 'events'] as const;
 export type Source = (typeof BUILTIN_SOURCES)[number];
 export type DeclaredSource = (typeof SOURCES)[number];
 
-/** Which input topic a source reads. */
-export const SOURCE_TOPIC: Record<DeclaredSource, 'users' | 'orders'> = { users: 'users', orders: 'orders', order_lines: 'orders' };
+/** Which input topics a source reads (a declared source reads one: its version's handovers are that topic's). */
+export const SOURCE_TOPICS = { users: ['users'], orders: ['orders'], order_lines: ['orders'], events: ['users', 'orders'] } as const satisfies Record<Source, ReadonlyArray<'users' | 'orders'>>;
 
 /** The fields a source offers: text (dimensions, filters, distinct) or number (sum, min, max). */
 const USER_TEXT = ['type', 'userId', 'country', 'device', 'page', 'sessionId'] as const;
