@@ -47,6 +47,10 @@ async function stopGroup(child: ChildProcess): Promise<void> {
   try { process.kill(-child.pid!, 'SIGTERM'); } catch { return; }
   const timer = setTimeout(() => { try { process.kill(-child.pid!, 'SIGKILL'); } catch { /* gone */ } }, 60_000);
   await exited;
+  // The shell leads the group; a broker's JVM in it may still be stopping and writing its data
+  // directory: wait until no process of the group is left.
+  const gone = () => { try { process.kill(-child.pid!, 0); return undefined; } catch { return true; } };
+  await waitFor(gone, 'every process of the command\'s group to exit', 90_000, 100);
   clearTimeout(timer);
 }
 
