@@ -9,6 +9,7 @@ import { connectAdmin, connectProducer, createKafka } from '../../platform/kafka
 import { ensureTopics, pipelineTopics } from '../../platform/kafka/topics';
 import { createClickHouse } from '../../platform/clickhouse/client';
 import { startEmbeddedRegistry } from '../../schemas/registry/embedded';
+import { openDeclarations } from '../../schemas/declarations/log';
 import { SchemaClient } from '../../schemas/client';
 import { startIngest } from '../../producers/ingest/service';
 import { runDemo } from '../../producers/demo/run';
@@ -22,7 +23,8 @@ import { sleep } from '../../platform/retry';
 
 /**
  * `npm run test:faults`: a 3-broker cluster (replication 3, min.insync.replicas 2) under demo
- * load over HTTP, with, in order: a broker SIGKILLed and restarted; the processor SIGKILLed; the
+ * load over HTTP, with, in order: a broker SIGKILLed and restarted; the processor SIGKILLed; a
+ * backlog, then a declared rollup applied and a broker SIGKILLed during its backfill; the
  * sink SIGKILLed; ClickHouse made unavailable and restored; a burst of malformed requests and
  * poison records. After each, the totals are compared with the ground truth. Prints a table;
  * exits 1 if anything was lost or counted twice. FAULT_LOAD_SECONDS sets each phase's load.
@@ -42,8 +44,9 @@ async function main(): Promise<void> {
   const cluster = await startOnFreePorts({ dataDir, mavenRepo: path.join(root, '.tributary', 'maven'), logger, nodes: 3, heapOpts: '-Xms128m -Xmx384m' });
   const env: Record<string, string> = {
     KAFKA_BROKERS: cluster.brokers.join(','), WRITE_KEYS: 'faults',
-    // Dedup horizon of 1–2 segments ≈ 3–7 minutes at this load: longer than any retry after a fault.
-    SEGMENT_SIZE: '5000', FLUSH_INTERVAL_MS: '500', SINK_BATCH_DELAY_MS: '200',
+    // Dedup horizon of 1–2 segments, over a minute per segment at this load (about 20 orders/s
+    // per partition): longer than any retry after a fault.
+    SEGMENT_SIZE: '2000', FLUSH_INTERVAL_MS: '500', SINK_BATCH_DELAY_MS: '200',
     INGEST_PRODUCE_TIMEOUT_MS: '8000', LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
   const config = loadConfig({ ...process.env, ...env, DATA_DIR: dataDir });
@@ -66,14 +69,14 @@ async function main(): Promise<void> {
 
   // A client that keeps retrying 503s with the same eventIds until they are acknowledged: an
   // event Kafka took before a timed-out answer is then counted once (dedup), never left in doubt.
-  const load = async (seconds: number) => runDemo({ target: { via: 'http', url: ingest.url, writeKey: 'faults' }, rate: RATE, durationS: seconds, truth, logger, seed: seed++, maxAttempts: 1000 });
+  const load = async (seconds: number, rate = RATE) => runDemo({ target: { via: 'http', url: ingest.url, writeKey: 'faults' }, rate, durationS: seconds, truth, logger, seed: seed++, maxAttempts: 1000 });
   const rollupsMatch = () => JSON.stringify(sorted(view(follower.totals()))) === JSON.stringify(sorted(view(truth.totals())));
   const sinkCaughtUp = () => groupCaughtUp(admin, config.topics.rollups, config.sink.groupId);
   const until = (cond: () => boolean | Promise<boolean>, timeoutMs = 180_000) => untilOr(cond, timeoutMs);
 
-  async function phase(fault: string, inject: () => Promise<string | void>, converged: () => Promise<boolean> = async () => rollupsMatch()) {
+  async function phase(fault: string, inject: () => Promise<string | void>, converged: () => Promise<boolean> = async () => rollupsMatch(), rate = RATE) {
     const before = truth.size;
-    const loading = load(LOAD_S);
+    const loading = load(LOAD_S, rate);
     await new Promise((r) => setTimeout(r, (LOAD_S * 1000) / 3));
     const note = (await inject()) ?? '';
     await loading;
@@ -99,23 +102,43 @@ async function main(): Promise<void> {
       await killAndWait(processor, 'SIGKILL');
       processor = spawnProcessor();
     });
-    // A declared rollup applied to the running pipeline, a broker SIGKILLed right after: its live
-    // path recomputes from the handover (segment starts: 0 at this load) while partitions move.
+    // A backlog past the first segment of the orders partitions (orders are about 40% of the
+    // demo's events), so that the declared rollup below has history to backfill: its handover is
+    // the start of each partition's open segment.
+    const backlogRate = Math.ceil((6 * Number(env.SEGMENT_SIZE) * 3) / LOAD_S);
+    await phase(`backlog at ${backlogRate} events/s (no fault)`, async () => undefined, async () => rollupsMatch(), backlogRate);
+    // A declared rollup applied to the running pipeline, a broker SIGKILLed right after: its
+    // backfill (offsets up to the handover) and its live path run while partitions move.
     const declaredMatch = () => {
       const want = Object.fromEntries(Object.entries(truth.totals().orders).map(([type, o]) => [type, o.count]));
       return JSON.stringify(sorted(follower.declaredTotals('orders_by_type', 1))) === JSON.stringify(sorted(want));
     };
-    await phase('rollup declared, broker 2 SIGKILLed, restarted', async () => {
+    let killedAt = 0;
+    let backfillTested = false;
+    await phase('rollup declared, broker 2 SIGKILLed during its backfill, restarted', async () => {
       const dir = path.join(dataDir, 'rollups');
       mkdirSync(dir, { recursive: true });
       writeFileSync(path.join(dir, 'orders_by_type.yaml'), 'name: orders_by_type\nsource: orders\ndimensions: [type]\nmeasures: [count]\nwindow: 1d\n');
       const applied = await runTributary(['rollups', 'apply', dir], env);
       if (applied.code !== 0) throw new Error(`rollups apply failed: ${applied.stderr}`);
+      killedAt = Date.now();
       await cluster.kill(2);
       await sleep(3000);
       await cluster.restart(2);
-      return 'orders_by_type@1 applied mid-load';
     }, async () => rollupsMatch() && declaredMatch());
+    {
+      // The phase tests a backfill only if there was history to backfill and it ended after the kill.
+      const { book, log } = await openDeclarations({ kafka, logger, rollupsTopic: config.topics.rollups });
+      await until(() => book.get('orders_by_type', 1)?.backfill !== undefined, 60_000);
+      const v = book.get('orders_by_type', 1);
+      await log.close();
+      const backfilled = Object.entries(v?.record.handover ?? {}).reduce((n, [p, h]) => n + h - (v?.record.from[p] ?? 0), 0);
+      const doneAfterKill = v?.backfill ? (v.backfill.at - killedAt) / 1000 : NaN;
+      const row = rows[rows.length - 1]!;
+      row.note = `orders_by_type@1 applied mid-load: ${backfilled} offsets backfilled, done ${doneAfterKill.toFixed(1)} s after the kill`;
+      backfillTested = backfilled > 0 && doneAfterKill > 0;
+      if (!backfillTested) row.note += ': NOT a backfill under the fault';
+    }
     await phase('sink SIGKILLed, restarted', async () => {
       await killAndWait(sink, 'SIGKILL');
       sink = spawnSink();
@@ -179,7 +202,7 @@ async function main(): Promise<void> {
     const header = '| fault | events in flight | events lost | events double-counted | recovery s | note |\n|---|---|---|---|---|---|';
     const table = rows.map((r) => `| ${r.fault} | ${r.inFlight} | ${r.lost} | ${r.doubled} | ${Number.isNaN(r.recoveryS) ? 'did not recover' : r.recoveryS.toFixed(1)} | ${r.note} |`).join('\n');
     process.stdout.write(`\n3 brokers (replication 3, min.insync.replicas 2), ${RATE} events/s over HTTP, ${LOAD_S} s per phase\n\n${header}\n${table}\n\n`);
-    const failed = rows.some((r) => r.lost > 0 || r.doubled > 0 || Number.isNaN(r.recoveryS)) || !exact || !declaredExact || /[1-9]\d* not answered 4xx/.test(rows.find((r) => r.fault.startsWith('malformed'))?.note ?? '');
+    const failed = rows.some((r) => r.lost > 0 || r.doubled > 0 || Number.isNaN(r.recoveryS)) || !exact || !declaredExact || !backfillTested || /[1-9]\d* not answered 4xx/.test(rows.find((r) => r.fault.startsWith('malformed'))?.note ?? '');
     process.stdout.write(failed ? 'FAULT SUITE FAILED\n' : 'fault suite: nothing lost, nothing counted twice\n');
     process.exitCode = failed ? 1 : 0;
   } finally {
