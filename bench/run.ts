@@ -7,6 +7,7 @@ import { benchSink } from './sink';
 import { benchCeiling, type CeilingResult } from './ceiling';
 import { benchCardinality } from './cardinality';
 import { benchDeclared } from './declared';
+import { benchMvDesign } from './mv-design';
 import { benchBackfill } from './backfill';
 import { benchStreams } from './streams';
 import { benchCatchup, type CatchupResult } from './catchup';
@@ -15,11 +16,11 @@ import { benchWhole, type WholeResult } from './sustained';
 import { benchSinkFormat } from './sinkformat';
 
 /**
- * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup|whole|sinkformat|floor|declared|backfill]`: measured figures, printed and
+ * `npm run bench [-- ingest|process|sink|ceiling|cardinality|streams|catchup|whole|sinkformat|floor|declared|backfill|mvdesign]`: measured figures, printed and
  * written to .tributary/bench/ as JSON and Markdown. Nothing here asserts a time.
  */
 async function main(): Promise<void> {
-  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup', 'whole', 'sinkformat', 'floor', 'declared', 'backfill'].includes(a)));
+  const which = new Set(process.argv.slice(2).filter((a) => ['ingest', 'process', 'sink', 'ceiling', 'cardinality', 'streams', 'catchup', 'whole', 'sinkformat', 'floor', 'declared', 'backfill', 'mvdesign'].includes(a)));
   const all = which.size === 0;
   const report: Record<string, unknown> = { date: new Date().toISOString(), machine: machine() };
   const lines: string[] = [`# Tributary benchmark, ${report.date as string}`, '', `Machine: ${report.machine as string}; broker: one local Kafka 4.1 (KRaft) on the same machine.`, ''];
@@ -118,6 +119,18 @@ async function main(): Promise<void> {
       lines.push('');
       report.catchup = results;
       catchups = results;
+    } finally {
+      await env.stop();
+    }
+  }
+  if (all || which.has('mvdesign')) {
+    const env = await benchEnv();
+    try {
+      const runs = await benchMvDesign(env);
+      report.mvdesign = runs;
+      lines.push('## Rollups as ClickHouse materialized views, and ClickHouse\'s Kafka engine (bench/mv-runner.ts, one backlog)', '',
+        '| variant | events | distinct users | start → all counted s | events/s | peak MiB | CPU s | totals exact | a replayed segment changed totals | new rollup backfilled from raw s | raw table MiB |', '|---|---|---|---|---|---|---|---|---|---|---|',
+        ...runs.map((m) => `| ${m.variant} | ${m.events} | ${m.users} | ${m.seconds.toFixed(1)} | ${m.eventsPerSecond} | ${m.peakMiB} | ${m.cpuSeconds?.toFixed(1) ?? '—'} | ${m.exact ? 'yes' : 'NO'} | ${m.replayChanged === undefined ? '–' : m.replayChanged ? 'YES' : 'no'} | ${m.backfillSeconds?.toFixed(2) ?? '–'} | ${m.rawMiB ?? '–'} |`), '');
     } finally {
       await env.stop();
     }
