@@ -64,10 +64,18 @@ export function compileRollup(declaration: RollupDeclaration, version: number): 
   };
 }
 
+/**
+ * A row of the open chunk: what varies per row only (its rollup, version, partition, segment and
+ * chunk are the state's, added when it is emitted), one object per row (the memory bound counts rows).
+ */
 interface Held {
   /** The row's Kafka key, made when it is first sent alone. */
   key: string | undefined;
-  row: DeclaredRow;
+  windowStart: number;
+  dims: string[];
+  values: Array<number | null>;
+  rowVersion: number;
+  maxReceivedAt: number | null;
   isDirty: boolean;
   /** The block of the row's latest change (as the built-in rows travel: streams/partition.ts). */
   block: Block | undefined;
@@ -115,9 +123,12 @@ export class DeclaredState {
   /** The dimension values of the event being added (reused). */
   private readonly scratch: string[];
   private held = 0;
-  private readonly dirty = new Set<Held>();
+  /** Rows changed since the last take, each once (isDirty). */
+  private dirty: Held[] = [];
   /** Records of closed chunks not yet taken (their chunk's maps are gone), and records given back. */
   private closed: DeclaredTaken[] = [];
+  /** The rows of `closed` (a record holds up to a block's). */
+  private closedRows = 0;
   /** The block rows of the open chunk join now. */
   private block: Block | undefined;
   /** Per window, each dimension's values in the open chunk (for the bounds). */
@@ -162,19 +173,16 @@ export class DeclaredState {
       const bounded = this.bounded(windowStart, dims);
       held = this.lookup(windowStart, bounded);
       if (!held) {
-        const row: DeclaredRow = {
-          rollup: this.rollup.declaration.name, version: this.rollup.version, topic: this.topic, partition: this.partition, segment: this.segment,
-          chunk: this.chunk, windowStart, dims: bounded, values: values.map((v) => (v.fn === 'min' || v.fn === 'max' ? null : 0)), sets: NONE, rowVersion: offset, maxReceivedAt: null,
-        };
         held = {
-          key: undefined, row, isDirty: false, block: undefined, pendingVersion: offset, pendingReceivedAt: null,
+          key: undefined, windowStart, dims: bounded, values: values.map((v) => (v.fn === 'min' || v.fn === 'max' ? null : 0)), rowVersion: offset, maxReceivedAt: null,
+          isDirty: false, block: undefined, pendingVersion: offset, pendingReceivedAt: null,
           seen: distinct.length > 0 ? distinct.map(() => new Set()) : NONE, pending: distinct.length > 0 ? distinct.map(() => []) : NONE,
         };
         this.insert(windowStart, bounded, held);
         this.held += 1;
       }
     }
-    const row = held.row;
+    const row = held;
     for (let i = 0; i < values.length; i++) {
       const m = values[i]!;
       const v = m.read(r, item);
@@ -197,7 +205,7 @@ export class DeclaredState {
     if (values.length > 0) this.joinBlock(held, offset);
     if (!held.isDirty) {
       held.isDirty = true;
-      this.dirty.add(held);
+      this.dirty.push(held);
     }
   }
 
@@ -207,8 +215,7 @@ export class DeclaredState {
     if (held.block === this.block && held.block?.range === range) return;
     if (this.block?.range !== range || this.block.members.size >= BLOCK_ROWS) {
       const part = this.block?.range === range ? this.block.part + 1 : 0;
-      const r = held.row;
-      this.block = { key: `dblock|${r.rollup}|${r.version}|${r.topic}|${r.partition}|${r.segment}|${r.chunk}|${range}.${part}`, range, part, members: new Set() };
+      this.block = { key: `dblock|${this.rollup.declaration.name}|${this.rollup.version}|${this.topic}|${this.partition}|${this.segment}|${this.chunk}|${range}.${part}`, range, part, members: new Set() };
     }
     held.block?.members.delete(held);
     held.block = this.block;
@@ -256,7 +263,10 @@ export class DeclaredState {
 
   /** The open chunk's dirty rows wait as records; its maps go. */
   private closeChunk(): void {
-    this.closed.push(...this.drain());
+    for (const taken of this.drain()) {
+      this.closed.push(taken);
+      this.closedRows += taken.rows.length;
+    }
     this.index = new Map();
     this.values = new Map();
     this.held = 0;
@@ -267,13 +277,22 @@ export class DeclaredState {
     const out: DeclaredTaken[] = [];
     const blocks = new Set<Block>();
     const deltas: DeclaredRow[] = [];
-    const copy = (h: Held): DeclaredRow => ({ ...h.row, values: [...h.row.values] });
+    const { name } = this.rollup.declaration;
+    const { version } = this.rollup;
+    // The rows as they leave: a copy, so that later events do not change what a send holds.
+    const copy = (h: Held): DeclaredRow => ({
+      rollup: name, version, topic: this.topic, partition: this.partition, segment: this.segment, chunk: this.chunk,
+      windowStart: h.windowStart, dims: h.dims, values: [...h.values], sets: NONE, rowVersion: h.rowVersion, maxReceivedAt: h.maxReceivedAt,
+    });
     for (const held of this.dirty) {
       held.isDirty = false;
       if (held.block && held.block.members.size > 1) blocks.add(held.block);
-      else if (this.rollup.values.length > 0) out.push({ key: (held.key ??= declaredRowKey(held.row)), rows: [copy(held)] });
+      else if (this.rollup.values.length > 0) {
+        const row = copy(held);
+        out.push({ key: (held.key ??= declaredRowKey(row)), rows: [row] });
+      }
       if (held.pending.some((p) => p.length > 0)) {
-        deltas.push({ ...held.row, values: [], sets: held.pending, rowVersion: held.pendingVersion, maxReceivedAt: held.pendingReceivedAt });
+        deltas.push({ ...copy(held), values: [], sets: held.pending, rowVersion: held.pendingVersion, maxReceivedAt: held.pendingReceivedAt });
         held.pending = this.rollup.distinct.map(() => []);
         held.pendingReceivedAt = null;
       }
@@ -286,7 +305,7 @@ export class DeclaredState {
       const r = deltas[0]!;
       out.push({ key: `dsets|${r.rollup}|${r.version}|${r.topic}|${r.partition}|${r.segment}|${r.chunk}|v${last}`, rows: deltas });
     }
-    this.dirty.clear();
+    this.dirty = [];
     return out;
   }
 
@@ -294,16 +313,19 @@ export class DeclaredState {
   takeDirty(): DeclaredTaken[] {
     const out = [...this.closed, ...this.drain()];
     this.closed = [];
+    this.closedRows = 0;
     return out;
   }
 
   /** Records whose send failed: sent again with the next take (a newer one of the same key, if the row changed since, supersedes it). */
   restoreDirty(taken: DeclaredTaken[]): void {
     this.closed.unshift(...taken);
+    for (const t of taken) this.closedRows += t.rows.length;
   }
 
+  /** Rows waiting to be taken: of closed chunks, and changed in the open one. */
   get dirtyCount(): number {
-    return this.closed.length + this.dirty.size;
+    return this.closedRows + this.dirty.length;
   }
 
   /** Rows and distinct values held for the open chunk (the memory bound counts these). */
