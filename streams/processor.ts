@@ -427,23 +427,25 @@ export class StreamProcessor {
       return { state, declared, commit: done ? until[state.partition]! : state.segmentStart, position: state.position };
     });
     const letters = this.pendingDeadLetters.splice(0);
-    const emissions: Emission[] = [...letters];
-    for (const { declared } of snapshot) for (const { rows } of declared) for (const t of rows) emissions.push(...this.declaredEmissions(t));
+    const emissions = this.emissionsOf(letters, snapshot.flatMap(({ declared }) => declared.map(({ rows }) => rows)));
+    let records = 0;
     try {
       await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, async (progressed) => {
         // A send ends before the record that would take it past EMIT_CHUNK records or emitBytes.
-        let from = 0;
+        let send: Emission[] = [];
         let bytes = 0;
-        for (let i = 0; i <= emissions.length; i++) {
-          const emission = emissions[i];
-          const size = emission ? recordBytes(emission.record) : 0;
-          if (i > from && (i === emissions.length || i - from >= EMIT_CHUNK || bytes + size > this.emitBytes)) {
-            await this.emit(emissions.slice(from, i), progressed);
-            from = i;
+        for (const emission of emissions) {
+          const size = recordBytes(emission.record);
+          if (send.length > 0 && (send.length >= EMIT_CHUNK || bytes + size > this.emitBytes)) {
+            await this.emit(send, progressed);
+            send = [];
             bytes = 0;
           }
+          send.push(emission);
           bytes += size;
+          records += 1;
         }
+        if (send.length > 0) await this.emit(send, progressed);
       });
     } catch (err) {
       for (const { declared } of snapshot) {
@@ -452,7 +454,7 @@ export class StreamProcessor {
       this.pendingDeadLetters.unshift(...letters);
       this.deps.metrics.flushFailures.inc();
       const error = errorMessage(err);
-      if (this.failing?.error !== error) this.deps.logger.error({ err: error, rows: emissions.length }, 'processor.flush.failed');
+      if (this.failing?.error !== error) this.deps.logger.error({ err: error, records }, 'processor.flush.failed');
       this.failing = { since: this.failing?.since ?? Date.now(), error };
       throw err;
     }
@@ -477,7 +479,7 @@ export class StreamProcessor {
         this.deps.logger.info({ err: (err as Error).message }, 'processor.commit.skipped');
       }
     }
-    this.deps.logger.debug({ rows: emissions.length, flushMs: Date.now() - started }, 'processor.flushed');
+    this.deps.logger.debug({ records, flushMs: Date.now() - started }, 'processor.flushed');
     this.rewind();
     if (this.deps.options.backfill && commits.length > 0) await this.checkBackfillDone();
   }
@@ -507,6 +509,12 @@ export class StreamProcessor {
     const committed = new Map((offsets?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
     const done = Object.entries(version.handover).every(([p, handover]) => (version.from[p] ?? 0) >= handover || (committed.get(Number(p)) ?? -1) >= handover);
     if (done) await onDone();
+  }
+
+  /** Encoded send by send, as the flush takes them: a flush never holds every row's encoded form at once. */
+  private *emissionsOf(letters: Emission[], taken: DeclaredTaken[][]): Generator<Emission> {
+    yield* letters;
+    for (const records of taken) for (const t of records) yield* this.declaredEmissions(t);
   }
 
   /**
