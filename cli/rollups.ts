@@ -134,10 +134,9 @@ export function rollupsCommand(ctx: CliContext): Command {
         ctx.out(formatTable([['rollup', 'version', 'state', 'progress', 'complete', 'served'],
           ...out.map((o) => [o.rollup, String(o.version), o.coverage.state, `${Math.round(o.coverage.progress * 100)}%`, String(o.coverage.complete), String(o.served)])]));
         // An upgrade from the per-kind rollups (docs/rollups.md#upgrading-from-the-per-kind-rollups).
-        const upgraded = book.legacy();
-        if (upgraded.length > 0 && !name) {
-          const waiting = upgraded.filter((l) => !l.migrated).map((l) => `${l.record.topic}/${l.record.partition}`);
-          ctx.out(`upgrade from the per-kind rollups: old rows of ${upgraded.length - waiting.length} of ${upgraded.length} input partitions copied${waiting.length > 0 ? `; waiting: ${waiting.join(', ')}` : ''}\n`);
+        const upgrade = book.upgrade();
+        if (upgrade && !name) {
+          ctx.out(`upgrade from the per-kind rollups: old rows of ${upgrade.copied} of ${upgrade.partitions} input partitions copied${upgrade.waiting.length > 0 ? `; waiting: ${upgrade.waiting.join(', ')}` : ''}\n`);
         }
       }
     }));

@@ -101,7 +101,7 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   };
   app.get('/api/rollups', async (_req, res) => {
     const names = [...new Set((book.all() ?? []).map((s) => s.record.name))];
-    res.json({ rollups: await Promise.all(names.map(describe)) });
+    res.json({ rollups: await Promise.all(names.map(describe)), upgrade: book.upgrade() });
   });
   app.get('/api/rollups/:name', async (req, res) => {
     const name = String(req.params.name);

@@ -53,6 +53,11 @@ export const RESPONSES = {
       served: z.number().int().nullable(), declaration: declaration.optional(),
       versions: z.array(z.object({ version: z.number().int(), appliedAt: time.nullable().describe('null for a built-in rollup'), declaration, coverage })),
     })),
+    upgrade: z.object({
+      partitions: z.number().int().describe('input partitions that resumed from a commit of the per-kind rollups'),
+      copied: z.number().int().describe('of those, the partitions whose old rows a sink copied into the declared tables'),
+      waiting: z.array(z.string()).describe('topic/partition of the others'),
+    }).nullable().describe('an upgrade from the per-kind rollups; null when this pipeline never had them'),
   }),
   rollup: z.object({
     rollup: z.string(), version: z.number().int().nullable().describe('the version answering; null until one covers its history'),

@@ -202,11 +202,12 @@ describe('declared rollups on a running pipeline', () => {
     const fine = await fetchChecked(`${dashboard}/api/rollups/revenue_by_country_category?interval=1m`, '/api/rollups/{name}');
     expect([fine.status, (fine.body as { parameter: string }).parameter]).toEqual([400, 'interval']); // 1h windows cannot answer per minute
     expect((await fetchChecked(`${dashboard}/api/rollups/nope`, '/api/rollups/{name}')).status).toBe(404);
-    const listed = (await fetchChecked(`${dashboard}/api/rollups`, '/api/rollups')).body as { rollups: Array<{ name: string; served: number; builtin: boolean }> };
+    const listed = (await fetchChecked(`${dashboard}/api/rollups`, '/api/rollups')).body as { rollups: Array<{ name: string; served: number; builtin: boolean }>; upgrade: unknown };
     expect(listed.rollups.map((r) => [r.name, r.served, r.builtin])).toEqual([
       ['active_users', 1, true], ['orders', 1, true], ['products', 1, true],
       ['revenue_by_country_category', 2, false], ['signups_by_plan', 1, false], ['users', 1, true],
     ]);
+    expect(listed.upgrade).toBeNull(); // a pipeline that never ran the per-kind rollups
     const status = await runTributary(['rollups', 'status', 'revenue_by_country_category', '--json'], env);
     const versions = JSON.parse(status.stdout) as Array<{ version: number; served: boolean; coverage: { state: string } }>;
     expect(versions.map((v) => [v.version, v.served, v.coverage.state])).toEqual([[1, false, 'superseded'], [2, true, 'complete']]);

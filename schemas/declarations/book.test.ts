@@ -54,7 +54,10 @@ describe('DeclarationBook and the built-in rollups', () => {
     book.apply('legacy/x.orders/0', { topic: 'x.orders', partition: 0, segment: 3, rollupsEnd: { 0: 9 }, at: 1 });
     book.apply('legacy/x.users/2', { topic: 'x.users', partition: 2, segment: 0, rollupsEnd: {}, at: 1 });
     expect(book.legacy().map((l) => [l.record.topic, l.record.partition, l.migrated])).toEqual([['x.orders', 0, undefined], ['x.users', 2, undefined]]);
+    expect(book.upgrade()).toEqual({ partitions: 2, copied: 0, waiting: ['x.orders/0', 'x.users/2'] });
     book.apply('migrated/x.orders/0', { at: 2 });
     expect(book.legacy().map((l) => l.migrated?.at)).toEqual([2, undefined]);
+    expect(book.upgrade()).toEqual({ partitions: 2, copied: 1, waiting: ['x.users/2'] });
+    expect(new DeclarationBook([]).upgrade()).toBeNull();
   });
 });

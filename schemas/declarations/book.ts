@@ -134,6 +134,18 @@ export class DeclarationBook {
     return [...this.legacies.values()];
   }
 
+  /**
+   * How far an upgrade from the per-kind rollups got (docs/rollups.md#upgrading-from-the-per-kind-rollups):
+   * the input partitions that resumed from an old commit, those whose old rows a sink copied, and
+   * those still waiting (`topic/partition`). Null when this pipeline never had per-kind rollups.
+   */
+  upgrade(): { partitions: number; copied: number; waiting: string[] } | null {
+    const all = this.legacy();
+    if (all.length === 0) return null;
+    const waiting = all.filter((l) => !l.migrated).map((l) => `${l.record.topic}/${l.record.partition}`);
+    return { partitions: all.length, copied: all.length - waiting.length, waiting };
+  }
+
   onChange(listener: (state: VersionState, kind: Kind) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
