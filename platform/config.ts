@@ -215,6 +215,11 @@ export const envSchema = z.object({
    * 1,000,000-SKU cardinality bench peaked at 348 MiB (269 at 10,000; docs/benchmarks.md).
    */
   PROCESS_MAX_PENDING_ROWS: optional(positiveInt).default(10_000),
+  /**
+   * Bytes a declared rollup's backfill fetches per partition at a time (one partition at a time):
+   * smaller keeps the live path fresher while a backfill runs, larger backfills faster (docs/rollups.md).
+   */
+  PROCESS_BACKFILL_FETCH_BYTES: optional(z.coerce.number().int().min(1024)).default(64 * 1024),
   /** Port of the processor's /healthz, /readyz and /metrics (0: any free port). */
   PROCESS_PORT: optional(z.coerce.number().int().min(0).max(65535)).default(8092),
   /** Port of the standalone sink's /healthz, /readyz and /metrics (0: any free port). */
@@ -291,7 +296,7 @@ export interface Config {
     database: string;
   };
   topics: { users: string; orders: string; rollups: string; dlq: string };
-  processor: { groupId: string; segmentSize: number; flushIntervalMs: number; maxRowsPerPartition: number; maxPendingRows: number; port: number };
+  processor: { groupId: string; segmentSize: number; flushIntervalMs: number; maxRowsPerPartition: number; maxPendingRows: number; backfillFetchBytes: number; port: number };
   sink: { groupId: string; batchRows: number; batchDelayMs: number; port: number };
   /** Declared rollups: how long a dropped version's tables stay. */
   rollups: { dropGraceMs: number };
@@ -485,7 +490,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     topics: { users: e.TOPIC_USERS, orders: e.TOPIC_ORDERS, rollups: e.TOPIC_ROLLUPS, dlq: e.TOPIC_DLQ },
     processor: {
       groupId: e.PROCESS_GROUP_ID, segmentSize: e.SEGMENT_SIZE, flushIntervalMs: e.FLUSH_INTERVAL_MS,
-      maxRowsPerPartition: e.PROCESS_MAX_ROWS, maxPendingRows: e.PROCESS_MAX_PENDING_ROWS, port: e.PROCESS_PORT,
+      maxRowsPerPartition: e.PROCESS_MAX_ROWS, maxPendingRows: e.PROCESS_MAX_PENDING_ROWS, backfillFetchBytes: e.PROCESS_BACKFILL_FETCH_BYTES, port: e.PROCESS_PORT,
     },
     sink: { groupId: e.SINK_GROUP_ID, batchRows: e.SINK_BATCH_ROWS, batchDelayMs: e.SINK_BATCH_DELAY_MS, port: e.SINK_PORT },
     rollups: { dropGraceMs: e.ROLLUPS_DROP_GRACE_MS },

@@ -38,6 +38,8 @@ export interface ProcessorOptions {
   maxDirtyRows: number;
   /** Distinct rows an open chunk of one partition's segment holds before the next chunk starts (bounded memory). */
   maxRowsPerPartition: number;
+  /** A backfill's fetch size per partition (PROCESS_BACKFILL_FETCH_BYTES); BACKFILL_FETCH_BYTES when not given. */
+  backfillFetchBytes?: number;
   /** The bounds of an event (EVENT_LIMITS): a record beyond them is dead-lettered, as ingest would have refused it. */
   eventLimits: EventLimits;
   /**
@@ -155,7 +157,7 @@ export class StreamProcessor {
     this.consumer = await GroupConsumer.start(kafka, {
       groupId: options.groupId, topics: options.backfill ? [options.backfill.version.topic] : [options.topics.user, options.topics.order],
       sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-      maxBytesPerPartition: options.backfill ? BACKFILL_FETCH_BYTES : FETCH_BYTES_PER_PARTITION,
+      maxBytesPerPartition: options.backfill ? (options.backfillFetchBytes ?? BACKFILL_FETCH_BYTES) : FETCH_BYTES_PER_PARTITION,
       partitionsConsumedConcurrently: options.backfill ? 1 : PARTITIONS_AT_ONCE, eachBatchAutoResolve: false,
       eachBatch: (p) => this.eachBatch(p), onAssignment: (assignment) => this.onAssignment(assignment),
     });

@@ -26,6 +26,7 @@ export async function startProcessor(deps: { config: Config; kafka: Kafka; schem
     flushIntervalMs: config.processor.flushIntervalMs,
     maxDirtyRows: config.processor.maxPendingRows,
     maxRowsPerPartition: config.processor.maxRowsPerPartition,
+    backfillFetchBytes: config.processor.backfillFetchBytes,
     eventLimits: config.eventLimits,
   };
   const declarations = await openDeclarations({ kafka: deps.kafka, logger: deps.logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });

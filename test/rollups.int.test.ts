@@ -68,8 +68,9 @@ describe('declared rollups on a running pipeline', () => {
   });
 
   it('apply mid-stream, SIGKILL of the processor during the backfill: totals equal the ledger; v2 replaces v1 whole', async () => {
-    // Small segments: the handover falls mid-stream and the live path recomputes from it.
-    started = await spawnStart([], 'roll-key', undefined, { SEGMENT_SIZE: '300', ROLLUPS_DROP_GRACE_MS: '0' });
+    // Small segments: the handover falls mid-stream and the live path recomputes from it. The
+    // smallest backfill fetches: a backfill of this backlog alone takes about a second at the default.
+    started = await spawnStart([], 'roll-key', undefined, { SEGMENT_SIZE: '300', ROLLUPS_DROP_GRACE_MS: '0', PROCESS_BACKFILL_FETCH_BYTES: '1024' });
     const { ingest, dashboard, env } = started;
     const ledger = new Map<string, DemoEvent>();
     const shop = new DemoShop(91, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 });
@@ -125,9 +126,12 @@ describe('declared rollups on a running pipeline', () => {
       };
       let progress = 0;
       for (let kill = 0; kill < 3; kill++) {
-        // The first at a random point of its start; the others once it committed more than before.
-        if (kill === 0) await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 2500)));
-        else await waitFor(async () => ((c) => (c.progress > progress || c.state !== 'backfilling' ? true : undefined))(await coverageNow()), 'the backfill to go on', 90_000, 100);
+        // The first at a random point of its start, or as soon as it committed anything (a backlog
+        // this size can be backfilled within the random wait); the others once it committed more than before.
+        if (kill === 0) {
+          const until = Date.now() + Math.floor(Math.random() * 2500);
+          while (Date.now() < until && (await coverageNow()).progress === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+        } else await waitFor(async () => ((c) => (c.progress > progress || c.state !== 'backfilling' ? true : undefined))(await coverageNow()), 'the backfill to go on', 90_000, 100);
         const coverage = await coverageNow();
         progress = coverage.progress;
         states.push(`${coverage.state} ${coverage.progress}`);
