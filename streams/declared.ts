@@ -182,17 +182,16 @@ export class DeclaredState {
         this.held += 1;
       }
     }
-    const row = held;
     for (let i = 0; i < values.length; i++) {
       const m = values[i]!;
       const v = m.read(r, item);
       if (v === null) continue;
-      const cur = row.values[i]!;
-      row.values[i] = m.fn === 'count' || m.fn === 'sum' ? (cur ?? 0) + v : cur === null ? v : m.fn === 'min' ? Math.min(cur, v) : Math.max(cur, v);
+      const cur = held.values[i]!;
+      held.values[i] = m.fn === 'count' || m.fn === 'sum' ? (cur ?? 0) + v : cur === null ? v : m.fn === 'min' ? Math.min(cur, v) : Math.max(cur, v);
     }
-    row.rowVersion = offset;
+    held.rowVersion = offset;
     const received = r.receivedAt ?? null;
-    if (received !== null && (row.maxReceivedAt === null || received > row.maxReceivedAt)) row.maxReceivedAt = received;
+    if (received !== null && (held.maxReceivedAt === null || received > held.maxReceivedAt)) held.maxReceivedAt = received;
     for (let i = 0; i < distinct.length; i++) {
       const v = distinct[i]!(r, item);
       if (held.seen[i]!.has(v)) continue;

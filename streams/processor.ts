@@ -38,8 +38,13 @@ export interface ProcessorOptions {
   maxDirtyRows: number;
   /** Distinct rows an open chunk of one partition's segment holds before the next chunk starts (bounded memory). */
   maxRowsPerPartition: number;
-  /** A backfill's fetch size per partition (PROCESS_BACKFILL_FETCH_BYTES); BACKFILL_FETCH_BYTES when not given. */
-  backfillFetchBytes?: number;
+  /**
+   * A backfill's fetch size per partition (PROCESS_BACKFILL_FETCH_BYTES). A backfill shares its
+   * process (and event loop) with the live path: it takes one partition at a time in small
+   * fetches, so the live path's batches and flushes never wait behind a long stretch of backfill
+   * work (docs/benchmarks.md: freshness while a backfill runs).
+   */
+  backfillFetchBytes: number;
   /** The bounds of an event (EVENT_LIMITS): a record beyond them is dead-lettered, as ingest would have refused it. */
   eventLimits: EventLimits;
   /**
@@ -87,12 +92,6 @@ const PARTITIONS_AT_ONCE = 64;
  * the heap growth bound in cli/stages.ts) at 256–284 MiB, equally fast within the noise (docs/benchmarks.md).
  */
 const FETCH_BYTES_PER_PARTITION = 512 * 1024;
-/**
- * A backfill shares its process (and event loop) with the live path: it takes one partition at a
- * time in small fetches, so the live path's batches and flushes never wait behind a long stretch
- * of backfill work (docs/benchmarks.md: freshness while a backfill runs).
- */
-const BACKFILL_FETCH_BYTES = 64 * 1024;
 /** A killed processor's partitions move to another member after this long without a heartbeat. */
 const SESSION_TIMEOUT_MS = 10_000;
 const HEARTBEAT_INTERVAL_MS = 1000;
@@ -157,7 +156,7 @@ export class StreamProcessor {
     this.consumer = await GroupConsumer.start(kafka, {
       groupId: options.groupId, topics: options.backfill ? [options.backfill.version.topic] : [options.topics.user, options.topics.order],
       sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
-      maxBytesPerPartition: options.backfill ? (options.backfillFetchBytes ?? BACKFILL_FETCH_BYTES) : FETCH_BYTES_PER_PARTITION,
+      maxBytesPerPartition: options.backfill ? options.backfillFetchBytes : FETCH_BYTES_PER_PARTITION,
       partitionsConsumedConcurrently: options.backfill ? 1 : PARTITIONS_AT_ONCE, eachBatchAutoResolve: false,
       eachBatch: (p) => this.eachBatch(p), onAssignment: (assignment) => this.onAssignment(assignment),
     });
