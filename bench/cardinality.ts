@@ -1,5 +1,5 @@
 import { BUILTIN_ROLLUPS } from '../schemas/declarations/builtin';
-import { SOURCE_TOPICS } from '../schemas/declarations/format';
+import { sourceTopics } from '../schemas/declarations/format';
 import { connectAdmin } from '../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { freePort } from '../platform/local/ports';
@@ -58,7 +58,7 @@ export async function benchCardinality(env: BenchEnv, orders = Number(process.en
   await admin.disconnect();
   // Both event topics' partitions are owned, each with an open chunk of at most maxRows + one event's rows.
   // Each rollup's open chunk over each partition it reads (active_users reads both topics), plus one event's rows.
-  const chunks = PARTITIONS * BUILTIN_ROLLUPS.reduce((n, d) => n + SOURCE_TOPICS[d.source].length, 0);
+  const chunks = PARTITIONS * BUILTIN_ROLLUPS.reduce((n, d) => n + sourceTopics(d.source).length, 0);
   const rowBound = chunks * (maxRows + ITEMS) + maxPendingRows + 64 * (2 + ITEMS);
   return { orders, distinctSkus: orders * ITEMS, distinctUsers: orders, segmentSize, maxRows, maxPendingRows, rowBound, peakOpenRows, peakMemoryMiB: peak, seconds, rollupRecords };
 }

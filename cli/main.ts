@@ -11,6 +11,7 @@ import { replayCommand } from './replay';
 import { lagCommand } from './lag';
 import { dlqCommand } from './dlq';
 import { rollupsCommand } from './rollups';
+import { eventsCommand } from './events';
 
 /**
  * `tributary <command>`: every stage and operator tool behind one binary. This folder is the
@@ -23,7 +24,7 @@ export function buildProgram(ctx: CliContext): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false });
   for (const command of [
-    startCommand(ctx), demoCommand(ctx), replayCommand(ctx), lagCommand(ctx), dlqCommand(ctx), rollupsCommand(ctx), kafkaCommand(ctx), topicsCommand(ctx),
+    startCommand(ctx), demoCommand(ctx), replayCommand(ctx), lagCommand(ctx), dlqCommand(ctx), rollupsCommand(ctx), eventsCommand(ctx), kafkaCommand(ctx), topicsCommand(ctx),
     registryCommand(ctx), ingestCommand(ctx), bridgeCommand(ctx), processCommand(ctx), sinkCommand(ctx), dashboardCommand(ctx),
   ]) program.addCommand(command);
   // Commander's own errors and help go through the context too, and throw instead of exiting.

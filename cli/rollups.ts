@@ -4,7 +4,7 @@ import { createLogger } from '../platform/logger';
 import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { backfillGroup, bookKey, type DeclarationBook, type VersionRecord } from '../schemas/declarations/book';
 import { loadDeclarations } from '../schemas/declarations/files';
-import { SOURCE_TOPICS, type DeclaredSource } from '../schemas/declarations/format';
+import { sourceTopics } from '../schemas/declarations/format';
 import { BUILTIN_NAMES } from '../schemas/declarations/builtin';
 import { openDeclarations } from '../schemas/declarations/log';
 import type { JsonLog } from '../platform/kafka/json-log';
@@ -17,7 +17,8 @@ import type { CliContext } from './context';
 export const MAX_LIVE_VERSIONS = 30;
 
 
-async function withDeclarations<T>(ctx: CliContext, run: (d: { config: Config; admin: Admin; book: DeclarationBook; log: JsonLog }) => Promise<T>, given?: { config: Config; kafka: Kafka }): Promise<T> {
+/** Runs `run` with the declarations topic read whole (the book, with the event plan) and a log to append to. */
+export async function withDeclarations<T>(ctx: CliContext, run: (d: { config: Config; admin: Admin; book: DeclarationBook; log: JsonLog }) => Promise<T>, given?: { config: Config; kafka: Kafka }): Promise<T> {
   const config = given?.config ?? loadConfig(ctx.env);
   const logger = createLogger('warn', 'rollups', config.logFormat);
   const kafka = given?.kafka ?? createKafka({ config: config.kafka, logger, clientId: 'tributary-rollups' });
@@ -63,9 +64,10 @@ async function handovers(admin: Admin, topic: string, segmentSize: number, fromT
  * handovers. Returns what it printed. `tributary start --rollups <dir>` calls it too.
  */
 export async function applyDeclarations(ctx: CliContext, target: string, opts: { from?: number; dryRun?: boolean }, given?: { config: Config; kafka: Kafka }): Promise<string> {
-  const loaded = loadDeclarations(target, BUILTIN_NAMES);
-  if (!loaded.ok) throw new Error(`${loaded.problems.length === 1 ? 'a declaration is' : `${loaded.problems.length} problems in the declarations are`} refused, nothing applied:\n${loaded.problems.join('\n')}`);
   return withDeclarations(ctx, async ({ config, admin, book, log }) => {
+    // A rollup over a declared event type reads that type's properties as the plan has them now.
+    const loaded = loadDeclarations(target, BUILTIN_NAMES, (name) => book.events.latest(name)?.record.declaration);
+    if (!loaded.ok) throw new Error(`${loaded.problems.length === 1 ? 'a declaration is' : `${loaded.problems.length} problems in the declarations are`} refused, nothing applied:\n${loaded.problems.join('\n')}`);
     const plans = loaded.declarations.map(({ file: _, ...d }) => ({ d, plan: book.plan(d) }));
     const added = plans.filter((p) => 'version' in p.plan).length;
     const live = book.live().filter((s) => !s.record.builtin).length;
@@ -77,7 +79,7 @@ export async function applyDeclarations(ctx: CliContext, target: string, opts: {
         rows.push([d.name, String(plan.existing.record.version), 'unchanged', d.source, '']);
         continue;
       }
-      const topic = config.topics[SOURCE_TOPICS[d.source as DeclaredSource][0]];
+      const topic = config.topics[sourceTopics(d.source)[0]!];
       const record: VersionRecord = {
         name: d.name, version: plan.version, declaration: d, appliedAt: Date.now(), topic, segmentSize: config.processor.segmentSize,
         ...(await handovers(admin, topic, config.processor.segmentSize, opts.from)), fromTime: opts.from ?? null,

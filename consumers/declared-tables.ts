@@ -1,6 +1,7 @@
 import type { RollupDeclaration } from '../schemas/declarations/format';
 import { setsTableOf, tableOf, type DeclaredRow } from '../schemas/declarations/row';
 import { chTime } from '../platform/clickhouse/time';
+import { formatDecimal } from '../schemas/events/format';
 
 /**
  * The tables of a declared rollup version (docs/rollups.md#tables), one set per version so a
@@ -25,7 +26,11 @@ export function declaredTableStatements(db: string, d: RollupDeclaration, versio
   const dimNames = d.dimensions.map((x) => `\`${x.column}\``);
   const out: string[] = [];
   if (valueMeasures(d).length > 0) {
-    const measures = valueMeasures(d).map((m) => `\`${m.column}\` ${m.fn === 'min' || m.fn === 'max' ? 'Nullable(Int64)' : 'Int64'}`);
+    // A measure of a decimal property keeps its scale (its rows carry the unscaled value).
+    const measures = valueMeasures(d).map((m) => {
+      const type = m.scale !== undefined ? `Decimal(18, ${m.scale})` : 'Int64';
+      return `\`${m.column}\` ${m.fn === 'min' || m.fn === 'max' ? `Nullable(${type})` : type}`;
+    });
     out.push(`CREATE TABLE IF NOT EXISTS ${t} (
       topic LowCardinality(String), partition UInt16, segment UInt64, chunk UInt32, window_start DateTime64(3, 'UTC'),
       ${[...dims, ...measures].join(', ')}${dims.length + measures.length > 0 ? ',' : ''}
@@ -50,6 +55,16 @@ export function dropDeclaredStatements(db: string, name: string, version: number
   return [viewOf(name, version), inputOf(name, version), setsTableOf(name, version), tableOf(name, version)].map((t) => `DROP TABLE IF EXISTS ${db}.${t}`);
 }
 
+/** A row's values as their columns take them: a decimal measure's unscaled value as its exact decimal text. */
+function measureValues(row: DeclaredRow, d: RollupDeclaration): Array<number | string | null> {
+  const measures = valueMeasures(d);
+  if (!measures.some((m) => m.scale !== undefined)) return row.values;
+  return row.values.map((v, i) => {
+    const scale = measures[i]?.scale;
+    return v === null || scale === undefined ? v : formatDecimal(v, scale);
+  });
+}
+
 /** A declared row as one JSONCompactEachRow line: its table, the columns and their values. */
 export function declaredTableRow(row: DeclaredRow, d: RollupDeclaration): { table: string; columns: [string, ...string[]]; values: unknown[] } {
   const dims = d.dimensions.map((x) => x.column);
@@ -59,6 +74,6 @@ export function declaredTableRow(row: DeclaredRow, d: RollupDeclaration): { tabl
   return {
     table: tableOf(row.rollup, row.version),
     columns: ['topic', 'partition', 'segment', 'chunk', 'window_start', ...dims, ...valueMeasures(d).map((m) => m.column), 'version', 'max_received_at'],
-    values: [row.topic, row.partition, row.segment, row.chunk, chTime(row.windowStart), ...row.dims, ...row.values, row.rowVersion, row.maxReceivedAt === null ? null : chTime(row.maxReceivedAt)],
+    values: [row.topic, row.partition, row.segment, row.chunk, chTime(row.windowStart), ...row.dims, ...measureValues(row, d), row.rowVersion, row.maxReceivedAt === null ? null : chTime(row.maxReceivedAt)],
   };
 }

@@ -199,6 +199,7 @@ export const envSchema = z.object({
   TOPIC_ORDERS: optional(topicName).default('events.orders'),
   TOPIC_ROLLUPS: optional(topicName).default('rollups'),
   TOPIC_DLQ: optional(topicName).default('events.dlq'),
+  TOPIC_CUSTOM: optional(topicName).default('events.custom'),
   /** Consumer group of the stream processor. */
   PROCESS_GROUP_ID: optional(z.string().min(1)).default('tributary-rollups'),
   /** Offsets per segment (S in docs/processing.md): a restart recomputes at most two segments per partition. */
@@ -295,7 +296,8 @@ export interface Config {
     password: string;
     database: string;
   };
-  topics: { users: string; orders: string; rollups: string; dlq: string };
+  /** `custom`: the topic of every declared event type (docs/events.md). */
+  topics: { users: string; orders: string; custom: string; rollups: string; dlq: string };
   processor: { groupId: string; segmentSize: number; flushIntervalMs: number; maxRowsPerPartition: number; maxPendingRows: number; backfillFetchBytes: number; port: number };
   sink: { groupId: string; batchRows: number; batchDelayMs: number; port: number };
   /** Declared rollups: how long a dropped version's tables stay. */
@@ -487,7 +489,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       password: e.CLICKHOUSE_PASSWORD,
       database: e.CLICKHOUSE_DATABASE,
     },
-    topics: { users: e.TOPIC_USERS, orders: e.TOPIC_ORDERS, rollups: e.TOPIC_ROLLUPS, dlq: e.TOPIC_DLQ },
+    topics: { users: e.TOPIC_USERS, orders: e.TOPIC_ORDERS, custom: e.TOPIC_CUSTOM, rollups: e.TOPIC_ROLLUPS, dlq: e.TOPIC_DLQ },
     processor: {
       groupId: e.PROCESS_GROUP_ID, segmentSize: e.SEGMENT_SIZE, flushIntervalMs: e.FLUSH_INTERVAL_MS,
       maxRowsPerPartition: e.PROCESS_MAX_ROWS, maxPendingRows: e.PROCESS_MAX_PENDING_ROWS, backfillFetchBytes: e.PROCESS_BACKFILL_FETCH_BYTES, port: e.PROCESS_PORT,

@@ -1,5 +1,6 @@
 import { convertEvent, MAX_JSON_DEPTH, nestedDeeperThan, type FieldError } from '../schemas/validation';
 import type { PipelineEvent } from '../schemas/catalog';
+import type { EventPlan } from '../schemas/events/plan';
 import type { EventLimits } from '../schemas/limits';
 import { recordBytes, type BatchLimits } from '../platform/kafka/batch-limit';
 import type { OutgoingRecord } from '../platform/kafka/client';
@@ -49,6 +50,8 @@ export interface ConvertAllOptions {
   origin: string | null;
   /** The decoded body's size: events are measured only when it could hold a too-large one. */
   bodyBytes: number;
+  /** The declared event types (docs/events.md). */
+  plan?: Pick<EventPlan, 'latest'>;
 }
 
 /**
@@ -81,12 +84,30 @@ export function convertAll(events: unknown[], limits: ContractLimits, options: C
     }
     const size = options.bodyBytes > limits.maxEventBytes ? Buffer.byteLength(JSON.stringify(raw) ?? '') : 0;
     if (size > limits.maxEventBytes) throw new Rejection(413, 'event_too_large', { error: 'payload_too_large', message: `event ${index} is ${size} bytes, the limit is ${limits.maxEventBytes}`, index });
-    const result = convertEvent(raw, { newEventId: () => options.newEventId(index), receivedAt: options.receivedAt, origin: options.origin, limits: limits.event });
-    if (result.ok) converted.push(result.kind === 'user' ? { kind: 'user', record: result.record } : { kind: 'order', record: result.record });
+    const result = convertEvent(raw, { newEventId: () => options.newEventId(index), receivedAt: options.receivedAt, origin: options.origin, limits: limits.event, plan: options.plan });
+    if (result.ok) {
+      const { ok: _, ...event } = result;
+      converted.push(event as PipelineEvent);
+    }
     else errors.push(...result.errors.map((e) => ({ index, ...e })));
   });
   if (errors.length > 0) {
     throw new Rejection(400, 'invalid_event', { error: 'invalid_events', message: `${errors.length} problem(s) in ${new Set(errors.map((e) => e.index)).size} event(s); nothing was accepted`, errors });
   }
   return converted;
+}
+
+/**
+ * `convert()`, and once more after reading the declarations topic to its end when it refused an
+ * event's type: a type applied before the request was sent is never refused as unknown.
+ */
+export async function convertKnowingPlan<T>(convert: () => T, plan: Pick<EventPlan, 'sync'> | undefined): Promise<T> {
+  try {
+    return convert();
+  } catch (err) {
+    const unknownType = err instanceof Rejection && (err.body.errors as IndexedError[] | undefined)?.some((e) => e.path === 'type');
+    if (!unknownType || !plan) throw err;
+  }
+  await plan.sync();
+  return convert();
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import avro from 'avsc';
+import type { CustomEvent } from './events/avro';
 
 /**
  * The Avro schemas of the public contract, read from the .avsc files beside this module, and
@@ -88,8 +89,15 @@ export interface OrderEvent {
   origin: string | null;
 }
 
-/** A user or an order event, tagged with its kind: what ingest encodes and the processor decodes. */
-export type PipelineEvent = { kind: 'user'; record: UserEvent } | { kind: 'order'; record: OrderEvent };
+/**
+ * A user, an order or a declared event (docs/events.md), tagged with its kind: what ingest
+ * encodes and the processor decodes. A declared one carries its type and the schema id of the
+ * version it was written with.
+ */
+export type PipelineEvent =
+  | { kind: 'user'; record: UserEvent }
+  | { kind: 'order'; record: OrderEvent }
+  | { kind: 'custom'; type: string; schemaId: number; record: CustomEvent };
 
 export interface DeadLetter {
   source: string;

@@ -1,4 +1,5 @@
-import type { OrderEvent, UserEvent } from './catalog';
+import type { OrderEvent, PipelineEvent, UserEvent } from './catalog';
+import type { CustomEvent } from './events/avro';
 
 /**
  * When two events are the same event. An eventId is unique per origin (the write key or bridge
@@ -37,6 +38,28 @@ export function contentFingerprint(record: UserEvent | OrderEvent): number {
     const keys = Object.keys(record.properties);
     if (keys.length > 1) keys.sort();
     for (const key of keys) h = mix(mix(h, key), record.properties[key]!);
+  }
+  return h >>> 0;
+}
+
+/** The fingerprint of any event: contentFingerprint, or customFingerprint for a declared type. */
+export function fingerprintOf(event: PipelineEvent): number {
+  return event.kind === 'custom' ? customFingerprint(event.type, event.record) : contentFingerprint(event.record);
+}
+
+/**
+ * contentFingerprint of a declared event: its type, time, user and the properties that hold a
+ * value, by name (a version that added an optional property, absent here, fingerprints alike).
+ */
+export function customFingerprint(type: string, record: CustomEvent): number {
+  let h = mixNumber(0x811c9dc5, record.occurredAt);
+  h = mix(mix(h, type), record.userId);
+  const keys = Object.keys(record.properties).filter((k) => record.properties[k] !== null);
+  if (keys.length > 1) keys.sort();
+  for (const key of keys) {
+    const v = record.properties[key]!;
+    h = mix(h, key);
+    h = typeof v === 'number' ? mixNumber(h, v) : mix(h, Buffer.isBuffer(v) ? v.toString('hex') : String(v));
   }
   return h >>> 0;
 }

@@ -2,6 +2,8 @@ import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../platform/config';
 import type { OrderEvent, UserEvent } from './catalog';
 import type { FieldError } from './validation';
 import { isCountry, isCurrency } from './codes';
+import { decimalValue, type CustomEvent } from './events/avro';
+import { formatDecimal, type EventTypeDeclaration } from './events/format';
 
 /**
  * The bounds every accepted event keeps, whichever way it came in (HTTP, a bridge, the producer
@@ -110,6 +112,45 @@ export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, lim
   if (itemsTotal > limits.amountCents) add('items', `the lines' total (quantity × unitPriceCents) is above ${limits.amountCents}`);
   if (o.type === 'order_placed' && (o.amountCents === null || o.items.length === 0)) {
     add(o.amountCents === null ? 'amountCents' : 'items', 'required for order_placed');
+  }
+  return errors;
+}
+
+/**
+ * The rules of a declared event type (schemas/events/format.ts) and of every event's envelope,
+ * checked on a record that has already matched its type's Avro schema: bounded, well-formed ids,
+ * plausible times, each property within its declared bounds. Deterministic: the processor
+ * re-checks a record by the version it was written with, on every recomputation.
+ */
+export function customEventErrors(record: CustomEvent, declaration: EventTypeDeclaration, limits: EventLimits): FieldError[] {
+  const errors: FieldError[] = [];
+  const add = (path: string, message: string) => errors.push({ path, message });
+  if (!(record.occurredAt >= EARLIEST_TIME && record.occurredAt < LATEST_TIME)) add('occurredAt', 'out of range: before 2000 or after 2099');
+  if (record.receivedAt !== null && !(record.receivedAt >= EARLIEST_TIME && record.receivedAt < LATEST_TIME)) add('receivedAt', 'out of range: before 2000 or after 2099');
+  checkName(errors, 'eventId', record.eventId, limits.eventId, true);
+  checkName(errors, 'userId', record.userId, limits.userId, true);
+  for (const p of declaration.properties) {
+    const value = record.properties[p.name];
+    if (value === null || value === undefined) continue;
+    const path = `properties.${p.name}`;
+    switch (p.type) {
+      case 'string':
+        checkText(errors, path, value as string, p.maxLength!);
+        break;
+      case 'long':
+        if (!((value as number) >= p.min! && (value as number) <= p.max!)) add(path, `out of bounds: ${String(value)} is not within ${p.min}..${p.max}`);
+        break;
+      case 'decimal': {
+        const n = Buffer.isBuffer(value) ? decimalValue(value) : NaN;
+        if (!(n >= p.min! && n <= p.max!)) add(path, `out of bounds: ${Number.isNaN(n) ? 'too large' : formatDecimal(n, p.scale!)} is not within ${formatDecimal(p.min!, p.scale!)}..${formatDecimal(p.max!, p.scale!)}`);
+        break;
+      }
+      case 'timestamp':
+        if (!((value as number) >= EARLIEST_TIME && (value as number) < LATEST_TIME)) add(path, 'out of range: before 2000 or after 2099');
+        break;
+      default:
+        break; // boolean, enum: the schema says it all
+    }
   }
   return errors;
 }

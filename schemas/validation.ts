@@ -1,6 +1,9 @@
 import type avro from 'avsc';
 import { ORDER_EVENT_TYPES, SCHEMAS, USER_EVENT_TYPES, type OrderEvent, type UserEvent } from './catalog';
-import { DEFAULT_EVENT_LIMITS, EARLIEST_TIME, eventLimitErrors, type EventLimits } from './limits';
+import { customEventErrors, DEFAULT_EVENT_LIMITS, EARLIEST_TIME, eventLimitErrors, type EventLimits } from './limits';
+import { decimalBytes, type CustomEvent, type PropertyValue } from './events/avro';
+import { parseDecimal, type PropertyDeclaration } from './events/format';
+import type { EventPlan, EventTypeVersion } from './events/plan';
 
 /**
  * JSON (as posted to the ingestion endpoint or published to a bridged queue) → an Avro record
@@ -15,6 +18,7 @@ export interface FieldError {
 export type Conversion =
   | { ok: true; kind: 'user'; record: UserEvent }
   | { ok: true; kind: 'order'; record: OrderEvent }
+  | { ok: true; kind: 'custom'; type: string; schemaId: number; record: CustomEvent }
   | { ok: false; errors: FieldError[] };
 
 export interface ConvertOptions {
@@ -25,6 +29,8 @@ export interface ConvertOptions {
   /** Stamped as origin: who accepted the event (a write key's id, a bridge's source). eventIds are unique per origin. */
   origin?: string | null;
   limits?: EventLimits;
+  /** The declared event types (docs/events.md): a type of none of the built-in families is looked up here. */
+  plan?: Pick<EventPlan, 'latest'>;
 }
 
 /** Nesting deeper than any event can be (a batch → an order → items → an item). */
@@ -48,7 +54,9 @@ export function convertEvent(input: unknown, options: ConvertOptions = {}): Conv
   const type = raw.type;
   const kind = typeof type === 'string' && userTypes.has(type) ? 'user' : typeof type === 'string' && orderTypes.has(type) ? 'order' : undefined;
   if (!kind) {
-    return { ok: false, errors: [{ path: 'type', message: `expected one of ${[...userTypes, ...orderTypes].join(', ')}, got ${JSON.stringify(type ?? null)}` }] };
+    const declared = typeof type === 'string' ? options.plan?.latest(type) : undefined;
+    if (declared) return convertCustom(raw, declared, options);
+    return { ok: false, errors: [{ path: 'type', message: `expected one of ${[...userTypes, ...orderTypes].join(', ')} or a declared event type (tributary events list), got ${typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : JSON.stringify(type ?? null)}` }] };
   }
   const schema = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
   const errors: FieldError[] = [];
@@ -96,6 +104,78 @@ export function convertEvent(input: unknown, options: ConvertOptions = {}): Conv
   if (errors.length === 0) errors.push(...eventLimitErrors(kind, record as unknown as UserEvent | OrderEvent, options.limits ?? DEFAULT_EVENT_LIMITS));
   if (errors.length > 0) return { ok: false, errors };
   return kind === 'user' ? { ok: true, kind, record: record as unknown as UserEvent } : { ok: true, kind, record: record as unknown as OrderEvent };
+}
+
+/** The fields a declared event may carry besides its properties. */
+const CUSTOM_FIELDS = new Set(['type', 'eventId', 'userId', 'occurredAt', 'receivedAt', 'properties']);
+
+/** JSON → a declared event of `version`'s type: the envelope, then each property converted to its Avro value. */
+function convertCustom(raw: Record<string, unknown>, version: EventTypeVersion, options: ConvertOptions): Conversion {
+  const { declaration } = version.record;
+  const errors: FieldError[] = [];
+  for (const name in raw) {
+    if (!Object.hasOwn(raw, name)) continue;
+    if (name === 'origin') errors.push({ path: name, message: 'set by Tributary (the write key or bridge that accepted the event), not by the sender' });
+    else if (!CUSTOM_FIELDS.has(name)) errors.push({ path: name.slice(0, 64), message: `unknown field for ${declaration.name} events: properties go under "properties"` });
+  }
+  const eventId = raw.eventId ?? options.newEventId?.();
+  if (typeof eventId !== 'string') errors.push({ path: 'eventId', message: eventId === undefined || eventId === null ? 'required' : `expected string, got ${typeof eventId}` });
+  if (typeof raw.userId !== 'string') errors.push({ path: 'userId', message: raw.userId === undefined || raw.userId === null ? 'required' : `expected string, got ${typeof raw.userId}` });
+  const occurredAt = parseTimestamp(raw.occurredAt);
+  if (typeof occurredAt === 'string') errors.push({ path: 'occurredAt', message: occurredAt });
+  let receivedAt: number | string | null = options.receivedAt ?? null;
+  if (options.receivedAt === undefined && raw.receivedAt !== undefined && raw.receivedAt !== null) receivedAt = parseTimestamp(raw.receivedAt);
+  if (typeof receivedAt === 'string') errors.push({ path: 'receivedAt', message: receivedAt });
+  const given = raw.properties ?? {};
+  const properties: Record<string, PropertyValue> = {};
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) errors.push({ path: 'properties', message: 'expected an object of the declared properties' });
+  else {
+    const input = given as Record<string, unknown>;
+    const declared = new Set(declaration.properties.map((p) => p.name));
+    for (const name in input) {
+      if (Object.hasOwn(input, name) && !declared.has(name)) {
+        errors.push({ path: `properties.${name.slice(0, 64)}`, message: `not a property of ${declaration.name} (declared: ${[...declared].join(', ') || 'none'})` });
+      }
+    }
+    for (const p of declaration.properties) {
+      const converted = convertProperty(p, input[p.name]);
+      if (typeof converted === 'object' && converted !== null && 'error' in converted) errors.push({ path: `properties.${p.name}`, message: converted.error });
+      else properties[p.name] = converted;
+    }
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  const record: CustomEvent = { eventId: eventId as string, userId: raw.userId as string, occurredAt: occurredAt as number, receivedAt: receivedAt as number | null, origin: options.origin ?? null, properties };
+  errors.push(...customEventErrors(record, declaration, options.limits ?? DEFAULT_EVENT_LIMITS));
+  if (errors.length > 0) return { ok: false, errors };
+  return { ok: true, kind: 'custom', type: declaration.name, schemaId: version.record.schemaId, record };
+}
+
+/** One property's JSON value as its Avro value; absent or null: its default (an error when required). */
+function convertProperty(p: PropertyDeclaration, value: unknown): PropertyValue | { error: string } {
+  if (value === undefined || value === null) {
+    if (p.required) return { error: 'required' };
+    return p.type === 'decimal' && p.default !== null ? decimalBytes(p.default as number) : p.default;
+  }
+  const got = Array.isArray(value) ? 'array' : typeof value;
+  switch (p.type) {
+    case 'string':
+      return typeof value === 'string' ? value : { error: `expected a string, got ${got}` };
+    case 'boolean':
+      return typeof value === 'boolean' ? value : { error: `expected true or false, got ${got}` };
+    case 'long':
+      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return { error: `expected an integer, got ${got === 'number' ? String(value) : got}` };
+      return value;
+    case 'decimal': {
+      const n = parseDecimal(value, p.scale!);
+      return typeof n === 'string' ? { error: n } : decimalBytes(n);
+    }
+    case 'timestamp': {
+      const t = parseTimestamp(value);
+      return typeof t === 'string' ? { error: t } : t;
+    }
+    case 'enum':
+      return typeof value === 'string' && p.values!.includes(value) ? value : { error: `expected one of ${p.values!.slice(0, 20).join(', ')}${p.values!.length > 20 ? '…' : ''}, got ${JSON.stringify(typeof value === 'string' ? value.slice(0, 64) : value)}` };
+  }
 }
 
 const ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;

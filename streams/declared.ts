@@ -1,5 +1,6 @@
 import type { OrderEvent, OrderItem, PipelineEvent, UserEvent } from '../schemas/catalog';
-import { WINDOWS, type RollupDeclaration } from '../schemas/declarations/format';
+import { isEventTypeSource, WINDOWS, type PinnedProperty, type RollupDeclaration } from '../schemas/declarations/format';
+import { decimalValue, type CustomEvent } from '../schemas/events/avro';
 import { declaredRowKey, type DeclaredRow } from '../schemas/declarations/row';
 import { OTHER } from '../schemas/rollup';
 import { BLOCK_OFFSETS, BLOCK_ROWS, segmentOf } from './partition';
@@ -23,20 +24,45 @@ const NUMBER: Record<string, Num> = {
   unitPriceCents: (_r, i) => i?.unitPriceCents ?? null,
   revenueCents: (_r, i) => (i ? i.quantity * i.unitPriceCents : null),
 };
-const text = (field: string): Text => {
+const text = (field: string, pinned: Record<string, PinnedProperty> | undefined): Text => {
   if (field.startsWith('properties.')) {
     const name = field.slice('properties.'.length);
-    return (r) => (r as UserEvent).properties?.[name] ?? '';
+    const p = pinned?.[name];
+    if (!p) return (r) => (r as UserEvent).properties?.[name] ?? '';
+    // A declared type's property: absent (written before it existed) reads as its pinned default; null as ''.
+    const fallback = p.default === null ? '' : String(p.default);
+    return (r) => {
+      const v = (r as unknown as CustomEvent).properties[name];
+      return v === undefined ? fallback : v === null ? '' : String(v);
+    };
   }
   return TEXT[field]!;
+};
+const number = (field: string, pinned: Record<string, PinnedProperty> | undefined): Num => {
+  const p = field.startsWith('properties.') ? pinned?.[field.slice('properties.'.length)] : undefined;
+  if (!p) return NUMBER[field]!;
+  const name = field.slice('properties.'.length);
+  const fallback = typeof p.default === 'number' ? p.default : null;
+  // A decimal travels as its Avro bytes and counts as its unscaled value (the measure keeps its scale).
+  if (p.type === 'decimal') {
+    return (r) => {
+      const v = (r as unknown as CustomEvent).properties[name];
+      return v === undefined ? fallback : v === null ? null : decimalValue(v as Buffer);
+    };
+  }
+  return (r) => {
+    const v = (r as unknown as CustomEvent).properties[name];
+    return v === undefined ? fallback : (v as number | null);
+  };
 };
 
 /** A declaration made into functions once: what the processor runs per event. */
 export interface CompiledRollup {
   declaration: RollupDeclaration;
   version: number;
-  /** The events it reads: user or order events, or both (`any`: source events). */
-  kind: 'user' | 'order' | 'any';
+  /** The events it reads: user or order events, or both (`any`: source events), or one declared type (`custom`, `eventType`). */
+  kind: 'user' | 'order' | 'any' | 'custom';
+  eventType: string | undefined;
   lines: boolean;
   windowMs: number;
   /** Whether an event (a line) counts; undefined when every one does (no types, no filter: nothing to call per event). */
@@ -48,19 +74,22 @@ export interface CompiledRollup {
 }
 
 export function compileRollup(declaration: RollupDeclaration, version: number): CompiledRollup {
-  const filters: Array<{ read: Text; values: Set<string> }> = Object.entries(declaration.filter ?? {}).map(([f, vs]) => ({ read: text(f), values: new Set(vs) }));
+  const pinned = declaration.properties;
+  const filters: Array<{ read: Text; values: Set<string> }> = Object.entries(declaration.filter ?? {}).map(([f, vs]) => ({ read: text(f, pinned), values: new Set(vs) }));
   const types = declaration.types ? new Set(declaration.types) : undefined;
+  const custom = isEventTypeSource(declaration.source);
   return {
     declaration, version,
-    kind: declaration.source === 'users' ? 'user' : declaration.source === 'events' ? 'any' : 'order',
+    kind: custom ? 'custom' : declaration.source === 'users' ? 'user' : declaration.source === 'events' ? 'any' : 'order',
+    eventType: custom ? declaration.source : undefined,
     lines: declaration.source === 'order_lines',
     windowMs: WINDOWS[declaration.window],
     accepts: !types && filters.length === 0 ? undefined
       : filters.length === 0 ? (r) => types!.has(r.type)
         : (r, item) => (!types || types.has(r.type)) && filters.every((f) => f.values.has(f.read(r, item))),
-    dims: declaration.dimensions.map((d) => text(d.field)),
-    values: declaration.measures.filter((m) => m.fn !== 'distinct').map((m) => ({ fn: m.fn as 'count' | 'sum' | 'min' | 'max', read: m.fn === 'count' ? () => 1 : NUMBER[m.field!]! })),
-    distinct: declaration.measures.filter((m) => m.fn === 'distinct').map((m) => text(m.field!)),
+    dims: declaration.dimensions.map((d) => text(d.field, pinned)),
+    values: declaration.measures.filter((m) => m.fn !== 'distinct').map((m) => ({ fn: m.fn as 'count' | 'sum' | 'min' | 'max', read: m.fn === 'count' ? () => 1 : number(m.field!, pinned) })),
+    distinct: declaration.measures.filter((m) => m.fn === 'distinct').map((m) => text(m.field!, pinned)),
   };
 }
 
@@ -144,6 +173,7 @@ export class DeclaredState {
   /** Counts one event that is not a duplicate, if it is at or past `from` and the rollup takes it. */
   apply(offset: number, event: PipelineEvent): void {
     if (offset < this.from || (event.kind !== this.rollup.kind && this.rollup.kind !== 'any')) return;
+    if (event.kind === 'custom' && event.type !== this.rollup.eventType) return;
     const seg = segmentOf(offset, this.segmentSize);
     if (seg !== this.segment) {
       this.closeChunk();

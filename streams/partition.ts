@@ -1,5 +1,5 @@
 import type { PipelineEvent } from '../schemas/catalog';
-import { contentFingerprint } from '../schemas/identity';
+import { fingerprintOf } from '../schemas/identity';
 import { IdTable, hashId } from './id-table';
 
 /**
@@ -64,13 +64,13 @@ export class PartitionState {
     const hash = hashId(origin, eventId);
     if (offset < this.seedUntil) {
       // Seeding: the previous segment's ids, so a retry straddling the boundary is still caught.
-      if (this.previousIds.get(hash, origin, eventId) === undefined) this.previousIds.add(hash, origin, eventId, contentFingerprint(event.record));
+      if (this.previousIds.get(hash, origin, eventId) === undefined) this.previousIds.add(hash, origin, eventId, fingerprintOf(event));
       this.position = offset + 1;
       return 'seeded';
     }
     this.advanceTo(offset);
     this.position = offset + 1;
-    const fingerprint = contentFingerprint(event.record);
+    const fingerprint = fingerprintOf(event);
     const seen = this.currentIds.get(hash, origin, eventId) ?? this.previousIds.get(hash, origin, eventId);
     if (seen !== undefined) {
       if (seen !== fingerprint) return 'conflict';

@@ -5,17 +5,20 @@ import { retry } from '../platform/retry';
 import { readBatchLimits, recordBytes } from '../platform/kafka/batch-limit';
 import { type Admin, type EachBatchPayload, type Kafka, type KafkaMessage, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
+import { optionalTopic } from '../platform/kafka/topics';
 import { partitionForKey } from '../platform/kafka/partitioner';
-import { SCHEMAS, type PipelineEvent } from '../schemas/catalog';
+import { SCHEMAS, type OrderEvent, type PipelineEvent, type UserEvent } from '../schemas/catalog';
+import type { CustomEvent } from '../schemas/events/avro';
+import { decodeBody, schemaIdOf, type WireFormatError } from '../schemas/wire';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
-import { eventLimitErrors, type EventLimits } from '../schemas/limits';
-import type { RecordOutcome } from '../schemas/outcome';
+import { customEventErrors, eventLimitErrors, type EventLimits } from '../schemas/limits';
+import { deadLettered, taken, type RecordOutcome } from '../schemas/outcome';
 import { includedRollups, processedMetadata } from '../schemas/progress';
 import { DeclarationBook, legacyKey, type LegacyRecord, type VersionRecord, type VersionState } from '../schemas/declarations/book';
 import { declaredRowKey, versionId, type DeclaredRow } from '../schemas/declarations/row';
 import type { JsonLog } from '../platform/kafka/json-log';
-import { SOURCE_TOPICS } from '../schemas/declarations/format';
+import { sourceTopics } from '../schemas/declarations/format';
 import { PartitionState, segmentOf } from './partition';
 import { compileRollup, DeclaredState, type CompiledRollup, type DeclaredTaken } from './declared';
 import type { ProcessorMetrics } from './metrics';
@@ -30,7 +33,8 @@ const liveStart = (v: VersionRecord, partition: number) => Math.max(v.handover[p
 
 export interface ProcessorOptions {
   groupId: string;
-  topics: { user: string; order: string; rollups: string; dlq: string };
+  /** `custom`: the topic of the declared event types (docs/events.md); unset, none is read. */
+  topics: { user: string; order: string; custom?: string; rollups: string; dlq: string };
   /** Offsets per segment (S). */
   segmentSize: number;
   flushIntervalMs: number;
@@ -153,8 +157,9 @@ export class StreamProcessor {
     const limits = await readBatchLimits(this.admin, [options.topics.rollups, options.topics.dlq]);
     this.emitBytes = Math.min(EMIT_BYTES, limits.budget(options.topics.rollups), limits.budget(options.topics.dlq));
     this.producer = await CheckedProducer.connect(kafka);
+    const custom = options.topics.custom && !options.backfill ? await optionalTopic(this.admin, options.topics.custom, logger, 'processor.custom.missing') : undefined;
     this.consumer = await GroupConsumer.start(kafka, {
-      groupId: options.groupId, topics: options.backfill ? [options.backfill.version.topic] : [options.topics.user, options.topics.order],
+      groupId: options.groupId, topics: options.backfill ? [options.backfill.version.topic] : [options.topics.user, options.topics.order, ...(custom ? [custom] : [])],
       sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
       maxBytesPerPartition: options.backfill ? options.backfillFetchBytes : FETCH_BYTES_PER_PARTITION,
       partitionsConsumedConcurrently: options.backfill ? 1 : PARTITIONS_AT_ONCE, eachBatchAutoResolve: false,
@@ -216,7 +221,7 @@ export class StreamProcessor {
         return;
       }
     }
-    const kind = topic === this.deps.options.topics.user ? 'user' : 'order';
+    const kind = topic === this.deps.options.topics.user ? 'user' : topic === this.deps.options.topics.custom ? 'custom' : 'order';
     // The map itself, not a copy: a version applied while this batch runs joins it from its handover on.
     const declared = this.declared.get(key)!;
     const until = this.deps.options.backfill?.version.handover[partition] ?? Infinity;
@@ -241,29 +246,36 @@ export class StreamProcessor {
         state.position = Math.max(state.position, until);
         break;
       }
-      let outcome = this.deps.schemas.decodeRecordNow<PipelineEvent['record']>(message.value, reader);
-      if (outcome === NOT_CACHED) {
-        outcome = await this.decodeFetchingSchema(message.value, reader);
-        ask = true;
+      let outcome: RecordOutcome<PipelineEvent> | typeof NOT_CACHED;
+      if (kind === 'custom') {
+        outcome = this.decodeCustom(message.value, offset < state.seedUntil);
+        if (outcome === NOT_CACHED) {
+          await this.syncPlan();
+          outcome = this.decodeCustom(message.value, offset < state.seedUntil, true) as RecordOutcome<PipelineEvent>;
+          ask = true;
+        }
+      } else {
+        let decoded = this.deps.schemas.decodeRecordNow<UserEvent | OrderEvent>(message.value, reader);
+        if (decoded === NOT_CACHED) {
+          decoded = await this.decodeFetchingSchema(message.value, reader);
+          ask = true;
+        }
+        // Produced straight to Kafka, it never met ingest's checks: the same bounds apply here.
+        const problems = !decoded.ok || offset < state.seedUntil ? [] : eventLimitErrors(kind, decoded.value, this.deps.options.eventLimits);
+        outcome = !decoded.ok ? decoded : problems.length > 0 ? deadLettered('invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '))
+          : taken({ kind, record: decoded.value } as PipelineEvent);
       }
       if (!outcome.ok) {
+        // (A backfill's records were dead-lettered by the live path already.)
         if (!this.deps.options.backfill) this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
         state.skip(offset);
         continue;
       }
-      // Produced straight to Kafka, it never met ingest's checks: the same bounds apply here.
-      const problems = offset < state.seedUntil ? [] : eventLimitErrors(kind, outcome.value, this.deps.options.eventLimits);
-      if (problems.length > 0) {
-        // (A backfill's records were dead-lettered by the live path already.)
-        if (!this.deps.options.backfill) this.deadLetterInput(topic, partition, offset, message, 'invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '));
-        state.skip(offset);
-        continue;
-      }
-      const event = { kind, record: outcome.value } as PipelineEvent;
+      const event = outcome.value;
       const applied = state.apply(offset, event);
       if (applied === 'counted') for (const d of declared.values()) d.apply(offset, event);
       else if (applied === 'conflict' && !this.deps.options.backfill) {
-        this.deadLetterInput(topic, partition, offset, message, 'conflicting_duplicate', `eventId ${JSON.stringify(outcome.value.eventId)} (origin ${outcome.value.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
+        this.deadLetterInput(topic, partition, offset, message, 'conflicting_duplicate', `eventId ${JSON.stringify(event.record.eventId)} (origin ${event.record.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
       }
     }
     const last = batch.messages.at(-1);
@@ -297,7 +309,7 @@ export class StreamProcessor {
   private reads(v: VersionRecord, topic: string): boolean {
     if (!v.builtin) return v.topic === topic;
     const { user, order } = this.deps.options.topics;
-    return SOURCE_TOPICS[v.declaration.source].some((t) => (t === 'users' ? user : order) === topic);
+    return sourceTopics(v.declaration.source).some((t) => (t === 'users' ? user : order) === topic);
   }
 
   /**
@@ -386,9 +398,50 @@ export class StreamProcessor {
     }
   }
 
+  /**
+   * A record of the declared event types' topic (docs/events.md): read by the version of its type
+   * whose schema id it carries, and checked by that version's rules, so a record read again is
+   * judged the same. NOT_CACHED: its schema id is not in the plan this processor has read (ask
+   * again after syncPlan; `final`: dead-letter it then). `seeding`: only its id matters, no checks.
+   */
+  private decodeCustom(value: Buffer | null, seeding: boolean, final = false): RecordOutcome<PipelineEvent> | typeof NOT_CACHED {
+    let id: number;
+    try {
+      id = schemaIdOf(value);
+    } catch (err) {
+      return deadLettered((err as WireFormatError).reason ?? 'undecodable', (err as Error).message);
+    }
+    const version = this.book.events.ofSchemaId(id);
+    if (!version) {
+      return final ? deadLettered('unknown_event_type', `schema id ${id} is not a version of a declared event type (tributary events list)`) : NOT_CACHED;
+    }
+    let record: CustomEvent;
+    try {
+      record = decodeBody<CustomEvent>(value!, version.avroType);
+    } catch (err) {
+      return deadLettered((err as WireFormatError).reason ?? 'undecodable', (err as Error).message);
+    }
+    const { declaration } = version.record;
+    const problems = seeding ? [] : customEventErrors(record, declaration, this.deps.options.eventLimits);
+    if (problems.length > 0) return deadLettered('invalid_event', `${declaration.name}: ${problems.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+    return taken({ kind: 'custom', type: declaration.name, schemaId: id, record });
+  }
+
+  /**
+   * Reads the declarations topic to its end, so a type applied before its first event is known
+   * to this processor when that event arrives. At most once a second (more often is a flood of
+   * records of unknown schemas: each is dead-lettered at once, without a wait).
+   */
+  private lastPlanSync = 0;
+  private async syncPlan(): Promise<void> {
+    if (Date.now() - this.lastPlanSync < 1000) return;
+    this.lastPlanSync = Date.now();
+    await this.book.events.sync();
+  }
+
   /** The writer schema is not cached yet: fetch it, backing off while the registry is unreachable (never a dead letter for that). */
-  private decodeFetchingSchema(value: Buffer | null, reader: avro.Type): Promise<RecordOutcome<PipelineEvent['record']>> {
-    return retry(() => this.deps.schemas.decodeRecord<PipelineEvent['record']>(value, reader), {
+  private decodeFetchingSchema(value: Buffer | null, reader: avro.Type): Promise<RecordOutcome<UserEvent | OrderEvent>> {
+    return retry(() => this.deps.schemas.decodeRecord<UserEvent | OrderEvent>(value, reader), {
       initialMs: 100, maxMs: 5000, giveUp: () => this.consumer?.isClosing ?? false,
       onRetry: (err, attempt) => this.deps.logger.warn({ err: errorMessage(err), attempt }, 'processor.registry.retry'),
     });

@@ -21,7 +21,7 @@ export async function startProcessor(deps: { config: Config; kafka: Kafka; schem
   const { config } = deps;
   const options: ProcessorOptions = {
     groupId: config.processor.groupId,
-    topics: { user: config.topics.users, order: config.topics.orders, rollups: config.topics.rollups, dlq: config.topics.dlq },
+    topics: { user: config.topics.users, order: config.topics.orders, custom: config.topics.custom, rollups: config.topics.rollups, dlq: config.topics.dlq },
     segmentSize: config.processor.segmentSize,
     flushIntervalMs: config.processor.flushIntervalMs,
     maxDirtyRows: config.processor.maxPendingRows,

@@ -17,14 +17,15 @@ import { unique, waitFor } from './helpers';
 
 const execFileAsync = promisify(execFile);
 
-export interface PipelineTopics { users: string; orders: string; rollups: string; dlq: string }
+export interface PipelineTopics { users: string; orders: string; custom: string; rollups: string; dlq: string }
 
 /** Unique topics for one test's pipeline, laid out as the real ones. */
 export async function createPipelineTopics(admin: Admin, partitions = 6): Promise<PipelineTopics> {
-  const t = { users: unique('events.users'), orders: unique('events.orders'), rollups: unique('rollups'), dlq: unique('events.dlq') };
+  const t = { users: unique('events.users'), orders: unique('events.orders'), custom: unique('events.custom'), rollups: unique('rollups'), dlq: unique('events.dlq') };
   await createTopics(admin, [
       { topic: t.users, numPartitions: partitions, replicationFactor: 1 },
       { topic: t.orders, numPartitions: partitions, replicationFactor: 1 },
+      { topic: t.custom, numPartitions: partitions, replicationFactor: 1 },
       { topic: t.rollups, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
       { topic: t.dlq, numPartitions: 1, replicationFactor: 1 },
     ]);
@@ -37,6 +38,7 @@ export function pipelineEnv(topics: PipelineTopics, registryUrl: string, extra: 
     SCHEMA_REGISTRY_URL: registryUrl,
     TOPIC_USERS: topics.users,
     TOPIC_ORDERS: topics.orders,
+    TOPIC_CUSTOM: topics.custom,
     TOPIC_ROLLUPS: topics.rollups,
     TOPIC_DLQ: topics.dlq,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',

@@ -11,7 +11,48 @@ import { ensureTopics } from './topics';
  * compaction keeps the newest value of each; a null value deletes one.
  */
 export class JsonLog {
-  private constructor(private readonly producer: CheckedProducer, private readonly consumer: GroupConsumer, readonly topic: string) {}
+  private syncing: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
+
+  private constructor(private readonly producer: CheckedProducer, private readonly consumer: GroupConsumer, readonly topic: string,
+    private readonly reader: { position: number; waiters: Set<() => void> }, private readonly kafka: Kafka) {}
+
+  /**
+   * Resolves once every record appended before this call has been read (and given to onRecord),
+   * or after `timeoutMs` regardless. Calls made while one runs share one more run after it, so a
+   * burst of callers costs two end-offset requests, not one each.
+   */
+  sync(timeoutMs = 5000): Promise<void> {
+    if (!this.syncing) {
+      this.syncing = this.readToEnd(timeoutMs).finally(() => { this.syncing = undefined; });
+      return this.syncing;
+    }
+    return (this.queued ??= this.syncing.catch(() => undefined).then(() => {
+      this.queued = undefined;
+      return this.sync(timeoutMs);
+    }));
+  }
+
+  private async readToEnd(timeoutMs: number): Promise<void> {
+    const admin = await connectAdmin(this.kafka);
+    let end: number;
+    try {
+      end = Number((await admin.fetchTopicOffsets(this.topic))[0]?.high ?? 0);
+    } finally {
+      await admin.disconnect();
+    }
+    if (this.reader.position >= end) return;
+    await new Promise<void>((resolve) => {
+      const check = () => {
+        if (this.reader.position < end) return;
+        this.reader.waiters.delete(check);
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => { this.reader.waiters.delete(check); resolve(); }, timeoutMs);
+      this.reader.waiters.add(check);
+    });
+  }
 
   static async open(deps: { kafka: Kafka; logger: Logger; topic: string; onRecord: (key: string, value: unknown) => void; readyTimeoutMs?: number; replicationFactor?: number }): Promise<JsonLog> {
     const { topic } = deps;
@@ -24,6 +65,7 @@ export class JsonLog {
       await admin.disconnect();
     }
     const producer = await CheckedProducer.connect(deps.kafka);
+    const reader = { position: 0, waiters: new Set<() => void>() };
     let caughtUp: () => void = () => undefined;
     const ready = new Promise<void>((resolve) => { caughtUp = resolve; });
     if (end === 0) caughtUp();
@@ -45,6 +87,8 @@ export class JsonLog {
           }
           deps.onRecord(key, value);
         }
+        reader.position = Math.max(reader.position, Number(batch.lastOffset()) + 1);
+        for (const check of [...reader.waiters]) check();
         if (Number(batch.lastOffset()) + 1 >= end) caughtUp();
         await heartbeat();
       },
@@ -60,7 +104,7 @@ export class JsonLog {
     } finally {
       clearTimeout(timer);
     }
-    return new JsonLog(producer, consumer, topic);
+    return new JsonLog(producer, consumer, topic, reader, deps.kafka);
   }
 
   /** Appends entries (acks=all) in one send. */

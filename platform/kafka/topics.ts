@@ -8,6 +8,7 @@ import { retry } from '../retry';
 export const TOPICS = {
   users: 'events.users',
   orders: 'events.orders',
+  custom: 'events.custom',
   rollups: 'rollups',
   dlq: 'events.dlq',
 } as const;
@@ -20,11 +21,13 @@ export interface TopicSpec {
 }
 
 /** The topics Tributary provisions (names from config; the contract's by default). */
-export function pipelineTopics(eventPartitions: number, topics: { users: string; orders: string; rollups: string; dlq: string } = TOPICS, eventRetentionMs = 7 * 24 * 3600 * 1000): TopicSpec[] {
+export function pipelineTopics(eventPartitions: number, topics: { users: string; orders: string; custom?: string; rollups: string; dlq: string } = TOPICS, eventRetentionMs = 7 * 24 * 3600 * 1000): TopicSpec[] {
   const retention = String(eventRetentionMs);
   return [
     { topic: topics.users, partitions: eventPartitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': retention } },
     { topic: topics.orders, partitions: eventPartitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': retention } },
+    // Every declared event type (docs/events.md#where-events-go), keyed by user like the others.
+    ...(topics.custom ? [{ topic: topics.custom, partitions: eventPartitions, configs: { 'cleanup.policy': 'delete', 'retention.ms': retention } }] : []),
     // A changelog: compaction keeps the newest version of each rollup row key.
     { topic: topics.rollups, partitions: eventPartitions, configs: { 'cleanup.policy': 'compact', 'min.compaction.lag.ms': '60000' } },
     { topic: topics.dlq, partitions: 1, configs: { 'cleanup.policy': 'delete', 'retention.ms': String(30 * 24 * 3600 * 1000) } },
@@ -111,4 +114,14 @@ async function checkTopics(admin: Admin, specs: TopicSpec[]): Promise<Array<{ to
       'Recreate them, or point Tributary at topics with the expected layout (EVENT_PARTITIONS).');
   }
   return differing;
+}
+
+/**
+ * `topic` if it exists, else undefined with a warning: a pipeline whose topics were created
+ * before it had this one runs without it until `tributary topics --ensure` (or `start`) adds it.
+ */
+export async function optionalTopic(admin: Admin, topic: string, logger: Logger, what: string): Promise<string | undefined> {
+  if ((await admin.listTopics()).includes(topic)) return topic;
+  logger.warn({ topic }, `${what}: topic missing, create it with tributary topics --ensure`);
+  return undefined;
 }

@@ -9,6 +9,7 @@ import { deadLetter } from '../../schemas/dead-letter';
 import type { ProduceBatcher } from '../batcher';
 import { convertAll, refuseUnsendable, Rejection, toEventList, type ContractLimits } from '../contract';
 import type { EventEncoder } from '../encoder';
+import type { EventPlan } from '../../schemas/events/plan';
 import { nameBasedUuid } from './event-id';
 import type { BridgeMetrics } from './metrics';
 
@@ -59,6 +60,8 @@ export interface BridgeCoreDeps {
   schemas: SchemaClient;
   dlq: { topic: string; schemaId: number };
   limits: ContractLimits & { maxBodyBytes: number };
+  /** The declared event types (docs/events.md). */
+  plan?: Pick<EventPlan, 'latest'>;
   metrics: BridgeMetrics;
   logger: Logger;
   signal: AbortSignal;
@@ -90,6 +93,7 @@ export class BridgeCore {
         receivedAt: Date.now(),
         origin: source,
         bodyBytes: message.body.length,
+        plan: this.deps.plan,
       });
       const records = events.map((e) => this.deps.encoder.encode(e));
       refuseUnsendable(records, this.deps.batcher.limits);

@@ -7,6 +7,8 @@ import { SCHEMAS } from '../../schemas/catalog';
 import type { SchemaClient } from '../../schemas/client';
 import { readBatchLimits } from '../../platform/kafka/batch-limit';
 import { ProduceBatcher } from '../batcher';
+import { openDeclarations } from '../../schemas/declarations/log';
+import { optionalTopic } from '../../platform/kafka/topics';
 import { EventEncoder } from '../encoder';
 import { BridgeCore, type QueueSource } from './core';
 import { bridgeMetrics } from './metrics';
@@ -48,17 +50,22 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
   const producer = await CheckedProducer.connect(deps.kafka);
   const abort = new AbortController();
   let ops: OpsServer | undefined;
+  let declarations: Awaited<ReturnType<typeof openDeclarations>> | undefined;
   try {
-    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: { user: config.topics.users, order: config.topics.orders } });
+    // The declared event types (docs/events.md), followed as they are applied.
+    declarations = await openDeclarations({ kafka: deps.kafka, logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
+    const plan = declarations.book.events;
+    const custom = await optionalTopic(admin, config.topics.custom, logger, 'events.custom.missing');
+    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: { user: config.topics.users, order: config.topics.orders }, ...(custom ? { custom: { topic: custom, plan } } : {}) });
     const dlqSchemaId = await deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${config.topics.dlq}-value` });
-    const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order, config.topics.dlq]);
+    const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order, config.topics.dlq, ...(custom ? [custom] : [])]);
     const batcher = new ProduceBatcher(producer, { lingerMs: config.ingest.lingerMs, limits, logger });
     const metrics = bridgeMetrics(deps.metrics);
     const spec = deps.spec;
     const source = spec.kind === 'rabbitmq' ? `rabbitmq:${spec.options.queue}` : `sqs:${spec.options.queueUrl}`;
     const core = new BridgeCore({
       source, encoder, batcher, schemas: deps.schemas, dlq: { topic: config.topics.dlq, schemaId: dlqSchemaId },
-      limits: { ...config.ingest, event: config.eventLimits }, metrics, logger, signal: abort.signal,
+      limits: { ...config.ingest, event: config.eventLimits }, plan, metrics, logger, signal: abort.signal,
     });
     const bridge: QueueSource = spec.kind === 'rabbitmq'
       ? new RabbitBridge(spec.options, core, metrics, logger, abort.signal)
@@ -84,11 +91,13 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
         await running.close();
         await producer.disconnect();
         await admin.disconnect();
+        await declarations?.log.close();
       },
     };
   } catch (err) {
     abort.abort();
     await ops?.close();
+    await declarations?.log.close().catch(() => undefined);
     await producer.disconnect();
     await admin.disconnect();
     throw err;

@@ -7,16 +7,19 @@ import { isRetriable } from '../../platform/errors';
 import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
 import type { ProduceBatcher, RecordReceipt } from '../batcher';
 import type { EventEncoder } from '../encoder';
-import { convertAll, refuseUnsendable, Rejection, toEventList } from '../contract';
+import { convertAll, convertKnowingPlan, refuseUnsendable, Rejection, toEventList } from '../contract';
 import { keyId, keyMatches, presentedKey } from '../../platform/http/keys';
 import type { EventLimits } from '../../schemas/limits';
+import type { EventPlan } from '../../schemas/events/plan';
 import { ingestMetrics } from './metrics';
 import { CONFLICT, UnsettledSends } from './unsettled';
-import { contentFingerprint, dedupKey } from '../../schemas/identity';
+import { dedupKey, fingerprintOf } from '../../schemas/identity';
 
 export interface IngestDeps {
   config: Config['ingest'];
   eventLimits: EventLimits;
+  /** The declared event types (docs/events.md). */
+  plan?: Pick<EventPlan, 'latest' | 'sync'>;
   writeKeys: string[] | null;
   encoder: EventEncoder;
   batcher: ProduceBatcher;
@@ -110,12 +113,13 @@ export function ingestApp(deps: IngestDeps): express.Express {
       const receivedAt = Date.now();
       const events = toEventList(req.body, limits);
       const origin = (res.locals.origin as string | undefined) ?? null;
-      const converted = convertAll(events, limits, { newEventId: () => randomUUID(), receivedAt, origin, bodyBytes: Number(res.locals.bodyBytes ?? Infinity) });
+      const convert = () => convertAll(events, limits, { newEventId: () => randomUUID(), receivedAt, origin, bodyBytes: Number(res.locals.bodyBytes ?? Infinity), plan: deps.plan });
+      const converted = await convertKnowingPlan(convert, deps.plan);
       const records = converted.map((e) => deps.encoder.encode(e));
       refuseUnsendable(records, deps.batcher.limits);
       const eventIds = converted.map((c) => c.record.eventId);
       const keys = converted.map((c) => dedupKey(c.record));
-      const fingerprints = converted.map((c) => contentFingerprint(c.record));
+      const fingerprints = converted.map((c) => fingerprintOf(c));
       // A retry of events whose send is still in flight, or was acknowledged after its request
       // was answered 503, waits for or reuses that send instead of producing them again.
       const found = keys.map((k, i) => unsettled.find(k, fingerprints[i]!));

@@ -12,6 +12,8 @@ import { ingestApp } from './app';
 import { resolveWriteAuth } from './auth';
 import { DiskGuard } from '../../platform/local/data-dir';
 import { listenHardened } from '../../platform/http/server';
+import { openDeclarations } from '../../schemas/declarations/log';
+import { optionalTopic } from '../../platform/kafka/topics';
 
 export interface IngestService {
   url: string;
@@ -36,15 +38,20 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
   const producer = await CheckedProducer.connect(deps.kafka);
   let server: Server | undefined;
   let guard: DiskGuard | undefined;
+  let declarations: Awaited<ReturnType<typeof openDeclarations>> | undefined;
   try {
-    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics ?? { user: deps.config.topics.users, order: deps.config.topics.orders } });
-    const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order]);
+    // The declared event types (docs/events.md), followed as they are applied.
+    declarations = await openDeclarations({ kafka: deps.kafka, logger: deps.logger, rollupsTopic: deps.config.topics.rollups, replicationFactor: deps.config.kafka.replicationFactor });
+    const plan = declarations.book.events;
+    const custom = await optionalTopic(admin, deps.config.topics.custom, deps.logger, 'events.custom.missing');
+    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics ?? { user: deps.config.topics.users, order: deps.config.topics.orders }, ...(custom ? { custom: { topic: custom, plan } } : {}) });
+    const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order, ...(custom ? [custom] : [])]);
     const batcher = new ProduceBatcher(producer, { lingerMs: deps.config.ingest.lingerMs, limits, logger: deps.logger });
     // Beside the local broker (tributary start), stop accepting before its disk is full: nothing acknowledged is then lost.
     guard = deps.config.ingest.diskGuard ? new DiskGuard(deps.config.dataDir, deps.config.dataDirMinFreeBytes) : undefined;
     const disk = guard;
     const app = ingestApp({
-      config: deps.config.ingest, eventLimits: deps.config.eventLimits, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics, diskGuard: disk, metricsKeys: deps.config.readKeys,
+      config: deps.config.ingest, eventLimits: deps.config.eventLimits, plan, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics, diskGuard: disk, metricsKeys: deps.config.readKeys,
       checks: [
         { name: 'kafka', check: async () => { await admin.describeCluster(); } },
         ...(disk ? [{ name: 'disk', check: () => { if (disk.low) throw new Error(disk.low); } }] : []),
@@ -64,11 +71,13 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
         guard?.stop();
         await producer.disconnect();
         await admin.disconnect();
+        await declarations?.log.close();
       },
     };
   } catch (err) {
     server?.close();
     guard?.stop();
+    await declarations?.log.close().catch(() => undefined);
     await producer.disconnect();
     await admin.disconnect();
     throw err;

@@ -1,5 +1,6 @@
 import { declarationFingerprint, type RollupDeclaration } from './format';
 import { versionId } from './row';
+import { EventPlan } from '../events/plan';
 import { BUILTIN_NAMES, builtinStates } from './builtin';
 
 /**
@@ -98,9 +99,15 @@ export class DeclarationBook {
   }
 
   private readonly legacies = new Map<string, LegacyState>();
+  /** The declared event types (docs/events.md): the same topic records them, before any rollup that reads one. */
+  readonly events = new EventPlan();
 
   /** One record of the topic; keys this book does not know are skipped. */
   apply(key: string, value: unknown): void {
+    if (key.startsWith('event/')) {
+      this.events.apply(key, value);
+      return;
+    }
     const old = /^(legacy|migrated)\/(.+)\/(\d+)$/.exec(key);
     if (old) {
       if (value === null || typeof value !== 'object') return;

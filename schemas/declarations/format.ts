@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ORDER_EVENT_TYPES, USER_EVENT_TYPES } from '../catalog';
+import type { EventTypeDeclaration, PropertyType } from '../events/format';
 
 /**
  * A declared rollup: data, not code (docs/rollups.md). Users keep these in their own repository
@@ -22,6 +23,12 @@ export type DeclaredSource = (typeof SOURCES)[number];
 
 /** Which input topics a source reads (a declared source reads one: its version's handovers are that topic's). */
 export const SOURCE_TOPICS = { users: ['users'], orders: ['orders'], order_lines: ['orders'], events: ['users', 'orders'] } as const satisfies Record<Source, ReadonlyArray<'users' | 'orders'>>;
+/** The input topics of any source: a declared event type's is the topic of the declared types (docs/events.md). */
+export function sourceTopics(source: string): ReadonlyArray<'users' | 'orders' | 'custom'> {
+  return Object.hasOwn(SOURCE_TOPICS, source) ? SOURCE_TOPICS[source as Source] : ['custom'];
+}
+/** A source that is a declared event type rather than a built-in one. */
+export const isEventTypeSource = (source: string) => !Object.hasOwn(SOURCE_TOPICS, source);
 
 /** The fields a source offers: text (dimensions, filters, distinct) or number (sum, min, max). */
 const USER_TEXT = ['type', 'userId', 'country', 'device', 'page', 'sessionId'] as const;
@@ -71,7 +78,8 @@ const dimensionObject = z.strictObject({
 export const declarationSchema = z.strictObject({
   name: z.string().regex(NAME, 'lower case letters, digits and _, starting with a letter, at most 63 characters').describe('the rollup\'s name: /api/rollups/<name>'),
   description: z.string().max(500).optional(),
-  source: z.enum(SOURCES).describe('users (user events), orders (order events), order_lines (each line of an order event)'),
+  source: z.union([z.enum(SOURCES), z.string().regex(NAME, 'users, orders, order_lines, or the name of a declared event type')])
+    .describe('users (user events), orders (order events), order_lines (each line of an order event), or a declared event type (docs/events.md)'),
   types: z.array(z.string().min(1)).min(1).optional().describe('only these event types (all when absent)'),
   filter: z.record(fieldName, z.union([z.string(), z.array(z.string()).min(1)])).optional()
     .describe('only events whose field equals the value, or is one of the values'),
@@ -84,16 +92,31 @@ export const declarationSchema = z.strictObject({
 export type DeclarationInput = z.input<typeof declarationSchema>;
 const builtinSchema = declarationSchema.extend({ source: z.enum(BUILTIN_SOURCES) });
 
-/** A declaration checked and normalized: what is stored, compared across versions and compiled. */
+/**
+ * A declaration checked and normalized: what is stored, compared across versions and compiled.
+ * Over a declared event type, `properties` pins what it reads of each property it names (its
+ * type, scale and default) as the tracking plan said when it was applied: an event written
+ * before the property existed counts under that default, on every recomputation alike.
+ */
 export interface RollupDeclaration {
   name: string;
   description?: string;
-  source: Source;
+  /** A built-in source, or a declared event type's name. */
+  source: string;
   types?: string[];
   filter?: Record<string, string[]>;
   dimensions: Array<{ field: string; column: string; bound: number }>;
-  measures: Array<{ fn: MeasureFunction; field?: string; column: string }>;
+  /** `scale`: a measure of a decimal property, in its unscaled units. */
+  measures: Array<{ fn: MeasureFunction; field?: string; column: string; scale?: number }>;
   window: WindowName;
+  properties?: Record<string, PinnedProperty>;
+}
+
+/** What a rollup reads of a declared property. */
+export interface PinnedProperty {
+  type: PropertyType;
+  default: string | number | boolean | null;
+  scale?: number;
 }
 
 /** A problem with one field of a declaration: its path (for the line) and what is wrong. */
@@ -111,17 +134,30 @@ export const RESERVED_COLUMNS = ['topic', 'partition', 'segment', 'chunk', 'wind
  * Checks a parsed YAML/JSON value; the normalized declaration, or every problem with its path.
  * `builtin`: one of rollups/builtin.yaml, which may read source `events`.
  */
-export function checkDeclaration(value: unknown, builtin = false): { ok: true; declaration: RollupDeclaration } | { ok: false; issues: DeclarationIssue[] } {
+export function checkDeclaration(value: unknown, builtin = false, eventTypes?: (name: string) => EventTypeDeclaration | undefined): { ok: true; declaration: RollupDeclaration } | { ok: false; issues: DeclarationIssue[] } {
   const parsed = (builtin ? builtinSchema : declarationSchema).safeParse(value);
   if (!parsed.success) return { ok: false, issues: parsed.error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)), message: i.message })) };
-  const d: z.output<typeof builtinSchema> = parsed.data;
+  const d: z.output<typeof declarationSchema> = parsed.data;
   const issues: DeclarationIssue[] = [];
-  const fields = FIELDS[d.source];
-  const isText = (f: string) => fields.text.includes(f) || (fields.properties && PROPERTY.test(f));
-  const kindOf = (f: string) => (isText(f) ? 'text' : fields.number.includes(f) ? 'number' : undefined);
-  const unknown = (f: string) => `unknown field ${JSON.stringify(f)} for source ${d.source}; known: ${[...fields.text, ...fields.number].join(', ')}${fields.properties ? ', properties.<name>' : ''}`;
+  const custom = isEventTypeSource(d.source);
+  const eventType = custom ? eventTypes?.(d.source) : undefined;
+  if (custom && !eventType) {
+    return { ok: false, issues: [{ path: ['source'], message: `${JSON.stringify(d.source)} is neither users, orders, order_lines nor a declared event type (tributary events list; declare it with tributary events apply first)` }] };
+  }
+  const declared = new Map(eventType?.properties.map((p) => [`properties.${p.name}`, p]) ?? []);
+  const fields = eventType ? { text: ['userId'], number: [], properties: false } : FIELDS[d.source as Source];
+  // A declared type's property: text (string, enum, boolean, and long as its digits) groups, filters and counts distinct; a number adds up; a time has a min and max.
+  const propertyKind = (f: string) => {
+    const p = declared.get(f);
+    return p ? (p.type === 'timestamp' ? 'time' : p.type === 'decimal' ? 'number' : p.type === 'long' ? 'both' : 'text') : undefined;
+  };
+  const isText = (f: string) => fields.text.includes(f) || (fields.properties && PROPERTY.test(f)) || ['text', 'both'].includes(propertyKind(f) ?? '');
+  const isNumber = (f: string) => fields.number.includes(f) || ['number', 'both'].includes(propertyKind(f) ?? '');
+  const kindOf = (f: string) => (isText(f) ? 'text' : isNumber(f) ? 'number' : propertyKind(f));
+  const unknown = (f: string) => `unknown field ${JSON.stringify(f)} for source ${d.source}; known: ${[...fields.text, ...fields.number, ...declared.keys()].join(', ')}${fields.properties ? ', properties.<name>' : ''}`;
+  if (custom && d.types) issues.push({ path: ['types'], message: `source ${d.source} is one event type already: types are for the built-in sources` });
   const types: readonly string[] = d.source === 'users' ? USER_EVENT_TYPES : d.source === 'events' ? [...USER_EVENT_TYPES, ...ORDER_EVENT_TYPES] : ORDER_EVENT_TYPES;
-  d.types?.forEach((t, i) => { if (!types.includes(t)) issues.push({ path: ['types', i], message: `unknown event type ${JSON.stringify(t)}; one of ${types.join(', ')}` }); });
+  if (!custom) d.types?.forEach((t, i) => { if (!types.includes(t)) issues.push({ path: ['types', i], message: `unknown event type ${JSON.stringify(t)}; one of ${types.join(', ')}` }); });
   const filter: Record<string, string[]> = {};
   for (const [field, v] of Object.entries(d.filter ?? {})) {
     if (kindOf(field) !== 'text') issues.push({ path: ['filter', field], message: kindOf(field) ? `${field} is a number: filters compare text fields` : unknown(field) });
@@ -153,22 +189,29 @@ export function checkDeclaration(value: unknown, builtin = false): { ok: true; d
     const path = ['measures', i];
     if (fn === 'count' && field !== undefined) issues.push({ path, message: 'count takes no field' });
     if (fn !== 'count') {
+      const fits = field === undefined ? false : fn === 'distinct' ? isText(field) : fn === 'sum' ? isNumber(field) : isNumber(field) || kindOf(field) === 'time';
       if (field === undefined) issues.push({ path, message: `${fn} needs a field: ${fn}(field)` });
-      else if (fn === 'distinct' ? kindOf(field) !== 'text' : kindOf(field) !== 'number') {
+      else if (!fits) {
         issues.push({ path, message: kindOf(field) ? `${fn}(${field}): ${fn === 'distinct' ? 'distinct counts text fields' : `${field} is not a number`}` : unknown(field) });
       }
     }
     if (fn === 'distinct' && ++distinct > MAX_DISTINCT) issues.push({ path, message: `at most ${MAX_DISTINCT} distinct measures` });
     const column = as ?? (fn === 'count' ? 'count' : `${fn}_${snake(field ?? '')}`);
     claim(column, path);
-    return { fn, ...(field !== undefined ? { field } : {}), column };
+    const scale = field !== undefined && fn !== 'distinct' ? declared.get(field)?.scale : undefined;
+    return { fn, ...(field !== undefined ? { field } : {}), column, ...(scale !== undefined ? { scale } : {}) };
   });
   if (issues.length > 0) return { ok: false, issues };
+  // The properties it reads, pinned as the plan declares them now.
+  const read = new Set([...Object.keys(filter), ...dimensions.map((x) => x.field), ...measures.flatMap((m) => (m.field ? [m.field] : []))]);
+  const properties = Object.fromEntries([...declared].filter(([f]) => read.has(f)).sort(([a], [b]) => a.localeCompare(b))
+    .map(([f, p]) => [f.slice('properties.'.length), { type: p.type, default: p.default, ...(p.scale !== undefined ? { scale: p.scale } : {}) }]));
   return {
     ok: true,
     declaration: {
       name: d.name, ...(d.description ? { description: d.description } : {}), source: d.source,
       ...(d.types ? { types: [...new Set(d.types)].sort() } : {}), ...(d.filter ? { filter } : {}), dimensions, measures, window: d.window,
+      ...(custom ? { properties } : {}),
     },
   };
 }

@@ -10,5 +10,6 @@ export async function openDeclarations(deps: { kafka: Kafka; logger: Logger; rol
     kafka: deps.kafka, logger: deps.logger, topic: declarationsTopic(deps.rollupsTopic), replicationFactor: deps.replicationFactor,
     onRecord: (key, value) => book.apply(key, value),
   });
+  book.events.sync = () => log.sync();
   return { book, log };
 }

@@ -1,5 +1,5 @@
 import { BUILTIN_ROLLUPS } from '../../schemas/declarations/builtin';
-import { SOURCE_TOPICS } from '../../schemas/declarations/format';
+import { sourceTopics } from '../../schemas/declarations/format';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -166,7 +166,7 @@ async function main(): Promise<void> {
       await sampling;
       // Open chunks of every rollup over every partition it reads (active_users reads both topics),
       // plus what waits to be emitted, plus one batch's worth.
-      const chunks = PARTITIONS * BUILTIN_ROLLUPS.reduce((n, d) => n + SOURCE_TOPICS[d.source].length, 0);
+      const chunks = PARTITIONS * BUILTIN_ROLLUPS.reduce((n, d) => n + sourceTopics(d.source).length, 0);
       const bound = chunks * (MAX_ROWS + 100) + MAX_PENDING_ROWS + 64 * 102;
       return { ok: answer.ok && peak <= bound, detail: `${answer.detail}; rows held at most ${Number.isNaN(peak) ? 'unknown' : peak} (bound ${bound})` };
     } },
