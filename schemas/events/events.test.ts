@@ -1,4 +1,3 @@
-import avro from 'avsc';
 import { CompatibilityChecker } from '../registry/compatibility';
 import { canonicalSchema } from '../registry/avro';
 import { convertEvent } from '../validation';
@@ -143,7 +142,7 @@ describe('declared event types', () => {
   });
 
   it('lets a rollup read a declared type, pinning the defaults of what it reads; old events count under them', () => {
-    const v1 = declare({ name: 'feature_used', properties: { plan: { type: 'enum', values: ['free', 'pro'] } } });
+    // Events of version 1 (plan only) and of version 2 (plan, seats, price) in one partition.
     const v2 = declare({ name: 'feature_used', properties: { plan: { type: 'enum', values: ['free', 'pro'] }, seats: { type: 'long', default: 1 }, price: { type: 'decimal', scale: 2, default: '0.50' } } });
     const checked = checkDeclaration({ name: 'seats_by_plan', source: 'feature_used', dimensions: ['properties.plan'], measures: ['count', 'sum(properties.seats) as seats', 'sum(properties.price) as revenue'], window: '1h' }, false, () => v2);
     if (!checked.ok) throw new Error(JSON.stringify(checked.issues));
