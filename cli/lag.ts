@@ -18,7 +18,7 @@ export function lagCommand(ctx: CliContext): Command {
         const groups = opts.group
           ? [{ stage: opts.group, group: opts.group, topics: (await admin.fetchOffsets({ groupId: opts.group })).map((t) => t.topic) }]
           : [
-            { stage: 'process', group: config.processor.groupId, topics: [config.topics.users, config.topics.orders] },
+            { stage: 'process', group: config.processor.groupId, topics: [config.topics.users, config.topics.orders, config.topics.custom] },
             { stage: 'sink', group: config.sink.groupId, topics: [config.topics.rollups] },
           ];
         // committed: where a restart resumes (the processor: its open segment's start); processed: how far it got.

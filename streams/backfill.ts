@@ -62,6 +62,8 @@ export class Backfills {
       if (!empty) {
         processor = new StreamProcessor({
           kafka: this.deps.kafka, schemas: this.deps.schemas, logger: log, metrics: processorMetrics(new Registry()),
+          // The book for the declared event types it reads records of (the versions it computes are the one below).
+          declarations: this.deps.declarations,
           options: { ...this.deps.options, groupId, backfill: { version: v, onDone: async () => finished() } },
         });
         this.running = { id: state.id, processor };

@@ -265,7 +265,7 @@ export async function startEnvFor(writeKey: string): Promise<Record<string, stri
     KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
     INGEST_PORT: String(ingestPort), DASHBOARD_PORT: String(dashboardPort), REGISTRY_PORT: String(registryPort),
     WRITE_KEYS: writeKey,
-    TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
+    TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_CUSTOM: `${id}.custom`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
     PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`, CLICKHOUSE_DATABASE: id,
     FLUSH_INTERVAL_MS: '250', SINK_BATCH_DELAY_MS: '100',
   };

@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { CompatibilityChecker } from '../registry/compatibility';
 import { canonicalSchema } from '../registry/avro';
 import { convertEvent } from '../validation';
 import { customEventErrors, DEFAULT_EVENT_LIMITS } from '../limits';
 import { checkDeclaration } from '../declarations/format';
 import { avroSchemaOf, avroTypeOf, decimalBytes, decimalValue, type CustomEvent } from './avro';
-import { checkEventType, formatDecimal, MAX_MAGNITUDE, parseDecimal, type EventTypeDeclaration } from './format';
+import { checkEventType, eventTypeJsonSchema, formatDecimal, MAX_MAGNITUDE, parseDecimal, type EventTypeDeclaration } from './format';
 import { EventPlan, eventTypeKey, type EventTypeRecord } from './plan';
 import { compileRollup, DeclaredState } from '../../streams/declared';
 import type { PipelineEvent } from '../catalog';
@@ -39,6 +41,11 @@ const T = Date.UTC(2026, 11, 6, 12, 0, 0);
 const event = (properties: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ type: 'feature_used', userId: 'u1', eventId: 'e1', occurredAt: T, properties, ...extra });
 
 describe('declared event types', () => {
+  it('has the JSON Schema editors complete from (regenerate: npm run rollups:schema)', () => {
+    const published = JSON.parse(readFileSync(path.join(__dirname, '../../docs/events.schema.json'), 'utf8')) as unknown;
+    expect(published).toEqual(eventTypeJsonSchema());
+  });
+
   it('normalizes a type: required unless optional or defaulted, decimals unscaled, bounds filled in', () => {
     const d = declare(featureUsed);
     const by = Object.fromEntries(d.properties.map((p) => [p.name, p]));
