@@ -16,6 +16,9 @@ COPY producers ./producers
 COPY streams ./streams
 COPY consumers ./consumers
 COPY dashboards ./dashboards
+# The built-in and example declarations the compiled code reads beside itself (scripts/copy-assets.js).
+COPY rollups ./rollups
+COPY events ./events
 RUN npm run build
 
 FROM node:20-bookworm-slim

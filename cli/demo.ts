@@ -10,6 +10,10 @@ import { TributaryProducer } from '../producers/tributary-producer';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { runDemo, type DemoResult, type DemoTarget } from '../producers/demo/run';
 import { RabbitPublisher, SqsPublisher } from '../producers/demo/queues';
+import type { DeclaredProperties } from '../producers/demo/shop';
+import { openDeclarations } from '../schemas/declarations/log';
+import type { EventPlan, EventTypeVersion } from '../schemas/events/plan';
+import { createKafka } from '../platform/kafka/client';
 import { sqsClient } from '../producers/bridge/sqs';
 import { intOption } from './options';
 import type { CliContext } from './context';
@@ -52,17 +56,46 @@ export async function driveDemo(config: Config, logger: Logger, opts: DemoComman
     const writeKey = config.ingest.authOff ? undefined : (config.ingest.writeKeys[0] ?? resolveWriteAuth(config).developmentKey);
     target = { via: 'http', url: ingestUrl, writeKey };
   }
+  // The example declared types (events/examples), when the pipeline has them: not through the
+  // producer library, which sends the built-in families only.
+  const declarations = opts.via === 'kafka' ? undefined
+    : await openDeclarations({ kafka: createKafka({ config: config.kafka, logger, clientId: 'tributary-demo' }), logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
   try {
     if ('publisher' in target) await target.publisher.check();
-    return await runDemo({ target, rate: opts.rate, durationS: opts.duration, seed: opts.seed ?? randomInt(2 ** 31), truth, logger, signal });
+    const declared = declarations ? exampleTypes(declarations.book.events) : undefined;
+    return await runDemo({ target, rate: opts.rate, durationS: opts.duration, seed: opts.seed ?? randomInt(2 ** 31), truth, logger, signal, ...(declared ? { declared } : {}) });
   } finally {
+    await declarations?.log.close();
     await producer?.disconnect();
     if ('publisher' in target) await target.publisher.close();
     mkdirSync(config.dataDir, { recursive: true });
     const ledger = path.join(config.dataDir, 'demo-ledger.json');
-    writePrivateFile(ledger, JSON.stringify({ writtenAt: new Date().toISOString(), events: truth.size, totals: truth.totals() }, null, 2));
+    writePrivateFile(ledger, JSON.stringify({ writtenAt: new Date().toISOString(), events: truth.size, totals: truth.totals(), declared: truth.declaredTotals() }, null, 2));
     logger.info({ ledger, events: truth.size }, 'demo.ledger.written');
   }
+}
+
+/** What the demo shop sends of each example type: a declaration it can send to has these, and requires no other. */
+const EXAMPLE_SENDS: Record<string, { needs: string[]; may: string[] }> = {
+  subscription_started: { needs: ['plan', 'seats'], may: ['trial'] },
+  invoice_paid: { needs: ['plan', 'amount'], may: ['discount'] },
+};
+
+/** The example types as the plan declares them now (followed live), for the shop; a type declared otherwise is left out. */
+function exampleTypes(plan: EventPlan): DeclaredProperties {
+  const seen = new Map<EventTypeVersion, ReadonlySet<string> | undefined>();
+  return (type) => {
+    const version = plan.latest(type);
+    const sends = EXAMPLE_SENDS[type];
+    if (!version || !sends) return undefined;
+    if (!seen.has(version)) {
+      const props = version.record.declaration.properties;
+      const names = new Set(props.map((p) => p.name));
+      const fits = sends.needs.every((n) => names.has(n)) && props.every((p) => !p.required || sends.needs.includes(p.name));
+      seen.set(version, fits ? names : undefined);
+    }
+    return seen.get(version);
+  };
 }
 
 export function demoCommand(ctx: CliContext): Command {

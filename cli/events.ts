@@ -1,9 +1,10 @@
 import { Command } from 'commander';
 import type { Config } from '../platform/config';
+import type { Kafka } from '../platform/kafka/client';
 import { redactUrl } from '../platform/config';
-import { loadFiles } from '../schemas/declarations/files';
+import { loadEventTypes } from '../schemas/declarations/files';
 import { avroSchemaOf, subjectOf } from '../schemas/events/avro';
-import { checkEventType, formatDecimal, type EventTypeDeclaration, type PropertyDeclaration } from '../schemas/events/format';
+import { formatDecimal, type EventTypeDeclaration, type PropertyDeclaration } from '../schemas/events/format';
 import { eventTypeKey, type EventPlan, type EventTypeRecord } from '../schemas/events/plan';
 import { ORDER_EVENT_TYPES, USER_EVENT_TYPES } from '../schemas/catalog';
 import { withDeclarations } from './rollups';
@@ -92,10 +93,10 @@ export function propertyChanges(before: EventTypeDeclaration, after: EventTypeDe
 
 /** Every type of `target` compared with the plan, and what the registry says of each change. */
 async function changesOf(target: string, plan: EventPlan, config: Config, registry: RegistryHttp): Promise<Change[]> {
-  const loaded = loadFiles(target, checkEventType, 'an event type is a mapping (name:, properties:)');
+  const loaded = loadEventTypes(target);
   if (!loaded.ok) throw new Error(`${loaded.problems.length === 1 ? 'an event type is' : `${loaded.problems.length} problems in the event types are`} refused, nothing applied:\n${loaded.problems.join('\n')}`);
   const changes: Change[] = [];
-  for (const { declaration, file } of loaded.found) {
+  for (const { file, ...declaration } of loaded.types) {
     const schema = JSON.stringify(avroSchemaOf(declaration));
     const subject = subjectOf(config.topics.custom, declaration.name);
     const latest = plan.latest(declaration.name);
@@ -133,7 +134,7 @@ function report(changes: Change[]): string {
  * (new subjects at FULL_TRANSITIVE) and records the versions on the declarations topic, which
  * ingest, the bridges and the processor follow.
  */
-export async function applyEventTypes(ctx: CliContext, target: string, opts: { dryRun?: boolean }): Promise<string> {
+export async function applyEventTypes(ctx: CliContext, target: string, opts: { dryRun?: boolean }, given?: { config: Config; kafka: Kafka }): Promise<string> {
   return withDeclarations(ctx, async ({ config, book, log }) => {
     const registry = new RegistryHttp(config.registry.url, config.registry.auth);
     const changes = await changesOf(target, book.events, config, registry);
@@ -153,7 +154,7 @@ export async function applyEventTypes(ctx: CliContext, target: string, opts: { d
     }
     await log.append(records);
     return `${report(changes)}applied ${records.length}: send them to POST /v1/events, or produce them to ${config.topics.custom} with their subject's schema\n`;
-  });
+  }, given);
 }
 
 export function eventsCommand(ctx: CliContext): Command {

@@ -18,20 +18,23 @@ import { sqsClient } from '../producers/bridge/sqs';
 import { StageBoard, supervise, waitReady, type StageState } from './supervise';
 import { liveStatus } from './status';
 import { DEMO_RABBITMQ_QUEUE, demoOptions, driveDemo, type DemoCommandOptions } from './demo';
+import { applyEventTypes } from './events';
 import { applyDeclarations } from './rollups';
 
 /** The example declarations shipped with Tributary (beside cli/, in the source and in dist/ alike). */
 const EXAMPLE_ROLLUPS = path.join(__dirname, '..', 'rollups', 'examples');
+const EXAMPLE_EVENTS = path.join(__dirname, '..', 'events', 'examples');
 import type { CliContext } from './context';
 
 export function startCommand(ctx: CliContext): Command {
   return demoOptions(new Command('start')
     .summary('run the whole pipeline on this machine (Kafka, registry, ingest, process, sink, dashboard)')
     .description('The local Kafka broker unless KAFKA_BROKERS, the embedded registry unless SCHEMA_REGISTRY_URL, chDB unless CLICKHOUSE_URL. Ingest and the processor run as child processes (both cores); this process hosts the registry, the sink and the dashboard. With --via rabbitmq or sqs, also a bridge (and a local RabbitMQ node or ElasticMQ unless RABBITMQ_URL / SQS_QUEUE_URL). Ctrl-C stops every stage in order.')
-    .option('--demo', 'also send demo traffic (see `tributary demo`); applies the example rollups (rollups/examples) unless --rollups')
+    .option('--demo', 'also send demo traffic (see `tributary demo`); applies the example event types (events/examples) unless --events and the example rollups (rollups/examples) unless --rollups')
+    .option('--events <path>', 'apply these event types (a file or directory, see `tributary events apply`) once the registry runs')
     .option('--rollups <path>', 'apply these rollup declarations (a file or directory, see `tributary rollups apply`) once the topics exist')
     .option('--verbose', 'on a terminal, show the stages\' info logs too (by default only their warnings and errors)'))
-    .action(async (opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string }) => {
+    .action(async (opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string; events?: string }) => {
       const config = loadConfig(ctx.env);
       // For a person (pretty), the start-up is the banner and the status line; its steps are --verbose.
       const quiet = resolveLogFormat(config.logFormat) === 'pretty' && !opts.verbose && config.logLevel === 'info';
@@ -64,7 +67,7 @@ export function startCommand(ctx: CliContext): Command {
     });
 }
 
-async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
+async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string; events?: string }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
   prepareDataDir(config.dataDir, config.dataDirMinFreeBytes);
   // One supervisor per DATA_DIR, before anything binds a port; leftovers of a killed one are stopped.
   const lock = await acquireRunLock(config.dataDir, 'start');
@@ -93,9 +96,6 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   const admin = await connectAdmin(kafka);
   await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics, config.kafka.eventRetentionMs), logger, config.kafka.replicationFactor);
   await admin.disconnect();
-  // Declared rollups: refused before any stage starts when one is wrong, like `rollups apply`.
-  const rollups = opts.rollups ?? (opts.demo ? EXAMPLE_ROLLUPS : undefined);
-  if (rollups) ctx.out(`Declared rollups from ${path.relative(process.cwd(), rollups) || '.'}:\n${await applyDeclarations(ctx, rollups, {}, { config: { ...config, kafka: kafkaConfig }, kafka })}`);
 
   step('Starting the registry, the sink and the dashboard, then ingest and the processor…');
   // Every stage is a process of its own, started again if it dies (supervise): one stage's crash,
@@ -122,6 +122,12 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
     stops.push({ name: 'registry', stop: () => registry.stop() });
     await waitReady(`${registryUrl}/readyz`, 120_000);
   }
+  // Declared event types, then rollups (which may read them): refused before the other stages start when one is wrong, like `events apply` and `rollups apply`.
+  const given = { config: { ...config, kafka: kafkaConfig, registry: { ...config.registry, url: registryUrl } }, kafka };
+  const events = opts.events ?? (opts.demo ? EXAMPLE_EVENTS : undefined);
+  if (events) ctx.out(`Declared event types from ${path.relative(process.cwd(), events) || '.'}:\n${await applyEventTypes(ctx, events, {}, given)}`);
+  const rollups = opts.rollups ?? (opts.demo ? EXAMPLE_ROLLUPS : undefined);
+  if (rollups) ctx.out(`Declared rollups from ${path.relative(process.cwd(), rollups) || '.'}:\n${await applyDeclarations(ctx, rollups, {}, given)}`);
   // The sink and the dashboard share one process: with the embedded engine one process owns
   // DATA_DIR/clickhouse. The dashboard's /metrics serves the sink's.
   const store = supervise(ctx.self, ['sink', '--with-dashboard'], childEnv, logger, stopping, record, board.update);

@@ -99,13 +99,14 @@ export function convertAll(events: unknown[], limits: ContractLimits, options: C
 
 /**
  * `convert()`, and once more after reading the declarations topic to its end when it refused an
- * event's type: a type applied before the request was sent is never refused as unknown.
+ * event's type or a property as unknown: a type or a property applied before the request was
+ * sent is never refused as unknown.
  */
 export async function convertKnowingPlan<T>(convert: () => T, plan: Pick<EventPlan, 'sync'> | undefined): Promise<T> {
   try {
     return convert();
   } catch (err) {
-    const unknownType = err instanceof Rejection && (err.body.errors as IndexedError[] | undefined)?.some((e) => e.path === 'type');
+    const unknownType = err instanceof Rejection && (err.body.errors as IndexedError[] | undefined)?.some((e) => e.path === 'type' || e.message.startsWith('not a property of'));
     if (!unknownType || !plan) throw err;
   }
   await plan.sync();

@@ -45,6 +45,15 @@ describe('docker-compose.yml', () => {
     expect(() => loadConfig(bridge)).toThrow("RABBITMQ_URL's password holds a placeholder");
   });
 
+  it('copies into the image\'s build stage every file the build copies beside the compiled code', () => {
+    const dockerfile = readFileSync(path.join(__dirname, '..', 'Dockerfile'), 'utf8');
+    const build = dockerfile.slice(0, dockerfile.indexOf('RUN npm run build'));
+    const copied = [...build.matchAll(/^COPY (\S+) \.\/\S*$/gm)].map((m) => m[1]!);
+    const assets = [...readFileSync(path.join(__dirname, '..', 'scripts', 'copy-assets.js'), 'utf8').matchAll(/'([a-z/]+(?:\.[a-z]+)?)'/g)].map((m) => m[1]!).filter((a) => a.includes('/'));
+    expect(assets.length).toBeGreaterThan(4);
+    expect(assets.filter((a) => !copied.some((c) => a === c || a.startsWith(`${c}/`)))).toEqual([]);
+  });
+
   it('builds the Tributary stages from the Dockerfile, each running a real CLI command', () => {
     expect(tributary.map(([name]) => name)).toEqual(expect.arrayContaining(['ingest', 'process', 'sink', 'dashboard']));
     const commands = buildProgram(processContext()).commands.map((c) => c.name());

@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Random } from '../producers/demo/random';
 import { createKafka } from '../platform/kafka/client';
 import { silentLogger } from '../platform/logger';
 import { killAndWait, runTributary, spawnStart, type StartedPipeline } from './pipeline';
-import { testConfig, waitFor } from './helpers';
+import { sorted, testConfig, waitFor } from './helpers';
+import type { DeclaredTotals, Totals } from '../producers/demo/ground-truth';
 import { readTopics } from './kafka';
 import { confluentPython } from './python';
 import { fetchChecked } from './openapi';
@@ -49,13 +50,14 @@ interface Wire { type: string; eventId: string; userId: string; occurredAt: numb
  * the ledger of what was acknowledged says.
  */
 describe('declared event types', () => {
-  let started: StartedPipeline | undefined;
+  const starts: StartedPipeline[] = [];
   afterAll(async () => {
-    if (started) await killAndWait(started.child, 'SIGTERM');
+    for (const s of starts) await killAndWait(s.child, 'SIGTERM');
   });
 
   it('apply, HTTP and Confluent producers, a compatible change mid-stream, a breaking one refused: rollups equal the ledger', async () => {
-    started = await spawnStart([], 'ev-key', undefined, { SEGMENT_SIZE: '100' });
+    const started = await spawnStart([], 'ev-key', undefined, { SEGMENT_SIZE: '100' });
+    starts.push(started);
     const { ingest, dashboard, env } = started;
     const dir = mkdtempSync(path.join(os.tmpdir(), 'events-'));
     const file = path.join(dir, 'feature_used.yaml');
@@ -197,5 +199,66 @@ describe('declared event types', () => {
     const fromIngest = records.find((r) => r.partition === receipt!.partition && r.offset === receipt!.offset)!;
     const decoded = JSON.parse(await confluentPython(['deserialize', registry, fromIngest.value.toString('hex')])) as { eventId: string; properties: { plan: string; seats: number } };
     expect(ledger.get(decoded.eventId)?.plan).toBe(decoded.properties.plan);
+    await killAndWait(started.child, 'SIGTERM');
   }, 420_000);
+
+  it('the demo with the example types at a steady rate, a compatible change and a rollup over it mid-stream: every figure equals the demo\'s ledger', async () => {
+    const demo = await spawnStart(['--demo', '--rate', '300'], 'demo-key', undefined, { SEGMENT_SIZE: '500' });
+    starts.push(demo);
+    const { env } = demo;
+    let dashboard = demo.dashboard;
+    const range = `from=${new Date(Date.now() - 4 * HOUR).toISOString()}&to=${new Date(Date.now() + HOUR).toISOString()}`;
+    const byPlan = async (name: string, measure: string) => {
+      const res = await fetch(`${dashboard}/api/rollups/${name}?${range}&groupBy=properties.plan&interval=1d&measure=${measure}`);
+      if (res.status !== 200) return {};
+      const out: Record<string, number> = {};
+      for (const p of ((await res.json()) as { points: Array<{ group: string; value: number }> }).points) out[p.group] = (out[p.group] ?? 0) + p.value;
+      return out;
+    };
+    const total = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+    await waitFor(async () => (total(await byPlan('invoices_by_plan', 'count')) >= 30 ? true : undefined), 'invoices from the demo', 120_000, 500);
+
+    // Mid-stream: invoice_paid gains a discount (a default: a compatible change), and a rollup over it.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'events-demo-'));
+    const examples = path.join(__dirname, '..', 'events', 'examples');
+    writeFileSync(path.join(dir, 'invoice_paid.yaml'), `${readFileSync(path.join(examples, 'invoice_paid.yaml'), 'utf8')}  discount: { type: decimal, scale: 2, min: "0", max: "1000", default: "0.00" }\n`);
+    writeFileSync(path.join(dir, 'subscription_started.yaml'), readFileSync(path.join(examples, 'subscription_started.yaml'), 'utf8'));
+    const applied = await runTributary(['events', 'apply', dir], env);
+    expect(applied.stderr).toBe('');
+    expect(applied.stdout).toMatch(/invoice_paid\s+2\s+changed/);
+    expect(applied.stdout).toMatch(/subscription_started\s+1\s+unchanged/);
+    const rollupFile = path.join(dir, 'discounts.yml');
+    writeFileSync(rollupFile, 'name: discounts_by_plan\nsource: invoice_paid\ndimensions: [properties.plan]\nmeasures: [count, sum(properties.discount) as discount]\nwindow: 1d\n');
+    expect((await runTributary(['rollups', 'apply', rollupFile], env)).stderr).toBe('');
+    // The demo follows the plan: discounts arrive once it has them.
+    await waitFor(async () => (total(await byPlan('discounts_by_plan', 'discount')) > 0 ? true : undefined), 'discounts from the demo', 120_000, 500);
+
+    // Stopping writes the ledger of every acknowledged event; a second start (no demo) serves the figures.
+    await killAndWait(demo.child, 'SIGTERM');
+    const again = await spawnStart([], 'demo-key', demo);
+    starts.push(again);
+    dashboard = again.dashboard;
+    const ledger = JSON.parse(readFileSync(path.join(env.DATA_DIR!, 'demo-ledger.json'), 'utf8')) as { events: number; totals: Totals; declared: DeclaredTotals };
+    const plans = (o: Record<string, unknown>) => Object.keys(o).sort();
+    const want = {
+      totals: { orders: ledger.totals.orders, userEvents: ledger.totals.userEvents, activeUsers: ledger.totals.activeUsers },
+      invoices: plans(ledger.declared.invoices).map((p) => [p, ledger.declared.invoices[p]]),
+      subscriptions: plans(ledger.declared.subscriptions).map((p) => [p, ledger.declared.subscriptions[p]]),
+    };
+    const got = async () => {
+      const totals = (await (await fetch(`${dashboard}/api/totals?${range}`)).json()) as Totals;
+      const [count, amount, discount, subs, seats] = await Promise.all([byPlan('invoices_by_plan', 'count'), byPlan('invoices_by_plan', 'amount'),
+        byPlan('discounts_by_plan', 'discount'), byPlan('seats_by_plan', 'count'), byPlan('seats_by_plan', 'seats')]);
+      return {
+        totals: { orders: totals.orders, userEvents: totals.userEvents, activeUsers: totals.activeUsers },
+        invoices: plans(count).map((p) => [p, { count: count[p], amountCents: Math.round((amount[p] ?? 0) * 100), discountCents: Math.round((discount[p] ?? 0) * 100) }]),
+        subscriptions: plans(subs).map((p) => [p, { count: subs[p], seats: seats[p] ?? 0 }]),
+      };
+    };
+    const same = async () => JSON.stringify(sorted(await got())) === JSON.stringify(sorted(want));
+    await waitFor(async () => ((await same()) ? true : undefined), 'the figures to equal the ledger', 180_000, 1000).catch(() => undefined);
+    expect(sorted(await got())).toEqual(sorted(want));
+    expect(ledger.events).toBeGreaterThan(1000);
+    expect(total(Object.fromEntries(Object.entries(ledger.declared.invoices).map(([p, v]) => [p, v.discountCents])))).toBeGreaterThan(0);
+  }, 600_000);
 });

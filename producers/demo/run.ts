@@ -3,7 +3,7 @@ import { sleep } from '../../platform/retry';
 import type { TributaryProducer } from '../tributary-producer';
 import type { QueuePublisher } from './queues';
 import type { GroundTruth } from './ground-truth';
-import { DemoShop, type DemoEvent } from './shop';
+import { DemoShop, type DeclaredProperties, type DemoEvent } from './shop';
 
 export type DemoTarget =
   | { via: 'http'; url: string; writeKey: string | undefined }
@@ -23,6 +23,8 @@ export interface DemoOptions {
   batchSize?: number;
   /** Attempts per batch on 429/503 before giving up (its events then count as not sent). */
   maxAttempts?: number;
+  /** The example declared types the pipeline has (DemoShop): sent too when given. */
+  declared?: DeclaredProperties;
 }
 
 export interface DemoResult {
@@ -39,7 +41,7 @@ const TICK_MS = 100;
  * included, so a retry can never count twice.
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
-  const shop = new DemoShop(options.seed ?? 42);
+  const shop = new DemoShop(options.seed ?? 42, options.declared ? { declared: options.declared } : {});
   const result: DemoResult = { sent: 0, accepted: 0, retried: 0 };
   const started = Date.now();
   const batchSize = options.batchSize ?? 100;

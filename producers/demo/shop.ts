@@ -2,7 +2,22 @@ import type { OrderEventInput, UserEventInput } from '../tributary-producer';
 import { Random } from './random';
 
 export type DemoEvent = ({ kind: 'user' } & UserEventInput & { eventId: string; occurredAt: number })
-  | ({ kind: 'order' } & OrderEventInput & { eventId: string; occurredAt: number });
+  | ({ kind: 'order' } & OrderEventInput & { eventId: string; occurredAt: number })
+  | DeclaredDemoEvent;
+
+/** An event of one of the example declared types (events/examples), as JSON: decimals as text. */
+export interface DeclaredDemoEvent {
+  kind: 'custom';
+  type: 'subscription_started' | 'invoice_paid';
+  eventId: string;
+  userId: string;
+  occurredAt: number;
+  properties: Record<string, string | number | boolean>;
+}
+
+/** The example declared types' properties the pipeline has now, per type (undefined: not declared). */
+export type DeclaredProperties = (type: string) => ReadonlySet<string> | undefined;
+const PLANS = ['free', 'pro', 'team'] as const;
 
 const COUNTRIES = [
   { country: 'DE', currency: 'EUR', weight: 5 }, { country: 'FR', currency: 'EUR', weight: 3 }, { country: 'ES', currency: 'EUR', weight: 2 },
@@ -30,7 +45,11 @@ export class DemoShop {
   private readonly sent: DemoEvent[] = [];
   private orderSeq = 0;
 
-  constructor(seed = 42, private readonly options: { lateShare?: number; retryShare?: number; retryWindow?: number } = {}) {
+  /**
+   * `declared`: also send the example declared types (events/examples) the pipeline has, with
+   * the properties it has (a `discount` once a change added it): about 8% of events.
+   */
+  constructor(seed = 42, private readonly options: { lateShare?: number; retryShare?: number; retryWindow?: number; declared?: DeclaredProperties } = {}) {
     this.random = new Random(seed);
     this.products = Array.from({ length: 200 }, (_, i) => ({
       sku: `SKU-${String(i + 1).padStart(4, '0')}`,
@@ -60,6 +79,10 @@ export class DemoShop {
   private step(now: number): DemoEvent {
     const r = this.random;
     if (this.customers.length < 20 || r.chance(0.04)) return this.signup(now);
+    if (this.options.declared && r.chance(0.08)) {
+      const declared = this.declaredEvent(now);
+      if (declared) return declared;
+    }
     const roll = r.next();
     if (roll < 0.25 && this.openOrders.length > 0) return this.advanceOrder(now);
     if (roll < 0.40) return this.placeOrder(now);
@@ -83,6 +106,26 @@ export class DemoShop {
       kind: 'user', type: 'signup', eventId: r.uuid(), userId: customer.userId, occurredAt: now, sessionId: null,
       country: customer.country, device: customer.device, page: null, properties: { plan: r.chance(0.2) ? 'pro' : 'free' },
     };
+  }
+
+  /** A subscription started or an invoice paid, if its type is declared; else undefined. */
+  private declaredEvent(now: number): DemoEvent | undefined {
+    const r = this.random;
+    const c = r.pick(this.customers);
+    const type = r.chance(0.4) ? 'subscription_started' : 'invoice_paid';
+    const has = this.options.declared!(type);
+    if (!has) return undefined;
+    const plan = PLANS[r.zipf(PLANS.length)]!;
+    const properties: DeclaredDemoEvent['properties'] = { plan };
+    if (type === 'subscription_started') {
+      properties.seats = plan === 'team' ? r.int(2, 50) : 1;
+      if (r.chance(0.3)) properties.trial = true;
+    } else {
+      const cents = plan === 'free' ? 0 : r.int(500, 99_999);
+      properties.amount = `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
+      if (has.has('discount') && r.chance(0.4)) properties.discount = `${r.int(0, 20)}.${String(r.int(0, 99)).padStart(2, '0')}`;
+    }
+    return { kind: 'custom', type, eventId: r.uuid(), userId: c.userId, occurredAt: now, properties };
   }
 
   private placeOrder(now: number): DemoEvent {

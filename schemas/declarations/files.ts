@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isMap, isSeq, LineCounter, parseAllDocuments, type Document, type Node } from 'yaml';
 import { checkDeclaration, type RollupDeclaration } from './format';
-import type { EventTypeDeclaration } from '../events/format';
+import { checkEventType, type EventTypeDeclaration } from '../events/format';
 
 /** Declarations read from files, or every problem found, each one line: `file:line: field: what`. */
 export type LoadResult = { ok: true; declarations: Array<RollupDeclaration & { file: string }> } | { ok: false; problems: string[] };
@@ -24,6 +24,12 @@ export function loadDeclarations(target: string, reserved: ReadonlySet<string> =
     if (reserved.has(declaration.name)) problems.push(`${where}: name: ${declaration.name} is a built-in rollup (rollups/builtin.yaml); give yours another name`);
   }
   return problems.length > 0 ? { ok: false, problems } : { ok: true, declarations: loaded.found.map((f) => ({ ...f.declaration, file: f.file })) };
+}
+
+/** Declared event types read from files (docs/events.md), or every problem, one line each. */
+export function loadEventTypes(target: string): { ok: true; types: Array<EventTypeDeclaration & { file: string }> } | { ok: false; problems: string[] } {
+  const loaded = loadFiles(target, checkEventType, 'an event type is a mapping (name:, properties:)');
+  return loaded.ok ? { ok: true, types: loaded.found.map((f) => ({ ...f.declaration, file: f.file })) } : loaded;
 }
 
 type Check<T> = (value: unknown) => { ok: true; declaration: T } | { ok: false; issues: Array<{ path: Array<string | number>; message: string }> };

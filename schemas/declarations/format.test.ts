@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { checkDeclaration, declarationFingerprint, declarationJsonSchema } from './format';
-import { loadDeclarations, parseDeclarationText } from './files';
+import { loadDeclarations, loadEventTypes, parseDeclarationText } from './files';
 
 const revenue = `# revenue by country and category per hour
 name: revenue_by_country_category
@@ -89,7 +89,11 @@ describe('docs/rollups.schema.json', () => {
 
 describe('rollups/examples', () => {
   it('are valid declarations (`npm run demo` applies them)', () => {
-    const r = loadDeclarations(path.join(__dirname, '../../rollups/examples'));
-    expect(r.ok && r.declarations.map((d) => d.name)).toEqual(['revenue_by_country_category', 'signups_by_plan']);
+    // Two read the example event types (events/examples), applied before them.
+    const events = loadEventTypes(path.join(__dirname, '../../events/examples'));
+    expect(events.ok && events.types.map((t) => t.name)).toEqual(['invoice_paid', 'subscription_started']);
+    const types = new Map(events.ok ? events.types.map((t) => [t.name, t]) : []);
+    const r = loadDeclarations(path.join(__dirname, '../../rollups/examples'), new Set(), (name) => types.get(name));
+    expect(r.ok && r.declarations.map((d) => d.name)).toEqual(['invoices_by_plan', 'revenue_by_country_category', 'seats_by_plan', 'signups_by_plan']);
   });
 });

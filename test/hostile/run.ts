@@ -1,6 +1,6 @@
 import { BUILTIN_ROLLUPS } from '../../schemas/declarations/builtin';
 import { sourceTopics } from '../../schemas/declarations/format';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -21,7 +21,9 @@ import { startIngest } from '../../producers/ingest/service';
 import { runDemo } from '../../producers/demo/run';
 import { GroundTruth, windowOf, type Totals, type TruthEvent } from '../../producers/demo/ground-truth';
 import { DashboardQueries } from '../../dashboards/queries';
-import { killAndWait, RollupFollower, spawnEntry, spawnTributary } from '../pipeline';
+import { killAndWait, RollupFollower, runTributary, spawnEntry, spawnTributary } from '../pipeline';
+import { loadEventTypes } from '../../schemas/declarations/files';
+import { avroTypeOf, decimalBytes, subjectOf } from '../../schemas/events/avro';
 import { sorted, unique, until } from '../helpers';
 import { groupCaughtUp } from '../kafka';
 
@@ -130,6 +132,26 @@ async function main(): Promise<void> {
   });
   const json = ({ kind: _kind, receivedAt: _r, origin: _o, ...rest }: HostileOrder) => ({ ...rest, occurredAt: new Date(rest.occurredAt).toISOString() });
   const signup = (userId: string) => ({ type: 'signup', eventId: unique('h'), userId, occurredAt: HOSTILE_T, country: 'DE', device: 'mobile' });
+  // A declared event type (docs/events.md), applied as a user would, and its schema as a producer sees it.
+  const typeFile = path.join(dataDir, 'feature_used.yaml');
+  writeFileSync(typeFile, 'name: feature_used\nproperties:\n  plan: { type: enum, values: [free, pro] }\n  seats: { type: long, min: 1, max: 100 }\n  amount: { type: decimal, scale: 2, min: "0", max: "1000" }\n');
+  const applied = await runTributary(['events', 'apply', typeFile], env);
+  if (applied.code !== 0) throw new Error(`events apply: ${applied.stderr}`);
+  const featureUsed = loadEventTypes(typeFile);
+  if (!featureUsed.ok) throw new Error(featureUsed.problems.join('; '));
+  const featureType = avroTypeOf(featureUsed.types[0]!);
+  const featureSchema = ((await (await fetch(`${registry.url}/subjects/${subjectOf(config.topics.custom, 'feature_used')}/versions/latest`)).json()) as { id: number }).id;
+  const feature = (properties: Record<string, unknown>) => ({ type: 'feature_used', eventId: unique('f'), userId: unique('fu'), occurredAt: HOSTILE_T, properties });
+  const featureRecord = (properties: Record<string, unknown>) => schemas.encode(featureSchema, featureType, { eventId: unique('f'), userId: 'hostile-fu', occurredAt: HOSTILE_T, receivedAt: null, origin: null, properties });
+  const toCustom = async (values: Buffer[]) => {
+    await raw.send({ topic: config.topics.custom, acks: -1, messages: values.map((value) => ({ key: 'hostile-producer', value })) });
+  };
+  /** Dead-lettered with `reason`, its message naming `names`. */
+  const deadLetteredNaming = async (reason: string, n: number, since: number, names: string): Promise<Answer> => {
+    const a = await deadLettered(reason, n, since);
+    const named = letters.filter((l) => l.at >= since && l.letter.reason === reason).every((l) => l.letter.message.includes(names));
+    return { ok: a.ok && named, detail: `${a.detail}${a.ok ? (named ? ` naming ${names}` : ` NOT naming ${names}`) : ''}` };
+  };
   const openRows = async () => {
     const text = await fetch(`http://localhost:${processPort}/metrics`).then((r) => r.text(), () => '');
     return metricValue(text, 'tributary_process_open_rows') ?? NaN;
@@ -216,6 +238,34 @@ async function main(): Promise<void> {
       const huge = Buffer.from([0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
       await straightToKafka([Buffer.concat([value.subarray(0, 5 + tail), huge, value.subarray(5 + tail + 1)])]);
       return deadLettered('undecodable', 1, since);
+    } },
+    { name: 'declared type: an undeclared type', via: 'HTTP', send: () => refused({ events: [feature({ plan: 'pro', seats: 1, amount: '1' }), { ...feature({}), type: 'feature_usedd' }] }, 400, 'type') },
+    { name: 'declared type: a required property missing', via: 'HTTP', send: () => refused({ events: [feature({ plan: 'pro', amount: '1' })] }, 400, 'properties.seats') },
+    { name: 'declared type: a property of the wrong type', via: 'HTTP', send: () => refused({ events: [feature({ plan: 'pro', seats: '1e9', amount: '1' })] }, 400, 'properties.seats') },
+    { name: 'declared type: a value out of bounds', via: 'HTTP', send: () => refused({ events: [feature({ plan: 'pro', seats: 101, amount: '1' })] }, 400, 'properties.seats') },
+    { name: 'declared type: more decimal places than its scale', via: 'HTTP', send: () => refused({ events: [feature({ plan: 'pro', seats: 1, amount: '0.001' })] }, 400, 'properties.amount') },
+    { name: 'declared type: an undeclared property', via: 'HTTP', send: () => refused({ events: [feature({ plan: 'pro', seats: 1, amount: '1', seatz: 5 })] }, 400, 'properties.seatz') },
+    { name: 'declared type: out of bounds, Avro-valid, straight to Kafka', via: 'Kafka', send: async () => {
+      const since = Date.now();
+      await toCustom([featureRecord({ plan: 'pro', seats: 2 ** 40, amount: decimalBytes(100) })]);
+      return deadLetteredNaming('invalid_event', 1, since, 'properties.seats');
+    } },
+    { name: 'declared type: a 12-byte decimal, straight to Kafka', via: 'Kafka', send: async () => {
+      const since = Date.now();
+      await toCustom([featureRecord({ plan: 'pro', seats: 1, amount: Buffer.alloc(12, 0x7f) })]);
+      return deadLetteredNaming('invalid_event', 1, since, 'properties.amount');
+    } },
+    { name: 'declared type: 300 records of schema ids no declared type has, straight to Kafka', via: 'Kafka', send: async () => {
+      const since = Date.now();
+      // An order (a registered schema, of another topic) and ids nothing registered, on the declared types' topic.
+      const body = SCHEMAS.order.type.toBuffer(order(unique('o'), [{ sku: 'S', category: null, quantity: 1, unitPriceCents: 1 }]));
+      await toCustom(Array.from({ length: 300 }, (_, i) => {
+        const value = Buffer.concat([Buffer.from([0, 0, 0, 0, 0]), body]);
+        value.writeUInt32BE(i === 0 ? orderSchema : 100_000 + i, 1);
+        return value;
+      }));
+      const a = await deadLettered('unknown_event_type', 300, since);
+      return { ...a, detail: `${a.detail} × 300` };
     } },
   ];
 
