@@ -76,6 +76,12 @@ export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = {
 };
 
 /**
+ * The largest magnitude of a declared event type's number property (a long, a decimal's unscaled
+ * value: docs/events.md): like amountCents, a row adds up at most SEGMENT_SIZE of them.
+ */
+export const DECLARED_MAGNITUDE = 100_000_000_000;
+
+/**
  * Why the processor's sums cannot overflow: a row of one segment sums at most S events, and one
  * event adds at most `amountCents` to a row's amount (an order's total, or the sum of its lines
  * for a product row) and at most items × quantity to its quantity. Both products must stay
@@ -90,6 +96,9 @@ export function overflowProblem(limits: EventLimits, segmentSize: number): strin
   }
   if (quantity > Number.MAX_SAFE_INTEGER) {
     return `SEGMENT_SIZE (${segmentSize}) × items (${limits.items}) × quantity (${limits.quantity}) exceeds 2^53 − 1; lower one of them`;
+  }
+  if (segmentSize * DECLARED_MAGNITUDE > Number.MAX_SAFE_INTEGER) {
+    return `SEGMENT_SIZE (${segmentSize}) × the largest number a declared event property holds (${DECLARED_MAGNITUDE}) exceeds 2^53 − 1: a row's sum could lose precision; lower SEGMENT_SIZE`;
   }
   if (limits.quantity > 2 ** 31 - 1) return `the quantity limit (${limits.quantity}) exceeds Avro int (2^31 − 1)`;
   return undefined;

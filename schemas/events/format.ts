@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ORDER_EVENT_TYPES, USER_EVENT_TYPES } from '../catalog';
+import { DECLARED_MAGNITUDE } from '../../platform/config';
 
 /**
  * A declared event type of the tracking plan (docs/events.md): data, not code. Users keep these
@@ -17,7 +18,7 @@ export type PropertyType = (typeof PROPERTY_TYPES)[number];
  * at most SEGMENT_SIZE of them, and that sum must stay exact in a double (platform/config.ts
  * refuses a SEGMENT_SIZE that breaks this). The same bound as an order's amountCents.
  */
-export const MAX_MAGNITUDE = 100_000_000_000;
+export const MAX_MAGNITUDE = DECLARED_MAGNITUDE;
 /** A decimal's scale (digits after the point) at most, and a string's length when it declares none. */
 export const MAX_SCALE = 9;
 export const DEFAULT_MAX_LENGTH = 1000;
