@@ -12,6 +12,9 @@ import { ProduceBatcher } from '../batcher';
 import { EventEncoder } from '../encoder';
 import { BridgeCore, type QueueMessage } from './core';
 import { bridgeMetrics } from './metrics';
+import { checkEventType } from '../../schemas/events/format';
+import { avroSchemaOf, avroTypeOf, decimalBytes, subjectOf, type CustomEvent } from '../../schemas/events/avro';
+import { EventPlan, eventTypeKey } from '../../schemas/events/plan';
 
 /**
  * A message a bridge can never write is dead-lettered and acknowledged, never retried forever:
@@ -82,5 +85,39 @@ describe('BridgeCore and messages Kafka can never take', () => {
     expect(letters.map((l) => l.reason).sort()).toEqual(['event_too_large', 'kafka_refused']);
     const events = await readTopics(kafka, [topics.user]);
     expect(events).toHaveLength(1);
+  });
+
+  it('takes a declared event type as ingest does: typed Avro on the declared types\' topic, a bad one dead-lettered naming its property', async () => {
+    const custom = unique('bridge.custom');
+    await createTopics(admin, [{ topic: custom, numPartitions: 2, replicationFactor: 1 }]);
+    const checked = checkEventType({ name: 'invoice_paid', properties: { plan: { type: 'enum', values: ['free', 'pro'] }, amount: { type: 'decimal', scale: 2, max: '1000' } } });
+    if (!checked.ok) throw new Error(JSON.stringify(checked.issues));
+    const declaration = checked.declaration;
+    const schemas = new SchemaClient(registry.url, silentLogger);
+    const type = avroTypeOf(declaration);
+    const subject = subjectOf(custom, 'invoice_paid');
+    const schemaId = await schemas.register({ name: 'invoice_paid', subject, text: JSON.stringify(avroSchemaOf(declaration)), type });
+    const plan = new EventPlan();
+    plan.apply(eventTypeKey('invoice_paid', 1), { type: 'invoice_paid', version: 1, declaration, schemaId, subject, topic: custom, appliedAt: 0 });
+    const encoder = await EventEncoder.create({ schemas, admin, topics: { user: topics.user, order: topics.order }, custom: { topic: custom, plan } });
+    const limits = await readBatchLimits(admin, [topics.user, topics.order, topics.dlq, custom]);
+    const bridge = new BridgeCore({
+      source: 'sqs:test', encoder, batcher: new ProduceBatcher(producer, { lingerMs: 2, limits, logger: silentLogger }), schemas,
+      dlq: { topic: topics.dlq, schemaId: await schemas.register({ ...SCHEMAS.deadLetter, subject: `${topics.dlq}-value` }) },
+      limits: { ...config.ingest, event: config.eventLimits }, plan, metrics: bridgeMetrics(createMetrics('bridge')), logger: silentLogger, signal: new AbortController().signal,
+    });
+    const invoice = (id: string, amount: string) => ({ id, redelivered: false, body: Buffer.from(JSON.stringify({ type: 'invoice_paid', userId: 'u-1', occurredAt: Date.now(), properties: { plan: 'pro', amount } })) });
+    expect((await bridge.produce(bridge.prepare(invoice('good', '12.50')))).outcome.ok).toBe(true);
+    const bad = bridge.prepare(invoice('bad', '1000.01'));
+    expect(bad.outcome).toMatchObject({ ok: false, reason: 'invalid_event' });
+    expect(await bridge.produce(bad)).toBeDefined();
+    const records = await readTopics(kafka, [custom]);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.value.readUInt32BE(1)).toBe(schemaId);
+    const event = await schemas.decode<CustomEvent>(records[0]!.value);
+    expect(event).toMatchObject({ userId: 'u-1', origin: 'sqs:test', properties: { plan: 'pro', amount: decimalBytes(1250) } });
+    const letters = await Promise.all((await readTopics(kafka, [topics.dlq])).map((r) => schemas.decode<DeadLetter>(r.value)));
+    expect(letters.find((l) => l.reason === 'invalid_event')?.message).toMatch(/properties\.amount/);
+    await admin.deleteTopics({ topics: [custom] }).catch(() => undefined);
   });
 });
