@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { QUERIES } from './params';
 import { BUILTIN_SOURCES, MEASURE_FUNCTIONS, WINDOWS } from '../schemas/declarations/format';
+import { PROPERTY_TYPES } from '../schemas/events/format';
 
 /**
  * The dashboard API as an OpenAPI 3.1 document, served at /api/openapi.json. Its query
@@ -16,10 +17,14 @@ const coverage = z.object({
   state: z.enum(['backfilling', 'writing', 'complete', 'dropped', 'superseded']),
 });
 const declaration = z.object({
-  name: z.string(), description: z.string().optional(), source: z.enum(BUILTIN_SOURCES).describe('events: user and order events (built-in rollups only)'), types: z.array(z.string()).optional(),
+  name: z.string(), description: z.string().optional(),
+  source: z.union([z.enum(BUILTIN_SOURCES), z.string().regex(/^[a-z][a-z0-9_]{0,62}$/)]).describe('a built-in source (events: user and order events, built-in rollups only) or a declared event type (docs/events.md)'),
+  types: z.array(z.string()).optional(),
   filter: z.record(z.string(), z.array(z.string())).optional(),
   dimensions: z.array(z.object({ field: z.string(), column: z.string(), bound: z.number().int() })),
-  measures: z.array(z.object({ fn: z.enum(MEASURE_FUNCTIONS), field: z.string().optional(), column: z.string() })),
+  measures: z.array(z.object({ fn: z.enum(MEASURE_FUNCTIONS), field: z.string().optional(), column: z.string(), scale: z.number().int().optional().describe('a measure of a decimal property: its values have this many decimal places') })),
+  properties: z.record(z.string(), z.object({ type: z.enum(PROPERTY_TYPES), default: z.union([z.string(), z.number(), z.boolean(), z.null()]), scale: z.number().int().optional() })).optional()
+    .describe('over a declared event type: what it reads of each property, as the tracking plan declared it when the rollup was applied'),
   window: z.enum(Object.keys(WINDOWS) as [keyof typeof WINDOWS, ...Array<keyof typeof WINDOWS>]),
 });
 const totals = z.object({

@@ -109,6 +109,11 @@ export async function convertKnowingPlan<T>(convert: () => T, plan: Pick<EventPl
     const unknownType = err instanceof Rejection && (err.body.errors as IndexedError[] | undefined)?.some((e) => e.path === 'type' || e.message.startsWith('not a property of'));
     if (!unknownType || !plan) throw err;
   }
-  await plan.sync();
+  try {
+    await plan.sync();
+  } catch {
+    // Kafka did not answer: whether the type exists is unknown, so not a 400.
+    throw new Rejection(503, 'kafka_unavailable', { error: 'unavailable', message: 'the declared event types could not be read from Kafka; retry' }, 2);
+  }
   return convert();
 }

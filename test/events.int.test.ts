@@ -188,6 +188,9 @@ describe('declared event types', () => {
     const expected = { seats: [...want.seats].sort(), units: [...want.units].sort() };
     await waitFor(async () => (JSON.stringify(await got()) === JSON.stringify(expected) ? true : undefined), 'the declared rollups to equal the ledger', 180_000, 500).catch(() => undefined);
     expect(await got()).toEqual(expected);
+    // The list of rollups, with declarations over a declared type, as the OpenAPI document says.
+    const listed = (await fetchChecked(`${dashboard}/api/rollups`, '/api/rollups')).body as { rollups: Array<{ name: string; declaration?: { source: string } }> };
+    expect(listed.rollups.find((r) => r.name === 'units_by_plan')?.declaration?.source).toBe('feature_used');
 
     // The out-of-bounds record went to the dead letters, naming its property.
     const letters = await tributary('dlq', 'list', '--reason', 'invalid_event');

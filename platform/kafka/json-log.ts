@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Kafka, CheckedProducer, connectAdmin } from './client';
+import { type Admin, type Kafka, CheckedProducer, connectAdmin } from './client';
 import { GroupConsumer } from './consumer';
 import type { Logger } from '../logger';
 import { ensureTopics } from './topics';
@@ -13,6 +13,8 @@ import { ensureTopics } from './topics';
 export class JsonLog {
   private syncing: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
+  /** Connected at the first sync, kept for the next ones (a burst of them asks the end offset back to back). */
+  private admin: Promise<Admin> | undefined;
 
   private constructor(private readonly producer: CheckedProducer, private readonly consumer: GroupConsumer, readonly topic: string,
     private readonly reader: { position: number; waiters: Set<() => void> }, private readonly kafka: Kafka) {}
@@ -34,12 +36,16 @@ export class JsonLog {
   }
 
   private async readToEnd(timeoutMs: number): Promise<void> {
-    const admin = await connectAdmin(this.kafka);
     let end: number;
     try {
+      const admin = await (this.admin ??= connectAdmin(this.kafka));
       end = Number((await admin.fetchTopicOffsets(this.topic))[0]?.high ?? 0);
-    } finally {
-      await admin.disconnect();
+    } catch (err) {
+      // Connect again next time.
+      const failed = this.admin;
+      this.admin = undefined;
+      void failed?.then((a) => a.disconnect()).catch(() => undefined);
+      throw err;
     }
     if (this.reader.position >= end) return;
     await new Promise<void>((resolve) => {
@@ -113,6 +119,9 @@ export class JsonLog {
   }
 
   async close(): Promise<void> {
+    const admin = this.admin;
+    this.admin = undefined;
+    await admin?.then((a) => a.disconnect()).catch(() => undefined);
     await this.consumer.disconnect();
     await this.producer.disconnect();
   }

@@ -224,12 +224,15 @@ export function declarationFingerprint(d: RollupDeclaration): string {
 
 /** The JSON Schema of a declaration file (one declaration, or a list of them), for editors. */
 export function declarationJsonSchema(): Record<string, unknown> {
-  const one = z.toJSONSchema(declarationSchema, { io: 'input' }) as Record<string, unknown>;
-  const { $schema, ...body } = one;
+  return fileJsonSchema(declarationSchema, { file: 'rollups.schema.json', title: 'Tributary rollup declarations', description: 'One rollup declaration, or a list of them (docs/rollups.md).', name: 'rollup' });
+}
+
+/** The JSON Schema of a file holding one value of `schema` or a list of them (docs/<file>). */
+export function fileJsonSchema(schema: z.ZodType, meta: { file: string; title: string; description: string; name: string }): Record<string, unknown> {
+  const { $schema, ...body } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
   return {
-    $schema, $id: 'https://tributary.dev/schemas/rollups.schema.json', title: 'Tributary rollup declarations',
-    description: 'One rollup declaration, or a list of them (docs/rollups.md).',
-    anyOf: [{ $ref: '#/$defs/rollup' }, { type: 'array', items: { $ref: '#/$defs/rollup' } }],
-    $defs: { rollup: body },
+    $schema, $id: `https://tributary.dev/schemas/${meta.file}`, title: meta.title, description: meta.description,
+    anyOf: [{ $ref: `#/$defs/${meta.name}` }, { type: 'array', items: { $ref: `#/$defs/${meta.name}` } }],
+    $defs: { [meta.name]: body },
   };
 }

@@ -64,6 +64,8 @@ describe('declared event types', () => {
     expect(issues({ name: 'x', properties: { e: { type: 'enum', values: ['a'], default: 'b' } } })).toEqual([expect.stringMatching(/properties\.e\.default: not one of/)]);
     expect(issues({ name: 'x', properties: { d: { type: 'decimal', scale: 1, max: '1.25' } } })).toEqual([expect.stringMatching(/properties\.d\.max: at most 1 digit/)]);
     expect(issues({ name: 'x', properties: { '9a': { type: 'string' } } }).length).toBe(1);
+    expect(issues({ name: 'x', properties: { constructor: { type: 'string' }, toString: { type: 'long' } } })).toEqual([
+      'properties.constructor: constructor is reserved; name the property otherwise', 'properties.toString: toString is reserved; name the property otherwise']);
   });
 
   it('reads decimals exactly from text and JSON numbers, and writes Avro decimal bytes both ways', () => {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ORDER_EVENT_TYPES, USER_EVENT_TYPES } from '../catalog';
 import { DECLARED_MAGNITUDE } from '../../platform/config';
+import { fileJsonSchema } from '../declarations/format';
 
 /**
  * A declared event type of the tracking plan (docs/events.md): data, not code. Users keep these
@@ -137,6 +138,8 @@ export function checkEventType(value: unknown): { ok: true; declaration: EventTy
   const properties: PropertyDeclaration[] = [];
   for (const [name, p] of Object.entries(d.properties)) {
     const path = (k: string) => ['properties', name, k];
+    // A JavaScript object's own names (__proto__, constructor, toString…) would read as present in every event.
+    if (name in Object.prototype || name === '__proto__') issues.push({ path: ['properties', name], message: `${name} is reserved; name the property otherwise` });
     const prop: PropertyDeclaration = { name, type: p.type, ...(p.description ? { description: p.description } : {}), required: false, default: null };
     const hasDefault = 'default' in p && p.default !== undefined;
     if (p.optional === false && hasDefault) issues.push({ path: path('optional'), message: 'a property with a default is optional: events without it hold the default' });
@@ -202,12 +205,5 @@ export function propertyKind(p: Pick<PropertyDeclaration, 'type'>): 'text' | 'nu
 
 /** The JSON Schema of an event-type file (one type, or a list of them), for editors. */
 export function eventTypeJsonSchema(): Record<string, unknown> {
-  const one = z.toJSONSchema(eventTypeSchema, { io: 'input' }) as Record<string, unknown>;
-  const { $schema, ...body } = one;
-  return {
-    $schema, $id: 'https://tributary.dev/schemas/events.schema.json', title: 'Tributary event types',
-    description: 'One declared event type, or a list of them (docs/events.md).',
-    anyOf: [{ $ref: '#/$defs/event' }, { type: 'array', items: { $ref: '#/$defs/event' } }],
-    $defs: { event: body },
-  };
+  return fileJsonSchema(eventTypeSchema, { file: 'events.schema.json', title: 'Tributary event types', description: 'One declared event type, or a list of them (docs/events.md).', name: 'event' });
 }
