@@ -113,14 +113,15 @@ async function changesOf(target: string, plan: EventPlan, config: Config, regist
   return changes;
 }
 
-function report(changes: Change[]): string {
+/** The table of changes, then (unless `brief`) what changed in each type, property by property. */
+function report(changes: Change[], brief = false): string {
   const rows = [['event type', 'version', 'change', 'subject']];
   let out = '';
   for (const c of changes) {
     rows.push([c.declaration.name, String(c.version), c.refused.length > 0 ? 'REFUSED' : c.state, c.subject]);
   }
   out += formatTable(rows);
-  for (const c of changes.filter((x) => x.state !== 'unchanged')) {
+  for (const c of changes.filter((x) => x.state !== 'unchanged' && (!brief || x.refused.length > 0))) {
     out += `\n${c.declaration.name} (${c.file}):\n${c.notes.map((n) => `  ${n}`).join('\n') || '  (schema text only)'}\n`;
     for (const r of c.refused) out += `  refused by the registry: ${r}\n`;
   }
@@ -134,7 +135,7 @@ function report(changes: Change[]): string {
  * (new subjects at FULL_TRANSITIVE) and records the versions on the declarations topic, which
  * ingest, the bridges and the processor follow.
  */
-export async function applyEventTypes(ctx: CliContext, target: string, opts: { dryRun?: boolean }, given?: { config: Config; kafka: Kafka }): Promise<string> {
+export async function applyEventTypes(ctx: CliContext, target: string, opts: { dryRun?: boolean; brief?: boolean }, given?: { config: Config; kafka: Kafka }): Promise<string> {
   return withDeclarations(ctx, async ({ config, book, log }) => {
     const registry = new RegistryHttp(config.registry.url, config.registry.auth);
     const changes = await changesOf(target, book.events, config, registry);
@@ -143,7 +144,7 @@ export async function applyEventTypes(ctx: CliContext, target: string, opts: { d
       throw new Error(`${report(changes)}refused (409 from the schema registry): ${refused.map((c) => c.declaration.name).join(', ')} would break readers of earlier versions (docs/events.md#evolution); nothing applied`);
     }
     const fresh = changes.filter((c) => c.state !== 'unchanged');
-    if (opts.dryRun || fresh.length === 0) return `${report(changes)}${opts.dryRun ? 'dry run: nothing applied' : 'nothing to apply'}\n`;
+    if (opts.dryRun || fresh.length === 0) return `${report(changes, opts.brief)}${opts.dryRun ? 'dry run: nothing applied' : 'nothing to apply'}\n`;
     const records: Array<{ key: string; value: EventTypeRecord }> = [];
     for (const c of fresh) {
       const schemaId = await registry.register(c.subject, c.schema, c.state === 'new');
@@ -153,7 +154,7 @@ export async function applyEventTypes(ctx: CliContext, target: string, opts: { d
       });
     }
     await log.append(records);
-    return `${report(changes)}applied ${records.length}: send them to POST /v1/events, or produce them to ${config.topics.custom} with their subject's schema\n`;
+    return `${report(changes, opts.brief)}applied ${records.length}: send them to POST /v1/events, or produce them to ${config.topics.custom} with their subject's schema\n`;
   }, given);
 }
 

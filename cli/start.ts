@@ -125,7 +125,7 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   // Declared event types, then rollups (which may read them): refused before the other stages start when one is wrong, like `events apply` and `rollups apply`.
   const given = { config: { ...config, kafka: kafkaConfig, registry: { ...config.registry, url: registryUrl } }, kafka };
   const events = opts.events ?? (opts.demo ? EXAMPLE_EVENTS : undefined);
-  if (events) ctx.out(`Declared event types from ${path.relative(process.cwd(), events) || '.'}:\n${await applyEventTypes(ctx, events, {}, given)}`);
+  if (events) ctx.out(`Declared event types from ${path.relative(process.cwd(), events) || '.'}:\n${await applyEventTypes(ctx, events, { brief: true }, given)}`);
   const rollups = opts.rollups ?? (opts.demo ? EXAMPLE_ROLLUPS : undefined);
   if (rollups) ctx.out(`Declared rollups from ${path.relative(process.cwd(), rollups) || '.'}:\n${await applyDeclarations(ctx, rollups, {}, given)}`);
   // The sink and the dashboard share one process: with the embedded engine one process owns
