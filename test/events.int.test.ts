@@ -11,26 +11,13 @@ import { readTopics } from './kafka';
 import { confluentPython } from './python';
 import { fetchChecked } from './openapi';
 
-const V1 = `# yaml-language-server: $schema=../docs/events.schema.json
-name: feature_used
-description: a feature used in the product
-properties:
-  plan: { type: enum, values: [free, pro, team] }
-  seats: { type: long, min: 1, max: 1000 }
-  amount: { type: decimal, scale: 2, min: "0", max: "100000" }
-  note: { type: string, maxLength: 40, optional: true }
-`;
+/** The event type and the rollup over it of docs/events.md, as printed there (its first two YAML blocks). */
+const [V1, SEATS] = [...readFileSync(path.join(__dirname, '..', 'docs', 'events.md'), 'utf8').matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!) as [string, string];
 /** v2: a property with a default, which events written before it count under. */
 const V2 = `${V1}  units: { type: long, min: 0, max: 100, default: 1 }\n`;
 /** A breaking change: a required property removed (readers of v1 and v2 need it). */
 const BREAKING = V2.replace(/ {2}seats:.*\n/, '');
 
-const SEATS = `name: seats_by_plan
-source: feature_used
-dimensions: [properties.plan]
-measures: [count, sum(properties.seats) as seats, sum(properties.amount) as amount]
-window: 1h
-`;
 const UNITS = `name: units_by_plan
 source: feature_used
 dimensions: [properties.plan]
