@@ -3,7 +3,7 @@
 # and no chDB (the optional embedded ClickHouse, ~540 MB): set CLICKHOUSE_URL to a ClickHouse
 # server, as docker-compose.yml does.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=optional
@@ -21,7 +21,7 @@ COPY rollups ./rollups
 COPY events ./events
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 WORKDIR /app
 # Tributary's servers listen on 127.0.0.1 unless told otherwise; in a container that is its own network namespace.
 ENV NODE_ENV=production DATA_DIR=/data BIND_HOST=0.0.0.0
