@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { errorMessage } from '../platform/errors';
+import { quietHarmlessWarnings } from '../platform/logger';
 import { processContext, type CliContext } from './context';
 import { kafkaCommand } from './kafka';
 import { topicsCommand } from './topics';
@@ -54,6 +55,7 @@ export async function runCli(argv: string[], ctx: CliContext = processContext())
 }
 
 export function main(argv: string[] = process.argv): void {
+  quietHarmlessWarnings();
   void runCli(argv).then((code) => { if (code !== 0) process.exit(code); });
 }
 

@@ -1,8 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { LOG_REDACTION, redactUrls } from './logger';
 
-/** #18: secrets never reach a log line. */
+/** Secrets never reach a log line. */
 describe('log redaction', () => {
   function logged(write: (logger: pino.Logger) => void): Record<string, unknown> {
     let line = '';
@@ -29,5 +31,15 @@ describe('log redaction', () => {
     expect(err.message).toBe('connect ECONNREFUSED amqp://bridge:***@rabbit:5672/');
     expect(err.stack).not.toContain('hunter2');
     expect(redactUrls('see https://u:p@h/x and http://h2/y')).toBe('see https://u:***@h/x and http://h2/y');
+  });
+});
+
+describe('quietHarmlessWarnings', () => {
+  it('drops the negative-timeout warning kafkajs causes on Node 24 and prints any other as Node does', () => {
+    const script = "const { quietHarmlessWarnings } = require('./platform/logger'); quietHarmlessWarnings();"
+      + " process.emitWarning('-1796560827567 is a negative number.', 'TimeoutNegativeWarning'); process.emitWarning('a real one', 'DeprecationWarning');";
+    const run = spawnSync(process.execPath, ['-r', require.resolve('tsx/cjs'), '-e', script], { cwd: path.join(__dirname, '..'), encoding: 'utf8' });
+    expect(run.stderr).not.toContain('TimeoutNegativeWarning');
+    expect(run.stderr).toMatch(/DeprecationWarning: a real one/);
   });
 });

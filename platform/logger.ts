@@ -52,7 +52,28 @@ export const LOG_REDACTION = {
  */
 export function routeProcessWarnings(logger: Logger): void {
   process.removeAllListeners('warning');
-  process.on('warning', (warning) => logger.warn({ warning: warning.name }, warning.message.split('\n')[0]!));
+  process.on('warning', (warning) => {
+    if (!isHarmlessWarning(warning)) logger.warn({ warning: warning.name }, warning.message.split('\n')[0]!);
+  });
+}
+
+/**
+ * Warnings that say nothing anyone can act on. kafkajs 2.2.4's request queue schedules its next
+ * check `throttledUntil - now` ms ahead, and throttledUntil is -1 until a broker throttles: a
+ * negative timeout, which Node runs after 1 ms, as it always did; Node 24 also prints a
+ * TimeoutNegativeWarning for it, on every connection.
+ */
+export function isHarmlessWarning(warning: Error): boolean {
+  return warning.name === 'TimeoutNegativeWarning';
+}
+
+/** Node's own printing of warnings, minus the harmless ones (for commands, whose stderr is for people). */
+export function quietHarmlessWarnings(): void {
+  const printers = process.listeners('warning');
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    if (!isHarmlessWarning(warning)) for (const print of printers) print(warning);
+  });
 }
 
 /** A logger that drops everything, for tests and library callers that pass none. */
