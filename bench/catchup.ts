@@ -22,7 +22,7 @@ export interface CatchupResult {
   catchupSeconds: number;
   /** Ready → the processor's lag first 0 (everything processed and emitted); the rest is the sink and ClickHouse. */
   processedSeconds: number;
-  /** Records the processor wrote to the rollups topic (rows travel in blocks of up to 500, #17). */
+  /** Records the processor wrote to the rollups topic (rows travel in blocks of up to 500). */
   rollupRecords: number;
   eventsPerSecond: number;
   peakMiB: { start: number | null; processor: number | null };
@@ -34,7 +34,7 @@ const PARTITIONS = 6;
 const TYPES = ['order_placed', 'order_placed', 'order_placed', 'order_placed', 'order_placed', 'order_placed', 'order_placed', 'order_paid', 'order_paid', 'order_shipped'] as const;
 
 /**
- * #17: the whole `tributary start` catching up on a backlog it did not write. `events` order
+ * The whole `tributary start` catching up on a backlog it did not write. `events` order
  * events of `users` distinct users, in event-time order over 20 minutes (as a backlog built up
  * while nothing consumed), are produced straight into
  * the orders topic by a plain kafkajs producer (Avro values encoded here in the Confluent wire

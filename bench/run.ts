@@ -175,7 +175,7 @@ async function main(): Promise<void> {
     lines.push('');
   }
   if (catchups.length > 0 || whole) {
-    // #17's figures side by side, each against the broker's ceiling measured in this run.
+    // The catch-up figures side by side, each against the broker's ceiling measured in this run.
     const share = (rate: number, c?: number) => (c ? `${((100 * rate) / c).toFixed(1)}%` : '—');
     lines.push('## What a user meets (summary)', '', '| figure | value | share of the broker ceiling |', '|---|---|---|');
     for (const c of catchups) lines.push(`| catch-up of ${c.events} orders, ${c.users} users (start → all queryable) | ${c.eventsPerSecond} events/s | ${share(c.eventsPerSecond, ceiling?.consumerRecordsPerSecond)} of consuming |`);

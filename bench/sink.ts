@@ -6,7 +6,7 @@ import { metricValue } from '../platform/metrics';
 import { sleep } from '../platform/retry';
 
 export interface SinkResult {
-  /** Records of the rollups topic: since #17 most hold a block of up to 500 rows. */
+  /** Records of the rollups topic: most hold a block of up to 500 rows. */
   records: number;
   /** Rows the sink inserted (its tributary_sink_rows_total): comparable with figures from before blocks. */
   rows: number;

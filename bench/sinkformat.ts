@@ -18,7 +18,7 @@ export interface SinkFormatResult {
 }
 
 /**
- * #17: the insert format that is cheapest for ClickHouse and for Node. Inserts the same product
+ * The insert format that is cheapest for ClickHouse and for Node. Inserts the same product
  * rows (BENCH_SINKFORMAT_ROWS, 200,000, in batches of 20,000 as the sink does) into
  * `rollup_products` in each format the sink could use with @clickhouse/client, each into a fresh
  * database, twice (the faster kept), timing the wall clock and this process's CPU (serializing is Node's share; chDB runs

@@ -24,7 +24,7 @@ const SECONDS = Number(process.env.BENCH_STREAMS_SECONDS ?? 60);
 const DEMO_RATE = 500;
 
 /**
- * #18: `tributary start --demo` (the dashboard, the sink and the registry in one process), then
+ * `tributary start --demo` (the dashboard, the sink and the registry in one process), then
  * 200 open /api/stream connections for a minute while /api/totals is timed four times a second:
  * its p50/p99 with and without the streams, and the process's memory.
  */

@@ -38,7 +38,7 @@ describe('tributary CLI', () => {
     expect(readdirSync(dir)).toEqual(['node']);
   });
 
-  it('#19: kafka with a DATA_DIR that cannot be written says so in one line', async () => {
+  it('operability: kafka with a DATA_DIR that cannot be written says so in one line', async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'bad-data-dir-')), 'file');
     writeFileSync(file, 'x');
     const { code, stderr } = await tributary(['kafka', '--port', '39092'], { ...process.env, DATA_DIR: path.join(file, 'data'), KAFKA_BROKERS: '' });

@@ -8,7 +8,7 @@ import { writePrivateFile } from '../platform/local/data-dir';
  * Node flags per stage `start` runs. The processor shares the machine's cores with the other
  * stages, the broker and chDB's threads, so V8's parallel and concurrent GC helpers mostly contend
  * for the same cores: collecting on its main thread alone cost it ~9% less CPU in the 50k-user
- * catch-up on two cores (docs/benchmarks.md, #17). Ingest keeps V8's defaults (not measured better).
+ * catch-up on two cores (docs/benchmarks.md). Ingest keeps V8's defaults (not measured better).
  */
 const STAGE_NODE_FLAGS: Record<string, string[]> = { process: ['--single-threaded-gc'] };
 

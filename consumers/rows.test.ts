@@ -25,7 +25,7 @@ describe('toTableRow (the sink\'s JSONCompactEachRow lines)', () => {
     expect(stored).toMatchObject({ type: 'order_paid', country: '', currency: '', count: 4, amount_cents: 12_345, max_received_at: null });
   });
 
-  it('sends set deltas, and pre-#17 per-user rows as sets of one, to the Null table', () => {
+  it('sends set deltas, and older per-user rows as sets of one, to the Null table', () => {
     expect(toTableRow({ ...base, kind: 'active_users', dims: {}, users: ['a', 'b'] })).toEqual({ table: 'active_users_input', values: ['2026-11-28 12:05:00.000', ['a', 'b']] });
     expect(toTableRow({ ...base, kind: 'active_user', dims: { userId: 'u-1' } })).toEqual({ table: 'active_users_input', values: ['2026-11-28 12:05:00.000', ['u-1']] });
   });

@@ -24,7 +24,7 @@ export const INSERT_COLUMNS: Record<SinkTable, [string, ...string[]]> = {
 export function toTableRow(row: RollupRow): { table: SinkTable; values: unknown[] } {
   const table = TABLE_OF_KIND[row.kind];
   if (row.kind === 'active_users') return { table, values: [chTime(row.windowStart), row.users] };
-  // A per-user row of a processor before #17, still on the topic: a set of one.
+  // A per-user row of a processor from before rows travelled in blocks, still on the topic: a set of one.
   if (row.kind === 'active_user') return { table, values: [chTime(row.windowStart), [row.dims.userId ?? '']] };
   const values: unknown[] = [
     row.topic, row.partition, row.segment, row.chunk, chTime(row.windowStart), row.count, row.amountCents, row.quantity, row.version,

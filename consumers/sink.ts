@@ -206,7 +206,7 @@ export class ClickHouseSink {
     for (const message of batch.messages) {
       if (!isRunning() || isStale()) return;
       // A registry that cannot be reached rejects here: kafkajs retries the batch.
-      // A row alone or a block of rows (#17), each read by its own schema.
+      // A row alone or a block of rows, each read by its own schema.
       const outcome = await this.deps.schemas.decodeRecordOf<RollupRow | RollupBlock | { rows: DeclaredRow[] }>(message.value, ROLLUP_READERS);
       if (!outcome.ok) await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, outcome);
       const now = Date.now();

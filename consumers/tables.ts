@@ -51,7 +51,7 @@ export const rollupMigrations: Migration[] = [
     ],
   },
   {
-    // Rows of one segment may come in chunks (bounded processor memory, issue #16), so `chunk`
+    // Rows of one segment may come in chunks (bounded processor memory), so `chunk`
     // joins each rollup key. ClickHouse grows a sorting key only by a column added in the same
     // ALTER, without a default expression; existing rows read chunk 0, which is what the
     // processor emits for them, so a recomputed row still replaces its earlier version.
@@ -67,7 +67,7 @@ export const rollupMigrations: Migration[] = [
     ],
   },
   {
-    // #17: distinct users as one set per window instead of a row per (window, user). The sink
+    // Distinct users as one set per window instead of a row per (window, user). The sink
     // inserts set deltas (window, users[]) into a Null table; a materialized view folds each
     // insert into uniqExact states of an AggregatingMergeTree, which merges them by union — so a
     // re-inserted delta, or one a recomputation split differently, changes nothing. The old

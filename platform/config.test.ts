@@ -48,7 +48,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ KAFKA_SASL_MECHANISM: 'scram-sha-512' })).toThrow(/KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required/);
   });
 
-  it('#18: every server listens on loopback unless a host setting opens it', () => {
+  it('security: every server listens on loopback unless a host setting opens it', () => {
     expect(loadConfig({}).hosts).toEqual({ ingest: '127.0.0.1', dashboard: '127.0.0.1', other: '127.0.0.1' });
     expect(loadConfig({ BIND_HOST: '0.0.0.0', DASHBOARD_HOST: '10.0.0.5' }).hosts).toEqual({ ingest: '0.0.0.0', dashboard: '10.0.0.5', other: '0.0.0.0' });
     expect(() => loadConfig({ INGEST_HOST: 'a b' })).toThrow(/INGEST_HOST/);
@@ -56,7 +56,7 @@ describe('loadConfig', () => {
       .toEqual(['http://localhost:80', 'http://localhost:80', 'http://10.0.0.5:80', 'http://[fe80::1]:80']);
   });
 
-  it('#18: a config error never echoes a secret: passwords and keys as ***, a URL\'s password too', () => {
+  it('security: a config error never echoes a secret: passwords and keys as ***, a URL\'s password too', () => {
     let message = '';
     try {
       loadConfig({ CLICKHOUSE_URL: 'ftp://admin:s3cret@db:8123', KAFKA_SASL_MECHANISM: 'gssapi', KAFKA_SASL_PASSWORD: 'hunter2', RABBITMQ_URL: 'http://guest:guest@mq' });
@@ -70,7 +70,7 @@ describe('loadConfig', () => {
     expect(redacted('KAFKA_BROKERS', 'a:9092')).toBe('a:9092');
   });
 
-  describe('#18 secrets and the registry\'s users', () => {
+  describe('secrets and the registry\'s users', () => {
     it('refuses placeholder secrets copied from examples, naming the variable but not the value', () => {
       expect(() => loadConfig({ WRITE_KEYS: 'k-1,change-me' })).toThrow('invalid environment: WRITE_KEYS holds a placeholder');
       expect(() => loadConfig({ READ_KEYS: 'CHANGEME' })).toThrow('READ_KEYS holds a placeholder');

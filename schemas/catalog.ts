@@ -21,7 +21,7 @@ function load(file: string, subject: string): SchemaEntry {
 }
 
 /**
- * The block of rollup rows (#17, schemas/rollup.ts): RollupBlock.avsc names its rows' type, which
+ * The block of rollup rows (schemas/rollup.ts): RollupBlock.avsc names its rows' type, which
  * is written out here from RollupRow.avsc so the registered schema stands alone. Registered under
  * `<rollups topic>-dev.tributary.rollups.RollupBlock` (Confluent's TopicRecordNameStrategy): rows
  * alone keep `rollups-value` and their schema as before.
@@ -38,7 +38,7 @@ export const SCHEMAS = {
   user: load('UserEvent.avsc', 'events.users-value'),
   order: load('OrderEvent.avsc', 'events.orders-value'),
   rollup: load('RollupRow.avsc', 'rollups-value'),
-  /** Rows that travel together in one `rollups` record (#17); its subject is the topic's plus the record's full name. */
+  /** Rows that travel together in one `rollups` record; its subject is the topic's plus the record's full name. */
   rollupBlock: loadBlock(),
   deadLetter: load('DeadLetter.avsc', 'events.dlq-value'),
   /** Rows of a declared rollup (docs/rollups.md, DeclaredRow.avsc written in); like the block, under the topic's subject plus its full name. */

@@ -42,7 +42,7 @@ export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'se
 }
 
 /**
- * Rows that travel in one `rollups` record (avro/RollupBlock.avsc; #17): the rows of a chunk
+ * Rows that travel in one `rollups` record (avro/RollupBlock.avsc): the rows of a chunk
  * whose latest change lies in one range of input offsets (streams/partition.ts), sent whole when
  * any of them changed, so kafkajs, the broker and the sink handle one record instead of hundreds.
  * Each row means what it means alone.

@@ -34,7 +34,7 @@ export function hashId(origin: string | null, eventId: string): number {
 }
 
 /**
- * One segment's duplicate ids and their content fingerprints, stored compactly (#17): each id's
+ * One segment's duplicate ids and their content fingerprints, stored compactly: each id's
  * code units in one growing arena, beside it its hash and fingerprint, and an open-addressing
  * index over them, all typed arrays. A Map of id strings kept tens of thousands of strings
  * alive per partition, which the collector copied and walked: with this table the catch-up's

@@ -86,13 +86,13 @@ const BLOCK_MAX_BYTES = 256 * 1024;
 /**
  * Batches handled at once: more than a member is usually assigned, so every partition starts at
  * once. With 4, a fifth partition's first batch (which only seeks back to seed the duplicate ids)
- * waited for a slot behind long batches of the others (#17 saw a backlog's partitions resume 31 s apart).
+ * waited for a slot behind long batches of the others (a backlog's partitions resumed 31 s apart).
  */
 const PARTITIONS_AT_ONCE = 64;
 
 /**
  * Bytes fetched per partition per request. A fetched batch lives, decoded, until it is applied; at
- * 4 MiB (kafkajs' default is 1) the processor peaked at 611 MiB on #17's backlog, at 512 KiB (with
+ * 4 MiB (kafkajs' default is 1) the processor peaked at 611 MiB on the catch-up backlog, at 512 KiB (with
  * the heap growth bound in cli/stages.ts) at 256–284 MiB, equally fast within the noise (docs/benchmarks.md).
  */
 const FETCH_BYTES_PER_PARTITION = 512 * 1024;

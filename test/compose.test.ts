@@ -25,7 +25,7 @@ describe('docker-compose.yml', () => {
   const services = compose.services;
   const tributary = Object.entries(services).filter(([, s]) => s.build !== undefined);
 
-  it('#18: no secret has a default, compose refuses to start without each, and every published port is on 127.0.0.1', () => {
+  it('security: no secret has a default, compose refuses to start without each, and every published port is on 127.0.0.1', () => {
     // Defaults (${VAR:-x}) only for the profile-gated RabbitMQ password, and empty: its container refuses to start without it.
     const defaults = [...text.matchAll(/\$\{(\w+):-([^}]*)\}/g)].map((m) => [m[1], m[2]]);
     expect(defaults.every(([name, value]) => name === 'RABBITMQ_PASSWORD' && value === '')).toBe(true);

@@ -194,7 +194,7 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     expect(Object.keys(data).sort()).toEqual(['current', 'freshness', 'lastHour', 'window']);
   });
 
-  it('#18: read keys by header or session cookie only, /metrics behind them, Host checked, streams capped and computed once per tick for all', async () => {
+  it('security: read keys by header or session cookie only, /metrics behind them, Host checked, streams capped and computed once per tick for all', async () => {
     const readKey = `rk-${unique('k')}`;
     const secured = dashboardApp({
       queries: new DashboardQueries(clickhouse, db, 5000), admin, logger: silentLogger, metrics: createMetrics('d2'), streamIntervalMs: 100,
@@ -280,7 +280,7 @@ describe(`dashboard API over ${clickhouseTarget}`, () => {
     expect(orders.inserts).toBeGreaterThanOrEqual(orders.activeParts);
   });
 
-  it('#19: the processor\'s lag counts what it processed, not its open segment: 0 once caught up, with the segment start shown apart', async () => {
+  it('operability: the processor\'s lag counts what it processed, not its open segment: 0 once caught up, with the segment start shown apart', async () => {
     type Partition = { committed: number; processed: number; end: number; lag: number };
     const caughtUp = await waitFor(async () => {
       const { body } = await get('/api/pipeline');

@@ -51,7 +51,7 @@ describe('tributary start, end to end', () => {
     const truth = new GroundTruth();
     await post(ingest, 'e2e-key', new DemoShop(21, { lateShare: 0.05, retryShare: 0.03, retryWindow: 20 }), truth, 10);
     await expectTotals(dashboard, truth);
-    // #19: freshness is the received → queryable latency of the events just inserted, not an age.
+    // Freshness is the received → queryable latency of the events just inserted, not an age.
     const { freshness } = (await (await fetch(`${dashboard}/api/pipeline`)).json()) as { freshness: { p50Ms: number; p99Ms: number; rows: number } | null };
     expect(freshness).not.toBeNull();
     expect(freshness!.rows).toBeGreaterThan(0);
@@ -72,7 +72,7 @@ describe('tributary start, end to end', () => {
     expect((await fetch(`${dashboard}/vendor/chart.js/chart.umd.js`)).status).toBe(200);
   });
 
-  it('#19: with stdout not a terminal, every log line of `tributary start` and its stages is a JSON object; stdout holds the banner alone', async () => {
+  it('operability: with stdout not a terminal, every log line of `tributary start` and its stages is a JSON object; stdout holds the banner alone', async () => {
     const env = await startEnvFor('json-key');
     const [node, ...rest] = sourceEntry('cli/main.ts');
     const child = spawn(node!, [...rest, 'start'], { env: { ...process.env, PROCESS_PORT: '0', ...env, LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -95,11 +95,11 @@ describe('tributary start, end to end', () => {
     expect([...names]).toEqual(expect.arrayContaining(['start', 'process', 'ingest']));
     expect(stdout).toMatch(/^Tributary is running:\n {2}dashboard {3}http:\/\/localhost:\d+\n/);
     expect(stdout).not.toMatch(/"level":/);
-    // #18: what it exposes, said at start.
+    // What it exposes, said at start.
     expect(stdout).toContain('Listening on 127.0.0.1 only (BIND_HOST, INGEST_HOST, DASHBOARD_HOST open them to a network).');
   });
 
-  it('#19: SIGKILL of `tributary start` leaves no process of it; a second start on the same DATA_DIR is refused while one runs; the next start has exact totals', async () => {
+  it('operability: SIGKILL of `tributary start` leaves no process of it; a second start on the same DATA_DIR is refused while one runs; the next start has exact totals', async () => {
     const first = await spawnStart([], 'kill-key');
     starts.push(first.child);
     const truth = new GroundTruth();

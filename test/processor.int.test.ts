@@ -144,7 +144,7 @@ describe('stream processor (real broker, processes killed)', () => {
     }
   });
 
-  it('regression #16.1/#16.3: records straight to Kafka beyond the limits, a 1 MB non-wire record and a conflicting id are dead-lettered; every other partition keeps counting', async () => {
+  it('records straight to Kafka beyond the limits, a 1 MB non-wire record and a conflicting id are dead-lettered; every other partition keeps counting', async () => {
     const { topics, producer, follower, spawnProcessor } = await setup();
     const truth = new GroundTruth();
     const shop = new DemoShop(3, { lateShare: 0, retryShare: 0 });
@@ -185,7 +185,7 @@ describe('stream processor (real broker, processes killed)', () => {
     }
   });
 
-  it('#16: a processor that cannot emit says so on /readyz and in a metric, stops on SIGTERM mid-flush, and loses nothing', async () => {
+  it('a processor that cannot emit says so on /readyz and in a metric, stops on SIGTERM mid-flush, and loses nothing', async () => {
     const topics = await createPipelineTopics(admin);
     const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: String(SEGMENT), FLUSH_INTERVAL_MS: '150' });
     const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });

@@ -13,12 +13,12 @@ import { killAndWait, runTributary, spawnStart, type StartedPipeline } from './p
 import { sorted, waitFor } from './helpers';
 
 /**
- * #18: a broker that requires TLS and SASL/SCRAM (`tributary kafka --secure`'s, certificate by
+ * A broker that requires TLS and SASL/SCRAM (`tributary kafka --secure`'s, certificate by
  * keytool, users by Kafka's storage tool) and the embedded registry behind HTTP Basic users:
  * the whole pipeline (`tributary start`: ingest → processor → sink → dashboard) runs on them
  * with exact totals, and wrong credentials stop a stage with one clear line.
  */
-describe('the pipeline on a TLS + SASL/SCRAM broker with a registry behind Basic auth (#18)', () => {
+describe('the pipeline on a TLS + SASL/SCRAM broker with a registry behind Basic auth', () => {
   let broker: LocalKafka;
   let started: StartedPipeline | undefined;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-secure-kafka-'));

@@ -117,7 +117,7 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     }
   });
 
-  it('regression #16: a row ClickHouse refuses (a window in year 250,000, produced straight to rollups, an old processor\'s row alone or a declared one in a block) is dead-lettered; every other row is inserted', async () => {
+  it('a row ClickHouse refuses (a window in year 250,000, produced straight to rollups, an old processor\'s row alone or a declared one in a block) is dead-lettered; every other row is inserted', async () => {
     const { topics, processor, producer, sinkGroup } = await pipeline();
     const { sink, metrics } = newSink(topics, sinkGroup, clickhouse);
     await sink.start();

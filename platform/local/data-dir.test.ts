@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { DataDirError, DiskGuard, freeBytes, prepareDataDir, writePrivateFile } from './data-dir';
 
-describe('DATA_DIR checks (#19: one line a person can act on)', () => {
+describe('DATA_DIR checks (one line a person can act on)', () => {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'data-dir-test-'));
 
   it('creates DATA_DIR owner-only and accepts it with room to spare', () => {

@@ -149,7 +149,7 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
       { body: 'not json {' },
       { body: JSON.stringify({ type: 'order_placed', userId: 'u-1', occurredAt: 'yesterday' }) },
       { body: JSON.stringify({ type: 'login', userId: 'u-2', occurredAt: Date.now() }), contentType: 'text/plain' },
-      // Regression #16.3: a message over the broker's 1 MB limit made a dead letter the broker
+      // A message over the broker's 1 MB limit made a dead letter the broker
       // refused, retried forever and never acknowledged; now the letter keeps its first 64 KiB.
       { body: `{"pad":"${'p'.repeat(1_100_000)}"}` },
     ];

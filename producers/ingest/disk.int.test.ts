@@ -6,7 +6,7 @@ import { startIngestFixture, type IngestFixture } from '../../test/ingest';
 import { testConfig, waitFor } from '../../test/helpers';
 
 /**
- * #19, a full disk mid-run: DATA_DIR on a real 32 MiB tmpfs (mounting one needs root; without it
+ * A full disk mid-run: DATA_DIR on a real 32 MiB tmpfs (mounting one needs root; without it
  * this test says it is skipped). Filled below DATA_DIR_MIN_FREE_MB, ingest stops accepting — 503
  * naming DATA_DIR, /readyz failing — and accepts again once space is freed.
  */

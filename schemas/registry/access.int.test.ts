@@ -10,7 +10,7 @@ import { SCHEMAS } from '../catalog';
 import { SchemaClient } from '../client';
 
 /**
- * #18: the embedded registry with users. Every probe of the issue (destructive writes by anyone,
+ * The embedded registry with users. Every probe of the issue (destructive writes by anyone,
  * junk subjects, a 16 MB body, a hard-coded mode) answered as Confluent's secured registry does.
  */
 const users = [
@@ -21,7 +21,7 @@ const users = [
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const JSON_TYPE = 'application/vnd.schemaregistry.v1+json';
 
-describe('embedded Schema Registry with HTTP Basic users and modes (#18)', () => {
+describe('embedded Schema Registry with HTTP Basic users and modes', () => {
   let registry: Awaited<ReturnType<typeof startTestRegistry>>;
   const subject = unique('events.orders-value');
 

@@ -14,7 +14,7 @@ import { killAndWait, runTributary, sourceEntry } from '../pipeline';
 import { waitFor } from '../helpers';
 
 /**
- * `npm run test:security`: the probes of issue #18 (and a few more) against a running
+ * `npm run test:security`: the probes of a network client without credentials (and a few more) against a running
  * `tributary start` with keys and registry users set, each with the answer the secured
  * pipeline must give. Prints a table; exits 1 when any probe gets another answer.
  */
