@@ -11,6 +11,9 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  // The layers of docs/codebase.md: an import only points down (cli → the stages → schemas →
+  // platform), the stages never import each other, kafkajs only in platform/kafka, bench not test.
+  ...layers(),
   {
     files: ['dashboards/public/**/*.js'],
     languageOptions: { sourceType: 'script', globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly', EventSource: 'readonly', Chart: 'readonly', Intl: 'readonly', console: 'readonly' } },
@@ -21,3 +24,26 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );
+
+/** One no-restricted-imports rule per folder: the folders it may not import, and kafkajs outside platform/kafka. */
+function layers() {
+  const stages = ['producers', 'streams', 'consumers', 'dashboards'];
+  const forbidden = {
+    platform: ['cli', ...stages, 'schemas', 'test', 'bench'],
+    schemas: ['cli', ...stages, 'test', 'bench'],
+    ...Object.fromEntries(stages.map((s) => [s, ['cli', ...stages.filter((o) => o !== s), 'test', 'bench']])),
+    cli: ['test', 'bench'],
+    bench: ['test'],
+  };
+  const kafkajs = { name: 'kafkajs', message: 'kafkajs is imported only in platform/kafka/ (its client.ts re-exports the types stages handle)' };
+  const rule = (folder, banned) => ['error', {
+    paths: [kafkajs],
+    patterns: banned.map((b) => ({ group: [`**/${b}/*`, `**/${b}`], message: `${folder}/ may not import ${b}/ (docs/codebase.md: an import only points down, stages never import each other)` })),
+  }];
+  // Tests beside the code may also use the shared test helpers (test/).
+  const tests = ['**/*.test.ts'];
+  return Object.entries(forbidden).flatMap(([folder, banned]) => [
+    { files: [`${folder}/**/*.ts`], ignores: [...tests, ...(folder === 'platform' ? ['platform/kafka/**'] : [])], rules: { 'no-restricted-imports': rule(folder, banned) } },
+    { files: tests.map((t) => `${folder}/${t}`), ignores: folder === 'platform' ? ['platform/kafka/**'] : [], rules: { 'no-restricted-imports': rule(folder, banned.filter((b) => b !== 'test')) } },
+  ]);
+}

@@ -8,8 +8,6 @@ import { checkDeclaration } from '../declarations/format';
 import { avroSchemaOf, avroTypeOf, decimalBytes, decimalValue, type CustomEvent } from './avro';
 import { checkEventType, eventTypeJsonSchema, formatDecimal, MAX_MAGNITUDE, parseDecimal, type EventTypeDeclaration } from './format';
 import { EventPlan, eventTypeKey, type EventTypeRecord } from './plan';
-import { compileRollup, DeclaredState } from '../../streams/declared';
-import type { PipelineEvent } from '../catalog';
 
 const declare = (value: unknown): EventTypeDeclaration => {
   const c = checkEventType(value);
@@ -150,7 +148,7 @@ describe('declared event types', () => {
     });
   });
 
-  it('lets a rollup read a declared type, pinning the defaults of what it reads; old events count under them', () => {
+  it('lets a rollup read a declared type, pinning the type, scale and default of what it reads', () => {
     // Events of version 1 (plan only) and of version 2 (plan, seats, price) in one partition.
     const v2 = declare({ name: 'feature_used', properties: { plan: { type: 'enum', values: ['free', 'pro'] }, seats: { type: 'long', default: 1 }, price: { type: 'decimal', scale: 2, default: '0.50' } } });
     const checked = checkDeclaration({ name: 'seats_by_plan', source: 'feature_used', dimensions: ['properties.plan'], measures: ['count', 'sum(properties.seats) as seats', 'sum(properties.price) as revenue'], window: '1h' }, false, () => v2);
@@ -160,16 +158,5 @@ describe('declared event types', () => {
     const bad = checkDeclaration({ name: 'x', source: 'feature_used', types: ['a'], dimensions: ['properties.nope'], measures: ['sum(properties.plan)'], window: '1h' }, false, () => v2);
     expect(bad.ok ? [] : bad.issues.map((i) => i.path.join('.'))).toEqual(['types', 'dimensions.0', 'measures.0']);
     expect(checkDeclaration({ name: 'x', source: 'nothing_declared', measures: ['count'], window: '1h' }, false, () => undefined).ok).toBe(false);
-
-    const state = new DeclaredState(compileRollup(checked.declaration, 1), 'events.custom', 0, 1000, 0);
-    const old = (i: number): PipelineEvent => ({ kind: 'custom', type: 'feature_used', schemaId: 1, record: { eventId: `o${i}`, userId: 'u', occurredAt: T, receivedAt: null, origin: null, properties: { plan: 'pro' } } });
-    const fresh = (i: number, seats: number, cents: number): PipelineEvent => ({ kind: 'custom', type: 'feature_used', schemaId: 2, record: { eventId: `n${i}`, userId: 'u', occurredAt: T, receivedAt: null, origin: null, properties: { plan: 'pro', seats, price: decimalBytes(cents) } } });
-    const other: PipelineEvent = { kind: 'custom', type: 'invoice_paid', schemaId: 3, record: { eventId: 'x', userId: 'u', occurredAt: T, receivedAt: null, origin: null, properties: { plan: 'pro' } } };
-    [old(0), old(1), fresh(2, 5, 1999), other, fresh(3, 2, 1)].forEach((e, offset) => state.apply(offset, e));
-    const rows = state.takeDirty().flatMap((t) => t.rows);
-    expect(rows).toHaveLength(1);
-    expect(rows[0]!.dims).toEqual(['pro']);
-    // count 4; seats 1 + 1 + 5 + 2; price 0.50 + 0.50 + 19.99 + 0.01 (unscaled)
-    expect(rows[0]!.values).toEqual([4, 9, 50 + 50 + 1999 + 1]);
   });
 });

@@ -3,10 +3,10 @@ import { createClickHouse, type ClickHouseClient } from '../platform/clickhouse/
 import { runMigrations } from '../platform/clickhouse/migrations';
 import { chTime } from '../platform/clickhouse/time';
 import { DashboardQueries } from '../dashboards/queries';
-import { testConfig } from '../test/helpers';
-import { legacyCopyStatements, rollupMigrations } from './tables';
-import { INSERT_COLUMNS, toTableRow, type SinkTable } from './rows';
-import { declaredTableRow } from './declared-tables';
+import { testConfig } from './helpers';
+import { legacyCopyStatements, rollupMigrations } from '../consumers/tables';
+import { INSERT_COLUMNS, toTableRow, type SinkTable } from '../consumers/rows';
+import { declaredTableRow } from '../consumers/declared-tables';
 import { builtin } from '../schemas/declarations/builtin';
 import type { RollupRow } from '../schemas/rollup';
 import type { DeclaredRow } from '../schemas/declarations/row';

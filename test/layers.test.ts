@@ -1,0 +1,41 @@
+import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The layers of docs/codebase.md are a lint rule (eslint.config.mjs), run by `npm test`: these
+ * deliberate violations must each be refused, and the allowed imports not. The probes are written
+ * into the folders for one eslint run (its CLI: the config loads by dynamic import, which jest's
+ * module system does not run), and removed after.
+ */
+describe('the import boundaries', () => {
+  const root = path.resolve(__dirname, '..');
+  const cases: Array<[string, string, RegExp | null]> = [
+    ['schemas/layer-probe-1.ts', "import { startIngest as imported } from '../producers/ingest/service';", /schemas\/ may not import producers\//],
+    ['platform/layer-probe-2.ts', "import { SCHEMAS as imported } from '../schemas/catalog';", /platform\/ may not import schemas\//],
+    ['streams/layer-probe-3.ts', "import { SinkService as imported } from '../consumers/sink';", /streams\/ may not import consumers\//],
+    ['consumers/layer-probe-4.ts', "import { Kafka as imported } from 'kafkajs';", /kafkajs is imported only in platform\/kafka/],
+    ['bench/layer-probe-5.ts', "import { waitFor as imported } from '../test/helpers';", /bench\/ may not import test\//],
+    ['producers/layer-probe-6.ts', "import { waitFor as imported } from '../test/helpers';", /producers\/ may not import test\//],
+    ['cli/layer-probe-7.ts', "import { startIngest as imported } from '../producers/ingest/service';", null],
+    ['streams/layer-probe-8.ts', "import { SCHEMAS as imported } from '../schemas/catalog';", null],
+    ['platform/kafka/layer-probe-9.ts', "import { Kafka as imported } from 'kafkajs';", null],
+    ['producers/layer-probe-10.test.ts', "import { waitFor as imported } from '../test/helpers';", null],
+  ];
+
+  it('refuses imports up the layers, across stages, of kafkajs outside platform/kafka and of test/ outside tests; allows the rest', () => {
+    let output: string;
+    try {
+      for (const [file, source] of cases) writeFileSync(path.join(root, file), `${source}\nexport const used = imported;\n`);
+      const run = spawnSync(process.execPath, [path.join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--format', 'json', ...cases.map(([f]) => f)], { cwd: root, encoding: 'utf8' });
+      output = run.stdout;
+    } finally {
+      for (const [file] of cases) rmSync(path.join(root, file), { force: true });
+    }
+    const results = JSON.parse(output) as Array<{ filePath: string; messages: Array<{ ruleId: string | null; message: string }> }>;
+    for (const [file, , expected] of cases) {
+      const messages = results.find((r) => r.filePath === path.join(root, file))!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+      expect({ file, messages }).toEqual({ file, messages: expected ? [expect.stringMatching(expected)] : [] });
+    }
+  });
+});
