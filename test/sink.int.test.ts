@@ -19,6 +19,7 @@ import { startTestRegistry } from './registry';
 import { createPipelineTopics, type PipelineTopics, produceDemo } from './pipeline';
 import { clickhouseTarget, faultyClickHouse, testClickHouse } from './clickhouse';
 import { testConfig, unique, waitFor, sorted } from './helpers';
+import { groupCaughtUp } from './kafka';
 import { ClickHouseSink } from '../consumers/sink';
 import { sinkMetrics } from '../consumers/metrics';
 import { rollupMigrations } from '../consumers/tables';
@@ -205,6 +206,9 @@ describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
     try {
       await produceDemo(producer, shop.next(500), truth);
       await expectTotals(topics, truth);
+      // The totals show once inserted; the commit of that last insert follows it: wait for it, or
+      // it could land after the snapshot below (as it did once on Node 24).
+      await waitFor(async () => ((await groupCaughtUp(admin, topics.rollups, sinkGroup)) ? true : undefined), 'the sink to commit what it inserted', 30_000);
       faulty.down = true;
       const members = async () => (await admin.describeGroups([sinkGroup])).groups[0]!.members.map((m) => m.memberId);
       const before = await members();
