@@ -11,6 +11,17 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  // Type-aware rules over all TypeScript (code, tests, bench, scripts): a promise is awaited,
+  // returned or marked `void`, and never passed where a callback's result is ignored.
+  {
+    files: ['**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+    },
+  },
   // The layers of docs/codebase.md: an import only points down (cli → the stages → schemas →
   // platform), the stages never import each other, kafkajs only in platform/kafka, bench not test.
   ...layers(),

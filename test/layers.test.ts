@@ -22,20 +22,24 @@ describe('the import boundaries', () => {
     ['platform/kafka/layer-probe-9.ts', "import { Kafka as imported } from 'kafkajs';", null],
     ['producers/layer-probe-10.test.ts', "import { waitFor as imported } from '../test/helpers';", null],
   ];
+  /** And a promise left floating, refused by the type-aware rules. */
+  const floating = 'streams/layer-probe-11.ts';
 
-  it('refuses imports up the layers, across stages, of kafkajs outside platform/kafka and of test/ outside tests; allows the rest', () => {
+  it('refuses imports up the layers, across stages, of kafkajs outside platform/kafka and of test/ outside tests, and a floating promise; allows the rest', () => {
     let output: string;
     try {
       for (const [file, source] of cases) writeFileSync(path.join(root, file), `${source}\nexport const used = imported;\n`);
-      const run = spawnSync(process.execPath, [path.join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--format', 'json', ...cases.map(([f]) => f)], { cwd: root, encoding: 'utf8' });
+      writeFileSync(path.join(root, floating), 'export async function later(): Promise<void> {}\nexport function now(): void {\n  later();\n}\n');
+      const run = spawnSync(process.execPath, [path.join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--format', 'json', ...cases.map(([f]) => f), floating], { cwd: root, encoding: 'utf8' });
       output = run.stdout;
     } finally {
-      for (const [file] of cases) rmSync(path.join(root, file), { force: true });
+      for (const file of [...cases.map(([f]) => f), floating]) rmSync(path.join(root, file), { force: true });
     }
     const results = JSON.parse(output) as Array<{ filePath: string; messages: Array<{ ruleId: string | null; message: string }> }>;
     for (const [file, , expected] of cases) {
       const messages = results.find((r) => r.filePath === path.join(root, file))!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
       expect({ file, messages }).toEqual({ file, messages: expected ? [expect.stringMatching(expected)] : [] });
     }
+    expect(results.find((r) => r.filePath === path.join(root, floating))!.messages.map((m) => m.ruleId)).toEqual(['@typescript-eslint/no-floating-promises']);
   });
 });

@@ -192,7 +192,7 @@ function isCompressed(encoding: string | undefined): boolean {
 
 /** Receipts in request order: the fresh send's for the events at `fresh`, the earlier sends' for the rest. */
 async function merged(sent: Promise<RecordReceipt[]>, earlier: Array<Promise<RecordReceipt> | RecordReceipt | undefined>, fresh: number[]): Promise<RecordReceipt[]> {
-  const [freshReceipts, all] = await Promise.all([sent, Promise.all(earlier)]);
+  const [freshReceipts, all] = await Promise.all([sent, Promise.all(earlier.map((e) => Promise.resolve(e)))]);
   fresh.forEach((i, k) => { all[i] = freshReceipts[k]; });
   return all as RecordReceipt[];
 }
