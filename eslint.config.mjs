@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tributary/', 'dist/', 'coverage/', 'bench/results/', 'dashboards/public/vendor/']  },
+  { ignores: ['node_modules/', '.tributary/', 'dist/', 'coverage/', 'bench/results/', 'dashboards/public/vendor/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -27,11 +27,32 @@ export default tseslint.config(
   ...layers(),
   {
     files: ['dashboards/public/**/*.js'],
-    languageOptions: { sourceType: 'script', globals: { document: 'readonly', window: 'readonly', fetch: 'readonly', URLSearchParams: 'readonly', EventSource: 'readonly', Chart: 'readonly', Intl: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      sourceType: 'script',
+      globals: {
+        document: 'readonly',
+        window: 'readonly',
+        fetch: 'readonly',
+        URLSearchParams: 'readonly',
+        EventSource: 'readonly',
+        Chart: 'readonly',
+        Intl: 'readonly',
+        console: 'readonly',
+      },
+    },
   },
   {
     files: ['bin/**/*.js', 'scripts/**/*.js', '*.js', '*.cjs'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+        console: 'readonly',
+      },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );
@@ -46,15 +67,37 @@ function layers() {
     cli: ['test', 'bench'],
     bench: ['test'],
   };
-  const kafkajs = { name: 'kafkajs', message: 'kafkajs is imported only in platform/kafka/ (its client.ts re-exports the types stages handle)' };
-  const rule = (folder, banned) => ['error', {
-    paths: [kafkajs],
-    patterns: banned.map((b) => ({ group: [`**/${b}/*`, `**/${b}`], message: `${folder}/ may not import ${b}/ (docs/codebase.md: an import only points down, stages never import each other)` })),
-  }];
+  const kafkajs = {
+    name: 'kafkajs',
+    message: 'kafkajs is imported only in platform/kafka/ (its client.ts re-exports the types stages handle)',
+  };
+  const rule = (folder, banned) => [
+    'error',
+    {
+      paths: [kafkajs],
+      patterns: banned.map((b) => ({
+        group: [`**/${b}/*`, `**/${b}`],
+        message: `${folder}/ may not import ${b}/ (docs/codebase.md: an import only points down, stages never import each other)`,
+      })),
+    },
+  ];
   // Tests beside the code may also use the shared test helpers (test/).
   const tests = ['**/*.test.ts'];
   return Object.entries(forbidden).flatMap(([folder, banned]) => [
-    { files: [`${folder}/**/*.ts`], ignores: [...tests, ...(folder === 'platform' ? ['platform/kafka/**'] : [])], rules: { 'no-restricted-imports': rule(folder, banned) } },
-    { files: tests.map((t) => `${folder}/${t}`), ignores: folder === 'platform' ? ['platform/kafka/**'] : [], rules: { 'no-restricted-imports': rule(folder, banned.filter((b) => b !== 'test')) } },
+    {
+      files: [`${folder}/**/*.ts`],
+      ignores: [...tests, ...(folder === 'platform' ? ['platform/kafka/**'] : [])],
+      rules: { 'no-restricted-imports': rule(folder, banned) },
+    },
+    {
+      files: tests.map((t) => `${folder}/${t}`),
+      ignores: folder === 'platform' ? ['platform/kafka/**'] : [],
+      rules: {
+        'no-restricted-imports': rule(
+          folder,
+          banned.filter((b) => b !== 'test'),
+        ),
+      },
+    },
   ]);
 }

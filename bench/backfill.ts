@@ -52,7 +52,12 @@ export async function benchBackfill(env: BenchEnv): Promise<BackfillResult> {
   const seconds = Number(process.env.BENCH_BACKFILL_SECONDS ?? 60);
   const stack = await Stack.start(env, {});
   try {
-    const backlog = await offer(stack.ingest, bodies, 1_000_000, Number(process.env.BENCH_BACKFILL_BACKLOG_SECONDS ?? 30));
+    const backlog = await offer(
+      stack.ingest,
+      bodies,
+      1_000_000,
+      Number(process.env.BENCH_BACKFILL_BACKLOG_SECONDS ?? 30),
+    );
     const backlogEvents = backlog['2xx'] * 100;
     // Drained: the backfill then competes with the live load only.
     for (const deadline = Date.now() + 300_000; Date.now() < deadline; await sleep(1000)) {
@@ -68,8 +73,14 @@ export async function benchBackfill(env: BenchEnv): Promise<BackfillResult> {
     const applied = Date.now();
     let complete: number | null = null;
     const watching = (async () => {
-      for (const deadline = applied + seconds * 1000 + 120_000; complete === null && Date.now() < deadline; await sleep(250)) {
-        const r = (await (await fetch(`${stack.dashboard}/api/rollups`)).json().catch(() => ({}))) as { rollups?: Array<{ served: number | null; builtin: boolean }> };
+      for (
+        const deadline = applied + seconds * 1000 + 120_000;
+        complete === null && Date.now() < deadline;
+        await sleep(250)
+      ) {
+        const r = (await (await fetch(`${stack.dashboard}/api/rollups`)).json().catch(() => ({}))) as {
+          rollups?: Array<{ served: number | null; builtin: boolean }>;
+        };
         const declared = r.rollups?.filter((x) => !x.builtin);
         if (declared?.length === 2 && declared.every((x) => x.served === 1)) complete = Date.now();
       }
@@ -81,9 +92,20 @@ export async function benchBackfill(env: BenchEnv): Promise<BackfillResult> {
     await load;
     const [latencies] = await Promise.all([prober.settle(60_000), watching]);
     const result: BackfillResult = {
-      backlogEvents, rate, backfillSeconds: complete === null ? null : (complete - applied) / 1000, probes: latencies.length,
-      p50ms: quantile(latencies, 0.5), p99ms: quantile(latencies, 0.99), maxMs: latencies.at(-1) ?? NaN, processorPeakMiB: stack.peak('processor'),
-      baseline: { probes: before.length, p50ms: quantile(before, 0.5), p99ms: quantile(before, 0.99), maxMs: before.at(-1) ?? NaN },
+      backlogEvents,
+      rate,
+      backfillSeconds: complete === null ? null : (complete - applied) / 1000,
+      probes: latencies.length,
+      p50ms: quantile(latencies, 0.5),
+      p99ms: quantile(latencies, 0.99),
+      maxMs: latencies.at(-1) ?? NaN,
+      processorPeakMiB: stack.peak('processor'),
+      baseline: {
+        probes: before.length,
+        p50ms: quantile(before, 0.5),
+        p99ms: quantile(before, 0.99),
+        maxMs: before.at(-1) ?? NaN,
+      },
     };
     logger.info(result, 'bench.backfill');
     return result;

@@ -31,7 +31,18 @@ export interface CatchupResult {
 }
 
 const PARTITIONS = 6;
-const TYPES = ['order_placed', 'order_placed', 'order_placed', 'order_placed', 'order_placed', 'order_placed', 'order_placed', 'order_paid', 'order_paid', 'order_shipped'] as const;
+const TYPES = [
+  'order_placed',
+  'order_placed',
+  'order_placed',
+  'order_placed',
+  'order_placed',
+  'order_placed',
+  'order_placed',
+  'order_paid',
+  'order_paid',
+  'order_shipped',
+] as const;
 
 /**
  * The whole `tributary start` catching up on a backlog it did not write. `events` order
@@ -42,7 +53,11 @@ const TYPES = ['order_placed', 'order_placed', 'order_placed', 'order_placed', '
  * while nothing of Tributary runs; then `tributary start` is spawned and timed from spawn to
  * ready, and from ready until /api/totals counts every event and every user.
  */
-export async function benchCatchup(env: BenchEnv, users: number, events = Number(process.env.BENCH_CATCHUP_EVENTS ?? 1_000_000)): Promise<CatchupResult> {
+export async function benchCatchup(
+  env: BenchEnv,
+  users: number,
+  events = Number(process.env.BENCH_CATCHUP_EVENTS ?? 1_000_000),
+): Promise<CatchupResult> {
   const id = `catchup-${users}-${Date.now()}`;
   const topics = { users: `${id}.users`, orders: `${id}.orders`, rollups: `${id}.rollups`, dlq: `${id}.dlq` };
   const { base, preloadSeconds } = await preloadOrders(env, topics, users, events, id);
@@ -51,12 +66,26 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
   const dashboardPort = await freePort();
   const dashboard = `http://localhost:${dashboardPort}`;
   const started = performance.now();
-  const child = spawnStage(env, ['start'], {
-    DATA_DIR: dataDir, WRITE_KEYS: 'bench-catchup-key', INGEST_AUTH: 'on',
-    TOPIC_USERS: topics.users, TOPIC_ORDERS: topics.orders, TOPIC_ROLLUPS: topics.rollups, TOPIC_DLQ: topics.dlq,
-    PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`,
-    DASHBOARD_PORT: String(dashboardPort), INGEST_PORT: String(await freePort()), REGISTRY_PORT: String(await freePort()), LOG_FORMAT: 'json',
-  }, benchNodeArgs()); // start passes its node flags on to ingest and the processor
+  const child = spawnStage(
+    env,
+    ['start'],
+    {
+      DATA_DIR: dataDir,
+      WRITE_KEYS: 'bench-catchup-key',
+      INGEST_AUTH: 'on',
+      TOPIC_USERS: topics.users,
+      TOPIC_ORDERS: topics.orders,
+      TOPIC_ROLLUPS: topics.rollups,
+      TOPIC_DLQ: topics.dlq,
+      PROCESS_GROUP_ID: `${id}-rollups`,
+      SINK_GROUP_ID: `${id}-sink`,
+      DASHBOARD_PORT: String(dashboardPort),
+      INGEST_PORT: String(await freePort()),
+      REGISTRY_PORT: String(await freePort()),
+      LOG_FORMAT: 'json',
+    },
+    benchNodeArgs(),
+  ); // start passes its node flags on to ingest and the processor
   let readySeconds = NaN;
   let catchupSeconds = NaN;
   let processorPeak: number | null = null;
@@ -66,7 +95,7 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
   let processedSeconds = NaN;
   const cpu: CatchupResult['cpuSeconds'] = { start: null, processor: null };
   try {
-    for (;; await sleep(200)) {
+    for (; ; await sleep(200)) {
       if ((await fetch(`${dashboard}/readyz`).catch(() => undefined))?.status === 200) break;
       if (performance.now() - started > 300_000) throw new Error('tributary start did not become ready');
     }
@@ -75,24 +104,38 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
     const url = `${dashboard}/api/totals?from=${new Date(base - 120_000).toISOString()}&to=${new Date(base + 1260_000).toISOString()}`;
     let processorPid: number | undefined;
     let hostPids: number[] = [];
-    for (;; await sleep(250)) {
+    for (; ; await sleep(250)) {
       if (Number.isNaN(processedSeconds)) {
-        const p = (await (await fetch(`${dashboard}/api/pipeline`)).json().catch(() => ({}))) as { stages?: Array<{ stage: string; lag?: number }> };
+        const p = (await (await fetch(`${dashboard}/api/pipeline`)).json().catch(() => ({}))) as {
+          stages?: Array<{ stage: string; lag?: number }>;
+        };
         const lag = p.stages?.find((x) => x.stage === 'process')?.lag;
         if (lag === 0) processedSeconds = (performance.now() - ready) / 1000;
       }
       processorPid ??= lockChildren(dataDir).find((pid) => / process( |$)/.test(commandLineOf(pid) ?? ''));
       if (processorPid) processorPeak = peakMemoryMiB(processorPid) ?? processorPeak;
       // What the start process hosted before its stages became processes: the sink (with chDB and the dashboard) and the registry.
-      hostPids = [child.pid!, ...lockChildren(dataDir).filter((pid) => / (sink|registry)( |$)/.test(commandLineOf(pid) ?? ''))];
+      hostPids = [
+        child.pid!,
+        ...lockChildren(dataDir).filter((pid) => / (sink|registry)( |$)/.test(commandLineOf(pid) ?? '')),
+      ];
       hostPeaks = new Map(hostPids.map((pid) => [pid, peakMemoryMiB(pid) ?? hostPeaks.get(pid) ?? 0]));
-      const t = (await (await fetch(url)).json().catch(() => ({}))) as { orders?: Record<string, { count: number }>; activeUsers?: number };
+      const t = (await (await fetch(url)).json().catch(() => ({}))) as {
+        orders?: Record<string, { count: number }>;
+        activeUsers?: number;
+      };
       const counted = Object.values(t.orders ?? {}).reduce((n, o) => n + o.count, 0);
       if (counted === events && t.activeUsers === Math.min(users, events)) {
-        Object.assign(cpu, { start: hostPids.reduce((n, pid) => n + (cpuSeconds(pid) ?? 0), 0), processor: cpuSeconds(processorPid) });
+        Object.assign(cpu, {
+          start: hostPids.reduce((n, pid) => n + (cpuSeconds(pid) ?? 0), 0),
+          processor: cpuSeconds(processorPid),
+        });
         break;
       }
-      if (performance.now() - ready > 900_000) throw new Error(`not caught up in 15 minutes: ${counted} of ${events} events, ${t.activeUsers} of ${users} users`);
+      if (performance.now() - ready > 900_000)
+        throw new Error(
+          `not caught up in 15 minutes: ${counted} of ${events} events, ${t.activeUsers} of ${users} users`,
+        );
     }
     catchupSeconds = (performance.now() - ready) / 1000;
     // The lag comes from what the processor committed (dashboards/pipeline-status.ts), which it
@@ -107,9 +150,16 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
   const after = await connectAdmin(env.kafka);
   const ends = await after.fetchTopicOffsets(topics.rollups).finally(() => after.disconnect());
   return {
-    events, users, preloadEventsPerSecond: Math.round(events / preloadSeconds), readySeconds, catchupSeconds, processedSeconds,
+    events,
+    users,
+    preloadEventsPerSecond: Math.round(events / preloadSeconds),
+    readySeconds,
+    catchupSeconds,
+    processedSeconds,
     rollupRecords: ends.reduce((n, o) => n + Number(o.high), 0),
-    eventsPerSecond: Math.round(events / catchupSeconds), peakMiB: { start: startPeak, processor: processorPeak }, cpuSeconds: cpu,
+    eventsPerSecond: Math.round(events / catchupSeconds),
+    peakMiB: { start: startPeak, processor: processorPeak },
+    cpuSeconds: cpu,
   };
 }
 
@@ -117,7 +167,13 @@ export async function benchCatchup(env: BenchEnv, users: number, events = Number
  * Creates the pipeline topics and produces `events` order events of `users` distinct users, in
  * event-time order over 20 minutes ending a minute ago, with a plain kafkajs producer.
  */
-export async function preloadOrders(env: BenchEnv, topics: { users: string; orders: string; rollups: string; dlq: string }, users: number, events: number, id: string): Promise<{ base: number; preloadSeconds: number }> {
+export async function preloadOrders(
+  env: BenchEnv,
+  topics: { users: string; orders: string; rollups: string; dlq: string },
+  users: number,
+  events: number,
+  id: string,
+): Promise<{ base: number; preloadSeconds: number }> {
   const admin = await connectAdmin(env.kafka);
   await ensureTopics(admin, pipelineTopics(PARTITIONS, topics), logger, 1);
   await admin.disconnect();
@@ -136,9 +192,19 @@ export async function preloadOrders(env: BenchEnv, topics: { users: string; orde
       const type = TYPES[i % TYPES.length]!;
       const quantity = 1 + (i % 3);
       const value = encodeWire(schemaId, SCHEMAS.order.type, {
-        eventId: `${id}-${i}`, type, userId, occurredAt: base + Math.floor((i * 1_200_000) / events), receivedAt: null, orderId: `o-${i}`,
-        currency: i % 5 === 0 ? 'USD' : 'EUR', amountCents: quantity * 1999, country: i % 2 ? 'DE' : 'FR',
-        items: type === 'order_placed' ? [{ sku: `SKU-${i % 5000}`, category: `cat-${i % 40}`, quantity, unitPriceCents: 1999 }] : [],
+        eventId: `${id}-${i}`,
+        type,
+        userId,
+        occurredAt: base + Math.floor((i * 1_200_000) / events),
+        receivedAt: null,
+        orderId: `o-${i}`,
+        currency: i % 5 === 0 ? 'USD' : 'EUR',
+        amountCents: quantity * 1999,
+        country: i % 2 ? 'DE' : 'FR',
+        items:
+          type === 'order_placed'
+            ? [{ sku: `SKU-${i % 5000}`, category: `cat-${i % 40}`, quantity, unitPriceCents: 1999 }]
+            : [],
         origin: null,
       });
       messages.push({ key: userId, value, partition: partitionForKey(userId, PARTITIONS) });
@@ -157,7 +223,9 @@ export async function preloadOrders(env: BenchEnv, topics: { users: string; orde
 /** The pids of the children a `tributary start` recorded in its run lock. */
 export function lockChildren(dataDir: string): number[] {
   try {
-    return (JSON.parse(readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')) as { children: Array<{ pid: number }> }).children.map((c) => c.pid);
+    return (
+      JSON.parse(readFileSync(path.join(dataDir, LOCK_FILE), 'utf8')) as { children: Array<{ pid: number }> }
+    ).children.map((c) => c.pid);
   } catch {
     return [];
   }

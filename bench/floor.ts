@@ -22,7 +22,11 @@ export interface FloorResult {
  * What kafkajs itself costs on this machine, in this process (one core): the part of the
  * whole-stack catch-up no change to Tributary's own code can remove while it uses kafkajs.
  */
-export async function benchFloor(env: BenchEnv, users = 50_000, events = Number(process.env.BENCH_CATCHUP_EVENTS ?? 1_000_000)): Promise<FloorResult> {
+export async function benchFloor(
+  env: BenchEnv,
+  users = 50_000,
+  events = Number(process.env.BENCH_CATCHUP_EVENTS ?? 1_000_000),
+): Promise<FloorResult> {
   const id = `floor-${Date.now()}`;
   const topics = { users: `${id}.users`, orders: `${id}.orders`, rollups: `${id}.rollups`, dlq: `${id}.dlq` };
   await preloadOrders(env, topics, users, events, id);
@@ -36,11 +40,13 @@ export async function benchFloor(env: BenchEnv, users = 50_000, events = Number(
     let started = 0;
     const done = new Promise<void>((resolve) => {
       void consumer.run({
-        partitionsConsumedConcurrently: 64, autoCommit: false,
+        partitionsConsumedConcurrently: 64,
+        autoCommit: false,
         eachBatch: async ({ batch }) => {
           started ||= performance.now();
           for (const m of batch.messages) {
-            if (decode && schemas.decodeRecordNow(m.value, SCHEMAS.order.type) === NOT_CACHED) await schemas.decodeRecord(m.value, SCHEMAS.order.type);
+            if (decode && schemas.decodeRecordNow(m.value, SCHEMAS.order.type) === NOT_CACHED)
+              await schemas.decodeRecord(m.value, SCHEMAS.order.type);
             seen++;
           }
           if (seen >= events) resolve();
@@ -70,16 +76,34 @@ export async function benchFloor(env: BenchEnv, users = 50_000, events = Number(
     for (let sent = 0; sent < records; sent += perSend) {
       const messages = [];
       for (let i = sent; i < Math.min(records, sent + perSend); i++) {
-        const key = rowKey({ kind: 'products', topic: topics.orders, partition: i % 6, segment: 0, chunk: 0, windowStart: 1_764_273_600_000, dims: { category: `cat-${i % 40}`, currency: 'EUR', sku: `SKU-${i % 5000}` } });
+        const key = rowKey({
+          kind: 'products',
+          topic: topics.orders,
+          partition: i % 6,
+          segment: 0,
+          chunk: 0,
+          windowStart: 1_764_273_600_000,
+          dims: { category: `cat-${i % 40}`, currency: 'EUR', sku: `SKU-${i % 5000}` },
+        });
         messages.push({ key, value, partition: i % 6 });
       }
       await producer.send({ topic: topics.rollups, acks: ACKS_ALL, messages });
     }
     const cpu = process.cpuUsage(cpu0);
-    return { rowsPerSecond: Math.round(rows / ((performance.now() - t0) / 1000)), cpuMicrosPerRow: Number(((cpu.user + cpu.system) / rows).toFixed(2)) };
+    return {
+      rowsPerSecond: Math.round(rows / ((performance.now() - t0) / 1000)),
+      cpuMicrosPerRow: Number(((cpu.user + cpu.system) / rows).toFixed(2)),
+    };
   };
   try {
-    return { events, bareConsumeEventsPerSecond, decodeConsumeEventsPerSecond, rows, onePerRecord: await produce(1), fiftyPerRecord: await produce(50) };
+    return {
+      events,
+      bareConsumeEventsPerSecond,
+      decodeConsumeEventsPerSecond,
+      rows,
+      onePerRecord: await produce(1),
+      fiftyPerRecord: await produce(50),
+    };
   } finally {
     await producer.disconnect();
   }

@@ -25,19 +25,26 @@ export class Prober {
   private readonly base = Date.UTC(2001, 0, 1) + Math.floor(Math.random() * 400_000) * 60_000;
   private next = 0;
 
-  constructor(private readonly ingestUrl: string, private readonly dashboardUrl: string) {}
+  constructor(
+    private readonly ingestUrl: string,
+    private readonly dashboardUrl: string,
+  ) {}
 
   /** Posts probes and polls the dashboard until `load` settles. */
   async during<T>(load: Promise<T>): Promise<T> {
     let done = false;
-    const finished = load.finally(() => { done = true; });
+    const finished = load.finally(() => {
+      done = true;
+    });
     const sending = (async () => {
       while (!done) {
         await this.send();
         await sleep(PROBE_EVERY_MS);
       }
     })();
-    const polling = (async () => { while (!done) await this.poll(); })();
+    const polling = (async () => {
+      while (!done) await this.poll();
+    })();
     const result = await finished;
     await Promise.all([sending, polling]);
     return result;
@@ -47,7 +54,8 @@ export class Prober {
   async settle(timeoutMs: number): Promise<number[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.outstanding.size > 0 && Date.now() < deadline) await this.poll();
-    if (this.outstanding.size > 0) throw new Error(`${this.outstanding.size} probe events never showed up in the dashboard`);
+    if (this.outstanding.size > 0)
+      throw new Error(`${this.outstanding.size} probe events never showed up in the dashboard`);
     return this.latencies.sort((a, b) => a - b);
   }
 
@@ -56,8 +64,15 @@ export class Prober {
     const sentAt = Date.now();
     this.outstanding.set(minute, sentAt);
     const res = await fetch(`${this.ingestUrl}/v1/events`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
-      body: JSON.stringify({ type: 'page_view', userId: `probe-${minute}`, occurredAt: minute + 1000, page: '/bench-probe' }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      signal: AbortSignal.timeout(ANSWER_WITHIN_MS),
+      body: JSON.stringify({
+        type: 'page_view',
+        userId: `probe-${minute}`,
+        occurredAt: minute + 1000,
+        page: '/bench-probe',
+      }),
     });
     if (res.status !== 202) throw new Error(`probe event answered ${res.status}: ${await res.text()}`);
   }
@@ -68,10 +83,13 @@ export class Prober {
       const minutes = [...this.outstanding.keys()];
       const from = new Date(Math.min(...minutes)).toISOString();
       const to = new Date(Math.max(...minutes) + 60_000).toISOString();
-      const res = await fetch(`${this.dashboardUrl}/api/timeseries?metric=user_events&interval=1m&from=${from}&to=${to}`, { signal: AbortSignal.timeout(ANSWER_WITHIN_MS) });
+      const res = await fetch(
+        `${this.dashboardUrl}/api/timeseries?metric=user_events&interval=1m&from=${from}&to=${to}`,
+        { signal: AbortSignal.timeout(ANSWER_WITHIN_MS) },
+      );
       if (!res.ok) throw new Error(`dashboard answered ${res.status}: ${await res.text()}`);
       const seenAt = Date.now();
-      const { points } = await res.json() as { points: Array<{ t: string; value: number }> };
+      const { points } = (await res.json()) as { points: Array<{ t: string; value: number }> };
       for (const p of points) {
         const minute = Date.parse(p.t);
         const sentAt = this.outstanding.get(minute);

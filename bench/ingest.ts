@@ -11,15 +11,25 @@ import { autocannon, type AutocannonResult } from './autocannon';
  * Runs autocannon for a fixed number of requests and times it to the last response (its own
  * `duration` stops at the next whole-second tick, up to a second late).
  */
-function load(url: string, body: string, connections: number, amount: number): Promise<AutocannonResult & { seconds: number }> {
+function load(
+  url: string,
+  body: string,
+  connections: number,
+  amount: number,
+): Promise<AutocannonResult & { seconds: number }> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     let last = started;
-    const instance = autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, amount }, (err, result) => {
-      if (err) reject(err);
-      else resolve({ ...result, seconds: (last - started) / 1000 });
+    const instance = autocannon(
+      { url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, amount },
+      (err, result) => {
+        if (err) reject(err);
+        else resolve({ ...result, seconds: (last - started) / 1000 });
+      },
+    );
+    instance.on('response', () => {
+      last = performance.now();
     });
-    instance.on('response', () => { last = performance.now(); });
   });
 }
 
@@ -51,7 +61,10 @@ export async function benchIngest(env: BenchEnv): Promise<{ results: IngestResul
   const ingest = spawnStage(env, ['ingest'], { INGEST_PORT: String(port) });
   const url = `http://localhost:${port}`;
   const shop = new DemoShop(1, { retryShare: 0, lateShare: 0 });
-  const strip = (e: Record<string, unknown>) => { const { kind: _k, eventId: _id, ...rest } = e; return rest; };
+  const strip = (e: Record<string, unknown>) => {
+    const { kind: _k, eventId: _id, ...rest } = e;
+    return rest;
+  };
   const batchBody = JSON.stringify({ events: shop.next(100).map((e) => strip(e as never)) });
   const singleBody = JSON.stringify(strip(shop.next(1)[0] as never));
   const results: IngestResult[] = [];
@@ -59,17 +72,31 @@ export async function benchIngest(env: BenchEnv): Promise<{ results: IngestResul
   try {
     for (let deadline = Date.now() + 60_000; ;) {
       if (ingest.exitCode !== null) throw new Error(`ingest exited with ${ingest.exitCode}`);
-      if (await fetch(`${url}/readyz`).then((r) => r.ok, () => false)) break;
+      if (
+        await fetch(`${url}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        break;
       if (Date.now() > deadline) throw new Error('ingest not ready within 60 s');
       await sleep(100);
     }
-    for (const [scenario, body, perRequest, events, connections] of [['batches of 100', batchBody, 100, batchEvents, 16], ['single events', singleBody, 1, singleEvents, 64]] as const) {
+    for (const [scenario, body, perRequest, events, connections] of [
+      ['batches of 100', batchBody, 100, batchEvents, 16],
+      ['single events', singleBody, 1, singleEvents, 64],
+    ] as const) {
       const r = await load(`${url}/v1/events`, body, connections, Math.ceil(events / perRequest));
       results.push({
-        scenario, connections, events: r['2xx'] * perRequest, seconds: r.seconds,
+        scenario,
+        connections,
+        events: r['2xx'] * perRequest,
+        seconds: r.seconds,
         requestsPerSecond: Math.round(r['2xx'] / r.seconds),
         eventsPerSecond: Math.round((r['2xx'] * perRequest) / r.seconds),
-        latencyP50ms: r.latency.p50, latencyP99ms: r.latency.p99, non2xx: r.non2xx,
+        latencyP50ms: r.latency.p50,
+        latencyP99ms: r.latency.p99,
+        non2xx: r.non2xx,
       });
     }
   } finally {

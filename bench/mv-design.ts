@@ -35,7 +35,11 @@ const VARIANTS = [
  * (`preloadOrders`, 50,000 users), each as bench/mv-runner.ts in its own process against its own
  * chDB. Run beside `catchup` (`npm run bench -- catchup mvdesign`) for the side-by-side figure.
  */
-export async function benchMvDesign(env: BenchEnv, users = 50_000, events = Number(process.env.BENCH_CATCHUP_EVENTS ?? 1_000_000)): Promise<MvDesignResult[]> {
+export async function benchMvDesign(
+  env: BenchEnv,
+  users = 50_000,
+  events = Number(process.env.BENCH_CATCHUP_EVENTS ?? 1_000_000),
+): Promise<MvDesignResult[]> {
   const id = `mvdesign-${Date.now()}`;
   const topics = { users: `${id}.users`, orders: `${id}.orders`, rollups: `${id}.rollups`, dlq: `${id}.dlq` };
   await preloadOrders(env, topics, users, events, id);
@@ -47,7 +51,14 @@ export async function benchMvDesign(env: BenchEnv, users = 50_000, events = Numb
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-mv-'));
     const resultFile = path.join(dir, 'result.json');
     const child = spawnScript(env, path.join(__dirname, 'mv-runner.ts'), {
-      DATA_DIR: dir, MV_TOPIC: topics.orders, MV_EVENTS: String(events), MV_USERS: String(users), MV_QUANTITY: String(quantity), MV_RESULT: resultFile, MV_MODE: v.mode, MV_CONSUMERS: String(v.consumers),
+      DATA_DIR: dir,
+      MV_TOPIC: topics.orders,
+      MV_EVENTS: String(events),
+      MV_USERS: String(users),
+      MV_QUANTITY: String(quantity),
+      MV_RESULT: resultFile,
+      MV_MODE: v.mode,
+      MV_CONSUMERS: String(v.consumers),
     });
     let peak: number | null = null;
     let cpu: number | null = null;
@@ -60,12 +71,24 @@ export async function benchMvDesign(env: BenchEnv, users = 50_000, events = Numb
     }
     if (code !== 0) throw new Error(`bench/mv-runner.ts (${v.mode}) exited with ${code}`);
     const r = JSON.parse(readFileSync(resultFile, 'utf8')) as {
-      insertedSeconds: number; totals: { events: number; quantity: number }; replayChanged: boolean; backfillSeconds: number | null; rawMiB: number;
+      insertedSeconds: number;
+      totals: { events: number; quantity: number };
+      replayChanged: boolean;
+      backfillSeconds: number | null;
+      rawMiB: number;
     };
     results.push({
-      variant: v.variant, events, users, seconds: r.insertedSeconds, eventsPerSecond: Math.round(events / r.insertedSeconds), peakMiB: peak, cpuSeconds: cpu,
+      variant: v.variant,
+      events,
+      users,
+      seconds: r.insertedSeconds,
+      eventsPerSecond: Math.round(events / r.insertedSeconds),
+      peakMiB: peak,
+      cpuSeconds: cpu,
       exact: r.totals.events === events && r.totals.quantity === quantity,
-      ...(v.mode === 'raw' ? { replayChanged: r.replayChanged, backfillSeconds: r.backfillSeconds ?? NaN, rawMiB: r.rawMiB } : {}),
+      ...(v.mode === 'raw'
+        ? { replayChanged: r.replayChanged, backfillSeconds: r.backfillSeconds ?? NaN, rawMiB: r.rawMiB }
+        : {}),
     });
   }
   return results;

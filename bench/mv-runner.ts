@@ -17,7 +17,11 @@ import type { OrderEvent } from '../schemas/catalog';
  */
 const SEGMENT = Number(process.env.SEGMENT_SIZE ?? 5000);
 const topic = process.env.MV_TOPIC!;
-const expected = { events: Number(process.env.MV_EVENTS), users: Number(process.env.MV_USERS), quantity: Number(process.env.MV_QUANTITY) };
+const expected = {
+  events: Number(process.env.MV_EVENTS),
+  users: Number(process.env.MV_USERS),
+  quantity: Number(process.env.MV_QUANTITY),
+};
 const logger = createLogger('warn', 'mv-design');
 const config = loadConfig(process.env);
 const db = 'mv';
@@ -25,17 +29,47 @@ const db = 'mv';
 const DEDUP = `SETTINGS non_replicated_deduplication_window = 10000`;
 
 /** How the views read a source table's columns: our raw table's, or the Avro fields of a Kafka engine table. */
-interface Columns { minute: string; hour: string; country: string; currency: string; type: string; amount: string; user: string; units: string;
-  sku: string; category: string; quantity: string; price: string }
+interface Columns {
+  minute: string;
+  hour: string;
+  country: string;
+  currency: string;
+  type: string;
+  amount: string;
+  user: string;
+  units: string;
+  sku: string;
+  category: string;
+  quantity: string;
+  price: string;
+}
 const RAW: Columns = {
-  minute: 'toStartOfMinute(fromUnixTimestamp64Milli(occurred_ms))', hour: 'toStartOfHour(fromUnixTimestamp64Milli(occurred_ms))', country: 'country', currency: 'currency',
-  type: 'type', amount: 'amount_cents', user: 'user_id', units: 'toInt64(arraySum(i -> i.quantity, items))',
-  sku: 'item.sku', category: 'item.category', quantity: 'item.quantity', price: 'item.unit_price_cents',
+  minute: 'toStartOfMinute(fromUnixTimestamp64Milli(occurred_ms))',
+  hour: 'toStartOfHour(fromUnixTimestamp64Milli(occurred_ms))',
+  country: 'country',
+  currency: 'currency',
+  type: 'type',
+  amount: 'amount_cents',
+  user: 'user_id',
+  units: 'toInt64(arraySum(i -> i.quantity, items))',
+  sku: 'item.sku',
+  category: 'item.category',
+  quantity: 'item.quantity',
+  price: 'item.unit_price_cents',
 };
 const AVRO: Columns = {
-  minute: 'toStartOfMinute(occurredAt)', hour: 'toStartOfHour(occurredAt)', country: "ifNull(country, '')", currency: "ifNull(currency, '')",
-  type: 'toString(type)', amount: 'ifNull(amountCents, 0)', user: 'userId', units: 'toInt64(arraySum(i -> i.quantity, items))',
-  sku: 'item.sku', category: "ifNull(item.category, '')", quantity: 'toInt64(item.quantity)', price: 'item.unitPriceCents',
+  minute: 'toStartOfMinute(occurredAt)',
+  hour: 'toStartOfHour(occurredAt)',
+  country: "ifNull(country, '')",
+  currency: "ifNull(currency, '')",
+  type: 'toString(type)',
+  amount: 'ifNull(amountCents, 0)',
+  user: 'userId',
+  units: 'toInt64(arraySum(i -> i.quantity, items))',
+  sku: 'item.sku',
+  category: "ifNull(item.category, '')",
+  quantity: 'toInt64(item.quantity)',
+  price: 'item.unitPriceCents',
 };
 
 /** The three order rollups' tables (with `settings`) and their views over `source`. */
@@ -65,9 +99,25 @@ const RAW_TABLE = `CREATE TABLE ${db}.raw_orders (partition UInt16, offset UInt6
      items Array(Tuple(sku String, category String, quantity Int64, unit_price_cents Int64)))
    ENGINE = MergeTree ORDER BY (partition, offset) ${DEDUP}`;
 
-interface RawRow { partition: number; offset: number; event_id: string; type: string; user_id: string; occurred_ms: number; country: string; currency: string; amount_cents: number;
-  items: Array<{ sku: string; category: string; quantity: number; unit_price_cents: number }> }
-interface Open { segment: number; rows: RawRow[]; seen: Set<string>; previous: Set<string>; next: number }
+interface RawRow {
+  partition: number;
+  offset: number;
+  event_id: string;
+  type: string;
+  user_id: string;
+  occurred_ms: number;
+  country: string;
+  currency: string;
+  amount_cents: number;
+  items: Array<{ sku: string; category: string; quantity: number; unit_price_cents: number }>;
+}
+interface Open {
+  segment: number;
+  rows: RawRow[];
+  seen: Set<string>;
+  previous: Set<string>;
+  next: number;
+}
 
 async function main(): Promise<void> {
   const ch = createClickHouse(config.clickhouse, config.dataDir);
@@ -84,7 +134,12 @@ async function main(): Promise<void> {
   let inserts = 0;
   const insert = async (partition: number, o: Open, end: number) => {
     const token = `${topic}/${partition}/${o.segment * SEGMENT}-${end}`;
-    await ch.insert({ table: `${db}.raw_orders`, values: o.rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: token } });
+    await ch.insert({
+      table: `${db}.raw_orders`,
+      values: o.rows,
+      format: 'JSONEachRow',
+      clickhouse_settings: { insert_deduplication_token: token },
+    });
     inserts += 1;
     if (!firstBlock) firstBlock = { rows: o.rows, token };
   };
@@ -93,9 +148,12 @@ async function main(): Promise<void> {
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
   const started = performance.now();
   let done: () => void;
-  const finished = new Promise<void>((resolve) => { done = resolve; });
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
   await consumer.run({
-    autoCommit: false, partitionsConsumedConcurrently: 3,
+    autoCommit: false,
+    partitionsConsumedConcurrently: 3,
     eachBatch: async ({ batch }) => {
       const p = batch.partition;
       let o = open.get(p);
@@ -115,8 +173,21 @@ async function main(): Promise<void> {
         if (o.seen.has(e.eventId) || o.previous.has(e.eventId)) continue;
         o.seen.add(e.eventId);
         o.rows.push({
-          partition: p, offset, event_id: e.eventId, type: e.type, user_id: e.userId, occurred_ms: e.occurredAt, country: e.country ?? '', currency: e.currency ?? '',
-          amount_cents: e.amountCents ?? 0, items: e.items.map((i) => ({ sku: i.sku, category: i.category ?? '', quantity: i.quantity, unit_price_cents: i.unitPriceCents })),
+          partition: p,
+          offset,
+          event_id: e.eventId,
+          type: e.type,
+          user_id: e.userId,
+          occurred_ms: e.occurredAt,
+          country: e.country ?? '',
+          currency: e.currency ?? '',
+          amount_cents: e.amountCents ?? 0,
+          items: e.items.map((i) => ({
+            sku: i.sku,
+            category: i.category ?? '',
+            quantity: i.quantity,
+            unit_price_cents: i.unitPriceCents,
+          })),
         });
       }
       // At the end of the backlog the open segment goes too (a live deployment would wait for it to fill, or lose exactness).
@@ -137,30 +208,55 @@ async function main(): Promise<void> {
   const totals = () => totalsOf(ch);
   const before = await totals();
   // A replayed segment (same rows, same token) must change nothing.
-  await ch.insert({ table: `${db}.raw_orders`, values: firstBlock!.rows, format: 'JSONEachRow', clickhouse_settings: { insert_deduplication_token: firstBlock!.token } });
+  await ch.insert({
+    table: `${db}.raw_orders`,
+    values: firstBlock!.rows,
+    format: 'JSONEachRow',
+    clickhouse_settings: { insert_deduplication_token: firstBlock!.token },
+  });
   const after = await totals();
   // A rollup declared later, backfilled from the raw events ClickHouse keeps: revenue by country and currency per hour.
   const t0 = performance.now();
-  await ch.command({ query: `CREATE TABLE ${db}.revenue_by_country (window DateTime, country LowCardinality(String), currency LowCardinality(String),
-    amount_cents AggregateFunction(sum, Int64)) ENGINE = AggregatingMergeTree ORDER BY (window, country, currency) ${DEDUP}` });
-  await ch.command({ query: `INSERT INTO ${db}.revenue_by_country SELECT toStartOfHour(fromUnixTimestamp64Milli(occurred_ms)) AS window, country, currency,
-    sumState(amount_cents) FROM ${db}.raw_orders WHERE type = 'order_placed' GROUP BY window, country, currency` });
+  await ch.command({
+    query: `CREATE TABLE ${db}.revenue_by_country (window DateTime, country LowCardinality(String), currency LowCardinality(String),
+    amount_cents AggregateFunction(sum, Int64)) ENGINE = AggregatingMergeTree ORDER BY (window, country, currency) ${DEDUP}`,
+  });
+  await ch.command({
+    query: `INSERT INTO ${db}.revenue_by_country SELECT toStartOfHour(fromUnixTimestamp64Milli(occurred_ms)) AS window, country, currency,
+    sumState(amount_cents) FROM ${db}.raw_orders WHERE type = 'order_placed' GROUP BY window, country, currency`,
+  });
   const backfillSeconds = (performance.now() - t0) / 1000;
-  const [size] = await (await ch.query({ query: `SELECT sum(bytes_on_disk) AS bytes FROM system.parts WHERE database = '${db}' AND table = 'raw_orders' AND active`, format: 'JSONEachRow' }))
-    .json<{ bytes: string }>();
+  const [size] = await (
+    await ch.query({
+      query: `SELECT sum(bytes_on_disk) AS bytes FROM system.parts WHERE database = '${db}' AND table = 'raw_orders' AND active`,
+      format: 'JSONEachRow',
+    })
+  ).json<{ bytes: string }>();
   await ch.close();
-  writeFileSync(process.env.MV_RESULT!, JSON.stringify({
-    insertedSeconds, inserts, totals: before, replayChanged: JSON.stringify(before) !== JSON.stringify(after), expected,
-    backfillSeconds, rawMiB: Math.round(Number(size!.bytes) / 2 ** 20),
-  }));
+  writeFileSync(
+    process.env.MV_RESULT!,
+    JSON.stringify({
+      insertedSeconds,
+      inserts,
+      totals: before,
+      replayChanged: JSON.stringify(before) !== JSON.stringify(after),
+      expected,
+      backfillSeconds,
+      rawMiB: Math.round(Number(size!.bytes) / 2 ** 20),
+    }),
+  );
 }
 
 type ClickHouse = ReturnType<typeof createClickHouse>;
 
 async function totalsOf(ch: ClickHouse): Promise<{ events: number; quantity: number; minuteUsers: number }> {
-  const [row] = await (await ch.query({ query: `SELECT (SELECT countMerge(count) FROM ${db}.orders) AS events,
-    (SELECT sumMerge(quantity) FROM ${db}.products) AS quantity, (SELECT uniqExactMerge(users) FROM ${db}.active_users) AS minuteUsers`, format: 'JSONEachRow' }))
-    .json<{ events: string; quantity: string; minuteUsers: string }>();
+  const [row] = await (
+    await ch.query({
+      query: `SELECT (SELECT countMerge(count) FROM ${db}.orders) AS events,
+    (SELECT sumMerge(quantity) FROM ${db}.products) AS quantity, (SELECT uniqExactMerge(users) FROM ${db}.active_users) AS minuteUsers`,
+      format: 'JSONEachRow',
+    })
+  ).json<{ events: string; quantity: string; minuteUsers: string }>();
   return { events: Number(row!.events), quantity: Number(row!.quantity), minuteUsers: Number(row!.minuteUsers) };
 }
 
@@ -172,12 +268,14 @@ async function totalsOf(ch: ClickHouse): Promise<{ events: number; quantity: num
  */
 async function kafkaEngine(ch: ClickHouse): Promise<void> {
   const consumers = Number(process.env.MV_CONSUMERS ?? 1);
-  await ch.command({ query: `CREATE TABLE ${db}.queue (eventId String, type String, userId String, occurredAt DateTime64(3, 'UTC'),
+  await ch.command({
+    query: `CREATE TABLE ${db}.queue (eventId String, type String, userId String, occurredAt DateTime64(3, 'UTC'),
       receivedAt Nullable(DateTime64(3, 'UTC')), orderId String, currency Nullable(String), amountCents Nullable(Int64), country Nullable(String),
       items Array(Tuple(sku String, category Nullable(String), quantity Int32, unitPriceCents Int64)), origin Nullable(String))
     ENGINE = Kafka SETTINGS kafka_broker_list = '${config.kafka.brokers.join(',')}', kafka_topic_list = '${topic}',
       kafka_group_name = 'mv-kafka-engine-${Date.now()}', kafka_format = 'AvroConfluent', kafka_num_consumers = ${consumers},
-      format_avro_schema_registry_url = '${config.registry.url}'` });
+      format_avro_schema_registry_url = '${config.registry.url}'`,
+  });
   const started = performance.now();
   // The targets first, then the views: creating a view over a Kafka table starts its consumption.
   const ddl = rollupDdl(`${db}.queue`, AVRO, '');
@@ -185,16 +283,23 @@ async function kafkaEngine(ch: ClickHouse): Promise<void> {
   let totals = await totalsOf(ch);
   // Each view inserts on its own: done when the last of them has every event.
   while (totals.events < expected.events || totals.quantity < expected.quantity) {
-    if (performance.now() - started > 600_000) throw new Error(`the Kafka engine counted ${totals.events} of ${expected.events} events in 10 minutes`);
+    if (performance.now() - started > 600_000)
+      throw new Error(`the Kafka engine counted ${totals.events} of ${expected.events} events in 10 minutes`);
     await new Promise((r) => setTimeout(r, 100));
     totals = await totalsOf(ch);
   }
   const insertedSeconds = (performance.now() - started) / 1000;
   await ch.close();
-  writeFileSync(process.env.MV_RESULT!, JSON.stringify({ insertedSeconds, totals, replayChanged: false, backfillSeconds: null, rawMiB: 0 }));
+  writeFileSync(
+    process.env.MV_RESULT!,
+    JSON.stringify({ insertedSeconds, totals, replayChanged: false, backfillSeconds: null, rawMiB: 0 }),
+  );
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  process.stderr.write(`mv-runner: ${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`mv-runner: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -29,8 +29,15 @@ export async function benchSink(env: BenchEnv): Promise<SinkResult> {
   let rows = NaN;
   try {
     for (;;) {
-      const committed = await admin.fetchOffsets({ groupId: env.config.sink.groupId, topics: [env.config.topics.rollups] });
-      const done = ends.every((e) => Number(committed[0]?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1) >= Number(e.high) || Number(e.high) === 0);
+      const committed = await admin.fetchOffsets({
+        groupId: env.config.sink.groupId,
+        topics: [env.config.topics.rollups],
+      });
+      const done = ends.every(
+        (e) =>
+          Number(committed[0]?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1) >= Number(e.high) ||
+          Number(e.high) === 0,
+      );
       if (done) {
         rows = await insertedRows(`http://localhost:${port}/metrics`);
         break;
@@ -43,7 +50,15 @@ export async function benchSink(env: BenchEnv): Promise<SinkResult> {
     await admin.disconnect();
   }
   const seconds = (Date.now() - started) / 1000;
-  return { records, rows, seconds, recordsPerSecond: Math.round(records / seconds), rowsPerSecond: Math.round(rows / seconds), target: env.config.clickhouse.url ?? 'chDB (embedded)', peakMemoryMiB: peak };
+  return {
+    records,
+    rows,
+    seconds,
+    recordsPerSecond: Math.round(records / seconds),
+    rowsPerSecond: Math.round(rows / seconds),
+    target: env.config.clickhouse.url ?? 'chDB (embedded)',
+    peakMemoryMiB: peak,
+  };
 }
 
 /** The sink's tributary_sink_rows_total, from its /metrics. */

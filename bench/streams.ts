@@ -31,15 +31,39 @@ const DEMO_RATE = 500;
 export async function benchStreams(env: BenchEnv): Promise<StreamsResult> {
   const root = path.resolve(__dirname, '..');
   const dashboardPort = await freePort();
-  const child = spawn(process.execPath, ['-r', require.resolve('tsx/cjs'), path.join(root, 'cli', 'main.ts'), 'start', '--demo', '--rate', String(DEMO_RATE)], {
-    env: {
-      ...process.env, KAFKA_BROKERS: env.config.kafka.brokers.join(','), DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-streams-')),
-      WRITE_KEYS: 'bench-streams-key', DASHBOARD_PORT: String(dashboardPort), INGEST_PORT: String(await freePort()), REGISTRY_PORT: String(await freePort()),
-      PROCESS_PORT: '0', DASHBOARD_MAX_STREAMS: String(STREAMS), DASHBOARD_MAX_STREAMS_PER_CLIENT: String(STREAMS), LOG_LEVEL: 'warn', LOG_FORMAT: 'json',
-      TOPIC_USERS: `bench-streams.users.${Date.now()}`, TOPIC_ORDERS: `bench-streams.orders.${Date.now()}`, TOPIC_ROLLUPS: `bench-streams.rollups.${Date.now()}`, TOPIC_DLQ: `bench-streams.dlq.${Date.now()}`,
+  const child = spawn(
+    process.execPath,
+    [
+      '-r',
+      require.resolve('tsx/cjs'),
+      path.join(root, 'cli', 'main.ts'),
+      'start',
+      '--demo',
+      '--rate',
+      String(DEMO_RATE),
+    ],
+    {
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: env.config.kafka.brokers.join(','),
+        DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-streams-')),
+        WRITE_KEYS: 'bench-streams-key',
+        DASHBOARD_PORT: String(dashboardPort),
+        INGEST_PORT: String(await freePort()),
+        REGISTRY_PORT: String(await freePort()),
+        PROCESS_PORT: '0',
+        DASHBOARD_MAX_STREAMS: String(STREAMS),
+        DASHBOARD_MAX_STREAMS_PER_CLIENT: String(STREAMS),
+        LOG_LEVEL: 'warn',
+        LOG_FORMAT: 'json',
+        TOPIC_USERS: `bench-streams.users.${Date.now()}`,
+        TOPIC_ORDERS: `bench-streams.orders.${Date.now()}`,
+        TOPIC_ROLLUPS: `bench-streams.rollups.${Date.now()}`,
+        TOPIC_DLQ: `bench-streams.dlq.${Date.now()}`,
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
     },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  );
   const dashboard = `http://localhost:${dashboardPort}`;
   try {
     for (const deadline = Date.now() + 180_000; ; await sleep(500)) {
@@ -64,23 +88,27 @@ export async function benchStreams(env: BenchEnv): Promise<StreamsResult> {
     const controllers: AbortController[] = [];
     let figures = 0;
     let opened = 0;
-    await Promise.all(Array.from({ length: STREAMS }, async () => {
-      const abort = new AbortController();
-      controllers.push(abort);
-      const res = await fetch(`${dashboard}/api/stream`, { signal: abort.signal });
-      if (res.status !== 200) return;
-      opened++;
-      const reader = res.body!.getReader();
-      void (async () => {
-        try {
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) return;
-            figures += (new TextDecoder().decode(value).match(/event: figures/g) ?? []).length;
+    await Promise.all(
+      Array.from({ length: STREAMS }, async () => {
+        const abort = new AbortController();
+        controllers.push(abort);
+        const res = await fetch(`${dashboard}/api/stream`, { signal: abort.signal });
+        if (res.status !== 200) return;
+        opened++;
+        const reader = res.body!.getReader();
+        void (async () => {
+          try {
+            for (;;) {
+              const { value, done } = await reader.read();
+              if (done) return;
+              figures += (new TextDecoder().decode(value).match(/event: figures/g) ?? []).length;
+            }
+          } catch {
+            /* aborted */
           }
-        } catch { /* aborted */ }
-      })();
-    }));
+        })();
+      }),
+    );
     const counted = figures;
     const loaded = await timeFor(SECONDS);
     const perStream = (figures - counted) / Math.max(1, opened) / SECONDS;
@@ -88,8 +116,16 @@ export async function benchStreams(env: BenchEnv): Promise<StreamsResult> {
     for (const c of controllers) c.abort();
     logger.info({ opened, loaded }, 'bench.streams');
     return {
-      streams: STREAMS, seconds: SECONDS, demoRate: DEMO_RATE, opened, figuresPerStreamPerSecond: Math.round(perStream * 100) / 100,
-      baseline, loaded, rssBeforeMiB: rssBefore, rssLoadedMiB: rssLoaded, peakMiB: peakMemoryMiB(child.pid!),
+      streams: STREAMS,
+      seconds: SECONDS,
+      demoRate: DEMO_RATE,
+      opened,
+      figuresPerStreamPerSecond: Math.round(perStream * 100) / 100,
+      baseline,
+      loaded,
+      rssBeforeMiB: rssBefore,
+      rssLoadedMiB: rssLoaded,
+      peakMiB: peakMemoryMiB(child.pid!),
     };
   } finally {
     child.kill('SIGTERM');

@@ -80,7 +80,10 @@ export async function benchWhole(env: BenchEnv): Promise<WholeResult> {
   const fastDelay = process.env.BENCH_WHOLE_FAST_BATCH_DELAY_MS ?? '100';
   for (const [label, settings] of [
     ['defaults (FLUSH_INTERVAL_MS 500, SINK_BATCH_DELAY_MS 500)', {}],
-    [`low latency (FLUSH_INTERVAL_MS ${fastFlush}, SINK_BATCH_DELAY_MS ${fastDelay})`, { FLUSH_INTERVAL_MS: fastFlush, SINK_BATCH_DELAY_MS: fastDelay }],
+    [
+      `low latency (FLUSH_INTERVAL_MS ${fastFlush}, SINK_BATCH_DELAY_MS ${fastDelay})`,
+      { FLUSH_INTERVAL_MS: fastFlush, SINK_BATCH_DELAY_MS: fastDelay },
+    ],
   ] as const) {
     const stack = await Stack.start(env, settings);
     try {
@@ -96,16 +99,36 @@ export async function benchWhole(env: BenchEnv): Promise<WholeResult> {
         }
       })();
       const r = await load;
-      const reported = ((await (await fetch(`${stack.dashboard}/api/pipeline`)).json().catch(() => ({}))) as { freshness?: { p50Ms: number; p99Ms: number } | null }).freshness ?? null;
+      const reported =
+        (
+          (await (await fetch(`${stack.dashboard}/api/pipeline`)).json().catch(() => ({}))) as {
+            freshness?: { p50Ms: number; p99Ms: number } | null;
+          }
+        ).freshness ?? null;
       // Settle at once: waiting for the sampler's 2 s sleep first would add up to 2 s to the last probes.
       const [latencies] = await Promise.all([prober.settle(60_000), sampling]);
       const seconds = (performance.now() - started) / 1000;
       const after = await stack.parts();
-      const byTable = Object.fromEntries(after.map((t) => [t.table, Math.round(((t.inserts - (before.find((b) => b.table === t.table)?.inserts ?? 0)) * 3600) / seconds)]));
+      const byTable = Object.fromEntries(
+        after.map((t) => [
+          t.table,
+          Math.round(((t.inserts - (before.find((b) => b.table === t.table)?.inserts ?? 0)) * 3600) / seconds),
+        ]),
+      );
       freshness.push({
-        label, settings, rate: freshRate, seconds: freshSeconds, acceptedEventsPerSecond: Math.round((r['2xx'] * EVENTS_PER_REQUEST) / freshSeconds),
-        probes: latencies.length, p50ms: quantile(latencies, 0.5), p90ms: quantile(latencies, 0.9), p99ms: quantile(latencies, 0.99), maxMs: latencies.at(-1) ?? NaN,
-        partsPerHour: Object.values(byTable).reduce((a, b) => a + b, 0), partsPerHourByTable: byTable, maxActiveParts: maxActive,
+        label,
+        settings,
+        rate: freshRate,
+        seconds: freshSeconds,
+        acceptedEventsPerSecond: Math.round((r['2xx'] * EVENTS_PER_REQUEST) / freshSeconds),
+        probes: latencies.length,
+        p50ms: quantile(latencies, 0.5),
+        p90ms: quantile(latencies, 0.9),
+        p99ms: quantile(latencies, 0.99),
+        maxMs: latencies.at(-1) ?? NaN,
+        partsPerHour: Object.values(byTable).reduce((a, b) => a + b, 0),
+        partsPerHourByTable: byTable,
+        maxActiveParts: maxActive,
         reported: reported && { p50ms: reported.p50Ms, p99ms: reported.p99Ms },
       });
       logger.info(freshness.at(-1), 'bench.whole.freshness');
@@ -128,11 +151,21 @@ export async function benchWhole(env: BenchEnv): Promise<WholeResult> {
     }
   }
   const held = sustained.filter((s) => s.held).map((s) => s.offeredEventsPerSecond);
-  return { sustained, highestHeld: held.length ? Math.max(...held) : null, freshness, peakMiB: { start: peaks.start || null, processor: peaks.processor || null, ingest: peaks.ingest || null } };
+  return {
+    sustained,
+    highestHeld: held.length ? Math.max(...held) : null,
+    freshness,
+    peakMiB: { start: peaks.start || null, processor: peaks.processor || null, ingest: peaks.ingest || null },
+  };
 }
 
 /** Each rate for `seconds`, in order, until one is not held; between steps the processor drains. */
-async function sustainedSteps(stack: Stack, bodies: string[], rates: number[], seconds: number): Promise<SustainedStep[]> {
+async function sustainedSteps(
+  stack: Stack,
+  bodies: string[],
+  rates: number[],
+  seconds: number,
+): Promise<SustainedStep[]> {
   const steps: SustainedStep[] = [];
   for (const rate of rates) {
     const lags: Array<{ at: number; process: number; sink: number }> = [];
@@ -148,9 +181,15 @@ async function sustainedSteps(stack: Stack, bodies: string[], rates: number[], s
     const maxProcessLag = Math.max(0, ...lastMinute.map((l) => l.process));
     const accepted = Math.round((r['2xx'] * EVENTS_PER_REQUEST) / seconds);
     const step: SustainedStep = {
-      offeredEventsPerSecond: rate, seconds, acceptedEventsPerSecond: accepted, non2xx: r.non2xx + r.errors,
-      maxProcessLag, maxProcessLagSeconds: Math.round((10 * maxProcessLag) / rate) / 10, maxSinkLag: Math.max(0, ...lastMinute.map((l) => l.sink)),
-      held: r.non2xx + r.errors === 0 && accepted >= 0.97 * rate && maxProcessLag <= 10 * rate, requestP99ms: r.latency.p99,
+      offeredEventsPerSecond: rate,
+      seconds,
+      acceptedEventsPerSecond: accepted,
+      non2xx: r.non2xx + r.errors,
+      maxProcessLag,
+      maxProcessLagSeconds: Math.round((10 * maxProcessLag) / rate) / 10,
+      maxSinkLag: Math.max(0, ...lastMinute.map((l) => l.sink)),
+      held: r.non2xx + r.errors === 0 && accepted >= 0.97 * rate && maxProcessLag <= 10 * rate,
+      requestP99ms: r.latency.p99,
     };
     steps.push(step);
     logger.info(step, 'bench.whole.sustained');
@@ -169,9 +208,14 @@ export class Stack {
   private readonly peaks: Record<'processor' | 'ingest', number> = { processor: 0, ingest: 0 };
   private readonly sampler: NodeJS.Timeout;
 
-  private constructor(private readonly child: ChildProcess, private readonly dataDir: string, readonly ingest: string, readonly dashboard: string,
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly dataDir: string,
+    readonly ingest: string,
+    readonly dashboard: string,
     /** Its topics, groups and ports: what a command against this pipeline needs (`rollups apply`). */
-    readonly env: Record<string, string>) {
+    readonly env: Record<string, string>,
+  ) {
     // Children's peak memory is read while they run (they are gone once start stops).
     this.sampler = setInterval(() => this.samplePeaks(), 1000);
   }
@@ -181,17 +225,32 @@ export class Stack {
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'tributary-bench-whole-'));
     const [ingestPort, dashboardPort, registryPort] = [await freePort(), await freePort(), await freePort()];
     const stackEnv = {
-      DATA_DIR: dataDir, INGEST_AUTH: 'off', LOG_FORMAT: 'json',
-      TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
-      PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`,
-      INGEST_PORT: String(ingestPort), DASHBOARD_PORT: String(dashboardPort), REGISTRY_PORT: String(registryPort), ...settings,
+      DATA_DIR: dataDir,
+      INGEST_AUTH: 'off',
+      LOG_FORMAT: 'json',
+      TOPIC_USERS: `${id}.users`,
+      TOPIC_ORDERS: `${id}.orders`,
+      TOPIC_ROLLUPS: `${id}.rollups`,
+      TOPIC_DLQ: `${id}.dlq`,
+      PROCESS_GROUP_ID: `${id}-rollups`,
+      SINK_GROUP_ID: `${id}-sink`,
+      INGEST_PORT: String(ingestPort),
+      DASHBOARD_PORT: String(dashboardPort),
+      REGISTRY_PORT: String(registryPort),
+      ...settings,
     };
     const child = spawnStage(env, ['start'], stackEnv, benchNodeArgs());
-    const stack = new Stack(child, dataDir, `http://localhost:${ingestPort}`, `http://localhost:${dashboardPort}`, stackEnv);
+    const stack = new Stack(
+      child,
+      dataDir,
+      `http://localhost:${ingestPort}`,
+      `http://localhost:${dashboardPort}`,
+      stackEnv,
+    );
     for (const deadline = Date.now() + 180_000; ; await sleep(250)) {
       if (child.exitCode !== null) throw new Error(`tributary start exited with ${child.exitCode}`);
       const ok = async (url: string) => (await fetch(url).catch(() => undefined))?.status === 200;
-      if (await ok(`${stack.ingest}/readyz`) && await ok(`${stack.dashboard}/readyz`)) return stack;
+      if ((await ok(`${stack.ingest}/readyz`)) && (await ok(`${stack.dashboard}/readyz`))) return stack;
       if (Date.now() > deadline) throw new Error('tributary start not ready in 180 s');
     }
   }
@@ -210,14 +269,22 @@ export class Stack {
   }
 
   async lag(): Promise<{ process: number; sink: number } | undefined> {
-    const p = (await (await fetch(`${this.dashboard}/api/pipeline`, { signal: AbortSignal.timeout(ANSWER_WITHIN_MS) }).catch(() => undefined))?.json().catch(() => undefined)) as { stages?: Array<{ stage: string; lag?: number }> } | undefined;
+    const p = (await (
+      await fetch(`${this.dashboard}/api/pipeline`, { signal: AbortSignal.timeout(ANSWER_WITHIN_MS) }).catch(
+        () => undefined,
+      )
+    )
+      ?.json()
+      .catch(() => undefined)) as { stages?: Array<{ stage: string; lag?: number }> } | undefined;
     const lagOf = (stage: string) => p?.stages?.find((s) => s.stage === stage)?.lag;
     const [process, sink] = [lagOf('process'), lagOf('sink')];
     return process === undefined || sink === undefined ? undefined : { process, sink };
   }
 
   async parts(): Promise<Array<{ table: string; activeParts: number; inserts: number }>> {
-    const p = (await (await fetch(`${this.dashboard}/api/pipeline`, { signal: AbortSignal.timeout(ANSWER_WITHIN_MS) })).json()) as { clickhouse?: { tables: Array<{ table: string; activeParts: number; inserts: number }> } };
+    const p = (await (
+      await fetch(`${this.dashboard}/api/pipeline`, { signal: AbortSignal.timeout(ANSWER_WITHIN_MS) })
+    ).json()) as { clickhouse?: { tables: Array<{ table: string; activeParts: number; inserts: number }> } };
     return p.clickhouse?.tables ?? [];
   }
 
@@ -232,10 +299,22 @@ export class Stack {
 export function offer(ingest: string, bodies: string[], rate: number, seconds: number): Promise<AutocannonResult> {
   let next = 0;
   return new Promise((resolve, reject) => {
-    autocannon({
-      url: `${ingest}/v1/events`, connections: 32, duration: seconds, overallRate: Math.round(rate / EVENTS_PER_REQUEST),
-      requests: [{ method: 'POST', headers: { 'content-type': 'application/json' }, setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }) }],
-    }, (err, result) => (err ? reject(err) : resolve(result)));
+    autocannon(
+      {
+        url: `${ingest}/v1/events`,
+        connections: 32,
+        duration: seconds,
+        overallRate: Math.round(rate / EVENTS_PER_REQUEST),
+        requests: [
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            setupRequest: (req: Record<string, unknown>) => ({ ...req, body: bodies[next++ % bodies.length] }),
+          },
+        ],
+      },
+      (err, result) => (err ? reject(err) : resolve(result)),
+    );
   });
 }
 
@@ -247,21 +326,45 @@ export function offer(ingest: string, bodies: string[], rate: number, seconds: n
  */
 export function shopBodies(count: number): string[] {
   let seed = 17;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)]!;
   const now = Date.now();
-  return Array.from({ length: count }, () => JSON.stringify({
-    events: Array.from({ length: EVENTS_PER_REQUEST }, () => {
-      const userId = `user-${Math.floor(rand() * USERS)}`;
-      const country = pick(['DE', 'FR', 'US', 'GB', 'NL', 'ES']);
-      const occurredAt = now - Math.floor(rand() * 5000);
-      if (rand() < 0.6) return { type: pick(['page_view', 'page_view', 'page_view', 'login', 'signup']), userId, occurredAt, country, device: pick(['mobile', 'desktop', 'tablet']) };
-      const type = pick(['order_placed', 'order_placed', 'order_paid', 'order_shipped']);
-      const items = type === 'order_placed'
-        ? Array.from({ length: 1 + Math.floor(rand() * 3) }, () => ({ sku: `SKU-${Math.floor(rand() * SKUS)}`, category: `cat-${Math.floor(rand() * 40)}`, quantity: 1 + Math.floor(rand() * 3), unitPriceCents: 199 + Math.floor(rand() * 20_000) }))
-        : [];
-      const amountCents = items.reduce((n, i) => n + i.quantity * i.unitPriceCents, 0) || 1999;
-      return { type, userId, orderId: `o-${Math.floor(rand() * 1e9)}`, occurredAt, currency: pick(['EUR', 'EUR', 'USD']), amountCents, country, items };
+  return Array.from({ length: count }, () =>
+    JSON.stringify({
+      events: Array.from({ length: EVENTS_PER_REQUEST }, () => {
+        const userId = `user-${Math.floor(rand() * USERS)}`;
+        const country = pick(['DE', 'FR', 'US', 'GB', 'NL', 'ES']);
+        const occurredAt = now - Math.floor(rand() * 5000);
+        if (rand() < 0.6)
+          return {
+            type: pick(['page_view', 'page_view', 'page_view', 'login', 'signup']),
+            userId,
+            occurredAt,
+            country,
+            device: pick(['mobile', 'desktop', 'tablet']),
+          };
+        const type = pick(['order_placed', 'order_placed', 'order_paid', 'order_shipped']);
+        const items =
+          type === 'order_placed'
+            ? Array.from({ length: 1 + Math.floor(rand() * 3) }, () => ({
+                sku: `SKU-${Math.floor(rand() * SKUS)}`,
+                category: `cat-${Math.floor(rand() * 40)}`,
+                quantity: 1 + Math.floor(rand() * 3),
+                unitPriceCents: 199 + Math.floor(rand() * 20_000),
+              }))
+            : [];
+        const amountCents = items.reduce((n, i) => n + i.quantity * i.unitPriceCents, 0) || 1999;
+        return {
+          type,
+          userId,
+          orderId: `o-${Math.floor(rand() * 1e9)}`,
+          occurredAt,
+          currency: pick(['EUR', 'EUR', 'USD']),
+          amountCents,
+          country,
+          items,
+        };
+      }),
     }),
-  }));
+  );
 }

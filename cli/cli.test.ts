@@ -10,12 +10,34 @@ import { runCli } from './main';
 async function tributary(args: string[], env: NodeJS.ProcessEnv = process.env) {
   let stdout = '';
   let stderr = '';
-  const ctx: CliContext = { env, out: (t) => { stdout += t; }, err: (t) => { stderr += t; }, self: [] };
+  const ctx: CliContext = {
+    env,
+    out: (t) => {
+      stdout += t;
+    },
+    err: (t) => {
+      stderr += t;
+    },
+    self: [],
+  };
   const code = await runCli(['node', 'tributary', ...args], ctx);
   return { code, stdout, stderr };
 }
 
-const COMMANDS = ['start', 'demo', 'replay', 'lag', 'dlq', 'kafka', 'topics', 'registry', 'ingest', 'process', 'sink', 'dashboard'];
+const COMMANDS = [
+  'start',
+  'demo',
+  'replay',
+  'lag',
+  'dlq',
+  'kafka',
+  'topics',
+  'registry',
+  'ingest',
+  'process',
+  'sink',
+  'dashboard',
+];
 
 describe('tributary CLI', () => {
   it('--help lists every command with one line each', async () => {
@@ -30,7 +52,10 @@ describe('tributary CLI', () => {
     symlinkSync(process.execPath, path.join(dir, 'node'));
     // In-process, the launcher must look java up on the command's PATH, not this process's: a first
     // version of this test found java that way, fetched the Kafka jars into DATA_DIR and started a broker.
-    const { code, stderr } = await tributary(['kafka', '--port', '39092'], { PATH: dir, DATA_DIR: path.join(dir, 'data') });
+    const { code, stderr } = await tributary(['kafka', '--port', '39092'], {
+      PATH: dir,
+      DATA_DIR: path.join(dir, 'data'),
+    });
     expect(code).not.toBe(0);
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
@@ -41,9 +66,15 @@ describe('tributary CLI', () => {
   it('operability: kafka with a DATA_DIR that cannot be written says so in one line', async () => {
     const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'bad-data-dir-')), 'file');
     writeFileSync(file, 'x');
-    const { code, stderr } = await tributary(['kafka', '--port', '39092'], { ...process.env, DATA_DIR: path.join(file, 'data'), KAFKA_BROKERS: '' });
+    const { code, stderr } = await tributary(['kafka', '--port', '39092'], {
+      ...process.env,
+      DATA_DIR: path.join(file, 'data'),
+      KAFKA_BROKERS: '',
+    });
     expect(code).not.toBe(0);
-    expect(stderr.trim().split('\n')).toEqual([expect.stringMatching(/^tributary: DATA_DIR .*file\/data is not writable \(ENOTDIR: a file is in the way\)/)]);
+    expect(stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^tributary: DATA_DIR .*file\/data is not writable \(ENOTDIR: a file is in the way\)/),
+    ]);
   });
 
   it('a bad environment variable fails fast, naming it', async () => {
@@ -69,7 +100,12 @@ describe('bin/tributary.js (compiled)', () => {
     const run = promisify(execFile);
     const help = await run(process.execPath, [bin, '--help']);
     for (const command of COMMANDS) expect(help.stdout).toMatch(new RegExp(`^  ${command} .+`, 'm'));
-    const failed = await run(process.execPath, [bin, 'topics'], { env: { ...process.env, KAFKA_BROKERS: 'nohostport' } }).catch((err: unknown) => err as { code: number; stderr: string });
-    expect(failed).toMatchObject({ code: 1, stderr: 'tributary: invalid environment: KAFKA_BROKERS="nohostport": expected host:port\n' });
+    const failed = await run(process.execPath, [bin, 'topics'], {
+      env: { ...process.env, KAFKA_BROKERS: 'nohostport' },
+    }).catch((err: unknown) => err as { code: number; stderr: string });
+    expect(failed).toMatchObject({
+      code: 1,
+      stderr: 'tributary: invalid environment: KAFKA_BROKERS="nohostport": expected host:port\n',
+    });
   });
 });

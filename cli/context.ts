@@ -18,8 +18,12 @@ export interface CliContext {
 export function processContext(): CliContext {
   return {
     env: process.env,
-    out: (text) => { process.stdout.write(text); },
-    err: (text) => { process.stderr.write(text); },
+    out: (text) => {
+      process.stdout.write(text);
+    },
+    err: (text) => {
+      process.stderr.write(text);
+    },
     outIsTerminal: process.stdout.isTTY === true,
     self: [process.execPath, ...process.execArgv, process.argv[1]!],
   };

@@ -19,58 +19,135 @@ import { intOption } from './options';
 import type { CliContext } from './context';
 import { randomInt } from 'node:crypto';
 
-export interface DemoCommandOptions { rate: number; duration: number; via: 'http' | 'kafka' | 'rabbitmq' | 'sqs'; queue?: string; seed?: number }
+export interface DemoCommandOptions {
+  rate: number;
+  duration: number;
+  via: 'http' | 'kafka' | 'rabbitmq' | 'sqs';
+  queue?: string;
+  seed?: number;
+}
 
 /** The RabbitMQ queue the demo and `start --via rabbitmq` use unless --queue names another. */
 export const DEMO_RABBITMQ_QUEUE = 'tributary.events';
 
 export function demoOptions(command: Command): Command {
-  return command
-    .option('--rate <events/s>', 'events per second', intOption('--rate', 1, 1_000_000), 100)
-    .option('--duration <seconds>', 'stop after this long; 0 runs until Ctrl-C', intOption('--duration', 0, 86_400 * 7), 0)
-    .addOption(new Option('--via <path>', 'send through the ingestion endpoint, straight to Kafka, or to a queue a bridge consumes').choices(['http', 'kafka', 'rabbitmq', 'sqs']).default('http'))
-    .option('--queue <name or url>', `with --via rabbitmq: the queue (default ${DEMO_RABBITMQ_QUEUE}, on RABBITMQ_URL); with --via sqs: the queue URL (default SQS_QUEUE_URL)`)
-    // No fixed default: the shop's eventIds come from its seed, and a second run with the same
-    // seed would reuse the first run's ids for other events (dead-lettered as conflicting_duplicate).
-    .option('--seed <n>', 'random seed of the simulated shop (default: a new one each run; give one to repeat a run)', intOption('--seed', 0, 2 ** 31));
+  return (
+    command
+      .option('--rate <events/s>', 'events per second', intOption('--rate', 1, 1_000_000), 100)
+      .option(
+        '--duration <seconds>',
+        'stop after this long; 0 runs until Ctrl-C',
+        intOption('--duration', 0, 86_400 * 7),
+        0,
+      )
+      .addOption(
+        new Option(
+          '--via <path>',
+          'send through the ingestion endpoint, straight to Kafka, or to a queue a bridge consumes',
+        )
+          .choices(['http', 'kafka', 'rabbitmq', 'sqs'])
+          .default('http'),
+      )
+      .option(
+        '--queue <name or url>',
+        `with --via rabbitmq: the queue (default ${DEMO_RABBITMQ_QUEUE}, on RABBITMQ_URL); with --via sqs: the queue URL (default SQS_QUEUE_URL)`,
+      )
+      // No fixed default: the shop's eventIds come from its seed, and a second run with the same
+      // seed would reuse the first run's ids for other events (dead-lettered as conflicting_duplicate).
+      .option(
+        '--seed <n>',
+        'random seed of the simulated shop (default: a new one each run; give one to repeat a run)',
+        intOption('--seed', 0, 2 ** 31),
+      )
+  );
 }
 
 /**
  * Drives demo traffic at a running pipeline and writes the ground-truth ledger (expected totals
  * of every acknowledged event) to DATA_DIR/demo-ledger.json.
  */
-export async function driveDemo(config: Config, logger: Logger, opts: DemoCommandOptions, signal: AbortSignal, ingestUrl = `http://localhost:${config.ingestPort}`): Promise<DemoResult> {
+export async function driveDemo(
+  config: Config,
+  logger: Logger,
+  opts: DemoCommandOptions,
+  signal: AbortSignal,
+  ingestUrl = `http://localhost:${config.ingestPort}`,
+): Promise<DemoResult> {
   const truth = new GroundTruth();
   let producer: TributaryProducer | undefined;
   let target: DemoTarget;
   if (opts.via === 'kafka') {
-    producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: config.registry.url, logger, topics: { user: config.topics.users, order: config.topics.orders } });
+    producer = await TributaryProducer.connect({
+      kafka: config.kafka,
+      registryUrl: config.registry.url,
+      logger,
+      topics: { user: config.topics.users, order: config.topics.orders },
+    });
     target = { via: 'kafka', producer };
   } else if (opts.via === 'rabbitmq') {
-    target = { via: 'rabbitmq', publisher: new RabbitPublisher(config.bridge.rabbitmqUrl ?? 'amqp://localhost:5672', opts.queue ?? DEMO_RABBITMQ_QUEUE) };
+    target = {
+      via: 'rabbitmq',
+      publisher: new RabbitPublisher(
+        config.bridge.rabbitmqUrl ?? 'amqp://localhost:5672',
+        opts.queue ?? DEMO_RABBITMQ_QUEUE,
+      ),
+    };
   } else if (opts.via === 'sqs') {
     const queueUrl = opts.queue ?? config.bridge.sqsQueueUrl;
     if (!queueUrl) throw new Error('--via sqs needs the queue URL: --queue <url> or SQS_QUEUE_URL');
-    target = { via: 'sqs', publisher: new SqsPublisher(sqsClient({ queueUrl, endpoint: config.bridge.sqsEndpoint }), queueUrl) };
+    target = {
+      via: 'sqs',
+      publisher: new SqsPublisher(sqsClient({ queueUrl, endpoint: config.bridge.sqsEndpoint }), queueUrl),
+    };
   } else {
-    const writeKey = config.ingest.authOff ? undefined : (config.ingest.writeKeys[0] ?? resolveWriteAuth(config).developmentKey);
+    const writeKey = config.ingest.authOff
+      ? undefined
+      : (config.ingest.writeKeys[0] ?? resolveWriteAuth(config).developmentKey);
     target = { via: 'http', url: ingestUrl, writeKey };
   }
   // The example declared types (events/examples), when the pipeline has them: not through the
   // producer library, which sends the built-in families only.
-  const declarations = opts.via === 'kafka' ? undefined
-    : await openDeclarations({ kafka: createKafka({ config: config.kafka, logger, clientId: 'tributary-demo' }), logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
+  const declarations =
+    opts.via === 'kafka'
+      ? undefined
+      : await openDeclarations({
+          kafka: createKafka({ config: config.kafka, logger, clientId: 'tributary-demo' }),
+          logger,
+          rollupsTopic: config.topics.rollups,
+          replicationFactor: config.kafka.replicationFactor,
+        });
   try {
     if ('publisher' in target) await target.publisher.check();
     const declared = declarations ? exampleTypes(declarations.book.events) : undefined;
-    return await runDemo({ target, rate: opts.rate, durationS: opts.duration, seed: opts.seed ?? randomInt(2 ** 31), truth, logger, signal, ...(declared ? { declared } : {}) });
+    return await runDemo({
+      target,
+      rate: opts.rate,
+      durationS: opts.duration,
+      seed: opts.seed ?? randomInt(2 ** 31),
+      truth,
+      logger,
+      signal,
+      ...(declared ? { declared } : {}),
+    });
   } finally {
     await declarations?.log.close();
     await producer?.disconnect();
     if ('publisher' in target) await target.publisher.close();
     mkdirSync(config.dataDir, { recursive: true });
     const ledger = path.join(config.dataDir, 'demo-ledger.json');
-    writePrivateFile(ledger, JSON.stringify({ writtenAt: new Date().toISOString(), events: truth.size, totals: truth.totals(), declared: truth.declaredTotals() }, null, 2));
+    writePrivateFile(
+      ledger,
+      JSON.stringify(
+        {
+          writtenAt: new Date().toISOString(),
+          events: truth.size,
+          totals: truth.totals(),
+          declared: truth.declaredTotals(),
+        },
+        null,
+        2,
+      ),
+    );
     logger.info({ ledger, events: truth.size }, 'demo.ledger.written');
   }
 }
@@ -91,7 +168,8 @@ function exampleTypes(plan: EventPlan): DeclaredProperties {
     if (!seen.has(version)) {
       const props = version.record.declaration.properties;
       const names = new Set(props.map((p) => p.name));
-      const fits = sends.needs.every((n) => names.has(n)) && props.every((p) => !p.required || sends.needs.includes(p.name));
+      const fits =
+        sends.needs.every((n) => names.has(n)) && props.every((p) => !p.required || sends.needs.includes(p.name));
       seen.set(version, fits ? names : undefined);
     }
     return seen.get(version);
@@ -99,16 +177,19 @@ function exampleTypes(plan: EventPlan): DeclaredProperties {
 }
 
 export function demoCommand(ctx: CliContext): Command {
-  return demoOptions(new Command('demo')
-    .summary('send demo shop traffic to a running pipeline, writing a ground-truth ledger')
-    .description('Users sign up, log in, browse, place orders that get paid, shipped, cancelled or refunded; Zipf products; some late events and client retries. Writes expected totals to DATA_DIR/demo-ledger.json. `tributary start --demo` runs the pipeline with it.'))
-    .action(async (opts: DemoCommandOptions) => {
-      const config = loadConfig(ctx.env);
-      const logger = createLogger(config.logLevel, 'demo', config.logFormat);
-      const controller = new AbortController();
-      process.once('SIGINT', () => controller.abort());
-      process.once('SIGTERM', () => controller.abort());
-      const result = await driveDemo(config, logger, opts, controller.signal);
-      ctx.out(`demo: ${result.accepted} events accepted of ${result.sent} sent (${result.retried} retried batches)\n`);
-    });
+  return demoOptions(
+    new Command('demo')
+      .summary('send demo shop traffic to a running pipeline, writing a ground-truth ledger')
+      .description(
+        'Users sign up, log in, browse, place orders that get paid, shipped, cancelled or refunded; Zipf products; some late events and client retries. Writes expected totals to DATA_DIR/demo-ledger.json. `tributary start --demo` runs the pipeline with it.',
+      ),
+  ).action(async (opts: DemoCommandOptions) => {
+    const config = loadConfig(ctx.env);
+    const logger = createLogger(config.logLevel, 'demo', config.logFormat);
+    const controller = new AbortController();
+    process.once('SIGINT', () => controller.abort());
+    process.once('SIGTERM', () => controller.abort());
+    const result = await driveDemo(config, logger, opts, controller.signal);
+    ctx.out(`demo: ${result.accepted} events accepted of ${result.sent} sent (${result.retried} retried batches)\n`);
+  });
 }

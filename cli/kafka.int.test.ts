@@ -18,8 +18,17 @@ describe('tributary kafka', () => {
     const args = () => ['kafka', '--port', String(port), '--no-topics'];
     /** Until the broker answers; fails at once, with the end of its stderr, if `child` exits first. */
     const ready = async (child: ReturnType<typeof spawnTributary>) => {
-      const state = await waitFor(async () => (child.exitCode !== null || child.signalCode !== null ? 'exited'
-        : (await countBrokers([`localhost:${port}`]).catch(() => 0)) === 1 ? 'ready' : undefined), 'the broker to answer', 120_000, 500);
+      const state = await waitFor(
+        async () =>
+          child.exitCode !== null || child.signalCode !== null
+            ? 'exited'
+            : (await countBrokers([`localhost:${port}`]).catch(() => 0)) === 1
+              ? 'ready'
+              : undefined,
+        'the broker to answer',
+        120_000,
+        500,
+      );
       if (state === 'exited') throw new Error(`tributary kafka ${exitReport(child)}`);
     };
 
@@ -40,13 +49,21 @@ describe('tributary kafka', () => {
     let second: ReturnType<typeof spawnTributary> | undefined;
     try {
       const lock = await waitFor(() => {
-        const l = JSON.parse(readFileSync(path.join(dataDir, 'kafka', LOCK_FILE), 'utf8')) as { pid: number; children: Array<{ pid: number; command: string }> };
+        const l = JSON.parse(readFileSync(path.join(dataDir, 'kafka', LOCK_FILE), 'utf8')) as {
+          pid: number;
+          children: Array<{ pid: number; command: string }>;
+        };
         return l.children.length > 0 ? l : undefined;
       }, 'the JVM in the run lock');
       expect(lock.children[0]!.command).toMatch(/java .*kafka\.Kafka/);
       const pids = [lock.pid, ...lock.children.map((c) => c.pid)];
       first.kill('SIGKILL');
-      await waitFor(() => (pids.every((pid) => commandLineOf(pid) === undefined) ? true : undefined), 'the supervisor and its JVM to be gone', 20_000, 200);
+      await waitFor(
+        () => (pids.every((pid) => commandLineOf(pid) === undefined) ? true : undefined),
+        'the supervisor and its JVM to be gone',
+        20_000,
+        200,
+      );
 
       second = spawnTributary(args(), env);
       await ready(second);

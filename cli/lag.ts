@@ -16,17 +16,36 @@ export function lagCommand(ctx: CliContext): Command {
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-lag' }));
       try {
         const groups = opts.group
-          ? [{ stage: opts.group, group: opts.group, topics: (await admin.fetchOffsets({ groupId: opts.group })).map((t) => t.topic) }]
+          ? [
+              {
+                stage: opts.group,
+                group: opts.group,
+                topics: (await admin.fetchOffsets({ groupId: opts.group })).map((t) => t.topic),
+              },
+            ]
           : [
-            { stage: 'process', group: config.processor.groupId, topics: [config.topics.users, config.topics.orders, config.topics.custom] },
-            { stage: 'sink', group: config.sink.groupId, topics: [config.topics.rollups] },
-          ];
+              {
+                stage: 'process',
+                group: config.processor.groupId,
+                topics: [config.topics.users, config.topics.orders, config.topics.custom],
+              },
+              { stage: 'sink', group: config.sink.groupId, topics: [config.topics.rollups] },
+            ];
         // committed: where a restart resumes (the processor: its open segment's start); processed: how far it got.
         const rows = [['group', 'topic', 'partition', 'committed', 'processed', 'end', 'lag']];
         for (const g of groups) {
           if (g.topics.length === 0) throw new Error(`group ${g.group} has no committed offsets`);
           const lag = await stageLag(admin, g.stage, g.group, g.topics);
-          for (const p of lag.partitions) rows.push([g.group, p.topic, String(p.partition), p.committed < 0 ? 'none' : String(p.committed), String(p.processed), String(p.end), String(p.lag)]);
+          for (const p of lag.partitions)
+            rows.push([
+              g.group,
+              p.topic,
+              String(p.partition),
+              p.committed < 0 ? 'none' : String(p.committed),
+              String(p.processed),
+              String(p.end),
+              String(p.lag),
+            ]);
           rows.push([g.group, '(total)', '', '', '', '', String(lag.totalLag)]);
         }
         ctx.out(formatTable(rows));

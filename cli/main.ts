@@ -25,9 +25,23 @@ export function buildProgram(ctx: CliContext): Command {
     .showHelpAfterError()
     .configureHelp({ sortSubcommands: false });
   for (const command of [
-    startCommand(ctx), demoCommand(ctx), replayCommand(ctx), lagCommand(ctx), dlqCommand(ctx), rollupsCommand(ctx), eventsCommand(ctx), kafkaCommand(ctx), topicsCommand(ctx),
-    registryCommand(ctx), ingestCommand(ctx), bridgeCommand(ctx), processCommand(ctx), sinkCommand(ctx), dashboardCommand(ctx),
-  ]) program.addCommand(command);
+    startCommand(ctx),
+    demoCommand(ctx),
+    replayCommand(ctx),
+    lagCommand(ctx),
+    dlqCommand(ctx),
+    rollupsCommand(ctx),
+    eventsCommand(ctx),
+    kafkaCommand(ctx),
+    topicsCommand(ctx),
+    registryCommand(ctx),
+    ingestCommand(ctx),
+    bridgeCommand(ctx),
+    processCommand(ctx),
+    sinkCommand(ctx),
+    dashboardCommand(ctx),
+  ])
+    program.addCommand(command);
   // Commander's own errors and help go through the context too, and throw instead of exiting.
   const configure = (command: Command) => {
     command.exitOverride().configureOutput({ writeOut: ctx.out, writeErr: ctx.err });
@@ -56,7 +70,9 @@ export async function runCli(argv: string[], ctx: CliContext = processContext())
 
 export function main(argv: string[] = process.argv): void {
   quietHarmlessWarnings();
-  void runCli(argv).then((code) => { if (code !== 0) process.exit(code); });
+  void runCli(argv).then((code) => {
+    if (code !== 0) process.exit(code);
+  });
 }
 
 if (require.main === module) main();

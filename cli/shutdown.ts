@@ -11,8 +11,14 @@ export function onShutdown(logger: Logger, stop: () => Promise<void>): void {
     stopping = true;
     logger.info({ signal }, 'shutdown.start');
     stop().then(
-      () => { logger.info('shutdown.done'); process.exit(0); },
-      (err: unknown) => { logger.error({ err }, 'shutdown.failed'); process.exit(1); },
+      () => {
+        logger.info('shutdown.done');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown.failed');
+        process.exit(1);
+      },
     );
   };
   process.once('SIGINT', handler);

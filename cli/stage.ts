@@ -27,12 +27,22 @@ export interface RunningStage {
  * the stage's own start, then one line saying where it runs, and a stop on SIGINT/SIGTERM. A
  * command file says only what differs (its start and its banner).
  */
-export async function runStage(ctx: CliContext, name: string, start: (deps: StageDeps) => Promise<RunningStage>): Promise<void> {
+export async function runStage(
+  ctx: CliContext,
+  name: string,
+  start: (deps: StageDeps) => Promise<RunningStage>,
+): Promise<void> {
   const config = loadConfig(ctx.env);
   const logger = createLogger(config.logLevel, name, config.logFormat);
   routeProcessWarnings(logger);
   const kafka = createKafka({ config: config.kafka, logger, clientId: `tributary-${name}` });
-  const stage = await start({ config, logger, kafka, schemas: new SchemaClient(config.registry.url, logger, config.registry.auth), metrics: createMetrics(name) });
+  const stage = await start({
+    config,
+    logger,
+    kafka,
+    schemas: new SchemaClient(config.registry.url, logger, config.registry.auth),
+    metrics: createMetrics(name),
+  });
   onShutdown(logger, stage.stop);
   ctx.out(`${stage.banner}\n`);
 }

@@ -27,14 +27,27 @@ const EXAMPLE_EVENTS = path.join(__dirname, '..', 'events', 'examples');
 import type { CliContext } from './context';
 
 export function startCommand(ctx: CliContext): Command {
-  return demoOptions(new Command('start')
-    .summary('run the whole pipeline on this machine (Kafka, registry, ingest, process, sink, dashboard)')
-    .description('The local Kafka broker unless KAFKA_BROKERS, the embedded registry unless SCHEMA_REGISTRY_URL, chDB unless CLICKHOUSE_URL. Ingest and the processor run as child processes (both cores); this process hosts the registry, the sink and the dashboard. With --via rabbitmq or sqs, also a bridge (and a local RabbitMQ node or ElasticMQ unless RABBITMQ_URL / SQS_QUEUE_URL). Ctrl-C stops every stage in order.')
-    .option('--demo', 'also send demo traffic (see `tributary demo`); applies the example event types (events/examples) unless --events and the example rollups (rollups/examples) unless --rollups')
-    .option('--events <path>', 'apply these event types (a file or directory, see `tributary events apply`) once the registry runs')
-    .option('--rollups <path>', 'apply these rollup declarations (a file or directory, see `tributary rollups apply`) once the topics exist')
-    .option('--verbose', 'on a terminal, show the stages\' info logs too (by default only their warnings and errors)'))
-    .action(async (opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string; events?: string }) => {
+  return demoOptions(
+    new Command('start')
+      .summary('run the whole pipeline on this machine (Kafka, registry, ingest, process, sink, dashboard)')
+      .description(
+        'The local Kafka broker unless KAFKA_BROKERS, the embedded registry unless SCHEMA_REGISTRY_URL, chDB unless CLICKHOUSE_URL. Ingest and the processor run as child processes (both cores); this process hosts the registry, the sink and the dashboard. With --via rabbitmq or sqs, also a bridge (and a local RabbitMQ node or ElasticMQ unless RABBITMQ_URL / SQS_QUEUE_URL). Ctrl-C stops every stage in order.',
+      )
+      .option(
+        '--demo',
+        'also send demo traffic (see `tributary demo`); applies the example event types (events/examples) unless --events and the example rollups (rollups/examples) unless --rollups',
+      )
+      .option(
+        '--events <path>',
+        'apply these event types (a file or directory, see `tributary events apply`) once the registry runs',
+      )
+      .option(
+        '--rollups <path>',
+        'apply these rollup declarations (a file or directory, see `tributary rollups apply`) once the topics exist',
+      )
+      .option('--verbose', "on a terminal, show the stages' info logs too (by default only their warnings and errors)"),
+  ).action(
+    async (opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string; events?: string }) => {
       const config = loadConfig(ctx.env);
       // For a person (pretty), the start-up is the banner and the status line; its steps are --verbose.
       const quiet = resolveLogFormat(config.logFormat) === 'pretty' && !opts.verbose && config.logLevel === 'info';
@@ -64,29 +77,50 @@ export function startCommand(ctx: CliContext): Command {
         ctx.err(`tributary: ${errorMessage(err)}\n`);
         await shutdown(1);
       }
-    });
+    },
+  );
 }
 
-async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string; events?: string }, stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean): Promise<void> {
+async function runAll(
+  ctx: CliContext,
+  config: Config,
+  logger: Logger,
+  opts: DemoCommandOptions & { demo?: boolean; verbose?: boolean; rollups?: string; events?: string },
+  stops: Array<{ name: string; stop: () => Promise<void> }>,
+  stopping: () => boolean,
+): Promise<void> {
   prepareDataDir(config.dataDir, config.dataDirMinFreeBytes);
   // One supervisor per DATA_DIR, before anything binds a port; leftovers of a killed one are stopped.
   const lock = await acquireRunLock(config.dataDir, 'start');
   stops.push({ name: 'run lock', stop: async () => lock.release() });
-  if (lock.stoppedLeftovers.length > 0) ctx.err(`tributary: stopped what an earlier run on ${config.dataDir} left running: ${lock.stoppedLeftovers.join('; ')}\n`);
+  if (lock.stoppedLeftovers.length > 0)
+    ctx.err(
+      `tributary: stopped what an earlier run on ${config.dataDir} left running: ${lock.stoppedLeftovers.join('; ')}\n`,
+    );
   await assertPortFree(config.ingestPort, 'ingestion endpoint, INGEST_PORT');
   await assertPortFree(config.dashboardPort, 'dashboard, DASHBOARD_PORT');
   if (config.registry.embedded) await assertPortFree(config.registry.port, 'schema registry, REGISTRY_PORT');
   if (config.processor.port !== 0) await assertPortFree(config.processor.port, 'processor metrics, PROCESS_PORT');
 
   // For a person: what is happening while nothing is listening yet (the logs say it in JSON).
-  const step = (text: string) => { if (resolveLogFormat(config.logFormat) === 'pretty') ctx.out(`${text}\n`); };
+  const step = (text: string) => {
+    if (resolveLogFormat(config.logFormat) === 'pretty') ctx.out(`${text}\n`);
+  };
   let brokers = config.kafka.brokers;
   if (config.kafka.local) {
     // Its broker's directory too: a `tributary kafka` may be running there.
     const brokerLock = await acquireRunLock(localKafkaRoot(config.dataDir, 1), 'start');
     stops.push({ name: 'broker run lock', stop: async () => brokerLock.release() });
-    step(`Starting Kafka on :${brokers[0]!.split(':')[1]} (the first run fetches its jars from Maven Central into ${path.join(config.dataDir, 'maven')})…`);
-    const broker = await LocalKafka.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger, port: Number(brokers[0]!.split(':')[1]), env: ctx.env });
+    step(
+      `Starting Kafka on :${brokers[0]!.split(':')[1]} (the first run fetches its jars from Maven Central into ${path.join(config.dataDir, 'maven')})…`,
+    );
+    const broker = await LocalKafka.start({
+      dataDir: config.dataDir,
+      mavenRepo: path.join(config.dataDir, 'maven'),
+      logger,
+      port: Number(brokers[0]!.split(':')[1]),
+      env: ctx.env,
+    });
     stops.push({ name: 'kafka', stop: () => broker.stop() });
     broker.pids.forEach((pid) => lock.addChild(pid));
     brokers = broker.brokers;
@@ -94,7 +128,12 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   const kafkaConfig = { ...config.kafka, brokers };
   const kafka = createKafka({ config: kafkaConfig, logger, clientId: 'tributary-start' });
   const admin = await connectAdmin(kafka);
-  await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics, config.kafka.eventRetentionMs), logger, config.kafka.replicationFactor);
+  await ensureTopics(
+    admin,
+    pipelineTopics(config.kafka.eventPartitions, config.topics, config.kafka.eventRetentionMs),
+    logger,
+    config.kafka.replicationFactor,
+  );
   await admin.disconnect();
 
   step('Starting the registry, the sink and the dashboard, then ingest and the processor…');
@@ -107,27 +146,48 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   const auth = resolveWriteAuth(config);
   // Child stages see the running broker and registry as if configured externally.
   const childEnv: NodeJS.ProcessEnv = {
-    ...ctx.env, KAFKA_BROKERS: brokers.join(','), SCHEMA_REGISTRY_URL: registryUrl,
+    ...ctx.env,
+    KAFKA_BROKERS: brokers.join(','),
+    SCHEMA_REGISTRY_URL: registryUrl,
     ...(auth.keys ? { WRITE_KEYS: auth.keys.join(',') } : { INGEST_AUTH: 'off' }),
     // Our own broker writes into DATA_DIR: ingest stops accepting before that disk is full.
     ...(config.kafka.local ? { INGEST_DISK_GUARD: 'on' } : {}),
     STAGES_FILE: path.join(config.dataDir, STAGES_FILE),
     // The stages log as this process does; for a person (pretty), only their warnings and errors unless --verbose.
     LOG_FORMAT: resolveLogFormat(config.logFormat),
-    ...(resolveLogFormat(config.logFormat) === 'pretty' && !opts.verbose && config.logLevel === 'info' ? { LOG_LEVEL: 'warn' } : {}),
+    ...(resolveLogFormat(config.logFormat) === 'pretty' && !opts.verbose && config.logLevel === 'info'
+      ? { LOG_LEVEL: 'warn' }
+      : {}),
   };
   if (config.registry.embedded) {
     // The registry answers to its own users (REGISTRY_USERS), as configured for this command.
-    const registry = supervise(ctx.self, ['registry'], { ...childEnv, SCHEMA_REGISTRY_URL: undefined }, logger, stopping, record, board.update);
+    const registry = supervise(
+      ctx.self,
+      ['registry'],
+      { ...childEnv, SCHEMA_REGISTRY_URL: undefined },
+      logger,
+      stopping,
+      record,
+      board.update,
+    );
     stops.push({ name: 'registry', stop: () => registry.stop() });
     await waitReady(`${registryUrl}/readyz`, 120_000);
   }
   // Declared event types, then rollups (which may read them): refused before the other stages start when one is wrong, like `events apply` and `rollups apply`.
-  const given = { config: { ...config, kafka: kafkaConfig, registry: { ...config.registry, url: registryUrl } }, kafka };
+  const given = {
+    config: { ...config, kafka: kafkaConfig, registry: { ...config.registry, url: registryUrl } },
+    kafka,
+  };
   const events = opts.events ?? (opts.demo ? EXAMPLE_EVENTS : undefined);
-  if (events) ctx.out(`Declared event types from ${path.relative(process.cwd(), events) || '.'}:\n${await applyEventTypes(ctx, events, { brief: true }, given)}`);
+  if (events)
+    ctx.out(
+      `Declared event types from ${path.relative(process.cwd(), events) || '.'}:\n${await applyEventTypes(ctx, events, { brief: true }, given)}`,
+    );
   const rollups = opts.rollups ?? (opts.demo ? EXAMPLE_ROLLUPS : undefined);
-  if (rollups) ctx.out(`Declared rollups from ${path.relative(process.cwd(), rollups) || '.'}:\n${await applyDeclarations(ctx, rollups, {}, given)}`);
+  if (rollups)
+    ctx.out(
+      `Declared rollups from ${path.relative(process.cwd(), rollups) || '.'}:\n${await applyDeclarations(ctx, rollups, {}, given)}`,
+    );
   // The sink and the dashboard share one process: with the embedded engine one process owns
   // DATA_DIR/clickhouse. The dashboard's /metrics serves the sink's.
   const store = supervise(ctx.self, ['sink', '--with-dashboard'], childEnv, logger, stopping, record, board.update);
@@ -142,32 +202,54 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
   const ingestUrl = urlFor(config.hosts.ingest, config.ingestPort);
   await waitReady(`${ingestUrl}/readyz`, 120_000);
   // The processor opens its ops port once it has joined its group: the banner below waits for it too.
-  if (config.processor.port !== 0) await waitReady(`${urlFor(config.hosts.other, config.processor.port)}/healthz`, 120_000);
+  if (config.processor.port !== 0)
+    await waitReady(`${urlFor(config.hosts.other, config.processor.port)}/healthz`, 120_000);
 
-  const bridge = opts.via === 'rabbitmq' || opts.via === 'sqs' ? await startBridgeStage(ctx, config, opts, childEnv, logger, stops, stopping, record, board.update) : undefined;
+  const bridge =
+    opts.via === 'rabbitmq' || opts.via === 'sqs'
+      ? await startBridgeStage(ctx, config, opts, childEnv, logger, stops, stopping, record, board.update)
+      : undefined;
 
-  ctx.out([
-    'Tributary is running:',
-    `  dashboard   ${dashboardUrl}`,
-    `  ingest      ${ingestUrl}/v1/events${auth.developmentKey ? `   ${writeKeyBanner(auth, config.dataDir, ctx.outIsTerminal === true)}` : ''}`,
-    `  registry    ${registryUrl}`,
-    `  kafka       ${brokers.join(',')}`,
-    `  clickhouse  ${describeClickHouse(config.clickhouse, config.dataDir)}`,
-    ...(bridge ? [`  bridge      ${bridge.description}`] : []),
-    exposure(config),
-    'Ctrl-C stops every stage in order.',
-    '',
-  ].join('\n'));
+  ctx.out(
+    [
+      'Tributary is running:',
+      `  dashboard   ${dashboardUrl}`,
+      `  ingest      ${ingestUrl}/v1/events${auth.developmentKey ? `   ${writeKeyBanner(auth, config.dataDir, ctx.outIsTerminal === true)}` : ''}`,
+      `  registry    ${registryUrl}`,
+      `  kafka       ${brokers.join(',')}`,
+      `  clickhouse  ${describeClickHouse(config.clickhouse, config.dataDir)}`,
+      ...(bridge ? [`  bridge      ${bridge.description}`] : []),
+      exposure(config),
+      'Ctrl-C stops every stage in order.',
+      '',
+    ].join('\n'),
+  );
 
   if (opts.demo) {
     const controller = new AbortController();
-    const demo = driveDemo({
-      ...config, kafka: kafkaConfig, registry: { ...config.registry, url: registryUrl },
-      bridge: { ...config.bridge, ...bridge?.config },
-    }, logger, { ...opts, ...(bridge ? { queue: bridge.queue } : {}) }, controller.signal, ingestUrl);
+    const demo = driveDemo(
+      {
+        ...config,
+        kafka: kafkaConfig,
+        registry: { ...config.registry, url: registryUrl },
+        bridge: { ...config.bridge, ...bridge?.config },
+      },
+      logger,
+      { ...opts, ...(bridge ? { queue: bridge.queue } : {}) },
+      controller.signal,
+      ingestUrl,
+    );
     // First to stop on Ctrl-C: the demo, so every event it sent is either acknowledged or not counted.
-    stops.push({ name: 'demo', stop: async () => { controller.abort(); await demo; } });
-    ctx.out(`Demo traffic: ${opts.rate} events/s via ${opts.via}; ground truth in ${path.join(config.dataDir, 'demo-ledger.json')} on stop\n`);
+    stops.push({
+      name: 'demo',
+      stop: async () => {
+        controller.abort();
+        await demo;
+      },
+    });
+    ctx.out(
+      `Demo traffic: ${opts.rate} events/s via ${opts.via}; ground truth in ${path.join(config.dataDir, 'demo-ledger.json')} on stop\n`,
+    );
   }
   // On a terminal: a status line refreshed in place (the first thing stopped on Ctrl-C).
   const stopStatus = liveStatus(dashboardUrl, config.readKeys[0]);
@@ -178,9 +260,16 @@ async function runAll(ctx: CliContext, config: Config, logger: Logger, opts: Dem
  * `--via rabbitmq|sqs`: the bridge as a supervised child, consuming the demo queue of a local
  * RabbitMQ node / ElasticMQ started here unless RABBITMQ_URL / SQS_QUEUE_URL point elsewhere.
  */
-async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoCommandOptions, env: NodeJS.ProcessEnv, logger: Logger,
-  stops: Array<{ name: string; stop: () => Promise<void> }>, stopping: () => boolean,
-  onSpawn: (child: { pid?: number }) => void, onChange: (state: StageState) => void,
+async function startBridgeStage(
+  ctx: CliContext,
+  config: Config,
+  opts: DemoCommandOptions,
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  stops: Array<{ name: string; stop: () => Promise<void> }>,
+  stopping: () => boolean,
+  onSpawn: (child: { pid?: number }) => void,
+  onChange: (state: StageState) => void,
 ): Promise<{ description: string; queue: string; config: Partial<Config['bridge']> }> {
   await assertPortFree(config.bridge.port, 'bridge metrics, BRIDGE_PORT');
   let args: string[];
@@ -200,7 +289,12 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
   } else {
     let queueUrl = opts.queue ?? config.bridge.sqsQueueUrl;
     if (!queueUrl) {
-      const sqs = await LocalSqs.start({ dataDir: config.dataDir, mavenRepo: path.join(config.dataDir, 'maven'), logger, env: ctx.env });
+      const sqs = await LocalSqs.start({
+        dataDir: config.dataDir,
+        mavenRepo: path.join(config.dataDir, 'maven'),
+        logger,
+        env: ctx.env,
+      });
       stops.push({ name: 'sqs', stop: () => sqs.stop() });
       const client = sqsClient({ queueUrl: `${sqs.endpoint}/000000000000/tributary-events` });
       queueUrl = (await client.send(new CreateQueueCommand({ QueueName: 'tributary-events' }))).QueueUrl!;
@@ -210,7 +304,15 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
     args = ['bridge', 'sqs', '--queue-url', queueUrl];
     bridgeConfig = { sqsQueueUrl: queueUrl };
   }
-  const bridge = supervise(ctx.self, args, { ...env, ...(bridgeConfig.rabbitmqUrl ? { RABBITMQ_URL: bridgeConfig.rabbitmqUrl } : {}) }, logger, stopping, onSpawn, onChange);
+  const bridge = supervise(
+    ctx.self,
+    args,
+    { ...env, ...(bridgeConfig.rabbitmqUrl ? { RABBITMQ_URL: bridgeConfig.rabbitmqUrl } : {}) },
+    logger,
+    stopping,
+    onSpawn,
+    onChange,
+  );
   stops.push({ name: 'bridge', stop: () => bridge.stop() });
   const bridgeUrl = urlFor(config.hosts.other, config.bridge.port);
   await waitReady(`${bridgeUrl}/readyz`, 60_000);
@@ -219,8 +321,12 @@ async function startBridgeStage(ctx: CliContext, config: Config, opts: DemoComma
 
 /** What this machine exposes: loopback only by default; any server opened by a host setting, named. */
 function exposure(config: Config): string {
-  const open = [['ingest', config.hosts.ingest, 'INGEST_HOST'], ['dashboard', config.hosts.dashboard, 'DASHBOARD_HOST'], ['registry and metrics', config.hosts.other, 'BIND_HOST']]
-    .filter(([, host]) => host !== LOOPBACK && host !== 'localhost' && host !== '::1');
-  if (open.length === 0) return 'Listening on 127.0.0.1 only (BIND_HOST, INGEST_HOST, DASHBOARD_HOST open them to a network).';
+  const open = [
+    ['ingest', config.hosts.ingest, 'INGEST_HOST'],
+    ['dashboard', config.hosts.dashboard, 'DASHBOARD_HOST'],
+    ['registry and metrics', config.hosts.other, 'BIND_HOST'],
+  ].filter(([, host]) => host !== LOOPBACK && host !== 'localhost' && host !== '::1');
+  if (open.length === 0)
+    return 'Listening on 127.0.0.1 only (BIND_HOST, INGEST_HOST, DASHBOARD_HOST open them to a network).';
   return `Open to the network: ${open.map(([what, host, setting]) => `${what} on ${host === '0.0.0.0' || host === '::' ? 'every interface' : host} (${setting})`).join(', ')}; the rest on 127.0.0.1.`;
 }

@@ -14,7 +14,10 @@ const n = new Intl.NumberFormat('en');
 export function statusLine(p: Pipeline): string {
   const stage = (name: string) => p.stages.find((s) => s.stage === name);
   const rate = stage('ingest')?.recordsPerSecond;
-  const fresh = p.freshness === null ? 'idle' : `${(p.freshness.p50Ms / 1000).toFixed(1)} s (p99 ${(p.freshness.p99Ms / 1000).toFixed(1)} s)`;
+  const fresh =
+    p.freshness === null
+      ? 'idle'
+      : `${(p.freshness.p50Ms / 1000).toFixed(1)} s (p99 ${(p.freshness.p99Ms / 1000).toFixed(1)} s)`;
   return [
     `in ${rate === null || rate === undefined ? '–' : n.format(Math.round(rate))} events/s`,
     `processor lag ${n.format(stage('process')?.lag ?? 0)}`,
@@ -38,12 +41,21 @@ function restarts(p: Pipeline): string[] {
  */
 export function liveStatus(dashboardUrl: string, readKey: string | undefined): () => void {
   if (!process.stdout.isTTY) return () => undefined;
-  const bar = new SingleBar({ format: '{status}', hideCursor: true, clearOnComplete: false, fps: 2, stream: process.stdout, linewrap: false });
+  const bar = new SingleBar({
+    format: '{status}',
+    hideCursor: true,
+    clearOnComplete: false,
+    fps: 2,
+    stream: process.stdout,
+    linewrap: false,
+  });
   bar.start(1, 0, { status: 'waiting for the first figures…' });
   let stopped = false;
   const refresh = async () => {
     try {
-      const res = await fetch(`${dashboardUrl}/api/pipeline`, { headers: readKey ? { authorization: `Bearer ${readKey}` } : {} });
+      const res = await fetch(`${dashboardUrl}/api/pipeline`, {
+        headers: readKey ? { authorization: `Bearer ${readKey}` } : {},
+      });
       if (!stopped && res.ok) bar.update(0, { status: statusLine((await res.json()) as Pipeline) });
     } catch {
       // the dashboard is stopping or busy: keep the last line

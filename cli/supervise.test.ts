@@ -15,7 +15,10 @@ async function launched(self: string[], args: string[]): Promise<{ execArgv: str
 
 describe('the stages start supervises', () => {
   const script = path.join(mkdtempSync(path.join(os.tmpdir(), 'stage-args-')), 'stage.js');
-  writeFileSync(script, 'process.stdout.write(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(2) }))');
+  writeFileSync(
+    script,
+    'process.stdout.write(JSON.stringify({ execArgv: process.execArgv, argv: process.argv.slice(2) }))',
+  );
 
   it('the processor runs under single-threaded GC, which node accepts, with its arguments after the entry script', async () => {
     const seen = await launched([process.execPath, script], ['process', '--verbose']);
@@ -24,14 +27,19 @@ describe('the stages start supervises', () => {
 
   it('the other stages keep V8 defaults; every stage keeps the flags this program was started with, each once', async () => {
     expect(await launched([process.execPath, script], ['ingest'])).toEqual({ execArgv: [], argv: ['ingest'] });
-    const seen = await launched([process.execPath, '--single-threaded-gc', '--max-old-space-size=256', script], ['process']);
+    const seen = await launched(
+      [process.execPath, '--single-threaded-gc', '--max-old-space-size=256', script],
+      ['process'],
+    );
     expect(seen).toEqual({ execArgv: ['--single-threaded-gc', '--max-old-space-size=256'], argv: ['process'] });
   });
 });
 
 describe('supervise', () => {
   it('waits 1 s before restarting a stage that keeps dying, doubling up to 30 s', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 10].map(restartDelay)).toEqual([1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000]);
+    expect([1, 2, 3, 4, 5, 6, 7, 10].map(restartDelay)).toEqual([
+      1000, 2000, 4000, 8000, 16_000, 30_000, 30_000, 30_000,
+    ]);
   });
 
   it('starts a stage again each time it dies, counting restarts and reporting each start and exit', async () => {
@@ -39,7 +47,15 @@ describe('supervise', () => {
     writeFileSync(script, 'process.exit(3)');
     const seen: StageState[] = [];
     const pids: number[] = [];
-    const stage = supervise([process.execPath, script], ['ingest'], process.env, silentLogger, () => false, (child) => pids.push(child.pid!), (s) => seen.push({ ...s }));
+    const stage = supervise(
+      [process.execPath, script],
+      ['ingest'],
+      process.env,
+      silentLogger,
+      () => false,
+      (child) => pids.push(child.pid!),
+      (s) => seen.push({ ...s }),
+    );
     try {
       // Dies at once, restarted after 1 s, then 2 s.
       await waitFor(() => (stage.state.restarts >= 2 ? true : undefined), 'two restarts', 10_000, 50);

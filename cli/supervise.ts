@@ -49,8 +49,15 @@ export interface Supervised {
  * within a minute of its start. Each restart is logged once, with its exit and the wait.
  * `onChange` hears of every start and exit.
  */
-export function supervise(self: string[], args: string[], env: NodeJS.ProcessEnv, logger: Logger, stopping: () => boolean,
-  onSpawn?: (child: ChildProcess) => void, onChange?: (state: StageState) => void): Supervised {
+export function supervise(
+  self: string[],
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  logger: Logger,
+  stopping: () => boolean,
+  onSpawn?: (child: ChildProcess) => void,
+  onChange?: (state: StageState) => void,
+): Supervised {
   const stage = args[0] === 'sink' && args.includes('--with-dashboard') ? 'sink+dashboard' : args.join(' ');
   const state: StageState = { stage, pid: undefined, restarts: 0, lastExit: null };
   let child: ChildProcess;
@@ -81,17 +88,23 @@ export function supervise(self: string[], args: string[], env: NodeJS.ProcessEnv
   };
   launch();
   // An error exit of this process must not leave the stage running in its own group.
-  process.once('exit', () => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); });
+  process.once('exit', () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  });
   return {
     state,
-    stop: () => new Promise<void>((resolve) => {
-      stopped = true;
-      clearTimeout(timer);
-      if (child.exitCode !== null || child.signalCode !== null) return resolve();
-      const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.once('exit', () => { clearTimeout(kill); resolve(); });
-      child.kill('SIGTERM');
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        stopped = true;
+        clearTimeout(timer);
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        const kill = setTimeout(() => child.kill('SIGKILL'), 30_000);
+        child.once('exit', () => {
+          clearTimeout(kill);
+          resolve();
+        });
+        child.kill('SIGTERM');
+      }),
   };
 }
 
@@ -107,7 +120,10 @@ export class StageBoard {
 
   readonly update = (state: StageState): void => {
     this.stages.set(state.stage, state);
-    writePrivateFile(this.file, JSON.stringify({ updatedAt: new Date().toISOString(), stages: [...this.stages.values()] }));
+    writePrivateFile(
+      this.file,
+      JSON.stringify({ updatedAt: new Date().toISOString(), stages: [...this.stages.values()] }),
+    );
   };
 }
 

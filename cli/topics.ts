@@ -15,7 +15,13 @@ export function topicsCommand(ctx: CliContext): Command {
       const logger = createLogger(config.logLevel, 'topics', config.logFormat);
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-topics' }));
       try {
-        if (opts.ensure) await ensureTopics(admin, pipelineTopics(config.kafka.eventPartitions, config.topics, config.kafka.eventRetentionMs), logger, config.kafka.replicationFactor);
+        if (opts.ensure)
+          await ensureTopics(
+            admin,
+            pipelineTopics(config.kafka.eventPartitions, config.topics, config.kafka.eventRetentionMs),
+            logger,
+            config.kafka.replicationFactor,
+          );
         const names = (await admin.listTopics()).filter((t) => opts.all || !t.startsWith('_')).sort();
         const { topics } = await admin.fetchTopicMetadata({ topics: names });
         const rows: string[][] = [['topic', 'partition', 'leader', 'replicas', 'isr', 'start', 'end']];
@@ -23,7 +29,15 @@ export function topicsCommand(ctx: CliContext): Command {
           const offsets = await admin.fetchTopicOffsets(t.name);
           for (const p of [...t.partitions].sort((a, b) => a.partitionId - b.partitionId)) {
             const o = offsets.find((x) => x.partition === p.partitionId);
-            rows.push([t.name, String(p.partitionId), String(p.leader), p.replicas.join(','), p.isr.join(','), o?.low ?? '?', o?.high ?? '?']);
+            rows.push([
+              t.name,
+              String(p.partitionId),
+              String(p.leader),
+              p.replicas.join(','),
+              p.isr.join(','),
+              o?.low ?? '?',
+              o?.high ?? '?',
+            ]);
           }
         }
         ctx.out(formatTable(rows));
@@ -36,5 +50,14 @@ export function topicsCommand(ctx: CliContext): Command {
 /** Left-aligned columns separated by two spaces, header first. */
 export function formatTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
-  return rows.map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+  return (
+    rows
+      .map((r) =>
+        r
+          .map((cell, i) => cell.padEnd(widths[i]!))
+          .join('  ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n'
+  );
 }

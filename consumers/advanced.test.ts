@@ -1,7 +1,7 @@
 import { AdvancedRows } from './advanced';
 
 describe('AdvancedRows', () => {
-  it('a key\'s first version and every higher one advance; the same or a lower one does not', () => {
+  it("a key's first version and every higher one advance; the same or a lower one does not", () => {
     const rows = new AdvancedRows();
     expect(rows.advanced('a', 5)).toBe(true);
     expect(rows.advanced('a', 5)).toBe(false);

@@ -18,7 +18,11 @@ export interface BufferTimes {
   lastInsertAt: number;
 }
 
-export function batchDue({ rows, since, latest, lastInsertAt }: BufferTimes, now: number, batchDelayMs: number): boolean {
+export function batchDue(
+  { rows, since, latest, lastInsertAt }: BufferTimes,
+  now: number,
+  batchDelayMs: number,
+): boolean {
   if (rows === 0 || now - lastInsertAt < batchDelayMs / 2) return false;
   return now - latest >= QUIET_MS || now - since >= batchDelayMs;
 }

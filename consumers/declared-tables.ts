@@ -43,7 +43,9 @@ export function declaredTableStatements(db: string, d: RollupDeclaration, versio
     const sets = `${db}.${setsTableOf(d.name, version)}`;
     out.push(`CREATE TABLE IF NOT EXISTS ${sets} (window_start DateTime64(3, 'UTC'), ${[...dims, ...distinct.map((m) => `\`${m.column}\` AggregateFunction(uniqExact, String)`)].join(', ')})
        ENGINE = AggregatingMergeTree ORDER BY (${['window_start', ...dimNames].join(', ')})`);
-    out.push(`CREATE TABLE IF NOT EXISTS ${db}.${inputOf(d.name, version)} (window_start DateTime64(3, 'UTC'), ${[...dims, 'sets Array(Array(String))'].join(', ')}) ENGINE = Null`);
+    out.push(
+      `CREATE TABLE IF NOT EXISTS ${db}.${inputOf(d.name, version)} (window_start DateTime64(3, 'UTC'), ${[...dims, 'sets Array(Array(String))'].join(', ')}) ENGINE = Null`,
+    );
     out.push(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${viewOf(d.name, version)} TO ${sets} AS
        SELECT ${['window_start', ...dimNames, ...distinct.map((m, i) => `uniqExactArrayState(sets[${i + 1}]) AS \`${m.column}\``)].join(', ')}
        FROM ${db}.${inputOf(d.name, version)} GROUP BY ${['window_start', ...dimNames].join(', ')}`);
@@ -52,7 +54,9 @@ export function declaredTableStatements(db: string, d: RollupDeclaration, versio
 }
 
 export function dropDeclaredStatements(db: string, name: string, version: number): string[] {
-  return [viewOf(name, version), inputOf(name, version), setsTableOf(name, version), tableOf(name, version)].map((t) => `DROP TABLE IF EXISTS ${db}.${t}`);
+  return [viewOf(name, version), inputOf(name, version), setsTableOf(name, version), tableOf(name, version)].map(
+    (t) => `DROP TABLE IF EXISTS ${db}.${t}`,
+  );
 }
 
 /** A row's values as their columns take them: a decimal measure's unscaled value as its exact decimal text. */
@@ -66,14 +70,41 @@ function measureValues(row: DeclaredRow, d: RollupDeclaration): Array<number | s
 }
 
 /** A declared row as one JSONCompactEachRow line: its table, the columns and their values. */
-export function declaredTableRow(row: DeclaredRow, d: RollupDeclaration): { table: string; columns: [string, ...string[]]; values: unknown[] } {
+export function declaredTableRow(
+  row: DeclaredRow,
+  d: RollupDeclaration,
+): { table: string; columns: [string, ...string[]]; values: unknown[] } {
   const dims = d.dimensions.map((x) => x.column);
   if (row.sets.length > 0) {
-    return { table: inputOf(row.rollup, row.version), columns: ['window_start', ...dims, 'sets'], values: [chTime(row.windowStart), ...row.dims, row.sets] };
+    return {
+      table: inputOf(row.rollup, row.version),
+      columns: ['window_start', ...dims, 'sets'],
+      values: [chTime(row.windowStart), ...row.dims, row.sets],
+    };
   }
   return {
     table: tableOf(row.rollup, row.version),
-    columns: ['topic', 'partition', 'segment', 'chunk', 'window_start', ...dims, ...valueMeasures(d).map((m) => m.column), 'version', 'max_received_at'],
-    values: [row.topic, row.partition, row.segment, row.chunk, chTime(row.windowStart), ...row.dims, ...measureValues(row, d), row.rowVersion, row.maxReceivedAt === null ? null : chTime(row.maxReceivedAt)],
+    columns: [
+      'topic',
+      'partition',
+      'segment',
+      'chunk',
+      'window_start',
+      ...dims,
+      ...valueMeasures(d).map((m) => m.column),
+      'version',
+      'max_received_at',
+    ],
+    values: [
+      row.topic,
+      row.partition,
+      row.segment,
+      row.chunk,
+      chTime(row.windowStart),
+      ...row.dims,
+      ...measureValues(row, d),
+      row.rowVersion,
+      row.maxReceivedAt === null ? null : chTime(row.maxReceivedAt),
+    ],
   };
 }

@@ -10,10 +10,17 @@ export interface StoredDeadLetter {
 }
 
 /** Every dead letter in the topic up to its end offsets now (a snapshot; nothing committed). */
-export async function readDeadLetters(kafka: Kafka, schemas: SchemaClient, topic: string, fromOffset = 0): Promise<StoredDeadLetter[]> {
+export async function readDeadLetters(
+  kafka: Kafka,
+  schemas: SchemaClient,
+  topic: string,
+  fromOffset = 0,
+): Promise<StoredDeadLetter[]> {
   const admin = await connectAdmin(kafka);
   const ends = await admin.fetchTopicOffsets(topic).finally(() => admin.disconnect());
-  const pending = new Map(ends.filter((e) => Number(e.high) > Math.max(Number(e.low), fromOffset)).map((e) => [e.partition, Number(e.high)]));
+  const pending = new Map(
+    ends.filter((e) => Number(e.high) > Math.max(Number(e.low), fromOffset)).map((e) => [e.partition, Number(e.high)]),
+  );
   const out: StoredDeadLetter[] = [];
   if (pending.size === 0) return out;
   const consumer = kafka.consumer({ groupId: `tributary-dlq-reader-${randomUUID()}`, maxWaitTimeInMs: 200 });
@@ -21,21 +28,30 @@ export async function readDeadLetters(kafka: Kafka, schemas: SchemaClient, topic
   const done = (async () => {
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
-  })().then(() => new Promise<void>((resolve, reject) => {
-    consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          const offset = Number(m.offset);
-          if (offset >= fromOffset && offset < (pending.get(batch.partition) ?? 0)) {
-            out.push({ dlqPartition: batch.partition, dlqOffset: offset, letter: await schemas.decode<DeadLetter>(m.value, SCHEMAS.deadLetter.type) });
-          }
-          if (offset + 1 >= (pending.get(batch.partition) ?? 0)) pending.delete(batch.partition);
-        }
-        if (pending.size === 0) resolve();
-      },
-    }).catch(reject);
-  }));
+  })().then(
+    () =>
+      new Promise<void>((resolve, reject) => {
+        consumer
+          .run({
+            autoCommit: false,
+            eachBatch: async ({ batch }) => {
+              for (const m of batch.messages) {
+                const offset = Number(m.offset);
+                if (offset >= fromOffset && offset < (pending.get(batch.partition) ?? 0)) {
+                  out.push({
+                    dlqPartition: batch.partition,
+                    dlqOffset: offset,
+                    letter: await schemas.decode<DeadLetter>(m.value, SCHEMAS.deadLetter.type),
+                  });
+                }
+                if (offset + 1 >= (pending.get(batch.partition) ?? 0)) pending.delete(batch.partition);
+              }
+              if (pending.size === 0) resolve();
+            },
+          })
+          .catch(reject);
+      }),
+  );
   try {
     await done;
   } finally {
@@ -58,13 +74,24 @@ export function redrivable(letter: DeadLetter, knownTopics: Set<string>): boolea
  * (after a fix: a schema registered, a bug deployed). Events keep their eventIds, so one that
  * did get through before is dropped as a duplicate within the processor's dedup horizon.
  */
-export async function redrive(kafka: Kafka, letters: StoredDeadLetter[], knownTopics: Set<string>): Promise<Array<{ dlqOffset: number; topic: string }>> {
+export async function redrive(
+  kafka: Kafka,
+  letters: StoredDeadLetter[],
+  knownTopics: Set<string>,
+): Promise<Array<{ dlqOffset: number; topic: string }>> {
   const eligible = letters.filter((l) => redrivable(l.letter, knownTopics));
   if (eligible.length === 0) return [];
   const producer = await CheckedProducer.connect(kafka);
   try {
     // Back to the partition it came from (acks=all, checked): the processor's duplicate check is per partition.
-    await producer.sendRecords(eligible.map(({ letter }) => ({ topic: letter.source, partition: letter.partition!, key: letter.key, value: letter.value })));
+    await producer.sendRecords(
+      eligible.map(({ letter }) => ({
+        topic: letter.source,
+        partition: letter.partition!,
+        key: letter.key,
+        value: letter.value,
+      })),
+    );
   } finally {
     await producer.disconnect();
   }

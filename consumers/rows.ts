@@ -3,8 +3,23 @@ import { chTime } from '../platform/clickhouse/time';
 import { TABLE_OF_KIND } from './tables';
 
 /** Each table's dimension columns: only these are taken from a row's dims (never a metric column). */
-const DIMENSION_COLUMNS = { orders: ['type', 'country', 'currency'], products: ['sku', 'category', 'currency'], users: ['type', 'country', 'device'] } as const;
-const ROLLUP_COLUMNS = ['topic', 'partition', 'segment', 'chunk', 'window_start', 'count', 'amount_cents', 'quantity', 'version', 'max_received_at'] as const;
+const DIMENSION_COLUMNS = {
+  orders: ['type', 'country', 'currency'],
+  products: ['sku', 'category', 'currency'],
+  users: ['type', 'country', 'device'],
+} as const;
+const ROLLUP_COLUMNS = [
+  'topic',
+  'partition',
+  'segment',
+  'chunk',
+  'window_start',
+  'count',
+  'amount_cents',
+  'quantity',
+  'version',
+  'max_received_at',
+] as const;
 
 export type SinkTable = (typeof TABLE_OF_KIND)[keyof typeof TABLE_OF_KIND];
 
@@ -27,7 +42,15 @@ export function toTableRow(row: RollupRow): { table: SinkTable; values: unknown[
   // A per-user row of a processor from before rows travelled in blocks, still on the topic: a set of one.
   if (row.kind === 'active_user') return { table, values: [chTime(row.windowStart), [row.dims.userId ?? '']] };
   const values: unknown[] = [
-    row.topic, row.partition, row.segment, row.chunk, chTime(row.windowStart), row.count, row.amountCents, row.quantity, row.version,
+    row.topic,
+    row.partition,
+    row.segment,
+    row.chunk,
+    chTime(row.windowStart),
+    row.count,
+    row.amountCents,
+    row.quantity,
+    row.version,
     row.maxReceivedAt === null ? null : chTime(row.maxReceivedAt),
   ];
   for (const c of DIMENSION_COLUMNS[row.kind]) values.push(row.dims[c] ?? '');

@@ -11,10 +11,22 @@ import { rollupMigrations } from './tables';
 import { openDeclarations } from '../schemas/declarations/log';
 
 /** Runs the migrations, then starts the sink (group SINK_GROUP_ID over TOPIC_ROLLUPS). */
-export async function startSink(deps: { config: Config; kafka: Kafka; clickhouse: ClickHouseClient; schemas: SchemaClient; logger: Logger; metrics: Registry }): Promise<ClickHouseSink> {
+export async function startSink(deps: {
+  config: Config;
+  kafka: Kafka;
+  clickhouse: ClickHouseClient;
+  schemas: SchemaClient;
+  logger: Logger;
+  metrics: Registry;
+}): Promise<ClickHouseSink> {
   const { config } = deps;
   await runMigrations(deps.clickhouse, config.clickhouse.database, rollupMigrations, deps.logger);
-  const { book, log } = await openDeclarations({ kafka: deps.kafka, logger: deps.logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
+  const { book, log } = await openDeclarations({
+    kafka: deps.kafka,
+    logger: deps.logger,
+    rollupsTopic: config.topics.rollups,
+    replicationFactor: config.kafka.replicationFactor,
+  });
   const sink = new ClickHouseSink({
     kafka: deps.kafka,
     clickhouse: deps.clickhouse,

@@ -1,5 +1,12 @@
 import type { ClickHouseClient } from '@clickhouse/client';
-import { type Admin, type EachBatchPayload, type Kafka, CheckedProducer, connectAdmin, keepingMembership } from '../platform/kafka/client';
+import {
+  type Admin,
+  type EachBatchPayload,
+  type Kafka,
+  CheckedProducer,
+  connectAdmin,
+  keepingMembership,
+} from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
 import type { Logger } from '../platform/logger';
 import { errorMessage, isProgrammerError } from '../platform/errors';
@@ -45,7 +52,12 @@ export interface SinkDeps {
    * partition are copied into the built-in ones. Absent: the built-in rollups only (their tables
    * are made by the migrations), nothing followed.
    */
-  declarations?: { book: DeclarationBook; log: JsonLog; clickhouse: Pick<ClickHouseClient, 'command'>; dropGraceMs: number };
+  declarations?: {
+    book: DeclarationBook;
+    log: JsonLog;
+    clickhouse: Pick<ClickHouseClient, 'command'>;
+    dropGraceMs: number;
+  };
 }
 
 /** What a `rollups` record holds: a row alone, a block of rows, or a declared rollup's row. */
@@ -54,7 +66,8 @@ const ROLLUP_READERS = [SCHEMAS.rollup.type, SCHEMAS.rollupBlock.type, SCHEMAS.d
 const isDeclared = (row: RollupRow | DeclaredRow): row is DeclaredRow => 'rollup' in row;
 /** Rows of values carry the freshness of their newest event; set deltas do not (a user already seen adds none). */
 const measuresFreshness = (row: RollupRow | DeclaredRow) =>
-  row.maxReceivedAt !== null && (isDeclared(row) ? row.sets.length === 0 : row.kind !== 'active_user' && row.kind !== 'active_users');
+  row.maxReceivedAt !== null &&
+  (isDeclared(row) ? row.sets.length === 0 : row.kind !== 'active_user' && row.kind !== 'active_users');
 
 /** A row as read: where it came from, so a row ClickHouse refuses can be dead-lettered by its coordinates. */
 interface BufferedRow {
@@ -120,31 +133,55 @@ export class ClickHouseSink {
 
   async start(): Promise<void> {
     const { kafka, options } = this.deps;
-    this.dlqSchemaId = await this.deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
+    this.dlqSchemaId = await this.deps.schemas.register({
+      ...SCHEMAS.deadLetter,
+      subject: `${options.topics.dlq}-value`,
+    });
     // The built-in rollups' tables before any row, for the dashboard's fixed queries (migration 5
     // made those of its day; a built-in rollup added since gets its tables here).
     for (const s of this.book.all().filter((v) => v.record.builtin)) {
-      if (this.deps.declarations) for (const query of declaredTableStatements(options.database, s.record.declaration, s.record.version)) await this.deps.declarations.clickhouse.command({ query });
+      if (this.deps.declarations)
+        for (const query of declaredTableStatements(options.database, s.record.declaration, s.record.version))
+          await this.deps.declarations.clickhouse.command({ query });
       this.tablesMade.add(s.id);
     }
     this.producer = await CheckedProducer.connect(kafka);
     this.consumer = await GroupConsumer.start(kafka, {
-      groupId: options.groupId, topics: [options.topics.rollups],
-      sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, maxBytesPerPartition: 4 * 1024 * 1024,
+      groupId: options.groupId,
+      topics: [options.topics.rollups],
+      sessionTimeoutMs: SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+      maxBytesPerPartition: 4 * 1024 * 1024,
       eachBatch: (p) => this.eachBatch(p),
       // A rebalance hands partitions to others: what is buffered and uncommitted is theirs to redo.
-      onAssignment: () => { this.buffer = emptyBuffer(); },
+      onAssignment: () => {
+        this.buffer = emptyBuffer();
+      },
     });
-    this.timer = setInterval(() => {
-      this.deps.metrics.stalled.set(this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS ? 1 : 0);
-      if (batchDue({ ...this.buffer, rows: this.buffer.rows.length, lastInsertAt: this.lastInsertAt }, Date.now(), options.batchDelayMs)) void this.flush().catch((err: unknown) => this.deps.logger.error({ err }, 'sink.flush.failed'));
-    }, Math.max(10, Math.min(QUIET_MS / 2, Math.floor(options.batchDelayMs / 4))));
+    this.timer = setInterval(
+      () => {
+        this.deps.metrics.stalled.set(this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS ? 1 : 0);
+        if (
+          batchDue(
+            { ...this.buffer, rows: this.buffer.rows.length, lastInsertAt: this.lastInsertAt },
+            Date.now(),
+            options.batchDelayMs,
+          )
+        )
+          void this.flush().catch((err: unknown) => this.deps.logger.error({ err }, 'sink.flush.failed'));
+      },
+      Math.max(10, Math.min(QUIET_MS / 2, Math.floor(options.batchDelayMs / 4))),
+    );
     if (this.deps.declarations) {
       let following = false;
       const tick = () => {
         if (following) return; // one at a time: a slow tick is not overtaken by the next
         following = true;
-        void this.followDeclarations().catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, 'sink.declarations.failed')).finally(() => { following = false; });
+        void this.followDeclarations()
+          .catch((err: unknown) => this.deps.logger.warn({ err: errorMessage(err) }, 'sink.declarations.failed'))
+          .finally(() => {
+            following = false;
+          });
       };
       this.declaredTimer = setInterval(tick, 1000);
     }
@@ -162,28 +199,40 @@ export class ClickHouseSink {
     const upgraded = book.legacy().filter((l) => !l.migrated);
     if (waiting.length > 0 || upgraded.length > 0) {
       this.admin ??= await connectAdmin(this.deps.kafka);
-      const [offsets] = await this.admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [this.deps.options.topics.rollups] });
+      const [offsets] = await this.admin.fetchOffsets({
+        groupId: this.deps.options.groupId,
+        topics: [this.deps.options.topics.rollups],
+      });
       const committed = new Map((offsets?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-      const wrote = (ends: Record<string, number>) => Object.entries(ends).every(([p, end]) => end === 0 || (committed.get(Number(p)) ?? -1) >= end);
+      const wrote = (ends: Record<string, number>) =>
+        Object.entries(ends).every(([p, end]) => end === 0 || (committed.get(Number(p)) ?? -1) >= end);
       for (const { record: l } of upgraded) {
         if (!wrote(l.rollupsEnd)) continue;
-        for (const query of legacyCopyStatements(this.deps.options.database, l.topic, l.partition, l.segment)) await clickhouse.command({ query });
+        for (const query of legacyCopyStatements(this.deps.options.database, l.topic, l.partition, l.segment))
+          await clickhouse.command({ query });
         await log.append([{ key: legacyKey('migrated', l.topic, l.partition), value: { at: Date.now() } }]);
-        this.deps.logger.info({ topic: l.topic, partition: l.partition, beforeSegment: l.segment }, 'sink.legacy.migrated');
+        this.deps.logger.info(
+          { topic: l.topic, partition: l.partition, beforeSegment: l.segment },
+          'sink.legacy.migrated',
+        );
       }
       for (const s of waiting) {
         if (!wrote(s.backfill!.rollupsEnd)) continue;
         const older = book.versionsOf(s.record.name).filter((o) => o.record.version < s.record.version && !o.dropped);
         await log.append([
           { key: bookKey('complete', s.record.name, s.record.version), value: { at: Date.now() } },
-          ...older.map((o) => ({ key: bookKey('drop', o.record.name, o.record.version), value: { at: Date.now(), reason: 'superseded' } })),
+          ...older.map((o) => ({
+            key: bookKey('drop', o.record.name, o.record.version),
+            value: { at: Date.now(), reason: 'superseded' },
+          })),
         ]);
         this.deps.logger.info({ rollup: s.id, replaces: older.map((o) => o.id) }, 'sink.rollup.complete');
       }
     }
     for (const s of book.all()) {
       if (!s.dropped || Date.now() - s.dropped.at < dropGraceMs || this.tablesMade.has(`dropped:${s.id}`)) continue;
-      for (const query of dropDeclaredStatements(this.deps.options.database, s.record.name, s.record.version)) await clickhouse.command({ query });
+      for (const query of dropDeclaredStatements(this.deps.options.database, s.record.name, s.record.version))
+        await clickhouse.command({ query });
       this.tablesMade.add(`dropped:${s.id}`);
       this.deps.logger.info({ rollup: s.id }, 'sink.rollup.tables.dropped');
     }
@@ -197,7 +246,8 @@ export class ClickHouseSink {
    */
   private stampFreshness(row: RollupRow | DeclaredRow, now: number): RollupRow | DeclaredRow {
     if (!measuresFreshness(row) || now - row.maxReceivedAt! > FRESH_FOR_MS) return row;
-    if (isDeclared(row)) return this.advanced.advanced(declaredRowKey(row), row.rowVersion) ? row : { ...row, maxReceivedAt: null };
+    if (isDeclared(row))
+      return this.advanced.advanced(declaredRowKey(row), row.rowVersion) ? row : { ...row, maxReceivedAt: null };
     return this.advanced.advanced(rowKey(row), row.version) ? row : { ...row, maxReceivedAt: null };
   }
 
@@ -207,12 +257,22 @@ export class ClickHouseSink {
       if (!isRunning() || isStale()) return;
       // A registry that cannot be reached rejects here: kafkajs retries the batch.
       // A row alone or a block of rows, each read by its own schema.
-      const outcome = await this.deps.schemas.decodeRecordOf<RollupRow | RollupBlock | { rows: DeclaredRow[] }>(message.value, ROLLUP_READERS);
-      if (!outcome.ok) await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, outcome);
+      const outcome = await this.deps.schemas.decodeRecordOf<RollupRow | RollupBlock | { rows: DeclaredRow[] }>(
+        message.value,
+        ROLLUP_READERS,
+      );
+      if (!outcome.ok)
+        await this.deadLetter(batch.topic, batch.partition, message.offset, message.key, message.value, outcome);
       const now = Date.now();
       if (this.buffer.rows.length === 0) this.buffer.since = now;
       this.buffer.latest = now;
-      if (outcome.ok) for (const row of 'kind' in outcome.value ? [outcome.value] : outcome.value.rows) this.buffer.rows.push({ row: this.stampFreshness(row, now), partition: batch.partition, offset: Number(message.offset) });
+      if (outcome.ok)
+        for (const row of 'kind' in outcome.value ? [outcome.value] : outcome.value.rows)
+          this.buffer.rows.push({
+            row: this.stampFreshness(row, now),
+            partition: batch.partition,
+            offset: Number(message.offset),
+          });
       this.buffer.offsets.set(batch.partition, String(Number(message.offset) + 1));
       if (this.buffer.rows.length >= this.deps.options.batchRows) {
         await this.flush();
@@ -222,8 +282,19 @@ export class ClickHouseSink {
     await heartbeat();
   }
 
-  private async deadLetter(topic: string, partition: number, offset: string, key: Buffer | null, value: Buffer | null, { reason, message }: DeadLetterDraft): Promise<void> {
-    const letter = deadLetter({ source: topic, partition, offset: Number(offset), key, value, stage: 'sink', reason, message }, this.dlqSchemaId, this.deps.schemas);
+  private async deadLetter(
+    topic: string,
+    partition: number,
+    offset: string,
+    key: Buffer | null,
+    value: Buffer | null,
+    { reason, message }: DeadLetterDraft,
+  ): Promise<void> {
+    const letter = deadLetter(
+      { source: topic, partition, offset: Number(offset), key, value, stage: 'sink', reason, message },
+      this.dlqSchemaId,
+      this.deps.schemas,
+    );
     await this.producer.sendRecords([{ topic: this.deps.options.topics.dlq, partition: 0, ...letter }]);
     this.deps.metrics.deadLetters.inc({ reason });
   }
@@ -242,10 +313,19 @@ export class ClickHouseSink {
     this.lastInsertAt = started;
     try {
       // A killed sink is replaced within SESSION_TIMEOUT_MS; a ClickHouse outage does not cost this one its partitions.
-      await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, (progressed) => this.insertWithRetry(batch.rows, progressed));
+      await keepingMembership(
+        () => this.heartbeat?.(),
+        { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS },
+        (progressed) => this.insertWithRetry(batch.rows, progressed),
+      );
     } catch (err) {
       // Stopping mid-insert: give the rows back, commit nothing (a restart redelivers them).
-      this.buffer = { rows: [...batch.rows, ...this.buffer.rows], offsets: new Map([...batch.offsets, ...this.buffer.offsets]), since: batch.since, latest: Math.max(batch.latest, this.buffer.latest) };
+      this.buffer = {
+        rows: [...batch.rows, ...this.buffer.rows],
+        offsets: new Map([...batch.offsets, ...this.buffer.offsets]),
+        since: batch.since,
+        latest: Math.max(batch.latest, this.buffer.latest),
+      };
       throw err;
     }
     if (this.failing) this.deps.logger.info({ failedForMs: Date.now() - this.failing.since }, 'sink.insert.recovered');
@@ -254,12 +334,22 @@ export class ClickHouseSink {
     this.deps.metrics.insertSeconds.observe((Date.now() - started) / 1000);
     this.deps.metrics.batchRows.observe(batch.rows.length);
     this.deps.metrics.rows.inc(batch.rows.length);
-    this.deps.logger.debug({ rows: batch.rows.length, insertMs: Date.now() - started, bufferedMs: started - batch.since }, 'sink.inserted');
+    this.deps.logger.debug(
+      { rows: batch.rows.length, insertMs: Date.now() - started, bufferedMs: started - batch.since },
+      'sink.inserted',
+    );
     const now = Date.now();
-    for (const { row: r } of batch.rows) if (measuresFreshness(r)) this.deps.metrics.freshness.observe((now - r.maxReceivedAt!) / 1000);
+    for (const { row: r } of batch.rows)
+      if (measuresFreshness(r)) this.deps.metrics.freshness.observe((now - r.maxReceivedAt!) / 1000);
     await this.deps.afterInsert?.();
     try {
-      await this.consumer!.commitOffsets([...batch.offsets].map(([partition, offset]) => ({ topic: this.deps.options.topics.rollups, partition, offset })));
+      await this.consumer!.commitOffsets(
+        [...batch.offsets].map(([partition, offset]) => ({
+          topic: this.deps.options.topics.rollups,
+          partition,
+          offset,
+        })),
+      );
     } catch (err) {
       // Lost the partitions in a rebalance: the new owner re-inserts from the last commit (harmless).
       this.deps.logger.info({ err: (err as Error).message }, 'sink.commit.skipped');
@@ -275,26 +365,36 @@ export class ClickHouseSink {
     if (rows.length === 0) return;
     const { signal } = this.stopping;
     try {
-      await retry(async () => {
-        const byTable = await this.byTable(rows);
-        try {
-          for (const [table, { columns, values }] of byTable) {
-            await this.deps.clickhouse.insert({ table: `${this.deps.options.database}.${table}`, values, format: 'JSONCompactEachRow', columns });
-            progressed();
+      await retry(
+        async () => {
+          const byTable = await this.byTable(rows);
+          try {
+            for (const [table, { columns, values }] of byTable) {
+              await this.deps.clickhouse.insert({
+                table: `${this.deps.options.database}.${table}`,
+                values,
+                format: 'JSONCompactEachRow',
+                columns,
+              });
+              progressed();
+            }
+          } catch (err) {
+            progressed(); // an answer, even a failure, shows the sink is alive
+            throw err;
           }
-        } catch (err) {
-          progressed(); // an answer, even a failure, shows the sink is alive
-          throw err;
-        }
-      }, {
-        initialMs: 100, maxMs: 10_000, signal,
-        giveUp: (err) => signal.aborted || (isTooLarge(err) && rows.length > 1) || isDataError(err),
-        onRetry: (err, attempt, delay) => {
-          this.deps.metrics.retries.inc();
-          this.failing ??= { since: Date.now(), error: errorMessage(err) };
-          this.deps.logger.warn({ err: errorMessage(err), attempt, delay }, 'sink.insert.retry');
         },
-      });
+        {
+          initialMs: 100,
+          maxMs: 10_000,
+          signal,
+          giveUp: (err) => signal.aborted || (isTooLarge(err) && rows.length > 1) || isDataError(err),
+          onRetry: (err, attempt, delay) => {
+            this.deps.metrics.retries.inc();
+            this.failing ??= { since: Date.now(), error: errorMessage(err) };
+            this.deps.logger.warn({ err: errorMessage(err), attempt, delay }, 'sink.insert.retry');
+          },
+        },
+      );
     } catch (err) {
       // (A lone row refused for its size was retried above: only a data error reaches here alone.)
       if (signal.aborted || !(isTooLarge(err) || isDataError(err))) throw err;
@@ -314,16 +414,26 @@ export class ClickHouseSink {
    * first rows; its rows wait (retried) until this sink has read its declaration, and rows of a
    * dropped version are left out.
    */
-  private async byTable(rows: BufferedRow[]): Promise<Map<string, { columns: [string, ...string[]]; values: unknown[][] }>> {
+  private async byTable(
+    rows: BufferedRow[],
+  ): Promise<Map<string, { columns: [string, ...string[]]; values: unknown[][] }>> {
     const byTable = new Map<string, { columns: [string, ...string[]]; values: unknown[][] }>();
     for (const { row } of rows) {
       let out: { table: string; columns: [string, ...string[]]; values: unknown[] };
       if (isDeclared(row)) {
         const state = this.book.get(row.rollup, row.version);
         if (state?.dropped) continue;
-        if (!state) throw new Error(`declared rollup ${row.rollup}@${row.version} is not known to this sink yet (declarations topic)`);
+        if (!state)
+          throw new Error(
+            `declared rollup ${row.rollup}@${row.version} is not known to this sink yet (declarations topic)`,
+          );
         if (!this.tablesMade.has(state.id)) {
-          for (const query of declaredTableStatements(this.deps.options.database, state.record.declaration, row.version)) await this.deps.declarations!.clickhouse.command({ query });
+          for (const query of declaredTableStatements(
+            this.deps.options.database,
+            state.record.declaration,
+            row.version,
+          ))
+            await this.deps.declarations!.clickhouse.command({ query });
           this.tablesMade.add(state.id);
         }
         out = declaredTableRow(row, state.record.declaration);
@@ -340,10 +450,13 @@ export class ClickHouseSink {
 
   /** A row ClickHouse will never take: recorded in events.dlq by its rollups coordinates, counted, logged. */
   private async deadLetterRow({ row, partition, offset }: BufferedRow, err: unknown): Promise<void> {
-    const key = isDeclared(row) ? `${row.rollup}@${row.version}|${row.topic}|${row.partition}|${row.segment}|${row.windowStart}` : rowKey(row);
+    const key = isDeclared(row)
+      ? `${row.rollup}@${row.version}|${row.topic}|${row.partition}|${row.segment}|${row.windowStart}`
+      : rowKey(row);
     this.deps.logger.error({ err: errorMessage(err), partition, offset, row: key.slice(0, 256) }, 'sink.row.refused');
     await this.deadLetter(this.deps.options.topics.rollups, partition, String(offset), Buffer.from(key), null, {
-      reason: 'refused_by_clickhouse', message: `${errorMessage(err)} (row ${key.slice(0, 512)})`,
+      reason: 'refused_by_clickhouse',
+      message: `${errorMessage(err)} (row ${key.slice(0, 512)})`,
     });
   }
 
@@ -352,7 +465,9 @@ export class ClickHouseSink {
     const stalled = this.failing !== undefined && Date.now() - this.failing.since > STALLED_AFTER_MS;
     this.deps.metrics.stalled.set(stalled ? 1 : 0); // the metric and /readyz say the same
     if (this.failing && stalled) {
-      throw new Error(`no insert into ClickHouse succeeded for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.error}`);
+      throw new Error(
+        `no insert into ClickHouse succeeded for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.error}`,
+      );
     }
   }
 
@@ -385,9 +500,25 @@ export class ClickHouseSink {
  * a row into a record: the same rows fail the same way every time, so retrying cannot help.
  * @see https://github.com/ClickHouse/ClickHouse/blob/master/src/Common/ErrorCodes.cpp
  */
-const DATA_ERRORS = new Set(['CANNOT_PARSE_TEXT', 'CANNOT_PARSE_QUOTED_STRING', 'CANNOT_PARSE_DATE', 'CANNOT_PARSE_DATETIME', 'CANNOT_PARSE_NUMBER',
-  'CANNOT_PARSE_INPUT_ASSERTION_FAILED', 'CANNOT_READ_ALL_DATA', 'TYPE_MISMATCH', 'INCORRECT_DATA', 'ARGUMENT_OUT_OF_BOUND', 'VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE',
-  'CANNOT_CONVERT_TYPE', 'TOO_LARGE_STRING_SIZE', 'CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN', 'DECIMAL_OVERFLOW', 'NO_SUCH_COLUMN_IN_TABLE', 'INCORRECT_NUMBER_OF_COLUMNS']);
+const DATA_ERRORS = new Set([
+  'CANNOT_PARSE_TEXT',
+  'CANNOT_PARSE_QUOTED_STRING',
+  'CANNOT_PARSE_DATE',
+  'CANNOT_PARSE_DATETIME',
+  'CANNOT_PARSE_NUMBER',
+  'CANNOT_PARSE_INPUT_ASSERTION_FAILED',
+  'CANNOT_READ_ALL_DATA',
+  'TYPE_MISMATCH',
+  'INCORRECT_DATA',
+  'ARGUMENT_OUT_OF_BOUND',
+  'VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE',
+  'CANNOT_CONVERT_TYPE',
+  'TOO_LARGE_STRING_SIZE',
+  'CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN',
+  'DECIMAL_OVERFLOW',
+  'NO_SUCH_COLUMN_IN_TABLE',
+  'INCORRECT_NUMBER_OF_COLUMNS',
+]);
 
 function isDataError(err: unknown): boolean {
   return isProgrammerError(err) || DATA_ERRORS.has(String((err as { type?: unknown }).type ?? ''));
@@ -396,5 +527,7 @@ function isDataError(err: unknown): boolean {
 /** ClickHouse refusing a batch for its size (memory, query or body limits), not an outage. */
 function isTooLarge(err: unknown): boolean {
   const e = err as { code?: string; type?: string; message?: string };
-  return /MEMORY_LIMIT_EXCEEDED|TOO_LARGE|too large|Max query size exceeded|413/i.test(`${e.code ?? ''} ${e.type ?? ''} ${e.message ?? ''}`);
+  return /MEMORY_LIMIT_EXCEEDED|TOO_LARGE|too large|Max query size exceeded|413/i.test(
+    `${e.code ?? ''} ${e.type ?? ''} ${e.message ?? ''}`,
+  );
 }

@@ -108,11 +108,23 @@ export function legacyCopyStatements(db: string, topic: string, partition: numbe
   const where = `topic = '${topic.replace(/[\\']/g, '\\$&')}' AND partition = ${Math.trunc(partition)} AND segment < ${Math.trunc(segment)}`;
   const copy = (name: 'orders' | 'products' | 'users', legacy: string) => {
     const d = builtin(name);
-    const columns = ['topic', 'partition', 'segment', 'chunk', 'window_start', ...d.dimensions.map((x) => x.column), ...d.measures.map((m) => m.column), 'version', 'max_received_at'];
+    const columns = [
+      'topic',
+      'partition',
+      'segment',
+      'chunk',
+      'window_start',
+      ...d.dimensions.map((x) => x.column),
+      ...d.measures.map((m) => m.column),
+      'version',
+      'max_received_at',
+    ];
     return `INSERT INTO ${db}.${tableOf(name, 1)} (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM ${db}.${legacy} FINAL WHERE ${where}`;
   };
   return [
-    copy('orders', 'rollup_orders'), copy('products', 'rollup_products'), copy('users', 'rollup_users'),
+    copy('orders', 'rollup_orders'),
+    copy('products', 'rollup_products'),
+    copy('users', 'rollup_users'),
     `INSERT INTO ${db}.${setsTableOf('active_users', 1)} (window_start, ${builtin('active_users').measures[0]!.column}) SELECT window_start, users FROM ${db}.active_users_sets`,
   ];
 }

@@ -21,7 +21,8 @@ import { StreamHub } from './stream';
 export interface DashboardDeps {
   queries: DashboardQueries;
   admin: Admin;
-  config: Pick<Config, 'topics' | 'processor' | 'sink' | 'readKeys' | 'dashboard'> & Partial<Pick<Config, 'stagesFile'>>;
+  config: Pick<Config, 'topics' | 'processor' | 'sink' | 'readKeys' | 'dashboard'> &
+    Partial<Pick<Config, 'stagesFile'>>;
   logger: Logger;
   metrics: Registry;
   checks?: ReadinessCheck[];
@@ -44,7 +45,9 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
 
   // The API's description: public, like the page that uses it.
   const openapi = openApiDocument();
-  app.get('/api/openapi.json', (_req, res) => { res.json(openapi); });
+  app.get('/api/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
 
   const sessions = new Sessions();
   const readKeys = deps.config.readKeys;
@@ -63,7 +66,9 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   // A query of a client that went away is cancelled in ClickHouse, not left running.
   app.use('/api', (req: Request, res: Response, next: NextFunction) => {
     const abort = new AbortController();
-    res.once('close', () => { if (!res.writableFinished) abort.abort(); });
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
     res.locals.queries = queries.withSignal(abort.signal);
     next();
   });
@@ -77,7 +82,15 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   app.get('/api/timeseries', async (req, res) => {
     const p = timeseriesParams(req.query);
     const { points, truncated } = await q(res).timeseries(p.metric, p, p.interval, p.groupBy);
-    res.json({ metric: p.metric, interval: p.interval, groupBy: p.groupBy ?? null, from: iso(p.from), to: iso(p.to), points, truncated });
+    res.json({
+      metric: p.metric,
+      interval: p.interval,
+      groupBy: p.groupBy ?? null,
+      from: iso(p.from),
+      to: iso(p.to),
+      points,
+      truncated,
+    });
   });
 
   app.get('/api/top-products', async (req, res) => {
@@ -91,12 +104,22 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
     const served = book.served(name);
     const latest = versions.filter((s) => !s.dropped).at(-1) ?? versions.at(-1);
     return {
-      name, builtin: versions.some((s) => s.record.builtin), served: served?.record.version ?? null,
+      name,
+      builtin: versions.some((s) => s.record.builtin),
+      served: served?.record.version ?? null,
       declaration: (served ?? latest)?.record.declaration,
-      versions: await Promise.all(versions.map(async (s) => ({
-        version: s.record.version, appliedAt: s.record.builtin ? null : iso(s.record.appliedAt), declaration: s.record.declaration,
-        coverage: await coverageOf(deps.admin, backfillGroup(deps.config.processor.groupId, s.record.name, s.record.version), s),
-      }))),
+      versions: await Promise.all(
+        versions.map(async (s) => ({
+          version: s.record.version,
+          appliedAt: s.record.builtin ? null : iso(s.record.appliedAt),
+          declaration: s.record.declaration,
+          coverage: await coverageOf(
+            deps.admin,
+            backfillGroup(deps.config.processor.groupId, s.record.name, s.record.version),
+            s,
+          ),
+        })),
+      ),
     };
   };
   app.get('/api/rollups', async (_req, res) => {
@@ -106,19 +129,39 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
   app.get('/api/rollups/:name', async (req, res) => {
     const name = String(req.params.name);
     const versions = book.versionsOf(name) ?? [];
-    if (versions.length === 0) return res.status(404).json({ error: 'not_found', message: `no declared rollup ${name}; see /api/rollups` });
+    if (versions.length === 0)
+      return res.status(404).json({ error: 'not_found', message: `no declared rollup ${name}; see /api/rollups` });
     const served = book.served(name);
     const latest = versions.filter((s) => !s.dropped).at(-1) ?? versions.at(-1)!;
     const target = served ?? latest;
     const p = declaredParams(req.query, target.record.declaration);
-    const coverage = await coverageOf(deps.admin, backfillGroup(deps.config.processor.groupId, target.record.name, target.record.version), target);
-    const head = { rollup: name, version: served ? served.record.version : null, measure: p.measure.column, window: target.record.declaration.window,
-      interval: p.interval, groupBy: p.groupBy, filter: p.filter, from: iso(p.from), to: iso(p.to), coverage };
+    const coverage = await coverageOf(
+      deps.admin,
+      backfillGroup(deps.config.processor.groupId, target.record.name, target.record.version),
+      target,
+    );
+    const head = {
+      rollup: name,
+      version: served ? served.record.version : null,
+      measure: p.measure.column,
+      window: target.record.declaration.window,
+      interval: p.interval,
+      groupBy: p.groupBy,
+      filter: p.filter,
+      from: iso(p.from),
+      to: iso(p.to),
+      coverage,
+    };
     // Until a version covers its history, nothing is answered from it: no mix of versions, no partial history.
     if (!served) return res.json({ ...head, points: [], truncated: false });
     const { points, truncated } = await q(res).declaredSeries({
-      table: tableOf(name, served.record.version), setsTable: setsTableOf(name, served.record.version),
-      measure: p.measure, range: { from: p.from - (p.from % WINDOWS[served.record.declaration.window]), to: p.to }, interval: p.interval, groupBy: p.groupBy, filter: p.filter,
+      table: tableOf(name, served.record.version),
+      setsTable: setsTableOf(name, served.record.version),
+      measure: p.measure,
+      range: { from: p.from - (p.from % WINDOWS[served.record.declaration.window]), to: p.to },
+      interval: p.interval,
+      groupBy: p.groupBy,
+      filter: p.filter,
     });
     res.json({ ...head, points, truncated });
   });
@@ -141,9 +184,26 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
     res.json({
       asOf: new Date().toISOString(),
       stages: [
-        { stage: 'ingest', topic: `${topics.users}+${topics.orders}`, records: events, recordsPerSecond: rates.rate('events', events) },
-        { stage: 'process', group: processor.groupId, lag: processLag.totalLag, partitions: processLag.partitions, rowsPerSecond: rates.rate('rollups', rollups) },
-        { stage: 'sink', group: sink.groupId, lag: sinkLag.totalLag, partitions: sinkLag.partitions, rowsPerSecond: rates.rate('sink', sinkCommitted) },
+        {
+          stage: 'ingest',
+          topic: `${topics.users}+${topics.orders}`,
+          records: events,
+          recordsPerSecond: rates.rate('events', events),
+        },
+        {
+          stage: 'process',
+          group: processor.groupId,
+          lag: processLag.totalLag,
+          partitions: processLag.partitions,
+          rowsPerSecond: rates.rate('rollups', rollups),
+        },
+        {
+          stage: 'sink',
+          group: sink.groupId,
+          lag: sinkLag.totalLag,
+          partitions: sinkLag.partitions,
+          rowsPerSecond: rates.rate('sink', sinkCommitted),
+        },
       ],
       deadLetters,
       // Received → queryable of the events inserted in the last minute; null: idle.
@@ -157,28 +217,46 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
     });
   });
 
-  const hub = new StreamHub(async (signal) => {
-    const live = queries.withSignal(signal);
-    const now = Date.now();
-    const windowStart = now - (now % MINUTE);
-    const [current, lastHour, freshness] = await Promise.all([
-      totalsBody(live, { from: windowStart, to: windowStart + MINUTE }),
-      totalsBody(live, { from: windowStart - 59 * MINUTE, to: windowStart + MINUTE }),
-      live.freshness(),
-    ]);
-    return { window: iso(windowStart), current, lastHour, freshness };
-  }, { intervalMs: deps.streamIntervalMs ?? 1000, maxStreams: deps.config.dashboard.maxStreams, maxPerClient: deps.config.dashboard.maxStreamsPerClient, timeoutMs: deps.config.dashboard.queryTimeoutMs });
+  const hub = new StreamHub(
+    async (signal) => {
+      const live = queries.withSignal(signal);
+      const now = Date.now();
+      const windowStart = now - (now % MINUTE);
+      const [current, lastHour, freshness] = await Promise.all([
+        totalsBody(live, { from: windowStart, to: windowStart + MINUTE }),
+        totalsBody(live, { from: windowStart - 59 * MINUTE, to: windowStart + MINUTE }),
+        live.freshness(),
+      ]);
+      return { window: iso(windowStart), current, lastHour, freshness };
+    },
+    {
+      intervalMs: deps.streamIntervalMs ?? 1000,
+      maxStreams: deps.config.dashboard.maxStreams,
+      maxPerClient: deps.config.dashboard.maxStreamsPerClient,
+      timeoutMs: deps.config.dashboard.queryTimeoutMs,
+    },
+  );
   app.locals.hub = hub;
   new Counter({
-    name: 'tributary_dashboard_streams_dropped_total', help: 'Live streams (/api/stream) closed because their client fell behind by more than 256 KiB', registers: [deps.metrics],
-    collect() { this.reset(); this.inc(hub.dropped); },
+    name: 'tributary_dashboard_streams_dropped_total',
+    help: 'Live streams (/api/stream) closed because their client fell behind by more than 256 KiB',
+    registers: [deps.metrics],
+    collect() {
+      this.reset();
+      this.inc(hub.dropped);
+    },
   });
 
   app.get('/api/stream', (req, res) => {
     const client = req.socket.remoteAddress ?? '?';
     const refusal = hub.refusal(client);
     if (refusal) return res.status(429).set('Retry-After', '10').json({ error: 'too_many_streams', message: refusal });
-    res.set({ 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.set({
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.flushHeaders();
     // An open stream is not a slow request: the server's request timeout does not apply to it.
     req.socket.setTimeout(0);
@@ -189,12 +267,19 @@ export function dashboardApp(deps: DashboardDeps): express.Express {
     res.status(404).json({ error: 'not_found', message: 'see /api/openapi.json' });
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof ParameterError) return res.status(400).json({ error: 'invalid_parameter', parameter: err.parameter, message: err.message });
+    if (err instanceof ParameterError)
+      return res.status(400).json({ error: 'invalid_parameter', parameter: err.parameter, message: err.message });
     if (/MEMORY_LIMIT_EXCEEDED|memory limit exceeded/i.test(String((err as Error).message))) {
-      return res.status(422).json({ error: 'query_too_large', message: `the query needs more than the ${deps.config.dashboard.queryMaxMemoryBytes} bytes a dashboard query may use (DASHBOARD_QUERY_MAX_MEMORY_BYTES): narrow from..to, or take a coarser interval` });
+      return res.status(422).json({
+        error: 'query_too_large',
+        message: `the query needs more than the ${deps.config.dashboard.queryMaxMemoryBytes} bytes a dashboard query may use (DASHBOARD_QUERY_MAX_MEMORY_BYTES): narrow from..to, or take a coarser interval`,
+      });
     }
     deps.logger.error({ err }, 'dashboard.error');
-    res.status(503).set('Retry-After', '2').json({ error: 'unavailable', message: `query failed: ${(err as Error).message}` });
+    res
+      .status(503)
+      .set('Retry-After', '2')
+      .json({ error: 'unavailable', message: `query failed: ${(err as Error).message}` });
   });
   return app;
 }
@@ -232,10 +317,14 @@ class RateSampler {
 }
 
 /** The stages `tributary start` supervises, from its STAGES_FILE; null when not under start (or not written yet). */
-function supervisedStages(file: string | undefined): Array<{ stage: string; pid: number | null; restarts: number; lastExit: unknown }> | null {
+function supervisedStages(
+  file: string | undefined,
+): Array<{ stage: string; pid: number | null; restarts: number; lastExit: unknown }> | null {
   if (!file) return null;
   try {
-    const { stages } = JSON.parse(readFileSync(file, 'utf8')) as { stages: Array<{ stage: string; pid?: number; restarts: number; lastExit: unknown }> };
+    const { stages } = JSON.parse(readFileSync(file, 'utf8')) as {
+      stages: Array<{ stage: string; pid?: number; restarts: number; lastExit: unknown }>;
+    };
     return stages.map((s) => ({ stage: s.stage, pid: s.pid ?? null, restarts: s.restarts, lastExit: s.lastExit }));
   } catch {
     return null;

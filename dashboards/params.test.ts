@@ -1,7 +1,13 @@
 import { checkDeclaration } from '../schemas/declarations/format';
 import { declaredParams, ParameterError } from './params';
 
-const c = checkDeclaration({ name: 'r', source: 'users', dimensions: ['country', 'properties.plan'], measures: ['count', 'distinct(userId)'], window: '1h' });
+const c = checkDeclaration({
+  name: 'r',
+  source: 'users',
+  dimensions: ['country', 'properties.plan'],
+  measures: ['count', 'distinct(userId)'],
+  window: '1h',
+});
 if (!c.ok) throw new Error('valid');
 const d = c.declaration;
 const refused = (query: Record<string, unknown>) => {
@@ -15,8 +21,20 @@ const refused = (query: Record<string, unknown>) => {
 
 describe('declaredParams', () => {
   it('takes dimensions by field or column, filters by dimension, intervals from the window up', () => {
-    const p = declaredParams({ groupBy: 'properties.plan,country', filter: ['country:DE|FR', 'properties_plan:pro'], measure: 'distinct_user_id' }, d);
-    expect([p.groupBy, p.filter, p.measure.column, p.interval]).toEqual([['properties_plan', 'country'], { country: ['DE', 'FR'], properties_plan: ['pro'] }, 'distinct_user_id', '1h']);
+    const p = declaredParams(
+      {
+        groupBy: 'properties.plan,country',
+        filter: ['country:DE|FR', 'properties_plan:pro'],
+        measure: 'distinct_user_id',
+      },
+      d,
+    );
+    expect([p.groupBy, p.filter, p.measure.column, p.interval]).toEqual([
+      ['properties_plan', 'country'],
+      { country: ['DE', 'FR'], properties_plan: ['pro'] },
+      'distinct_user_id',
+      '1h',
+    ]);
   });
 
   it('names the parameter at fault', () => {

@@ -4,7 +4,10 @@ import { WINDOWS, type RollupDeclaration } from '../schemas/declarations/format'
 
 /** Query parameters of the dashboard API, validated; a bad one is a 400 that names it. */
 export class ParameterError extends Error {
-  constructor(readonly parameter: string, message: string) {
+  constructor(
+    readonly parameter: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -16,19 +19,24 @@ const MAX_POINTS = 1500;
 const EARLIEST_MS = Date.UTC(1900, 0, 1);
 const LATEST_MS = Date.UTC(2299, 11, 31, 23, 59, 59, 999);
 
-const time = (name: string) => z.string().optional().describe(`ISO-8601 time or epoch milliseconds, 1900..2299`).transform((v, ctx) => {
-  if (v === undefined || v === '') return undefined;
-  const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-  if (Number.isNaN(ms)) {
-    ctx.addIssue({ code: 'custom', message: `${name} must be an ISO-8601 time or epoch milliseconds` });
-    return z.NEVER;
-  }
-  if (ms < EARLIEST_MS || ms > LATEST_MS) {
-    ctx.addIssue({ code: 'custom', message: `${name} must be between 1900-01-01 and 2299-12-31` });
-    return z.NEVER;
-  }
-  return ms;
-});
+const time = (name: string) =>
+  z
+    .string()
+    .optional()
+    .describe(`ISO-8601 time or epoch milliseconds, 1900..2299`)
+    .transform((v, ctx) => {
+      if (v === undefined || v === '') return undefined;
+      const ms = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+      if (Number.isNaN(ms)) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be an ISO-8601 time or epoch milliseconds` });
+        return z.NEVER;
+      }
+      if (ms < EARLIEST_MS || ms > LATEST_MS) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be between 1900-01-01 and 2299-12-31` });
+        return z.NEVER;
+      }
+      return ms;
+    });
 
 function parse<T extends z.ZodType>(schema: T, query: unknown): z.infer<T> {
   const result = schema.safeParse(query);
@@ -40,7 +48,10 @@ function parse<T extends z.ZodType>(schema: T, query: unknown): z.infer<T> {
   return result.data;
 }
 
-export interface RangeParams { from: number; to: number }
+export interface RangeParams {
+  from: number;
+  to: number;
+}
 
 function range(q: { from?: number; to?: number }, defaultSpanMs = 3_600_000): RangeParams {
   const to = q.to ?? Date.now() + 60_000;
@@ -54,23 +65,43 @@ function range(q: { from?: number; to?: number }, defaultSpanMs = 3_600_000): Ra
 export const QUERIES = {
   range: z.object({ from: time('from'), to: time('to') }),
   timeseries: z.object({
-    metric: z.enum(Object.keys(METRICS) as [Metric, ...Metric[]], { message: `metric must be one of ${Object.keys(METRICS).join(', ')}` }),
+    metric: z.enum(Object.keys(METRICS) as [Metric, ...Metric[]], {
+      message: `metric must be one of ${Object.keys(METRICS).join(', ')}`,
+    }),
     from: time('from'),
     to: time('to'),
-    interval: z.enum(Object.keys(INTERVALS) as [Interval, ...Interval[]], { message: 'interval must be one of 1m, 5m, 1h, 1d' }).default('1m'),
-    groupBy: z.enum(['type', 'country', 'currency', 'device'], { message: 'groupBy must be one of type, country, currency, device' }).optional(),
+    interval: z
+      .enum(Object.keys(INTERVALS) as [Interval, ...Interval[]], { message: 'interval must be one of 1m, 5m, 1h, 1d' })
+      .default('1m'),
+    groupBy: z
+      .enum(['type', 'country', 'currency', 'device'], {
+        message: 'groupBy must be one of type, country, currency, device',
+      })
+      .optional(),
   }),
   topProducts: z.object({
-    from: time('from'), to: time('to'),
-    limit: z.coerce.number({ message: 'limit must be a number' }).int('limit must be an integer').min(1, 'limit must be at least 1').max(100, 'limit must be at most 100').default(10),
+    from: time('from'),
+    to: time('to'),
+    limit: z.coerce
+      .number({ message: 'limit must be a number' })
+      .int('limit must be an integer')
+      .min(1, 'limit must be at least 1')
+      .max(100, 'limit must be at most 100')
+      .default(10),
   }),
   rollup: z.object({
-    from: time('from'), to: time('to'),
+    from: time('from'),
+    to: time('to'),
     measure: z.string().optional().describe('a measure column of the rollup (default: its first)'),
-    interval: z.enum(Object.keys(INTERVALS) as [Interval, ...Interval[]], { message: 'interval must be one of 1m, 5m, 1h, 1d' }).optional()
-      .describe('bucket; at least the rollup\'s window (default: the smallest that is)'),
+    interval: z
+      .enum(Object.keys(INTERVALS) as [Interval, ...Interval[]], { message: 'interval must be one of 1m, 5m, 1h, 1d' })
+      .optional()
+      .describe("bucket; at least the rollup's window (default: the smallest that is)"),
     groupBy: z.string().optional().describe('dimensions, comma-separated'),
-    filter: z.union([z.string(), z.array(z.string())]).optional().describe('dimension:value or dimension:value1|value2; repeatable'),
+    filter: z
+      .union([z.string(), z.array(z.string())])
+      .optional()
+      .describe('dimension:value or dimension:value1|value2; repeatable'),
   }),
 };
 
@@ -78,14 +109,23 @@ export function rangeParams(query: unknown): RangeParams {
   return range(parse(QUERIES.range, query));
 }
 
-export function timeseriesParams(query: unknown): RangeParams & { metric: Metric; interval: Interval; groupBy: string | undefined } {
+export function timeseriesParams(
+  query: unknown,
+): RangeParams & { metric: Metric; interval: Interval; groupBy: string | undefined } {
   const q = parse(QUERIES.timeseries, query);
   const r = range(q);
   if (q.groupBy && !(METRICS[q.metric].groups as readonly string[]).includes(q.groupBy)) {
-    throw new ParameterError('groupBy', `groupBy: ${q.groupBy} is not available for ${q.metric}; use ${METRICS[q.metric].groups.join(', ') || 'none'}`);
+    throw new ParameterError(
+      'groupBy',
+      `groupBy: ${q.groupBy} is not available for ${q.metric}; use ${METRICS[q.metric].groups.join(', ') || 'none'}`,
+    );
   }
   const points = Math.ceil((r.to - r.from) / INTERVAL_MS[q.interval]);
-  if (points > MAX_POINTS) throw new ParameterError('interval', `interval: ${points} points at ${q.interval}; at most ${MAX_POINTS}: choose a longer interval or a shorter range`);
+  if (points > MAX_POINTS)
+    throw new ParameterError(
+      'interval',
+      `interval: ${points} points at ${q.interval}; at most ${MAX_POINTS}: choose a longer interval or a shorter range`,
+    );
   return { ...r, metric: q.metric, interval: q.interval, groupBy: q.groupBy };
 }
 
@@ -95,22 +135,36 @@ export function topProductsParams(query: unknown): RangeParams & { limit: number
 }
 
 /** Parameters of /api/rollups/<name>, checked against its declaration: measure, interval no finer than its window, groupBy and filter over its dimensions. */
-export function declaredParams(query: unknown, d: RollupDeclaration): RangeParams & { measure: RollupDeclaration['measures'][number]; interval: Interval; groupBy: string[]; filter: Record<string, string[]> } {
+export function declaredParams(
+  query: unknown,
+  d: RollupDeclaration,
+): RangeParams & {
+  measure: RollupDeclaration['measures'][number];
+  interval: Interval;
+  groupBy: string[];
+  filter: Record<string, string[]>;
+} {
   const q = parse(QUERIES.rollup, query);
   const columns = d.dimensions.map((x) => x.column);
   const column = (name: string, parameter: string) => {
     const dim = d.dimensions.find((x) => x.column === name || x.field === name);
-    if (!dim) throw new ParameterError(parameter, `${parameter}: ${name} is not a dimension of ${d.name}; use ${columns.join(', ') || 'none (it has no dimensions)'}`);
+    if (!dim)
+      throw new ParameterError(
+        parameter,
+        `${parameter}: ${name} is not a dimension of ${d.name}; use ${columns.join(', ') || 'none (it has no dimensions)'}`,
+      );
     return dim.column;
   };
   const measure = q.measure === undefined ? d.measures[0]! : d.measures.find((m) => m.column === q.measure);
-  if (!measure) throw new ParameterError('measure', `measure: ${d.name} has ${d.measures.map((m) => m.column).join(', ')}`);
+  if (!measure)
+    throw new ParameterError('measure', `measure: ${d.name} has ${d.measures.map((m) => m.column).join(', ')}`);
   const windowMs = WINDOWS[d.window];
   const interval = q.interval ?? (Object.keys(INTERVAL_MS) as Interval[]).find((i) => INTERVAL_MS[i] >= windowMs)!;
-  if (INTERVAL_MS[interval] < windowMs) throw new ParameterError('interval', `interval: ${d.name} has ${d.window} windows; ask for ${d.window} or coarser`);
+  if (INTERVAL_MS[interval] < windowMs)
+    throw new ParameterError('interval', `interval: ${d.name} has ${d.window} windows; ask for ${d.window} or coarser`);
   const groupBy = q.groupBy ? [...new Set(q.groupBy.split(',').map((g) => column(g.trim(), 'groupBy')))] : [];
   const filter: Record<string, string[]> = {};
-  for (const f of typeof q.filter === 'string' ? [q.filter] : q.filter ?? []) {
+  for (const f of typeof q.filter === 'string' ? [q.filter] : (q.filter ?? [])) {
     const at = f.indexOf(':');
     if (at <= 0) throw new ParameterError('filter', 'filter: dimension:value, or dimension:value1|value2');
     const dim = column(f.slice(0, at), 'filter');
@@ -118,6 +172,10 @@ export function declaredParams(query: unknown, d: RollupDeclaration): RangeParam
   }
   const r = range(q, 24 * 3_600_000);
   const points = Math.ceil((r.to - r.from) / INTERVAL_MS[interval]);
-  if (points > MAX_POINTS) throw new ParameterError('interval', `interval: ${points} points at ${interval}; at most ${MAX_POINTS}: choose a longer interval or a shorter range`);
+  if (points > MAX_POINTS)
+    throw new ParameterError(
+      'interval',
+      `interval: ${points} points at ${interval}; at most ${MAX_POINTS}: choose a longer interval or a shorter range`,
+    );
   return { ...r, measure, interval, groupBy, filter };
 }

@@ -10,7 +10,14 @@ export interface StageLag {
    * count (the processor publishes it in its commit metadata; for others, the committed offset);
    * `lag`: end − processed.
    */
-  partitions: Array<{ topic: string; partition: number; committed: number; processed: number; end: number; lag: number }>;
+  partitions: Array<{
+    topic: string;
+    partition: number;
+    committed: number;
+    processed: number;
+    end: number;
+    lag: number;
+  }>;
   totalLag: number;
 }
 
@@ -31,7 +38,14 @@ export async function stageLag(admin: Admin, stage: string, group: string, topic
       const c = Number(entry?.offset ?? -1);
       const published = processedPosition(entry?.metadata);
       const processed = published !== undefined ? Math.max(published, c) : c < 0 ? Number(e.low) : c;
-      partitions.push({ topic, partition: e.partition, committed: c, processed, end: Number(e.high), lag: Math.max(0, Number(e.high) - processed) });
+      partitions.push({
+        topic,
+        partition: e.partition,
+        committed: c,
+        processed,
+        end: Number(e.high),
+        lag: Math.max(0, Number(e.high) - processed),
+      });
     }
   }
   partitions.sort((a, b) => a.topic.localeCompare(b.topic) || a.partition - b.partition);

@@ -10,7 +10,10 @@ export const SESSION_COOKIE = 'tributary_session';
 export class Sessions {
   private readonly tokens = new Map<string, number>();
 
-  constructor(private readonly ttlMs = 12 * 3600_000, private readonly max = 10_000) {}
+  constructor(
+    private readonly ttlMs = 12 * 3600_000,
+    private readonly max = 10_000,
+  ) {}
 
   create(now = Date.now()): string {
     if (this.tokens.size >= this.max) this.sweep(now);

@@ -11,7 +11,13 @@ import { waitFor } from '../test/helpers';
 describe('StreamHub', () => {
   it('drops a client that does not read, keeps one that does', async () => {
     const payload = 'x'.repeat(64 * 1024);
-    const hub = new StreamHub(async () => ({ payload }), { intervalMs: 10, maxStreams: 10, maxPerClient: 10, timeoutMs: 1000, maxBufferedBytes: 256 * 1024 });
+    const hub = new StreamHub(async () => ({ payload }), {
+      intervalMs: 10,
+      maxStreams: 10,
+      maxPerClient: 10,
+      timeoutMs: 1000,
+      maxBufferedBytes: 256 * 1024,
+    });
     const app = express();
     app.get('/s', (req, res) => {
       res.set({ 'content-type': 'text/event-stream' });
@@ -30,13 +36,26 @@ describe('StreamHub', () => {
     stalled.pause(); // never reads: the kernel's buffers fill, then the server's
     let read = 0;
     const reader = connect();
-    reader.on('data', (d: Buffer) => { read += d.length; });
+    reader.on('data', (d: Buffer) => {
+      read += d.length;
+    });
     try {
       await waitFor(() => (hub.dropped === 1 ? true : undefined), 'the stalled stream to be dropped', 30_000, 20);
-      const connections = () => new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
-      await waitFor(async () => ((await connections()) === 1 ? true : undefined), 'the server to close the stalled connection', 10_000, 20);
+      const connections = () =>
+        new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n))));
+      await waitFor(
+        async () => ((await connections()) === 1 ? true : undefined),
+        'the server to close the stalled connection',
+        10_000,
+        20,
+      );
       const before = read;
-      await waitFor(() => (read > before + 4 * payload.length ? true : undefined), 'the reading client to keep getting figures', 10_000, 20);
+      await waitFor(
+        () => (read > before + 4 * payload.length ? true : undefined),
+        'the reading client to keep getting figures',
+        10_000,
+        20,
+      );
       expect(hub.size).toBe(1);
       expect(hub.dropped).toBe(1);
     } finally {

@@ -29,7 +29,13 @@ export class StreamHub {
 
   constructor(
     private readonly compute: (signal: AbortSignal) => Promise<unknown>,
-    private readonly opts: { intervalMs: number; maxStreams: number; maxPerClient: number; timeoutMs: number; maxBufferedBytes?: number },
+    private readonly opts: {
+      intervalMs: number;
+      maxStreams: number;
+      maxPerClient: number;
+      timeoutMs: number;
+      maxBufferedBytes?: number;
+    },
   ) {}
 
   get size(): number {
@@ -38,8 +44,10 @@ export class StreamHub {
 
   /** Why `client` may not open another stream now, or undefined when it may. */
   refusal(client: string): string | undefined {
-    if (this.subscribers.size >= this.opts.maxStreams) return `the dashboard serves ${this.opts.maxStreams} live streams at most (DASHBOARD_MAX_STREAMS)`;
-    if ((this.perClient.get(client) ?? 0) >= this.opts.maxPerClient) return `${this.opts.maxPerClient} live streams per client at most (DASHBOARD_MAX_STREAMS_PER_CLIENT)`;
+    if (this.subscribers.size >= this.opts.maxStreams)
+      return `the dashboard serves ${this.opts.maxStreams} live streams at most (DASHBOARD_MAX_STREAMS)`;
+    if ((this.perClient.get(client) ?? 0) >= this.opts.maxPerClient)
+      return `${this.opts.maxPerClient} live streams per client at most (DASHBOARD_MAX_STREAMS_PER_CLIENT)`;
     return undefined;
   }
 

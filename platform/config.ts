@@ -12,13 +12,22 @@ const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const url = z.url({ protocol: /^https?$/ });
 /** An unset variable and an empty one mean the same: the default applies. */
-const optional = <T extends z.ZodType>(schema: T) =>
-  z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess((v) => (v === '' ? undefined : v), schema.optional());
 const topicName = z.string().regex(/^[A-Za-z0-9._-]{1,249}$/, 'expected a Kafka topic name');
-const commaSeparated = z.string().transform((s) => s.split(',').map((k) => k.trim()).filter(Boolean));
+const commaSeparated = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((k) => k.trim())
+    .filter(Boolean),
+);
 const commaList = z
   .string()
-  .transform((s) => s.split(',').map((b) => b.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(',')
+      .map((b) => b.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1));
 
 /**
@@ -104,14 +113,24 @@ export function overflowProblem(limits: EventLimits, segmentSize: number): strin
   return undefined;
 }
 
-const eventLimitsJson = z.string().transform((s, ctx) => {
-  try {
-    return JSON.parse(s) as unknown;
-  } catch {
-    ctx.addIssue({ code: 'custom', message: 'expected JSON such as {"items":200,"sku":256}' });
-    return z.NEVER;
-  }
-}).pipe(z.strictObject(Object.fromEntries(Object.keys(DEFAULT_EVENT_LIMITS).map((k) => [k, positiveInt.optional()])) as Record<NumericLimit, z.ZodOptional<typeof positiveInt>>));
+const eventLimitsJson = z
+  .string()
+  .transform((s, ctx) => {
+    try {
+      return JSON.parse(s) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'expected JSON such as {"items":200,"sku":256}' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.strictObject(
+      Object.fromEntries(Object.keys(DEFAULT_EVENT_LIMITS).map((k) => [k, positiveInt.optional()])) as Record<
+        NumericLimit,
+        z.ZodOptional<typeof positiveInt>
+      >,
+    ),
+  );
 
 export const envSchema = z.object({
   /** Comma-separated `host:port` list. Unset: the local broker started by `tributary kafka`. */
@@ -152,7 +171,9 @@ export const envSchema = z.object({
   CLICKHOUSE_URL: optional(url),
   CLICKHOUSE_USER: optional(z.string()).default('default'),
   CLICKHOUSE_PASSWORD: optional(z.string()).default(''),
-  CLICKHOUSE_DATABASE: optional(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an identifier')).default('tributary'),
+  CLICKHOUSE_DATABASE: optional(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an identifier')).default(
+    'tributary',
+  ),
   /** Address every server Tributary starts listens on: loopback unless opened on purpose (0.0.0.0, or an interface's address). */
   BIND_HOST: optional(z.string().regex(/^[A-Za-z0-9.:_-]+$/, 'expected a host name or IP address')),
   /** Overrides of BIND_HOST for the two servers most often opened alone. */
@@ -174,15 +195,17 @@ export const envSchema = z.object({
    * it bounds how far back a declared rollup's backfill and a replay reach. `7d`, `36h`, `90m`,
    * milliseconds, or `forever`.
    */
-  EVENTS_RETENTION: optional(z.string().transform((v, ctx) => {
-    if (v === 'forever') return -1;
-    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v.trim());
-    if (!m || Number(m[1]) <= 0) {
-      ctx.addIssue({ code: 'custom', message: 'a duration like 7d, 36h, 90m or milliseconds, or forever' });
-      return z.NEVER;
-    }
-    return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
-  })).default(7 * 86_400_000),
+  EVENTS_RETENTION: optional(
+    z.string().transform((v, ctx) => {
+      if (v === 'forever') return -1;
+      const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v.trim());
+      if (!m || Number(m[1]) <= 0) {
+        ctx.addIssue({ code: 'custom', message: 'a duration like 7d, 36h, 90m or milliseconds, or forever' });
+        return z.NEVER;
+      }
+      return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+    }),
+  ).default(7 * 86_400_000),
   /** Replication factor of the topics Tributary creates; unset: min(3, brokers in the cluster). */
   TOPIC_REPLICATION_FACTOR: optional(positiveInt),
   /** Comma-separated write keys for the ingestion endpoint. */
@@ -195,9 +218,29 @@ export const envSchema = z.object({
   /** Overrides of DEFAULT_EVENT_LIMITS as JSON, e.g. {"items":200,"sku":256}. */
   EVENT_LIMITS: optional(eventLimitsJson),
   /** Currency codes accepted besides ISO 4217's, comma-separated (three capital letters each), e.g. XBT. */
-  EXTRA_CURRENCIES: optional(z.string().transform((s) => s.split(',').map((c) => c.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[A-Z]{3}$/, 'expected three capital letters')))),
+  EXTRA_CURRENCIES: optional(
+    z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^[A-Z]{3}$/, 'expected three capital letters'))),
+  ),
   /** Country codes accepted besides ISO 3166-1 alpha-2's, comma-separated (two capital letters each), e.g. XK. */
-  EXTRA_COUNTRIES: optional(z.string().transform((s) => s.split(',').map((c) => c.trim()).filter(Boolean)).pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'expected two capital letters')))),
+  EXTRA_COUNTRIES: optional(
+    z
+      .string()
+      .transform((s) =>
+        s
+          .split(',')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      )
+      .pipe(z.array(z.string().regex(/^[A-Z]{2}$/, 'expected two capital letters'))),
+  ),
   /** Bytes accepted but not yet acknowledged by Kafka; above it requests get 429. */
   INGEST_MAX_INFLIGHT_BYTES: optional(positiveInt).default(64 * 1024 * 1024),
   /** How long concurrent requests are gathered into one Kafka send. */
@@ -307,7 +350,15 @@ export interface Config {
   };
   /** `custom`: the topic of every declared event type (docs/events.md). */
   topics: { users: string; orders: string; custom: string; rollups: string; dlq: string };
-  processor: { groupId: string; segmentSize: number; flushIntervalMs: number; maxRowsPerPartition: number; maxPendingRows: number; backfillFetchBytes: number; port: number };
+  processor: {
+    groupId: string;
+    segmentSize: number;
+    flushIntervalMs: number;
+    maxRowsPerPartition: number;
+    maxPendingRows: number;
+    backfillFetchBytes: number;
+    port: number;
+  };
   sink: { groupId: string; batchRows: number; batchDelayMs: number; port: number };
   /** Declared rollups: how long a dropped version's tables stay. */
   rollups: { dropGraceMs: number };
@@ -325,7 +376,12 @@ export interface Config {
     lingerMs: number;
     produceTimeoutMs: number;
   };
-  bridge: { port: number; rabbitmqUrl: string | undefined; sqsQueueUrl: string | undefined; sqsEndpoint: string | undefined };
+  bridge: {
+    port: number;
+    rabbitmqUrl: string | undefined;
+    sqsQueueUrl: string | undefined;
+    sqsEndpoint: string | undefined;
+  };
   dashboardPort: number;
   readKeys: string[];
   dashboard: { maxStreams: number; maxStreamsPerClient: number; queryTimeoutMs: number; queryMaxMemoryBytes: number };
@@ -341,31 +397,56 @@ export interface Config {
 }
 
 export type RegistryRole = 'read' | 'write' | 'admin';
-export interface RegistryUser { name: string; role: RegistryRole; password: string }
+export interface RegistryUser {
+  name: string;
+  role: RegistryRole;
+  password: string;
+}
 
 /** What every HTTP server keeps: its timeouts, its connection cap, and the Host names it answers besides loopback ones (ALLOWED_HOSTS). */
-export interface HttpLimits { requestTimeoutMs: number; headersTimeoutMs: number; keepAliveTimeoutMs: number; maxConnections: number; allowedHosts: string[] }
+export interface HttpLimits {
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxConnections: number;
+  allowedHosts: string[];
+}
 
 /** `name:role:password` entries (password last: it may hold `:`), from REGISTRY_USERS or its file. */
 export function parseRegistryUsers(entries: string[], source: string): RegistryUser[] {
   return entries.map((entry) => {
     const m = /^([^:\s]+):(read|write|admin):(.+)$/.exec(entry);
-    if (!m) throw new ConfigError(`invalid ${source}: expected name:role:password with role read, write or admin, got ${JSON.stringify(entry.replace(/:[^:]*$/, ':***'))}`);
-    if (PLACEHOLDERS.has(m[3]!.toLowerCase())) throw new ConfigError(`invalid ${source}: user ${m[1]} has a placeholder password: set a real one`);
+    if (!m)
+      throw new ConfigError(
+        `invalid ${source}: expected name:role:password with role read, write or admin, got ${JSON.stringify(entry.replace(/:[^:]*$/, ':***'))}`,
+      );
+    if (PLACEHOLDERS.has(m[3]!.toLowerCase()))
+      throw new ConfigError(`invalid ${source}: user ${m[1]} has a placeholder password: set a real one`);
     return { name: m[1]!, role: m[2] as RegistryRole, password: m[3]! };
   });
 }
 
 function registryUsers(e: Env): RegistryUser[] {
-  const users = parseRegistryUsers((e.REGISTRY_USERS ?? '').split(',').map((s) => s.trim()).filter(Boolean), 'REGISTRY_USERS');
+  const users = parseRegistryUsers(
+    (e.REGISTRY_USERS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    'REGISTRY_USERS',
+  );
   if (e.REGISTRY_USERS_FILE) {
     let text: string;
     try {
       text = readFileSync(e.REGISTRY_USERS_FILE, 'utf8');
     } catch (err) {
-      throw new ConfigError(`invalid environment: REGISTRY_USERS_FILE ${e.REGISTRY_USERS_FILE} cannot be read: ${(err as Error).message}`);
+      throw new ConfigError(
+        `invalid environment: REGISTRY_USERS_FILE ${e.REGISTRY_USERS_FILE} cannot be read: ${(err as Error).message}`,
+      );
     }
-    const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+    const lines = text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l !== '' && !l.startsWith('#'));
     users.push(...parseRegistryUsers(lines, `REGISTRY_USERS_FILE ${e.REGISTRY_USERS_FILE}`));
   }
   return users;
@@ -374,9 +455,13 @@ function registryUsers(e: Env): RegistryUser[] {
 function registryAuth(e: Env): { username: string; password: string } | undefined {
   if (e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO !== undefined) {
     const i = e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO.indexOf(':');
-    return { username: e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO.slice(0, i), password: e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO.slice(i + 1) };
+    return {
+      username: e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO.slice(0, i),
+      password: e.SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO.slice(i + 1),
+    };
   }
-  if (e.SCHEMA_REGISTRY_USER !== undefined) return { username: e.SCHEMA_REGISTRY_USER, password: e.SCHEMA_REGISTRY_PASSWORD ?? '' };
+  if (e.SCHEMA_REGISTRY_USER !== undefined)
+    return { username: e.SCHEMA_REGISTRY_USER, password: e.SCHEMA_REGISTRY_PASSWORD ?? '' };
   return undefined;
 }
 
@@ -390,17 +475,31 @@ function readCaFile(file: string | undefined): string | undefined {
 }
 
 /** Values copied from examples that must never guard anything (compose files, docs). */
-export const PLACEHOLDERS = new Set(['change-me', 'changeme', 'change_me', 'replace-me', 'secret', 'password', 'your-key', 'example']);
+export const PLACEHOLDERS = new Set([
+  'change-me',
+  'changeme',
+  'change_me',
+  'replace-me',
+  'secret',
+  'password',
+  'your-key',
+  'example',
+]);
 
 function placeholderSecret(e: Env): string | undefined {
   if ((e.WRITE_KEYS ?? []).some((k) => PLACEHOLDERS.has(k.toLowerCase()))) return 'WRITE_KEYS';
   if ((e.READ_KEYS ?? []).some((k) => PLACEHOLDERS.has(k.toLowerCase()))) return 'READ_KEYS';
   if (PLACEHOLDERS.has(e.CLICKHOUSE_PASSWORD.toLowerCase())) return 'CLICKHOUSE_PASSWORD';
-  if (e.KAFKA_SASL_PASSWORD !== undefined && PLACEHOLDERS.has(e.KAFKA_SASL_PASSWORD.toLowerCase())) return 'KAFKA_SASL_PASSWORD';
+  if (e.KAFKA_SASL_PASSWORD !== undefined && PLACEHOLDERS.has(e.KAFKA_SASL_PASSWORD.toLowerCase()))
+    return 'KAFKA_SASL_PASSWORD';
   // amqp://user:@host is an unset password interpolated (compose). (guest:guest stays allowed: RabbitMQ
   // accepts it from loopback only, which is how the local node of `start --via rabbitmq` is reached.)
   const amqpPassword = e.RABBITMQ_URL ? /^amqps?:\/\/[^:/@]*:([^@]*)@/.exec(e.RABBITMQ_URL)?.[1] : undefined;
-  if (amqpPassword !== undefined && (amqpPassword === '' || PLACEHOLDERS.has(decodeURIComponent(amqpPassword).toLowerCase()))) return 'RABBITMQ_URL\'s password';
+  if (
+    amqpPassword !== undefined &&
+    (amqpPassword === '' || PLACEHOLDERS.has(decodeURIComponent(amqpPassword).toLowerCase()))
+  )
+    return "RABBITMQ_URL's password";
   return undefined;
 }
 
@@ -409,7 +508,12 @@ export const LOOPBACK = '127.0.0.1';
 
 /** How a person reaches a server bound to `host`: loopback and the wildcard are reached at localhost. */
 export function urlFor(host: string, port: number): string {
-  const reach = host === LOOPBACK || host === '0.0.0.0' || host === '::' || host === '::1' ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  const reach =
+    host === LOOPBACK || host === '0.0.0.0' || host === '::' || host === '::1'
+      ? 'localhost'
+      : host.includes(':')
+        ? `[${host}]`
+        : host;
   return `http://${reach}:${port}`;
 }
 
@@ -446,16 +550,23 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   const e = parsed.data;
   if (e.KAFKA_SASL_MECHANISM && (e.KAFKA_SASL_USERNAME === undefined || e.KAFKA_SASL_PASSWORD === undefined)) {
-    throw new ConfigError('invalid environment: KAFKA_SASL_MECHANISM is set, so KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required');
+    throw new ConfigError(
+      'invalid environment: KAFKA_SASL_MECHANISM is set, so KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required',
+    );
   }
   const placeholder = placeholderSecret(e);
-  if (placeholder) throw new ConfigError(`invalid environment: ${placeholder} holds a placeholder (${[...PLACEHOLDERS].join(', ')}…): set a real secret`);
+  if (placeholder)
+    throw new ConfigError(
+      `invalid environment: ${placeholder} holds a placeholder (${[...PLACEHOLDERS].join(', ')}…): set a real secret`,
+    );
   const users = registryUsers(e);
   const auth = registryAuth(e);
   if (e.SCHEMA_REGISTRY_URL === undefined && users.length > 0) {
     const me = auth && users.find((u) => u.name === auth.username && u.password === auth.password);
     if (!me || me.role === 'read') {
-      throw new ConfigError('invalid environment: the embedded registry has users (REGISTRY_USERS), so the stages need SCHEMA_REGISTRY_USER and SCHEMA_REGISTRY_PASSWORD of one with role write or admin');
+      throw new ConfigError(
+        'invalid environment: the embedded registry has users (REGISTRY_USERS), so the stages need SCHEMA_REGISTRY_USER and SCHEMA_REGISTRY_PASSWORD of one with role write or admin',
+      );
     }
   }
   const eventLimits: EventLimits = { ...DEFAULT_EVENT_LIMITS };
@@ -475,7 +586,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       ssl: e.KAFKA_SSL === 'true' || e.KAFKA_SSL_CA_FILE !== undefined,
       sslCa: readCaFile(e.KAFKA_SSL_CA_FILE),
       sasl: e.KAFKA_SASL_MECHANISM
-        ? { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME ?? '', password: e.KAFKA_SASL_PASSWORD ?? '' }
+        ? {
+            mechanism: e.KAFKA_SASL_MECHANISM,
+            username: e.KAFKA_SASL_USERNAME ?? '',
+            password: e.KAFKA_SASL_PASSWORD ?? '',
+          }
         : undefined,
     },
     registry: {
@@ -498,12 +613,28 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       password: e.CLICKHOUSE_PASSWORD,
       database: e.CLICKHOUSE_DATABASE,
     },
-    topics: { users: e.TOPIC_USERS, orders: e.TOPIC_ORDERS, custom: e.TOPIC_CUSTOM, rollups: e.TOPIC_ROLLUPS, dlq: e.TOPIC_DLQ },
-    processor: {
-      groupId: e.PROCESS_GROUP_ID, segmentSize: e.SEGMENT_SIZE, flushIntervalMs: e.FLUSH_INTERVAL_MS,
-      maxRowsPerPartition: e.PROCESS_MAX_ROWS, maxPendingRows: e.PROCESS_MAX_PENDING_ROWS, backfillFetchBytes: e.PROCESS_BACKFILL_FETCH_BYTES, port: e.PROCESS_PORT,
+    topics: {
+      users: e.TOPIC_USERS,
+      orders: e.TOPIC_ORDERS,
+      custom: e.TOPIC_CUSTOM,
+      rollups: e.TOPIC_ROLLUPS,
+      dlq: e.TOPIC_DLQ,
     },
-    sink: { groupId: e.SINK_GROUP_ID, batchRows: e.SINK_BATCH_ROWS, batchDelayMs: e.SINK_BATCH_DELAY_MS, port: e.SINK_PORT },
+    processor: {
+      groupId: e.PROCESS_GROUP_ID,
+      segmentSize: e.SEGMENT_SIZE,
+      flushIntervalMs: e.FLUSH_INTERVAL_MS,
+      maxRowsPerPartition: e.PROCESS_MAX_ROWS,
+      maxPendingRows: e.PROCESS_MAX_PENDING_ROWS,
+      backfillFetchBytes: e.PROCESS_BACKFILL_FETCH_BYTES,
+      port: e.PROCESS_PORT,
+    },
+    sink: {
+      groupId: e.SINK_GROUP_ID,
+      batchRows: e.SINK_BATCH_ROWS,
+      batchDelayMs: e.SINK_BATCH_DELAY_MS,
+      port: e.SINK_PORT,
+    },
     rollups: { dropGraceMs: e.ROLLUPS_DROP_GRACE_MS },
     ingestPort: e.INGEST_PORT,
     ingest: {
@@ -517,18 +648,35 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       lingerMs: e.INGEST_LINGER_MS,
       produceTimeoutMs: e.INGEST_PRODUCE_TIMEOUT_MS,
     },
-    bridge: { port: e.BRIDGE_PORT, rabbitmqUrl: e.RABBITMQ_URL, sqsQueueUrl: e.SQS_QUEUE_URL, sqsEndpoint: e.SQS_ENDPOINT },
+    bridge: {
+      port: e.BRIDGE_PORT,
+      rabbitmqUrl: e.RABBITMQ_URL,
+      sqsQueueUrl: e.SQS_QUEUE_URL,
+      sqsEndpoint: e.SQS_ENDPOINT,
+    },
     dashboardPort: e.DASHBOARD_PORT,
     readKeys: e.READ_KEYS ?? [],
-    dashboard: { maxStreams: e.DASHBOARD_MAX_STREAMS, maxStreamsPerClient: e.DASHBOARD_MAX_STREAMS_PER_CLIENT, queryTimeoutMs: e.DASHBOARD_QUERY_TIMEOUT_MS, queryMaxMemoryBytes: e.DASHBOARD_QUERY_MAX_MEMORY_BYTES },
+    dashboard: {
+      maxStreams: e.DASHBOARD_MAX_STREAMS,
+      maxStreamsPerClient: e.DASHBOARD_MAX_STREAMS_PER_CLIENT,
+      queryTimeoutMs: e.DASHBOARD_QUERY_TIMEOUT_MS,
+      queryMaxMemoryBytes: e.DASHBOARD_QUERY_MAX_MEMORY_BYTES,
+    },
     http: {
-      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS, headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
-      keepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS, maxConnections: e.HTTP_MAX_CONNECTIONS, allowedHosts: e.ALLOWED_HOSTS ?? [],
+      requestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: e.HTTP_KEEPALIVE_TIMEOUT_MS,
+      maxConnections: e.HTTP_MAX_CONNECTIONS,
+      allowedHosts: e.ALLOWED_HOSTS ?? [],
     },
     dataDir: path.resolve(e.DATA_DIR),
     stagesFile: e.STAGES_FILE,
     dataDirMinFreeBytes: e.DATA_DIR_MIN_FREE_MB * 2 ** 20,
-    hosts: { ingest: e.INGEST_HOST ?? e.BIND_HOST ?? LOOPBACK, dashboard: e.DASHBOARD_HOST ?? e.BIND_HOST ?? LOOPBACK, other: e.BIND_HOST ?? LOOPBACK },
+    hosts: {
+      ingest: e.INGEST_HOST ?? e.BIND_HOST ?? LOOPBACK,
+      dashboard: e.DASHBOARD_HOST ?? e.BIND_HOST ?? LOOPBACK,
+      other: e.BIND_HOST ?? LOOPBACK,
+    },
     logLevel: e.LOG_LEVEL,
     logFormat: e.LOG_FORMAT,
   };

@@ -14,7 +14,9 @@ export class TributaryError extends Error {
 
 /** Programmer errors are never retried: retrying a TypeError only hides the bug. */
 export function isProgrammerError(err: unknown): boolean {
-  return err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError;
+  return (
+    err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError
+  );
 }
 
 /**
@@ -27,7 +29,8 @@ export function isRetriable(err: unknown): boolean {
   const e = err as { retriable?: unknown; code?: unknown; name?: unknown; cause?: unknown };
   if (typeof e.retriable === 'boolean') {
     // kafkajs wraps the last retriable error when it gives up; that outage may still end.
-    if (e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSNonRetriableError') return isRetriable(e.cause);
+    if (e.name === 'KafkaJSNumberOfRetriesExceeded' || e.name === 'KafkaJSNonRetriableError')
+      return isRetriable(e.cause);
     return e.retriable;
   }
   if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return true;
@@ -35,7 +38,16 @@ export function isRetriable(err: unknown): boolean {
   return false;
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENETUNREACH']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+]);
 
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

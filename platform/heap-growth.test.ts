@@ -1,6 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
-import { boundHeapGrowth, growingPercentFor, HEAP_FLOOR_BYTES, HEAP_GROWING_PERCENT, HEAP_GROWING_PERCENT_MAX } from './heap-growth';
+import {
+  boundHeapGrowth,
+  growingPercentFor,
+  HEAP_FLOOR_BYTES,
+  HEAP_GROWING_PERCENT,
+  HEAP_GROWING_PERCENT_MAX,
+} from './heap-growth';
 
 const MiB = 2 ** 20;
 

@@ -34,8 +34,12 @@ export function growingPercentFor(liveBytes: number): number {
  * Started as `node --heap-growing-percent=N …` the process keeps N throughout.
  * Returns the percent in force (undefined when the command line set it) and a way to stop following.
  */
-export function boundHeapGrowth(execArgv: string[] = process.execArgv): { percent: () => number | undefined; stop: () => void } {
-  if (execArgv.some((a) => /^--heap[-_]growing[-_]percent/.test(a))) return { percent: () => undefined, stop: () => undefined };
+export function boundHeapGrowth(execArgv: string[] = process.execArgv): {
+  percent: () => number | undefined;
+  stop: () => void;
+} {
+  if (execArgv.some((a) => /^--heap[-_]growing[-_]percent/.test(a)))
+    return { percent: () => undefined, stop: () => undefined };
   let current = 0;
   const grow = (percent: number) => {
     if (percent === current) return;
@@ -44,7 +48,9 @@ export function boundHeapGrowth(execArgv: string[] = process.execArgv): { percen
   };
   grow(HEAP_GROWING_PERCENT);
   const observer = new PerformanceObserver((list) => {
-    const full = list.getEntries().some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+    const full = list
+      .getEntries()
+      .some((e) => (e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
     if (full) grow(growingPercentFor(v8.getHeapStatistics().used_heap_size));
   });
   observer.observe({ entryTypes: ['gc'] });

@@ -17,10 +17,19 @@ export function resolveLogFormat(format: LogFormat): 'json' | 'pretty' {
  * (LOG_FORMAT=auto on a TTY, or LOG_FORMAT=pretty): then pino-pretty, one line per entry.
  */
 export function createLogger(level: string, name = 'tributary', format: LogFormat = 'auto'): Logger {
-  if (resolveLogFormat(format) === 'json') return pino({ name, level, base: { pid: process.pid }, ...LOG_REDACTION }, pino.destination({ fd: 2, sync: false }));
+  if (resolveLogFormat(format) === 'json')
+    return pino(
+      { name, level, base: { pid: process.pid }, ...LOG_REDACTION },
+      pino.destination({ fd: 2, sync: false }),
+    );
   const stream = pretty({
-    destination: 2, sync: true, colorize: Boolean(process.stderr.isTTY), singleLine: true,
-    translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,name', messageFormat: '{name}: {msg}',
+    destination: 2,
+    sync: true,
+    colorize: Boolean(process.stderr.isTTY),
+    singleLine: true,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,name',
+    messageFormat: '{name}: {msg}',
   });
   return pino({ name, level, ...LOG_REDACTION }, stream);
 }
@@ -34,13 +43,35 @@ export function redactUrls(text: string): string {
  * What never reaches a log: credentials under any of these names (an object logged with its
  * headers, a config, SASL options) are written as ***, and a URL's password inside an error.
  */
-const SECRET_KEYS = ['password', 'authorization', 'cookie', 'writeKey', 'readKey', 'writeKeys', 'readKeys', 'secret', 'token', 'apiKey', 'set-cookie'];
+const SECRET_KEYS = [
+  'password',
+  'authorization',
+  'cookie',
+  'writeKey',
+  'readKey',
+  'writeKeys',
+  'readKeys',
+  'secret',
+  'token',
+  'apiKey',
+  'set-cookie',
+];
 export const LOG_REDACTION = {
-  redact: { paths: [...SECRET_KEYS, ...SECRET_KEYS.map((k) => `*.${k}`), ...SECRET_KEYS.map((k) => `*.*.${k}`), 'req.headers.authorization', 'req.headers.cookie'], censor: '***' },
+  redact: {
+    paths: [
+      ...SECRET_KEYS,
+      ...SECRET_KEYS.map((k) => `*.${k}`),
+      ...SECRET_KEYS.map((k) => `*.*.${k}`),
+      'req.headers.authorization',
+      'req.headers.cookie',
+    ],
+    censor: '***',
+  },
   serializers: {
     err: (err: unknown) => {
       const out = pino.stdSerializers.err(err as Error) as unknown as Record<string, unknown>;
-      for (const field of ['message', 'stack']) if (typeof out[field] === 'string') out[field] = redactUrls(out[field] as string);
+      for (const field of ['message', 'stack'])
+        if (typeof out[field] === 'string') out[field] = redactUrls(out[field] as string);
       return out;
     },
   },

@@ -1,7 +1,12 @@
 import { BatchLimits, RECORD_BATCH_OVERHEAD, recordBytes } from '../platform/kafka/batch-limit';
 import { planSends } from './batcher';
 
-const record = (topic: string, partition: number, valueBytes: number, key = 'k') => ({ topic, partition, key, value: Buffer.alloc(valueBytes) });
+const record = (topic: string, partition: number, valueBytes: number, key = 'k') => ({
+  topic,
+  partition,
+  key,
+  value: Buffer.alloc(valueBytes),
+});
 
 describe('planSends', () => {
   const limits = new BatchLimits(new Map([['small', 1000]]));
@@ -12,7 +17,11 @@ describe('planSends', () => {
     expect(sends.flat()).toEqual(records.map((_, i) => i));
     for (const send of sends) {
       const sums = new Map<string, number>();
-      for (const i of send) sums.set(`${records[i]!.topic}/${records[i]!.partition}`, (sums.get(`${records[i]!.topic}/${records[i]!.partition}`) ?? 0) + recordBytes(records[i]!));
+      for (const i of send)
+        sums.set(
+          `${records[i]!.topic}/${records[i]!.partition}`,
+          (sums.get(`${records[i]!.topic}/${records[i]!.partition}`) ?? 0) + recordBytes(records[i]!),
+        );
       for (const [k, sum] of sums) expect(sum).toBeLessThanOrEqual(limits.budget(k.split('/')[0]!));
     }
     // 'small' takes ~1 KB a batch: its ~17 records of ~100-140 bytes need more than one send.
@@ -24,7 +33,7 @@ describe('planSends', () => {
     expect(planSends(records, limits)).toEqual([records.map((_, i) => i)]);
   });
 
-  it('cuts one partition of 1,000 large events into batches under Kafka\'s default limit', () => {
+  it("cuts one partition of 1,000 large events into batches under Kafka's default limit", () => {
     const limit = new BatchLimits().maxBatchBytes('events');
     const records = Array.from({ length: 1000 }, () => record('events', 4, 1100, 'u'.repeat(256)));
     const sends = planSends(records, new BatchLimits());
@@ -32,7 +41,8 @@ describe('planSends', () => {
     expect(total + RECORD_BATCH_OVERHEAD).toBeGreaterThan(limit);
     const perSend = Math.floor((limit - RECORD_BATCH_OVERHEAD) / recordBytes(records[0]!));
     expect(sends.length).toBe(Math.ceil(records.length / perSend));
-    for (const send of sends) expect(send.reduce((n, i) => n + recordBytes(records[i]!), 0) + RECORD_BATCH_OVERHEAD).toBeLessThanOrEqual(limit);
+    for (const send of sends)
+      expect(send.reduce((n, i) => n + recordBytes(records[i]!), 0) + RECORD_BATCH_OVERHEAD).toBeLessThanOrEqual(limit);
   });
 
   it('says which records can never fit', () => {

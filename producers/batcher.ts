@@ -35,7 +35,10 @@ interface Entry {
  * record over the budget by itself goes alone with whatever else fits (it is refused at the edge
  * before it gets here: BatchLimits.fits).
  */
-export function planSends(records: ReadonlyArray<Pick<OutgoingRecord, 'topic' | 'partition' | 'key' | 'value'>>, limits: BatchLimits): number[][] {
+export function planSends(
+  records: ReadonlyArray<Pick<OutgoingRecord, 'topic' | 'partition' | 'key' | 'value'>>,
+  limits: BatchLimits,
+): number[][] {
   const sends: number[][] = [];
   let current: number[] = [];
   let bytes = new Map<string, number>();
@@ -74,7 +77,13 @@ export class ProduceBatcher {
 
   constructor(
     private readonly producer: CheckedProducer,
-    private readonly opts: { lingerMs: number; maxBatchBytes?: number; limits?: BatchLimits; logger: Logger; onSent?: (records: number, ms: number) => void },
+    private readonly opts: {
+      lingerMs: number;
+      maxBatchBytes?: number;
+      limits?: BatchLimits;
+      logger: Logger;
+      onSent?: (records: number, ms: number) => void;
+    },
   ) {
     this.limits = opts.limits ?? new BatchLimits();
   }
@@ -84,7 +93,15 @@ export class ProduceBatcher {
     const bytes = records.reduce((n, r) => n + (r.value?.length ?? 0) + (r.key?.length ?? 0), 0);
     this.inflightBytes += bytes;
     return new Promise<RecordReceipt[]>((resolve, reject) => {
-      this.queue.push({ records, bytes, receipts: new Array<RecordReceipt | undefined>(records.length), parts: 0, failed: false, resolve, reject });
+      this.queue.push({
+        records,
+        bytes,
+        receipts: new Array<RecordReceipt | undefined>(records.length),
+        parts: 0,
+        failed: false,
+        resolve,
+        reject,
+      });
       this.queuedBytes += bytes;
       if (this.queuedBytes >= (this.opts.maxBatchBytes ?? 1024 * 1024)) this.flush();
       else this.timer ??= setTimeout(() => this.flush(), this.opts.lingerMs);
@@ -106,7 +123,10 @@ export class ProduceBatcher {
 
   /** Plans `entries` into sends and starts them; `isolate`: a send refused for good is retried per submission. */
   private sendAll(entries: Entry[], isolate: boolean): void {
-    const sends = planSends(entries.map((e) => e.pending.records[e.index]!), this.limits).map((indices) => indices.map((i) => entries[i]!));
+    const sends = planSends(
+      entries.map((e) => e.pending.records[e.index]!),
+      this.limits,
+    ).map((indices) => indices.map((i) => entries[i]!));
     for (const send of sends) for (const p of new Set(send.map((e) => e.pending))) p.parts++;
     for (const send of sends) void this.send(send, isolate);
   }
@@ -123,11 +143,16 @@ export class ProduceBatcher {
         const r = pending.records[index]!;
         const k = `${r.topic}\u0000${r.partition}`;
         const offset = next.get(k) ?? base.get(k);
-        if (offset === undefined || offset < 0n) throw new TributaryError(`no offset for ${r.topic}/${r.partition} in the produce response`, { retriable: true });
+        if (offset === undefined || offset < 0n)
+          throw new TributaryError(`no offset for ${r.topic}/${r.partition} in the produce response`, {
+            retriable: true,
+          });
         next.set(k, offset + 1n);
         return { topic: r.topic, partition: r.partition, offset: offset.toString() };
       });
-      entries.forEach(({ pending, index }, i) => { pending.receipts[index] = receipts[i]; });
+      entries.forEach(({ pending, index }, i) => {
+        pending.receipts[index] = receipts[i];
+      });
       for (const p of pendings) this.settle(p);
       this.opts.onSent?.(entries.length, Date.now() - started);
     } catch (err) {
@@ -135,7 +160,11 @@ export class ProduceBatcher {
         // Kafka refused something it will never take: find whose, by sending each submission alone.
         this.opts.logger.warn({ err, requests: pendings.length }, 'produce.refused.isolating');
         for (const p of pendings) p.parts--;
-        for (const p of pendings) this.sendAll(entries.filter((e) => e.pending === p), false);
+        for (const p of pendings)
+          this.sendAll(
+            entries.filter((e) => e.pending === p),
+            false,
+          );
         return;
       }
       this.opts.logger.warn({ err, requests: pendings.length }, 'produce.failed');

@@ -24,7 +24,12 @@ export type IndexedError = FieldError & { index: number };
  * the DLQ reason), the JSON answer, and Retry-After for 429/503.
  */
 export class Rejection extends Error {
-  constructor(readonly status: number, readonly reason: string, readonly body: Record<string, unknown>, readonly retryAfter?: number) {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    readonly body: Record<string, unknown>,
+    readonly retryAfter?: number,
+  ) {
     super(String(body.message ?? reason));
   }
 }
@@ -32,13 +37,23 @@ export class Rejection extends Error {
 export function toEventList(body: unknown, limits: ContractLimits): unknown[] {
   const isBatch = typeof body === 'object' && body !== null && !Array.isArray(body) && 'events' in body;
   if (!isBatch) {
-    if (Array.isArray(body)) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: 'send one event object, or {"events": [...]}' });
+    if (Array.isArray(body))
+      throw new Rejection(400, 'invalid_body', {
+        error: 'invalid_body',
+        message: 'send one event object, or {"events": [...]}',
+      });
     return [body];
   }
   const events = (body as { events: unknown }).events;
-  if (!Array.isArray(events)) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" must be an array' });
-  if (events.length === 0) throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" is empty' });
-  if (events.length > limits.maxEvents) throw new Rejection(413, 'too_many_events', { error: 'payload_too_large', message: `${events.length} events in one request, the limit is ${limits.maxEvents}` });
+  if (!Array.isArray(events))
+    throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" must be an array' });
+  if (events.length === 0)
+    throw new Rejection(400, 'invalid_body', { error: 'invalid_body', message: '"events" is empty' });
+  if (events.length > limits.maxEvents)
+    throw new Rejection(413, 'too_many_events', {
+      error: 'payload_too_large',
+      message: `${events.length} events in one request, the limit is ${limits.maxEvents}`,
+    });
   return events;
 }
 
@@ -62,15 +77,28 @@ export interface ConvertAllOptions {
 export function refuseUnsendable(records: OutgoingRecord[], limits: BatchLimits): void {
   const errors = unsendable(records, limits);
   if (errors.length > 0) {
-    throw new Rejection(413, 'event_too_large', { error: 'payload_too_large', message: `${errors.length} event(s) can never be written to Kafka; nothing was accepted`, index: errors[0]!.index, errors });
+    throw new Rejection(413, 'event_too_large', {
+      error: 'payload_too_large',
+      message: `${errors.length} event(s) can never be written to Kafka; nothing was accepted`,
+      index: errors[0]!.index,
+      errors,
+    });
   }
 }
 
 /** The encoded events that are, alone in a record batch, over their topic's `max.message.bytes`. */
 export function unsendable(records: OutgoingRecord[], limits: BatchLimits): IndexedError[] {
-  return records.flatMap((r, index) => (limits.fits(r.topic, r) ? [] : [{
-    index, path: '', message: `encodes to a ${recordBytes(r)}-byte record; ${r.topic} takes record batches of at most ${limits.maxBatchBytes(r.topic)} bytes (its max.message.bytes)`,
-  }]));
+  return records.flatMap((r, index) =>
+    limits.fits(r.topic, r)
+      ? []
+      : [
+          {
+            index,
+            path: '',
+            message: `encodes to a ${recordBytes(r)}-byte record; ${r.topic} takes record batches of at most ${limits.maxBatchBytes(r.topic)} bytes (its max.message.bytes)`,
+          },
+        ],
+  );
 }
 
 /** Validates every event of a body; all valid → the events to produce, else a 400/413 Rejection. */
@@ -83,16 +111,30 @@ export function convertAll(events: unknown[], limits: ContractLimits, options: C
       return;
     }
     const size = options.bodyBytes > limits.maxEventBytes ? Buffer.byteLength(JSON.stringify(raw) ?? '') : 0;
-    if (size > limits.maxEventBytes) throw new Rejection(413, 'event_too_large', { error: 'payload_too_large', message: `event ${index} is ${size} bytes, the limit is ${limits.maxEventBytes}`, index });
-    const result = convertEvent(raw, { newEventId: () => options.newEventId(index), receivedAt: options.receivedAt, origin: options.origin, limits: limits.event, plan: options.plan });
+    if (size > limits.maxEventBytes)
+      throw new Rejection(413, 'event_too_large', {
+        error: 'payload_too_large',
+        message: `event ${index} is ${size} bytes, the limit is ${limits.maxEventBytes}`,
+        index,
+      });
+    const result = convertEvent(raw, {
+      newEventId: () => options.newEventId(index),
+      receivedAt: options.receivedAt,
+      origin: options.origin,
+      limits: limits.event,
+      plan: options.plan,
+    });
     if (result.ok) {
       const { ok: _, ...event } = result;
       converted.push(event as PipelineEvent);
-    }
-    else errors.push(...result.errors.map((e) => ({ index, ...e })));
+    } else errors.push(...result.errors.map((e) => ({ index, ...e })));
   });
   if (errors.length > 0) {
-    throw new Rejection(400, 'invalid_event', { error: 'invalid_events', message: `${errors.length} problem(s) in ${new Set(errors.map((e) => e.index)).size} event(s); nothing was accepted`, errors });
+    throw new Rejection(400, 'invalid_event', {
+      error: 'invalid_events',
+      message: `${errors.length} problem(s) in ${new Set(errors.map((e) => e.index)).size} event(s); nothing was accepted`,
+      errors,
+    });
   }
   return converted;
 }
@@ -106,14 +148,23 @@ export async function convertKnowingPlan<T>(convert: () => T, plan: Pick<EventPl
   try {
     return convert();
   } catch (err) {
-    const unknownType = err instanceof Rejection && (err.body.errors as IndexedError[] | undefined)?.some((e) => e.path === 'type' || e.message.startsWith('not a property of'));
+    const unknownType =
+      err instanceof Rejection &&
+      (err.body.errors as IndexedError[] | undefined)?.some(
+        (e) => e.path === 'type' || e.message.startsWith('not a property of'),
+      );
     if (!unknownType || !plan) throw err;
   }
   try {
     await plan.sync();
   } catch {
     // Kafka did not answer: whether the type exists is unknown, so not a 400.
-    throw new Rejection(503, 'kafka_unavailable', { error: 'unavailable', message: 'the declared event types could not be read from Kafka; retry' }, 2);
+    throw new Rejection(
+      503,
+      'kafka_unavailable',
+      { error: 'unavailable', message: 'the declared event types could not be read from Kafka; retry' },
+      2,
+    );
   }
   return convert();
 }

@@ -24,13 +24,29 @@ export class EventEncoder {
    * `custom`: the topic of the declared event types and the plan that knows their schemas
    * (docs/events.md); without it only the built-in families are encoded.
    */
-  static async create(deps: { schemas: SchemaClient; admin: Admin; topics?: { user: string; order: string }; custom?: { topic: string; plan: Pick<EventPlan, 'ofSchemaId'> } }): Promise<EventEncoder> {
-    const topics = { ...(deps.topics ?? { user: TOPICS.users, order: TOPICS.orders }), ...(deps.custom ? { custom: deps.custom.topic } : {}) };
+  static async create(deps: {
+    schemas: SchemaClient;
+    admin: Admin;
+    topics?: { user: string; order: string };
+    custom?: { topic: string; plan: Pick<EventPlan, 'ofSchemaId'> };
+  }): Promise<EventEncoder> {
+    const topics = {
+      ...(deps.topics ?? { user: TOPICS.users, order: TOPICS.orders }),
+      ...(deps.custom ? { custom: deps.custom.topic } : {}),
+    };
     const user = await deps.schemas.register({ ...SCHEMAS.user, subject: `${topics.user}-value` });
     const order = await deps.schemas.register({ ...SCHEMAS.order, subject: `${topics.order}-value` });
-    const { topics: meta } = await deps.admin.fetchTopicMetadata({ topics: [topics.user, topics.order, ...(topics.custom ? [topics.custom] : [])] });
+    const { topics: meta } = await deps.admin.fetchTopicMetadata({
+      topics: [topics.user, topics.order, ...(topics.custom ? [topics.custom] : [])],
+    });
     const count = (t: string | undefined) => meta.find((m) => m.name === t)?.partitions.length ?? 0;
-    return new EventEncoder(deps.schemas, { user, order }, topics, { user: count(topics.user), order: count(topics.order), custom: count(topics.custom) }, deps.custom?.plan);
+    return new EventEncoder(
+      deps.schemas,
+      { user, order },
+      topics,
+      { user: count(topics.user), order: count(topics.order), custom: count(topics.custom) },
+      deps.custom?.plan,
+    );
   }
 
   encode(event: PipelineEvent): OutgoingRecord {

@@ -9,7 +9,9 @@ describe('TributaryProducer', () => {
   it('a send Kafka did not acknowledge throws ProduceError with every eventId, assigned ones included, to retry with', async () => {
     const config = testConfig();
     const registry = await startTestRegistry();
-    const admin = await connectAdmin(createKafka({ config: config.kafka, logger: silentLogger, clientId: 'producer-test' }));
+    const admin = await connectAdmin(
+      createKafka({ config: config.kafka, logger: silentLogger, clientId: 'producer-test' }),
+    );
     try {
       const topics = await createEventTopics(admin, 2);
       const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics });
@@ -17,7 +19,10 @@ describe('TributaryProducer', () => {
         { type: 'login' as const, eventId: 'given-1', userId: 'u-1', occurredAt: Date.now() },
         { type: 'logout' as const, userId: 'u-2', occurredAt: Date.now() },
       ];
-      expect((await producer.sendUserEvents(events)).map((r) => r.eventId)).toEqual(['given-1', expect.stringMatching(/^[0-9a-f-]{36}$/)]);
+      expect((await producer.sendUserEvents(events)).map((r) => r.eventId)).toEqual([
+        'given-1',
+        expect.stringMatching(/^[0-9a-f-]{36}$/),
+      ]);
       await producer.disconnect(); // a producer that can no longer reach Kafka
       const failed = await producer.sendUserEvents(events).catch((err: unknown) => err);
       expect(failed).toBeInstanceOf(ProduceError);

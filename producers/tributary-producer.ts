@@ -53,7 +53,11 @@ export class EventValidationError extends Error {
  */
 export class ProduceError extends Error {
   override name = 'ProduceError';
-  constructor(message: string, readonly eventIds: string[], options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly eventIds: string[],
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -93,13 +97,28 @@ export class TributaryProducer {
 
   static async connect(options: TributaryProducerOptions): Promise<TributaryProducer> {
     const logger = options.logger ?? silentLogger;
-    const kafka = createKafka({ config: { ssl: false, sasl: undefined, ...options.kafka }, logger, clientId: options.clientId ?? 'tributary-producer' });
+    const kafka = createKafka({
+      config: { ssl: false, sasl: undefined, ...options.kafka },
+      logger,
+      clientId: options.clientId ?? 'tributary-producer',
+    });
     const admin = await connectAdmin(kafka);
     const producer = await CheckedProducer.connect(kafka);
     try {
-      const encoder = await EventEncoder.create({ schemas: new SchemaClient(options.registryUrl, logger, options.registryAuth), admin, topics: options.topics });
+      const encoder = await EventEncoder.create({
+        schemas: new SchemaClient(options.registryUrl, logger, options.registryAuth),
+        admin,
+        topics: options.topics,
+      });
       const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order]);
-      return new TributaryProducer(producer, admin, encoder, new ProduceBatcher(producer, { lingerMs: options.lingerMs ?? 2, limits, logger }), options.limits ?? DEFAULT_EVENT_LIMITS, options.origin ?? null);
+      return new TributaryProducer(
+        producer,
+        admin,
+        encoder,
+        new ProduceBatcher(producer, { lingerMs: options.lingerMs ?? 2, limits, logger }),
+        options.limits ?? DEFAULT_EVENT_LIMITS,
+        options.origin ?? null,
+      );
     } catch (err) {
       await producer.disconnect();
       await admin.disconnect();
@@ -122,8 +141,15 @@ export class TributaryProducer {
   private async send(kind: 'user' | 'order', events: Array<UserEventInput | OrderEventInput>): Promise<Receipt[]> {
     const errors: Array<FieldError & { index: number }> = [];
     const records = events.flatMap((event, index) => {
-      const input = { ...event, occurredAt: event.occurredAt instanceof Date ? event.occurredAt.getTime() : event.occurredAt };
-      const result = convertEvent(input, { newEventId: () => crypto.randomUUID(), limits: this.limits, origin: this.origin });
+      const input = {
+        ...event,
+        occurredAt: event.occurredAt instanceof Date ? event.occurredAt.getTime() : event.occurredAt,
+      };
+      const result = convertEvent(input, {
+        newEventId: () => crypto.randomUUID(),
+        limits: this.limits,
+        origin: this.origin,
+      });
       if (!result.ok) {
         errors.push(...result.errors.map((e) => ({ index, ...e })));
         return [];
@@ -132,7 +158,11 @@ export class TributaryProducer {
         errors.push({ index, path: 'type', message: `${event.type} is not a ${kind} event type` });
         return [];
       }
-      return [result.kind === 'user' ? { kind: 'user' as const, record: result.record } : { kind: 'order' as const, record: result.record }];
+      return [
+        result.kind === 'user'
+          ? { kind: 'user' as const, record: result.record }
+          : { kind: 'order' as const, record: result.record },
+      ];
     });
     if (errors.length > 0) throw new EventValidationError(errors);
     const encoded = records.map((r) => this.encoder.encode(r));
@@ -143,9 +173,18 @@ export class TributaryProducer {
       receipts = await this.batcher.submit(encoded);
     } catch (err) {
       const eventIds = records.map((r) => r.record.eventId);
-      throw new ProduceError(`Kafka did not acknowledge the events (${(err as Error).message}); retry with the same eventIds`, eventIds, { cause: err });
+      throw new ProduceError(
+        `Kafka did not acknowledge the events (${(err as Error).message}); retry with the same eventIds`,
+        eventIds,
+        { cause: err },
+      );
     }
-    return receipts.map((r, i) => ({ eventId: records[i]!.record.eventId, topic: r.topic, partition: r.partition, offset: Number(r.offset) }));
+    return receipts.map((r, i) => ({
+      eventId: records[i]!.record.eventId,
+      topic: r.topic,
+      partition: r.partition,
+      offset: Number(r.offset),
+    }));
   }
 
   async disconnect(): Promise<void> {

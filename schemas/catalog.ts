@@ -27,11 +27,23 @@ function load(file: string, subject: string): SchemaEntry {
  * alone keep `rollups-value` and their schema as before.
  */
 function loadBlock(rowFile = 'RollupRow.avsc', blockFile = 'RollupBlock.avsc'): SchemaEntry {
-  const row = JSON.parse(readFileSync(path.join(__dirname, 'avro', rowFile), 'utf8')) as { name: string; namespace: string };
-  const block = JSON.parse(readFileSync(path.join(__dirname, 'avro', blockFile), 'utf8')) as { name: string; namespace: string; fields: Array<{ type: { items: unknown } }> };
+  const row = JSON.parse(readFileSync(path.join(__dirname, 'avro', rowFile), 'utf8')) as {
+    name: string;
+    namespace: string;
+  };
+  const block = JSON.parse(readFileSync(path.join(__dirname, 'avro', blockFile), 'utf8')) as {
+    name: string;
+    namespace: string;
+    fields: Array<{ type: { items: unknown } }>;
+  };
   block.fields[0]!.type.items = row;
   const name = `${block.namespace}.${block.name}`;
-  return { name, subject: `rollups-${name}`, text: JSON.stringify(block), type: avro.Type.forSchema(block as unknown as avro.Schema) };
+  return {
+    name,
+    subject: `rollups-${name}`,
+    text: JSON.stringify(block),
+    type: avro.Type.forSchema(block as unknown as avro.Schema),
+  };
 }
 
 export const SCHEMAS = {
@@ -48,7 +60,13 @@ export const SCHEMAS = {
 export type SchemaName = keyof typeof SCHEMAS;
 
 export const USER_EVENT_TYPES = ['signup', 'login', 'logout', 'page_view', 'profile_update'] as const;
-export const ORDER_EVENT_TYPES = ['order_placed', 'order_paid', 'order_shipped', 'order_cancelled', 'order_refunded'] as const;
+export const ORDER_EVENT_TYPES = [
+  'order_placed',
+  'order_paid',
+  'order_shipped',
+  'order_cancelled',
+  'order_refunded',
+] as const;
 export type UserEventType = (typeof USER_EVENT_TYPES)[number];
 export type OrderEventType = (typeof ORDER_EVENT_TYPES)[number];
 

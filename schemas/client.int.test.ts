@@ -4,8 +4,21 @@ import { startTestRegistry } from '../test/registry';
 import { unique } from '../test/helpers';
 import { NOT_CACHED, SchemaClient } from './client';
 
-const v1 = { type: 'record', name: 'Order', namespace: 'test', fields: [{ name: 'id', type: 'string' }, { name: 'amount', type: 'long' }] };
-const entry = (schema: object, subject: string) => ({ name: 'Order', subject, text: JSON.stringify(schema), type: avro.Type.forSchema(schema as avro.Schema) });
+const v1 = {
+  type: 'record',
+  name: 'Order',
+  namespace: 'test',
+  fields: [
+    { name: 'id', type: 'string' },
+    { name: 'amount', type: 'long' },
+  ],
+};
+const entry = (schema: object, subject: string) => ({
+  name: 'Order',
+  subject,
+  text: JSON.stringify(schema),
+  type: avro.Type.forSchema(schema as avro.Schema),
+});
 
 describe('SchemaClient: how a reader reads a writer it fetched from the registry', () => {
   let registry: Awaited<ReturnType<typeof startTestRegistry>>;
@@ -46,7 +59,11 @@ describe('SchemaClient: how a reader reads a writer it fetched from the registry
   it('dead-letters a record of another name as wrong_schema, and one it cannot resolve as incompatible_schema, every time', async () => {
     const other = { ...v1, name: 'Refund' };
     for (const outcome of await outcomes(avro.Type.forSchema(other as avro.Schema))) {
-      expect(outcome).toMatchObject({ ok: false, reason: 'wrong_schema', message: 'a test.Order record, expected test.Refund' });
+      expect(outcome).toMatchObject({
+        ok: false,
+        reason: 'wrong_schema',
+        message: 'a test.Order record, expected test.Refund',
+      });
     }
     const noDefault = { ...v1, fields: [...v1.fields, { name: 'country', type: 'string' }] };
     for (const outcome of await outcomes(avro.Type.forSchema(noDefault as avro.Schema))) {

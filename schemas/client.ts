@@ -24,9 +24,19 @@ export class SchemaClient {
   private readonly readings = new WeakMap<avro.Type, Map<number, Reading>>();
   private readonly registry: SchemaRegistry;
 
-  constructor(readonly url: string, private readonly logger: Logger, auth?: { username: string; password: string }, timeoutMs = 10_000) {
+  constructor(
+    readonly url: string,
+    private readonly logger: Logger,
+    auth?: { username: string; password: string },
+    timeoutMs = 10_000,
+  ) {
     // A registry that accepts the connection and never answers must not hang a stage: 10 s per request.
-    this.registry = new SchemaRegistry({ host: url, clientId: 'tributary', middlewares: [TimeoutMiddleware(timeoutMs)], ...(auth ? { auth } : {}) });
+    this.registry = new SchemaRegistry({
+      host: url,
+      clientId: 'tributary',
+      middlewares: [TimeoutMiddleware(timeoutMs)],
+      ...(auth ? { auth } : {}),
+    });
   }
 
   /**
@@ -38,12 +48,22 @@ export class SchemaClient {
   async register(entry: SchemaEntry): Promise<number> {
     let id: number;
     try {
-      ({ id } = await this.registry.register({ type: SchemaType.AVRO, schema: entry.text }, { subject: entry.subject, compatibility: COMPATIBILITY.BACKWARD }));
+      ({ id } = await this.registry.register(
+        { type: SchemaType.AVRO, schema: entry.text },
+        { subject: entry.subject, compatibility: COMPATIBILITY.BACKWARD },
+      ));
     } catch (err) {
-      if (!(err instanceof ConfluentSchemaRegistryCompatibilityError)) throw this.failure(err, `register ${entry.subject}`);
+      if (!(err instanceof ConfluentSchemaRegistryCompatibilityError))
+        throw this.failure(err, `register ${entry.subject}`);
       this.logger.warn({ subject: entry.subject, detail: err.message }, 'schema.compatibility.unexpected');
-      id = await this.registry.getRegistryIdBySchema(entry.subject, { type: SchemaType.AVRO, schema: entry.text })
-        .catch((e: unknown) => { throw this.failure(e, `look up ${entry.subject} (its compatibility is not BACKWARD, so Tributary does not register there: register the schema yourself)`); });
+      id = await this.registry
+        .getRegistryIdBySchema(entry.subject, { type: SchemaType.AVRO, schema: entry.text })
+        .catch((e: unknown) => {
+          throw this.failure(
+            e,
+            `look up ${entry.subject} (its compatibility is not BACKWARD, so Tributary does not register there: register the schema yourself)`,
+          );
+        });
     }
     this.types.set(id, entry.type);
     this.logger.info({ subject: entry.subject, id }, 'schema.registered');
@@ -58,7 +78,8 @@ export class SchemaClient {
     try {
       schema = await this.registry.getSchema(id);
     } catch (err) {
-      if ((err as { status?: number }).status === 404) throw new WireFormatError(`schema id ${id} is not in the registry`, 'unknown_schema');
+      if ((err as { status?: number }).status === 404)
+        throw new WireFormatError(`schema id ${id} is not in the registry`, 'unknown_schema');
       throw this.failure(err, `get schema ${id}`);
     }
     if (!(schema instanceof avro.Type)) throw new WireFormatError(`schema ${id} is not Avro`, 'unknown_schema');
@@ -75,12 +96,26 @@ export class SchemaClient {
     const status = (err as { status?: number }).status;
     const message = (err as Error).message ?? String(err);
     if (status === 401 || status === 403) {
-      return Object.assign(new TributaryError(`schema registry ${redactUrl(this.url)} refused ${what}: ${status} ${status === 401
-        ? 'wrong or missing credentials (SCHEMA_REGISTRY_USER/SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO)'
-        : 'this user lacks the role for it'}`, { retriable: false, cause: err }), { status });
+      return Object.assign(
+        new TributaryError(
+          `schema registry ${redactUrl(this.url)} refused ${what}: ${status} ${
+            status === 401
+              ? 'wrong or missing credentials (SCHEMA_REGISTRY_USER/SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO)'
+              : 'this user lacks the role for it'
+          }`,
+          { retriable: false, cause: err },
+        ),
+        { status },
+      );
     }
     const retriable = status === undefined || status === 400 || status === 408 || status >= 500;
-    return Object.assign(new TributaryError(`schema registry ${redactUrl(this.url)}: ${what} failed: ${message}`, { retriable, cause: err }), { status });
+    return Object.assign(
+      new TributaryError(`schema registry ${redactUrl(this.url)}: ${what} failed: ${message}`, {
+        retriable,
+        cause: err,
+      }),
+      { status },
+    );
   }
 
   encode(id: number, type: avro.Type, value: unknown): Buffer {
@@ -152,7 +187,8 @@ export class SchemaClient {
       if (!writer) return NOT_CACHED;
       if (reader === writer) return taken(decodeBody<T>(value!, writer));
       const reading = this.readingOf(reader, id, writer);
-      if (!reading.sameName) return deadLettered('wrong_schema', `a ${reading.writerName} record, expected ${reader.name}`);
+      if (!reading.sameName)
+        return deadLettered('wrong_schema', `a ${reading.writerName} record, expected ${reader.name}`);
       return taken(decodeBody<T>(value!, reader, this.resolverOf(reading, reader, writer)));
     } catch (err) {
       if (err instanceof WireFormatError) return deadLettered(err.reason, err.message);
@@ -166,8 +202,13 @@ export class SchemaClient {
    */
   async decodeRecordOf<T>(value: Buffer | null, readers: avro.Type[]): Promise<RecordOutcome<T>> {
     let outcome = await this.decodeRecord<T>(value, readers[0]!);
-    for (let i = 1; i < readers.length && !outcome.ok && outcome.reason === 'wrong_schema'; i++) outcome = await this.decodeRecord<T>(value, readers[i]!);
-    if (!outcome.ok && outcome.reason === 'wrong_schema') return deadLettered('wrong_schema', outcome.message.replace(/, expected .*$/, `, expected one of ${readers.map((r) => r.name).join(', ')}`));
+    for (let i = 1; i < readers.length && !outcome.ok && outcome.reason === 'wrong_schema'; i++)
+      outcome = await this.decodeRecord<T>(value, readers[i]!);
+    if (!outcome.ok && outcome.reason === 'wrong_schema')
+      return deadLettered(
+        'wrong_schema',
+        outcome.message.replace(/, expected .*$/, `, expected one of ${readers.map((r) => r.name).join(', ')}`),
+      );
     return outcome;
   }
 
@@ -190,4 +231,9 @@ export class SchemaClient {
 
 export const NOT_CACHED = Symbol('not cached');
 
-interface Reading { sameName: boolean; writerName: string; identical: boolean; resolver: avro.Resolver | undefined }
+interface Reading {
+  sameName: boolean;
+  writerName: string;
+  identical: boolean;
+  resolver: avro.Resolver | undefined;
+}

@@ -33,14 +33,25 @@ describe('Confluent Python client against the embedded registry and the broker',
     const client = new SchemaClient(registry.url, silentLogger);
     const ours = await client.register({ ...SCHEMAS.user, subject: `${topic}-value` });
     const event: UserEvent = {
-      eventId: 'e-1', type: 'signup', userId: 'u-ü-42', occurredAt: Date.UTC(2026, 10, 27, 20), receivedAt: null,
-      sessionId: 's-1', country: 'DE', device: 'mobile', page: null, properties: { plan: 'free' }, origin: null,
+      eventId: 'e-1',
+      type: 'signup',
+      userId: 'u-ü-42',
+      occurredAt: Date.UTC(2026, 10, 27, 20),
+      receivedAt: null,
+      sessionId: 's-1',
+      country: 'DE',
+      device: 'mobile',
+      page: null,
+      properties: { plan: 'free' },
+      origin: null,
     };
     const schemaFile = path.join(dir, 'UserEvent.avsc');
     const recordFile = path.join(dir, 'record.json');
     writeFileSync(schemaFile, SCHEMAS.user.text);
     writeFileSync(recordFile, JSON.stringify(event));
-    const out = JSON.parse(await confluentPython(['serialize', registry.url, process.env.KAFKA_BROKERS!, topic, schemaFile, recordFile]));
+    const out = JSON.parse(
+      await confluentPython(['serialize', registry.url, process.env.KAFKA_BROKERS!, topic, schemaFile, recordFile]),
+    );
     // Same schema, same subject: Confluent's serializer got our id.
     expect(out.id).toBe(ours);
     expect(out.partition).toBe(partitionForKey(event.userId, 6));
@@ -58,13 +69,25 @@ describe('Confluent Python client against the embedded registry and the broker',
     const client = new SchemaClient(registry.url, silentLogger);
     const id = await client.register({ ...SCHEMAS.order, subject: unique('orders-value') });
     const order = {
-      eventId: 'e-2', type: 'order_placed', userId: 'u-7', occurredAt: Date.UTC(2026, 10, 27, 21), receivedAt: Date.UTC(2026, 10, 27, 21, 0, 1),
-      orderId: 'o-9', currency: 'EUR', amountCents: 3998, country: 'FR',
-      items: [{ sku: 'B-1', category: 'books', quantity: 2, unitPriceCents: 1999 }], origin: 'key:0123456789abcdef',
+      eventId: 'e-2',
+      type: 'order_placed',
+      userId: 'u-7',
+      occurredAt: Date.UTC(2026, 10, 27, 21),
+      receivedAt: Date.UTC(2026, 10, 27, 21, 0, 1),
+      orderId: 'o-9',
+      currency: 'EUR',
+      amountCents: 3998,
+      country: 'FR',
+      items: [{ sku: 'B-1', category: 'books', quantity: 2, unitPriceCents: 1999 }],
+      origin: 'key:0123456789abcdef',
     };
     const wire = client.encode(id, SCHEMAS.order.type, order);
     const decoded = JSON.parse(await confluentPython(['deserialize', registry.url, wire.toString('hex')]));
     // fastavro returns timestamp-millis as a datetime; compare instants.
-    expect({ ...decoded, occurredAt: Date.parse(decoded.occurredAt), receivedAt: Date.parse(decoded.receivedAt) }).toEqual(order);
+    expect({
+      ...decoded,
+      occurredAt: Date.parse(decoded.occurredAt),
+      receivedAt: Date.parse(decoded.receivedAt),
+    }).toEqual(order);
   });
 });

@@ -17,17 +17,28 @@ export const DEAD_LETTER_LIMITS = { valueBytes: 64 * 1024, keyBytes: 1024, messa
  * `source/<message id>` for a queue message) so repeated dead-lettering of the same record (a
  * replay, a redelivery) is recognisable.
  */
-export function deadLetter(input: DeadLetterInput, schemaId: number, schemas: SchemaClient, messageId?: string): { key: string; value: Buffer } {
+export function deadLetter(
+  input: DeadLetterInput,
+  schemaId: number,
+  schemas: SchemaClient,
+  messageId?: string,
+): { key: string; value: Buffer } {
   const { valueBytes, keyBytes, messageChars } = DEAD_LETTER_LIMITS;
   const cut = (input.value?.length ?? 0) > valueBytes || (input.key?.length ?? 0) > keyBytes;
   const record: DeadLetter = {
     ...input,
     key: input.key && input.key.length > keyBytes ? input.key.subarray(0, keyBytes) : input.key,
     value: input.value && input.value.length > valueBytes ? input.value.subarray(0, valueBytes) : input.value,
-    message: input.message.length > messageChars ? `${input.message.slice(0, messageChars)}… (${input.message.length} characters)` : input.message,
+    message:
+      input.message.length > messageChars
+        ? `${input.message.slice(0, messageChars)}… (${input.message.length} characters)`
+        : input.message,
     failedAt: Date.now(),
-    truncatedFrom: cut ? input.value?.length ?? 0 : null,
+    truncatedFrom: cut ? (input.value?.length ?? 0) : null,
   };
-  const id = messageId === undefined ? `${input.source}/${input.partition ?? '-'}/${input.offset ?? '-'}` : `${input.source}/${messageId.slice(0, 256)}`;
+  const id =
+    messageId === undefined
+      ? `${input.source}/${input.partition ?? '-'}/${input.offset ?? '-'}`
+      : `${input.source}/${messageId.slice(0, 256)}`;
   return { key: id.slice(0, 1024), value: schemas.encode(schemaId, SCHEMAS.deadLetter.type, record) };
 }

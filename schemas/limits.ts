@@ -27,7 +27,13 @@ const ASCII_NAME = /^ *[\x21-\x7e][\x20-\x7e]*$/;
 const ASCII_TEXT = /^[\x20-\x7e]*$/;
 
 /** An identifier or a dimension: bounded, well-formed, no control characters; ids also non-blank. */
-function checkName(errors: FieldError[], path: string, value: string | null | undefined, max: number, required: boolean): void {
+function checkName(
+  errors: FieldError[],
+  path: string,
+  value: string | null | undefined,
+  max: number,
+  required: boolean,
+): void {
   if (value === null || value === undefined) return; // undefined: an optional field of a nested record left out (Avro writes its default)
   if (value.length > max) errors.push({ path, message: `at most ${max} characters, got ${value.length}` });
   else if (ASCII_NAME.test(value)) return;
@@ -56,15 +62,23 @@ export const LATEST_TIME = Date.UTC(2100, 0, 1);
 export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, limits: EventLimits): FieldError[] {
   const errors: FieldError[] = [];
   const add = (path: string, message: string) => errors.push({ path, message });
-  const name = (path: string, value: string | null | undefined, max: number, required: boolean) => checkName(errors, path, value, max, required);
+  const name = (path: string, value: string | null | undefined, max: number, required: boolean) =>
+    checkName(errors, path, value, max, required);
   const text = (path: string, value: string | null | undefined, max: number) => checkText(errors, path, value, max);
   // Deterministic bounds (never "now"): the processor re-checks records on every recomputation.
-  if (!(record.occurredAt >= EARLIEST_TIME && record.occurredAt < LATEST_TIME)) add('occurredAt', 'out of range: before 2000 or after 2099');
-  if (record.receivedAt !== null && !(record.receivedAt >= EARLIEST_TIME && record.receivedAt < LATEST_TIME)) add('receivedAt', 'out of range: before 2000 or after 2099');
+  if (!(record.occurredAt >= EARLIEST_TIME && record.occurredAt < LATEST_TIME))
+    add('occurredAt', 'out of range: before 2000 or after 2099');
+  if (record.receivedAt !== null && !(record.receivedAt >= EARLIEST_TIME && record.receivedAt < LATEST_TIME))
+    add('receivedAt', 'out of range: before 2000 or after 2099');
   name('eventId', record.eventId, limits.eventId, true);
   name('userId', record.userId, limits.userId, true);
   if (record.country !== null && !isCountry(record.country, limits.extraCountries)) {
-    add('country', /^[A-Z]{2}$/.test(record.country) ? `${record.country} is not an ISO 3166-1 alpha-2 code (EXTRA_COUNTRIES adds codes)` : 'expected an ISO 3166-1 alpha-2 code such as DE');
+    add(
+      'country',
+      /^[A-Z]{2}$/.test(record.country)
+        ? `${record.country} is not an ISO 3166-1 alpha-2 code (EXTRA_COUNTRIES adds codes)`
+        : 'expected an ISO 3166-1 alpha-2 code such as DE',
+    );
   }
   if (kind === 'user') {
     const u = record as UserEvent;
@@ -84,7 +98,12 @@ export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, lim
   const o = record as OrderEvent;
   name('orderId', o.orderId, limits.orderId, true);
   if (o.currency !== null && !isCurrency(o.currency, limits.extraCurrencies)) {
-    add('currency', /^[A-Z]{3}$/.test(o.currency) ? `${o.currency} is not an ISO 4217 code (EXTRA_CURRENCIES adds codes)` : 'expected an ISO 4217 code such as EUR');
+    add(
+      'currency',
+      /^[A-Z]{3}$/.test(o.currency)
+        ? `${o.currency} is not an ISO 4217 code (EXTRA_CURRENCIES adds codes)`
+        : 'expected an ISO 4217 code such as EUR',
+    );
   }
   if (o.amountCents !== null) {
     if (o.amountCents < 0) add('amountCents', 'must not be negative');
@@ -99,17 +118,23 @@ export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, lim
   o.items.forEach((item, i) => {
     // Paths built only for a line that fails: this runs for every line of every order.
     if (item.sku.length > limits.sku || !ASCII_NAME.test(item.sku)) name(`items.${i}.sku`, item.sku, limits.sku, true);
-    if (item.category !== null && item.category !== undefined && (item.category.length > limits.category || !ASCII_TEXT.test(item.category))) {
+    if (
+      item.category !== null &&
+      item.category !== undefined &&
+      (item.category.length > limits.category || !ASCII_TEXT.test(item.category))
+    ) {
       name(`items.${i}.category`, item.category, limits.category, false);
     }
     if (item.quantity < 1) add(`items.${i}.quantity`, 'must be at least 1');
     else if (item.quantity > limits.quantity) add(`items.${i}.quantity`, `at most ${limits.quantity}`);
     if (item.unitPriceCents < 0) add(`items.${i}.unitPriceCents`, 'must not be negative');
-    else if (item.unitPriceCents > limits.amountCents) add(`items.${i}.unitPriceCents`, `at most ${limits.amountCents}`);
+    else if (item.unitPriceCents > limits.amountCents)
+      add(`items.${i}.unitPriceCents`, `at most ${limits.amountCents}`);
     // Inexact above 2^53, but then far above the limit all the same.
     itemsTotal += Math.max(0, item.quantity) * Math.max(0, item.unitPriceCents);
   });
-  if (itemsTotal > limits.amountCents) add('items', `the lines' total (quantity × unitPriceCents) is above ${limits.amountCents}`);
+  if (itemsTotal > limits.amountCents)
+    add('items', `the lines' total (quantity × unitPriceCents) is above ${limits.amountCents}`);
   if (o.type === 'order_placed' && (o.amountCents === null || o.items.length === 0)) {
     add(o.amountCents === null ? 'amountCents' : 'items', 'required for order_placed');
   }
@@ -122,11 +147,17 @@ export function eventLimitErrors(kind: Kind, record: UserEvent | OrderEvent, lim
  * plausible times, each property within its declared bounds. Deterministic: the processor
  * re-checks a record by the version it was written with, on every recomputation.
  */
-export function customEventErrors(record: CustomEvent, declaration: EventTypeDeclaration, limits: EventLimits): FieldError[] {
+export function customEventErrors(
+  record: CustomEvent,
+  declaration: EventTypeDeclaration,
+  limits: EventLimits,
+): FieldError[] {
   const errors: FieldError[] = [];
   const add = (path: string, message: string) => errors.push({ path, message });
-  if (!(record.occurredAt >= EARLIEST_TIME && record.occurredAt < LATEST_TIME)) add('occurredAt', 'out of range: before 2000 or after 2099');
-  if (record.receivedAt !== null && !(record.receivedAt >= EARLIEST_TIME && record.receivedAt < LATEST_TIME)) add('receivedAt', 'out of range: before 2000 or after 2099');
+  if (!(record.occurredAt >= EARLIEST_TIME && record.occurredAt < LATEST_TIME))
+    add('occurredAt', 'out of range: before 2000 or after 2099');
+  if (record.receivedAt !== null && !(record.receivedAt >= EARLIEST_TIME && record.receivedAt < LATEST_TIME))
+    add('receivedAt', 'out of range: before 2000 or after 2099');
   checkName(errors, 'eventId', record.eventId, limits.eventId, true);
   checkName(errors, 'userId', record.userId, limits.userId, true);
   for (const p of declaration.properties) {
@@ -138,15 +169,21 @@ export function customEventErrors(record: CustomEvent, declaration: EventTypeDec
         checkText(errors, path, value as string, p.maxLength!);
         break;
       case 'long':
-        if (!((value as number) >= p.min! && (value as number) <= p.max!)) add(path, `out of bounds: ${String(value)} is not within ${p.min}..${p.max}`);
+        if (!((value as number) >= p.min! && (value as number) <= p.max!))
+          add(path, `out of bounds: ${String(value)} is not within ${p.min}..${p.max}`);
         break;
       case 'decimal': {
         const n = Buffer.isBuffer(value) ? decimalValue(value) : NaN;
-        if (!(n >= p.min! && n <= p.max!)) add(path, `out of bounds: ${Number.isNaN(n) ? 'too large' : formatDecimal(n, p.scale!)} is not within ${formatDecimal(p.min!, p.scale!)}..${formatDecimal(p.max!, p.scale!)}`);
+        if (!(n >= p.min! && n <= p.max!))
+          add(
+            path,
+            `out of bounds: ${Number.isNaN(n) ? 'too large' : formatDecimal(n, p.scale!)} is not within ${formatDecimal(p.min!, p.scale!)}..${formatDecimal(p.max!, p.scale!)}`,
+          );
         break;
       }
       case 'timestamp':
-        if (!((value as number) >= EARLIEST_TIME && (value as number) < LATEST_TIME)) add(path, 'out of range: before 2000 or after 2099');
+        if (!((value as number) >= EARLIEST_TIME && (value as number) < LATEST_TIME))
+          add(path, 'out of range: before 2000 or after 2099');
         break;
       default:
         break; // boolean, enum: the schema says it all

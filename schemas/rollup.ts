@@ -34,8 +34,15 @@ export const OTHER = '__other__';
  * by the same fields as columns). Each dimension value is written with its length, so no value
  * can pass for another split differently (`x,currency=USD` is one category, never two fields).
  */
-export function rowKey(row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'segment' | 'chunk' | 'windowStart' | 'dims'> & { version?: number }): string {
-  const dims = Object.keys(row.dims).sort().map((k) => `${k}=${row.dims[k]!.length}:${row.dims[k]}`).join(',');
+export function rowKey(
+  row: Pick<RollupRow, 'kind' | 'topic' | 'partition' | 'segment' | 'chunk' | 'windowStart' | 'dims'> & {
+    version?: number;
+  },
+): string {
+  const dims = Object.keys(row.dims)
+    .sort()
+    .map((k) => `${k}=${row.dims[k]!.length}:${row.dims[k]}`)
+    .join(',');
   const key = `${row.kind}|${row.topic}|${row.partition}|${row.segment}|${row.chunk}|${row.windowStart}|${dims}`;
   // Set deltas never replace one another (their union is the answer): each is its own key, by the offset that closed it.
   return row.kind === 'active_users' ? `${key}|v${row.version}` : key;

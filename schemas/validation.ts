@@ -52,11 +52,24 @@ export function convertEvent(input: unknown, options: ConvertOptions = {}): Conv
   }
   const raw = input as Record<string, unknown>;
   const type = raw.type;
-  const kind = typeof type === 'string' && userTypes.has(type) ? 'user' : typeof type === 'string' && orderTypes.has(type) ? 'order' : undefined;
+  const kind =
+    typeof type === 'string' && userTypes.has(type)
+      ? 'user'
+      : typeof type === 'string' && orderTypes.has(type)
+        ? 'order'
+        : undefined;
   if (!kind) {
     const declared = typeof type === 'string' ? options.plan?.latest(type) : undefined;
     if (declared) return convertCustom(raw, declared, options);
-    return { ok: false, errors: [{ path: 'type', message: `expected one of ${[...userTypes, ...orderTypes].join(', ')} or a declared event type (tributary events list), got ${typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : JSON.stringify(type ?? null)}` }] };
+    return {
+      ok: false,
+      errors: [
+        {
+          path: 'type',
+          message: `expected one of ${[...userTypes, ...orderTypes].join(', ')} or a declared event type (tributary events list), got ${typeof type === 'string' ? JSON.stringify(type.slice(0, 64)) : JSON.stringify(type ?? null)}`,
+        },
+      ],
+    };
   }
   const schema = kind === 'user' ? SCHEMAS.user.type : SCHEMAS.order.type;
   const errors: FieldError[] = [];
@@ -65,12 +78,17 @@ export function convertEvent(input: unknown, options: ConvertOptions = {}): Conv
   const known = FIELD_NAMES[kind];
   for (const name in raw) {
     if (!Object.hasOwn(raw, name)) continue;
-    if (name === 'origin') errors.push({ path: name, message: 'set by Tributary (the write key or bridge that accepted the event), not by the sender' });
+    if (name === 'origin')
+      errors.push({
+        path: name,
+        message: 'set by Tributary (the write key or bridge that accepted the event), not by the sender',
+      });
     else if (!known.has(name)) errors.push({ path: name.slice(0, 64), message: `unknown field for ${type} events` });
   }
   for (const field of fields) {
     let value = raw[field.name];
-    if (field.name === 'eventId' && (value === undefined || value === null) && options.newEventId) value = options.newEventId();
+    if (field.name === 'eventId' && (value === undefined || value === null) && options.newEventId)
+      value = options.newEventId();
     if (field.name === 'receivedAt' && options.receivedAt !== undefined) value = options.receivedAt;
     if (field.name === 'origin') value = options.origin ?? null;
     if (field.name === 'occurredAt' || (field.name === 'receivedAt' && value !== undefined && value !== null)) {
@@ -97,13 +115,19 @@ export function convertEvent(input: unknown, options: ConvertOptions = {}): Conv
     for (const field of fields) {
       if (!(field.name in record)) continue;
       field.type.isValid(record[field.name], {
-        errorHook: (path, v, t) => errors.push({ path: [field.name, ...path].join('.'), message: describeMismatch(t, v) }),
+        errorHook: (path, v, t) =>
+          errors.push({ path: [field.name, ...path].join('.'), message: describeMismatch(t, v) }),
       });
     }
   }
-  if (errors.length === 0) errors.push(...eventLimitErrors(kind, record as unknown as UserEvent | OrderEvent, options.limits ?? DEFAULT_EVENT_LIMITS));
+  if (errors.length === 0)
+    errors.push(
+      ...eventLimitErrors(kind, record as unknown as UserEvent | OrderEvent, options.limits ?? DEFAULT_EVENT_LIMITS),
+    );
   if (errors.length > 0) return { ok: false, errors };
-  return kind === 'user' ? { ok: true, kind, record: record as unknown as UserEvent } : { ok: true, kind, record: record as unknown as OrderEvent };
+  return kind === 'user'
+    ? { ok: true, kind, record: record as unknown as UserEvent }
+    : { ok: true, kind, record: record as unknown as OrderEvent };
 }
 
 /** The fields a declared event may carry besides its properties. */
@@ -115,36 +139,66 @@ function convertCustom(raw: Record<string, unknown>, version: EventTypeVersion, 
   const errors: FieldError[] = [];
   for (const name in raw) {
     if (!Object.hasOwn(raw, name)) continue;
-    if (name === 'origin') errors.push({ path: name, message: 'set by Tributary (the write key or bridge that accepted the event), not by the sender' });
-    else if (!CUSTOM_FIELDS.has(name)) errors.push({ path: name.slice(0, 64), message: `unknown field for ${declaration.name} events: properties go under "properties"` });
+    if (name === 'origin')
+      errors.push({
+        path: name,
+        message: 'set by Tributary (the write key or bridge that accepted the event), not by the sender',
+      });
+    else if (!CUSTOM_FIELDS.has(name))
+      errors.push({
+        path: name.slice(0, 64),
+        message: `unknown field for ${declaration.name} events: properties go under "properties"`,
+      });
   }
   const eventId = raw.eventId ?? options.newEventId?.();
-  if (typeof eventId !== 'string') errors.push({ path: 'eventId', message: eventId === undefined || eventId === null ? 'required' : `expected string, got ${typeof eventId}` });
-  if (typeof raw.userId !== 'string') errors.push({ path: 'userId', message: raw.userId === undefined || raw.userId === null ? 'required' : `expected string, got ${typeof raw.userId}` });
+  if (typeof eventId !== 'string')
+    errors.push({
+      path: 'eventId',
+      message: eventId === undefined || eventId === null ? 'required' : `expected string, got ${typeof eventId}`,
+    });
+  if (typeof raw.userId !== 'string')
+    errors.push({
+      path: 'userId',
+      message:
+        raw.userId === undefined || raw.userId === null ? 'required' : `expected string, got ${typeof raw.userId}`,
+    });
   const occurredAt = parseTimestamp(raw.occurredAt);
   if (typeof occurredAt === 'string') errors.push({ path: 'occurredAt', message: occurredAt });
   let receivedAt: number | string | null = options.receivedAt ?? null;
-  if (options.receivedAt === undefined && raw.receivedAt !== undefined && raw.receivedAt !== null) receivedAt = parseTimestamp(raw.receivedAt);
+  if (options.receivedAt === undefined && raw.receivedAt !== undefined && raw.receivedAt !== null)
+    receivedAt = parseTimestamp(raw.receivedAt);
   if (typeof receivedAt === 'string') errors.push({ path: 'receivedAt', message: receivedAt });
   const given = raw.properties ?? {};
   const properties: Record<string, PropertyValue> = {};
-  if (typeof given !== 'object' || given === null || Array.isArray(given)) errors.push({ path: 'properties', message: 'expected an object of the declared properties' });
+  if (typeof given !== 'object' || given === null || Array.isArray(given))
+    errors.push({ path: 'properties', message: 'expected an object of the declared properties' });
   else {
     const input = given as Record<string, unknown>;
     const declared = new Set(declaration.properties.map((p) => p.name));
     for (const name in input) {
       if (Object.hasOwn(input, name) && !declared.has(name)) {
-        errors.push({ path: `properties.${name.slice(0, 64)}`, message: `not a property of ${declaration.name} (declared: ${[...declared].join(', ') || 'none'})` });
+        errors.push({
+          path: `properties.${name.slice(0, 64)}`,
+          message: `not a property of ${declaration.name} (declared: ${[...declared].join(', ') || 'none'})`,
+        });
       }
     }
     for (const p of declaration.properties) {
       const converted = convertProperty(p, input[p.name]);
-      if (typeof converted === 'object' && converted !== null && 'error' in converted) errors.push({ path: `properties.${p.name}`, message: converted.error });
+      if (typeof converted === 'object' && converted !== null && 'error' in converted)
+        errors.push({ path: `properties.${p.name}`, message: converted.error });
       else properties[p.name] = converted;
     }
   }
   if (errors.length > 0) return { ok: false, errors };
-  const record: CustomEvent = { eventId: eventId as string, userId: raw.userId as string, occurredAt: occurredAt as number, receivedAt: receivedAt as number | null, origin: options.origin ?? null, properties };
+  const record: CustomEvent = {
+    eventId: eventId as string,
+    userId: raw.userId as string,
+    occurredAt: occurredAt as number,
+    receivedAt: receivedAt as number | null,
+    origin: options.origin ?? null,
+    properties,
+  };
   errors.push(...customEventErrors(record, declaration, options.limits ?? DEFAULT_EVENT_LIMITS));
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, kind: 'custom', type: declaration.name, schemaId: version.record.schemaId, record };
@@ -163,7 +217,8 @@ function convertProperty(p: PropertyDeclaration, value: unknown): PropertyValue 
     case 'boolean':
       return typeof value === 'boolean' ? value : { error: `expected true or false, got ${got}` };
     case 'long':
-      if (typeof value !== 'number' || !Number.isSafeInteger(value)) return { error: `expected an integer, got ${got === 'number' ? String(value) : got}` };
+      if (typeof value !== 'number' || !Number.isSafeInteger(value))
+        return { error: `expected an integer, got ${got === 'number' ? String(value) : got}` };
       return value;
     case 'decimal': {
       const n = parseDecimal(value, p.scale!);
@@ -174,7 +229,11 @@ function convertProperty(p: PropertyDeclaration, value: unknown): PropertyValue 
       return typeof t === 'string' ? { error: t } : t;
     }
     case 'enum':
-      return typeof value === 'string' && p.values!.includes(value) ? value : { error: `expected one of ${p.values!.slice(0, 20).join(', ')}${p.values!.length > 20 ? '…' : ''}, got ${JSON.stringify(typeof value === 'string' ? value.slice(0, 64) : value)}` };
+      return typeof value === 'string' && p.values!.includes(value)
+        ? value
+        : {
+            error: `expected one of ${p.values!.slice(0, 20).join(', ')}${p.values!.length > 20 ? '…' : ''}, got ${JSON.stringify(typeof value === 'string' ? value.slice(0, 64) : value)}`,
+          };
   }
 }
 
@@ -191,10 +250,19 @@ export function parseTimestamp(value: unknown, now = Date.now()): number | strin
     ms = value;
   } else if (typeof value === 'string') {
     const m = value.length <= 40 ? ISO.exec(value) : null;
-    if (!m) return `expected an ISO-8601 timestamp with a zone (2026-11-27T20:00:00Z) or epoch milliseconds, got ${JSON.stringify(value.slice(0, 40))}`;
-    const [year, month, day, hour, minute, second] = m.slice(1, 7).map((n) => Number(n ?? 0)) as [number, number, number, number, number, number];
+    if (!m)
+      return `expected an ISO-8601 timestamp with a zone (2026-11-27T20:00:00Z) or epoch milliseconds, got ${JSON.stringify(value.slice(0, 40))}`;
+    const [year, month, day, hour, minute, second] = m.slice(1, 7).map((n) => Number(n ?? 0)) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const calendar = new Date(Date.UTC(year, month - 1, day));
-    if (month < 1 || month > 12 || calendar.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) return `not a calendar date and time: ${JSON.stringify(value)}`;
+    if (month < 1 || month > 12 || calendar.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59)
+      return `not a calendar date and time: ${JSON.stringify(value)}`;
     ms = Date.parse(value);
     if (Number.isNaN(ms)) return `not a valid date: ${JSON.stringify(value)}`;
   } else if (value === undefined || value === null) {
@@ -202,7 +270,8 @@ export function parseTimestamp(value: unknown, now = Date.now()): number | strin
   } else {
     return 'expected an ISO-8601 string or epoch milliseconds';
   }
-  if (ms < EARLIEST_TIME || ms > now + MAX_FUTURE_MS) return `out of range: ${ms} is before 2000 or more than a day ahead`;
+  if (ms < EARLIEST_TIME || ms > now + MAX_FUTURE_MS)
+    return `out of range: ${ms} is before 2000 or more than a day ahead`;
   return ms;
 }
 
@@ -213,7 +282,8 @@ export function nestedDeeperThan(value: unknown, max: number): boolean {
     const [v, depth] = stack.pop()!;
     if (typeof v !== 'object' || v === null) continue;
     if (depth > max) return true;
-    for (const child of Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    for (const child of Object.values(v))
+      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
   }
   return false;
 }
@@ -223,7 +293,8 @@ function describeMismatch(type: avro.Type, value: unknown): string {
   const t = type as avro.Type & { symbols?: string[]; types?: avro.Type[] };
   if (t.symbols) return `expected one of ${t.symbols.join(', ')}, got ${JSON.stringify(value)}`;
   if (t.types) return `expected ${t.types.map((u) => u.typeName).join(' or ')}, got ${got}`;
-  if (type.typeName === 'int' || type.typeName === 'long') return `expected an integer, got ${got === 'number' ? String(value) : got}`;
+  if (type.typeName === 'int' || type.typeName === 'long')
+    return `expected an integer, got ${got === 'number' ? String(value) : got}`;
   if (type.typeName === 'map') return `expected an object of strings, got ${got}`;
   return `expected ${type.typeName}, got ${got}`;
 }

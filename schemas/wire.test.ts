@@ -2,8 +2,17 @@ import { SCHEMAS } from './catalog';
 import { decodeBody, encodeWire, schemaIdOf, WireFormatError } from './wire';
 
 const event = {
-  eventId: 'e', type: 'login', userId: 'u', occurredAt: 1795809600000, receivedAt: null,
-  sessionId: null, country: null, device: null, page: null, properties: {}, origin: null,
+  eventId: 'e',
+  type: 'login',
+  userId: 'u',
+  occurredAt: 1795809600000,
+  receivedAt: null,
+  sessionId: null,
+  country: null,
+  device: null,
+  page: null,
+  properties: {},
+  origin: null,
 };
 
 describe('Confluent wire format', () => {
@@ -21,12 +30,19 @@ describe('Confluent wire format', () => {
     ['wrong magic', Buffer.from([1, 0, 0, 0, 1, 2]), /unknown magic byte 1/],
   ])('rejects a value that is %s as undecodable', (_what, buf, message) => {
     expect(() => schemaIdOf(buf)).toThrow(message);
-    try { schemaIdOf(buf); } catch (e) { expect((e as WireFormatError).reason).toBe('undecodable'); }
+    try {
+      schemaIdOf(buf);
+    } catch (e) {
+      expect((e as WireFormatError).reason).toBe('undecodable');
+    }
   });
 
   it('encodes values larger than its scratch buffer, and small ones after them, to exactly their bytes', () => {
     // 64 KiB of scratch at first: 300 KiB of properties outgrows it (more than doubling it).
-    const big = { ...event, properties: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, String(i % 10).repeat(1024)])) };
+    const big = {
+      ...event,
+      properties: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, String(i % 10).repeat(1024)])),
+    };
     const small = { ...event, userId: 'after' };
     for (const value of [big, small, big, small]) {
       const buf = encodeWire(3, SCHEMAS.user.type, value);

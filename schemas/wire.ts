@@ -10,7 +10,10 @@ export const HEADER_SIZE = 5;
 
 export class WireFormatError extends Error {
   override name = 'WireFormatError';
-  constructor(message: string, readonly reason: 'undecodable' | 'unknown_schema') {
+  constructor(
+    message: string,
+    readonly reason: 'undecodable' | 'unknown_schema',
+  ) {
     super(message);
   }
 }
@@ -39,8 +42,13 @@ export function encodeWire(schemaId: number, type: avro.Type, value: unknown): B
 
 /** The schema id of a wire-format value, or a WireFormatError. */
 export function schemaIdOf(buffer: Buffer | null): number {
-  if (!buffer || buffer.length < HEADER_SIZE) throw new WireFormatError(`value of ${buffer?.length ?? 0} bytes is shorter than the 5-byte wire-format header`, 'undecodable');
-  if (buffer[0] !== MAGIC_BYTE) throw new WireFormatError(`unknown magic byte ${buffer[0]}, expected 0 (Confluent wire format)`, 'undecodable');
+  if (!buffer || buffer.length < HEADER_SIZE)
+    throw new WireFormatError(
+      `value of ${buffer?.length ?? 0} bytes is shorter than the 5-byte wire-format header`,
+      'undecodable',
+    );
+  if (buffer[0] !== MAGIC_BYTE)
+    throw new WireFormatError(`unknown magic byte ${buffer[0]}, expected 0 (Confluent wire format)`, 'undecodable');
   return buffer.readInt32BE(1);
 }
 
@@ -48,9 +56,15 @@ export function schemaIdOf(buffer: Buffer | null): number {
 export function decodeBody<T>(buffer: Buffer, type: avro.Type, resolver?: avro.Resolver): T {
   try {
     const { value, offset } = type.decode(buffer, HEADER_SIZE, resolver);
-    if (offset !== buffer.length) throw new Error(offset < 0 ? 'truncated Avro body' : `${buffer.length - offset} trailing bytes after the Avro body`);
+    if (offset !== buffer.length)
+      throw new Error(
+        offset < 0 ? 'truncated Avro body' : `${buffer.length - offset} trailing bytes after the Avro body`,
+      );
     return value as T;
   } catch (err) {
-    throw new WireFormatError(`Avro body does not decode with schema ${buffer.readInt32BE(1)}: ${(err as Error).message}`, 'undecodable');
+    throw new WireFormatError(
+      `Avro body does not decode with schema ${buffer.readInt32BE(1)}: ${(err as Error).message}`,
+      'undecodable',
+    );
   }
 }

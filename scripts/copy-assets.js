@@ -4,6 +4,14 @@ const { cpSync } = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-for (const asset of ['schemas/avro', 'dashboards/public', 'rollups/examples', 'rollups/builtin.yaml', 'events/examples', 'platform/local/kafka/pom.xml', 'platform/local/elasticmq/pom.xml']) {
+for (const asset of [
+  'schemas/avro',
+  'dashboards/public',
+  'rollups/examples',
+  'rollups/builtin.yaml',
+  'events/examples',
+  'platform/local/kafka/pom.xml',
+  'platform/local/elasticmq/pom.xml',
+]) {
   cpSync(path.join(root, asset), path.join(root, 'dist', asset), { recursive: true });
 }

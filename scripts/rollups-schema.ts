@@ -4,5 +4,11 @@ import path from 'node:path';
 import { declarationJsonSchema } from '../schemas/declarations/format';
 import { eventTypeJsonSchema } from '../schemas/events/format';
 
-writeFileSync(path.join(__dirname, '..', 'docs', 'rollups.schema.json'), `${JSON.stringify(declarationJsonSchema(), null, 2)}\n`);
-writeFileSync(path.join(__dirname, '..', 'docs', 'events.schema.json'), `${JSON.stringify(eventTypeJsonSchema(), null, 2)}\n`);
+writeFileSync(
+  path.join(__dirname, '..', 'docs', 'rollups.schema.json'),
+  `${JSON.stringify(declarationJsonSchema(), null, 2)}\n`,
+);
+writeFileSync(
+  path.join(__dirname, '..', 'docs', 'events.schema.json'),
+  `${JSON.stringify(eventTypeJsonSchema(), null, 2)}\n`,
+);

@@ -6,7 +6,14 @@ import { versionId } from '../schemas/declarations/row';
 import type { JsonLog } from '../platform/kafka/json-log';
 import type { Logger } from '../platform/logger';
 import { errorMessage } from '../platform/errors';
-import { backfillGroup, bookKey, type BackfillRecord, type DeclarationBook, type VersionRecord, type VersionState } from '../schemas/declarations/book';
+import {
+  backfillGroup,
+  bookKey,
+  type BackfillRecord,
+  type DeclarationBook,
+  type VersionRecord,
+  type VersionState,
+} from '../schemas/declarations/book';
 import type { SchemaClient } from '../schemas/client';
 import { processorMetrics } from './metrics';
 import { StreamProcessor, type ProcessorOptions } from './processor';
@@ -27,7 +34,16 @@ export class Backfills {
   private unfollow: (() => void) | undefined;
   private loop: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: { kafka: Kafka; schemas: SchemaClient; logger: Logger; options: ProcessorOptions; declarations: DeclarationBook; log: JsonLog }) {}
+  constructor(
+    private readonly deps: {
+      kafka: Kafka;
+      schemas: SchemaClient;
+      logger: Logger;
+      options: ProcessorOptions;
+      declarations: DeclarationBook;
+      log: JsonLog;
+    },
+  ) {}
 
   start(): void {
     for (const state of this.deps.declarations.live()) this.enqueue(state);
@@ -41,7 +57,10 @@ export class Backfills {
   private enqueue(state: VersionState): void {
     if (state.record.builtin || state.backfill || state.dropped || this.queue.some((s) => s.id === state.id)) return;
     if (state.record.segmentSize !== this.deps.options.segmentSize) {
-      this.deps.logger.error({ rollup: state.id, appliedWith: state.record.segmentSize, segmentSize: this.deps.options.segmentSize }, 'backfill.misaligned');
+      this.deps.logger.error(
+        { rollup: state.id, appliedWith: state.record.segmentSize, segmentSize: this.deps.options.segmentSize },
+        'backfill.misaligned',
+      );
       return;
     }
     this.queue.push(state);
@@ -55,13 +74,18 @@ export class Backfills {
     const log = this.deps.logger.child({ rollup: state.id });
     const groupId = backfillGroup(this.deps.options.groupId, v.name, v.version);
     let finished!: () => void;
-    const done = new Promise<void>((resolve) => { finished = resolve; });
+    const done = new Promise<void>((resolve) => {
+      finished = resolve;
+    });
     const empty = Object.entries(v.handover).every(([p, h]) => (v.from[p] ?? 0) >= h);
     let processor: StreamProcessor | undefined;
     try {
       if (!empty) {
         processor = new StreamProcessor({
-          kafka: this.deps.kafka, schemas: this.deps.schemas, logger: log, metrics: processorMetrics(new Registry()),
+          kafka: this.deps.kafka,
+          schemas: this.deps.schemas,
+          logger: log,
+          metrics: processorMetrics(new Registry()),
           // The book for the declared event types it reads records of (the versions it computes are the one below).
           declarations: this.deps.declarations,
           options: { ...this.deps.options, groupId, backfill: { version: v, onDone: async () => finished() } },
@@ -79,7 +103,10 @@ export class Backfills {
       try {
         await this.liveReached(admin, v);
         const ends = await admin.fetchTopicOffsets(this.deps.options.topics.rollups);
-        const record: BackfillRecord = { at: Date.now(), rollupsEnd: Object.fromEntries(ends.map((o) => [String(o.partition), Number(o.high)])) };
+        const record: BackfillRecord = {
+          at: Date.now(),
+          rollupsEnd: Object.fromEntries(ends.map((o) => [String(o.partition), Number(o.high)])),
+        };
         await this.deps.log.append([{ key: bookKey('backfill', v.name, v.version), value: record }]);
         await admin.deleteGroups([groupId]).catch(() => undefined); // another member may still be leaving; the group expires anyway
       } finally {
@@ -106,8 +133,11 @@ export class Backfills {
     for (;;) {
       const [offsets] = await admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [v.topic] });
       const byPartition = new Map((offsets?.partitions ?? []).map((p) => [String(p.partition), p.metadata]));
-      const reached = Object.entries(v.end).every(([p, end]) => end <= (v.handover[p] ?? 0)
-        || (includedRollups(byPartition.get(p)).has(id) && (processedPosition(byPartition.get(p)) ?? -1) >= end));
+      const reached = Object.entries(v.end).every(
+        ([p, end]) =>
+          end <= (v.handover[p] ?? 0) ||
+          (includedRollups(byPartition.get(p)).has(id) && (processedPosition(byPartition.get(p)) ?? -1) >= end),
+      );
       if (reached || this.stopped || this.deps.declarations.get(v.name, v.version)?.dropped) return;
       await sleep(500);
     }

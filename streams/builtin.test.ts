@@ -17,11 +17,39 @@ function event(i: number): PipelineEvent {
   const occurredAt = T + ((i * 7919) % 180) * 60_000;
   const userId = `u${i % 37}`;
   if (i % 3 === 0) {
-    return { kind: 'user', record: { eventId: `e${i}`, type: i % 2 ? 'page_view' : 'login', userId, occurredAt, receivedAt: null, sessionId: null, country: COUNTRIES[i % 3]!, device: i % 5 ? 'mobile' : null, page: null, properties: {}, origin: null } };
+    return {
+      kind: 'user',
+      record: {
+        eventId: `e${i}`,
+        type: i % 2 ? 'page_view' : 'login',
+        userId,
+        occurredAt,
+        receivedAt: null,
+        sessionId: null,
+        country: COUNTRIES[i % 3]!,
+        device: i % 5 ? 'mobile' : null,
+        page: null,
+        properties: {},
+        origin: null,
+      },
+    };
   }
   const record: OrderEvent = {
-    eventId: `e${i}`, type: i % 2 ? 'order_placed' : 'order_paid', userId, occurredAt, receivedAt: null, orderId: `o${i}`, currency: i % 5 ? 'EUR' : 'USD', amountCents: 100 + i,
-    country: COUNTRIES[i % 3]!, items: Array.from({ length: 1 + (i % 2) }, (_, k) => ({ sku: `SKU-${(i + k) % 11}`, category: i % 4 ? 'books' : null, quantity: 1 + ((i + k) % 3), unitPriceCents: 100 + k })),
+    eventId: `e${i}`,
+    type: i % 2 ? 'order_placed' : 'order_paid',
+    userId,
+    occurredAt,
+    receivedAt: null,
+    orderId: `o${i}`,
+    currency: i % 5 ? 'EUR' : 'USD',
+    amountCents: 100 + i,
+    country: COUNTRIES[i % 3]!,
+    items: Array.from({ length: 1 + (i % 2) }, (_, k) => ({
+      sku: `SKU-${(i + k) % 11}`,
+      category: i % 4 ? 'books' : null,
+      quantity: 1 + ((i + k) % 3),
+      unitPriceCents: 100 + k,
+    })),
     origin: null,
   };
   return { kind: 'order', record };
@@ -43,7 +71,9 @@ function compute(events: PipelineEvent[], segmentSize: number, flushEvery: numbe
 /** The newest of each value row (what ReplacingMergeTree keeps). */
 function newest(rows: DeclaredRow[]): DeclaredRow[] {
   const latest = new Map<string, DeclaredRow>();
-  for (const r of rows) if (r.sets.length === 0 && (latest.get(declaredRowKey(r))?.rowVersion ?? -1) <= r.rowVersion) latest.set(declaredRowKey(r), r);
+  for (const r of rows)
+    if (r.sets.length === 0 && (latest.get(declaredRowKey(r))?.rowVersion ?? -1) <= r.rowVersion)
+      latest.set(declaredRowKey(r), r);
   return [...latest.values()];
 }
 
@@ -52,7 +82,9 @@ function answers(rows: DeclaredRow[]) {
   const latest = new Map<string, DeclaredRow>();
   const users = new Map<number, Set<string>>();
   for (const r of rows) {
-    if (r.sets.length > 0) for (const u of r.sets[0]!) (users.get(r.windowStart) ?? users.set(r.windowStart, new Set()).get(r.windowStart)!).add(u);
+    if (r.sets.length > 0)
+      for (const u of r.sets[0]!)
+        (users.get(r.windowStart) ?? users.set(r.windowStart, new Set()).get(r.windowStart)!).add(u);
     else if ((latest.get(declaredRowKey(r))?.rowVersion ?? -1) <= r.rowVersion) latest.set(declaredRowKey(r), r);
   }
   const sum = (rollup: string, group: (r: DeclaredRow) => string, measure: number) => {
@@ -60,9 +92,14 @@ function answers(rows: DeclaredRow[]) {
     for (const r of latest.values()) if (r.rollup === rollup) out[group(r)] = (out[group(r)] ?? 0) + r.values[measure]!;
     return out;
   };
-  const col = (name: 'orders' | 'products' | 'users', column: string) => builtin(name).dimensions.findIndex((d) => d.column === column);
+  const col = (name: 'orders' | 'products' | 'users', column: string) =>
+    builtin(name).dimensions.findIndex((d) => d.column === column);
   return {
-    ordersByTypeCurrency: sum('orders', (r) => `${r.dims[col('orders', 'type')]}/${r.dims[col('orders', 'currency')]}`, 1),
+    ordersByTypeCurrency: sum(
+      'orders',
+      (r) => `${r.dims[col('orders', 'type')]}/${r.dims[col('orders', 'currency')]}`,
+      1,
+    ),
     unitsBySku: sum('products', (r) => r.dims[col('products', 'sku')]!, 2),
     userEventsByType: sum('users', (r) => `${r.dims[col('users', 'type')]}/${r.dims[col('users', 'device')]}`, 0),
     activeUsers: Object.fromEntries([...users].map(([w, s]) => [w, s.size])),
@@ -75,17 +112,27 @@ function truth(events: PipelineEvent[]) {
   const userEventsByType: Record<string, number> = {};
   const users = new Map<number, Set<string>>();
   for (const e of events) {
-    (users.get(minute(e.record.occurredAt)) ?? users.set(minute(e.record.occurredAt), new Set()).get(minute(e.record.occurredAt))!).add(e.record.userId);
+    (
+      users.get(minute(e.record.occurredAt)) ??
+      users.set(minute(e.record.occurredAt), new Set()).get(minute(e.record.occurredAt))!
+    ).add(e.record.userId);
     if (e.kind === 'user') {
       const u = e.record as UserEvent;
       userEventsByType[`${u.type}/${u.device ?? ''}`] = (userEventsByType[`${u.type}/${u.device ?? ''}`] ?? 0) + 1;
       continue;
     }
     const o = e.record as OrderEvent;
-    ordersByTypeCurrency[`${o.type}/${o.currency}`] = (ordersByTypeCurrency[`${o.type}/${o.currency}`] ?? 0) + (o.amountCents ?? 0);
-    if (o.type === 'order_placed') for (const item of o.items) unitsBySku[item.sku] = (unitsBySku[item.sku] ?? 0) + item.quantity;
+    ordersByTypeCurrency[`${o.type}/${o.currency}`] =
+      (ordersByTypeCurrency[`${o.type}/${o.currency}`] ?? 0) + (o.amountCents ?? 0);
+    if (o.type === 'order_placed')
+      for (const item of o.items) unitsBySku[item.sku] = (unitsBySku[item.sku] ?? 0) + item.quantity;
   }
-  return { ordersByTypeCurrency, unitsBySku, userEventsByType, activeUsers: Object.fromEntries([...users].map(([w, s]) => [w, s.size])) };
+  return {
+    ordersByTypeCurrency,
+    unitsBySku,
+    userEventsByType,
+    activeUsers: Object.fromEntries([...users].map(([w, s]) => [w, s.size])),
+  };
 }
 
 describe('the built-in rollups as declarations', () => {
@@ -95,13 +142,23 @@ describe('the built-in rollups as declarations', () => {
 
   it('equal totals computed from the events, whatever the segments, chunks and flushes', () => {
     const want = truth(events);
-    for (const [segment, flush, maxRows] of [[100_000, 1_000_000, 10_000], [97, 13, 10_000], [250, 1, 40]] as const) {
+    for (const [segment, flush, maxRows] of [
+      [100_000, 1_000_000, 10_000],
+      [97, 13, 10_000],
+      [250, 1, 40],
+    ] as const) {
       expect(answers(compute(withRetries, segment, flush, maxRows).rows)).toEqual(want);
     }
   });
 
   it('read both topics for active users (source events) and count each user once per minute', () => {
-    const onlyUser = [event(0), { ...event(1), record: { ...event(1).record, userId: 'u0', occurredAt: event(0).record.occurredAt } } as PipelineEvent];
+    const onlyUser = [
+      event(0),
+      {
+        ...event(1),
+        record: { ...event(1).record, userId: 'u0', occurredAt: event(0).record.occurredAt },
+      } as PipelineEvent,
+    ];
     const { rows } = compute(onlyUser, 100, 100);
     expect(answers(rows).activeUsers).toEqual({ [minute(event(0).record.occurredAt)]: 1 });
   });
@@ -109,7 +166,14 @@ describe('the built-in rollups as declarations', () => {
   it('a category crafted with "," and ":" never merges with another row (EUR never added into USD)', () => {
     const base = event(1).record as OrderEvent;
     const crafted = (eventId: string, currency: string, sku: string, category: string): PipelineEvent => ({
-      kind: 'order', record: { ...base, eventId, type: 'order_placed', currency, items: [{ sku, category, quantity: 1, unitPriceCents: 1000 }] },
+      kind: 'order',
+      record: {
+        ...base,
+        eventId,
+        type: 'order_placed',
+        currency,
+        items: [{ sku, category, quantity: 1, unitPriceCents: 1000 }],
+      },
     });
     const { rows } = compute([crafted('eur', 'EUR', 'z', '1:x,3:USD,'), crafted('usd', 'USD', '1:z,', 'x')], 100, 100);
     const products = newest(rows).filter((r) => r.rollup === 'products');
@@ -117,11 +181,23 @@ describe('the built-in rollups as declarations', () => {
     expect(new Set(products.map((r) => declaredRowKey(r))).size).toBe(2);
   });
 
-  it('fold a window\'s device values past their bound into __other__: every event still counts, the same on every recomputation', () => {
+  it("fold a window's device values past their bound into __other__: every event still counts, the same on every recomputation", () => {
     const bound = builtin('users').dimensions.find((d) => d.field === 'device')!.bound;
-    const login = (i: number, device: string, at = T): PipelineEvent => ({ kind: 'user', record: { ...(event(0).record as UserEvent), eventId: `l${i}`, occurredAt: at, device } });
+    const login = (i: number, device: string, at = T): PipelineEvent => ({
+      kind: 'user',
+      record: { ...(event(0).record as UserEvent), eventId: `l${i}`, occurredAt: at, device },
+    });
     const logins = Array.from({ length: bound + 50 }, (_, i) => login(i, `device-${i}`));
-    const run = () => compute([...logins, ...logins.map((e, i) => login(i + 100_000, (e.record as UserEvent).device!)), login(999_999, 'device-0', T + 60_000)], 100_000, 1_000_000);
+    const run = () =>
+      compute(
+        [
+          ...logins,
+          ...logins.map((e, i) => login(i + 100_000, (e.record as UserEvent).device!)),
+          login(999_999, 'device-0', T + 60_000),
+        ],
+        100_000,
+        1_000_000,
+      );
     const { rows, states } = run();
     const users = newest(rows).filter((r) => r.rollup === 'users' && r.windowStart === minute(T));
     const device = builtin('users').dimensions.findIndex((d) => d.field === 'device');

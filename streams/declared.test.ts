@@ -13,9 +13,21 @@ const declare = (d: unknown): RollupDeclaration => {
 
 function order(i: number): PipelineEvent {
   const record: OrderEvent = {
-    eventId: `e${i}`, type: i % 4 === 0 ? 'order_paid' : 'order_placed', userId: `u${(i * 7) % 23}`, occurredAt: T + ((i * 7919) % 300) * 60_000, receivedAt: null,
-    orderId: `o${i}`, currency: i % 3 ? 'EUR' : 'USD', amountCents: 100 + (i % 50), country: ['DE', 'FR', 'US', 'BR'][i % 4]!,
-    items: Array.from({ length: 1 + (i % 3) }, (_, k) => ({ sku: `S${(i + k) % 13}`, category: k % 2 ? 'books' : 'games', quantity: 1 + k, unitPriceCents: 10 * (k + 1) })),
+    eventId: `e${i}`,
+    type: i % 4 === 0 ? 'order_paid' : 'order_placed',
+    userId: `u${(i * 7) % 23}`,
+    occurredAt: T + ((i * 7919) % 300) * 60_000,
+    receivedAt: null,
+    orderId: `o${i}`,
+    currency: i % 3 ? 'EUR' : 'USD',
+    amountCents: 100 + (i % 50),
+    country: ['DE', 'FR', 'US', 'BR'][i % 4]!,
+    items: Array.from({ length: 1 + (i % 3) }, (_, k) => ({
+      sku: `S${(i + k) % 13}`,
+      category: k % 2 ? 'books' : 'games',
+      quantity: 1 + k,
+      unitPriceCents: 10 * (k + 1),
+    })),
     origin: null,
   };
   return { kind: 'order', record };
@@ -38,7 +50,9 @@ function collapse(records: DeclaredTaken[], d: RollupDeclaration) {
   for (const row of latest.values()) {
     const group = `${row.windowStart}|${row.dims.join(',')}`;
     const o = out.get(group) ?? { values: d.measures.filter((m) => m.fn !== 'distinct').map(() => 0), distinct: [] };
-    row.values.forEach((v, i) => { o.values[i]! += v ?? 0; });
+    row.values.forEach((v, i) => {
+      o.values[i]! += v ?? 0;
+    });
     out.set(group, o);
   }
   for (const [group, s] of sets) {
@@ -49,7 +63,14 @@ function collapse(records: DeclaredTaken[], d: RollupDeclaration) {
   return out;
 }
 
-const lines = declare({ name: 'lines', source: 'order_lines', types: ['order_placed'], dimensions: ['country', 'category'], measures: ['count', 'sum(revenueCents)', 'distinct(userId)'], window: '1h' });
+const lines = declare({
+  name: 'lines',
+  source: 'order_lines',
+  types: ['order_placed'],
+  dimensions: ['country', 'category'],
+  measures: ['count', 'sum(revenueCents)', 'distinct(userId)'],
+  window: '1h',
+});
 
 function truth(events: PipelineEvent[]) {
   const out = new Map<string, { values: number[]; distinct: Set<string> }>();
@@ -90,7 +111,8 @@ describe('DeclaredState', () => {
       first.apply(i, e);
       if (i % 7 === 0) {
         const taken = first.takeDirty();
-        if (i % 21 === 0) first.restoreDirty(taken); // the send failed: given back
+        if (i % 21 === 0)
+          first.restoreDirty(taken); // the send failed: given back
         else records.push(...taken);
       }
     });
@@ -104,9 +126,17 @@ describe('DeclaredState', () => {
   });
 
   it('starts at `from` and folds values past a bound into __other__', () => {
-    const d = declare({ name: 'b', source: 'orders', dimensions: [{ field: 'country', bound: 2 }], measures: ['count'], window: '1d' });
+    const d = declare({
+      name: 'b',
+      source: 'orders',
+      dimensions: [{ field: 'country', bound: 2 }],
+      measures: ['count'],
+      window: '1d',
+    });
     const s = new DeclaredState(compileRollup(d, 3), 't', 0, 1000, 4);
-    events.slice(0, 12).forEach((e, i) => s.apply(i, { ...e, record: { ...e.record, occurredAt: T } } as PipelineEvent));
+    events
+      .slice(0, 12)
+      .forEach((e, i) => s.apply(i, { ...e, record: { ...e.record, occurredAt: T } } as PipelineEvent));
     const rows = s.takeDirty().flatMap((t) => t.rows);
     expect(rows.reduce((n, r) => n + r.values[0]!, 0)).toBe(8);
     expect(rows.map((r) => r.dims[0]).sort()).toEqual(['DE', 'FR', OTHER]); // offsets 4.. : DE FR US BR DE FR US BR
@@ -115,14 +145,21 @@ describe('DeclaredState', () => {
   });
 
   it('min and max ignore events without the field', () => {
-    const d = declare({ name: 'm', source: 'orders', measures: ['min(amountCents)', 'max(amountCents)', 'sum(units)'], window: '1d' });
+    const d = declare({
+      name: 'm',
+      source: 'orders',
+      measures: ['min(amountCents)', 'max(amountCents)', 'sum(units)'],
+      window: '1d',
+    });
     const s = new DeclaredState(compileRollup(d, 1), 't', 0, 1000, 0);
     const a = order(1);
     const b = order(2);
     (b.record as OrderEvent).amountCents = null;
     const c = order(7);
     [a, b, c].forEach((e, i) => s.apply(i, { ...e, record: { ...e.record, occurredAt: T } } as PipelineEvent));
-    expect(s.takeDirty().flatMap((t) => t.rows.map((r) => r.values))).toEqual([[101, 107, (1 + 2) + (1 + 2 + 3) + (1 + 2)]]);
+    expect(s.takeDirty().flatMap((t) => t.rows.map((r) => r.values))).toEqual([
+      [101, 107, 1 + 2 + (1 + 2 + 3) + (1 + 2)],
+    ]);
   });
 });
 

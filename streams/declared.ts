@@ -1,5 +1,10 @@
 import type { OrderEvent, OrderItem, PipelineEvent, UserEvent } from '../schemas/catalog';
-import { isEventTypeSource, WINDOWS, type PinnedProperty, type RollupDeclaration } from '../schemas/declarations/format';
+import {
+  isEventTypeSource,
+  WINDOWS,
+  type PinnedProperty,
+  type RollupDeclaration,
+} from '../schemas/declarations/format';
 import { decimalValue, type CustomEvent } from '../schemas/events/avro';
 import { declaredRowKey, type DeclaredRow } from '../schemas/declarations/row';
 import { OTHER } from '../schemas/rollup';
@@ -12,9 +17,16 @@ type Num = (r: AnyRecord, item: OrderItem | undefined) => number | null;
 
 /** How each field is read from a decoded record (and, for order_lines, one of its items). */
 const TEXT: Record<string, Text> = {
-  type: (r) => r.type, userId: (r) => r.userId, country: (r) => r.country ?? '', device: (r) => r.device ?? '', page: (r) => r.page ?? '',
-  sessionId: (r) => r.sessionId ?? '', orderId: (r) => r.orderId, currency: (r) => r.currency ?? '',
-  sku: (_r, i) => i?.sku ?? '', category: (_r, i) => i?.category ?? '',
+  type: (r) => r.type,
+  userId: (r) => r.userId,
+  country: (r) => r.country ?? '',
+  device: (r) => r.device ?? '',
+  page: (r) => r.page ?? '',
+  sessionId: (r) => r.sessionId ?? '',
+  orderId: (r) => r.orderId,
+  currency: (r) => r.currency ?? '',
+  sku: (_r, i) => i?.sku ?? '',
+  category: (_r, i) => i?.category ?? '',
 };
 const NUMBER: Record<string, Num> = {
   amountCents: (r) => r.amountCents,
@@ -75,20 +87,37 @@ export interface CompiledRollup {
 
 export function compileRollup(declaration: RollupDeclaration, version: number): CompiledRollup {
   const pinned = declaration.properties;
-  const filters: Array<{ read: Text; values: Set<string> }> = Object.entries(declaration.filter ?? {}).map(([f, vs]) => ({ read: text(f, pinned), values: new Set(vs) }));
+  const filters: Array<{ read: Text; values: Set<string> }> = Object.entries(declaration.filter ?? {}).map(
+    ([f, vs]) => ({ read: text(f, pinned), values: new Set(vs) }),
+  );
   const types = declaration.types ? new Set(declaration.types) : undefined;
   const custom = isEventTypeSource(declaration.source);
   return {
-    declaration, version,
-    kind: custom ? 'custom' : declaration.source === 'users' ? 'user' : declaration.source === 'events' ? 'any' : 'order',
+    declaration,
+    version,
+    kind: custom
+      ? 'custom'
+      : declaration.source === 'users'
+        ? 'user'
+        : declaration.source === 'events'
+          ? 'any'
+          : 'order',
     eventType: custom ? declaration.source : undefined,
     lines: declaration.source === 'order_lines',
     windowMs: WINDOWS[declaration.window],
-    accepts: !types && filters.length === 0 ? undefined
-      : filters.length === 0 ? (r) => types!.has(r.type)
-        : (r, item) => (!types || types.has(r.type)) && filters.every((f) => f.values.has(f.read(r, item))),
+    accepts:
+      !types && filters.length === 0
+        ? undefined
+        : filters.length === 0
+          ? (r) => types!.has(r.type)
+          : (r, item) => (!types || types.has(r.type)) && filters.every((f) => f.values.has(f.read(r, item))),
     dims: declaration.dimensions.map((d) => text(d.field, pinned)),
-    values: declaration.measures.filter((m) => m.fn !== 'distinct').map((m) => ({ fn: m.fn as 'count' | 'sum' | 'min' | 'max', read: m.fn === 'count' ? () => 1 : number(m.field!, pinned) })),
+    values: declaration.measures
+      .filter((m) => m.fn !== 'distinct')
+      .map((m) => ({
+        fn: m.fn as 'count' | 'sum' | 'min' | 'max',
+        read: m.fn === 'count' ? () => 1 : number(m.field!, pinned),
+      })),
     distinct: declaration.measures.filter((m) => m.fn === 'distinct').map((m) => text(m.field!, pinned)),
   };
 }
@@ -121,7 +150,12 @@ interface Held {
  * each changed row whole, so the copy compaction keeps lacks only rows that moved on to a later
  * block, where they are newer.
  */
-interface Block { key: string; range: number; part: number; members: Set<Held> }
+interface Block {
+  key: string;
+  range: number;
+  part: number;
+  members: Set<Held>;
+}
 
 /**
  * What takeDirty hands over: one `rollups` record, its key and its rows: a block of value rows
@@ -165,8 +199,14 @@ export class DeclaredState {
   /** Events counted under __other__, per dimension field. */
   readonly folded = new Map<string, number>();
 
-  constructor(readonly rollup: CompiledRollup, readonly topic: string, readonly partition: number, readonly segmentSize: number,
-    readonly from: number, readonly maxRows = 10_000) {
+  constructor(
+    readonly rollup: CompiledRollup,
+    readonly topic: string,
+    readonly partition: number,
+    readonly segmentSize: number,
+    readonly from: number,
+    readonly maxRows = 10_000,
+  ) {
     this.scratch = rollup.dims.map(() => '');
   }
 
@@ -204,9 +244,18 @@ export class DeclaredState {
       held = this.lookup(windowStart, bounded);
       if (!held) {
         held = {
-          key: undefined, windowStart, dims: bounded, values: values.map((v) => (v.fn === 'min' || v.fn === 'max' ? null : 0)), rowVersion: offset, maxReceivedAt: null,
-          isDirty: false, block: undefined, pendingVersion: offset, pendingReceivedAt: null,
-          seen: distinct.length > 0 ? distinct.map(() => new Set()) : NONE, pending: distinct.length > 0 ? distinct.map(() => []) : NONE,
+          key: undefined,
+          windowStart,
+          dims: bounded,
+          values: values.map((v) => (v.fn === 'min' || v.fn === 'max' ? null : 0)),
+          rowVersion: offset,
+          maxReceivedAt: null,
+          isDirty: false,
+          block: undefined,
+          pendingVersion: offset,
+          pendingReceivedAt: null,
+          seen: distinct.length > 0 ? distinct.map(() => new Set()) : NONE,
+          pending: distinct.length > 0 ? distinct.map(() => []) : NONE,
         };
         this.insert(windowStart, bounded, held);
         this.held += 1;
@@ -217,18 +266,27 @@ export class DeclaredState {
       const v = m.read(r, item);
       if (v === null) continue;
       const cur = held.values[i]!;
-      held.values[i] = m.fn === 'count' || m.fn === 'sum' ? (cur ?? 0) + v : cur === null ? v : m.fn === 'min' ? Math.min(cur, v) : Math.max(cur, v);
+      held.values[i] =
+        m.fn === 'count' || m.fn === 'sum'
+          ? (cur ?? 0) + v
+          : cur === null
+            ? v
+            : m.fn === 'min'
+              ? Math.min(cur, v)
+              : Math.max(cur, v);
     }
     held.rowVersion = offset;
     const received = r.receivedAt ?? null;
-    if (received !== null && (held.maxReceivedAt === null || received > held.maxReceivedAt)) held.maxReceivedAt = received;
+    if (received !== null && (held.maxReceivedAt === null || received > held.maxReceivedAt))
+      held.maxReceivedAt = received;
     for (let i = 0; i < distinct.length; i++) {
       const v = distinct[i]!(r, item);
       if (held.seen[i]!.has(v)) continue;
       held.seen[i]!.add(v);
       held.pending[i]!.push(v);
       held.pendingVersion = offset;
-      if (received !== null && (held.pendingReceivedAt === null || received > held.pendingReceivedAt)) held.pendingReceivedAt = received;
+      if (received !== null && (held.pendingReceivedAt === null || received > held.pendingReceivedAt))
+        held.pendingReceivedAt = received;
       this.held += 1;
     }
     if (values.length > 0) this.joinBlock(held, offset);
@@ -244,7 +302,12 @@ export class DeclaredState {
     if (held.block === this.block && held.block?.range === range) return;
     if (this.block?.range !== range || this.block.members.size >= BLOCK_ROWS) {
       const part = this.block?.range === range ? this.block.part + 1 : 0;
-      this.block = { key: `dblock|${this.rollup.declaration.name}|${this.rollup.version}|${this.topic}|${this.partition}|${this.segment}|${this.chunk}|${range}.${part}`, range, part, members: new Set() };
+      this.block = {
+        key: `dblock|${this.rollup.declaration.name}|${this.rollup.version}|${this.topic}|${this.partition}|${this.segment}|${this.chunk}|${range}.${part}`,
+        range,
+        part,
+        members: new Set(),
+      };
     }
     held.block?.members.delete(held);
     held.block = this.block;
@@ -310,8 +373,18 @@ export class DeclaredState {
     const { version } = this.rollup;
     // The rows as they leave: a copy, so that later events do not change what a send holds.
     const copy = (h: Held): DeclaredRow => ({
-      rollup: name, version, topic: this.topic, partition: this.partition, segment: this.segment, chunk: this.chunk,
-      windowStart: h.windowStart, dims: h.dims, values: [...h.values], sets: NONE, rowVersion: h.rowVersion, maxReceivedAt: h.maxReceivedAt,
+      rollup: name,
+      version,
+      topic: this.topic,
+      partition: this.partition,
+      segment: this.segment,
+      chunk: this.chunk,
+      windowStart: h.windowStart,
+      dims: h.dims,
+      values: [...h.values],
+      sets: NONE,
+      rowVersion: h.rowVersion,
+      maxReceivedAt: h.maxReceivedAt,
     });
     for (const held of this.dirty) {
       held.isDirty = false;
@@ -321,7 +394,13 @@ export class DeclaredState {
         out.push({ key: (held.key ??= declaredRowKey(row)), rows: [row] });
       }
       if (held.pending.some((p) => p.length > 0)) {
-        deltas.push({ ...copy(held), values: [], sets: held.pending, rowVersion: held.pendingVersion, maxReceivedAt: held.pendingReceivedAt });
+        deltas.push({
+          ...copy(held),
+          values: [],
+          sets: held.pending,
+          rowVersion: held.pendingVersion,
+          maxReceivedAt: held.pendingReceivedAt,
+        });
         held.pending = this.rollup.distinct.map(() => []);
         held.pendingReceivedAt = null;
       }
@@ -332,7 +411,10 @@ export class DeclaredState {
       let last = 0;
       for (const d of deltas) last = Math.max(last, d.rowVersion);
       const r = deltas[0]!;
-      out.push({ key: `dsets|${r.rollup}|${r.version}|${r.topic}|${r.partition}|${r.segment}|${r.chunk}|v${last}`, rows: deltas });
+      out.push({
+        key: `dsets|${r.rollup}|${r.version}|${r.topic}|${r.partition}|${r.segment}|${r.chunk}|v${last}`,
+        rows: deltas,
+      });
     }
     this.dirty = [];
     return out;

@@ -23,11 +23,21 @@ export interface Emission {
  * an ACL not yet granted) is waited out with backoff.
  * @see https://kafka.apache.org/protocol#protocol_error_codes
  */
-const RECORD_ERRORS = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'INVALID_RECORD_STATE']);
+const RECORD_ERRORS = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_RECORD_STATE',
+]);
 
 export function isRecordAtFault(err: unknown): boolean {
   if (isProgrammerError(err)) return true;
-  for (let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (
+    let e = err as { type?: unknown; cause?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    e = e.cause as typeof e, depth++
+  ) {
     if (typeof e.type === 'string' && RECORD_ERRORS.has(e.type)) return true;
   }
   return false;

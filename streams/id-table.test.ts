@@ -3,7 +3,7 @@ import { IdTable, hashId } from './id-table';
 
 /** A small deterministic generator, so a failure repeats. */
 function random(seed: number) {
-  return () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  return () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
 }
 
 describe('IdTable', () => {
@@ -15,7 +15,8 @@ describe('IdTable', () => {
       // Short ids collide often (duplicates), long ones do not; some with non-ASCII and lone surrogates.
       const alphabet = next() < 0.1 ? 'aé😀\uD800z' : 'abcdef0123456789-';
       let eventId = '';
-      for (let i = 0; i < n % 12 + (next() < 0.5 ? 0 : 24); i++) eventId += alphabet[Math.floor(next() * alphabet.length)];
+      for (let i = 0; i < (n % 12) + (next() < 0.5 ? 0 : 24); i++)
+        eventId += alphabet[Math.floor(next() * alphabet.length)];
       return { origin: origins[Math.floor(next() * origins.length)]!, eventId };
     };
     const table = new IdTable();
@@ -45,8 +46,21 @@ describe('IdTable', () => {
     const table = new IdTable();
     // (No id holds a NUL, the separator: the event limits refuse control characters.)
     // 'é' is stored a byte a unit; 'ǩ' (U+01E9, the same low byte) and '😀' two bytes a unit.
-    const ids: Array<[string | null, string]> = [[null, 'a'], [null, 'ab'], ['a', 'b'], ['ab', ''], [null, 'ba'], ['', 'ab'], [null, ''],
-      [null, 'é'], [null, 'ǩ'], ['é', 'x'], ['ǩ', 'x'], ['😀', 'é'], [null, '😀\u00e9']];
+    const ids: Array<[string | null, string]> = [
+      [null, 'a'],
+      [null, 'ab'],
+      ['a', 'b'],
+      ['ab', ''],
+      [null, 'ba'],
+      ['', 'ab'],
+      [null, ''],
+      [null, 'é'],
+      [null, 'ǩ'],
+      ['é', 'x'],
+      ['ǩ', 'x'],
+      ['😀', 'é'],
+      [null, '😀\u00e9'],
+    ];
     ids.forEach(([origin, eventId], i) => table.add(42, origin, eventId, i));
     // Each found with its own fingerprint, though all share one hash (one long probe chain).
     ids.forEach(([origin, eventId], i) => expect(table.get(42, origin, eventId)).toBe(i));

@@ -9,7 +9,10 @@ import { randomInt } from 'node:crypto';
 const SEED = randomInt(2 ** 31);
 
 /** An id as the duplicate rule knows it: origin and eventId (schemas/identity.ts, dedupKey). */
-export interface IdParts { origin: string | null; eventId: string }
+export interface IdParts {
+  origin: string | null;
+  eventId: string;
+}
 
 /** Jenkins' one-at-a-time hash over the id's UTF-16 code units: origin, a NUL, eventId (or eventId alone). */
 export function hashId(origin: string | null, eventId: string): number {

@@ -4,12 +4,36 @@ import { PartitionState } from './partition';
 const T = Date.UTC(2026, 10, 27, 20, 0, 30);
 const login = (eventId: string, userId: string, occurredAt: number): PipelineEvent => ({
   kind: 'user',
-  record: { eventId, type: 'login', userId, occurredAt, receivedAt: null, sessionId: null, country: 'DE', device: 'mobile', page: null, properties: {}, origin: null },
+  record: {
+    eventId,
+    type: 'login',
+    userId,
+    occurredAt,
+    receivedAt: null,
+    sessionId: null,
+    country: 'DE',
+    device: 'mobile',
+    page: null,
+    properties: {},
+    origin: null,
+  },
 });
 const order = (eventId: string, sku: string, extra: Partial<OrderEvent> = {}): PipelineEvent => ({
   kind: 'order',
-  record: { eventId, type: 'order_placed', userId: 'u1', occurredAt: T, receivedAt: null, orderId: `o-${eventId}`, currency: 'EUR', amountCents: 1000, country: 'DE',
-    items: [{ sku, category: null, quantity: 1, unitPriceCents: 1000 }], origin: null, ...extra },
+  record: {
+    eventId,
+    type: 'order_placed',
+    userId: 'u1',
+    occurredAt: T,
+    receivedAt: null,
+    orderId: `o-${eventId}`,
+    currency: 'EUR',
+    amountCents: 1000,
+    country: 'DE',
+    items: [{ sku, category: null, quantity: 1, unitPriceCents: 1000 }],
+    origin: null,
+    ...extra,
+  },
 });
 
 describe('PartitionState: which records count', () => {

@@ -37,7 +37,13 @@ export class PartitionState {
   private previousIds = new IdTable();
   duplicates = 0;
 
-  constructor(readonly topic: string, readonly partition: number, readonly segmentSize: number, resumeAt: number, seedFrom: number) {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly segmentSize: number,
+    resumeAt: number,
+    seedFrom: number,
+  ) {
     this.segment = segmentOf(resumeAt, segmentSize);
     this.position = seedFrom;
     this.seedUntil = resumeAt;
@@ -64,7 +70,8 @@ export class PartitionState {
     const hash = hashId(origin, eventId);
     if (offset < this.seedUntil) {
       // Seeding: the previous segment's ids, so a retry straddling the boundary is still caught.
-      if (this.previousIds.get(hash, origin, eventId) === undefined) this.previousIds.add(hash, origin, eventId, fingerprintOf(event));
+      if (this.previousIds.get(hash, origin, eventId) === undefined)
+        this.previousIds.add(hash, origin, eventId, fingerprintOf(event));
       this.position = offset + 1;
       return 'seeded';
     }

@@ -3,7 +3,15 @@ import type { Logger } from '../platform/logger';
 import { errorMessage } from '../platform/errors';
 import { retry } from '../platform/retry';
 import { readBatchLimits, recordBytes } from '../platform/kafka/batch-limit';
-import { type Admin, type EachBatchPayload, type Kafka, type KafkaMessage, connectAdmin, CheckedProducer, keepingMembership } from '../platform/kafka/client';
+import {
+  type Admin,
+  type EachBatchPayload,
+  type Kafka,
+  type KafkaMessage,
+  connectAdmin,
+  CheckedProducer,
+  keepingMembership,
+} from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
 import { optionalTopic } from '../platform/kafka/topics';
 import { partitionForKey } from '../platform/kafka/partitioner';
@@ -15,7 +23,13 @@ import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
 import { customEventErrors, eventLimitErrors, type EventLimits } from '../schemas/limits';
 import { deadLettered, taken, type RecordOutcome } from '../schemas/outcome';
 import { includedRollups, processedMetadata } from '../schemas/progress';
-import { DeclarationBook, legacyKey, type LegacyRecord, type VersionRecord, type VersionState } from '../schemas/declarations/book';
+import {
+  DeclarationBook,
+  legacyKey,
+  type LegacyRecord,
+  type VersionRecord,
+  type VersionState,
+} from '../schemas/declarations/book';
 import { declaredRowKey, versionId, type DeclaredRow } from '../schemas/declarations/row';
 import type { JsonLog } from '../platform/kafka/json-log';
 import { sourceTopics } from '../schemas/declarations/format';
@@ -149,7 +163,10 @@ export class StreamProcessor {
   async start(): Promise<void> {
     const { kafka, schemas, options, logger } = this.deps;
     this.dlqSchemaId = await schemas.register({ ...SCHEMAS.deadLetter, subject: `${options.topics.dlq}-value` });
-    this.declaredSchemaId = await schemas.register({ ...SCHEMAS.declaredBlock, subject: `${options.topics.rollups}-${SCHEMAS.declaredBlock.name}` });
+    this.declaredSchemaId = await schemas.register({
+      ...SCHEMAS.declaredBlock,
+      subject: `${options.topics.rollups}-${SCHEMAS.declaredBlock.name}`,
+    });
     if (!options.backfill) this.unfollow = this.book.onChange((state, kind) => this.onDeclaration(state, kind));
     this.admin = await connectAdmin(kafka);
     const { topics } = await this.admin.fetchTopicMetadata({ topics: [options.topics.rollups] });
@@ -157,13 +174,22 @@ export class StreamProcessor {
     const limits = await readBatchLimits(this.admin, [options.topics.rollups, options.topics.dlq]);
     this.emitBytes = Math.min(EMIT_BYTES, limits.budget(options.topics.rollups), limits.budget(options.topics.dlq));
     this.producer = await CheckedProducer.connect(kafka);
-    const custom = options.topics.custom && !options.backfill ? await optionalTopic(this.admin, options.topics.custom, logger, 'processor.custom.missing') : undefined;
+    const custom =
+      options.topics.custom && !options.backfill
+        ? await optionalTopic(this.admin, options.topics.custom, logger, 'processor.custom.missing')
+        : undefined;
     this.consumer = await GroupConsumer.start(kafka, {
-      groupId: options.groupId, topics: options.backfill ? [options.backfill.version.topic] : [options.topics.user, options.topics.order, ...(custom ? [custom] : [])],
-      sessionTimeoutMs: SESSION_TIMEOUT_MS, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+      groupId: options.groupId,
+      topics: options.backfill
+        ? [options.backfill.version.topic]
+        : [options.topics.user, options.topics.order, ...(custom ? [custom] : [])],
+      sessionTimeoutMs: SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
       maxBytesPerPartition: options.backfill ? options.backfillFetchBytes : FETCH_BYTES_PER_PARTITION,
-      partitionsConsumedConcurrently: options.backfill ? 1 : PARTITIONS_AT_ONCE, eachBatchAutoResolve: false,
-      eachBatch: (p) => this.eachBatch(p), onAssignment: (assignment) => this.onAssignment(assignment),
+      partitionsConsumedConcurrently: options.backfill ? 1 : PARTITIONS_AT_ONCE,
+      eachBatchAutoResolve: false,
+      eachBatch: (p) => this.eachBatch(p),
+      onAssignment: (assignment) => this.onAssignment(assignment),
     });
     // A failed flush gave its rows back (dirty again) and committed nothing; the next one retries them.
     this.timer = setInterval(() => {
@@ -211,7 +237,11 @@ export class StreamProcessor {
       this.states.set(key, state);
       this.declared.set(key, new Map());
       for (const v of backfill ? [backfill] : this.liveVersions(topic)) {
-        const from = backfill ? (v.from[partition] ?? 0) : v.builtin ? Math.max(legacyFrom ?? 0, resumeAt) : Math.max(liveStart(v, partition), resumeAt);
+        const from = backfill
+          ? (v.from[partition] ?? 0)
+          : v.builtin
+            ? Math.max(legacyFrom ?? 0, resumeAt)
+            : Math.max(liveStart(v, partition), resumeAt);
         this.addDeclared(key, v, from);
       }
       this.deps.metrics.segmentRestarts.inc({ topic });
@@ -221,7 +251,8 @@ export class StreamProcessor {
         return;
       }
     }
-    const kind = topic === this.deps.options.topics.user ? 'user' : topic === this.deps.options.topics.custom ? 'custom' : 'order';
+    const kind =
+      topic === this.deps.options.topics.user ? 'user' : topic === this.deps.options.topics.custom ? 'custom' : 'order';
     // The map itself, not a copy: a version applied while this batch runs joins it from its handover on.
     const declared = this.declared.get(key)!;
     const until = this.deps.options.backfill?.version.handover[partition] ?? Infinity;
@@ -261,13 +292,20 @@ export class StreamProcessor {
           ask = true;
         }
         // Produced straight to Kafka, it never met ingest's checks: the same bounds apply here.
-        const problems = !decoded.ok || offset < state.seedUntil ? [] : eventLimitErrors(kind, decoded.value, this.deps.options.eventLimits);
-        outcome = !decoded.ok ? decoded : problems.length > 0 ? deadLettered('invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '))
-          : taken({ kind, record: decoded.value } as PipelineEvent);
+        const problems =
+          !decoded.ok || offset < state.seedUntil
+            ? []
+            : eventLimitErrors(kind, decoded.value, this.deps.options.eventLimits);
+        outcome = !decoded.ok
+          ? decoded
+          : problems.length > 0
+            ? deadLettered('invalid_event', problems.map((e) => `${e.path}: ${e.message}`).join('; '))
+            : taken({ kind, record: decoded.value } as PipelineEvent);
       }
       if (!outcome.ok) {
         // (A backfill's records were dead-lettered by the live path already.)
-        if (!this.deps.options.backfill) this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
+        if (!this.deps.options.backfill)
+          this.deadLetterInput(topic, partition, offset, message, outcome.reason, outcome.message);
         state.skip(offset);
         continue;
       }
@@ -275,17 +313,28 @@ export class StreamProcessor {
       const applied = state.apply(offset, event);
       if (applied === 'counted') for (const d of declared.values()) d.apply(offset, event);
       else if (applied === 'conflict' && !this.deps.options.backfill) {
-        this.deadLetterInput(topic, partition, offset, message, 'conflicting_duplicate', `eventId ${JSON.stringify(event.record.eventId)} (origin ${event.record.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`);
+        this.deadLetterInput(
+          topic,
+          partition,
+          offset,
+          message,
+          'conflicting_duplicate',
+          `eventId ${JSON.stringify(event.record.eventId)} (origin ${event.record.origin ?? 'none'}) was used before for other content in this or the previous segment; the first one counts`,
+        );
       }
     }
     const last = batch.messages.at(-1);
     if (last && isRunning() && !isStale()) resolveOffset(last.offset);
     this.deps.metrics.records.inc({ topic }, batch.messages.length);
     for (const d of declared.values()) {
-      for (const [field, n] of d.folded) this.deps.metrics.folded.inc({ dimension: `${d.rollup.declaration.name}.${field}` }, n);
+      for (const [field, n] of d.folded)
+        this.deps.metrics.folded.inc({ dimension: `${d.rollup.declaration.name}.${field}` }, n);
       d.folded.clear();
     }
-    this.deps.metrics.lag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - state.position));
+    this.deps.metrics.lag.set(
+      { topic, partition: String(partition) },
+      Math.max(0, Number(batch.highWatermark) - state.position),
+    );
     await heartbeat();
     // Bound memory: wait for the rollup producer when too much is waiting to be emitted.
     const pending = this.pendingRows();
@@ -303,7 +352,10 @@ export class StreamProcessor {
 
   /** The versions the live path computes over `topic`: the built-in ones of its source, and those applied and not dropped. */
   private liveVersions(topic: string): VersionRecord[] {
-    return this.book.live().map((s) => s.record).filter((v) => this.reads(v, topic) && this.alignedWith(v));
+    return this.book
+      .live()
+      .map((s) => s.record)
+      .filter((v) => this.reads(v, topic) && this.alignedWith(v));
   }
 
   private reads(v: VersionRecord, topic: string): boolean {
@@ -323,7 +375,10 @@ export class StreamProcessor {
     const id = versionId(v.name, v.version);
     if (!this.misaligned.has(id)) {
       this.misaligned.add(id);
-      this.deps.logger.error({ rollup: id, appliedWith: v.segmentSize, segmentSize: this.deps.options.segmentSize }, 'processor.rollup.misaligned');
+      this.deps.logger.error(
+        { rollup: id, appliedWith: v.segmentSize, segmentSize: this.deps.options.segmentSize },
+        'processor.rollup.misaligned',
+      );
     }
     return false;
   }
@@ -333,7 +388,19 @@ export class StreamProcessor {
     let compiled = this.compiled.get(id);
     if (!compiled) this.compiled.set(id, (compiled = compileRollup(v.declaration, v.version)));
     const [topic, partition] = [key.slice(0, key.lastIndexOf('/')), Number(key.slice(key.lastIndexOf('/') + 1))];
-    this.declared.get(key)?.set(id, new DeclaredState(compiled, topic, partition, this.deps.options.segmentSize, from, this.deps.options.maxRowsPerPartition));
+    this.declared
+      .get(key)
+      ?.set(
+        id,
+        new DeclaredState(
+          compiled,
+          topic,
+          partition,
+          this.deps.options.segmentSize,
+          from,
+          this.deps.options.maxRowsPerPartition,
+        ),
+      );
   }
 
   /** This group's commit of a partition: its offset (-1: none) and metadata. */
@@ -353,7 +420,8 @@ export class StreamProcessor {
     let from = resumeAt;
     for (const v of this.liveVersions(topic)) {
       const handover = v.handover[partition] ?? 0;
-      if (!v.builtin && handover < resumeAt && !included.has(versionId(v.name, v.version))) from = Math.min(from, handover);
+      if (!v.builtin && handover < resumeAt && !included.has(versionId(v.name, v.version)))
+        from = Math.min(from, handover);
     }
     return from;
   }
@@ -365,17 +433,25 @@ export class StreamProcessor {
    * this partition's first commit of its own makes the old commit go. The start (undefined for
    * any other commit), or throws if it could not be recorded.
    */
-  private async resumeLegacy(topic: string, partition: number, committed: { offset: number; metadata: string | null }): Promise<number | undefined> {
+  private async resumeLegacy(
+    topic: string,
+    partition: number,
+    committed: { offset: number; metadata: string | null },
+  ): Promise<number | undefined> {
     if (committed.offset < 0) return undefined;
     const included = includedRollups(committed.metadata);
     const builtins = this.liveVersions(topic).filter((v) => v.builtin);
     if (builtins.some((v) => included.has(versionId(v.name, v.version)))) return undefined;
     const ends = await this.admin.fetchTopicOffsets(this.deps.options.topics.rollups);
     const record: LegacyRecord = {
-      topic, partition, segment: segmentOf(committed.offset, this.deps.options.segmentSize),
-      rollupsEnd: Object.fromEntries(ends.map((o) => [String(o.partition), Number(o.high)])), at: Date.now(),
+      topic,
+      partition,
+      segment: segmentOf(committed.offset, this.deps.options.segmentSize),
+      rollupsEnd: Object.fromEntries(ends.map((o) => [String(o.partition), Number(o.high)])),
+      at: Date.now(),
     };
-    if (this.deps.declarationsLog) await this.deps.declarationsLog.append([{ key: legacyKey('legacy', topic, partition), value: record }]);
+    if (this.deps.declarationsLog)
+      await this.deps.declarationsLog.append([{ key: legacyKey('legacy', topic, partition), value: record }]);
     else this.deps.logger.warn({ topic, partition }, 'processor.legacy.unrecorded');
     this.deps.logger.info({ topic, partition, segment: record.segment }, 'processor.legacy.resume');
     return committed.offset;
@@ -393,7 +469,8 @@ export class StreamProcessor {
       if (partitionState.topic !== v.topic || this.declared.get(key)?.has(state.id)) continue;
       const handover = v.handover[partitionState.partition] ?? 0;
       // Records below seedUntil only seed the duplicate ids: a handover among them needs a recomputation too.
-      if (Math.max(partitionState.position, partitionState.seedUntil) <= handover) this.addDeclared(key, v, liveStart(v, partitionState.partition));
+      if (Math.max(partitionState.position, partitionState.seedUntil) <= handover)
+        this.addDeclared(key, v, liveStart(v, partitionState.partition));
       else this.rewinds.set(key, Math.min(this.rewinds.get(key) ?? Infinity, handover));
     }
   }
@@ -404,7 +481,11 @@ export class StreamProcessor {
    * judged the same. NOT_CACHED: its schema id is not in the plan this processor has read (ask
    * again after syncPlan; `final`: dead-letter it then). `seeding`: only its id matters, no checks.
    */
-  private decodeCustom(value: Buffer | null, seeding: boolean, final = false): RecordOutcome<PipelineEvent> | typeof NOT_CACHED {
+  private decodeCustom(
+    value: Buffer | null,
+    seeding: boolean,
+    final = false,
+  ): RecordOutcome<PipelineEvent> | typeof NOT_CACHED {
     let id: number;
     try {
       id = schemaIdOf(value);
@@ -413,7 +494,12 @@ export class StreamProcessor {
     }
     const version = this.book.events.ofSchemaId(id);
     if (!version) {
-      return final ? deadLettered('unknown_event_type', `schema id ${id} is not a version of a declared event type (tributary events list)`) : NOT_CACHED;
+      return final
+        ? deadLettered(
+            'unknown_event_type',
+            `schema id ${id} is not a version of a declared event type (tributary events list)`,
+          )
+        : NOT_CACHED;
     }
     let record: CustomEvent;
     try {
@@ -423,7 +509,11 @@ export class StreamProcessor {
     }
     const { declaration } = version.record;
     const problems = seeding ? [] : customEventErrors(record, declaration, this.deps.options.eventLimits);
-    if (problems.length > 0) return deadLettered('invalid_event', `${declaration.name}: ${problems.map((e) => `${e.path}: ${e.message}`).join('; ')}`);
+    if (problems.length > 0)
+      return deadLettered(
+        'invalid_event',
+        `${declaration.name}: ${problems.map((e) => `${e.path}: ${e.message}`).join('; ')}`,
+      );
     return taken({ kind: 'custom', type: declaration.name, schemaId: id, record });
   }
 
@@ -440,22 +530,48 @@ export class StreamProcessor {
   }
 
   /** The writer schema is not cached yet: fetch it, backing off while the registry is unreachable (never a dead letter for that). */
-  private decodeFetchingSchema(value: Buffer | null, reader: avro.Type): Promise<RecordOutcome<UserEvent | OrderEvent>> {
+  private decodeFetchingSchema(
+    value: Buffer | null,
+    reader: avro.Type,
+  ): Promise<RecordOutcome<UserEvent | OrderEvent>> {
     return retry(() => this.deps.schemas.decodeRecord<UserEvent | OrderEvent>(value, reader), {
-      initialMs: 100, maxMs: 5000, giveUp: () => this.consumer?.isClosing ?? false,
+      initialMs: 100,
+      maxMs: 5000,
+      giveUp: () => this.consumer?.isClosing ?? false,
       onRetry: (err, attempt) => this.deps.logger.warn({ err: errorMessage(err), attempt }, 'processor.registry.retry'),
     });
   }
 
   /** An input record that is not counted: its dead letter waits for the next flush. */
-  private deadLetterInput(topic: string, partition: number, offset: number, message: KafkaMessage, reason: string, detail: string): void {
-    this.pendingDeadLetters.push(this.deadLetterRecord({ source: topic, partition, offset, key: message.key, value: message.value, stage: 'process', reason, message: detail }));
+  private deadLetterInput(
+    topic: string,
+    partition: number,
+    offset: number,
+    message: KafkaMessage,
+    reason: string,
+    detail: string,
+  ): void {
+    this.pendingDeadLetters.push(
+      this.deadLetterRecord({
+        source: topic,
+        partition,
+        offset,
+        key: message.key,
+        value: message.value,
+        stage: 'process',
+        reason,
+        message: detail,
+      }),
+    );
     this.deps.metrics.deadLetters.inc({ reason });
   }
 
   private deadLetterRecord(draft: DeadLetterInput): Emission {
     const { key, value } = deadLetter(draft, this.dlqSchemaId, this.deps.schemas);
-    return { record: { topic: this.deps.options.topics.dlq, partition: 0, key, value }, describe: () => ({ ...draft, key: null, value: null }) };
+    return {
+      record: { topic: this.deps.options.topics.dlq, partition: 0, key, value },
+      describe: () => ({ ...draft, key: null, value: null }),
+    };
   }
 
   /**
@@ -467,7 +583,9 @@ export class StreamProcessor {
    */
   flush(): Promise<void> {
     if (this.flushing) return this.flushing;
-    this.flushing = this.doFlush().finally(() => { this.flushing = undefined; });
+    this.flushing = this.doFlush().finally(() => {
+      this.flushing = undefined;
+    });
     return this.flushing;
   }
 
@@ -481,26 +599,33 @@ export class StreamProcessor {
       return { state, declared, commit: done ? until[state.partition]! : state.segmentStart, position: state.position };
     });
     const letters = this.pendingDeadLetters.splice(0);
-    const emissions = this.emissionsOf(letters, snapshot.flatMap(({ declared }) => declared.map(({ rows }) => rows)));
+    const emissions = this.emissionsOf(
+      letters,
+      snapshot.flatMap(({ declared }) => declared.map(({ rows }) => rows)),
+    );
     let records = 0;
     try {
-      await keepingMembership(() => this.heartbeat?.(), { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS }, async (progressed) => {
-        // A send ends before the record that would take it past EMIT_CHUNK records or emitBytes.
-        let send: Emission[] = [];
-        let bytes = 0;
-        for (const emission of emissions) {
-          const size = recordBytes(emission.record);
-          if (send.length > 0 && (send.length >= EMIT_CHUNK || bytes + size > this.emitBytes)) {
-            await this.emit(send, progressed);
-            send = [];
-            bytes = 0;
+      await keepingMembership(
+        () => this.heartbeat?.(),
+        { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS },
+        async (progressed) => {
+          // A send ends before the record that would take it past EMIT_CHUNK records or emitBytes.
+          let send: Emission[] = [];
+          let bytes = 0;
+          for (const emission of emissions) {
+            const size = recordBytes(emission.record);
+            if (send.length > 0 && (send.length >= EMIT_CHUNK || bytes + size > this.emitBytes)) {
+              await this.emit(send, progressed);
+              send = [];
+              bytes = 0;
+            }
+            send.push(emission);
+            bytes += size;
+            records += 1;
           }
-          send.push(emission);
-          bytes += size;
-          records += 1;
-        }
-        if (send.length > 0) await this.emit(send, progressed);
-      });
+          if (send.length > 0) await this.emit(send, progressed);
+        },
+      );
     } catch (err) {
       for (const { declared } of snapshot) {
         for (const { d, rows: taken } of declared) d.restoreDirty(taken);
@@ -512,7 +637,8 @@ export class StreamProcessor {
       this.failing = { since: this.failing?.since ?? Date.now(), error };
       throw err;
     }
-    if (this.failing) this.deps.logger.info({ failedForMs: Date.now() - this.failing.since }, 'processor.flush.recovered');
+    if (this.failing)
+      this.deps.logger.info({ failedForMs: Date.now() - this.failing.since }, 'processor.flush.recovered');
     this.failing = undefined;
     this.deps.metrics.stalled.set(0);
     // Commit only partitions still owned by this state object (a revoked one is gone from the map).
@@ -521,9 +647,16 @@ export class StreamProcessor {
       // The offset is the open segment's start (where a restart recomputes from); the metadata says
       // how far the processor got, for a lag that means what it says (dashboards/pipeline-status.ts).
       .map(({ state, commit, position, declared }) => ({
-        topic: state.topic, partition: state.partition, offset: String(commit),
+        topic: state.topic,
+        partition: state.partition,
+        offset: String(commit),
         // The declared versions this state computed from their handover: a restart here need not recompute them.
-        metadata: processedMetadata(position, this.deps.options.backfill ? [] : declared.map(({ d }) => versionId(d.rollup.declaration.name, d.rollup.version))),
+        metadata: processedMetadata(
+          position,
+          this.deps.options.backfill
+            ? []
+            : declared.map(({ d }) => versionId(d.rollup.declaration.name, d.rollup.version)),
+        ),
       }));
     if (commits.length > 0) {
       try {
@@ -551,7 +684,10 @@ export class StreamProcessor {
       if (!state) continue;
       this.states.delete(key);
       this.declared.delete(key);
-      this.deps.logger.info({ topic: state.topic, partition: state.partition, from: offset }, 'processor.partition.rewind');
+      this.deps.logger.info(
+        { topic: state.topic, partition: state.partition, from: offset },
+        'processor.partition.rewind',
+      );
       this.consumer!.seek(state.topic, state.partition, offset);
     }
   }
@@ -561,7 +697,9 @@ export class StreamProcessor {
     const { version, onDone } = this.deps.options.backfill!;
     const [offsets] = await this.admin.fetchOffsets({ groupId: this.deps.options.groupId, topics: [version.topic] });
     const committed = new Map((offsets?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-    const done = Object.entries(version.handover).every(([p, handover]) => (version.from[p] ?? 0) >= handover || (committed.get(Number(p)) ?? -1) >= handover);
+    const done = Object.entries(version.handover).every(
+      ([p, handover]) => (version.from[p] ?? 0) >= handover || (committed.get(Number(p)) ?? -1) >= handover,
+    );
     if (done) await onDone();
   }
 
@@ -579,22 +717,45 @@ export class StreamProcessor {
    */
   private declaredEmissions({ key, rows }: DeclaredTaken): Emission[] {
     const first = rows[0]!;
-    const alone = () => rows.flatMap((row) => this.declaredEmissions({ key: declaredRowKey(row, row.sets.length > 0 ? row.rowVersion : undefined), rows: [row] }));
+    const alone = () =>
+      rows.flatMap((row) =>
+        this.declaredEmissions({
+          key: declaredRowKey(row, row.sets.length > 0 ? row.rowVersion : undefined),
+          rows: [row],
+        }),
+      );
     const describe = () => ({
-      source: first.topic, partition: first.partition, offset: first.rowVersion, key: Buffer.from(key), value: null, stage: 'process',
-      reason: 'unsendable_row', message: `declared rollup record ${key.slice(0, 512)} of ${rows.length} rows`,
+      source: first.topic,
+      partition: first.partition,
+      offset: first.rowVersion,
+      key: Buffer.from(key),
+      value: null,
+      stage: 'process',
+      reason: 'unsendable_row',
+      message: `declared rollup record ${key.slice(0, 512)} of ${rows.length} rows`,
     });
     let value: Buffer;
     try {
-      value = this.deps.schemas.encode(this.declaredSchemaId, SCHEMAS.declaredBlock.type, { rows } satisfies { rows: DeclaredRow[] });
+      value = this.deps.schemas.encode(this.declaredSchemaId, SCHEMAS.declaredBlock.type, { rows } satisfies {
+        rows: DeclaredRow[];
+      });
     } catch (err) {
       return rows.length > 1 ? alone() : [this.isolated(describe(), err)];
     }
     if (rows.length > 1 && value.length > Math.min(BLOCK_MAX_BYTES, this.emitBytes / 2)) return alone();
-    return [{
-      record: { topic: this.deps.options.topics.rollups, partition: partitionForKey(key, this.rollupPartitions), key, value }, rows: rows.length, describe,
-      ...(rows.length > 1 ? { split: alone } : {}),
-    }];
+    return [
+      {
+        record: {
+          topic: this.deps.options.topics.rollups,
+          partition: partitionForKey(key, this.rollupPartitions),
+          key,
+          value,
+        },
+        rows: rows.length,
+        describe,
+        ...(rows.length > 1 ? { split: alone } : {}),
+      },
+    ];
   }
 
   /**
@@ -606,21 +767,30 @@ export class StreamProcessor {
     const { signal } = this.stopping;
     const began = Date.now();
     try {
-      await retry(async () => {
-        try {
-          await this.producer.sendRecords(emissions.map((e) => e.record));
-        } finally {
-          progressed(); // an answer, even a failure, shows the processor is alive
-        }
-      }, {
-        initialMs: 200, maxMs: 5000, signal, giveUp: (err) => signal.aborted || isRecordAtFault(err),
-        onRetry: (err, attempt) => {
-          this.deps.metrics.emitRetries.inc();
-          // Failing since this send began: one attempt can itself take kafkajs' whole retry budget.
-          this.failing ??= { since: began, error: errorMessage(err) };
-          this.deps.logger[attempt < 3 ? 'warn' : 'error']({ err: errorMessage(err), attempt, messages: emissions.length }, 'processor.emit.retry');
+      await retry(
+        async () => {
+          try {
+            await this.producer.sendRecords(emissions.map((e) => e.record));
+          } finally {
+            progressed(); // an answer, even a failure, shows the processor is alive
+          }
         },
-      });
+        {
+          initialMs: 200,
+          maxMs: 5000,
+          signal,
+          giveUp: (err) => signal.aborted || isRecordAtFault(err),
+          onRetry: (err, attempt) => {
+            this.deps.metrics.emitRetries.inc();
+            // Failing since this send began: one attempt can itself take kafkajs' whole retry budget.
+            this.failing ??= { since: began, error: errorMessage(err) };
+            this.deps.logger[attempt < 3 ? 'warn' : 'error'](
+              { err: errorMessage(err), attempt, messages: emissions.length },
+              'processor.emit.retry',
+            );
+          },
+        },
+      );
     } catch (err) {
       if (signal.aborted || !isRecordAtFault(err)) throw err;
       if (emissions.length > 1) {
@@ -632,7 +802,10 @@ export class StreamProcessor {
       const alone = emissions[0]!;
       if (alone.split) {
         // A block the broker refused: its rows go alone, each isolated on its own if it must be.
-        this.deps.logger.warn({ err: errorMessage(err), key: String(alone.record.key).slice(0, 256), rows: alone.rows }, 'processor.block.split');
+        this.deps.logger.warn(
+          { err: errorMessage(err), key: String(alone.record.key).slice(0, 256), rows: alone.rows },
+          'processor.block.split',
+        );
         await this.emit(alone.split(), progressed);
         return;
       }
@@ -650,11 +823,24 @@ export class StreamProcessor {
 
   /** Counts and logs (once) a record that cannot be sent, and makes the small dead letter that replaces it. */
   private isolated(draft: DeadLetterInput, err: unknown): Emission {
-    const coordinates = { source: draft.source, partition: draft.partition, offset: draft.offset, reason: draft.reason };
+    const coordinates = {
+      source: draft.source,
+      partition: draft.partition,
+      offset: draft.offset,
+      reason: draft.reason,
+    };
     this.deps.metrics.isolated.inc({ reason: draft.reason });
     this.deps.logger.error({ err: errorMessage(err), ...coordinates }, 'processor.record.isolated');
-    const letter = deadLetter({ ...draft, value: null, message: `${draft.message}: ${errorMessage(err)}` }, this.dlqSchemaId, this.deps.schemas);
-    return { record: { topic: this.deps.options.topics.dlq, partition: 0, key: letter.key, value: letter.value }, describe: () => draft, isolated: coordinates };
+    const letter = deadLetter(
+      { ...draft, value: null, message: `${draft.message}: ${errorMessage(err)}` },
+      this.dlqSchemaId,
+      this.deps.schemas,
+    );
+    return {
+      record: { topic: this.deps.options.topics.dlq, partition: 0, key: letter.key, value: letter.value },
+      describe: () => draft,
+      isolated: coordinates,
+    };
   }
 
   /** How long sends have been failing (0 while they succeed). */
@@ -666,13 +852,16 @@ export class StreamProcessor {
   checkProgress(): void {
     const ms = this.stalledForMs();
     this.deps.metrics.stalled.set(ms > STALLED_AFTER_MS ? 1 : 0); // the metric and /readyz say the same
-    if (ms > STALLED_AFTER_MS) throw new Error(`no rollup row could be emitted for ${Math.round(ms / 1000)} s: ${this.failing!.error}`);
+    if (ms > STALLED_AFTER_MS)
+      throw new Error(`no rollup row could be emitted for ${Math.round(ms / 1000)} s: ${this.failing!.error}`);
   }
 
   private stopping$: Promise<void> | undefined;
   private markStopped: () => void = () => undefined;
   /** Resolves once stop() began. */
-  readonly stopped = new Promise<void>((resolve) => { this.markStopped = resolve; });
+  readonly stopped = new Promise<void>((resolve) => {
+    this.markStopped = resolve;
+  });
 
   /** Stops within about STOP_FLUSH_MS plus one send's timeout, even mid-flush; what was not emitted is recomputed after. Once, however often called. */
   stop(): Promise<void> {

@@ -17,11 +17,23 @@ export interface ProcessorService {
  * Builds and starts the stream processor from config (topics, group, segment size, flush
  * interval), with the declared rollups of the declarations topic and their backfills.
  */
-export async function startProcessor(deps: { config: Config; kafka: Kafka; schemas: SchemaClient; logger: Logger; metrics: Registry }): Promise<ProcessorService> {
+export async function startProcessor(deps: {
+  config: Config;
+  kafka: Kafka;
+  schemas: SchemaClient;
+  logger: Logger;
+  metrics: Registry;
+}): Promise<ProcessorService> {
   const { config } = deps;
   const options: ProcessorOptions = {
     groupId: config.processor.groupId,
-    topics: { user: config.topics.users, order: config.topics.orders, custom: config.topics.custom, rollups: config.topics.rollups, dlq: config.topics.dlq },
+    topics: {
+      user: config.topics.users,
+      order: config.topics.orders,
+      custom: config.topics.custom,
+      rollups: config.topics.rollups,
+      dlq: config.topics.dlq,
+    },
     segmentSize: config.processor.segmentSize,
     flushIntervalMs: config.processor.flushIntervalMs,
     maxDirtyRows: config.processor.maxPendingRows,
@@ -29,9 +41,29 @@ export async function startProcessor(deps: { config: Config; kafka: Kafka; schem
     backfillFetchBytes: config.processor.backfillFetchBytes,
     eventLimits: config.eventLimits,
   };
-  const declarations = await openDeclarations({ kafka: deps.kafka, logger: deps.logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
-  const processor = new StreamProcessor({ kafka: deps.kafka, schemas: deps.schemas, logger: deps.logger, metrics: processorMetrics(deps.metrics), options, declarations: declarations.book, declarationsLog: declarations.log });
-  const backfills = new Backfills({ kafka: deps.kafka, schemas: deps.schemas, logger: deps.logger, options, declarations: declarations.book, log: declarations.log });
+  const declarations = await openDeclarations({
+    kafka: deps.kafka,
+    logger: deps.logger,
+    rollupsTopic: config.topics.rollups,
+    replicationFactor: config.kafka.replicationFactor,
+  });
+  const processor = new StreamProcessor({
+    kafka: deps.kafka,
+    schemas: deps.schemas,
+    logger: deps.logger,
+    metrics: processorMetrics(deps.metrics),
+    options,
+    declarations: declarations.book,
+    declarationsLog: declarations.log,
+  });
+  const backfills = new Backfills({
+    kafka: deps.kafka,
+    schemas: deps.schemas,
+    logger: deps.logger,
+    options,
+    declarations: declarations.book,
+    log: declarations.log,
+  });
   try {
     await processor.start();
     backfills.start();

@@ -10,7 +10,15 @@ import type { GroundTruth } from '../producers/demo/ground-truth';
 import type { Random } from '../producers/demo/random';
 import type { DemoShop } from '../producers/demo/shop';
 import type { QueuePublisher } from '../producers/demo/queues';
-import { createPipelineTopics, killAndWait, pipelineEnv, RollupFollower, spawnTributary, untilReady, type PipelineTopics } from './pipeline';
+import {
+  createPipelineTopics,
+  killAndWait,
+  pipelineEnv,
+  RollupFollower,
+  spawnTributary,
+  untilReady,
+  type PipelineTopics,
+} from './pipeline';
 import { startTestRegistry } from './registry';
 import { sorted, testConfig, unique, waitFor } from './helpers';
 import { readTopics, type TopicRecord } from './kafka';
@@ -37,7 +45,11 @@ export async function bridgeHarness(): Promise<BridgeHarness> {
   const kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'bridge-test' });
   const admin = await connectAdmin(kafka);
   const topics = await createPipelineTopics(admin);
-  const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: unique('rollups'), SEGMENT_SIZE: '2000', FLUSH_INTERVAL_MS: '200' });
+  const env = pipelineEnv(topics, registry.url, {
+    PROCESS_GROUP_ID: unique('rollups'),
+    SEGMENT_SIZE: '2000',
+    FLUSH_INTERVAL_MS: '200',
+  });
   const follower = new RollupFollower(kafka, topics.rollups, registry.url);
   await follower.start();
   const children = new Set<ChildProcess>();
@@ -47,7 +59,12 @@ export async function bridgeHarness(): Promise<BridgeHarness> {
     return child;
   };
   return {
-    kafka, admin, registryUrl: registry.url, topics, env, follower,
+    kafka,
+    admin,
+    registryUrl: registry.url,
+    topics,
+    env,
+    follower,
     async spawnBridge(args) {
       const port = await freePort();
       const child = track(spawnTributary(['bridge', ...args, '--port', String(port)], env));
@@ -58,8 +75,12 @@ export async function bridgeHarness(): Promise<BridgeHarness> {
     spawnProcessor: () => track(spawnTributary(['process'], env)),
     async expectConverges(truth, timeoutMs = 90_000) {
       const expected = sorted(truth.totals());
-      await waitFor(() => (JSON.stringify(sorted(follower.totals())) === JSON.stringify(expected) ? true : undefined), 'rollups to equal the ground truth', timeoutMs, 250)
-        .catch(() => undefined);
+      await waitFor(
+        () => (JSON.stringify(sorted(follower.totals())) === JSON.stringify(expected) ? true : undefined),
+        'rollups to equal the ground truth',
+        timeoutMs,
+        250,
+      ).catch(() => undefined);
       expect(sorted(follower.totals())).toEqual(expected);
     },
     async close() {
@@ -76,19 +97,33 @@ export async function bridgeHarness(): Promise<BridgeHarness> {
  * partition, in the wire format with the schema id registered under `<topic>-value`.
  * Returns the records with their decoded events, in offset order per partition.
  */
-export async function expectLikeIngest(harness: BridgeHarness, partitions = 6): Promise<Array<TopicRecord & { event: Record<string, unknown> }>> {
+export async function expectLikeIngest(
+  harness: BridgeHarness,
+  partitions = 6,
+): Promise<Array<TopicRecord & { event: Record<string, unknown> }>> {
   const schemas = new SchemaClient(harness.registryUrl, silentLogger);
   const ids = {
-    [harness.topics.users]: (await (await fetch(`${harness.registryUrl}/subjects/${harness.topics.users}-value/versions/latest`)).json() as { id: number }).id,
-    [harness.topics.orders]: (await (await fetch(`${harness.registryUrl}/subjects/${harness.topics.orders}-value/versions/latest`)).json() as { id: number }).id,
+    [harness.topics.users]: (
+      (await (await fetch(`${harness.registryUrl}/subjects/${harness.topics.users}-value/versions/latest`)).json()) as {
+        id: number;
+      }
+    ).id,
+    [harness.topics.orders]: (
+      (await (
+        await fetch(`${harness.registryUrl}/subjects/${harness.topics.orders}-value/versions/latest`)
+      ).json()) as { id: number }
+    ).id,
   };
   const records = await readTopics(harness.kafka, [harness.topics.users, harness.topics.orders]);
   expect(records.length).toBeGreaterThan(0);
   const out: Array<TopicRecord & { event: Record<string, unknown> }> = [];
   for (const r of records.sort((a, b) => a.offset - b.offset)) {
     const event = await schemas.decode<Record<string, unknown>>(r.value);
-    expect({ key: r.key, partition: r.partition, schemaId: schemaIdOf(r.value) })
-      .toEqual({ key: event.userId, partition: partitionForKey(String(event.userId), partitions), schemaId: ids[r.topic] });
+    expect({ key: r.key, partition: r.partition, schemaId: schemaIdOf(r.value) }).toEqual({
+      key: event.userId,
+      partition: partitionForKey(String(event.userId), partitions),
+      schemaId: ids[r.topic],
+    });
     out.push({ ...r, event });
   }
   return out;
@@ -104,10 +139,15 @@ export function byEventId(records: Array<{ event: Record<string, unknown> }>): M
 /** Waits for at least `n` dead letters and returns them. */
 export async function deadLetters(harness: BridgeHarness, n: number) {
   const schemas = new SchemaClient(harness.registryUrl, silentLogger);
-  return waitFor(async () => {
-    const letters = await readDeadLetters(harness.kafka, schemas, harness.topics.dlq);
-    return letters.length >= n ? letters.map((l) => l.letter) : undefined;
-  }, `${n} dead letters`, 30_000, 250);
+  return waitFor(
+    async () => {
+      const letters = await readDeadLetters(harness.kafka, schemas, harness.topics.dlq);
+      return letters.length >= n ? letters.map((l) => l.letter) : undefined;
+    },
+    `${n} dead letters`,
+    30_000,
+    250,
+  );
 }
 
 /**
@@ -115,10 +155,19 @@ export async function deadLetters(harness: BridgeHarness, n: number) {
  * each SIGKILLs the bridge at a random moment (messages delivered, some produced, some acked)
  * and starts a new one. Returns the last bridge.
  */
-export async function publishWhileKillingBridge(harness: BridgeHarness, opts: {
-  publisher: QueuePublisher; shop: DemoShop; truth: GroundTruth; random: Random;
-  rounds: number; perRound: number; bridgeArgs: string[]; bridge: { child: ChildProcess; opsUrl: string };
-}): Promise<{ child: ChildProcess; opsUrl: string }> {
+export async function publishWhileKillingBridge(
+  harness: BridgeHarness,
+  opts: {
+    publisher: QueuePublisher;
+    shop: DemoShop;
+    truth: GroundTruth;
+    random: Random;
+    rounds: number;
+    perRound: number;
+    bridgeArgs: string[];
+    bridge: { child: ChildProcess; opsUrl: string };
+  },
+): Promise<{ child: ChildProcess; opsUrl: string }> {
   let bridge = opts.bridge;
   for (let round = 0; round < opts.rounds; round++) {
     const events = opts.shop.next(opts.perRound);

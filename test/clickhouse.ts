@@ -9,4 +9,6 @@ export function testClickHouse(config: Config): ClickHouseClient {
   return createClickHouse(config.clickhouse, config.dataDir);
 }
 
-export const clickhouseTarget = process.env.CLICKHOUSE_URL ? `ClickHouse server ${process.env.CLICKHOUSE_URL}` : 'embedded chDB';
+export const clickhouseTarget = process.env.CLICKHOUSE_URL
+  ? `ClickHouse server ${process.env.CLICKHOUSE_URL}`
+  : 'embedded chDB';

@@ -1,7 +1,12 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { GetQueueAttributesCommand, GetQueueUrlCommand, SendMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  GetQueueUrlCommand,
+  SendMessageCommand,
+  ReceiveMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { parse } from 'yaml';
 import { silentLogger } from '../platform/logger';
 import { freePort } from '../platform/local/ports';
@@ -19,14 +24,18 @@ describe('deploy/elasticmq.conf (docker compose --profile sqs)', () => {
     services: Record<string, { environment?: Record<string, string>; volumes?: string[] }>;
   };
   const composeQueueUrl = new URL(compose.services['bridge-sqs']!.environment!.SQS_QUEUE_URL!);
-  const mounted = compose.services.elasticmq!.volumes!.map((v) => v.split(':')).find(([, target]) => target === '/opt/elasticmq.conf')!;
+  const mounted = compose.services
+    .elasticmq!.volumes!.map((v) => v.split(':'))
+    .find(([, target]) => target === '/opt/elasticmq.conf')!;
   let sqs: LocalSqs;
 
   beforeAll(async () => {
     sqs = await LocalSqs.start({
       dataDir: mkdtempSync(path.join(os.tmpdir(), 'tributary-sqs-conf-')),
       mavenRepo: process.env.TRIBUTARY_TEST_MAVEN_REPO ?? path.join(root, '.tributary', 'maven'),
-      logger: silentLogger, port: await freePort(), include: path.resolve(root, mounted[0]!),
+      logger: silentLogger,
+      port: await freePort(),
+      include: path.resolve(root, mounted[0]!),
     });
   });
   afterAll(async () => {
@@ -40,8 +49,13 @@ describe('deploy/elasticmq.conf (docker compose --profile sqs)', () => {
     try {
       const { QueueUrl } = await client.send(new GetQueueUrlCommand({ QueueName: queueName }));
       expect(new URL(QueueUrl!).pathname).toBe(composeQueueUrl.pathname);
-      const { Attributes } = await client.send(new GetQueueAttributesCommand({ QueueUrl: localUrl, AttributeNames: ['All'] }));
-      expect(JSON.parse(Attributes!.RedrivePolicy!)).toEqual({ deadLetterTargetArn: expect.stringMatching(new RegExp(`:${queueName}-dead$`)), maxReceiveCount: 10 });
+      const { Attributes } = await client.send(
+        new GetQueueAttributesCommand({ QueueUrl: localUrl, AttributeNames: ['All'] }),
+      );
+      expect(JSON.parse(Attributes!.RedrivePolicy!)).toEqual({
+        deadLetterTargetArn: expect.stringMatching(new RegExp(`:${queueName}-dead$`)),
+        maxReceiveCount: 10,
+      });
       expect(Attributes!.ReceiveMessageWaitTimeSeconds).toBe('20');
       await client.send(new SendMessageCommand({ QueueUrl: localUrl, MessageBody: '{"type":"signup"}' }));
       const { Messages } = await client.send(new ReceiveMessageCommand({ QueueUrl: localUrl, WaitTimeSeconds: 1 }));

@@ -10,7 +10,8 @@ export type FaultyClickHouse = ClickHouseClient & { down: boolean; failedInserts
  */
 export function faultyClickHouse(real: ClickHouseClient): FaultyClickHouse {
   const state = { down: false, failedInserts: 0 };
-  const refuse = () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123 (injected)'), { code: 'ECONNREFUSED' });
+  const refuse = () =>
+    Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:8123 (injected)'), { code: 'ECONNREFUSED' });
   return new Proxy(real, {
     get(target, prop, receiver) {
       if (prop === 'down') return state.down;
@@ -28,7 +29,10 @@ export function faultyClickHouse(real: ClickHouseClient): FaultyClickHouse {
       return typeof value === 'function' ? value.bind(target) : value;
     },
     set(_target, prop, value) {
-      if (prop === 'down') { state.down = Boolean(value); return true; }
+      if (prop === 'down') {
+        state.down = Boolean(value);
+        return true;
+      }
       return false;
     },
   }) as FaultyClickHouse;

@@ -19,7 +19,12 @@ export default async function globalSetup(): Promise<void> {
   const dataDir = path.join(root, '.tributary', 'test-run');
   rmSync(dataDir, { recursive: true, force: true });
   const logger = createLogger(process.env.TEST_LOG_LEVEL ?? 'warn', 'test-kafka');
-  const kafka = await startOnFreePorts({ dataDir, mavenRepo: path.join(root, '.tributary', 'maven'), logger, heapOpts: '-Xms256m -Xmx768m' });
+  const kafka = await startOnFreePorts({
+    dataDir,
+    mavenRepo: path.join(root, '.tributary', 'maven'),
+    logger,
+    heapOpts: '-Xms256m -Xmx768m',
+  });
   globalThis.__TRIBUTARY_KAFKA__ = kafka;
   // Test workers are forked after this and inherit the environment.
   process.env.KAFKA_BROKERS = kafka.brokers.join(',');

@@ -17,7 +17,12 @@ export function testConfig(env: Record<string, string> = {}): Config {
 }
 
 /** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined> | T | undefined,
+  what: string,
+  timeoutMs = 30_000,
+  intervalMs = 100,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
@@ -28,7 +33,9 @@ export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undef
       lastError = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`,
+      );
     }
     await sleep(intervalMs);
   }
@@ -37,12 +44,21 @@ export async function waitFor<T>(probe: () => Promise<T | undefined> | T | undef
 /** The value with object keys in a fixed order, so two totals compare (and print) by value. */
 export function sorted(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sorted);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sorted((value as Record<string, unknown>)[k])]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sorted((value as Record<string, unknown>)[k])]),
+    );
   return value;
 }
 
 /** Polls `cond` until it holds (true) or `timeoutMs` passed (false): for suites that report rather than throw. */
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 120_000, intervalMs = 250): Promise<boolean> {
+export async function until(
+  cond: () => boolean | Promise<boolean>,
+  timeoutMs = 120_000,
+  intervalMs = 250,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!(await cond())) {
     if (Date.now() > deadline) return false;

@@ -8,18 +8,37 @@ import { SchemaClient } from '../schemas/client';
 import { createTopics } from './kafka';
 import { unique } from './helpers';
 
-export interface TestPipelineTopics { user: string; order: string }
+export interface TestPipelineTopics {
+  user: string;
+  order: string;
+}
 
 /** Creates unique events topics (6 partitions) for one test. */
 export async function createEventTopics(admin: Admin, partitions = 6): Promise<TestPipelineTopics> {
   const topics = { user: unique('events.users'), order: unique('events.orders') };
-  await createTopics(admin, [topics.user, topics.order].map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })));
+  await createTopics(
+    admin,
+    [topics.user, topics.order].map((topic) => ({ topic, numPartitions: partitions, replicationFactor: 1 })),
+  );
   return topics;
 }
 
-export async function startTestIngest(config: Config, kafka: Kafka, registryUrl: string, topics: TestPipelineTopics): Promise<IngestService & { schemas: SchemaClient }> {
+export async function startTestIngest(
+  config: Config,
+  kafka: Kafka,
+  registryUrl: string,
+  topics: TestPipelineTopics,
+): Promise<IngestService & { schemas: SchemaClient }> {
   const schemas = new SchemaClient(registryUrl, silentLogger);
-  const ingest = await startIngest({ config, kafka, schemas, logger: silentLogger, metrics: createMetrics('ingest'), port: 0, topics });
+  const ingest = await startIngest({
+    config,
+    kafka,
+    schemas,
+    logger: silentLogger,
+    metrics: createMetrics('ingest'),
+    port: 0,
+    topics,
+  });
   return Object.assign(ingest, { schemas });
 }
 
@@ -47,7 +66,11 @@ export async function startIngestFixture(config: Config, clientId: string): Prom
   const topics = await createEventTopics(admin);
   const ingest = await startTestIngest(config, kafka, registry.url, topics);
   return {
-    registry, kafka, admin, topics, ingest,
+    registry,
+    kafka,
+    admin,
+    topics,
+    ingest,
     async close() {
       await ingest.close();
       await admin.deleteTopics({ topics: [topics.user, topics.order] }).catch(() => undefined);

@@ -38,13 +38,22 @@ export async function createTopics(admin: Admin, topics: ITopicConfig[]): Promis
       await sleep(250);
     }
   }
-  await waitFor(async () => {
-    const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
-    return meta.every((m) => m.partitions.length > 0 && m.partitions.every((p) => p.leader >= 0)) ? true : undefined;
-  }, `metadata of ${topics.map((t) => t.topic).join(', ')}`);
+  await waitFor(
+    async () => {
+      const { topics: meta } = await admin.fetchTopicMetadata({ topics: topics.map((t) => t.topic) });
+      return meta.every((m) => m.partitions.length > 0 && m.partitions.every((p) => p.leader >= 0)) ? true : undefined;
+    },
+    `metadata of ${topics.map((t) => t.topic).join(', ')}`,
+  );
 }
 
-export interface TopicRecord { topic: string; partition: number; offset: number; key: string | null; value: Buffer }
+export interface TopicRecord {
+  topic: string;
+  partition: number;
+  offset: number;
+  key: string | null;
+  value: Buffer;
+}
 
 /** Every record of the topics up to their end offsets now. */
 export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicRecord[]> {
@@ -52,7 +61,8 @@ export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicR
   const pending = new Map<string, number>();
   try {
     for (const topic of topics) {
-      for (const o of await admin.fetchTopicOffsets(topic)) if (Number(o.high) > 0) pending.set(`${topic}/${o.partition}`, Number(o.high));
+      for (const o of await admin.fetchTopicOffsets(topic))
+        if (Number(o.high) > 0) pending.set(`${topic}/${o.partition}`, Number(o.high));
     }
   } finally {
     await admin.disconnect();
@@ -65,18 +75,27 @@ export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicR
     await consumer.connect();
     await consumer.subscribe({ topics, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      consumer.run({
-        autoCommit: false,
-        eachBatch: async ({ batch }) => {
-          const k = `${batch.topic}/${batch.partition}`;
-          for (const m of batch.messages) {
-            const offset = Number(m.offset);
-            if (offset < (pending.get(k) ?? 0)) out.push({ topic: batch.topic, partition: batch.partition, offset, key: m.key?.toString() ?? null, value: m.value! });
-            if (offset + 1 >= (pending.get(k) ?? 0)) pending.delete(k);
-          }
-          if (pending.size === 0) resolve();
-        },
-      }).catch(reject);
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatch: async ({ batch }) => {
+            const k = `${batch.topic}/${batch.partition}`;
+            for (const m of batch.messages) {
+              const offset = Number(m.offset);
+              if (offset < (pending.get(k) ?? 0))
+                out.push({
+                  topic: batch.topic,
+                  partition: batch.partition,
+                  offset,
+                  key: m.key?.toString() ?? null,
+                  value: m.value!,
+                });
+              if (offset + 1 >= (pending.get(k) ?? 0)) pending.delete(k);
+            }
+            if (pending.size === 0) resolve();
+          },
+        })
+        .catch(reject);
     });
   } finally {
     await consumer.disconnect();
@@ -88,5 +107,9 @@ export async function readTopics(kafka: Kafka, topics: string[]): Promise<TopicR
 export async function groupCaughtUp(admin: Admin, topic: string, groupId: string): Promise<boolean> {
   const ends = await admin.fetchTopicOffsets(topic);
   const committed = (await admin.fetchOffsets({ groupId, topics: [topic] }))[0]?.partitions ?? [];
-  return ends.every((e) => Number(committed.find((c) => c.partition === e.partition)?.offset ?? -1) >= Number(e.high) || Number(e.high) === 0);
+  return ends.every(
+    (e) =>
+      Number(committed.find((c) => c.partition === e.partition)?.offset ?? -1) >= Number(e.high) ||
+      Number(e.high) === 0,
+  );
 }

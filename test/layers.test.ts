@@ -11,12 +11,36 @@ import path from 'node:path';
 describe('the import boundaries', () => {
   const root = path.resolve(__dirname, '..');
   const cases: Array<[string, string, RegExp | null]> = [
-    ['schemas/layer-probe-1.ts', "import { startIngest as imported } from '../producers/ingest/service';", /schemas\/ may not import producers\//],
-    ['platform/layer-probe-2.ts', "import { SCHEMAS as imported } from '../schemas/catalog';", /platform\/ may not import schemas\//],
-    ['streams/layer-probe-3.ts', "import { SinkService as imported } from '../consumers/sink';", /streams\/ may not import consumers\//],
-    ['consumers/layer-probe-4.ts', "import { Kafka as imported } from 'kafkajs';", /kafkajs is imported only in platform\/kafka/],
-    ['bench/layer-probe-5.ts', "import { waitFor as imported } from '../test/helpers';", /bench\/ may not import test\//],
-    ['producers/layer-probe-6.ts', "import { waitFor as imported } from '../test/helpers';", /producers\/ may not import test\//],
+    [
+      'schemas/layer-probe-1.ts',
+      "import { startIngest as imported } from '../producers/ingest/service';",
+      /schemas\/ may not import producers\//,
+    ],
+    [
+      'platform/layer-probe-2.ts',
+      "import { SCHEMAS as imported } from '../schemas/catalog';",
+      /platform\/ may not import schemas\//,
+    ],
+    [
+      'streams/layer-probe-3.ts',
+      "import { SinkService as imported } from '../consumers/sink';",
+      /streams\/ may not import consumers\//,
+    ],
+    [
+      'consumers/layer-probe-4.ts',
+      "import { Kafka as imported } from 'kafkajs';",
+      /kafkajs is imported only in platform\/kafka/,
+    ],
+    [
+      'bench/layer-probe-5.ts',
+      "import { waitFor as imported } from '../test/helpers';",
+      /bench\/ may not import test\//,
+    ],
+    [
+      'producers/layer-probe-6.ts',
+      "import { waitFor as imported } from '../test/helpers';",
+      /producers\/ may not import test\//,
+    ],
     ['cli/layer-probe-7.ts', "import { startIngest as imported } from '../producers/ingest/service';", null],
     ['streams/layer-probe-8.ts', "import { SCHEMAS as imported } from '../schemas/catalog';", null],
     ['platform/kafka/layer-probe-9.ts', "import { Kafka as imported } from 'kafkajs';", null],
@@ -28,18 +52,40 @@ describe('the import boundaries', () => {
   it('refuses imports up the layers, across stages, of kafkajs outside platform/kafka and of test/ outside tests, and a floating promise; allows the rest', () => {
     let output: string;
     try {
-      for (const [file, source] of cases) writeFileSync(path.join(root, file), `${source}\nexport const used = imported;\n`);
-      writeFileSync(path.join(root, floating), 'export async function later(): Promise<void> {}\nexport function now(): void {\n  later();\n}\n');
-      const run = spawnSync(process.execPath, [path.join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'), '--format', 'json', ...cases.map(([f]) => f), floating], { cwd: root, encoding: 'utf8' });
+      for (const [file, source] of cases)
+        writeFileSync(path.join(root, file), `${source}\nexport const used = imported;\n`);
+      writeFileSync(
+        path.join(root, floating),
+        'export async function later(): Promise<void> {}\nexport function now(): void {\n  later();\n}\n',
+      );
+      const run = spawnSync(
+        process.execPath,
+        [
+          path.join(root, 'node_modules', 'eslint', 'bin', 'eslint.js'),
+          '--format',
+          'json',
+          ...cases.map(([f]) => f),
+          floating,
+        ],
+        { cwd: root, encoding: 'utf8' },
+      );
       output = run.stdout;
     } finally {
       for (const file of [...cases.map(([f]) => f), floating]) rmSync(path.join(root, file), { force: true });
     }
-    const results = JSON.parse(output) as Array<{ filePath: string; messages: Array<{ ruleId: string | null; message: string }> }>;
+    const results = JSON.parse(output) as Array<{
+      filePath: string;
+      messages: Array<{ ruleId: string | null; message: string }>;
+    }>;
     for (const [file, , expected] of cases) {
-      const messages = results.find((r) => r.filePath === path.join(root, file))!.messages.filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+      const messages = results
+        .find((r) => r.filePath === path.join(root, file))!
+        .messages.filter((m) => m.ruleId === 'no-restricted-imports')
+        .map((m) => m.message);
       expect({ file, messages }).toEqual({ file, messages: expected ? [expect.stringMatching(expected)] : [] });
     }
-    expect(results.find((r) => r.filePath === path.join(root, floating))!.messages.map((m) => m.ruleId)).toEqual(['@typescript-eslint/no-floating-promises']);
+    expect(results.find((r) => r.filePath === path.join(root, floating))!.messages.map((m) => m.ruleId)).toEqual([
+      '@typescript-eslint/no-floating-promises',
+    ]);
   });
 });

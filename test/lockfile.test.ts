@@ -15,7 +15,8 @@ describe('package-lock.json', () => {
     for (const [where, pkg] of Object.entries(lock.packages)) {
       for (const dep of Object.keys(pkg.optionalDependencies ?? {})) {
         const nested = `${where ? `${where}/` : ''}node_modules/${dep}`;
-        if (!lock.packages[nested] && !lock.packages[`node_modules/${dep}`]) missing.push(`${dep} (for ${where || 'root'})`);
+        if (!lock.packages[nested] && !lock.packages[`node_modules/${dep}`])
+          missing.push(`${dep} (for ${where || 'root'})`);
       }
     }
     expect(missing).toEqual([]);

@@ -17,22 +17,43 @@ import { unique, waitFor } from './helpers';
 
 const execFileAsync = promisify(execFile);
 
-export interface PipelineTopics { users: string; orders: string; custom: string; rollups: string; dlq: string }
+export interface PipelineTopics {
+  users: string;
+  orders: string;
+  custom: string;
+  rollups: string;
+  dlq: string;
+}
 
 /** Unique topics for one test's pipeline, laid out as the real ones. */
 export async function createPipelineTopics(admin: Admin, partitions = 6): Promise<PipelineTopics> {
-  const t = { users: unique('events.users'), orders: unique('events.orders'), custom: unique('events.custom'), rollups: unique('rollups'), dlq: unique('events.dlq') };
+  const t = {
+    users: unique('events.users'),
+    orders: unique('events.orders'),
+    custom: unique('events.custom'),
+    rollups: unique('rollups'),
+    dlq: unique('events.dlq'),
+  };
   await createTopics(admin, [
-      { topic: t.users, numPartitions: partitions, replicationFactor: 1 },
-      { topic: t.orders, numPartitions: partitions, replicationFactor: 1 },
-      { topic: t.custom, numPartitions: partitions, replicationFactor: 1 },
-      { topic: t.rollups, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] },
-      { topic: t.dlq, numPartitions: 1, replicationFactor: 1 },
-    ]);
+    { topic: t.users, numPartitions: partitions, replicationFactor: 1 },
+    { topic: t.orders, numPartitions: partitions, replicationFactor: 1 },
+    { topic: t.custom, numPartitions: partitions, replicationFactor: 1 },
+    {
+      topic: t.rollups,
+      numPartitions: partitions,
+      replicationFactor: 1,
+      configEntries: [{ name: 'cleanup.policy', value: 'compact' }],
+    },
+    { topic: t.dlq, numPartitions: 1, replicationFactor: 1 },
+  ]);
   return t;
 }
 
-export function pipelineEnv(topics: PipelineTopics, registryUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+export function pipelineEnv(
+  topics: PipelineTopics,
+  registryUrl: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
   return {
     KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
     SCHEMA_REGISTRY_URL: registryUrl,
@@ -88,7 +109,12 @@ export function exitReport(child: ChildProcess): string {
 /** Waits for `url` (a stage's /readyz) to answer 200; fails at once, with `exitReport`, if `child` exits first. */
 export async function untilReady(child: ChildProcess, url: string, what: string, timeoutMs: number): Promise<void> {
   const exited = () => child.exitCode !== null || child.signalCode !== null;
-  const state = await waitFor(async () => (exited() ? 'exited' : (await fetch(url).catch(() => undefined))?.status === 200 ? 'ready' : undefined), what, timeoutMs, 250);
+  const state = await waitFor(
+    async () => (exited() ? 'exited' : (await fetch(url).catch(() => undefined))?.status === 200 ? 'ready' : undefined),
+    what,
+    timeoutMs,
+    250,
+  );
   if (state === 'exited') throw new Error(`${what}: the process ${exitReport(child)}`);
 }
 
@@ -98,10 +124,16 @@ export function spawnTributary(args: string[], env: Record<string, string>): Chi
 }
 
 /** Runs a one-shot `tributary <command>` from source to its end. */
-export async function runTributary(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runTributary(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const [node, ...rest] = sourceEntry('cli/main.ts');
   try {
-    const { stdout, stderr } = await execFileAsync(node!, [...rest, ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+    const { stdout, stderr } = await execFileAsync(node!, [...rest, ...args], {
+      env: { ...process.env, ...env },
+      timeout: 60_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -129,14 +161,23 @@ export class RollupFollower {
   readonly deltas: DeclaredRow[] = [];
   private consumer: Consumer | undefined;
 
-  constructor(private readonly kafka: Kafka, private readonly topic: string, private readonly registryUrl: string) {}
+  constructor(
+    private readonly kafka: Kafka,
+    private readonly topic: string,
+    private readonly registryUrl: string,
+  ) {}
 
   async start(): Promise<void> {
     const schemas = new SchemaClient(this.registryUrl, silentLogger);
     // The broker's minimum session timeout: after a crash-restart (a broker killed under it) the
     // new member's join waits for the old one to expire, which at kafkajs' 30 s default made the
     // follower, not the pipeline, the slowest part of the fault suite's broker phase.
-    this.consumer = this.kafka.consumer({ groupId: unique('follower'), maxWaitTimeInMs: 100, sessionTimeout: 6000, heartbeatInterval: 500 });
+    this.consumer = this.kafka.consumer({
+      groupId: unique('follower'),
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 6000,
+      heartbeatInterval: 500,
+    });
     await this.consumer.connect();
     await this.consumer.subscribe({ topic: this.topic, fromBeginning: true });
     await this.consumer.run({
@@ -201,7 +242,8 @@ export function totalsFromRows(rows: DeclaredRow[]): Totals {
       const [type, currency] = [r.dims[o.dim('type')]!, r.dims[o.dim('currency')]!];
       const entry = (t.orders[type] ??= { count: 0, amountCents: {} });
       entry.count += r.values[o.value('count')]!;
-      if (currency) entry.amountCents[currency] = (entry.amountCents[currency] ?? 0) + r.values[o.value('amount_cents')]!;
+      if (currency)
+        entry.amountCents[currency] = (entry.amountCents[currency] ?? 0) + r.values[o.value('amount_cents')]!;
     } else if (r.rollup === 'products') {
       const sku = r.dims[p.dim('sku')]!;
       const entry = (t.products[sku] ??= { quantity: 0, revenueCents: 0 });
@@ -211,7 +253,8 @@ export function totalsFromRows(rows: DeclaredRow[]): Totals {
   }
   t.activeUsers = users.size;
   // Types with a zero sum do not exist in the truth either.
-  for (const x of Object.values(t.orders)) for (const [c, v] of Object.entries(x.amountCents)) if (v === 0) delete x.amountCents[c];
+  for (const x of Object.values(t.orders))
+    for (const [c, v] of Object.entries(x.amountCents)) if (v === 0) delete x.amountCents[c];
   return t;
 }
 
@@ -238,15 +281,25 @@ export async function produceDemo(producer: TributaryProducer, events: DemoEvent
   }
 }
 
-export interface StartedPipeline { child: ChildProcess; ingest: string; dashboard: string; env: Record<string, string> }
+export interface StartedPipeline {
+  child: ChildProcess;
+  ingest: string;
+  dashboard: string;
+  env: Record<string, string>;
+}
 
 /**
  * `tributary start [args]` as a child on the run's broker, with its own free ports, topics,
  * groups, ClickHouse database and DATA_DIR (those of `again`, to start the same pipeline a
  * second time); resolves once ingest and the dashboard are ready.
  */
-export async function spawnStart(args: string[], writeKey: string, again?: StartedPipeline, extraEnv: Record<string, string> = {}): Promise<StartedPipeline> {
-  const env = again?.env ?? { ...await startEnvFor(writeKey), ...extraEnv };
+export async function spawnStart(
+  args: string[],
+  writeKey: string,
+  again?: StartedPipeline,
+  extraEnv: Record<string, string> = {},
+): Promise<StartedPipeline> {
+  const env = again?.env ?? { ...(await startEnvFor(writeKey)), ...extraEnv };
   const child = spawnTributary(['start', ...args], env);
   const ingest = `http://localhost:${env.INGEST_PORT}`;
   const dashboard = `http://localhost:${env.DASHBOARD_PORT}`;
@@ -263,11 +316,20 @@ export async function startEnvFor(writeKey: string): Promise<Record<string, stri
   return {
     DATA_DIR: mkdtempSync(path.join(os.tmpdir(), 'tributary-start-')),
     KAFKA_BROKERS: process.env.KAFKA_BROKERS!,
-    INGEST_PORT: String(ingestPort), DASHBOARD_PORT: String(dashboardPort), REGISTRY_PORT: String(registryPort),
+    INGEST_PORT: String(ingestPort),
+    DASHBOARD_PORT: String(dashboardPort),
+    REGISTRY_PORT: String(registryPort),
     WRITE_KEYS: writeKey,
-    TOPIC_USERS: `${id}.users`, TOPIC_ORDERS: `${id}.orders`, TOPIC_CUSTOM: `${id}.custom`, TOPIC_ROLLUPS: `${id}.rollups`, TOPIC_DLQ: `${id}.dlq`,
-    PROCESS_GROUP_ID: `${id}-rollups`, SINK_GROUP_ID: `${id}-sink`, CLICKHOUSE_DATABASE: id,
-    FLUSH_INTERVAL_MS: '250', SINK_BATCH_DELAY_MS: '100',
+    TOPIC_USERS: `${id}.users`,
+    TOPIC_ORDERS: `${id}.orders`,
+    TOPIC_CUSTOM: `${id}.custom`,
+    TOPIC_ROLLUPS: `${id}.rollups`,
+    TOPIC_DLQ: `${id}.dlq`,
+    PROCESS_GROUP_ID: `${id}-rollups`,
+    SINK_GROUP_ID: `${id}-sink`,
+    CLICKHOUSE_DATABASE: id,
+    FLUSH_INTERVAL_MS: '250',
+    SINK_BATCH_DELAY_MS: '100',
   };
 }
 
@@ -277,7 +339,14 @@ export async function startEnvFor(writeKey: string): Promise<Record<string, stri
  * the segment or in the previous one is a retry) against the follower's summed `count` of
  * `kind` rows, with the keys that hold them. For a failing exactness test's message.
  */
-export async function explainMismatch(kafka: Kafka, registryUrl: string, topic: string, follower: RollupFollower, rollup: 'orders' | 'users', segmentSize: number): Promise<string> {
+export async function explainMismatch(
+  kafka: Kafka,
+  registryUrl: string,
+  topic: string,
+  follower: RollupFollower,
+  rollup: 'orders' | 'users',
+  segmentSize: number,
+): Promise<string> {
   const schemas = new SchemaClient(registryUrl, silentLogger);
   const admin = kafka.admin();
   await admin.connect();
@@ -292,7 +361,10 @@ export async function explainMismatch(kafka: Kafka, registryUrl: string, topic: 
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
       const r = await schemas.decode<{ eventId: string; origin?: string | null }>(message.value);
-      (ids.get(partition) ?? ids.set(partition, []).get(partition)!).push({ offset: Number(message.offset), id: `${r.origin ?? ''}|${r.eventId}` });
+      (ids.get(partition) ?? ids.set(partition, []).get(partition)!).push({
+        offset: Number(message.offset),
+        id: `${r.origin ?? ''}|${r.eventId}`,
+      });
       seen += 1;
     },
   });
@@ -302,17 +374,34 @@ export async function explainMismatch(kafka: Kafka, registryUrl: string, topic: 
   for (const [partition, records] of [...ids].sort((a, b) => a[0] - b[0])) {
     records.sort((a, b) => a.offset - b.offset);
     const bySegment = new Map<number, string[]>();
-    for (const r of records) (bySegment.get(Math.floor(r.offset / segmentSize)) ?? bySegment.set(Math.floor(r.offset / segmentSize), []).get(Math.floor(r.offset / segmentSize))!).push(r.id);
+    for (const r of records)
+      (
+        bySegment.get(Math.floor(r.offset / segmentSize)) ??
+        bySegment.set(Math.floor(r.offset / segmentSize), []).get(Math.floor(r.offset / segmentSize))!
+      ).push(r.id);
     for (const [segment, segIds] of bySegment) {
       const previous = new Set(bySegment.get(segment - 1) ?? []);
       const current = new Set<string>();
       let expected = 0;
-      for (const id of segIds) if (!previous.has(id) && !current.has(id)) { current.add(id); expected += 1; }
+      for (const id of segIds)
+        if (!previous.has(id) && !current.has(id)) {
+          current.add(id);
+          expected += 1;
+        }
       const count = columnsOf(rollup).value('count');
-      const rows = [...follower.declared.entries()].filter(([, row]) => row.rollup === rollup && row.version === 1 && row.topic === topic && row.partition === partition && row.segment === segment);
+      const rows = [...follower.declared.entries()].filter(
+        ([, row]) =>
+          row.rollup === rollup &&
+          row.version === 1 &&
+          row.topic === topic &&
+          row.partition === partition &&
+          row.segment === segment,
+      );
       const got = rows.reduce((n, [, row]) => n + row.values[count]!, 0);
       if (got !== expected) {
-        lines.push(`${topic}/${partition} segment ${segment}: expected ${expected} (records ${segIds.length}), rows sum ${got}; rows: ${rows.map(([k, row]) => `${k.split('|').slice(6).join('|')} count ${row.values[count]} v${row.rowVersion}`).join('; ')}`);
+        lines.push(
+          `${topic}/${partition} segment ${segment}: expected ${expected} (records ${segIds.length}), rows sum ${got}; rows: ${rows.map(([k, row]) => `${k.split('|').slice(6).join('|')} count ${row.values[count]} v${row.rowVersion}`).join('; ')}`,
+        );
       }
     }
   }

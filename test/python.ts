@@ -14,7 +14,11 @@ const REQUIREMENT = 'confluent-kafka[avro,schemaregistry]==2.16.1';
 export async function confluentPython(args: string[], env: Record<string, string> = {}): Promise<string> {
   const marker = path.join(TARGET, '.installed-2.16.1');
   if (!existsSync(marker)) {
-    await run('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', TARGET, REQUIREMENT], { timeout: 300_000 });
+    await run(
+      'python3',
+      ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--target', TARGET, REQUIREMENT],
+      { timeout: 300_000 },
+    );
     await run('touch', [marker]);
   }
   const { stdout } = await run('python3', [path.join(__dirname, 'python', 'confluent_client.py'), ...args], {

@@ -14,7 +14,15 @@ import { startSink } from '../consumers/service';
 import type { ClickHouseSink } from '../consumers/sink';
 import { DashboardQueries } from '../dashboards/queries';
 import { startTestRegistry } from './registry';
-import { createPipelineTopics, killAndWait, pipelineEnv, produceDemo, runTributary, spawnTributary, type PipelineTopics } from './pipeline';
+import {
+  createPipelineTopics,
+  killAndWait,
+  pipelineEnv,
+  produceDemo,
+  runTributary,
+  spawnTributary,
+  type PipelineTopics,
+} from './pipeline';
 import { clickhouseTarget, testClickHouse } from './clickhouse';
 import { sorted, testConfig, unique, waitFor } from './helpers';
 
@@ -60,14 +68,21 @@ describe(`upgrading a pipeline of the per-kind rollups (${clickhouseTarget})`, (
   });
 
   /** Every record of an input topic with its partition and offset. */
-  async function readInput(schemas: SchemaClient, topic: string): Promise<Array<{ partition: number; offset: number; record: UserEvent | OrderEvent }>> {
+  async function readInput(
+    schemas: SchemaClient,
+    topic: string,
+  ): Promise<Array<{ partition: number; offset: number; record: UserEvent | OrderEvent }>> {
     const ends = await admin.fetchTopicOffsets(topic);
     const total = ends.reduce((n, e) => n + Number(e.high), 0);
     const out: Array<{ partition: number; offset: number; record: UserEvent | OrderEvent }> = [];
     const consumer = kafka.consumer({ groupId: unique('read'), maxWaitTimeInMs: 100 });
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ partition, message }) => { out.push({ partition, offset: Number(message.offset), record: await schemas.decode(message.value) }); } });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        out.push({ partition, offset: Number(message.offset), record: await schemas.decode(message.value) });
+      },
+    });
     await waitFor(() => (out.length >= total ? true : undefined), `${topic} read`, 30_000, 50);
     await consumer.disconnect();
     return out;
@@ -80,13 +95,40 @@ describe(`upgrading a pipeline of the per-kind rollups (${clickhouseTarget})`, (
    * not share, so a row of an old chunk is never replaced by a new one.
    */
   const OLD_MAX_ROWS = 12;
-  function oldRows(topic: string, records: Array<{ partition: number; offset: number; record: UserEvent | OrderEvent }>): RollupRow[] {
+  function oldRows(
+    topic: string,
+    records: Array<{ partition: number; offset: number; record: UserEvent | OrderEvent }>,
+  ): RollupRow[] {
     const rows = new Map<string, RollupRow>();
     const chunks = new Map<string, { chunk: number; held: Set<string> }>();
     let at = { chunk: 0, held: new Set<string>() };
-    const bump = (kind: RollupRow['kind'], p: number, offset: number, window: number, dims: Record<string, string>, amountCents: number, quantity: number, users: string[] = []) => {
-      const probe: RollupRow = { kind, topic, partition: p, segment: Math.floor(offset / SEGMENT), chunk: at.chunk, windowStart: window, dims, count: 0, amountCents: 0, quantity: 0, version: offset, users: [], maxReceivedAt: null };
-      for (const held of kind === 'active_users' ? users.map((u) => `${window}|${u}`) : [rowKey(probe)]) at.held.add(held);
+    const bump = (
+      kind: RollupRow['kind'],
+      p: number,
+      offset: number,
+      window: number,
+      dims: Record<string, string>,
+      amountCents: number,
+      quantity: number,
+      users: string[] = [],
+    ) => {
+      const probe: RollupRow = {
+        kind,
+        topic,
+        partition: p,
+        segment: Math.floor(offset / SEGMENT),
+        chunk: at.chunk,
+        windowStart: window,
+        dims,
+        count: 0,
+        amountCents: 0,
+        quantity: 0,
+        version: offset,
+        users: [],
+        maxReceivedAt: null,
+      };
+      for (const held of kind === 'active_users' ? users.map((u) => `${window}|${u}`) : [rowKey(probe)])
+        at.held.add(held);
       const key = rowKey({ ...probe, version: kind === 'active_users' ? 0 : undefined });
       const row = rows.get(key) ?? probe;
       row.count += kind === 'active_users' ? 0 : 1;
@@ -97,7 +139,9 @@ describe(`upgrading a pipeline of the per-kind rollups (${clickhouseTarget})`, (
       row.count = kind === 'active_users' ? row.users.length : row.count;
       rows.set(key, row);
     };
-    for (const { partition, offset, record } of records.sort((a, b) => a.partition - b.partition || a.offset - b.offset)) {
+    for (const { partition, offset, record } of records.sort(
+      (a, b) => a.partition - b.partition || a.offset - b.offset,
+    )) {
       const segment = `${partition}/${Math.floor(offset / SEGMENT)}`;
       at = chunks.get(segment) ?? { chunk: 0, held: new Set() };
       chunks.set(segment, at);
@@ -108,12 +152,38 @@ describe(`upgrading a pipeline of the per-kind rollups (${clickhouseTarget})`, (
       const window = windowOf(record.occurredAt);
       bump('active_users', partition, offset, window, {}, 0, 0, [record.userId]);
       if ('device' in record) {
-        bump('users', partition, offset, window, { type: record.type, country: record.country ?? '', device: record.device ?? '' }, 0, 0);
+        bump(
+          'users',
+          partition,
+          offset,
+          window,
+          { type: record.type, country: record.country ?? '', device: record.device ?? '' },
+          0,
+          0,
+        );
         continue;
       }
       const o = record as OrderEvent;
-      bump('orders', partition, offset, window, { type: o.type, country: o.country ?? '', currency: o.currency ?? '' }, o.amountCents ?? 0, o.items.reduce((n, i) => n + i.quantity, 0));
-      if (o.type === 'order_placed') for (const i of o.items) bump('products', partition, offset, window, { sku: i.sku, category: i.category ?? '', currency: o.currency ?? '' }, i.quantity * i.unitPriceCents, i.quantity);
+      bump(
+        'orders',
+        partition,
+        offset,
+        window,
+        { type: o.type, country: o.country ?? '', currency: o.currency ?? '' },
+        o.amountCents ?? 0,
+        o.items.reduce((n, i) => n + i.quantity, 0),
+      );
+      if (o.type === 'order_placed')
+        for (const i of o.items)
+          bump(
+            'products',
+            partition,
+            offset,
+            window,
+            { sku: i.sku, category: i.category ?? '', currency: o.currency ?? '' },
+            i.quantity * i.unitPriceCents,
+            i.quantity,
+          );
     }
     return [...rows.values()];
   }
@@ -122,7 +192,11 @@ describe(`upgrading a pipeline of the per-kind rollups (${clickhouseTarget})`, (
     const topics: PipelineTopics = await createPipelineTopics(admin);
     const groupId = unique('rollups');
     const truth = new GroundTruth();
-    const producer = await TributaryProducer.connect({ kafka: config.kafka, registryUrl: registry.url, topics: { user: topics.users, order: topics.orders } });
+    const producer = await TributaryProducer.connect({
+      kafka: config.kafka,
+      registryUrl: registry.url,
+      topics: { user: topics.users, order: topics.orders },
+    });
     const schemas = new SchemaClient(registry.url, silentLogger);
     const raw = await connectProducer(kafka);
     try {
@@ -132,38 +206,78 @@ describe(`upgrading a pipeline of the per-kind rollups (${clickhouseTarget})`, (
       for (const topic of [topics.users, topics.orders]) {
         const records = await readInput(schemas, topic);
         const rows = oldRows(topic, records);
-        await raw.send({ topic: topics.rollups, acks: -1, messages: rows.map((r) => ({ key: rowKey(r), value: schemas.encode(rollupId, SCHEMAS.rollup.type, r) })) });
+        await raw.send({
+          topic: topics.rollups,
+          acks: -1,
+          messages: rows.map((r) => ({ key: rowKey(r), value: schemas.encode(rollupId, SCHEMAS.rollup.type, r) })),
+        });
         const ends = await admin.fetchTopicOffsets(topic);
-        await admin.setOffsets({ groupId, topic, partitions: ends.map((e) => ({ partition: e.partition, offset: String(Math.floor(Number(e.high) / SEGMENT) * SEGMENT) })) });
+        await admin.setOffsets({
+          groupId,
+          topic,
+          partitions: ends.map((e) => ({
+            partition: e.partition,
+            offset: String(Math.floor(Number(e.high) / SEGMENT) * SEGMENT),
+          })),
+        });
       }
 
       // The upgrade: this version's processor and sink.
-      const env = pipelineEnv(topics, registry.url, { PROCESS_GROUP_ID: groupId, SEGMENT_SIZE: String(SEGMENT), FLUSH_INTERVAL_MS: '150' });
+      const env = pipelineEnv(topics, registry.url, {
+        PROCESS_GROUP_ID: groupId,
+        SEGMENT_SIZE: String(SEGMENT),
+        FLUSH_INTERVAL_MS: '150',
+      });
       processor = spawnTributary(['process'], env);
-      const stageConfig = { ...config, topics, processor: { ...config.processor, groupId, segmentSize: SEGMENT }, sink: { ...config.sink, groupId: unique('sink'), batchDelayMs: 100 } };
-      sink = await startSink({ config: stageConfig, kafka, clickhouse, schemas, logger: silentLogger, metrics: createMetrics('sink') });
+      const stageConfig = {
+        ...config,
+        topics,
+        processor: { ...config.processor, groupId, segmentSize: SEGMENT },
+        sink: { ...config.sink, groupId: unique('sink'), batchDelayMs: 100 },
+      };
+      sink = await startSink({
+        config: stageConfig,
+        kafka,
+        clickhouse,
+        schemas,
+        logger: silentLogger,
+        metrics: createMetrics('sink'),
+      });
       await produceDemo(producer, new DemoShop(32, { lateShare: 0.05, retryShare: 0.03 }).next(400), truth);
 
       const queries = new DashboardQueries(clickhouse, db);
       const want = truth.totals();
-      const view = (t: { orders: unknown; userEvents: unknown; activeUsers: number }) => JSON.stringify(sorted({ orders: t.orders, userEvents: t.userEvents, activeUsers: t.activeUsers }));
-      const got = await waitFor(async () => {
-        const t = await queries.totals({ from: 0, to: Date.now() + 86_400_000 });
-        return view(t) === view(want) ? t : undefined;
-      }, 'the totals of every event, before and after the upgrade', 90_000, 250).catch(async () => queries.totals({ from: 0, to: Date.now() + 86_400_000 }));
+      const view = (t: { orders: unknown; userEvents: unknown; activeUsers: number }) =>
+        JSON.stringify(sorted({ orders: t.orders, userEvents: t.userEvents, activeUsers: t.activeUsers }));
+      const got = await waitFor(
+        async () => {
+          const t = await queries.totals({ from: 0, to: Date.now() + 86_400_000 });
+          return view(t) === view(want) ? t : undefined;
+        },
+        'the totals of every event, before and after the upgrade',
+        90_000,
+        250,
+      ).catch(async () => queries.totals({ from: 0, to: Date.now() + 86_400_000 }));
       expect(view(got)).toBe(view(want));
 
       // Each input partition was recorded where it took over, and its old rows were copied.
       const { book, log } = await openDeclarations({ kafka, logger: silentLogger, rollupsTopic: topics.rollups });
       try {
-        const upgraded = book.legacy().map((l) => `${l.record.topic}/${l.record.partition}: ${l.migrated ? 'copied' : 'not copied'}`).sort();
-        expect(upgraded).toEqual([topics.users, topics.orders].flatMap((t) => [0, 1, 2, 3, 4, 5].map((p) => `${t}/${p}: copied`)).sort());
+        const upgraded = book
+          .legacy()
+          .map((l) => `${l.record.topic}/${l.record.partition}: ${l.migrated ? 'copied' : 'not copied'}`)
+          .sort();
+        expect(upgraded).toEqual(
+          [topics.users, topics.orders].flatMap((t) => [0, 1, 2, 3, 4, 5].map((p) => `${t}/${p}: copied`)).sort(),
+        );
       } finally {
         await log.close();
       }
       // What the docs tell an operator to look at.
       const status = await runTributary(['rollups', 'status'], env);
-      expect(status.stdout).toContain('upgrade from the per-kind rollups: old rows of 12 of 12 input partitions copied\n');
+      expect(status.stdout).toContain(
+        'upgrade from the per-kind rollups: old rows of 12 of 12 input partitions copied\n',
+      );
       expect(status.stdout).toMatch(/^orders +1 +complete +100% +true +true$/m);
     } finally {
       await raw.disconnect();

@@ -22,8 +22,10 @@ describe(`ClickHouse client (${process.env.CLICKHOUSE_URL ? 'server' : 'chDB'})`
     {
       id: 2,
       name: 'orders table',
-      statements: (d) => [`CREATE TABLE IF NOT EXISTS ${d}.orders (id String, country LowCardinality(String), amount_cents Int64, version UInt64)
-        ENGINE = ReplacingMergeTree(version) ORDER BY id`],
+      statements: (d) => [
+        `CREATE TABLE IF NOT EXISTS ${d}.orders (id String, country LowCardinality(String), amount_cents Int64, version UInt64)
+        ENGINE = ReplacingMergeTree(version) ORDER BY id`,
+      ],
     },
   ];
 
@@ -43,7 +45,14 @@ describe(`ClickHouse client (${process.env.CLICKHOUSE_URL ? 'server' : 'chDB'})`
       query_params: { countries: ['DE', "D'E"] },
       format: 'JSONEachRow',
     });
-    const got = (await result.json<{ country: string; total: string; n: string }>()).map((r) => [r.country, Number(r.total), Number(r.n)]);
-    expect(got).toEqual([['D\'E', 7, 1], ['DE', 2999, 1]]);
+    const got = (await result.json<{ country: string; total: string; n: string }>()).map((r) => [
+      r.country,
+      Number(r.total),
+      Number(r.n),
+    ]);
+    expect(got).toEqual([
+      ["D'E", 7, 1],
+      ['DE', 2999, 1],
+    ]);
   });
 });

@@ -28,7 +28,9 @@ export function createClickHouse(config: Config['clickhouse'], dataDir: string):
   mkdirSync(dir, { recursive: true });
   // TRICKY: chdb declares the Connection interface from @clickhouse/client-common while
   // @clickhouse/client 1.23 bundles its own copy; the shapes agree, the declarations differ.
-  const connection = createChdbConnection({ path: dir }) as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection'];
+  const connection = createChdbConnection({ path: dir }) as unknown as NonNullable<
+    Parameters<typeof createClient>[0]
+  >['connection'];
   return createClient({ connection });
 }
 
@@ -48,6 +50,8 @@ function loadChdb(): { createChdbConnection: (options: { path: string }) => unkn
     return require('chdb/connection') as { createChdbConnection: (options: { path: string }) => unknown };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-    throw new Error('the embedded ClickHouse engine (the optional chdb package) is not installed here: set CLICKHOUSE_URL to a ClickHouse server, or install with optional dependencies (npm ci)');
+    throw new Error(
+      'the embedded ClickHouse engine (the optional chdb package) is not installed here: set CLICKHOUSE_URL to a ClickHouse server, or install with optional dependencies (npm ci)',
+    );
   }
 }

@@ -25,7 +25,12 @@ export const baseMigrations: Migration[] = [
   },
 ];
 
-export async function runMigrations(client: ClickHouseClient, db: string, migrations: Migration[], logger: Logger): Promise<number[]> {
+export async function runMigrations(
+  client: ClickHouseClient,
+  db: string,
+  migrations: Migration[],
+  logger: Logger,
+): Promise<number[]> {
   const ids = migrations.map((m) => m.id);
   if (new Set(ids).size !== ids.length) throw new RangeError(`duplicate migration ids: ${ids.join(', ')}`);
   // The log table must exist before it can be read; its DDL is idempotent, so run it every time.
@@ -36,7 +41,11 @@ export async function runMigrations(client: ClickHouseClient, db: string, migrat
   for (const migration of [...migrations].sort((a, b) => a.id - b.id)) {
     if (applied.has(migration.id)) continue;
     for (const statement of migration.statements(db)) await client.command({ query: statement });
-    await client.insert({ table: `${db}.schema_migrations`, values: [{ id: migration.id, name: migration.name }], format: 'JSONEachRow' });
+    await client.insert({
+      table: `${db}.schema_migrations`,
+      values: [{ id: migration.id, name: migration.name }],
+      format: 'JSONEachRow',
+    });
     ran.push(migration.id);
     logger.info({ id: migration.id, migration: migration.name }, 'clickhouse.migration.applied');
   }

@@ -36,5 +36,8 @@ export function keyId(key: string): string {
 
 /** 401 for a missing or wrong read key, the same on every server that asks for one; `hint` ends the message. */
 export function refuseReadKey(res: Response, hint: string): void {
-  res.status(401).set('WWW-Authenticate', 'Bearer realm="tributary"').json({ error: 'unauthorized', message: `a read key is required${hint}` });
+  res
+    .status(401)
+    .set('WWW-Authenticate', 'Bearer realm="tributary"')
+    .json({ error: 'unauthorized', message: `a read key is required${hint}` });
 }

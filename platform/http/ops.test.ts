@@ -14,10 +14,17 @@ describe('ops router', () => {
     const registry = createMetrics('test');
     new Counter({ name: 'tributary_test_events_total', help: 'events', registers: [registry] }).inc(3);
     const app = express();
-    app.use(opsRouter(registry, [
-      { name: 'kafka', check: () => { if (!kafkaUp) throw new Error('broker unreachable'); } },
-      { name: 'clickhouse', check: async () => undefined },
-    ]));
+    app.use(
+      opsRouter(registry, [
+        {
+          name: 'kafka',
+          check: () => {
+            if (!kafkaUp) throw new Error('broker unreachable');
+          },
+        },
+        { name: 'clickhouse', check: async () => undefined },
+      ]),
+    );
     server = app.listen(0);
     await new Promise((r) => server.once('listening', r));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -34,7 +41,10 @@ describe('ops router', () => {
     expect(notReady.status).toBe(503);
     expect(await notReady.json()).toEqual({
       status: 'not ready',
-      checks: [{ name: 'kafka', ok: false, error: 'broker unreachable' }, { name: 'clickhouse', ok: true }],
+      checks: [
+        { name: 'kafka', ok: false, error: 'broker unreachable' },
+        { name: 'clickhouse', ok: true },
+      ],
     });
   });
 

@@ -18,14 +18,16 @@ export function opsRouter(registry: Registry, checks: ReadinessCheck[] = [], met
     res.json({ status: 'ok' });
   });
   router.get('/readyz', async (_req: Request, res: Response) => {
-    const results = await Promise.all(checks.map(async ({ name, check }) => {
-      try {
-        await check();
-        return { name, ok: true as const };
-      } catch (err) {
-        return { name, ok: false as const, error: err instanceof Error ? err.message : String(err) };
-      }
-    }));
+    const results = await Promise.all(
+      checks.map(async ({ name, check }) => {
+        try {
+          await check();
+          return { name, ok: true as const };
+        } catch (err) {
+          return { name, ok: false as const, error: err instanceof Error ? err.message : String(err) };
+        }
+      }),
+    );
     const ready = results.every((r) => r.ok);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks: results });
   });
@@ -52,8 +54,13 @@ export interface OpsServer {
  * A server of the ops router alone, for the stages that serve nothing else (processor, sink,
  * bridges). Rejects when the port is taken.
  */
-export async function serveOps(port: number, registry: Registry, checks: ReadinessCheck[], purpose: string,
-  options: { host?: string; metricsKeys?: string[]; http?: HttpLimits } = {}): Promise<OpsServer> {
+export async function serveOps(
+  port: number,
+  registry: Registry,
+  checks: ReadinessCheck[],
+  purpose: string,
+  options: { host?: string; metricsKeys?: string[]; http?: HttpLimits } = {},
+): Promise<OpsServer> {
   const host = options.host ?? '127.0.0.1';
   const app = express();
   app.disable('x-powered-by');
@@ -61,6 +68,10 @@ export async function serveOps(port: number, registry: Registry, checks: Readine
   const server = await listenHardened(app, port, host, purpose, options.http);
   return {
     url: urlFor(host, (server.address() as AddressInfo).port),
-    close: () => new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }

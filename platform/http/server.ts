@@ -3,7 +3,13 @@ import type { HttpLimits } from '../config';
 import { PortInUseError } from '../local/ports';
 
 /** Node's defaults hold a trickling client for minutes; these are what every Tributary server uses. */
-export const DEFAULT_HTTP_LIMITS: HttpLimits = { requestTimeoutMs: 30_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 5_000, maxConnections: 1024, allowedHosts: [] };
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  requestTimeoutMs: 30_000,
+  headersTimeoutMs: 10_000,
+  keepAliveTimeoutMs: 5_000,
+  maxConnections: 1024,
+  allowedHosts: [],
+};
 
 /**
  * Listens with the limits every server of Tributary keeps: the whole request (headers and body)
@@ -13,25 +19,43 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = { requestTimeoutMs: 30_000, heade
  * ingest, the dashboard, the registry and the ops ports. Rejects with a PortInUseError naming
  * `purpose` when the port is taken.
  */
-export async function listenHardened(app: (req: never, res: never) => void, port: number, host: string, purpose: string, limits: HttpLimits = DEFAULT_HTTP_LIMITS): Promise<Server> {
+export async function listenHardened(
+  app: (req: never, res: never) => void,
+  port: number,
+  host: string,
+  purpose: string,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
+): Promise<Server> {
   const refuse = hostRefusal(host, limits.allowedHosts);
   // Node checks both timeouts only every connectionsCheckingInterval (30 s by default): every second here.
-  const server = createServer({
-    requestTimeout: limits.requestTimeoutMs, headersTimeout: limits.headersTimeoutMs,
-    connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
-  }, (req, res) => {
-    const refusal = refuse(req.headers.host);
-    if (refusal === undefined) return app(req as never, res as never);
-    res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'forbidden_host', message: refusal }));
-  });
+  const server = createServer(
+    {
+      requestTimeout: limits.requestTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, limits.headersTimeoutMs),
+    },
+    (req, res) => {
+      const refusal = refuse(req.headers.host);
+      if (refusal === undefined) return app(req as never, res as never);
+      res
+        .writeHead(403, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: 'forbidden_host', message: refusal }));
+    },
+  );
   server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   server.maxConnections = limits.maxConnections;
   // An idle socket (no request yet, or between requests) is dropped on the same clock as headers.
   server.setTimeout(limits.requestTimeoutMs + limits.headersTimeoutMs);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE'
-      ? new PortInUseError(`port ${port} (${purpose}) is already in use: stop what listens there or choose another port`)
-      : err));
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new PortInUseError(
+              `port ${port} (${purpose}) is already in use: stop what listens there or choose another port`,
+            )
+          : err,
+      ),
+    );
     server.listen(port, host, () => resolve());
   });
   return server;
@@ -50,7 +74,10 @@ export function isLoopback(host: string): boolean {
  * to 127.0.0.1 can neither read it nor write to it. On other binds, `allowed` (when set) is the
  * list. Returns why a Host is refused, or undefined.
  */
-export function hostRefusal(bindHost: string, allowed: string[]): (hostHeader: string | undefined) => string | undefined {
+export function hostRefusal(
+  bindHost: string,
+  allowed: string[],
+): (hostHeader: string | undefined) => string | undefined {
   const extra = new Set(allowed.map((h) => h.toLowerCase()));
   const loopback = isLoopback(bindHost);
   if (!loopback && extra.size === 0) return () => undefined;

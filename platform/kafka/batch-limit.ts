@@ -24,13 +24,17 @@ export interface SizedRecord {
 
 /** An upper bound of what a record adds to a record batch (uncompressed: our producers do not compress). */
 export function recordBytes(record: SizedRecord): number {
-  const key = record.key === null ? 0 : typeof record.key === 'string' ? Buffer.byteLength(record.key) : record.key.length;
+  const key =
+    record.key === null ? 0 : typeof record.key === 'string' ? Buffer.byteLength(record.key) : record.key.length;
   return key + (record.value?.length ?? 0) + RECORD_OVERHEAD;
 }
 
 /** The largest record batch each topic takes: its `max.message.bytes`, read from the cluster. */
 export class BatchLimits {
-  constructor(private readonly byTopic: ReadonlyMap<string, number> = new Map(), private readonly fallback = KAFKA_DEFAULT_MAX_MESSAGE_BYTES) {}
+  constructor(
+    private readonly byTopic: ReadonlyMap<string, number> = new Map(),
+    private readonly fallback = KAFKA_DEFAULT_MAX_MESSAGE_BYTES,
+  ) {}
 
   /** The topic's limit on a record batch, in bytes. */
   maxBatchBytes(topic: string): number {
@@ -58,26 +62,36 @@ export async function readBatchLimits(admin: Admin, topics: string[]): Promise<B
   const byTopic = new Map<string, number>();
   let fallback = KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
   // One request a topic: kafkajs fails a whole DescribeConfigs when one of its resources errs.
-  await Promise.all(topics.map(async (name) => {
-    try {
-      const { resources } = await admin.describeConfigs({
-        includeSynonyms: false,
-        resources: [{ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] }],
-      });
-      const value = Number(resources[0]?.configEntries.find((c) => c.configName === 'max.message.bytes')?.configValue);
-      if (Number.isSafeInteger(value) && value > 0) byTopic.set(name, value);
-    } catch {
-      // Described below from the broker, or Kafka's default.
-    }
-  }));
+  await Promise.all(
+    topics.map(async (name) => {
+      try {
+        const { resources } = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: [{ type: ConfigResourceTypes.TOPIC, name, configNames: ['max.message.bytes'] }],
+        });
+        const value = Number(
+          resources[0]?.configEntries.find((c) => c.configName === 'max.message.bytes')?.configValue,
+        );
+        if (Number.isSafeInteger(value) && value > 0) byTopic.set(name, value);
+      } catch {
+        // Described below from the broker, or Kafka's default.
+      }
+    }),
+  );
   if (byTopic.size < topics.length) {
     try {
       const { brokers } = await admin.describeCluster();
       const { resources } = await admin.describeConfigs({
         includeSynonyms: false,
-        resources: brokers.map((b) => ({ type: ConfigResourceTypes.BROKER, name: String(b.nodeId), configNames: ['message.max.bytes'] })),
+        resources: brokers.map((b) => ({
+          type: ConfigResourceTypes.BROKER,
+          name: String(b.nodeId),
+          configNames: ['message.max.bytes'],
+        })),
       });
-      const values = resources.map((r) => Number(r.configEntries.find((c) => c.configName === 'message.max.bytes')?.configValue)).filter((v) => Number.isSafeInteger(v) && v > 0);
+      const values = resources
+        .map((r) => Number(r.configEntries.find((c) => c.configName === 'message.max.bytes')?.configValue))
+        .filter((v) => Number.isSafeInteger(v) && v > 0);
       if (values.length > 0) fallback = Math.min(...values);
     } catch {
       // Kafka's default stands.

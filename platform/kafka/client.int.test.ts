@@ -26,14 +26,28 @@ describe('Kafka adapter against the real broker', () => {
   });
 
   it('puts each key on the partition Java murmur2 picks, and reads every record back', async () => {
-    const keys = ['u-1', 'u-42', 'user-ü-ñ', '', 'a'.repeat(100), ...Array.from({ length: 45 }, (_, i) => `u-${i * 7919}`)];
-    const expected = await javaPartitions(keys.filter((k) => k !== ''), 6);
+    const keys = [
+      'u-1',
+      'u-42',
+      'user-ü-ñ',
+      '',
+      'a'.repeat(100),
+      ...Array.from({ length: 45 }, (_, i) => `u-${i * 7919}`),
+    ];
+    const expected = await javaPartitions(
+      keys.filter((k) => k !== ''),
+      6,
+    );
     const nonEmpty = keys.filter((k) => k !== '');
     // The Java oracle and our predictor must agree before we trust either.
     expect(nonEmpty.map((k) => partitionForKey(k, 6))).toEqual(expected);
     expect(new Set(expected).size).toBeGreaterThan(3);
 
-    const sent = await producer.send({ topic, acks: -1, messages: nonEmpty.map((key, i) => ({ key, value: `v${i}` })) });
+    const sent = await producer.send({
+      topic,
+      acks: -1,
+      messages: nonEmpty.map((key, i) => ({ key, value: `v${i}` })),
+    });
     expect(sent.every((r) => r.errorCode === 0)).toBe(true);
 
     const consumer = kafka.consumer({ groupId: unique('g') });
@@ -42,7 +56,8 @@ describe('Kafka adapter against the real broker', () => {
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) seen.set(m.key!.toString('utf8'), { partition: batch.partition, value: m.value!.toString('utf8') });
+        for (const m of batch.messages)
+          seen.set(m.key!.toString('utf8'), { partition: batch.partition, value: m.value!.toString('utf8') });
       },
     });
     try {
@@ -66,16 +81,29 @@ describe('Kafka adapter against the real broker', () => {
   it('never acknowledges a record it did not write, even when requests time out under it', async () => {
     const timeoutTopic = unique('timeouts');
     await createTopics(admin, [{ topic: timeoutTopic, numPartitions: 1, replicationFactor: 1 }]);
-    const impatient = new KafkaClient({ brokers: config.kafka.brokers, clientId: 'impatient', logLevel: logLevel.NOTHING, requestTimeout: 2, retry: { initialRetryTime: 20, retries: 8 } });
+    const impatient = new KafkaClient({
+      brokers: config.kafka.brokers,
+      clientId: 'impatient',
+      logLevel: logLevel.NOTHING,
+      requestTimeout: 2,
+      retry: { initialRetryTime: 20, retries: 8 },
+    });
     const hurried = await connectProducer(impatient);
     let timeouts = 0;
-    hurried.on(hurried.events.REQUEST_TIMEOUT, () => { timeouts += 1; });
+    hurried.on(hurried.events.REQUEST_TIMEOUT, () => {
+      timeouts += 1;
+    });
     const acknowledged: string[] = [];
     const sends: Array<Promise<unknown>> = [];
     try {
       for (let i = 0; i < 400; i++) {
         const value = `v${i}`;
-        sends.push(hurried.send({ topic: timeoutTopic, acks: -1, messages: [{ value, partition: 0 }] }).then(() => acknowledged.push(value), () => undefined));
+        sends.push(
+          hurried.send({ topic: timeoutTopic, acks: -1, messages: [{ value, partition: 0 }] }).then(
+            () => acknowledged.push(value),
+            () => undefined,
+          ),
+        );
         if (i % 20 === 19) await new Promise((r) => setImmediate(r));
       }
       await Promise.allSettled(sends);

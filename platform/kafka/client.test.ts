@@ -9,11 +9,26 @@ import { CheckedProducer, keepingMembership, PartialSendError, sendChecked } fro
  */
 describe('sendChecked', () => {
   const producerAnswering = (results: RecordMetadata[]) => ({ sendBatch: async () => results }) as unknown as Producer;
-  const meta = (topicName: string, partition: number, errorCode = 0): RecordMetadata => ({ topicName, partition, errorCode, baseOffset: '0' });
-  const messages = [{ topic: 'rollups', messages: [{ key: 'a', value: 'x', partition: 1 }, { key: 'b', value: 'y', partition: 3 }] }];
+  const meta = (topicName: string, partition: number, errorCode = 0): RecordMetadata => ({
+    topicName,
+    partition,
+    errorCode,
+    baseOffset: '0',
+  });
+  const messages = [
+    {
+      topic: 'rollups',
+      messages: [
+        { key: 'a', value: 'x', partition: 1 },
+        { key: 'b', value: 'y', partition: 3 },
+      ],
+    },
+  ];
 
   it('returns the results when every partition sent to was acknowledged', async () => {
-    await expect(sendChecked(producerAnswering([meta('rollups', 1), meta('rollups', 3)]), messages)).resolves.toHaveLength(2);
+    await expect(
+      sendChecked(producerAnswering([meta('rollups', 1), meta('rollups', 3)]), messages),
+    ).resolves.toHaveLength(2);
   });
 
   it('rejects, retriably, a send that resolved without one of its partitions', async () => {
@@ -24,21 +39,32 @@ describe('sendChecked', () => {
 });
 
 describe('keepingMembership', () => {
-  it('heartbeats through the latest batch\'s heartbeat while the work makes progress, stops when it stalls or ends', async () => {
+  it("heartbeats through the latest batch's heartbeat while the work makes progress, stops when it stalls or ends", async () => {
     jest.useFakeTimers();
     try {
       const beats: string[] = [];
       let current: (() => Promise<void>) | undefined;
       let progressed!: () => void;
       let finish!: () => void;
-      const working = keepingMembership(() => current?.(), { intervalMs: 1000, staleAfterMs: 3000 }, (p) => {
-        progressed = p;
-        return new Promise<void>((r) => { finish = r; });
-      });
+      const working = keepingMembership(
+        () => current?.(),
+        { intervalMs: 1000, staleAfterMs: 3000 },
+        (p) => {
+          progressed = p;
+          return new Promise<void>((r) => {
+            finish = r;
+          });
+        },
+      );
       await jest.advanceTimersByTimeAsync(1000); // no batch yet: nothing to call
-      current = async () => { beats.push('first'); };
+      current = async () => {
+        beats.push('first');
+      };
       await jest.advanceTimersByTimeAsync(1000);
-      current = async () => { beats.push('second'); throw new Error('REBALANCE_IN_PROGRESS'); }; // ignored
+      current = async () => {
+        beats.push('second');
+        throw new Error('REBALANCE_IN_PROGRESS');
+      }; // ignored
       await jest.advanceTimersByTimeAsync(3000); // 3 to 5 s without progress: stale
       progressed();
       await jest.advanceTimersByTimeAsync(2000);
@@ -53,16 +79,34 @@ describe('keepingMembership', () => {
 });
 
 describe('CheckedProducer', () => {
-  const meta = (topicName: string, partition: number, baseOffset: string): RecordMetadata => ({ topicName, partition, errorCode: 0, baseOffset });
+  const meta = (topicName: string, partition: number, baseOffset: string): RecordMetadata => ({
+    topicName,
+    partition,
+    errorCode: 0,
+    baseOffset,
+  });
   const messages = [
-    { topic: 'events.users', messages: [{ key: 'a', value: 'x', partition: 1 }, { key: 'b', value: 'y', partition: 3 }, { key: 'c', value: 'z', partition: 3 }] },
+    {
+      topic: 'events.users',
+      messages: [
+        { key: 'a', value: 'x', partition: 1 },
+        { key: 'b', value: 'y', partition: 3 },
+        { key: 'c', value: 'z', partition: 3 },
+      ],
+    },
     { topic: 'events.orders', messages: [{ key: 'a', value: 'o', partition: 1 }] },
   ];
 
   async function producerAnswering(...answers: RecordMetadata[][]) {
     const sent: unknown[] = [];
-    const fake = { connect: async () => undefined, disconnect: async () => undefined,
-      sendBatch: async ({ topicMessages }: { topicMessages: unknown }) => { sent.push(topicMessages); return answers[sent.length - 1] ?? []; } };
+    const fake = {
+      connect: async () => undefined,
+      disconnect: async () => undefined,
+      sendBatch: async ({ topicMessages }: { topicMessages: unknown }) => {
+        sent.push(topicMessages);
+        return answers[sent.length - 1] ?? [];
+      },
+    };
     const producer = await CheckedProducer.connect({ producer: () => fake } as unknown as Kafka);
     return { producer, sent };
   }
@@ -73,8 +117,20 @@ describe('CheckedProducer', () => {
       [meta('events.users', 3, '20')],
     );
     const results = await producer.send(messages);
-    expect(results.map((r) => `${r.topicName}/${r.partition}@${r.baseOffset}`).sort()).toEqual(['events.orders/1@4', 'events.users/1@10', 'events.users/3@20']);
-    expect(sent[1]).toEqual([{ topic: 'events.users', messages: [{ key: 'b', value: 'y', partition: 3 }, { key: 'c', value: 'z', partition: 3 }] }]);
+    expect(results.map((r) => `${r.topicName}/${r.partition}@${r.baseOffset}`).sort()).toEqual([
+      'events.orders/1@4',
+      'events.users/1@10',
+      'events.users/3@20',
+    ]);
+    expect(sent[1]).toEqual([
+      {
+        topic: 'events.users',
+        messages: [
+          { key: 'b', value: 'y', partition: 3 },
+          { key: 'c', value: 'z', partition: 3 },
+        ],
+      },
+    ]);
   });
 
   it('fails retriably when a partition is still left out after its re-sends', async () => {
@@ -85,4 +141,3 @@ describe('CheckedProducer', () => {
     expect(sent).toHaveLength(6); // the send and five re-sends of events.users/3
   });
 });
-

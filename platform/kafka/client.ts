@@ -1,4 +1,13 @@
-import { Kafka, Partitioners, logLevel, type Admin, type LogEntry, type Producer, type RecordMetadata, type SASLOptions } from 'kafkajs';
+import {
+  Kafka,
+  Partitioners,
+  logLevel,
+  type Admin,
+  type LogEntry,
+  type Producer,
+  type RecordMetadata,
+  type SASLOptions,
+} from 'kafkajs';
 import { TributaryError } from '../errors';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
@@ -9,7 +18,16 @@ import type { Logger } from '../logger';
  */
 
 // The kafkajs types the stages handle, so that nothing outside platform/kafka/ imports kafkajs.
-export type { Admin, Consumer, EachBatchPayload, ITopicConfig, Kafka, KafkaMessage, Producer, RecordMetadata } from 'kafkajs';
+export type {
+  Admin,
+  Consumer,
+  EachBatchPayload,
+  ITopicConfig,
+  Kafka,
+  KafkaMessage,
+  Producer,
+  RecordMetadata,
+} from 'kafkajs';
 
 /** acks=all: a write is acknowledged once every in-sync replica has it. */
 export const ACKS_ALL = -1;
@@ -37,17 +55,29 @@ export function createKafka({ config, logger, clientId }: KafkaDeps): Kafka {
   });
 }
 
-const TRANSIENT = /coordinator is loading|coordinator is not available|not the correct coordinator|group is rebalancing|There is no leader|does not host this topic-partition|leadership election|Connection error|ECONNREFUSED|Connection timeout|Closed connection|write after end|Broker not available|The group member needs to have a valid member id|Restarting the consumer/i;
+const TRANSIENT =
+  /coordinator is loading|coordinator is not available|not the correct coordinator|group is rebalancing|There is no leader|does not host this topic-partition|leadership election|Connection error|ECONNREFUSED|Connection timeout|Closed connection|write after end|Broker not available|The group member needs to have a valid member id|Restarting the consumer/i;
 
 /** kafkajs log entries land in our pino logger at the same level, with their fields. */
 function routeLog(logger: Logger, { level, label, log }: LogEntry): void {
-  const { message, timestamp: _t, logger: _l, ...fields } = log as { message: string; timestamp?: string; logger?: string };
+  const {
+    message,
+    timestamp: _t,
+    logger: _l,
+    ...fields
+  } = log as { message: string; timestamp?: string; logger?: string };
   // kafkajs logs each failed request at ERROR even while it retries it; what it gives up on
   // reaches our code as an exception, which is where we decide how bad it is.
   // Expected while a broker starts, a group forms or leadership moves: kafkajs retries them, so
   // they are states, not errors (debug); what kafkajs gives up on still reaches our code.
   const transient = TRANSIENT.test(`${message} ${String((fields as { error?: unknown }).error ?? '')}`);
-  const pinoLevel = transient ? 'debug' : level === logLevel.ERROR || level === logLevel.WARN ? 'warn' : level === logLevel.DEBUG ? 'debug' : 'info';
+  const pinoLevel = transient
+    ? 'debug'
+    : level === logLevel.ERROR || level === logLevel.WARN
+      ? 'warn'
+      : level === logLevel.DEBUG
+        ? 'debug'
+        : 'info';
   // kafkajs logs every connection and group join at INFO; at our `info` those are noise.
   if (pinoLevel === 'info' && !logger.isLevelEnabled('debug')) return;
   logger[pinoLevel]({ kafkaLevel: label, ...fields }, message);
@@ -99,7 +129,9 @@ export async function keepingMembership<T>(
     if (Date.now() - lastProgress < timing.staleAfterMs) void heartbeat()?.catch(() => undefined);
   }, timing.intervalMs);
   try {
-    return await work(() => { lastProgress = Date.now(); });
+    return await work(() => {
+      lastProgress = Date.now();
+    });
   } finally {
     clearInterval(timer);
   }
@@ -114,10 +146,17 @@ function saslOptions(sasl: Config['kafka']['sasl']): SASLOptions | undefined {
   return sasl ? ({ ...sasl } as SASLOptions) : undefined;
 }
 
-export async function countBrokers(brokers: string[], security: Partial<Pick<Config['kafka'], 'ssl' | 'sslCa' | 'sasl'>> = {}): Promise<number> {
+export async function countBrokers(
+  brokers: string[],
+  security: Partial<Pick<Config['kafka'], 'ssl' | 'sslCa' | 'sasl'>> = {},
+): Promise<number> {
   const admin = new Kafka({
-    clientId: 'tributary-probe', brokers, logLevel: logLevel.NOTHING, retry: { retries: 0 },
-    ssl: security.sslCa ? { ca: [security.sslCa] } : security.ssl, sasl: saslOptions(security.sasl),
+    clientId: 'tributary-probe',
+    brokers,
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 0 },
+    ssl: security.sslCa ? { ca: [security.sslCa] } : security.ssl,
+    sasl: saslOptions(security.sasl),
   }).admin();
   try {
     await admin.connect();
@@ -161,15 +200,26 @@ export async function sendChecked(producer: Producer, topicMessages: Partitioned
   const unsent = topicMessages
     .map(({ topic, messages }) => ({ topic, messages: messages.filter((m) => !answered.has(key(topic, m.partition))) }))
     .filter(({ messages }) => messages.length > 0);
-  if (unsent.length > 0) throw new PartialSendError(results.filter((r) => r.errorCode === 0), unsent);
+  if (unsent.length > 0)
+    throw new PartialSendError(
+      results.filter((r) => r.errorCode === 0),
+      unsent,
+    );
   return results;
 }
 
 /** A send Kafka acknowledged without some of its partitions: those were not written, the others were. */
 export class PartialSendError extends TributaryError {
-  constructor(readonly acknowledged: RecordMetadata[], readonly unsent: PartitionedMessages[]) {
-    const partitions = [...new Set(unsent.flatMap(({ topic, messages }) => messages.map((m) => `${topic}/${m.partition}`)))];
-    super(`Kafka acknowledged the send without partition(s) ${partitions.join(', ')}; not treating it as written`, { retriable: true });
+  constructor(
+    readonly acknowledged: RecordMetadata[],
+    readonly unsent: PartitionedMessages[],
+  ) {
+    const partitions = [
+      ...new Set(unsent.flatMap(({ topic, messages }) => messages.map((m) => `${topic}/${m.partition}`))),
+    ];
+    super(`Kafka acknowledged the send without partition(s) ${partitions.join(', ')}; not treating it as written`, {
+      retriable: true,
+    });
     this.name = 'PartialSendError';
   }
 }
@@ -180,7 +230,12 @@ export class PartialSendError extends TributaryError {
  * does not retry, also when wrapped in its retry errors. An outage is never this.
  */
 export function refusedByKafka(err: unknown): boolean {
-  for (let e = err as { name?: unknown; retriable?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0; e && depth < 5; depth++) {
+  for (
+    let e = err as { name?: unknown; retriable?: unknown; cause?: unknown; originalError?: unknown } | undefined,
+      depth = 0;
+    e && depth < 5;
+    depth++
+  ) {
     if (e.name === 'KafkaJSProtocolError') return e.retriable === false;
     e = (e.cause ?? e.originalError) as typeof e;
   }

@@ -1,4 +1,9 @@
-import { KafkaJSConnectionError, KafkaJSNumberOfRetriesExceeded, KafkaJSProtocolError, KafkaJSNonRetriableError } from 'kafkajs';
+import {
+  KafkaJSConnectionError,
+  KafkaJSNumberOfRetriesExceeded,
+  KafkaJSProtocolError,
+  KafkaJSNonRetriableError,
+} from 'kafkajs';
 import { TributaryError, isRetriable } from '../errors';
 
 describe('isRetriable', () => {
@@ -12,9 +17,16 @@ describe('isRetriable', () => {
   });
 
   it('looks through kafkajs giving up to the error it gave up on', () => {
-    const outage = new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError('down'), { retryCount: 5, retryTime: 100 });
+    const outage = new KafkaJSNumberOfRetriesExceeded(new KafkaJSConnectionError('down'), {
+      retryCount: 5,
+      retryTime: 100,
+    });
     expect(isRetriable(outage)).toBe(true);
-    const rejected = new KafkaJSNonRetriableError(new KafkaJSProtocolError(Object.assign(new Error('invalid'), { type: 'INVALID_REQUEST', code: 42, retriable: false })));
+    const rejected = new KafkaJSNonRetriableError(
+      new KafkaJSProtocolError(
+        Object.assign(new Error('invalid'), { type: 'INVALID_REQUEST', code: 42, retriable: false }),
+      ),
+    );
     expect(isRetriable(rejected)).toBe(false);
   });
 });

@@ -16,8 +16,13 @@ export class JsonLog {
   /** Connected at the first sync, kept for the next ones (a burst of them asks the end offset back to back). */
   private admin: Promise<Admin> | undefined;
 
-  private constructor(private readonly producer: CheckedProducer, private readonly consumer: GroupConsumer, readonly topic: string,
-    private readonly reader: { position: number; waiters: Set<() => void> }, private readonly kafka: Kafka) {}
+  private constructor(
+    private readonly producer: CheckedProducer,
+    private readonly consumer: GroupConsumer,
+    readonly topic: string,
+    private readonly reader: { position: number; waiters: Set<() => void> },
+    private readonly kafka: Kafka,
+  ) {}
 
   /**
    * Resolves once every record appended before this call has been read (and given to onRecord),
@@ -26,13 +31,17 @@ export class JsonLog {
    */
   sync(timeoutMs = 5000): Promise<void> {
     if (!this.syncing) {
-      this.syncing = this.readToEnd(timeoutMs).finally(() => { this.syncing = undefined; });
+      this.syncing = this.readToEnd(timeoutMs).finally(() => {
+        this.syncing = undefined;
+      });
       return this.syncing;
     }
-    return (this.queued ??= this.syncing.catch(() => undefined).then(() => {
-      this.queued = undefined;
-      return this.sync(timeoutMs);
-    }));
+    return (this.queued ??= this.syncing
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.sync(timeoutMs);
+      }));
   }
 
   private async readToEnd(timeoutMs: number): Promise<void> {
@@ -55,17 +64,32 @@ export class JsonLog {
         clearTimeout(timer);
         resolve();
       };
-      const timer = setTimeout(() => { this.reader.waiters.delete(check); resolve(); }, timeoutMs);
+      const timer = setTimeout(() => {
+        this.reader.waiters.delete(check);
+        resolve();
+      }, timeoutMs);
       this.reader.waiters.add(check);
     });
   }
 
-  static async open(deps: { kafka: Kafka; logger: Logger; topic: string; onRecord: (key: string, value: unknown) => void; readyTimeoutMs?: number; replicationFactor?: number }): Promise<JsonLog> {
+  static async open(deps: {
+    kafka: Kafka;
+    logger: Logger;
+    topic: string;
+    onRecord: (key: string, value: unknown) => void;
+    readyTimeoutMs?: number;
+    replicationFactor?: number;
+  }): Promise<JsonLog> {
     const { topic } = deps;
     const admin = await connectAdmin(deps.kafka);
     let end: number;
     try {
-      await ensureTopics(admin, [{ topic, partitions: 1, configs: { 'cleanup.policy': 'compact' } }], deps.logger, deps.replicationFactor);
+      await ensureTopics(
+        admin,
+        [{ topic, partitions: 1, configs: { 'cleanup.policy': 'compact' } }],
+        deps.logger,
+        deps.replicationFactor,
+      );
       end = Number((await admin.fetchTopicOffsets(topic))[0]?.high ?? 0);
     } finally {
       await admin.disconnect();
@@ -73,11 +97,15 @@ export class JsonLog {
     const producer = await CheckedProducer.connect(deps.kafka);
     const reader = { position: 0, waiters: new Set<() => void>() };
     let caughtUp: () => void = () => undefined;
-    const ready = new Promise<void>((resolve) => { caughtUp = resolve; });
+    const ready = new Promise<void>((resolve) => {
+      caughtUp = resolve;
+    });
     if (end === 0) caughtUp();
     // No committed offsets: every reader reads the whole log.
     const consumer = await GroupConsumer.start(deps.kafka, {
-      groupId: `tributary-log-${randomUUID()}`, topics: [topic], maxWaitTimeInMs: 100,
+      groupId: `tributary-log-${randomUUID()}`,
+      topics: [topic],
+      maxWaitTimeInMs: 100,
       // A crash-restart (a broker killed) rejoins only once the old member expired: 10 s, not 30.
       sessionTimeoutMs: 10_000,
       eachBatch: async ({ batch, heartbeat }) => {
@@ -102,7 +130,15 @@ export class JsonLog {
     const timeoutMs = deps.readyTimeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([ready, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${topic} not read to offset ${end} within ${timeoutMs} ms`)), timeoutMs); })]);
+      await Promise.race([
+        ready,
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`${topic} not read to offset ${end} within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
     } catch (err) {
       await consumer.disconnect();
       await producer.disconnect();
@@ -115,7 +151,16 @@ export class JsonLog {
 
   /** Appends entries (acks=all) in one send. */
   async append(entries: Array<{ key: string; value: unknown }>): Promise<void> {
-    await this.producer.send([{ topic: this.topic, messages: entries.map((e) => ({ key: e.key, value: e.value === null ? null : JSON.stringify(e.value), partition: 0 })) }]);
+    await this.producer.send([
+      {
+        topic: this.topic,
+        messages: entries.map((e) => ({
+          key: e.key,
+          value: e.value === null ? null : JSON.stringify(e.value),
+          partition: 0,
+        })),
+      },
+    ]);
   }
 
   async close(): Promise<void> {

@@ -19,12 +19,17 @@ const M = 0x5bd1e995;
 export function murmur2(key: string): number {
   const n = key.length;
   let ascii = true;
-  for (let i = 0; i < n; i++) if (key.charCodeAt(i) > 0x7f) { ascii = false; break; }
+  for (let i = 0; i < n; i++)
+    if (key.charCodeAt(i) > 0x7f) {
+      ascii = false;
+      break;
+    }
   if (!ascii) return murmur2Bytes(Buffer.from(key, 'utf8'));
   let h = SEED ^ n;
   const n4 = n & ~3;
   for (let i = 0; i < n4; i += 4) {
-    let k = key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8) | (key.charCodeAt(i + 2) << 16) | (key.charCodeAt(i + 3) << 24);
+    let k =
+      key.charCodeAt(i) | (key.charCodeAt(i + 1) << 8) | (key.charCodeAt(i + 2) << 16) | (key.charCodeAt(i + 3) << 24);
     k = Math.imul(k, M);
     k ^= k >>> 24;
     k = Math.imul(k, M);

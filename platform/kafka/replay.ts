@@ -54,7 +54,8 @@ export async function planReplay(admin: Admin, req: ReplayRequest): Promise<Repl
   const all = ranges.map((r) => r.partition).sort((a, b) => a - b);
   const wanted = req.partitions ?? all;
   for (const p of wanted) {
-    if (!all.includes(p)) throw new ReplayError(`topic ${req.topic} has no partition ${p} (partitions 0-${all.length - 1})`);
+    if (!all.includes(p))
+      throw new ReplayError(`topic ${req.topic} has no partition ${p} (partitions 0-${all.length - 1})`);
   }
   const byTime = 'time' in req.position ? await admin.fetchTopicOffsetsByTimestamp(req.topic, req.position.time) : [];
   return wanted.map((partition) => {
@@ -65,7 +66,9 @@ export async function planReplay(admin: Admin, req: ReplayRequest): Promise<Repl
     if ('offset' in req.position) {
       requested = req.position.offset;
       if (requested < low || requested > high) {
-        throw new ReplayError(`offset ${requested} is outside partition ${partition}'s range: valid offsets are ${low} to ${high}`);
+        throw new ReplayError(
+          `offset ${requested} is outside partition ${partition}'s range: valid offsets are ${low} to ${high}`,
+        );
       }
     } else if ('time' in req.position) {
       requested = Number(byTime.find((o) => o.partition === partition)?.offset ?? high);
@@ -85,6 +88,14 @@ export async function planReplay(admin: Admin, req: ReplayRequest): Promise<Repl
   });
 }
 
-export async function applyReplay(admin: Admin, req: Pick<ReplayRequest, 'group' | 'topic'>, targets: ReplayTarget[]): Promise<void> {
-  await admin.setOffsets({ groupId: req.group, topic: req.topic, partitions: targets.map((t) => ({ partition: t.partition, offset: String(t.newOffset) })) });
+export async function applyReplay(
+  admin: Admin,
+  req: Pick<ReplayRequest, 'group' | 'topic'>,
+  targets: ReplayTarget[],
+): Promise<void> {
+  await admin.setOffsets({
+    groupId: req.group,
+    topic: req.topic,
+    partitions: targets.map((t) => ({ partition: t.partition, offset: String(t.newOffset) })),
+  });
 }

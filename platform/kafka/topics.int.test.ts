@@ -35,7 +35,9 @@ describe('ensureTopics', () => {
     const second = await ensureTopics(admin, wanted, silentLogger);
     expect(second).toEqual({ created: [], existing: wanted.map((s) => s.topic) });
     const { topics } = await admin.fetchTopicMetadata({ topics: wanted.map((s) => s.topic) });
-    expect(topics.map((t) => [t.name, t.partitions.length]).sort()).toEqual(wanted.map((s) => [s.topic, s.partitions]).sort());
+    expect(topics.map((t) => [t.name, t.partitions.length]).sort()).toEqual(
+      wanted.map((s) => [s.topic, s.partitions]).sort(),
+    );
   });
 
   it('reports an existing topic with another partition count or cleanup policy instead of using it', async () => {
@@ -43,12 +45,19 @@ describe('ensureTopics', () => {
     // The helper that survives a busy broker (UNKNOWN_TOPIC_OR_PARTITION right after creation; seen on CI).
     await createTopics(admin, [
       { topic: wanted[0]!.topic, numPartitions: 2, replicationFactor: 1 },
-      { topic: wanted[1]!.topic, numPartitions: 3, replicationFactor: 1, configEntries: [{ name: 'cleanup.policy', value: 'delete' }] },
+      {
+        topic: wanted[1]!.topic,
+        numPartitions: 3,
+        replicationFactor: 1,
+        configEntries: [{ name: 'cleanup.policy', value: 'delete' }],
+      },
     ]);
     const attempt = ensureTopics(admin, wanted, silentLogger);
     await expect(attempt).rejects.toThrow(TopicMismatchError);
     await expect(ensureTopics(admin, wanted, silentLogger)).rejects.toThrow(
-      new RegExp(`${wanted[0]!.topic} has 2 partitions, expected 6.*${wanted[1]!.topic} has cleanup.policy=delete, expected compact`),
+      new RegExp(
+        `${wanted[0]!.topic} has 2 partitions, expected 6.*${wanted[1]!.topic} has cleanup.policy=delete, expected compact`,
+      ),
     );
   });
 });

@@ -24,8 +24,19 @@ export function freeBytes(dir: string): number {
 
 function notWritable(dir: string, err: unknown): DataDirError {
   const e = err as NodeJS.ErrnoException;
-  const why = e.code === 'ENOTDIR' || e.code === 'EEXIST' ? 'a file is in the way' : e.code === 'ENOSPC' ? 'the disk is full' : e.code === 'EROFS' ? 'the file system is read-only' : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message;
-  return new DataDirError(`DATA_DIR ${dir} is not writable (${e.code ?? 'error'}: ${why}): set DATA_DIR to a directory you can write, or fix its permissions`);
+  const why =
+    e.code === 'ENOTDIR' || e.code === 'EEXIST'
+      ? 'a file is in the way'
+      : e.code === 'ENOSPC'
+        ? 'the disk is full'
+        : e.code === 'EROFS'
+          ? 'the file system is read-only'
+          : e.code === 'EACCES' || e.code === 'EPERM'
+            ? 'permission denied'
+            : e.message;
+  return new DataDirError(
+    `DATA_DIR ${dir} is not writable (${e.code ?? 'error'}: ${why}): set DATA_DIR to a directory you can write, or fix its permissions`,
+  );
 }
 
 const mib = (bytes: number) => `${Math.floor(bytes / 2 ** 20)} MiB`;
@@ -56,7 +67,9 @@ export function prepareDataDir(dir: string, minFreeBytes: number): void {
   }
   const mode = statSync(dir).mode;
   if ((mode & 0o002) !== 0) {
-    throw new DataDirError(`DATA_DIR ${dir} may be written by any user (mode ${(mode & 0o777).toString(8)}): run chmod o-w ${dir}, or set DATA_DIR to a directory of your own`);
+    throw new DataDirError(
+      `DATA_DIR ${dir} may be written by any user (mode ${(mode & 0o777).toString(8)}): run chmod o-w ${dir}, or set DATA_DIR to a directory of your own`,
+    );
   }
   try {
     rmSync(probe, { force: true });
@@ -67,7 +80,9 @@ export function prepareDataDir(dir: string, minFreeBytes: number): void {
   }
   const free = freeBytes(dir);
   if (free < minFreeBytes) {
-    throw new DataDirError(`DATA_DIR ${dir} has ${mib(free)} free, less than the ${mib(minFreeBytes)} Kafka and ClickHouse need to start (DATA_DIR_MIN_FREE_MB): free some space or set DATA_DIR to another disk`);
+    throw new DataDirError(
+      `DATA_DIR ${dir} has ${mib(free)} free, less than the ${mib(minFreeBytes)} Kafka and ClickHouse need to start (DATA_DIR_MIN_FREE_MB): free some space or set DATA_DIR to another disk`,
+    );
   }
 }
 
@@ -79,7 +94,12 @@ export class DiskGuard {
   private reason: string | undefined;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly dir: string, private readonly minFreeBytes: number, intervalMs = 2000, private readonly free: (dir: string) => number = freeBytes) {
+  constructor(
+    private readonly dir: string,
+    private readonly minFreeBytes: number,
+    intervalMs = 2000,
+    private readonly free: (dir: string) => number = freeBytes,
+  ) {
     this.check();
     this.timer = setInterval(() => this.check(), intervalMs);
     this.timer.unref();
@@ -97,9 +117,10 @@ export class DiskGuard {
     } catch {
       return; // cannot tell: keep the last answer
     }
-    this.reason = free < this.minFreeBytes
-      ? `DATA_DIR ${this.dir} has ${mib(free)} free, below ${mib(this.minFreeBytes)} (DATA_DIR_MIN_FREE_MB): not accepting events until space is freed`
-      : undefined;
+    this.reason =
+      free < this.minFreeBytes
+        ? `DATA_DIR ${this.dir} has ${mib(free)} free, below ${mib(this.minFreeBytes)} (DATA_DIR_MIN_FREE_MB): not accepting events until space is freed`
+        : undefined;
   }
 
   stop(): void {

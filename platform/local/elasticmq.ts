@@ -29,28 +29,44 @@ export interface LocalSqsOptions {
  * queues), as a child JVM for the SQS bridge's demo and tests. Queues live in memory.
  */
 export class LocalSqs {
-  private constructor(private readonly child: ChildProcess, readonly endpoint: string) {}
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly endpoint: string,
+  ) {}
 
   static async start(options: LocalSqsOptions): Promise<LocalSqs> {
     const { port = 9324, readyTimeoutMs = 90_000, logger } = options;
     const env = options.env ?? process.env;
     await checkJava(env);
     await assertPortFree(port, 'local SQS server (ElasticMQ)');
-    const classpath = await mavenClasspath(ELASTICMQ_POM, options.mavenRepo, logger, 'the ElasticMQ jars',
-      'or point the SQS bridge at AWS or another SQS-compatible server with --queue-url / --endpoint', env);
+    const classpath = await mavenClasspath(
+      ELASTICMQ_POM,
+      options.mavenRepo,
+      logger,
+      'the ElasticMQ jars',
+      'or point the SQS bridge at AWS or another SQS-compatible server with --queue-url / --endpoint',
+      env,
+    );
     const dir = path.join(options.dataDir, `elasticmq-${port}`);
     await mkdir(dir, { recursive: true });
     const conf = path.join(dir, 'elasticmq.conf');
-    await writeFile(conf, [
-      'include classpath("application.conf")',
-      ...(options.include ? [`include file(${JSON.stringify(path.resolve(options.include))})`] : []),
-      `node-address { protocol = http, host = localhost, port = ${port}, context-path = "" }`,
-      `rest-sqs { enabled = true, bind-port = ${port}, bind-hostname = "127.0.0.1", sqs-limits = strict }`,
-      'rest-stats { enabled = false }',
-      '',
-    ].join('\n'));
+    await writeFile(
+      conf,
+      [
+        'include classpath("application.conf")',
+        ...(options.include ? [`include file(${JSON.stringify(path.resolve(options.include))})`] : []),
+        `node-address { protocol = http, host = localhost, port = ${port}, context-path = "" }`,
+        `rest-sqs { enabled = true, bind-port = ${port}, bind-hostname = "127.0.0.1", sqs-limits = strict }`,
+        'rest-stats { enabled = false }',
+        '',
+      ].join('\n'),
+    );
     const log = createWriteStream(path.join(dir, 'server.log'), { flags: 'a' });
-    const child = spawn('java', ['-Xmx256m', `-Dconfig.file=${conf}`, '-cp', classpath, 'org.elasticmq.server.Main'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env });
+    const child = spawn('java', ['-Xmx256m', `-Dconfig.file=${conf}`, '-cp', classpath, 'org.elasticmq.server.Main'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env,
+    });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     tether(child); // gone with this process, however it ends
@@ -62,8 +78,14 @@ export class LocalSqs {
       } catch {
         // not listening yet
       }
-      if (child.exitCode !== null) throw new Error(`ElasticMQ exited with code ${child.exitCode} during start; see ${path.join(dir, 'server.log')}`);
-      if (Date.now() > deadline) throw new Error(`ElasticMQ did not answer on ${port} within ${readyTimeoutMs} ms; see ${path.join(dir, 'server.log')}`);
+      if (child.exitCode !== null)
+        throw new Error(
+          `ElasticMQ exited with code ${child.exitCode} during start; see ${path.join(dir, 'server.log')}`,
+        );
+      if (Date.now() > deadline)
+        throw new Error(
+          `ElasticMQ did not answer on ${port} within ${readyTimeoutMs} ms; see ${path.join(dir, 'server.log')}`,
+        );
       await sleep(200);
     }
     logger.info({ endpoint }, 'sqs.local.ready');
@@ -75,7 +97,10 @@ export class LocalSqs {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(() => this.child.kill('SIGKILL'), 2000);
-      this.child.once('exit', () => { clearTimeout(timer); resolve(); });
+      this.child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
       this.child.kill('SIGTERM');
     });
   }

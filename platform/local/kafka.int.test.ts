@@ -20,15 +20,27 @@ describe('LocalKafka', () => {
     // What the log holds before the stop: at least the 20 sent (a produce retried after a timeout may
     // have written a batch twice: this producer is not idempotent), and exactly that after the restart.
     let before = 0;
-    const clientFor = (brokers: string[]) => createKafka({ config: { brokers, ssl: false, sasl: undefined }, logger: silentLogger, clientId: 'restart-test' });
+    const clientFor = (brokers: string[]) =>
+      createKafka({ config: { brokers, ssl: false, sasl: undefined }, logger: silentLogger, clientId: 'restart-test' });
     try {
       const kafka = clientFor(first.brokers);
       const admin = await connectAdmin(kafka);
       await createTopics(admin, [{ topic: 'durable', numPartitions: 2, replicationFactor: 1 }]);
       const producer = await connectProducer(kafka);
-      await producer.send({ topic: 'durable', acks: -1, messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })) });
+      await producer.send({
+        topic: 'durable',
+        acks: -1,
+        messages: Array.from({ length: 20 }, (_, i) => ({ key: `k${i}`, value: `v${i}` })),
+      });
       await producer.disconnect();
-      await admin.setOffsets({ groupId: 'g-durable', topic: 'durable', partitions: [{ partition: 0, offset: '3' }, { partition: 1, offset: '1' }] });
+      await admin.setOffsets({
+        groupId: 'g-durable',
+        topic: 'durable',
+        partitions: [
+          { partition: 0, offset: '3' },
+          { partition: 1, offset: '1' },
+        ],
+      });
       before = (await admin.fetchTopicOffsets('durable')).reduce((sum, p) => sum + Number(p.high) - Number(p.low), 0);
       await admin.disconnect();
     } finally {
@@ -47,7 +59,10 @@ describe('LocalKafka', () => {
       expect(total).toBe(before);
       // Regression: right after a restart the group coordinator may still be loading its log
       // (COORDINATOR_LOAD_IN_PROGRESS, retriable), which kafkajs' admin does not retry itself.
-      const committed = await waitFor(() => admin.fetchOffsets({ groupId: 'g-durable', topics: ['durable'] }), 'committed offsets after restart');
+      const committed = await waitFor(
+        () => admin.fetchOffsets({ groupId: 'g-durable', topics: ['durable'] }),
+        'committed offsets after restart',
+      );
       const byPartition = Object.fromEntries(committed[0]!.partitions.map((p) => [p.partition, p.offset]));
       expect(byPartition).toEqual({ 0: '3', 1: '1' });
       await admin.disconnect();

@@ -74,7 +74,10 @@ export class LocalKafka {
   private brokerSecrets: { storePassword: string; brokerPassword: string } | undefined;
 
   private constructor(
-    private readonly opts: Required<Omit<LocalKafkaOptions, 'heapOpts' | 'secure'>> & { heapOpts: string; secure: LocalKafkaOptions['secure'] },
+    private readonly opts: Required<Omit<LocalKafkaOptions, 'heapOpts' | 'secure'>> & {
+      heapOpts: string;
+      secure: LocalKafkaOptions['secure'];
+    },
     private readonly classpath: string,
     private readonly nodes: NodeSpec[],
   ) {}
@@ -120,7 +123,9 @@ export class LocalKafka {
     await writeFile(path.join(root, 'log4j2.properties'), LOG4J2_CONFIG);
     const cluster = new LocalKafka(opts, classpath, nodes);
     // If this process exits without stop() (an error, process.exit), take the JVMs along.
-    process.once('exit', () => { for (const child of cluster.processes.values()) child.kill('SIGTERM'); });
+    process.once('exit', () => {
+      for (const child of cluster.processes.values()) child.kill('SIGTERM');
+    });
     await cluster.checkListenerKind(root);
     if (opts.secure) await cluster.prepareSecurity(path.join(root, 'secure'), opts.secure);
     await cluster.formatIfNeeded(root);
@@ -139,7 +144,9 @@ export class LocalKafka {
     const formatted = this.nodes.some((n) => existsSync(path.join(n.dir, 'meta.properties')));
     const was = existsSync(file) ? (await readFile(file, 'utf8')).trim() : formatted ? 'PLAINTEXT' : wanted;
     if (was !== wanted) {
-      throw new Error(`the broker in ${root} was first started with ${was} listeners; it cannot switch to ${wanted} (its SCRAM users are written at format time): use another DATA_DIR, or remove ${root}`);
+      throw new Error(
+        `the broker in ${root} was first started with ${was} listeners; it cannot switch to ${wanted} (its SCRAM users are written at format time): use another DATA_DIR, or remove ${root}`,
+      );
     }
     await writeFile(file, wanted);
   }
@@ -155,11 +162,18 @@ export class LocalKafka {
     if (existsSync(secretsFile)) {
       secrets = JSON.parse(await readFile(secretsFile, 'utf8')) as typeof secrets;
       if ((wanted.user && wanted.user !== secrets.user) || (wanted.password && wanted.password !== secrets.password)) {
-        throw new Error(`the secured broker in ${dir} was formatted for user ${secrets.user} with another password: use those (see ${path.join(dir, 'client.env')}), or remove ${path.dirname(dir)}`);
+        throw new Error(
+          `the secured broker in ${dir} was formatted for user ${secrets.user} with another password: use those (see ${path.join(dir, 'client.env')}), or remove ${path.dirname(dir)}`,
+        );
       }
     } else {
       const secret = () => randomBytes(18).toString('base64url');
-      secrets = { storePassword: secret(), brokerPassword: secret(), user: wanted.user ?? 'tributary', password: wanted.password ?? secret() };
+      secrets = {
+        storePassword: secret(),
+        brokerPassword: secret(),
+        user: wanted.user ?? 'tributary',
+        password: wanted.password ?? secret(),
+      };
       await writeFile(secretsFile, JSON.stringify(secrets), { mode: 0o600 });
     }
     const keystore = path.join(dir, 'broker.p12');
@@ -167,23 +181,64 @@ export class LocalKafka {
     const caFile = path.join(dir, 'ca.pem');
     if (!existsSync(truststore)) {
       // The password reaches keytool in its environment (-storepass:env), never on its argv.
-      const keytool = (args: string[]) => run('keytool', args, { env: { ...(this.opts.env ?? process.env), TRIBUTARY_STORE_PASSWORD: secrets.storePassword } });
+      const keytool = (args: string[]) =>
+        run('keytool', args, {
+          env: { ...(this.opts.env ?? process.env), TRIBUTARY_STORE_PASSWORD: secrets.storePassword },
+        });
       const store = ['-storetype', 'PKCS12', '-storepass:env', 'TRIBUTARY_STORE_PASSWORD'];
-      await keytool(['-genkeypair', '-noprompt', '-alias', 'broker', '-keyalg', 'RSA', '-keysize', '2048', '-validity', '3650',
-        '-dname', 'CN=localhost', '-ext', 'SAN=dns:localhost,ip:127.0.0.1', '-keystore', keystore, ...store, '-keypass:env', 'TRIBUTARY_STORE_PASSWORD']);
+      await keytool([
+        '-genkeypair',
+        '-noprompt',
+        '-alias',
+        'broker',
+        '-keyalg',
+        'RSA',
+        '-keysize',
+        '2048',
+        '-validity',
+        '3650',
+        '-dname',
+        'CN=localhost',
+        '-ext',
+        'SAN=dns:localhost,ip:127.0.0.1',
+        '-keystore',
+        keystore,
+        ...store,
+        '-keypass:env',
+        'TRIBUTARY_STORE_PASSWORD',
+      ]);
       await keytool(['-exportcert', '-rfc', '-alias', 'broker', '-keystore', keystore, ...store, '-file', caFile]);
       // The broker is its own client (inter-broker listener): it trusts its certificate too.
-      await keytool(['-importcert', '-noprompt', '-alias', 'broker', '-file', caFile, '-keystore', truststore, ...store]);
+      await keytool([
+        '-importcert',
+        '-noprompt',
+        '-alias',
+        'broker',
+        '-file',
+        caFile,
+        '-keystore',
+        truststore,
+        ...store,
+      ]);
     }
     // keytool writes with the umask (0644 usually): the stores are this user's alone, like the
     // secrets (also for a directory made before they were). The certificate (ca.pem) is public.
     for (const store of [keystore, truststore]) await chmod(store, 0o600);
     const envFile = path.join(dir, 'client.env');
     const sasl = { mechanism: 'scram-sha-256' as const, username: secrets.user, password: secrets.password };
-    await writeFile(envFile, [
-      `KAFKA_BROKERS=${this.brokers.join(',')}`, 'KAFKA_SSL=true', `KAFKA_SSL_CA_FILE=${caFile}`,
-      'KAFKA_SASL_MECHANISM=scram-sha-256', `KAFKA_SASL_USERNAME=${secrets.user}`, `KAFKA_SASL_PASSWORD=${secrets.password}`, '',
-    ].join('\n'), { mode: 0o600 });
+    await writeFile(
+      envFile,
+      [
+        `KAFKA_BROKERS=${this.brokers.join(',')}`,
+        'KAFKA_SSL=true',
+        `KAFKA_SSL_CA_FILE=${caFile}`,
+        'KAFKA_SASL_MECHANISM=scram-sha-256',
+        `KAFKA_SASL_USERNAME=${secrets.user}`,
+        `KAFKA_SASL_PASSWORD=${secrets.password}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
     this.brokerSecrets = { storePassword: secrets.storePassword, brokerPassword: secrets.brokerPassword };
     this.security = { caFile, sslCa: await readFile(caFile, 'utf8'), sasl, envFile };
   }
@@ -199,11 +254,20 @@ export class LocalKafka {
       if (existsSync(path.join(n.dir, 'meta.properties'))) continue;
       // One node: a dynamic quorum of itself (--standalone). Three: the static voter set
       // in controller.quorum.voters, which format takes without extra flags.
-      const args = ['format', `--cluster-id=${clusterId}`, '-c', n.propsFile, ...(this.nodes.length === 1 ? ['--standalone'] : []), ...this.scramUsers()];
+      const args = [
+        'format',
+        `--cluster-id=${clusterId}`,
+        '-c',
+        n.propsFile,
+        ...(this.nodes.length === 1 ? ['--standalone'] : []),
+        ...this.scramUsers(),
+      ];
       this.opts.logger.info({ node: n.id, dir: n.dir }, 'kafka.storage.format');
       // Through a java @argfile (0600, removed after): SCRAM passwords never show on a command line.
       const argFile = path.join(root, `format-${n.id}.args`);
-      await writeFile(argFile, [...this.jvmArgs(), 'kafka.tools.StorageTool', ...args].map(argFileQuote).join('\n'), { mode: 0o600 });
+      await writeFile(argFile, [...this.jvmArgs(), 'kafka.tools.StorageTool', ...args].map(argFileQuote).join('\n'), {
+        mode: 0o600,
+      });
       try {
         await run('java', [`@${argFile}`], { env: this.opts.env });
       } finally {
@@ -217,26 +281,33 @@ export class LocalKafka {
     if (!this.security || !this.brokerSecrets) return [];
     const { username, password } = this.security.sasl;
     return [
-      '--add-scram', `SCRAM-SHA-256=[name=broker,password=${this.brokerSecrets.brokerPassword}]`,
-      '--add-scram', `SCRAM-SHA-256=[name=${username},password=${password}]`,
-      '--add-scram', `SCRAM-SHA-512=[name=${username},password=${password}]`,
+      '--add-scram',
+      `SCRAM-SHA-256=[name=broker,password=${this.brokerSecrets.brokerPassword}]`,
+      '--add-scram',
+      `SCRAM-SHA-256=[name=${username},password=${password}]`,
+      '--add-scram',
+      `SCRAM-SHA-512=[name=${username},password=${password}]`,
     ];
   }
 
   private jvmArgs(heap = '-Xmx256m'): string[] {
     return [
       ...heap.split(/\s+/).filter(Boolean),
-      '-XX:+UseG1GC', '-XX:MaxGCPauseMillis=20', '-Djava.awt.headless=true',
+      '-XX:+UseG1GC',
+      '-XX:MaxGCPauseMillis=20',
+      '-Djava.awt.headless=true',
       `-Dlog4j2.configurationFile=${path.join(path.dirname(this.nodes[0]!.propsFile), 'log4j2.properties')}`,
-      '-cp', this.classpath,
+      '-cp',
+      this.classpath,
     ];
   }
 
   private serverProperties(n: NodeSpec): string {
     const replicas = Math.min(3, this.nodes.length);
-    const quorum = this.nodes.length === 1
-      ? `controller.quorum.bootstrap.servers=localhost:${n.controllerPort}`
-      : `controller.quorum.voters=${this.nodes.map((m) => `${m.id}@localhost:${m.controllerPort}`).join(',')}`;
+    const quorum =
+      this.nodes.length === 1
+        ? `controller.quorum.bootstrap.servers=localhost:${n.controllerPort}`
+        : `controller.quorum.voters=${this.nodes.map((m) => `${m.id}@localhost:${m.controllerPort}`).join(',')}`;
     const client = this.opts.secure ? 'SASL_SSL' : 'PLAINTEXT';
     return [
       'process.roles=broker,controller',
@@ -275,10 +346,17 @@ export class LocalKafka {
     return [
       'sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512',
       'sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256',
-      ...['scram-sha-256', 'scram-sha-512'].map((m) =>
-        `listener.name.sasl_ssl.${m}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="${this.brokerSecrets!.brokerPassword}";`),
-      `ssl.keystore.location=${path.join(dir, 'broker.p12')}`, 'ssl.keystore.type=PKCS12', `ssl.keystore.password=${pw}`, `ssl.key.password=${pw}`,
-      `ssl.truststore.location=${path.join(dir, 'truststore.p12')}`, 'ssl.truststore.type=PKCS12', `ssl.truststore.password=${pw}`,
+      ...['scram-sha-256', 'scram-sha-512'].map(
+        (m) =>
+          `listener.name.sasl_ssl.${m}.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="${this.brokerSecrets!.brokerPassword}";`,
+      ),
+      `ssl.keystore.location=${path.join(dir, 'broker.p12')}`,
+      'ssl.keystore.type=PKCS12',
+      `ssl.keystore.password=${pw}`,
+      `ssl.key.password=${pw}`,
+      `ssl.truststore.location=${path.join(dir, 'truststore.p12')}`,
+      'ssl.truststore.type=PKCS12',
+      `ssl.truststore.password=${pw}`,
       'ssl.enabled.protocols=TLSv1.3,TLSv1.2',
     ];
   }
@@ -288,7 +366,9 @@ export class LocalKafka {
     // Its own process group: Ctrl-C in a terminal reaches `tributary start` alone, which stops
     // the stages first and the broker last (they need it to shut down cleanly).
     const child = spawn('java', [...this.jvmArgs(this.opts.heapOpts), 'kafka.Kafka', n.propsFile], {
-      stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: this.opts.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: this.opts.env,
     });
     child.stdout.pipe(log);
     child.stderr.pipe(log);
@@ -306,7 +386,10 @@ export class LocalKafka {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     for (;;) {
       const dead = this.nodes.find((n) => !this.processes.has(n.id));
-      if (dead) throw new Error(`Kafka node ${dead.id} exited during start-up; see ${dead.logFile}: ${await tail(dead.logFile)}`);
+      if (dead)
+        throw new Error(
+          `Kafka node ${dead.id} exited during start-up; see ${dead.logFile}: ${await tail(dead.logFile)}`,
+        );
       const security = this.security && { sslCa: this.security.sslCa, sasl: this.security.sasl };
       if ((await countBrokers(this.brokers, security).catch(() => 0)) === this.nodes.length) {
         this.opts.logger.info({ brokers: this.brokers }, 'kafka.ready');
@@ -314,7 +397,9 @@ export class LocalKafka {
       }
       if (Date.now() > deadline) {
         await this.stop();
-        throw new Error(`Kafka did not become ready within ${this.opts.readyTimeoutMs} ms; see ${this.nodes[0]!.logFile}`);
+        throw new Error(
+          `Kafka did not become ready within ${this.opts.readyTimeoutMs} ms; see ${this.nodes[0]!.logFile}`,
+        );
       }
       await sleep(250);
     }

@@ -16,7 +16,8 @@ export class PrerequisiteError extends Error {
   override name = 'PrerequisiteError';
 }
 
-const ALTERNATIVES = 'or set KAFKA_BROKERS=host:port to use an existing Kafka cluster, or run `docker compose up` (docker-compose.yml)';
+const ALTERNATIVES =
+  'or set KAFKA_BROKERS=host:port to use an existing Kafka cluster, or run `docker compose up` (docker-compose.yml)';
 
 /** Checks `java` is on the PATH (of `env`) and is version 17 or newer. */
 export async function checkJava(env: NodeJS.ProcessEnv = process.env): Promise<number> {
@@ -26,14 +27,18 @@ export async function checkJava(env: NodeJS.ProcessEnv = process.env): Promise<n
     output = stderr + stdout;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new PrerequisiteError(`java not found on PATH: install Java 17+ (e.g. apt-get install openjdk-17-jre-headless), ${ALTERNATIVES}`);
+      throw new PrerequisiteError(
+        `java not found on PATH: install Java 17+ (e.g. apt-get install openjdk-17-jre-headless), ${ALTERNATIVES}`,
+      );
     }
     throw err;
   }
   const match = /version "(?:1\.)?(\d+)/.exec(output);
   const major = match ? Number(match[1]) : NaN;
   if (!(major >= 17)) {
-    throw new PrerequisiteError(`java ${Number.isNaN(major) ? '(unknown version)' : major} found, Kafka 4 needs Java 17+: install a newer JDK, ${ALTERNATIVES}`);
+    throw new PrerequisiteError(
+      `java ${Number.isNaN(major) ? '(unknown version)' : major} found, Kafka 4 needs Java 17+: install a newer JDK, ${ALTERNATIVES}`,
+    );
   }
   return major;
 }
@@ -43,7 +48,14 @@ export async function checkJava(env: NodeJS.ProcessEnv = process.env): Promise<n
  * cached in a file named after the manifest's hash, so later starts need neither Maven nor the
  * network while the manifest is unchanged. `what` names the jars in errors ("the Kafka jars").
  */
-export async function mavenClasspath(pomFile: string, mavenRepo: string, logger: Logger, what: string, alternatives = ALTERNATIVES, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export async function mavenClasspath(
+  pomFile: string,
+  mavenRepo: string,
+  logger: Logger,
+  what: string,
+  alternatives = ALTERNATIVES,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   const pom = await readFile(pomFile);
   const hash = createHash('sha256').update(pom).digest('hex').slice(0, 12);
   const cacheFile = path.join(mavenRepo, `${path.basename(path.dirname(pomFile))}-classpath-${hash}.txt`);
@@ -55,12 +67,25 @@ export async function mavenClasspath(pomFile: string, mavenRepo: string, logger:
   logger.info({ mavenRepo, pom: pomFile }, 'maven.jars.resolving');
   const outputFile = `${cacheFile}.tmp`;
   try {
-    await run('mvn', ['-q', '-B', '-f', pomFile, `-Dmaven.repo.local=${mavenRepo}`, 'dependency:build-classpath', `-Dmdep.outputFile=${outputFile}`],
-      { maxBuffer: 16 * 1024 * 1024, env });
+    await run(
+      'mvn',
+      [
+        '-q',
+        '-B',
+        '-f',
+        pomFile,
+        `-Dmaven.repo.local=${mavenRepo}`,
+        'dependency:build-classpath',
+        `-Dmdep.outputFile=${outputFile}`,
+      ],
+      { maxBuffer: 16 * 1024 * 1024, env },
+    );
   } catch (err) {
     const e = err as NodeJS.ErrnoException & { stdout?: string; stderr?: string };
     if (e.code === 'ENOENT') {
-      throw new PrerequisiteError(`mvn not found on PATH: install Maven (e.g. apt-get install maven) to fetch ${what}, ${alternatives}`);
+      throw new PrerequisiteError(
+        `mvn not found on PATH: install Maven (e.g. apt-get install maven) to fetch ${what}, ${alternatives}`,
+      );
     }
     const tail = `${e.stdout ?? ''}${e.stderr ?? ''}`.trim().split('\n').slice(-5).join(' | ');
     throw new PrerequisiteError(`mvn could not fetch ${what} from Maven Central (${tail}), ${alternatives}`);
@@ -72,6 +97,10 @@ export async function mavenClasspath(pomFile: string, mavenRepo: string, logger:
 }
 
 /** The broker's classpath (kafka_2.13, kafka-tools, log4j2), from the manifest beside this file. */
-export function kafkaClasspath(mavenRepo: string, logger: Logger, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+export function kafkaClasspath(
+  mavenRepo: string,
+  logger: Logger,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<string> {
   return mavenClasspath(KAFKA_POM, mavenRepo, logger, 'the Kafka jars', ALTERNATIVES, env);
 }

@@ -10,9 +10,13 @@ export function assertPortFree(port: number, purpose: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'EADDRINUSE'
-        ? new PortInUseError(`port ${port} (${purpose}) is already in use: stop what listens there or choose another port`)
-        : err);
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new PortInUseError(
+              `port ${port} (${purpose}) is already in use: stop what listens there or choose another port`,
+            )
+          : err,
+      );
     });
     server.listen({ port, exclusive: true }, () => server.close(() => resolve()));
   });
@@ -51,8 +55,15 @@ const LOWEST_PICKED = 20_000;
  * use" (a restarted test broker met this in CI). Whether the ports are free is for the caller's
  * bind to find out; undefined when the range leaves no room outside it.
  */
-export function portOutsideEphemeralRange(span: number, range = ephemeralPortRange(), random = Math.random): number | undefined {
-  const spans: Array<[number, number]> = [[LOWEST_PICKED, range.low - span], [range.high + 1, 65_536 - span]];
+export function portOutsideEphemeralRange(
+  span: number,
+  range = ephemeralPortRange(),
+  random = Math.random,
+): number | undefined {
+  const spans: Array<[number, number]> = [
+    [LOWEST_PICKED, range.low - span],
+    [range.high + 1, 65_536 - span],
+  ];
   const open = spans.filter(([from, to]) => to > from);
   const room = open.reduce((n, [from, to]) => n + to - from, 0);
   if (room === 0) return undefined;
@@ -72,12 +83,18 @@ export function portOutsideEphemeralRange(span: number, range = ephemeralPortRan
 export async function freeRestartablePorts(span = 1): Promise<number> {
   const allFree = async (base: number) => {
     for (let i = 0; i < span; i++) {
-      if (!(await assertPortFree(base + i, 'probe').then(() => true, () => false))) return false;
+      if (
+        !(await assertPortFree(base + i, 'probe').then(
+          () => true,
+          () => false,
+        ))
+      )
+        return false;
     }
     return true;
   };
   for (let attempt = 0; attempt < 100; attempt++) {
-    const base = portOutsideEphemeralRange(span) ?? await freePort();
+    const base = portOutsideEphemeralRange(span) ?? (await freePort());
     if (base + span <= 65_536 && (await allFree(base))) return base;
   }
   throw new Error(`found no ${span} consecutive free ports`);

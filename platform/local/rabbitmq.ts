@@ -30,7 +30,11 @@ export interface LocalRabbitMQOptions {
 export class LocalRabbitMQ {
   private child: ChildProcess | undefined;
 
-  private constructor(private readonly opts: Required<LocalRabbitMQOptions>, private readonly script: string, private readonly dir: string) {}
+  private constructor(
+    private readonly opts: Required<LocalRabbitMQOptions>,
+    private readonly script: string,
+    private readonly dir: string,
+  ) {}
 
   get url(): string {
     return `amqp://guest:guest@localhost:${this.opts.port}`;
@@ -40,18 +44,23 @@ export class LocalRabbitMQ {
     const opts = { port: 5672, readyTimeoutMs: 60_000, ...options, env: options.env ?? process.env };
     const script = SERVER_SCRIPTS.find((s) => existsSync(s));
     if (!script) {
-      throw new PrerequisiteError('rabbitmq-server not found: install it (apt-get install rabbitmq-server), or point the bridge at an existing RabbitMQ with --url / RABBITMQ_URL');
+      throw new PrerequisiteError(
+        'rabbitmq-server not found: install it (apt-get install rabbitmq-server), or point the bridge at an existing RabbitMQ with --url / RABBITMQ_URL',
+      );
     }
     await assertPortFree(opts.port, 'local RabbitMQ AMQP listener');
     const dir = path.join(opts.dataDir, `rabbitmq-${opts.port}`);
     await mkdir(path.join(dir, 'log'), { recursive: true });
     await writeFile(path.join(dir, 'enabled_plugins'), '[].\n');
-    await writeFile(path.join(dir, 'rabbitmq.conf'), [
-      `listeners.tcp.default = 127.0.0.1:${opts.port}`,
-      // The test and demo machine is often short of disk; a full disk must not block publishers here.
-      'disk_free_limit.absolute = 50MB',
-      '',
-    ].join('\n'));
+    await writeFile(
+      path.join(dir, 'rabbitmq.conf'),
+      [
+        `listeners.tcp.default = 127.0.0.1:${opts.port}`,
+        // The test and demo machine is often short of disk; a full disk must not block publishers here.
+        'disk_free_limit.absolute = 50MB',
+        '',
+      ].join('\n'),
+    );
     const server = new LocalRabbitMQ(opts, script, dir);
     process.once('exit', () => server.signal('SIGKILL'));
     await server.spawn();
@@ -83,8 +92,14 @@ export class LocalRabbitMQ {
     child.once('exit', (code, signal) => logger.info({ port, code, signal }, 'rabbitmq.exited'));
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     while (!(await accepts(port))) {
-      if (child.exitCode !== null) throw new Error(`RabbitMQ exited with code ${child.exitCode} during start; see ${path.join(this.dir, 'server.log')}`);
-      if (Date.now() > deadline) throw new Error(`RabbitMQ did not listen on ${port} within ${this.opts.readyTimeoutMs} ms; see ${path.join(this.dir, 'server.log')}`);
+      if (child.exitCode !== null)
+        throw new Error(
+          `RabbitMQ exited with code ${child.exitCode} during start; see ${path.join(this.dir, 'server.log')}`,
+        );
+      if (Date.now() > deadline)
+        throw new Error(
+          `RabbitMQ did not listen on ${port} within ${this.opts.readyTimeoutMs} ms; see ${path.join(this.dir, 'server.log')}`,
+        );
       await sleep(200);
     }
     logger.info({ url: this.url }, 'rabbitmq.ready');
@@ -132,7 +147,10 @@ export class LocalRabbitMQ {
 function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }

@@ -10,8 +10,15 @@ import { sleep } from '../retry';
  * one that died without stopping its children (killed before they were tethered, or by an older
  * version) are stopped before anything binds a port.
  */
-interface Recorded { pid: number; command: string }
-interface LockFile extends Recorded { what: string; startedAt: string; children: Recorded[] }
+interface Recorded {
+  pid: number;
+  command: string;
+}
+interface LockFile extends Recorded {
+  what: string;
+  startedAt: string;
+  children: Recorded[];
+}
 
 export class DataDirInUseError extends Error {
   override name = 'DataDirInUseError';
@@ -41,7 +48,13 @@ const alive = (r: Recorded) => commandLineOf(r.pid) === r.command;
 export async function acquireRunLock(dataDir: string, what: string): Promise<RunLock> {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const file = path.join(dataDir, LOCK_FILE);
-  const self: LockFile = { what, pid: process.pid, command: commandLineOf(process.pid) ?? process.argv.join(' '), startedAt: new Date().toISOString(), children: [] };
+  const self: LockFile = {
+    what,
+    pid: process.pid,
+    command: commandLineOf(process.pid) ?? process.argv.join(' '),
+    startedAt: new Date().toISOString(),
+    children: [],
+  };
   const stoppedLeftovers: string[] = [];
   for (let attempt = 0; ; attempt++) {
     try {
@@ -58,7 +71,9 @@ export async function acquireRunLock(dataDir: string, what: string): Promise<Run
       earlier = undefined; // half written by a supervisor that is starting right now, or junk
     }
     if (earlier && alive(earlier)) {
-      throw new DataDirInUseError(`DATA_DIR ${dataDir} is in use by \`tributary ${earlier.what}\` (pid ${earlier.pid}, since ${earlier.startedAt}): stop it first, or choose another DATA_DIR`);
+      throw new DataDirInUseError(
+        `DATA_DIR ${dataDir} is in use by \`tributary ${earlier.what}\` (pid ${earlier.pid}, since ${earlier.startedAt}): stop it first, or choose another DATA_DIR`,
+      );
     }
     if (!earlier && attempt === 0) {
       await sleep(200);
@@ -103,7 +118,11 @@ async function stopGroup(r: Recorded): Promise<void> {
     try {
       process.kill(-r.pid, s);
     } catch {
-      try { process.kill(r.pid, s); } catch { /* gone */ }
+      try {
+        process.kill(r.pid, s);
+      } catch {
+        /* gone */
+      }
     }
   };
   signal('SIGTERM');

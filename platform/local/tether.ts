@@ -15,12 +15,17 @@ export function tether(child: ChildProcess): void {
   if (process.platform === 'win32' || child.pid === undefined) return;
   // POSIX sh (dash): no `--` before a negative pid, which names the process group.
   const script = 'read _ignored; kill -TERM "-$1" 2>/dev/null; sleep 5; kill -KILL "-$1" 2>/dev/null';
-  const watchdog = spawn('sh', ['-c', script, 'tributary-tether', String(child.pid)], { stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+  const watchdog = spawn('sh', ['-c', script, 'tributary-tether', String(child.pid)], {
+    stdio: ['pipe', 'ignore', 'ignore'],
+    detached: true,
+  });
   // Neither the watchdog nor its pipe may keep this process's event loop alive.
   watchdog.unref();
   (watchdog.stdin as Socket | null)?.unref();
   watchdog.on('error', () => undefined);
-  const release = () => { if (watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL'); };
+  const release = () => {
+    if (watchdog.exitCode === null && watchdog.signalCode === null) watchdog.kill('SIGKILL');
+  };
   if (child.exitCode !== null || child.signalCode !== null) release();
   else child.once('exit', release);
 }

@@ -103,31 +103,59 @@ export class BridgeCore {
       metrics.rejected.inc({ source, reason: err.reason });
       const errors = err.body.errors as unknown[] | undefined;
       const detail = errors ? `${err.message}: ${JSON.stringify(errors)}` : err.message;
-      this.deps.logger.warn({ source, messageId: message.id, reason: err.reason, detail: detail.slice(0, 500) }, 'bridge.message.rejected');
+      this.deps.logger.warn(
+        { source, messageId: message.id, reason: err.reason, detail: detail.slice(0, 500) },
+        'bridge.message.rejected',
+      );
       return this.deadLettered(message, err.reason, detail);
     }
   }
 
   /** The message as the one dead letter that records why it was not taken. */
   private deadLettered(message: QueueMessage, reason: string, detail: string): PreparedMessage {
-    const { key, value } = deadLetter({
-      source: this.deps.source, partition: null, offset: null, key: null, value: message.body, stage: 'bridge', reason, message: detail,
-    }, this.deps.dlq.schemaId, this.deps.schemas, message.id);
-    return { message, outcome: deadLettered(reason, detail), records: [{ topic: this.deps.dlq.topic, partition: 0, key, value }] };
+    const { key, value } = deadLetter(
+      {
+        source: this.deps.source,
+        partition: null,
+        offset: null,
+        key: null,
+        value: message.body,
+        stage: 'bridge',
+        reason,
+        message: detail,
+      },
+      this.deps.dlq.schemaId,
+      this.deps.schemas,
+      message.id,
+    );
+    return {
+      message,
+      outcome: deadLettered(reason, detail),
+      records: [{ topic: this.deps.dlq.topic, partition: 0, key, value }],
+    };
   }
 
   private parse(message: QueueMessage): unknown {
     const { contentType, body } = message;
     if (contentType && !/json/i.test(contentType)) {
-      throw new Rejection(415, 'unsupported_media_type', { error: 'unsupported_media_type', message: `content type must be JSON, got ${contentType}` });
+      throw new Rejection(415, 'unsupported_media_type', {
+        error: 'unsupported_media_type',
+        message: `content type must be JSON, got ${contentType}`,
+      });
     }
     if (body.length > this.deps.limits.maxBodyBytes) {
-      throw new Rejection(413, 'body_too_large', { error: 'payload_too_large', message: `message is ${body.length} bytes, the limit is ${this.deps.limits.maxBodyBytes}` });
+      throw new Rejection(413, 'body_too_large', {
+        error: 'payload_too_large',
+        message: `message is ${body.length} bytes, the limit is ${this.deps.limits.maxBodyBytes}`,
+      });
     }
     try {
       return JSON.parse(body.toString('utf8')) as unknown;
     } catch (err) {
-      throw new Rejection(400, 'invalid_json', { error: 'invalid_json', message: `message is not JSON: ${errorMessage(err)}` });
+      throw new Rejection(400, 'invalid_json', {
+        error: 'invalid_json',
+        message: `message is not JSON: ${errorMessage(err)}`,
+      });
     }
   }
 
@@ -156,15 +184,21 @@ export class BridgeCore {
 
   private async send(records: OutgoingRecord[]): Promise<void> {
     const { source, metrics, logger, signal } = this.deps;
-    await retry(async () => {
-      if (signal.aborted) throw new BridgeStopped('the bridge is stopping');
-      await this.deps.batcher.submit(records);
-    }, {
-      initialMs: 250, maxMs: 10_000, signal, giveUp: (err) => err instanceof BridgeStopped || refusedByKafka(err),
-      onRetry: (err, _attempt, delay) => {
-        metrics.produceRetries.inc({ source });
-        logger.warn({ source, err: errorMessage(err), retryInMs: delay }, 'bridge.produce.retry');
+    await retry(
+      async () => {
+        if (signal.aborted) throw new BridgeStopped('the bridge is stopping');
+        await this.deps.batcher.submit(records);
       },
-    });
+      {
+        initialMs: 250,
+        maxMs: 10_000,
+        signal,
+        giveUp: (err) => err instanceof BridgeStopped || refusedByKafka(err),
+        onRetry: (err, _attempt, delay) => {
+          metrics.produceRetries.inc({ source });
+          logger.warn({ source, err: errorMessage(err), retryInMs: delay }, 'bridge.produce.retry');
+        },
+      },
+    );
   }
 }

@@ -1,7 +1,7 @@
 import { contentId, nameBasedUuid } from './event-id';
 
 describe('name-based event ids', () => {
-  it('are RFC 9562 version-5 UUIDs: the same as Python\'s uuid.uuid5 in Tributary\'s namespace', () => {
+  it("are RFC 9562 version-5 UUIDs: the same as Python's uuid.uuid5 in Tributary's namespace", () => {
     // python3 -c "import uuid; print(uuid.uuid5(uuid.UUID('6f1c2b9e-4d7a-4e0f-9b3c-5a8d2e1f7c40'), 'rabbitmq:orders\nmsg-1\n0'))"
     expect(nameBasedUuid('rabbitmq:orders\nmsg-1\n0')).toBe('ef411773-0b3a-573e-a79f-0ea6197fa0bf');
     expect(nameBasedUuid('sqs:http://x/q\nabc\n3')).toBe('ae7db456-e64d-5a41-bc48-2590fa2d3b06');

@@ -10,7 +10,14 @@ import { GroundTruth } from '../demo/ground-truth';
 import { Random } from '../demo/random';
 import { RabbitPublisher } from '../demo/queues';
 import { runDemo } from '../demo/run';
-import { bridgeHarness, byEventId, deadLetters, expectLikeIngest, publishWhileKillingBridge, type BridgeHarness } from '../../test/bridge';
+import {
+  bridgeHarness,
+  byEventId,
+  deadLetters,
+  expectLikeIngest,
+  publishWhileKillingBridge,
+  type BridgeHarness,
+} from '../../test/bridge';
 import { readTopics } from '../../test/kafka';
 import { startTestIngest } from '../../test/ingest';
 import { testConfig, unique, waitFor } from '../../test/helpers';
@@ -21,7 +28,11 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
   let h: BridgeHarness | undefined;
 
   beforeAll(async () => {
-    rabbit = await LocalRabbitMQ.start({ dataDir: mkdtempSync(path.join(os.tmpdir(), 'tributary-rabbitmq-')), logger: silentLogger, port: await freeRestartablePorts() }); // restarted on the same port below
+    rabbit = await LocalRabbitMQ.start({
+      dataDir: mkdtempSync(path.join(os.tmpdir(), 'tributary-rabbitmq-')),
+      logger: silentLogger,
+      port: await freeRestartablePorts(),
+    }); // restarted on the same port below
   });
   afterEach(async () => {
     await h?.close();
@@ -34,7 +45,11 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
   async function publishRaw(queue: string, bodies: Array<{ body: string; contentType?: string }>): Promise<void> {
     const connection = await amqp.connect(rabbit.url);
     const channel = await connection.createConfirmChannel();
-    for (const b of bodies) channel.sendToQueue(queue, Buffer.from(b.body), { persistent: true, ...(b.contentType ? { contentType: b.contentType } : {}) });
+    for (const b of bodies)
+      channel.sendToQueue(queue, Buffer.from(b.body), {
+        persistent: true,
+        ...(b.contentType ? { contentType: b.contentType } : {}),
+      });
     await channel.waitForConfirms();
     await connection.close();
   }
@@ -60,21 +75,50 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
     const random = new Random(17);
     try {
       // A service that sets no eventId, publishing the same message twice (its own retry): one event.
-      const noId = { type: 'signup', userId: 'u-no-id', occurredAt: '2026-11-27T10:00:00Z', country: 'DE', device: 'web' };
+      const noId = {
+        type: 'signup',
+        userId: 'u-no-id',
+        occurredAt: '2026-11-27T10:00:00Z',
+        country: 'DE',
+        device: 'web',
+      };
       const noIdBody = JSON.stringify(noId);
       await publishRaw(queue, [{ body: noIdBody }, { body: noIdBody }]);
       const noIdEventId = nameBasedUuid(`rabbitmq:${queue}\n${contentId(Buffer.from(noIdBody))}\n0`);
       truth.add({ ...noId, kind: 'user', eventId: noIdEventId, occurredAt: Date.parse(noId.occurredAt) });
 
-      bridge = await publishWhileKillingBridge(harness, { publisher, shop, truth, random, rounds: 4, perRound: 600, bridgeArgs, bridge });
+      bridge = await publishWhileKillingBridge(harness, {
+        publisher,
+        shop,
+        truth,
+        random,
+        rounds: 4,
+        perRound: 600,
+        bridgeArgs,
+        bridge,
+      });
       // A last batch for the last bridge (its metrics count it).
       const last = shop.next(200);
       await publisher.publish(last.map(({ kind: _k, ...e }) => e));
       for (const e of last) truth.add(e);
       // The same event through the HTTP endpoint, for comparison.
-      const ingest = await startTestIngest(testConfig({ INGEST_AUTH: 'off' }), harness.kafka, harness.registryUrl, { user: harness.topics.users, order: harness.topics.orders });
-      const viaHttp = { type: 'login', eventId: nameBasedUuid('via-http'), userId: 'u-http', occurredAt: Date.now(), country: 'FR', device: 'mobile' };
-      const res = await fetch(`${ingest.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(viaHttp) });
+      const ingest = await startTestIngest(testConfig({ INGEST_AUTH: 'off' }), harness.kafka, harness.registryUrl, {
+        user: harness.topics.users,
+        order: harness.topics.orders,
+      });
+      const viaHttp = {
+        type: 'login',
+        eventId: nameBasedUuid('via-http'),
+        userId: 'u-http',
+        occurredAt: Date.now(),
+        country: 'FR',
+        device: 'mobile',
+      };
+      const res = await fetch(`${ingest.url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(viaHttp),
+      });
       expect(res.status).toBe(202);
       await ingest.close();
       truth.add({ ...viaHttp, kind: 'user' });
@@ -82,11 +126,19 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
       await harness.expectConverges(truth);
       const events = byEventId(await expectLikeIngest(harness));
       expect(events.size).toBe(truth.size); // redelivered copies carry the same eventIds
-      expect(events.get(noIdEventId)).toMatchObject({ type: 'signup', userId: 'u-no-id', occurredAt: Date.parse(noId.occurredAt), country: 'DE', device: 'web' });
+      expect(events.get(noIdEventId)).toMatchObject({
+        type: 'signup',
+        userId: 'u-no-id',
+        occurredAt: Date.parse(noId.occurredAt),
+        country: 'DE',
+        device: 'web',
+      });
       expect(events.get(viaHttp.eventId)).toMatchObject({ userId: 'u-http', type: 'login' });
       await waitFor(async () => ((await queueDepth(queue)) === 0 ? true : undefined), 'the queue to be drained');
       const metrics = await (await fetch(`${bridge.opsUrl}/metrics`)).text();
-      const received = new RegExp(`tributary_bridge_messages_received_total\\{source="rabbitmq:${queue}",stage="bridge"\\} (\\d+)`).exec(metrics);
+      const received = new RegExp(
+        `tributary_bridge_messages_received_total\\{source="rabbitmq:${queue}",stage="bridge"\\} (\\d+)`,
+      ).exec(metrics);
       expect(Number(received?.[1])).toBeGreaterThanOrEqual(200);
     } finally {
       await publisher.close();
@@ -102,7 +154,16 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
     const publisher = new RabbitPublisher(rabbit.url, queue);
     const truth = new GroundTruth();
     const controller = new AbortController();
-    const demo = runDemo({ target: { via: 'rabbitmq', publisher }, rate: 400, durationS: 0, seed: 9, truth, logger: silentLogger, signal: controller.signal, batchSize: 20 });
+    const demo = runDemo({
+      target: { via: 'rabbitmq', publisher },
+      rate: 400,
+      durationS: 0,
+      seed: 9,
+      truth,
+      logger: silentLogger,
+      signal: controller.signal,
+      batchSize: 20,
+    });
     try {
       await waitFor(() => (truth.size > 600 ? true : undefined), 'traffic before the restart');
       await rabbit.restart();
@@ -124,7 +185,19 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
     const harness = h;
     const queue = unique('bound');
     const exchange = unique('shop');
-    await harness.spawnBridge(['rabbitmq', '--url', rabbit.url, '--queue', queue, '--exchange', exchange, '--type', 'topic', '--binding-key', 'order.*']);
+    await harness.spawnBridge([
+      'rabbitmq',
+      '--url',
+      rabbit.url,
+      '--queue',
+      queue,
+      '--exchange',
+      exchange,
+      '--type',
+      'topic',
+      '--binding-key',
+      'order.*',
+    ]);
     const connection = await amqp.connect(rabbit.url);
     const channel = await connection.createConfirmChannel();
     const event = (userId: string) => Buffer.from(JSON.stringify({ type: 'login', userId, occurredAt: Date.now() }));
@@ -167,9 +240,15 @@ describe('RabbitMQ bridge (Debian rabbitmq-server, real broker)', () => {
     // The error list names every wrong field, as the HTTP endpoint's 400 does.
     expect(letters[1]!.message).toContain('"path":"occurredAt"');
     expect(letters[1]!.message).toContain('"path":"orderId"');
-    const after = await waitFor(async () => (await readTopics(harness.kafka, [harness.topics.users])).find((r) => r.key === 'u-3'), 'the valid message after the bad ones');
+    const after = await waitFor(
+      async () => (await readTopics(harness.kafka, [harness.topics.users])).find((r) => r.key === 'u-3'),
+      'the valid message after the bad ones',
+    );
     expect(after).toBeDefined();
-    await waitFor(async () => ((await queueDepth(`${queue}.dead`)) === 4 ? true : undefined), 'four messages on the dead-letter queue');
+    await waitFor(
+      async () => ((await queueDepth(`${queue}.dead`)) === 4 ? true : undefined),
+      'four messages on the dead-letter queue',
+    );
     expect(await queueDepth(queue)).toBe(0);
   });
 });

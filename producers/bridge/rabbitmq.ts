@@ -65,25 +65,36 @@ export class RabbitBridge implements QueueSource {
     const refusal = (err: unknown): RabbitConfigError | undefined => {
       const code = (err as { code?: number }).code;
       if (code !== undefined && FATAL_CODES.has(code)) {
-        const hint = code === 406 ? ' (an existing queue keeps the arguments it was declared with: pass its --dead-letter-exchange, or bridge a new queue)' : '';
-        return new RabbitConfigError(`RabbitMQ refused the bridge's set-up of queue ${this.opts.queue}: ${errorMessage(err)}${hint}`);
+        const hint =
+          code === 406
+            ? ' (an existing queue keeps the arguments it was declared with: pass its --dead-letter-exchange, or bridge a new queue)'
+            : '';
+        return new RabbitConfigError(
+          `RabbitMQ refused the bridge's set-up of queue ${this.opts.queue}: ${errorMessage(err)}${hint}`,
+        );
       }
-      if (/ACCESS.REFUSED/i.test(errorMessage(err)) && firstStart) return new RabbitConfigError(`RabbitMQ refused the credentials in the URL: ${errorMessage(err)}`);
+      if (/ACCESS.REFUSED/i.test(errorMessage(err)) && firstStart)
+        return new RabbitConfigError(`RabbitMQ refused the credentials in the URL: ${errorMessage(err)}`);
       return undefined;
     };
     try {
-      await retry(async () => {
-        if (!this.stopping) await this.connect();
-      }, {
-        initialMs: 500, maxMs: 10_000, signal: this.signal,
-        // A refused set-up fails the first start; later (a reconnect) it is logged and retried.
-        giveUp: (err) => (firstStart && refusal(err) !== undefined) || this.stopping,
-        onRetry: (err, _attempt, delay) => {
-          const refused = refusal(err);
-          if (refused) this.logger.error({ err: refused.message }, 'bridge.rabbitmq.refused');
-          else this.logger.warn({ err: errorMessage(err), retryInMs: delay }, 'bridge.rabbitmq.connect_failed');
+      await retry(
+        async () => {
+          if (!this.stopping) await this.connect();
         },
-      });
+        {
+          initialMs: 500,
+          maxMs: 10_000,
+          signal: this.signal,
+          // A refused set-up fails the first start; later (a reconnect) it is logged and retried.
+          giveUp: (err) => (firstStart && refusal(err) !== undefined) || this.stopping,
+          onRetry: (err, _attempt, delay) => {
+            const refused = refusal(err);
+            if (refused) this.logger.error({ err: refused.message }, 'bridge.rabbitmq.refused');
+            else this.logger.warn({ err: errorMessage(err), retryInMs: delay }, 'bridge.rabbitmq.connect_failed');
+          },
+        },
+      );
     } catch (err) {
       if (this.stopping) return;
       throw refusal(err) ?? err;
@@ -92,7 +103,9 @@ export class RabbitBridge implements QueueSource {
 
   private async connect(): Promise<void> {
     const { opts } = this;
-    const connection = await amqp.connect(opts.url, { clientProperties: { connection_name: `tributary-bridge ${opts.queue}` } });
+    const connection = await amqp.connect(opts.url, {
+      clientProperties: { connection_name: `tributary-bridge ${opts.queue}` },
+    });
     // Listeners first: a refused declaration errors the channel and the connection ('error' unheard would crash).
     connection.on('error', (err: Error) => this.logger.warn({ err: err.message }, 'bridge.rabbitmq.connection_error'));
     try {
@@ -110,14 +123,21 @@ export class RabbitBridge implements QueueSource {
       await channel.prefetch(opts.prefetch);
       connection.on('close', () => this.onLost('connection closed'));
       channel.on('close', () => this.onLost('channel closed'));
-      const { consumerTag } = await channel.consume(opts.queue, (msg) => {
-        if (msg === null) this.onLost('consumer cancelled by the broker');
-        else this.track(this.handle(channel, msg));
-      }, { noAck: false });
+      const { consumerTag } = await channel.consume(
+        opts.queue,
+        (msg) => {
+          if (msg === null) this.onLost('consumer cancelled by the broker');
+          else this.track(this.handle(channel, msg));
+        },
+        { noAck: false },
+      );
       this.connection = connection;
       this.consumer = { channel, tag: consumerTag };
       this.connected = true;
-      this.logger.info({ queue: opts.queue, prefetch: opts.prefetch, deadLetterExchange: dlx, exchange: opts.exchange }, 'bridge.rabbitmq.consuming');
+      this.logger.info(
+        { queue: opts.queue, prefetch: opts.prefetch, deadLetterExchange: dlx, exchange: opts.exchange },
+        'bridge.rabbitmq.consuming',
+      );
     } catch (err) {
       await connection.close().catch(() => undefined);
       throw err;
@@ -132,7 +152,9 @@ export class RabbitBridge implements QueueSource {
     this.connection = undefined;
     this.consumer = undefined;
     void old?.close().catch(() => undefined);
-    this.reconnecting ??= this.connectWithRetry(false).finally(() => { this.reconnecting = undefined; });
+    this.reconnecting ??= this.connectWithRetry(false).finally(() => {
+      this.reconnecting = undefined;
+    });
   }
 
   private track(p: Promise<void>): void {
@@ -146,7 +168,10 @@ export class RabbitBridge implements QueueSource {
 
   private async handle(channel: Channel, msg: ConsumeMessage): Promise<void> {
     const prepared = this.core.prepare({
-      id: typeof msg.properties.messageId === 'string' && msg.properties.messageId ? msg.properties.messageId : contentId(msg.content),
+      id:
+        typeof msg.properties.messageId === 'string' && msg.properties.messageId
+          ? msg.properties.messageId
+          : contentId(msg.content),
       body: msg.content,
       contentType: msg.properties.contentType as string | undefined,
       redelivered: msg.fields.redelivered,

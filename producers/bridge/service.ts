@@ -16,8 +16,7 @@ import { RabbitBridge, type RabbitBridgeOptions } from './rabbitmq';
 import { SqsBridge, sqsClient, type SqsBridgeOptions, type SqsClientOptions } from './sqs';
 
 export type BridgeSpec =
-  | { kind: 'rabbitmq'; options: RabbitBridgeOptions }
-  | { kind: 'sqs'; options: SqsBridgeOptions & SqsClientOptions };
+  { kind: 'rabbitmq'; options: RabbitBridgeOptions } | { kind: 'sqs'; options: SqsBridgeOptions & SqsClientOptions };
 
 export interface BridgeService {
   /** `rabbitmq:<queue>` or `sqs:<queue url>`. */
@@ -53,29 +52,69 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
   let declarations: Awaited<ReturnType<typeof openDeclarations>> | undefined;
   try {
     // The declared event types (docs/events.md), followed as they are applied.
-    declarations = await openDeclarations({ kafka: deps.kafka, logger, rollupsTopic: config.topics.rollups, replicationFactor: config.kafka.replicationFactor });
+    declarations = await openDeclarations({
+      kafka: deps.kafka,
+      logger,
+      rollupsTopic: config.topics.rollups,
+      replicationFactor: config.kafka.replicationFactor,
+    });
     const plan = declarations.book.events;
     const custom = await optionalTopic(admin, config.topics.custom, logger, 'events.custom.missing');
-    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: { user: config.topics.users, order: config.topics.orders }, ...(custom ? { custom: { topic: custom, plan } } : {}) });
+    const encoder = await EventEncoder.create({
+      schemas: deps.schemas,
+      admin,
+      topics: { user: config.topics.users, order: config.topics.orders },
+      ...(custom ? { custom: { topic: custom, plan } } : {}),
+    });
     const dlqSchemaId = await deps.schemas.register({ ...SCHEMAS.deadLetter, subject: `${config.topics.dlq}-value` });
-    const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order, config.topics.dlq, ...(custom ? [custom] : [])]);
+    const limits = await readBatchLimits(admin, [
+      encoder.topics.user,
+      encoder.topics.order,
+      config.topics.dlq,
+      ...(custom ? [custom] : []),
+    ]);
     const batcher = new ProduceBatcher(producer, { lingerMs: config.ingest.lingerMs, limits, logger });
     const metrics = bridgeMetrics(deps.metrics);
     const spec = deps.spec;
     const source = spec.kind === 'rabbitmq' ? `rabbitmq:${spec.options.queue}` : `sqs:${spec.options.queueUrl}`;
     const core = new BridgeCore({
-      source, encoder, batcher, schemas: deps.schemas, dlq: { topic: config.topics.dlq, schemaId: dlqSchemaId },
-      limits: { ...config.ingest, event: config.eventLimits }, plan, metrics, logger, signal: abort.signal,
+      source,
+      encoder,
+      batcher,
+      schemas: deps.schemas,
+      dlq: { topic: config.topics.dlq, schemaId: dlqSchemaId },
+      limits: { ...config.ingest, event: config.eventLimits },
+      plan,
+      metrics,
+      logger,
+      signal: abort.signal,
     });
-    const bridge: QueueSource = spec.kind === 'rabbitmq'
-      ? new RabbitBridge(spec.options, core, metrics, logger, abort.signal)
-      : new SqsBridge(spec.options, sqsClient(spec.options), core, metrics, logger, abort.signal);
+    const bridge: QueueSource =
+      spec.kind === 'rabbitmq'
+        ? new RabbitBridge(spec.options, core, metrics, logger, abort.signal)
+        : new SqsBridge(spec.options, sqsClient(spec.options), core, metrics, logger, abort.signal);
     await bridge.start();
 
-    ops = await serveOps(deps.port ?? config.bridge.port, deps.metrics, [
-      { name: 'kafka', check: async () => { await admin.describeCluster(); } },
-      { name: spec.kind, check: () => { if (!bridge.isConnected) throw new Error(`not connected to ${source}`); } },
-    ], 'bridge metrics, BRIDGE_PORT', { host: config.hosts.other, metricsKeys: config.readKeys, http: config.http });
+    ops = await serveOps(
+      deps.port ?? config.bridge.port,
+      deps.metrics,
+      [
+        {
+          name: 'kafka',
+          check: async () => {
+            await admin.describeCluster();
+          },
+        },
+        {
+          name: spec.kind,
+          check: () => {
+            if (!bridge.isConnected) throw new Error(`not connected to ${source}`);
+          },
+        },
+      ],
+      'bridge metrics, BRIDGE_PORT',
+      { host: config.hosts.other, metricsKeys: config.readKeys, http: config.http },
+    );
     const opsUrl = ops.url;
     logger.info({ source, opsUrl }, 'bridge.started');
     const running = ops;

@@ -1,6 +1,10 @@
 import {
-  ChangeMessageVisibilityBatchCommand, DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand,
-  SQSClient, type Message,
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+  type Message,
 } from '@aws-sdk/client-sqs';
 import type { Logger } from '../../platform/logger';
 import { errorMessage } from '../../platform/errors';
@@ -33,8 +37,11 @@ export function sqsClient(opts: SqsClientOptions): SQSClient {
   const url = new URL(opts.queueUrl);
   const aws = /(^|\.)amazonaws\.com(\.cn)?$/.test(url.hostname);
   const endpoint = opts.endpoint ?? (aws ? undefined : url.origin);
-  const region = opts.region ?? process.env.AWS_REGION ?? /sqs[.-]([a-z0-9-]+)\.amazonaws/.exec(url.hostname)?.[1] ?? 'us-east-1';
-  const hasCredentials = Boolean(process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE || process.env.AWS_WEB_IDENTITY_TOKEN_FILE);
+  const region =
+    opts.region ?? process.env.AWS_REGION ?? /sqs[.-]([a-z0-9-]+)\.amazonaws/.exec(url.hostname)?.[1] ?? 'us-east-1';
+  const hasCredentials = Boolean(
+    process.env.AWS_ACCESS_KEY_ID || process.env.AWS_PROFILE || process.env.AWS_WEB_IDENTITY_TOKEN_FILE,
+  );
   return new SQSClient({
     region,
     ...(endpoint ? { endpoint } : {}),
@@ -84,11 +91,16 @@ export class SqsBridge implements QueueSource {
     };
     try {
       await retry(() => this.sampleDepth(true), {
-        initialMs: 500, maxMs: 10_000, signal: this.signal, giveUp: (err) => clientError(err) || this.signal.aborted,
-        onRetry: (err, _attempt, delay) => this.logger.warn({ err: errorMessage(err), retryInMs: delay }, 'bridge.sqs.unreachable'),
+        initialMs: 500,
+        maxMs: 10_000,
+        signal: this.signal,
+        giveUp: (err) => clientError(err) || this.signal.aborted,
+        onRetry: (err, _attempt, delay) =>
+          this.logger.warn({ err: errorMessage(err), retryInMs: delay }, 'bridge.sqs.unreachable'),
       });
     } catch (err) {
-      if (clientError(err)) throw new SqsConfigError(`cannot read SQS queue ${this.opts.queueUrl}: ${errorMessage(err)}`);
+      if (clientError(err))
+        throw new SqsConfigError(`cannot read SQS queue ${this.opts.queueUrl}: ${errorMessage(err)}`);
       throw err;
     }
     for (let i = 0; i < this.opts.concurrency; i++) this.loops.push(this.receiveLoop(i));
@@ -103,14 +115,17 @@ export class SqsBridge implements QueueSource {
     while (!stopped.aborted) {
       let messages: Message[];
       try {
-        const out = await this.client.send(new ReceiveMessageCommand({
-          QueueUrl: this.opts.queueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: this.opts.waitSeconds,
-          VisibilityTimeout: this.opts.visibilityTimeout,
-          MessageSystemAttributeNames: ['ApproximateReceiveCount', 'MessageGroupId'],
-          MessageAttributeNames: ['All'],
-        }), { abortSignal: stopped });
+        const out = await this.client.send(
+          new ReceiveMessageCommand({
+            QueueUrl: this.opts.queueUrl,
+            MaxNumberOfMessages: 10,
+            WaitTimeSeconds: this.opts.waitSeconds,
+            VisibilityTimeout: this.opts.visibilityTimeout,
+            MessageSystemAttributeNames: ['ApproximateReceiveCount', 'MessageGroupId'],
+            MessageAttributeNames: ['All'],
+          }),
+          { abortSignal: stopped },
+        );
         messages = out.Messages ?? [];
         this.receiving = true;
         failures = 0;
@@ -132,13 +147,19 @@ export class SqsBridge implements QueueSource {
   }
 
   private async handleBatch(messages: Message[]): Promise<void> {
-    const prepared = messages.map((m) => this.core.prepare({
-      id: m.MessageId!,
-      body: Buffer.from(m.Body ?? '', 'utf8'),
-      contentType: m.MessageAttributes?.['content-type']?.StringValue ?? m.MessageAttributes?.contentType?.StringValue,
-      redelivered: Number(m.Attributes?.ApproximateReceiveCount ?? '1') > 1,
-    }));
-    const heartbeat = setInterval(() => void this.extendVisibility(messages), Math.max(1, this.opts.visibilityTimeout / 2) * 1000);
+    const prepared = messages.map((m) =>
+      this.core.prepare({
+        id: m.MessageId!,
+        body: Buffer.from(m.Body ?? '', 'utf8'),
+        contentType:
+          m.MessageAttributes?.['content-type']?.StringValue ?? m.MessageAttributes?.contentType?.StringValue,
+        redelivered: Number(m.Attributes?.ApproximateReceiveCount ?? '1') > 1,
+      }),
+    );
+    const heartbeat = setInterval(
+      () => void this.extendVisibility(messages),
+      Math.max(1, this.opts.visibilityTimeout / 2) * 1000,
+    );
     try {
       // Valid events and dead letters, submitted together (one send, unless the topics' batch limits
       // split it); a message Kafka refuses for good is dead-lettered alone, the others go through.
@@ -154,10 +175,16 @@ export class SqsBridge implements QueueSource {
 
   private async extendVisibility(messages: Message[]): Promise<void> {
     try {
-      await this.client.send(new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: this.opts.queueUrl,
-        Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle!, VisibilityTimeout: this.opts.visibilityTimeout })),
-      }));
+      await this.client.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: this.opts.queueUrl,
+          Entries: messages.map((m, i) => ({
+            Id: String(i),
+            ReceiptHandle: m.ReceiptHandle!,
+            VisibilityTimeout: this.opts.visibilityTimeout,
+          })),
+        }),
+      );
       this.metrics.visibilityExtensions.inc({ source: this.core.source }, messages.length);
     } catch (err) {
       this.logger.warn({ err: errorMessage(err) }, 'bridge.sqs.visibility_failed');
@@ -169,9 +196,13 @@ export class SqsBridge implements QueueSource {
     let pending = messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! }));
     for (let attempt = 0; pending.length > 0 && attempt < 5 && !this.signal.aborted; attempt++) {
       try {
-        const out = await this.client.send(new DeleteMessageBatchCommand({ QueueUrl: this.opts.queueUrl, Entries: pending }));
+        const out = await this.client.send(
+          new DeleteMessageBatchCommand({ QueueUrl: this.opts.queueUrl, Entries: pending }),
+        );
         const failed = new Set((out.Failed ?? []).filter((f) => !f.SenderFault).map((f) => f.Id));
-        for (const f of out.Failed ?? []) if (f.SenderFault) this.logger.warn({ id: f.Id, code: f.Code, message: f.Message }, 'bridge.sqs.delete_refused');
+        for (const f of out.Failed ?? [])
+          if (f.SenderFault)
+            this.logger.warn({ id: f.Id, code: f.Code, message: f.Message }, 'bridge.sqs.delete_refused');
         pending = pending.filter((e) => failed.has(e.Id));
       } catch (err) {
         this.logger.warn({ err: errorMessage(err), attempt }, 'bridge.sqs.delete_failed');
@@ -182,8 +213,16 @@ export class SqsBridge implements QueueSource {
 
   private async sampleDepth(throwErrors: boolean): Promise<void> {
     try {
-      const out = await this.client.send(new GetQueueAttributesCommand({ QueueUrl: this.opts.queueUrl, AttributeNames: ['ApproximateNumberOfMessages'] }));
-      this.metrics.queueDepth.set({ source: this.core.source }, Number(out.Attributes?.ApproximateNumberOfMessages ?? 0));
+      const out = await this.client.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: this.opts.queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages'],
+        }),
+      );
+      this.metrics.queueDepth.set(
+        { source: this.core.source },
+        Number(out.Attributes?.ApproximateNumberOfMessages ?? 0),
+      );
     } catch (err) {
       if (throwErrors) throw err;
       this.logger.debug({ err: errorMessage(err) }, 'bridge.sqs.depth_failed');

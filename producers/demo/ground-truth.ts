@@ -97,7 +97,8 @@ export class GroundTruth {
       }
       const o = (t.orders[e.type] ??= { count: 0, amountCents: {} });
       o.count += 1;
-      if (e.amountCents !== null && e.amountCents !== undefined && e.currency) o.amountCents[e.currency] = (o.amountCents[e.currency] ?? 0) + e.amountCents;
+      if (e.amountCents !== null && e.amountCents !== undefined && e.currency)
+        o.amountCents[e.currency] = (o.amountCents[e.currency] ?? 0) + e.amountCents;
       if (e.type === 'order_placed') {
         for (const item of e.items ?? []) {
           const p = (t.products[item.sku] ??= { quantity: 0, revenueCents: 0 });

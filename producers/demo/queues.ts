@@ -23,7 +23,10 @@ export class RabbitPublisher implements QueuePublisher {
   private channel: ConfirmChannel | undefined;
   readonly description: string;
 
-  constructor(private readonly url: string, private readonly queue: string) {
+  constructor(
+    private readonly url: string,
+    private readonly queue: string,
+  ) {
     this.description = `RabbitMQ queue ${queue}`;
   }
 
@@ -31,13 +34,20 @@ export class RabbitPublisher implements QueuePublisher {
     if (this.channel) return this.channel;
     const connection = await amqp.connect(this.url);
     connection.on('error', () => undefined);
-    connection.on('close', () => { if (this.connection === connection) { this.connection = undefined; this.channel = undefined; } });
+    connection.on('close', () => {
+      if (this.connection === connection) {
+        this.connection = undefined;
+        this.channel = undefined;
+      }
+    });
     try {
       const channel = await connection.createConfirmChannel();
       channel.on('error', () => undefined);
       // The bridge declares the queue (with its dead-letter exchange); publishing to a missing one would be silently dropped.
       await channel.checkQueue(this.queue).catch((err: unknown) => {
-        throw new Error(`RabbitMQ queue ${this.queue} does not exist: start \`tributary bridge rabbitmq --queue ${this.queue}\` first (${(err as Error).message})`);
+        throw new Error(
+          `RabbitMQ queue ${this.queue} does not exist: start \`tributary bridge rabbitmq --queue ${this.queue}\` first (${(err as Error).message})`,
+        );
       });
       this.connection = connection;
       this.channel = channel;
@@ -56,7 +66,11 @@ export class RabbitPublisher implements QueuePublisher {
     const channel = await this.ensureChannel();
     try {
       for (const e of events) {
-        channel.sendToQueue(this.queue, Buffer.from(JSON.stringify(e)), { persistent: true, contentType: 'application/json', messageId: e.eventId });
+        channel.sendToQueue(this.queue, Buffer.from(JSON.stringify(e)), {
+          persistent: true,
+          contentType: 'application/json',
+          messageId: e.eventId,
+        });
       }
       await channel.waitForConfirms();
     } catch (err) {
@@ -83,7 +97,10 @@ export class SqsPublisher implements QueuePublisher {
   readonly description: string;
   private readonly fifo: boolean;
 
-  constructor(private readonly client: SQSClient, private readonly queueUrl: string) {
+  constructor(
+    private readonly client: SQSClient,
+    private readonly queueUrl: string,
+  ) {
     this.description = `SQS queue ${queueUrl}`;
     this.fifo = queueUrl.endsWith('.fifo');
   }
@@ -99,15 +116,20 @@ export class SqsPublisher implements QueuePublisher {
   async publish(events: Array<{ eventId: string; userId: string }>): Promise<void> {
     for (let i = 0; i < events.length; i += 10) {
       const chunk = events.slice(i, i + 10);
-      const out = await this.client.send(new SendMessageBatchCommand({
-        QueueUrl: this.queueUrl,
-        Entries: chunk.map((e, j) => ({
-          Id: String(j),
-          MessageBody: JSON.stringify(e),
-          ...(this.fifo ? { MessageGroupId: e.userId, MessageDeduplicationId: e.eventId } : {}),
-        })),
-      }));
-      if (out.Failed?.length) throw new Error(`SQS refused ${out.Failed.length} of ${chunk.length} messages: ${out.Failed[0]!.Code} ${out.Failed[0]!.Message ?? ''}`);
+      const out = await this.client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: this.queueUrl,
+          Entries: chunk.map((e, j) => ({
+            Id: String(j),
+            MessageBody: JSON.stringify(e),
+            ...(this.fifo ? { MessageGroupId: e.userId, MessageDeduplicationId: e.eventId } : {}),
+          })),
+        }),
+      );
+      if (out.Failed?.length)
+        throw new Error(
+          `SQS refused ${out.Failed.length} of ${chunk.length} messages: ${out.Failed[0]!.Code} ${out.Failed[0]!.Message ?? ''}`,
+        );
     }
   }
 

@@ -90,7 +90,10 @@ async function send(events: DemoEvent[], target: DemoTarget): Promise<void> {
     try {
       await target.publisher.publish(events.map(({ kind: _k, ...e }) => e));
     } catch (err) {
-      throw Object.assign(new Error(`${target.publisher.description}: ${(err as Error).message}`), { retryAfter: 1, cause: err });
+      throw Object.assign(new Error(`${target.publisher.description}: ${(err as Error).message}`), {
+        retryAfter: 1,
+        cause: err,
+      });
     }
     return;
   }
@@ -112,7 +115,10 @@ async function send(events: DemoEvent[], target: DemoTarget): Promise<void> {
   try {
     res = await fetch(`${target.url}/v1/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(target.writeKey ? { authorization: `Bearer ${target.writeKey}` } : {}) },
+      headers: {
+        'content-type': 'application/json',
+        ...(target.writeKey ? { authorization: `Bearer ${target.writeKey}` } : {}),
+      },
       body: JSON.stringify({ events: events.map(({ kind: _k, ...e }) => e) }),
     });
   } catch (err) {

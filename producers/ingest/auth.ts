@@ -20,7 +20,9 @@ export function resolveWriteAuth(config: Config): WriteAuth {
   if (config.ingest.authOff) return { keys: null };
   if (config.ingest.writeKeys.length > 0) return { keys: config.ingest.writeKeys };
   if (!config.kafka.local) {
-    throw new Error('WRITE_KEYS is not set and KAFKA_BROKERS points at an external cluster: set WRITE_KEYS=key1,key2, or INGEST_AUTH=off to accept unauthenticated events');
+    throw new Error(
+      'WRITE_KEYS is not set and KAFKA_BROKERS points at an external cluster: set WRITE_KEYS=key1,key2, or INGEST_AUTH=off to accept unauthenticated events',
+    );
   }
   const file = path.join(config.dataDir, 'write-key');
   if (!existsSync(file)) {

@@ -17,17 +17,29 @@ describe('ingest while Kafka is down', () => {
     const mavenRepo = process.env.TRIBUTARY_TEST_MAVEN_REPO ?? path.resolve(__dirname, '../../.tributary/maven');
     let broker = await startOnFreePorts({ dataDir, mavenRepo, logger: silentLogger });
     const port = Number(broker.brokers[0]!.split(':')[1]);
-    const config = testConfig({ KAFKA_BROKERS: broker.brokers.join(','), WRITE_KEYS: 'k', INGEST_PRODUCE_TIMEOUT_MS: '3000' });
+    const config = testConfig({
+      KAFKA_BROKERS: broker.brokers.join(','),
+      WRITE_KEYS: 'k',
+      INGEST_PRODUCE_TIMEOUT_MS: '3000',
+    });
     const kafka = createKafka({ config: config.kafka, logger: silentLogger, clientId: 'outage' });
     const admin = await connectAdmin(kafka);
     const topics = await createEventTopics(admin, 2);
     await admin.disconnect();
-    const registry = await startEmbeddedRegistry({ kafka, logger: silentLogger, metrics: createMetrics('r'), port: 0, host: '127.0.0.1' });
-    const ingest = await startTestIngest(config, kafka, registry.url, topics);
-    const post = () => fetch(`${ingest.url}/v1/events`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
-      body: JSON.stringify({ type: 'login', eventId: `e-${Date.now()}`, userId: 'u-1', occurredAt: Date.now() }),
+    const registry = await startEmbeddedRegistry({
+      kafka,
+      logger: silentLogger,
+      metrics: createMetrics('r'),
+      port: 0,
+      host: '127.0.0.1',
     });
+    const ingest = await startTestIngest(config, kafka, registry.url, topics);
+    const post = () =>
+      fetch(`${ingest.url}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer k' },
+        body: JSON.stringify({ type: 'login', eventId: `e-${Date.now()}`, userId: 'u-1', occurredAt: Date.now() }),
+      });
     try {
       expect((await post()).status).toBe(202);
       await broker.stop();
@@ -41,7 +53,12 @@ describe('ingest while Kafka is down', () => {
       expect(took).toBeLessThan(3000 + 2000);
 
       broker = await LocalKafka.start({ dataDir, mavenRepo, logger: silentLogger, port });
-      const status = await waitFor(async () => ((await post()).status === 202 ? 202 : undefined), 'ingest accepting again', 60_000, 500);
+      const status = await waitFor(
+        async () => ((await post()).status === 202 ? 202 : undefined),
+        'ingest accepting again',
+        60_000,
+        500,
+      );
       expect(status).toBe(202);
     } finally {
       await ingest.close().catch(() => undefined);

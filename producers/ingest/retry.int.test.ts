@@ -24,16 +24,33 @@ describe('POST /v1/events retried after a 503', () => {
   });
 
   it('answers the retry from the send the 503 left running: 202 with its offsets, one record per event in Kafka', async () => {
-    const events = Array.from({ length: 20 }, (_, i) => ({ type: 'login', eventId: unique('retry'), userId: `u-${i}`, occurredAt: Date.now() }));
+    const events = Array.from({ length: 20 }, (_, i) => ({
+      type: 'login',
+      eventId: unique('retry'),
+      userId: `u-${i}`,
+      occurredAt: Date.now(),
+    }));
     const statuses: number[] = [];
     // Retried until Kafka has taken the first send (a deadline, not a number of attempts: a slow
     // broker answers later, and every attempt until then is a quick 503).
-    const accepted = await waitFor(async () => {
-      const res = await fetch(`${ingest.url}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ events }) });
-      statuses.push(res.status);
-      if (res.status === 202) return await res.json() as { receipts: Array<{ eventId: string; topic: string; partition: number; offset: number }> };
-      return undefined;
-    }, 'a retry answered 202', 60_000, 20);
+    const accepted = await waitFor(
+      async () => {
+        const res = await fetch(`${ingest.url}/v1/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ events }),
+        });
+        statuses.push(res.status);
+        if (res.status === 202)
+          return (await res.json()) as {
+            receipts: Array<{ eventId: string; topic: string; partition: number; offset: number }>;
+          };
+        return undefined;
+      },
+      'a retry answered 202',
+      60_000,
+      20,
+    );
     expect(statuses[0]).toBe(503); // the first attempt really timed out
     expect(statuses.slice(0, -1).filter((s) => s !== 503)).toEqual([]); // and every retry until the 202 was a 503
     expect(accepted.receipts.map((r) => r.eventId)).toEqual(events.map((e) => e.eventId));
@@ -44,9 +61,14 @@ describe('POST /v1/events retried after a 503', () => {
       written.set(eventId, [...(written.get(eventId) ?? []), { partition: r.partition, offset: r.offset }]);
     }
     for (const receipt of accepted.receipts) {
-      expect({ eventId: receipt.eventId, copies: written.get(receipt.eventId) }).toEqual({ eventId: receipt.eventId, copies: [{ partition: receipt.partition, offset: receipt.offset }] });
+      expect({ eventId: receipt.eventId, copies: written.get(receipt.eventId) }).toEqual({
+        eventId: receipt.eventId,
+        copies: [{ partition: receipt.partition, offset: receipt.offset }],
+      });
     }
     const metrics = await (await fetch(`${ingest.url}/metrics`)).text();
-    expect(Number(/^tributary_ingest_events_joined_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(events.length);
+    expect(
+      Number(/^tributary_ingest_events_joined_total(?:\{[^}]*\})? (\d+)/m.exec(metrics)?.[1]),
+    ).toBeGreaterThanOrEqual(events.length);
   });
 });

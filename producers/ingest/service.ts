@@ -41,23 +41,72 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
   let declarations: Awaited<ReturnType<typeof openDeclarations>> | undefined;
   try {
     // The declared event types (docs/events.md), followed as they are applied.
-    declarations = await openDeclarations({ kafka: deps.kafka, logger: deps.logger, rollupsTopic: deps.config.topics.rollups, replicationFactor: deps.config.kafka.replicationFactor });
+    declarations = await openDeclarations({
+      kafka: deps.kafka,
+      logger: deps.logger,
+      rollupsTopic: deps.config.topics.rollups,
+      replicationFactor: deps.config.kafka.replicationFactor,
+    });
     const plan = declarations.book.events;
     const custom = await optionalTopic(admin, deps.config.topics.custom, deps.logger, 'events.custom.missing');
-    const encoder = await EventEncoder.create({ schemas: deps.schemas, admin, topics: deps.topics ?? { user: deps.config.topics.users, order: deps.config.topics.orders }, ...(custom ? { custom: { topic: custom, plan } } : {}) });
-    const limits = await readBatchLimits(admin, [encoder.topics.user, encoder.topics.order, ...(custom ? [custom] : [])]);
-    const batcher = new ProduceBatcher(producer, { lingerMs: deps.config.ingest.lingerMs, limits, logger: deps.logger });
+    const encoder = await EventEncoder.create({
+      schemas: deps.schemas,
+      admin,
+      topics: deps.topics ?? { user: deps.config.topics.users, order: deps.config.topics.orders },
+      ...(custom ? { custom: { topic: custom, plan } } : {}),
+    });
+    const limits = await readBatchLimits(admin, [
+      encoder.topics.user,
+      encoder.topics.order,
+      ...(custom ? [custom] : []),
+    ]);
+    const batcher = new ProduceBatcher(producer, {
+      lingerMs: deps.config.ingest.lingerMs,
+      limits,
+      logger: deps.logger,
+    });
     // Beside the local broker (tributary start), stop accepting before its disk is full: nothing acknowledged is then lost.
-    guard = deps.config.ingest.diskGuard ? new DiskGuard(deps.config.dataDir, deps.config.dataDirMinFreeBytes) : undefined;
+    guard = deps.config.ingest.diskGuard
+      ? new DiskGuard(deps.config.dataDir, deps.config.dataDirMinFreeBytes)
+      : undefined;
     const disk = guard;
     const app = ingestApp({
-      config: deps.config.ingest, eventLimits: deps.config.eventLimits, plan, writeKeys: auth.keys, encoder, batcher, logger: deps.logger, metrics: deps.metrics, diskGuard: disk, metricsKeys: deps.config.readKeys,
+      config: deps.config.ingest,
+      eventLimits: deps.config.eventLimits,
+      plan,
+      writeKeys: auth.keys,
+      encoder,
+      batcher,
+      logger: deps.logger,
+      metrics: deps.metrics,
+      diskGuard: disk,
+      metricsKeys: deps.config.readKeys,
       checks: [
-        { name: 'kafka', check: async () => { await admin.describeCluster(); } },
-        ...(disk ? [{ name: 'disk', check: () => { if (disk.low) throw new Error(disk.low); } }] : []),
+        {
+          name: 'kafka',
+          check: async () => {
+            await admin.describeCluster();
+          },
+        },
+        ...(disk
+          ? [
+              {
+                name: 'disk',
+                check: () => {
+                  if (disk.low) throw new Error(disk.low);
+                },
+              },
+            ]
+          : []),
       ],
     });
-    server = await listenHardened(app, deps.port ?? deps.config.ingestPort, deps.config.hosts.ingest, 'ingest', deps.config.http);
+    server = await listenHardened(
+      app,
+      deps.port ?? deps.config.ingestPort,
+      deps.config.hosts.ingest,
+      'ingest',
+      deps.config.http,
+    );
     const url = urlFor(deps.config.hosts.ingest, (server.address() as AddressInfo).port);
     deps.logger.info({ url, auth: auth.keys ? 'write keys' : 'off' }, 'ingest.listening');
     const listening = server;
@@ -66,7 +115,10 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
       developmentKey: auth.developmentKey,
       async close() {
         // Stop taking requests, let the accepted ones finish, then disconnect.
-        await new Promise<void>((resolve) => { listening.close(() => resolve()); listening.closeIdleConnections(); });
+        await new Promise<void>((resolve) => {
+          listening.close(() => resolve());
+          listening.closeIdleConnections();
+        });
         await batcher.drain();
         guard?.stop();
         await producer.disconnect();

@@ -6,14 +6,17 @@ const receipt = (offset: number): RecordReceipt => ({ topic: 'events.users', par
 function deferred() {
   let resolve!: (r: RecordReceipt[]) => void;
   let reject!: (e: Error) => void;
-  const promise = new Promise<RecordReceipt[]>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<RecordReceipt[]>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 
 const flush = () => new Promise((r) => setImmediate(r));
 
 describe('UnsettledSends', () => {
-  it('answers a repeat of an in-flight event with that send\'s receipt for it', async () => {
+  it("answers a repeat of an in-flight event with that send's receipt for it", async () => {
     const u = new UnsettledSends();
     const send = deferred();
     u.track(['a', 'b'], [0, 0], send.promise);

@@ -24,7 +24,11 @@ export class UnsettledSends {
   /** Receipts of sends that outlived their request, oldest first. */
   private readonly retained = new Map<string, { receipt: RecordReceipt; expires: number; fingerprint: number }>();
 
-  constructor(private readonly retainMs = RETAIN_MS, private readonly maxRetained = MAX_RETAINED, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly retainMs = RETAIN_MS,
+    private readonly maxRetained = MAX_RETAINED,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /**
    * The earlier send of this event, if one is in flight or acknowledged after its request gave
@@ -32,7 +36,10 @@ export class UnsettledSends {
    */
   find(eventKey: string, fingerprint: number): Promise<RecordReceipt> | RecordReceipt | typeof CONFLICT | undefined {
     const inFlight = this.pending.get(eventKey);
-    if (inFlight) return inFlight.fingerprint !== fingerprint ? CONFLICT : inFlight.sent.then((receipts) => receipts[inFlight.index]!);
+    if (inFlight)
+      return inFlight.fingerprint !== fingerprint
+        ? CONFLICT
+        : inFlight.sent.then((receipts) => receipts[inFlight.index]!);
     const kept = this.retained.get(eventKey);
     if (!kept) return undefined;
     if (kept.expires <= this.now()) {
@@ -57,12 +64,26 @@ export class UnsettledSends {
         if (this.pending.get(id)?.sent === sent) this.pending.delete(id); // else a later send took the id over
         if (gaveUp && receipts) {
           this.retained.delete(id);
-          this.retained.set(id, { receipt: receipts[i]!, expires: this.now() + this.retainMs, fingerprint: fingerprints[i]! });
+          this.retained.set(id, {
+            receipt: receipts[i]!,
+            expires: this.now() + this.retainMs,
+            fingerprint: fingerprints[i]!,
+          });
         }
       }
       if (gaveUp) this.evict();
     };
-    sent.then((r) => { receipts = r; }, () => undefined).finally(() => { settled = true; settle(); });
+    sent
+      .then(
+        (r) => {
+          receipts = r;
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        settled = true;
+        settle();
+      });
     return {
       gaveUp: () => {
         gaveUp = true;

@@ -7,7 +7,16 @@ const declared = (window: string) => {
   return c.declaration;
 };
 const record = (version: number, window = '1h'): VersionRecord => ({
-  name: 'r', version, declaration: declared(window), appliedAt: 0, topic: 'o', segmentSize: 10, from: { 0: 0 }, handover: { 0: 10 }, end: { 0: 12 }, fromTime: null,
+  name: 'r',
+  version,
+  declaration: declared(window),
+  appliedAt: 0,
+  topic: 'o',
+  segmentSize: 10,
+  from: { 0: 0 },
+  handover: { 0: 10 },
+  end: { 0: 12 },
+  fromTime: null,
 });
 
 describe('DeclarationBook', () => {
@@ -42,7 +51,12 @@ describe('DeclarationBook and the built-in rollups', () => {
   it('holds them complete from the start, never replaced or dropped by a record of the topic', () => {
     const book = new DeclarationBook();
     expect(book.served('orders')?.record.builtin).toBe(true);
-    expect(book.all().filter((s) => s.record.builtin).map((s) => s.id)).toEqual(['active_users@1', 'orders@1', 'products@1', 'users@1']);
+    expect(
+      book
+        .all()
+        .filter((s) => s.record.builtin)
+        .map((s) => s.id),
+    ).toEqual(['active_users@1', 'orders@1', 'products@1', 'users@1']);
     book.apply('version/orders/2', { name: 'orders', version: 2 });
     book.apply('drop/orders/1', { at: 1, reason: 'dropped' });
     expect(book.versionsOf('orders').map((s) => [s.id, s.dropped])).toEqual([['orders@1', undefined]]);
@@ -53,7 +67,10 @@ describe('DeclarationBook and the built-in rollups', () => {
     book.apply('migrated/x.orders/0', { at: 1 }); // before its record: ignored
     book.apply('legacy/x.orders/0', { topic: 'x.orders', partition: 0, segment: 3, rollupsEnd: { 0: 9 }, at: 1 });
     book.apply('legacy/x.users/2', { topic: 'x.users', partition: 2, segment: 0, rollupsEnd: {}, at: 1 });
-    expect(book.legacy().map((l) => [l.record.topic, l.record.partition, l.migrated])).toEqual([['x.orders', 0, undefined], ['x.users', 2, undefined]]);
+    expect(book.legacy().map((l) => [l.record.topic, l.record.partition, l.migrated])).toEqual([
+      ['x.orders', 0, undefined],
+      ['x.users', 2, undefined],
+    ]);
     expect(book.upgrade()).toEqual({ partitions: 2, copied: 0, waiting: ['x.orders/0', 'x.users/2'] });
     book.apply('migrated/x.orders/0', { at: 2 });
     expect(book.legacy().map((l) => l.migrated?.at)).toEqual([2, undefined]);

@@ -71,7 +71,8 @@ export interface LegacyState {
   migrated?: { at: number };
 }
 
-export const legacyKey = (kind: 'legacy' | 'migrated', topic: string, partition: number) => `${kind}/${topic}/${partition}`;
+export const legacyKey = (kind: 'legacy' | 'migrated', topic: string, partition: number) =>
+  `${kind}/${topic}/${partition}`;
 
 export interface VersionState {
   id: string;
@@ -82,7 +83,8 @@ export interface VersionState {
 }
 
 /** The consumer group of a version's backfill: its progress is that group's committed offsets. */
-export const backfillGroup = (processorGroup: string, name: string, version: number) => `${processorGroup}-backfill-${name}-${version}`;
+export const backfillGroup = (processorGroup: string, name: string, version: number) =>
+  `${processorGroup}-backfill-${name}-${version}`;
 
 export const declarationsTopic = (rollupsTopic: string) => `${rollupsTopic}.declarations`;
 
@@ -164,7 +166,9 @@ export class DeclarationBook {
 
   /** Every version, by name then version. */
   all(): VersionState[] {
-    return [...this.states.values()].sort((a, b) => a.record.name.localeCompare(b.record.name) || a.record.version - b.record.version);
+    return [...this.states.values()].sort(
+      (a, b) => a.record.name.localeCompare(b.record.name) || a.record.version - b.record.version,
+    );
   }
 
   /** Versions being computed: applied and not dropped. */
@@ -178,13 +182,17 @@ export class DeclarationBook {
 
   /** What the API answers with: the newest version of `name` that covers its history and is not dropped. */
   served(name: string): VersionState | undefined {
-    return this.versionsOf(name).filter((s) => s.complete && !s.dropped).at(-1);
+    return this.versionsOf(name)
+      .filter((s) => s.complete && !s.dropped)
+      .at(-1);
   }
 
   /** The version `apply` would register for `d`: the live one with the same meaning, or the next number. */
   plan(d: RollupDeclaration): { existing: VersionState } | { version: number } {
     const versions = this.versionsOf(d.name);
-    const same = versions.filter((s) => !s.dropped).find((s) => declarationFingerprint(s.record.declaration) === declarationFingerprint(d));
+    const same = versions
+      .filter((s) => !s.dropped)
+      .find((s) => declarationFingerprint(s.record.declaration) === declarationFingerprint(d));
     if (same) return { existing: same };
     return { version: (versions.at(-1)?.record.version ?? 0) + 1 };
   }

@@ -32,8 +32,17 @@ export function builtinStates(): VersionState[] {
   return BUILTIN_ROLLUPS.map((declaration) => ({
     id: versionId(declaration.name, 1),
     record: {
-      name: declaration.name, version: 1, declaration, appliedAt: 0, topic: '', segmentSize: 0,
-      from: {}, handover: {}, end: {}, fromTime: null, builtin: true,
+      name: declaration.name,
+      version: 1,
+      declaration,
+      appliedAt: 0,
+      topic: '',
+      segmentSize: 0,
+      from: {},
+      handover: {},
+      end: {},
+      fromTime: null,
+      builtin: true,
     },
     complete: { at: 0 },
   }));

@@ -27,7 +27,10 @@ export interface DeclaredRow {
  * key; each set delta has its own (it never replaces another). Each dimension value is written
  * with its length, so no value can pass for two.
  */
-export function declaredRowKey(row: Pick<DeclaredRow, 'rollup' | 'version' | 'topic' | 'partition' | 'segment' | 'chunk' | 'windowStart' | 'dims'>, delta?: number): string {
+export function declaredRowKey(
+  row: Pick<DeclaredRow, 'rollup' | 'version' | 'topic' | 'partition' | 'segment' | 'chunk' | 'windowStart' | 'dims'>,
+  delta?: number,
+): string {
   const key = `decl|${row.rollup}|${row.version}|${row.topic}|${row.partition}|${row.segment}|${row.chunk}|${row.windowStart}|${encodeDims(row.dims)}`;
   return delta === undefined ? key : `${key}|v${delta}`;
 }

@@ -20,7 +20,8 @@ export const fullNameOf = (type: string) => `${CUSTOM_NAMESPACE}.${type}`;
 /** The registry subject of a declared type (TopicRecordNameStrategy). */
 export const subjectOf = (topic: string, type: string) => `${topic}-${fullNameOf(type)}`;
 /** The declared type a custom record's full name names, if it is one. */
-export const typeOfFullName = (name: string | undefined) => (name?.startsWith(`${CUSTOM_NAMESPACE}.`) ? name.slice(CUSTOM_NAMESPACE.length + 1) : undefined);
+export const typeOfFullName = (name: string | undefined) =>
+  name?.startsWith(`${CUSTOM_NAMESPACE}.`) ? name.slice(CUSTOM_NAMESPACE.length + 1) : undefined;
 
 /** One custom event: the envelope and its typed properties (a decimal as its Avro bytes). */
 export interface CustomEvent {
@@ -37,12 +38,18 @@ const TIMESTAMP = { type: 'long', logicalType: 'timestamp-millis' };
 
 function baseType(typeName: string, p: PropertyDeclaration): unknown {
   switch (p.type) {
-    case 'string': return 'string';
-    case 'long': return 'long';
-    case 'decimal': return { type: 'bytes', logicalType: 'decimal', precision: DECIMAL_PRECISION, scale: p.scale };
-    case 'boolean': return 'boolean';
-    case 'timestamp': return TIMESTAMP;
-    case 'enum': return { type: 'enum', name: `${typeName}_${p.name}`, symbols: p.values };
+    case 'string':
+      return 'string';
+    case 'long':
+      return 'long';
+    case 'decimal':
+      return { type: 'bytes', logicalType: 'decimal', precision: DECIMAL_PRECISION, scale: p.scale };
+    case 'boolean':
+      return 'boolean';
+    case 'timestamp':
+      return TIMESTAMP;
+    case 'enum':
+      return { type: 'enum', name: `${typeName}_${p.name}`, symbols: p.values };
   }
 }
 
@@ -54,16 +61,26 @@ function avroDefault(p: PropertyDeclaration): unknown {
 /** The schema of a declared type, as registered (the same declaration always gives the same text). */
 export function avroSchemaOf(d: EventTypeDeclaration): Record<string, unknown> {
   const properties = d.properties.map((p) => {
-    const rules = Object.fromEntries(Object.entries({ min: p.min, max: p.max, maxLength: p.maxLength }).filter(([, v]) => v !== undefined));
+    const rules = Object.fromEntries(
+      Object.entries({ min: p.min, max: p.max, maxLength: p.maxLength }).filter(([, v]) => v !== undefined),
+    );
     const type = baseType(d.name, p);
     return {
-      name: p.name, ...(p.description ? { doc: p.description } : {}),
-      ...(p.default === null && !p.required ? { type: ['null', type], default: null } : p.default !== null ? { type, default: avroDefault(p) } : { type }),
+      name: p.name,
+      ...(p.description ? { doc: p.description } : {}),
+      ...(p.default === null && !p.required
+        ? { type: ['null', type], default: null }
+        : p.default !== null
+          ? { type, default: avroDefault(p) }
+          : { type }),
       ...(Object.keys(rules).length > 0 ? { tributary: rules } : {}),
     };
   });
   return {
-    type: 'record', name: d.name, namespace: CUSTOM_NAMESPACE, ...(d.description ? { doc: d.description } : {}),
+    type: 'record',
+    name: d.name,
+    namespace: CUSTOM_NAMESPACE,
+    ...(d.description ? { doc: d.description } : {}),
     fields: [
       { name: 'eventId', type: 'string' },
       { name: 'userId', type: 'string', doc: 'The user; also the Kafka record key, which decides the partition.' },

@@ -15,7 +15,11 @@ const RANK: Record<RegistryRole, number> = { read: 0, write: 1, admin: 2 };
  * register, and to set the compatibility of a subject that has none yet (what
  * @kafkajs/confluent-schema-registry does after a first registration); `admin` for the rest.
  */
-export function roleNeeded(method: string, path: string, subjectHasConfig: (subject: string) => boolean = () => true): RegistryRole | 'none' {
+export function roleNeeded(
+  method: string,
+  path: string,
+  subjectHasConfig: (subject: string) => boolean = () => true,
+): RegistryRole | 'none' {
   if (path === '/healthz' || path === '/readyz') return 'none';
   if (method === 'GET' || method === 'HEAD') return 'read';
   // POST /subjects/{s} (lookup) and /compatibility/… change nothing: a reader may ask.
@@ -28,7 +32,11 @@ export function roleNeeded(method: string, path: string, subjectHasConfig: (subj
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-export function registryAccess(users: RegistryUser[], anonymousReads: boolean, subjectHasConfig?: (subject: string) => boolean) {
+export function registryAccess(
+  users: RegistryUser[],
+  anonymousReads: boolean,
+  subjectHasConfig?: (subject: string) => boolean,
+) {
   const known = new Map(users.map((u) => [u.name, { role: u.role, hash: digest(u.password) }]));
   return (req: Request, res: Response, next: NextFunction) => {
     if (known.size === 0) return next();
@@ -47,7 +55,13 @@ export function registryAccess(users: RegistryUser[], anonymousReads: boolean, s
       return next(new RegistryError(401, 401, 'Unauthorized'));
     }
     if (RANK[entry.role] < RANK[needed]) {
-      return next(new RegistryError(403, 40301, `User ${user.name} (role ${entry.role}) is denied operation ${req.method} ${req.path}: it needs role ${needed}`));
+      return next(
+        new RegistryError(
+          403,
+          40301,
+          `User ${user.name} (role ${entry.role}) is denied operation ${req.method} ${req.path}: it needs role ${needed}`,
+        ),
+      );
     }
     next();
   };

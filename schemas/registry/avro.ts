@@ -23,14 +23,18 @@ function checkComplexity(schema: unknown, limits: SchemaComplexity): void {
   const walk = (node: unknown, depth: number): void => {
     if (depth > MAX_SCHEMA_DEPTH) throw invalidSchema(`types nested deeper than ${MAX_SCHEMA_DEPTH} levels`);
     if (Array.isArray(node)) {
-      if (node.length > limits.maxUnionBranches) throw invalidSchema(`a union of ${node.length} branches; this registry takes at most ${limits.maxUnionBranches} (REGISTRY_MAX_UNION_BRANCHES)`);
+      if (node.length > limits.maxUnionBranches)
+        throw invalidSchema(
+          `a union of ${node.length} branches; this registry takes at most ${limits.maxUnionBranches} (REGISTRY_MAX_UNION_BRANCHES)`,
+        );
       for (const branch of node) walk(branch, depth + 1);
       return;
     }
     if (node === null || typeof node !== 'object') return;
     const t = node as { type?: unknown; fields?: unknown; items?: unknown; values?: unknown };
     if (t.type === 'record' || t.type === 'error' || t.type === 'enum' || t.type === 'fixed') {
-      if (++named > limits.maxNamedTypes) throw invalidSchema(`more than ${limits.maxNamedTypes} named types in one schema (REGISTRY_MAX_NAMED_TYPES)`);
+      if (++named > limits.maxNamedTypes)
+        throw invalidSchema(`more than ${limits.maxNamedTypes} named types in one schema (REGISTRY_MAX_NAMED_TYPES)`);
     }
     if (Array.isArray(t.fields)) for (const f of t.fields) walk((f as { type?: unknown } | null)?.type, depth + 1);
     if (typeof t.type === 'object') walk(t.type, depth + 1);
@@ -45,7 +49,10 @@ function checkComplexity(schema: unknown, limits: SchemaComplexity): void {
  * formatting are noise; field order, names, docs, defaults and logical types are kept, since
  * they mean something to readers. Refuses a schema over the complexity bounds.
  */
-export function canonicalSchema(text: string, limits: SchemaComplexity = DEFAULT_SCHEMA_COMPLEXITY): { canonical: string; type: avro.Type } {
+export function canonicalSchema(
+  text: string,
+  limits: SchemaComplexity = DEFAULT_SCHEMA_COMPLEXITY,
+): { canonical: string; type: avro.Type } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -65,7 +72,9 @@ export function canonicalSchema(text: string, limits: SchemaComplexity = DEFAULT
 function stableStringify(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableStringify).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const entries = Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`);
+    const entries = Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${stableStringify((value as Record<string, unknown>)[k])}`);
     return `{${entries.join(',')}}`;
   }
   return JSON.stringify(value);

@@ -20,7 +20,14 @@ const parse = (text: string) => avro.Type.forSchema(JSON.parse(text) as avro.Sch
 parentPort?.on('message', ({ id, level, candidate, existing }: CheckRequest) => {
   let answer: CheckAnswer;
   try {
-    answer = { id, errors: compatibilityErrors(level, parse(candidate), existing.map((v) => ({ version: v.version, type: parse(v.schema) }))) };
+    answer = {
+      id,
+      errors: compatibilityErrors(
+        level,
+        parse(candidate),
+        existing.map((v) => ({ version: v.version, type: parse(v.schema) })),
+      ),
+    };
   } catch (err) {
     answer = { id, failure: (err as Error).message };
   }

@@ -10,7 +10,11 @@ import { RegistryState } from './state';
  * of named records, whose reverse takes tens of seconds to resolve against it.
  */
 const union = (n: number, reversed = false) => {
-  const branches = Array.from({ length: n }, (_, i) => ({ type: 'record', name: `R${i}`, fields: [{ name: 'f', type: 'long' }] }));
+  const branches = Array.from({ length: n }, (_, i) => ({
+    type: 'record',
+    name: `R${i}`,
+    fields: [{ name: 'f', type: 'long' }],
+  }));
   return JSON.stringify(reversed ? branches.reverse() : branches);
 };
 
@@ -20,11 +24,20 @@ async function serve(limits: Partial<RegistryLimits>) {
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const post = async (path: string, schema: string) => {
-    const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' }, body: JSON.stringify({ schema }) });
-    return { status: res.status, body: (await res.json()) as { error_code?: number; message?: string; id?: number; is_compatible?: boolean } };
+    const res = await fetch(`${url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+      body: JSON.stringify({ schema }),
+    });
+    return {
+      status: res.status,
+      body: (await res.json()) as { error_code?: number; message?: string; id?: number; is_compatible?: boolean },
+    };
   };
   return {
-    url, post, service,
+    url,
+    post,
+    service,
     async close() {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -41,14 +54,32 @@ describe('registry complexity bounds', () => {
       expect(wide.status).toBe(422);
       expect(wide.body.error_code).toBe(42201);
       expect(wide.body.message).toMatch(/union of 3000 branches.*at most 256 \(REGISTRY_MAX_UNION_BRANCHES\)/);
-      const many = JSON.stringify({ type: 'record', name: 'Top', fields: Array.from({ length: 301 }, (_, i) => ({ name: `f${i}`, type: { type: 'enum', name: `E${i}`, symbols: ['A'] } })) });
-      expect((await r.post('/subjects/s/versions', many)).body).toMatchObject({ error_code: 42201, message: expect.stringMatching(/more than 300 named types/) });
-      const v = (n: number) => JSON.stringify({ type: 'record', name: 'V', fields: Array.from({ length: n }, (_, i) => ({ name: `f${i}`, type: 'long', default: 0 })) });
+      const many = JSON.stringify({
+        type: 'record',
+        name: 'Top',
+        fields: Array.from({ length: 301 }, (_, i) => ({
+          name: `f${i}`,
+          type: { type: 'enum', name: `E${i}`, symbols: ['A'] },
+        })),
+      });
+      expect((await r.post('/subjects/s/versions', many)).body).toMatchObject({
+        error_code: 42201,
+        message: expect.stringMatching(/more than 300 named types/),
+      });
+      const v = (n: number) =>
+        JSON.stringify({
+          type: 'record',
+          name: 'V',
+          fields: Array.from({ length: n }, (_, i) => ({ name: `f${i}`, type: 'long', default: 0 })),
+        });
       expect((await r.post('/subjects/v/versions', v(1))).status).toBe(200);
       expect((await r.post('/subjects/v/versions', v(2))).status).toBe(200);
       const third = await r.post('/subjects/v/versions', v(3));
       expect(third.status).toBe(422);
-      expect(third.body).toMatchObject({ error_code: 42205, message: expect.stringMatching(/maximum of 2 versions \(REGISTRY_MAX_VERSIONS\)/) });
+      expect(third.body).toMatchObject({
+        error_code: 42205,
+        message: expect.stringMatching(/maximum of 2 versions \(REGISTRY_MAX_VERSIONS\)/),
+      });
       // Within the bounds: a union of 256 branches registers.
       expect((await r.post('/subjects/ok/versions', union(256))).status).toBe(200);
     } finally {
@@ -78,13 +109,18 @@ describe('registry complexity bounds', () => {
       checking = false;
       await probing;
       expect(check.status).toBe(500);
-      expect(check.body).toMatchObject({ error_code: 50002, message: expect.stringMatching(/longer than 1500 ms \(REGISTRY_CHECK_TIMEOUT_MS\)/) });
+      expect(check.body).toMatchObject({
+        error_code: 50002,
+        message: expect.stringMatching(/longer than 1500 ms \(REGISTRY_CHECK_TIMEOUT_MS\)/),
+      });
       expect(took).toBeGreaterThanOrEqual(1500);
       expect(probes).toBeGreaterThan(5);
       expect(slowest).toBeLessThan(1000);
       // The worker was replaced: a small check answers at once.
       expect((await r.post('/subjects/small/versions', union(2))).status).toBe(200);
-      expect((await r.post('/compatibility/subjects/small/versions/latest', union(2, true))).body.is_compatible).toBe(true);
+      expect((await r.post('/compatibility/subjects/small/versions/latest', union(2, true))).body.is_compatible).toBe(
+        true,
+      );
     } finally {
       await r.close();
     }

@@ -20,7 +20,11 @@ export class CompatibilityChecker {
   constructor(private readonly timeoutMs = DEFAULT_CHECK_TIMEOUT_MS) {}
 
   /** The reasons `candidate` is incompatible with `existing` under `level`; empty when it is compatible. */
-  check(level: CompatibilityLevel, candidate: string, existing: Array<{ version: number; schema: string }>): Promise<string[]> {
+  check(
+    level: CompatibilityLevel,
+    candidate: string,
+    existing: Array<{ version: number; schema: string }>,
+  ): Promise<string[]> {
     if (level === 'NONE' || existing.length === 0) return Promise.resolve([]);
     const run = () => this.run({ id: ++this.nextId, level, candidate, existing });
     const next = this.queue.then(run, run);
@@ -51,7 +55,11 @@ export class CompatibilityChecker {
         done();
         this.worker = undefined;
         void worker.terminate();
-        reject(operationTimedOut(`the compatibility check took longer than ${this.timeoutMs} ms (REGISTRY_CHECK_TIMEOUT_MS); simplify the schema's unions`));
+        reject(
+          operationTimedOut(
+            `the compatibility check took longer than ${this.timeoutMs} ms (REGISTRY_CHECK_TIMEOUT_MS); simplify the schema's unions`,
+          ),
+        );
       }, this.timeoutMs);
       worker.on('message', onMessage);
       worker.on('error', onError);

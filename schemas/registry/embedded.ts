@@ -17,13 +17,29 @@ export interface EmbeddedRegistry {
 }
 
 /** Reads the log, then serves the REST API on `port` (0: any free port). */
-export async function startEmbeddedRegistry(deps: { kafka: Kafka; logger: Logger; metrics: Registry; port: number; host?: string; topic?: string;
+export async function startEmbeddedRegistry(deps: {
+  kafka: Kafka;
+  logger: Logger;
+  metrics: Registry;
+  port: number;
+  host?: string;
+  topic?: string;
   /** Users, anonymous reads, limits (config.registry); unset: open, DEFAULT_REGISTRY_LIMITS, 1 MiB bodies. */
-  access?: RegistryAccessOptions & Partial<RegistryLimits>; http?: HttpLimits }): Promise<EmbeddedRegistry> {
+  access?: RegistryAccessOptions & Partial<RegistryLimits>;
+  http?: HttpLimits;
+}): Promise<EmbeddedRegistry> {
   const state = new RegistryState();
   const log = await KafkaRegistryLog.open({ kafka: deps.kafka, logger: deps.logger, state, topic: deps.topic });
   const { maxSubjects, maxVersions, maxUnionBranches, maxNamedTypes, checkTimeoutMs } = deps.access ?? {};
-  const service = new SchemaRegistryService(state, log, Object.fromEntries(Object.entries({ maxSubjects, maxVersions, maxUnionBranches, maxNamedTypes, checkTimeoutMs }).filter(([, v]) => v !== undefined)));
+  const service = new SchemaRegistryService(
+    state,
+    log,
+    Object.fromEntries(
+      Object.entries({ maxSubjects, maxVersions, maxUnionBranches, maxNamedTypes, checkTimeoutMs }).filter(
+        ([, v]) => v !== undefined,
+      ),
+    ),
+  );
   const app = registryApp(service, deps.metrics, [{ name: 'schemas-log', check: () => undefined }], deps.access);
   let server: Server;
   try {
@@ -35,7 +51,10 @@ export async function startEmbeddedRegistry(deps: { kafka: Kafka; logger: Logger
   }
   const { port } = server.address() as AddressInfo;
   const url = urlFor(deps.host ?? LOOPBACK, port);
-  deps.logger.info({ url, auth: deps.access && deps.access.users.length > 0 ? `${deps.access.users.length} users` : 'off' }, 'registry.listening');
+  deps.logger.info(
+    { url, auth: deps.access && deps.access.users.length > 0 ? `${deps.access.users.length} users` : 'off' },
+    'registry.listening',
+  );
   return {
     url,
     service,

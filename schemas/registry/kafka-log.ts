@@ -17,11 +17,20 @@ export const SCHEMAS_TOPIC = '_schemas';
 export class KafkaRegistryLog implements RegistryLog {
   private constructor(private readonly log: JsonLog) {}
 
-  static async open(deps: { kafka: Kafka; logger: Logger; state: RegistryState; topic?: string; readyTimeoutMs?: number }): Promise<KafkaRegistryLog> {
+  static async open(deps: {
+    kafka: Kafka;
+    logger: Logger;
+    state: RegistryState;
+    topic?: string;
+    readyTimeoutMs?: number;
+  }): Promise<KafkaRegistryLog> {
     const topic = deps.topic ?? SCHEMAS_TOPIC;
     let records = 0;
     const log = await JsonLog.open({
-      kafka: deps.kafka, logger: deps.logger, topic, readyTimeoutMs: deps.readyTimeoutMs,
+      kafka: deps.kafka,
+      logger: deps.logger,
+      topic,
+      readyTimeoutMs: deps.readyTimeoutMs,
       onRecord: (key, value) => {
         records += 1;
         const record = parseRecord(key, value);
@@ -29,7 +38,10 @@ export class KafkaRegistryLog implements RegistryLog {
         else deps.logger.warn({ key: key.slice(0, 200) }, 'registry.log.skipped');
       },
     });
-    deps.logger.info({ topic, records, subjects: deps.state.subjects.size, maxId: deps.state.maxId }, 'registry.log.loaded');
+    deps.logger.info(
+      { topic, records, subjects: deps.state.subjects.size, maxId: deps.state.maxId },
+      'registry.log.loaded',
+    );
     return new KafkaRegistryLog(log);
   }
 
@@ -52,7 +64,10 @@ export function parseRecord(key: string, value: unknown): LogRecord | null {
     const k = JSON.parse(key) as { keytype?: string; subject?: string | null; version?: number };
     const v = value as ReturnType<typeof JSON.parse>; // as JSON.parse gives it: values are Confluent's, as written
     if (k.keytype === 'SCHEMA' && typeof k.subject === 'string' && typeof k.version === 'number') {
-      return { key: { keytype: 'SCHEMA', subject: k.subject, version: k.version, magic: 1 }, value: v ? { deleted: false, ...v } : null };
+      return {
+        key: { keytype: 'SCHEMA', subject: k.subject, version: k.version, magic: 1 },
+        value: v ? { deleted: false, ...v } : null,
+      };
     }
     if (k.keytype === 'CONFIG') {
       return { key: { keytype: 'CONFIG', subject: k.subject ?? null, magic: 0 }, value: v };

@@ -1,8 +1,25 @@
 import { canonicalSchema, DEFAULT_SCHEMA_COMPLEXITY, isCompatibilityLevel, type SchemaComplexity } from './avro';
 import { CompatibilityChecker, DEFAULT_CHECK_TIMEOUT_MS } from './compatibility';
 import {
-  type CompatibilityLevel, type Mode, MODES, RegistryError, incompatible, invalidCompatibility, invalidMode, invalidSchema, invalidVersion,
-  operationNotPermitted, schemaNotFound, subjectConfigNotFound, subjectModeNotFound, subjectNotFound, subjectNotSoftDeleted, subjectSoftDeleted, versionNotFound, versionNotSoftDeleted, versionSoftDeleted,
+  type CompatibilityLevel,
+  type Mode,
+  MODES,
+  RegistryError,
+  incompatible,
+  invalidCompatibility,
+  invalidMode,
+  invalidSchema,
+  invalidVersion,
+  operationNotPermitted,
+  schemaNotFound,
+  subjectConfigNotFound,
+  subjectModeNotFound,
+  subjectNotFound,
+  subjectNotSoftDeleted,
+  subjectSoftDeleted,
+  versionNotFound,
+  versionNotSoftDeleted,
+  versionSoftDeleted,
 } from './errors';
 import { RegistryState, type LogRecord, type VersionEntry } from './state';
 
@@ -29,7 +46,12 @@ export interface RegistryLimits extends SchemaComplexity {
   checkTimeoutMs: number;
 }
 
-export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = { maxSubjects: 1000, maxVersions: 1000, checkTimeoutMs: DEFAULT_CHECK_TIMEOUT_MS, ...DEFAULT_SCHEMA_COMPLEXITY };
+export const DEFAULT_REGISTRY_LIMITS: RegistryLimits = {
+  maxSubjects: 1000,
+  maxVersions: 1000,
+  checkTimeoutMs: DEFAULT_CHECK_TIMEOUT_MS,
+  ...DEFAULT_SCHEMA_COMPLEXITY,
+};
 const MAX_VERSION = 2 ** 31 - 1;
 
 /**
@@ -42,7 +64,11 @@ export class SchemaRegistryService {
   private readonly limits: RegistryLimits;
   private readonly checker: CompatibilityChecker;
 
-  constructor(readonly state: RegistryState, private readonly log: RegistryLog, limits: Partial<RegistryLimits> = {}) {
+  constructor(
+    readonly state: RegistryState,
+    private readonly log: RegistryLog,
+    limits: Partial<RegistryLimits> = {},
+  ) {
     this.limits = { ...DEFAULT_REGISTRY_LIMITS, ...limits };
     this.checker = new CompatibilityChecker(this.limits.checkTimeoutMs);
   }
@@ -60,7 +86,9 @@ export class SchemaRegistryService {
   /** Refuses a change of data or config while the subject (or the registry) is read-only, as Confluent's registry does. */
   private assertWritable(subject: string | null): void {
     if (this.modeOf(subject) === 'READWRITE') return;
-    throw operationNotPermitted(subject === null ? 'The registry is in read-only mode' : `Subject ${subject} is in read-only mode`);
+    throw operationNotPermitted(
+      subject === null ? 'The registry is in read-only mode' : `Subject ${subject} is in read-only mode`,
+    );
   }
 
   mode(subject: string | null, defaultToGlobal = false): { mode: Mode } {
@@ -104,7 +132,9 @@ export class SchemaRegistryService {
   }
 
   compatibilityLevel(subject: string | null): CompatibilityLevel {
-    return (subject !== null ? this.state.configs.get(subject) : undefined) ?? this.state.configs.get(null) ?? DEFAULT_LEVEL;
+    return (
+      (subject !== null ? this.state.configs.get(subject) : undefined) ?? this.state.configs.get(null) ?? DEFAULT_LEVEL
+    );
   }
 
   register(subject: string, schemaText: unknown, schemaType?: unknown): Promise<{ id: number }> {
@@ -115,17 +145,26 @@ export class SchemaRegistryService {
       if (same) return { id: same.id };
       this.assertWritable(subject);
       if (!this.state.subjects.has(subject) && this.state.subjects.size >= this.limits.maxSubjects) {
-        throw operationNotPermitted(`This registry holds its maximum of ${this.limits.maxSubjects} subjects (REGISTRY_MAX_SUBJECTS): delete one permanently first`);
+        throw operationNotPermitted(
+          `This registry holds its maximum of ${this.limits.maxSubjects} subjects (REGISTRY_MAX_SUBJECTS): delete one permanently first`,
+        );
       }
       const all = this.state.versions(subject, true);
       if (all.length >= this.limits.maxVersions) {
-        throw operationNotPermitted(`Subject ${subject} holds its maximum of ${this.limits.maxVersions} versions (REGISTRY_MAX_VERSIONS): delete old versions permanently first`);
+        throw operationNotPermitted(
+          `Subject ${subject} holds its maximum of ${this.limits.maxVersions} versions (REGISTRY_MAX_VERSIONS): delete old versions permanently first`,
+        );
       }
       const errors = await this.checker.check(this.compatibilityLevel(subject), canonical, live);
       if (errors.length > 0) throw incompatible(`${subject}: ${errors.join('; ')}`);
       const id = this.state.idOfSchema(canonical) ?? this.state.maxId + 1;
       const version = (all.at(-1)?.version ?? 0) + 1;
-      await this.commit([{ key: { keytype: 'SCHEMA', subject, version, magic: 1 }, value: { subject, version, id, schema: canonical, deleted: false } }]);
+      await this.commit([
+        {
+          key: { keytype: 'SCHEMA', subject, version, magic: 1 },
+          value: { subject, version, id, schema: canonical, deleted: false },
+        },
+      ]);
       return { id };
     });
   }
@@ -178,7 +217,12 @@ export class SchemaRegistryService {
   }
 
   /** Compatibility of a candidate with one version (or, without one, with what the level checks). */
-  async checkCompatibility(subject: string, versionParam: string | undefined, schemaText: unknown, schemaType?: unknown): Promise<{ is_compatible: boolean; messages: string[] }> {
+  async checkCompatibility(
+    subject: string,
+    versionParam: string | undefined,
+    schemaText: unknown,
+    schemaType?: unknown,
+  ): Promise<{ is_compatible: boolean; messages: string[] }> {
     const { canonical } = this.parse(schemaText, schemaType);
     const level = this.compatibilityLevel(subject);
     let against: VersionEntry[];
@@ -187,7 +231,11 @@ export class SchemaRegistryService {
     } else {
       against = [this.resolveVersion(subject, versionParam, false)];
     }
-    const messages = await this.checker.check(versionParam === undefined ? level : (level.replace('_TRANSITIVE', '') as CompatibilityLevel), canonical, against);
+    const messages = await this.checker.check(
+      versionParam === undefined ? level : (level.replace('_TRANSITIVE', '') as CompatibilityLevel),
+      canonical,
+      against,
+    );
     return { is_compatible: messages.length === 0, messages };
   }
 
@@ -226,14 +274,18 @@ export class SchemaRegistryService {
       const live = all.filter((v) => !v.deleted);
       if (permanent) {
         if (live.length > 0) throw subjectNotSoftDeleted(subject);
-        await this.commit(all.map((v) => ({ key: { keytype: 'SCHEMA', subject, version: v.version, magic: 1 }, value: null })));
+        await this.commit(
+          all.map((v) => ({ key: { keytype: 'SCHEMA', subject, version: v.version, magic: 1 }, value: null })),
+        );
         return all.map((v) => v.version);
       }
       if (live.length === 0) throw subjectSoftDeleted(subject);
-      await this.commit(live.map((v) => ({
-        key: { keytype: 'SCHEMA', subject, version: v.version, magic: 1 },
-        value: { subject, version: v.version, id: v.id, schema: v.schema, deleted: true },
-      })));
+      await this.commit(
+        live.map((v) => ({
+          key: { keytype: 'SCHEMA', subject, version: v.version, magic: 1 },
+          value: { subject, version: v.version, id: v.id, schema: v.schema, deleted: true },
+        })),
+      );
       return live.map((v) => v.version);
     });
   }
@@ -252,7 +304,9 @@ export class SchemaRegistryService {
         await this.commit([{ key, value: null }]);
       } else {
         if (entry.deleted) throw versionSoftDeleted(subject, entry.version);
-        await this.commit([{ key, value: { subject, version: entry.version, id: entry.id, schema: entry.schema, deleted: true } }]);
+        await this.commit([
+          { key, value: { subject, version: entry.version, id: entry.id, schema: entry.schema, deleted: true } },
+        ]);
       }
       return entry.version;
     });
