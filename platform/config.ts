@@ -264,8 +264,8 @@ export const envSchema = z.object({
   PROCESS_MAX_ROWS: optional(positiveInt).default(10_000),
   /**
    * Rows waiting to be emitted, across partitions, above which the processor stops reading until a
-   * flush sent them. 10,000 since rows travel in blocks: a flush is cheap, and at 50,000 the
-   * 1,000,000-SKU cardinality bench peaked at 348 MiB (269 at 10,000; docs/benchmarks.md).
+   * flush sent them. Rows travel in blocks, so a flush is cheap, and a lower bound keeps the peak
+   * of the high-cardinality bench lower (figures in docs/benchmarks.md).
    */
   PROCESS_MAX_PENDING_ROWS: optional(positiveInt).default(10_000),
   /**

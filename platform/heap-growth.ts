@@ -6,10 +6,10 @@ import { constants, PerformanceObserver } from 'node:perf_hooks';
  * processor, `tributary process`).
  *
  * V8's own factor rises to 4× what survived when collections are quick, which for the processor
- * (a high allocation rate) meant 600+ MiB resident of mostly garbage. At 1.25× it stays under
- * 300 MiB even with a million distinct SKUs (at 1.4× that bench peaked at 305–318 MiB). But a
- * small live set (~50 MiB at 50,000 users) then got a full collection every quarter second, each
- * fetched batch's decoded events promoted and marked again: a quarter of the processor's CPU.
+ * (a high allocation rate) meant twice the memory goal resident, mostly garbage. At 1.25× it
+ * stays within the goal even with a million distinct SKUs (1.4× did not). But a small live set
+ * then got a full collection every quarter second, each fetched batch's decoded events promoted
+ * and marked again: a quarter of the processor's CPU (the figures: docs/benchmarks.md).
  * So the heap may always grow to HEAP_FLOOR_BYTES, and to 1.25× what survived above that
  * (docs/processing.md, docs/benchmarks.md). A soft bound, not a limit: a larger live set still fits.
  */

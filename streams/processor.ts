@@ -93,21 +93,23 @@ const EMIT_CHUNK = 2000;
 const EMIT_BYTES = 900 * 1024;
 /**
  * A block (streams/partition.ts) larger than this once encoded goes as its rows alone: rows of
- * extreme dimension values stay sendable, whatever a block holds. kafkajs spends ~8 µs of CPU per
- * record it produces (bench floor), so ~300 rows in a record of ~30 KB saves nearly all of it.
+ * extreme dimension values stay sendable, whatever a block holds. kafkajs' cost is per record it
+ * produces (the floor bench, docs/benchmarks.md), so a few hundred rows to a record of tens of KB
+ * save nearly all of it.
  */
 const BLOCK_MAX_BYTES = 256 * 1024;
 /**
  * Batches handled at once: more than a member is usually assigned, so every partition starts at
  * once. With 4, a fifth partition's first batch (which only seeks back to seed the duplicate ids)
- * waited for a slot behind long batches of the others (a backlog's partitions resumed 31 s apart).
+ * waited for a slot behind long batches of the others, and a backlog's partitions resumed tens
+ * of seconds apart.
  */
 const PARTITIONS_AT_ONCE = 64;
 
 /**
- * Bytes fetched per partition per request. A fetched batch lives, decoded, until it is applied; at
- * 4 MiB (kafkajs' default is 1) the processor peaked at 611 MiB on the catch-up backlog, at 512 KiB (with
- * the heap growth bound in cli/stages.ts) at 256–284 MiB, equally fast within the noise (docs/benchmarks.md).
+ * Bytes fetched per partition per request. A fetched batch lives, decoded, until it is applied:
+ * the smallest size that kept the catch-up as fast held the processor's peak at about half of what
+ * 4 MiB did (kafkajs' default is 1; the figures are in docs/benchmarks.md).
  */
 const FETCH_BYTES_PER_PARTITION = 512 * 1024;
 /** A killed processor's partitions move to another member after this long without a heartbeat. */

@@ -4,9 +4,9 @@ const DAY_MS = 86_400_000;
 
 /**
  * ClickHouse DateTime64(3) text in UTC: 2026-11-27 20:00:00.000. The sink formats two per row:
- * through `new Date(ms).toISOString()` that was ~2 µs each, an eighth of `tributary start`'s
- * JavaScript CPU (sink, dashboard, registry) on the catch-up backlog; the civil date from days since
- * the epoch (Howard Hinnant's civil_from_days, exact for every day) is ~0.3 µs. Years outside
+ * through `new Date(ms).toISOString()` that was an eighth of `tributary start`'s JavaScript CPU
+ * (sink, dashboard, registry) in a catch-up; the civil date from days since the epoch (Howard
+ * Hinnant's civil_from_days, exact for every day) costs a fraction of it. Years outside
  * 1000–9999 and fractional milliseconds take the slow path.
  */
 export function chTime(ms: number): string {
