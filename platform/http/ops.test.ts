@@ -48,6 +48,36 @@ describe('ops router', () => {
     });
   });
 
+  it('fails a check that does not answer in time, naming it, instead of hanging', async () => {
+    const app = express();
+    app.use(
+      opsRouter(
+        createMetrics('test'),
+        [
+          { name: 'kafka', check: () => new Promise<void>(() => undefined) },
+          { name: 'clickhouse', check: async () => undefined },
+        ],
+        [],
+        50,
+      ),
+    );
+    const hanging = app.listen(0);
+    await new Promise((r) => hanging.once('listening', r));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(hanging.address() as AddressInfo).port}/readyz`);
+      expect(res.status).toBe(503);
+      expect(await res.json()).toEqual({
+        status: 'not ready',
+        checks: [
+          { name: 'kafka', ok: false, error: 'no answer within 50 ms' },
+          { name: 'clickhouse', ok: true },
+        ],
+      });
+    } finally {
+      await new Promise((r) => hanging.close(r));
+    }
+  });
+
   it('serves Prometheus text with the stage label', async () => {
     const res = await fetch(`${base}/metrics`);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);

@@ -9,10 +9,21 @@ import type { Registry } from 'prom-client';
 export type ReadinessCheck = { name: string; check: () => Promise<void> | void };
 
 /**
+ * A check that has not answered within this fails (/readyz answers 503 naming it): a probe gets
+ * its answer in time even while a broker host is unreachable and a client call hangs.
+ */
+export const READINESS_CHECK_TIMEOUT_MS = 2000;
+
+/**
  * `/healthz` (the process is alive), `/readyz` (every dependency answers: 200, else 503 with the
  * failing checks) and `/metrics` (Prometheus text format). Every HTTP stage mounts this router.
  */
-export function opsRouter(registry: Registry, checks: ReadinessCheck[] = [], metricsKeys: string[] = []): Router {
+export function opsRouter(
+  registry: Registry,
+  checks: ReadinessCheck[] = [],
+  metricsKeys: string[] = [],
+  checkTimeoutMs = READINESS_CHECK_TIMEOUT_MS,
+): Router {
   const router = Router();
   router.get('/healthz', (_req: Request, res: Response) => {
     res.json({ status: 'ok' });
@@ -20,11 +31,19 @@ export function opsRouter(registry: Registry, checks: ReadinessCheck[] = [], met
   router.get('/readyz', async (_req: Request, res: Response) => {
     const results = await Promise.all(
       checks.map(async ({ name, check }) => {
+        let timer: NodeJS.Timeout | undefined;
         try {
-          await check();
+          await Promise.race([
+            check(),
+            new Promise<never>((_, reject) => {
+              timer = setTimeout(() => reject(new Error(`no answer within ${checkTimeoutMs} ms`)), checkTimeoutMs);
+            }),
+          ]);
           return { name, ok: true as const };
         } catch (err) {
           return { name, ok: false as const, error: err instanceof Error ? err.message : String(err) };
+        } finally {
+          clearTimeout(timer);
         }
       }),
     );
