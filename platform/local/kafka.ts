@@ -38,6 +38,13 @@ export interface LocalKafkaOptions {
    * and a generated password, kept there) are what clients log in with.
    */
   secure?: { user?: string; password?: string };
+  /**
+   * Where each node runs, one entry per node: the address it listens on and advertises (default
+   * loopback), and the command its JVM is started through (e.g. `['ip', 'netns', 'exec', 'h1']`
+   * for a network namespace; it must exec the JVM, so that signals reach it). Ports are then
+   * not checked here: they belong to another network.
+   */
+  placement?: { address: string; launcher: string[] }[];
 }
 
 /** What a client of a secured local broker sets: KAFKA_SSL_CA_FILE and KAFKA_SASL_*. */
@@ -51,6 +58,10 @@ export interface LocalKafkaSecurity {
 
 interface NodeSpec {
   id: number;
+  /** Listen address, and the name clients and the quorum reach it by. */
+  listen: string;
+  advertise: string;
+  launcher: string[];
   port: number;
   controllerPort: number;
   dir: string;
@@ -74,7 +85,7 @@ export class LocalKafka {
   private brokerSecrets: { storePassword: string; brokerPassword: string } | undefined;
 
   private constructor(
-    private readonly opts: Required<Omit<LocalKafkaOptions, 'heapOpts' | 'secure'>> & {
+    private readonly opts: Required<Omit<LocalKafkaOptions, 'heapOpts' | 'secure' | 'placement'>> & {
       heapOpts: string;
       secure: LocalKafkaOptions['secure'];
     },
@@ -82,14 +93,14 @@ export class LocalKafka {
     private readonly nodes: NodeSpec[],
   ) {}
 
-  /** Bootstrap servers of the running nodes. */
   /** The node JVMs' pids (for a supervisor's run lock). */
   get pids(): number[] {
     return [...this.processes.values()].flatMap((c) => (c.pid === undefined ? [] : [c.pid]));
   }
 
+  /** Bootstrap servers of the running nodes. */
   get brokers(): string[] {
-    return this.nodes.map((n) => `localhost:${n.port}`);
+    return this.nodes.map((n) => `${n.advertise}:${n.port}`);
   }
 
   static async start(options: LocalKafkaOptions): Promise<LocalKafka> {
@@ -104,17 +115,22 @@ export class LocalKafka {
       env,
     };
     if (opts.secure && opts.nodes !== 1) throw new RangeError('a secured local broker is one node');
+    if (opts.placement && opts.placement.length !== opts.nodes)
+      throw new RangeError(`placement names ${opts.placement.length} places for ${opts.nodes} nodes`);
     await checkJava(env);
     const root = localKafkaRoot(opts.dataDir, opts.nodes ?? 1);
     const nodes: NodeSpec[] = Array.from({ length: opts.nodes }, (_, i) => ({
       id: i + 1,
+      listen: opts.placement?.[i]?.address ?? '127.0.0.1',
+      advertise: opts.placement?.[i]?.address ?? 'localhost',
+      launcher: opts.placement?.[i]?.launcher ?? [],
       port: opts.port + 2 * i,
       controllerPort: opts.port + 2 * i + 1,
       dir: path.join(root, `node-${i + 1}`),
       propsFile: path.join(root, `node-${i + 1}.properties`),
       logFile: path.join(root, `node-${i + 1}.log`),
     }));
-    for (const n of nodes) {
+    for (const n of opts.placement ? [] : nodes) {
       await assertPortFree(n.port, `Kafka node ${n.id} client listener`);
       await assertPortFree(n.controllerPort, `Kafka node ${n.id} controller listener`);
     }
@@ -307,15 +323,15 @@ export class LocalKafka {
     const quorum =
       this.nodes.length === 1
         ? `controller.quorum.bootstrap.servers=localhost:${n.controllerPort}`
-        : `controller.quorum.voters=${this.nodes.map((m) => `${m.id}@localhost:${m.controllerPort}`).join(',')}`;
+        : `controller.quorum.voters=${this.nodes.map((m) => `${m.id}@${m.advertise}:${m.controllerPort}`).join(',')}`;
     const client = this.opts.secure ? 'SASL_SSL' : 'PLAINTEXT';
     return [
       'process.roles=broker,controller',
       `node.id=${n.id}`,
       quorum,
-      // Loopback only: a local broker is for this machine (open a real cluster to a network).
-      `listeners=${client}://127.0.0.1:${n.port},CONTROLLER://127.0.0.1:${n.controllerPort}`,
-      `advertised.listeners=${client}://localhost:${n.port},CONTROLLER://localhost:${n.controllerPort}`,
+      // Loopback unless placed: a local broker is for this machine (open a real cluster to a network).
+      `listeners=${client}://${n.listen}:${n.port},CONTROLLER://${n.listen}:${n.controllerPort}`,
+      `advertised.listeners=${client}://${n.advertise}:${n.port},CONTROLLER://${n.advertise}:${n.controllerPort}`,
       'controller.listener.names=CONTROLLER',
       `inter.broker.listener.name=${client}`,
       `listener.security.protocol.map=CONTROLLER:PLAINTEXT,${client}:${client}`,
@@ -365,7 +381,8 @@ export class LocalKafka {
     const log = createWriteStream(n.logFile, { flags: 'a' });
     // Its own process group: Ctrl-C in a terminal reaches `tributary start` alone, which stops
     // the stages first and the broker last (they need it to shut down cleanly).
-    const child = spawn('java', [...this.jvmArgs(this.opts.heapOpts), 'kafka.Kafka', n.propsFile], {
+    const command = [...n.launcher, 'java', ...this.jvmArgs(this.opts.heapOpts), 'kafka.Kafka', n.propsFile];
+    const child = spawn(command[0]!, command.slice(1), {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
       env: this.opts.env,
