@@ -46,29 +46,30 @@ export function processCommand(ctx: CliContext): Command {
     .description(
       'Consumer group PROCESS_GROUP_ID (tributary-rollups) over events.users and events.orders; emits rollup rows every FLUSH_INTERVAL_MS and commits segment starts (SEGMENT_SIZE). Run more instances to spread partitions.',
     )
-    .action(() =>
-      runStage(ctx, 'process', async (deps) => {
-        boundHeapGrowth();
-        const processor = await startProcessor(deps);
-        const ops = await serveOps(
-          deps.config.processor.port,
-          deps.metrics,
-          [{ name: 'progress', check: () => processor.checkProgress() }],
-          'processor metrics, PROCESS_PORT',
-          { host: deps.config.hosts.other, metricsKeys: deps.config.readKeys, http: deps.config.http },
-        ).catch(async (err: unknown) => {
-          await processor.stop();
-          throw err;
-        });
-        return {
-          stop: async () => {
-            await processor.stop();
-            await ops.close();
-          },
-          banner: `Stream processor running (group ${deps.config.processor.groupId}; ${ops.url}/readyz, /metrics)`,
-        };
-      }),
-    );
+    .action(() => runStage(ctx, 'process', startProcessorStage));
+}
+
+/** The processor with its ops server (PROCESS_PORT); a test may pass deps with its own schema client. */
+export async function startProcessorStage(deps: StageDeps): Promise<RunningStage> {
+  boundHeapGrowth();
+  const processor = await startProcessor(deps);
+  const ops = await serveOps(
+    deps.config.processor.port,
+    deps.metrics,
+    [{ name: 'progress', check: () => processor.checkProgress() }],
+    'processor metrics, PROCESS_PORT',
+    { host: deps.config.hosts.other, metricsKeys: deps.config.readKeys, http: deps.config.http },
+  ).catch(async (err: unknown) => {
+    await processor.stop();
+    throw err;
+  });
+  return {
+    stop: async () => {
+      await processor.stop();
+      await ops.close();
+    },
+    banner: `Stream processor running (group ${deps.config.processor.groupId}; ${ops.url}/readyz, /metrics)`,
+  };
 }
 
 /**
