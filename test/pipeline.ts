@@ -159,12 +159,21 @@ export class RollupFollower {
   readonly declared = new Map<string, DeclaredRow>();
   /** Set deltas of every rollup. */
   readonly deltas: DeclaredRow[] = [];
+  /**
+   * With `checkDeterminism`: value rows that differ from an earlier row of the same key and
+   * rowVersion. A value row is a pure function of the offsets up to its version, so whoever emits
+   * it (a zombie, a recomputation) emits the same row: any entry here is a broken design, not a
+   * late copy. (Set deltas depend on when the previous flush was; only their union is fixed.)
+   */
+  readonly divergent: string[] = [];
+  private readonly byVersion = new Map<string, string>();
   private consumer: Consumer | undefined;
 
   constructor(
     private readonly kafka: Kafka,
     private readonly topic: string,
     private readonly registryUrl: string,
+    private readonly options: { checkDeterminism?: boolean } = {},
   ) {}
 
   async start(): Promise<void> {
@@ -189,6 +198,7 @@ export class RollupFollower {
               this.deltas.push(row);
               continue;
             }
+            if (this.options.checkDeterminism) this.checkDeterminism(row);
             const key = declaredRowKey(row);
             const known = this.declared.get(key);
             if (!known || row.rowVersion >= known.rowVersion) this.declared.set(key, row);
@@ -196,6 +206,14 @@ export class RollupFollower {
         }
       },
     });
+  }
+
+  private checkDeterminism(row: DeclaredRow): void {
+    const key = `${declaredRowKey(row)}@${row.rowVersion}`;
+    const content = JSON.stringify([row.values, row.maxReceivedAt]);
+    const earlier = this.byVersion.get(key);
+    if (earlier === undefined) this.byVersion.set(key, content);
+    else if (earlier !== content) this.divergent.push(`${key}: ${earlier} then ${content}`);
   }
 
   /** The built-in rollups' totals (what /api/totals answers), over every window, or those of windows `keep` accepts. */

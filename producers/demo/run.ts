@@ -31,6 +31,11 @@ export interface DemoResult {
   sent: number;
   accepted: number;
   retried: number;
+  /**
+   * Sends by outcome: the HTTP status (`202`, `503`…) or `unreachable` (no answer at all); an
+   * acknowledged send to Kafka or a queue counts as `202`, a failed one as `unreachable`.
+   */
+  answers: Record<string, number>;
 }
 
 const TICK_MS = 100;
@@ -42,7 +47,7 @@ const TICK_MS = 100;
  */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const shop = new DemoShop(options.seed ?? 42, options.declared ? { declared: options.declared } : {});
-  const result: DemoResult = { sent: 0, accepted: 0, retried: 0 };
+  const result: DemoResult = { sent: 0, accepted: 0, retried: 0, answers: {} };
   const started = Date.now();
   const batchSize = options.batchSize ?? 100;
   let due = 0;
@@ -72,8 +77,11 @@ async function deliver(events: DemoEvent[], options: DemoOptions, result: DemoRe
       await send(events, options.target);
       for (const e of events) options.truth.add(e);
       result.accepted += events.length;
+      result.answers['202'] = (result.answers['202'] ?? 0) + 1;
       return;
     } catch (err) {
+      const answer = String((err as { status?: number }).status ?? 'unreachable');
+      result.answers[answer] = (result.answers[answer] ?? 0) + 1;
       const retryAfterS = (err as { retryAfter?: number }).retryAfter;
       if (retryAfterS === undefined || attempt >= (options.maxAttempts ?? 20) || options.signal?.aborted) {
         options.logger.error({ err: (err as Error).message, events: events.length }, 'demo.send.failed');
@@ -130,5 +138,8 @@ async function send(events: DemoEvent[], target: DemoTarget): Promise<void> {
   }
   const body = await res.text();
   const retryAfter = res.status === 429 || res.status === 503 ? Number(res.headers.get('retry-after') ?? 1) : undefined;
-  throw Object.assign(new Error(`ingest answered ${res.status}: ${body.slice(0, 300)}`), { retryAfter });
+  throw Object.assign(new Error(`ingest answered ${res.status}: ${body.slice(0, 300)}`), {
+    retryAfter,
+    status: res.status,
+  });
 }
