@@ -1,7 +1,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../../platform/config';
-import { createLogger } from '../../platform/logger';
+import { createLogger, quietHarmlessWarnings } from '../../platform/logger';
 import { createMetrics } from '../../platform/metrics';
 import { connectAdmin, createKafka } from '../../platform/kafka/client';
 import { ensureTopics, pipelineTopics } from '../../platform/kafka/topics';
@@ -64,6 +64,7 @@ const view = (t: Pick<Totals, 'orders' | 'userEvents' | 'activeUsers'>) =>
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 async function main(): Promise<number> {
+  quietHarmlessWarnings();
   const unavailable = await HostNetwork.unavailable();
   if (unavailable) {
     process.stdout.write(`test:hosts: skipped: ${unavailable}\n`);
@@ -287,7 +288,7 @@ async function main(): Promise<number> {
         await net.heal();
         return () => {
           const refused = p1.logLines('processor.commit.skipped') - refusedBefore;
-          return `p2 took p1's partitions (lag at the heal below); back, p1's stale commits refused by the group: ${refused}`;
+          return `p2 took p1's partitions (lag at the heal: see the observer table); back, p1's stale commits refused by the group: ${refused}`;
         };
       },
     );
