@@ -22,6 +22,26 @@ export default tseslint.config(
       '@typescript-eslint/await-thenable': 'error',
     },
   },
+  // One error vocabulary (platform/errors.ts): code throws TributaryError (or a subclass) with a
+  // code from the closed list, and every error class of ours extends it. Tests, bench and
+  // scripts may throw what they like.
+  {
+    files: ['{cli,producers,streams,consumers,dashboards,schemas,platform}/**/*.ts'],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ThrowStatement > NewExpression[callee.name='Error']",
+          message: 'throw a TributaryError with a code from ERROR_CODES (platform/errors.ts), not a bare Error',
+        },
+        {
+          selector: "ClassDeclaration[superClass.name='Error'][id.name!='TributaryError']",
+          message: 'an error class of ours extends TributaryError (platform/errors.ts)',
+        },
+      ],
+    },
+  },
   // The layers of docs/codebase.md: an import only points down (cli → the stages → schemas →
   // platform), the stages never import each other, kafkajs only in platform/kafka, bench not test.
   ...layers(),

@@ -4,6 +4,7 @@ import { startBridge, type BridgeSpec } from '../producers/bridge/service';
 import { intOption } from './options';
 import { runStage } from './stage';
 import type { CliContext } from './context';
+import { TributaryError } from '../platform/errors';
 
 interface RabbitOptions {
   url?: string;
@@ -60,7 +61,8 @@ function rabbitmqCommand(ctx: CliContext): Command {
       intOption('--port', 0, 65_535),
     )
     .action(async (opts: RabbitOptions) => {
-      if (opts.exchange === undefined && opts.bindingKey) throw new Error('--binding-key needs --exchange');
+      if (opts.exchange === undefined && opts.bindingKey)
+        throw new TributaryError('invalid_input', '--binding-key needs --exchange');
       await runBridge(
         ctx,
         (config) => ({
@@ -104,7 +106,7 @@ function sqsCommand(ctx: CliContext): Command {
     )
     .action(async (opts: SqsOptions) => {
       const queueUrl = opts.queueUrl ?? loadConfig(ctx.env).bridge.sqsQueueUrl;
-      if (!queueUrl) throw new Error('--queue-url (or SQS_QUEUE_URL) is required');
+      if (!queueUrl) throw new TributaryError('config', '--queue-url (or SQS_QUEUE_URL) is required');
       await runBridge(
         ctx,
         (config) => ({

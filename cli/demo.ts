@@ -18,6 +18,7 @@ import { sqsClient } from '../producers/bridge/sqs';
 import { intOption } from './options';
 import type { CliContext } from './context';
 import { randomInt } from 'node:crypto';
+import { TributaryError } from '../platform/errors';
 
 export interface DemoCommandOptions {
   rate: number;
@@ -94,7 +95,7 @@ export async function driveDemo(
     };
   } else if (opts.via === 'sqs') {
     const queueUrl = opts.queue ?? config.bridge.sqsQueueUrl;
-    if (!queueUrl) throw new Error('--via sqs needs the queue URL: --queue <url> or SQS_QUEUE_URL');
+    if (!queueUrl) throw new TributaryError('config', '--via sqs needs the queue URL: --queue <url> or SQS_QUEUE_URL');
     target = {
       via: 'sqs',
       publisher: new SqsPublisher(sqsClient({ queueUrl, endpoint: config.bridge.sqsEndpoint }), queueUrl),

@@ -7,6 +7,7 @@ import { readDeadLetters, redrivable, redrive } from '../consumers/dlq-tools';
 import { formatTable } from './topics';
 import { intOption } from './options';
 import type { CliContext } from './context';
+import { TributaryError } from '../platform/errors';
 
 function context(ctx: CliContext) {
   const config = loadConfig(ctx.env);
@@ -55,7 +56,7 @@ export function dlqCommand(ctx: CliContext): Command {
       const found = (await readDeadLetters(kafka, schemas, config.topics.dlq, offset)).find(
         (l) => l.dlqOffset === offset,
       );
-      if (!found) throw new Error(`no dead letter at offset ${offset} of ${config.topics.dlq}`);
+      if (!found) throw new TributaryError('not_found', `no dead letter at offset ${offset} of ${config.topics.dlq}`);
       const l = found.letter;
       ctx.out(
         `${JSON.stringify(

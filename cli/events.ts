@@ -10,6 +10,7 @@ import { ORDER_EVENT_TYPES, USER_EVENT_TYPES } from '../schemas/catalog';
 import { withDeclarations } from './rollups';
 import { formatTable } from './topics';
 import type { CliContext } from './context';
+import { TributaryError } from '../platform/errors';
 
 /** The compatibility level a declared type's subject gets when it is new (docs/events.md#evolution). */
 export const EVENT_COMPATIBILITY = 'FULL_TRANSITIVE';
@@ -49,11 +50,15 @@ class RegistryHttp {
         signal: AbortSignal.timeout(15_000),
       });
     } catch (err) {
-      throw new Error(`schema registry ${redactUrl(this.url)} unreachable: ${(err as Error).message}`);
+      throw new TributaryError(
+        'unavailable',
+        `schema registry ${redactUrl(this.url)} unreachable: ${(err as Error).message}`,
+      );
     }
     const json = (await res.json().catch(() => ({}))) as Record<string, unknown>;
     if (res.status === 401 || res.status === 403)
-      throw new Error(
+      throw new TributaryError(
+        'registry',
         `schema registry refused ${method} ${path}: ${res.status} ${String(json.message ?? '')} (SCHEMA_REGISTRY_USER needs role write)`,
       );
     return { status: res.status, json };
@@ -68,7 +73,10 @@ class RegistryHttp {
     );
     if (status === 404) return []; // a new subject
     if (status !== 200)
-      throw new Error(`schema registry: compatibility of ${subject}: ${status} ${String(json.message ?? '')}`);
+      throw new TributaryError(
+        'registry',
+        `schema registry: compatibility of ${subject}: ${status} ${String(json.message ?? '')}`,
+      );
     if (json.is_compatible === true) return [];
     const messages = Array.isArray(json.messages) ? json.messages.map(String) : [];
     return messages.length > 0 ? messages : ['incompatible with an earlier version'];
@@ -80,14 +88,19 @@ class RegistryHttp {
         compatibility: EVENT_COMPATIBILITY,
       });
       if (status !== 200)
-        throw new Error(
+        throw new TributaryError(
+          'registry',
           `schema registry: set ${subject} to ${EVENT_COMPATIBILITY}: ${status} ${String(json.message ?? '')}`,
         );
     }
     const { status, json } = await this.call('POST', `/subjects/${encodeURIComponent(subject)}/versions`, { schema });
-    if (status === 409) throw new Error(`refused by the schema registry (409): ${String(json.message ?? '')}`);
+    if (status === 409)
+      throw new TributaryError('refused', `refused by the schema registry (409): ${String(json.message ?? '')}`);
     if (status !== 200 || typeof json.id !== 'number')
-      throw new Error(`schema registry: register ${subject}: ${status} ${String(json.message ?? '')}`);
+      throw new TributaryError(
+        'registry',
+        `schema registry: register ${subject}: ${status} ${String(json.message ?? '')}`,
+      );
     return json.id;
   }
 }
@@ -135,7 +148,8 @@ export function propertyChanges(before: EventTypeDeclaration, after: EventTypeDe
 async function changesOf(target: string, plan: EventPlan, config: Config, registry: RegistryHttp): Promise<Change[]> {
   const loaded = loadEventTypes(target);
   if (!loaded.ok)
-    throw new Error(
+    throw new TributaryError(
+      'invalid_input',
       `${loaded.problems.length === 1 ? 'an event type is' : `${loaded.problems.length} problems in the event types are`} refused, nothing applied:\n${loaded.problems.join('\n')}`,
     );
   const changes: Change[] = [];
@@ -208,7 +222,8 @@ export async function applyEventTypes(
       const changes = await changesOf(target, book.events, config, registry);
       const refused = changes.filter((c) => c.refused.length > 0);
       if (refused.length > 0) {
-        throw new Error(
+        throw new TributaryError(
+          'refused',
           `${report(changes)}refused (409 from the schema registry): ${refused.map((c) => c.declaration.name).join(', ')} would break readers of earlier versions (docs/events.md#evolution); nothing applied`,
         );
       }

@@ -11,6 +11,7 @@ import { ensureTopics, pipelineTopics } from '../platform/kafka/topics';
 import { intOption } from './options';
 import { onShutdown } from './shutdown';
 import type { CliContext } from './context';
+import { TributaryError } from '../platform/errors';
 
 export function kafkaCommand(ctx: CliContext): Command {
   return new Command('kafka')
@@ -36,7 +37,7 @@ export function kafkaCommand(ctx: CliContext): Command {
       'TLS and SASL/SCRAM on the client listener: a keytool certificate and SCRAM users under DATA_DIR/kafka/secure (user KAFKA_SASL_USERNAME, default tributary; password KAFKA_SASL_PASSWORD, default generated); the client settings are written to DATA_DIR/kafka/secure/client.env',
     )
     .action(async (opts: { nodes: number; port: number; topics: boolean; secure?: boolean }) => {
-      if (opts.nodes !== 1 && opts.nodes !== 3) throw new Error('--nodes must be 1 or 3');
+      if (opts.nodes !== 1 && opts.nodes !== 3) throw new TributaryError('invalid_input', '--nodes must be 1 or 3');
       const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'kafka', config.logFormat);
       await checkJava(ctx.env); // before anything is written under DATA_DIR

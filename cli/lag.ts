@@ -5,6 +5,7 @@ import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { stageLag } from '../dashboards/pipeline-status';
 import { formatTable } from './topics';
 import type { CliContext } from './context';
+import { TributaryError } from '../platform/errors';
 
 export function lagCommand(ctx: CliContext): Command {
   return new Command('lag')
@@ -34,7 +35,7 @@ export function lagCommand(ctx: CliContext): Command {
         // committed: where a restart resumes (the processor: its open segment's start); processed: how far it got.
         const rows = [['group', 'topic', 'partition', 'committed', 'processed', 'end', 'lag']];
         for (const g of groups) {
-          if (g.topics.length === 0) throw new Error(`group ${g.group} has no committed offsets`);
+          if (g.topics.length === 0) throw new TributaryError('not_found', `group ${g.group} has no committed offsets`);
           const lag = await stageLag(admin, g.stage, g.group, g.topics);
           for (const p of lag.partitions)
             rows.push([

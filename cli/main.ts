@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { errorMessage } from '../platform/errors';
+import { errorCode, errorMessage, exitStatus } from '../platform/errors';
 import { quietHarmlessWarnings } from '../platform/logger';
 import { processContext, type CliContext } from './context';
 import { kafkaCommand } from './kafka';
@@ -62,9 +62,11 @@ export async function runCli(argv: string[], ctx: CliContext = processContext())
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode; // commander has printed its message
+    // One line; the exit status says whether to fix something (1), try again later (75) or report a bug (70).
+    const code = errorCode(err);
     ctx.err(`tributary: ${errorMessage(err)}\n`);
-    if (ctx.env.DEBUG && err instanceof Error && err.stack) ctx.err(`${err.stack}\n`);
-    return 1;
+    if (ctx.env.DEBUG) ctx.err(`(${code})${err instanceof Error && err.stack ? ` ${err.stack}` : ''}\n`);
+    return exitStatus(code);
   }
 }
 

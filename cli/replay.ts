@@ -51,9 +51,10 @@ export function replayCommand(ctx: CliContext): Command {
       const positions = [opts.offset !== undefined, opts.fromTime !== undefined, Boolean(opts.earliest)].filter(
         Boolean,
       ).length;
-      if (positions !== 1) throw new ReplayError('give exactly one of --offset, --from-time, --earliest');
+      if (positions !== 1)
+        throw new ReplayError('give exactly one of --offset, --from-time, --earliest', 'invalid_input');
       if (Boolean(opts.partition?.length) === Boolean(opts.all))
-        throw new ReplayError('give --partition <p> (repeatable) or --all');
+        throw new ReplayError('give --partition <p> (repeatable) or --all', 'invalid_input');
       const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel === 'info' ? 'warn' : config.logLevel, 'replay', config.logFormat);
       const admin = await connectAdmin(createKafka({ config: config.kafka, logger, clientId: 'tributary-replay' }));

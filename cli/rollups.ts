@@ -12,6 +12,7 @@ import { coverageOf } from '../dashboards/coverage';
 import { formatTable } from './topics';
 import { isoTimeOption } from './options';
 import type { CliContext } from './context';
+import { TributaryError } from '../platform/errors';
 
 /** Versions computed at once: each is listed in every processor commit's metadata (4 KiB at most by default). */
 export const MAX_LIVE_VERSIONS = 30;
@@ -93,14 +94,16 @@ export async function applyDeclarations(
       // A rollup over a declared event type reads that type's properties as the plan has them now.
       const loaded = loadDeclarations(target, BUILTIN_NAMES, (name) => book.events.latest(name)?.record.declaration);
       if (!loaded.ok)
-        throw new Error(
+        throw new TributaryError(
+          'invalid_input',
           `${loaded.problems.length === 1 ? 'a declaration is' : `${loaded.problems.length} problems in the declarations are`} refused, nothing applied:\n${loaded.problems.join('\n')}`,
         );
       const plans = loaded.declarations.map(({ file: _, ...d }) => ({ d, plan: book.plan(d) }));
       const added = plans.filter((p) => 'version' in p.plan).length;
       const live = book.live().filter((s) => !s.record.builtin).length;
       if (live + added > MAX_LIVE_VERSIONS)
-        throw new Error(
+        throw new TributaryError(
+          'refused',
           `at most ${MAX_LIVE_VERSIONS} declared versions are computed at once besides the built-in ones (${live} now, ${added} new): drop some first`,
         );
       const rows = [['rollup', 'version', 'change', 'source', 'backfill from']];
@@ -197,7 +200,7 @@ export function rollupsCommand(ctx: CliContext): Command {
     .action((name: string | undefined, opts: { json?: boolean }) =>
       withDeclarations(ctx, async ({ config, admin, book }) => {
         const states = book.all().filter((s) => !name || s.record.name === name);
-        if (name && states.length === 0) throw new Error(`no declared rollup ${name}`);
+        if (name && states.length === 0) throw new TributaryError('not_found', `no declared rollup ${name}`);
         const out = [];
         for (const s of states) {
           const v = s.record;
@@ -245,8 +248,11 @@ export function rollupsCommand(ctx: CliContext): Command {
       withDeclarations(ctx, async ({ book, log }) => {
         const live = book.versionsOf(name).filter((s) => !s.dropped);
         if (BUILTIN_NAMES.has(name))
-          throw new Error(`${name} is a built-in rollup (rollups/builtin.yaml): it cannot be dropped`);
-        if (live.length === 0) throw new Error(`no declared rollup ${name} to drop`);
+          throw new TributaryError(
+            'refused',
+            `${name} is a built-in rollup (rollups/builtin.yaml): it cannot be dropped`,
+          );
+        if (live.length === 0) throw new TributaryError('not_found', `no declared rollup ${name} to drop`);
         await log.append(
           live.map((s) => ({
             key: bookKey('drop', name, s.record.version),

@@ -3,6 +3,7 @@ import type { Logger } from '../platform/logger';
 import { sleep } from '../platform/retry';
 import { tether } from '../platform/local/tether';
 import { writePrivateFile } from '../platform/local/data-dir';
+import { TributaryError } from '../platform/errors';
 
 /**
  * Node flags per stage `start` runs. The processor shares the machine's cores with the other
@@ -135,7 +136,7 @@ export async function waitReady(url: string, timeoutMs: number): Promise<void> {
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`${url} not ready within ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new TributaryError('start_failed', `${url} not ready within ${timeoutMs} ms`);
     await sleep(200);
   }
 }

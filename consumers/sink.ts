@@ -9,7 +9,7 @@ import {
 } from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
 import type { Logger } from '../platform/logger';
-import { errorMessage, isProgrammerError } from '../platform/errors';
+import { errorMessage, isProgrammerError, TributaryError } from '../platform/errors';
 import { retry } from '../platform/retry';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
@@ -424,7 +424,8 @@ export class ClickHouseSink {
         const state = this.book.get(row.rollup, row.version);
         if (state?.dropped) continue;
         if (!state)
-          throw new Error(
+          throw new TributaryError(
+            'unavailable',
             `declared rollup ${row.rollup}@${row.version} is not known to this sink yet (declarations topic)`,
           );
         if (!this.tablesMade.has(state.id)) {
@@ -465,7 +466,8 @@ export class ClickHouseSink {
     const stalled = this.failing !== undefined && Date.now() - this.failing.since > STALLED_AFTER_MS;
     this.deps.metrics.stalled.set(stalled ? 1 : 0); // the metric and /readyz say the same
     if (this.failing && stalled) {
-      throw new Error(
+      throw new TributaryError(
+        'unavailable',
         `no insert into ClickHouse succeeded for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.error}`,
       );
     }

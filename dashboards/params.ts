@@ -1,14 +1,16 @@
 import { z } from 'zod';
 import { INTERVAL_MS, INTERVALS, METRICS, type Interval, type Metric } from './queries';
 import { WINDOWS, type RollupDeclaration } from '../schemas/declarations/format';
+import { TributaryError } from '../platform/errors';
 
 /** Query parameters of the dashboard API, validated; a bad one is a 400 that names it. */
-export class ParameterError extends Error {
+export class ParameterError extends TributaryError {
   constructor(
     readonly parameter: string,
     message: string,
   ) {
-    super(message);
+    super('invalid_input', message);
+    this.name = 'ParameterError';
   }
 }
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
+import { TributaryError } from './errors';
 
 /**
  * The environment Tributary reads, validated once at start-up (each variable, its default and meaning:
@@ -517,8 +518,11 @@ export function urlFor(host: string, port: number): string {
   return `http://${reach}:${port}`;
 }
 
-export class ConfigError extends Error {
-  override name = 'ConfigError';
+export class ConfigError extends TributaryError {
+  constructor(message: string) {
+    super('config', message);
+    this.name = 'ConfigError';
+  }
 }
 
 const SECRET_NAME = /PASSWORD|SECRET|TOKEN|USER_INFO|(^|_)KEYS?$|^REGISTRY_USERS$/;

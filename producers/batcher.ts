@@ -144,7 +144,7 @@ export class ProduceBatcher {
         const k = `${r.topic}\u0000${r.partition}`;
         const offset = next.get(k) ?? base.get(k);
         if (offset === undefined || offset < 0n)
-          throw new TributaryError(`no offset for ${r.topic}/${r.partition} in the produce response`, {
+          throw new TributaryError('unavailable', `no offset for ${r.topic}/${r.partition} in the produce response`, {
             retriable: true,
           });
         next.set(k, offset + 1n);

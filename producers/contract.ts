@@ -4,6 +4,8 @@ import type { EventPlan } from '../schemas/events/plan';
 import type { EventLimits } from '../schemas/limits';
 import { recordBytes, type BatchLimits } from '../platform/kafka/batch-limit';
 import type { OutgoingRecord } from '../platform/kafka/client';
+import type { RejectionReason } from '../schemas/outcome';
+import { TributaryError } from '../platform/errors';
 
 /**
  * The JSON contract every way in shares (the HTTP endpoint and the RabbitMQ/SQS bridges): a body
@@ -23,14 +25,17 @@ export type IndexedError = FieldError & { index: number };
  * A body the contract refuses: the HTTP status it maps to, a short reason (a metric label and
  * the DLQ reason), the JSON answer, and Retry-After for 429/503.
  */
-export class Rejection extends Error {
+export class Rejection extends TributaryError {
   constructor(
     readonly status: number,
-    readonly reason: string,
+    readonly reason: RejectionReason,
     readonly body: Record<string, unknown>,
     readonly retryAfter?: number,
   ) {
-    super(String(body.message ?? reason));
+    super(status >= 500 ? 'unavailable' : 'invalid_input', String(body.message ?? reason), {
+      retriable: status === 503,
+    });
+    this.name = 'Rejection';
   }
 }
 

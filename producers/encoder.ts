@@ -5,6 +5,7 @@ import { SCHEMAS, type PipelineEvent } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import type { OutgoingRecord } from '../platform/kafka/client';
 import type { EventPlan } from '../schemas/events/plan';
+import { TributaryError } from '../platform/errors';
 
 /**
  * Turns validated events into Kafka records: the registered schema's wire format, keyed by
@@ -52,7 +53,8 @@ export class EventEncoder {
   encode(event: PipelineEvent): OutgoingRecord {
     if (event.kind === 'custom') {
       const version = this.plan?.ofSchemaId(event.schemaId);
-      if (!version || !this.topics.custom) throw new Error(`no declared event type has schema id ${event.schemaId}`);
+      if (!version || !this.topics.custom)
+        throw new TributaryError('invalid_input', `no declared event type has schema id ${event.schemaId}`);
       return {
         topic: this.topics.custom,
         key: event.record.userId,

@@ -9,6 +9,7 @@ import { readBatchLimits } from '../platform/kafka/batch-limit';
 import { unsendable } from './contract';
 import { ProduceBatcher } from './batcher';
 import { EventEncoder } from './encoder';
+import { TributaryError, isRetriable } from '../platform/errors';
 
 /** Input shapes: the event JSON of the ingestion endpoint, with eventId optional. */
 interface EventInputBase {
@@ -39,10 +40,10 @@ export interface Receipt {
   offset: number;
 }
 
-export class EventValidationError extends Error {
-  override name = 'EventValidationError';
+export class EventValidationError extends TributaryError {
   constructor(readonly errors: Array<FieldError & { index: number }>) {
-    super(`invalid events: ${errors.map((e) => `[${e.index}] ${e.path}: ${e.message}`).join('; ')}`);
+    super('invalid_input', `invalid events: ${errors.map((e) => `[${e.index}] ${e.path}: ${e.message}`).join('; ')}`);
+    this.name = 'EventValidationError';
   }
 }
 
@@ -51,14 +52,14 @@ export class EventValidationError extends Error {
  * the same: retry with `eventIds` (the ones given, and those assigned to events that had none),
  * so the processor counts each event once.
  */
-export class ProduceError extends Error {
-  override name = 'ProduceError';
+export class ProduceError extends TributaryError {
   constructor(
     message: string,
     readonly eventIds: string[],
     options?: { cause?: unknown },
   ) {
-    super(message, options);
+    super('produce_failed', message, { cause: options?.cause, retriable: isRetriable(options?.cause) });
+    this.name = 'ProduceError';
   }
 }
 

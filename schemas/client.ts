@@ -98,6 +98,7 @@ export class SchemaClient {
     if (status === 401 || status === 403) {
       return Object.assign(
         new TributaryError(
+          'registry',
           `schema registry ${redactUrl(this.url)} refused ${what}: ${status} ${
             status === 401
               ? 'wrong or missing credentials (SCHEMA_REGISTRY_USER/SCHEMA_REGISTRY_PASSWORD or SCHEMA_REGISTRY_BASIC_AUTH_USER_INFO)'
@@ -110,10 +111,14 @@ export class SchemaClient {
     }
     const retriable = status === undefined || status === 400 || status === 408 || status >= 500;
     return Object.assign(
-      new TributaryError(`schema registry ${redactUrl(this.url)}: ${what} failed: ${message}`, {
-        retriable,
-        cause: err,
-      }),
+      new TributaryError(
+        retriable ? 'unavailable' : 'registry',
+        `schema registry ${redactUrl(this.url)}: ${what} failed: ${message}`,
+        {
+          retriable,
+          cause: err,
+        },
+      ),
       { status },
     );
   }

@@ -1,8 +1,12 @@
 import { SCHEMAS, type DeadLetter } from './catalog';
 import type { SchemaClient } from './client';
+import type { DeadLetterReason } from './outcome';
 
-/** Everything a dead letter records except when it failed and what was cut (stamped on creation). */
-export type DeadLetterInput = Omit<DeadLetter, 'failedAt' | 'truncatedFrom'>;
+/**
+ * Everything a dead letter records except when it failed and what was cut (stamped on creation);
+ * its reason from the closed list (a letter read back may carry any string: other writers, older versions).
+ */
+export type DeadLetterInput = Omit<DeadLetter, 'failedAt' | 'truncatedFrom' | 'reason'> & { reason: DeadLetterReason };
 
 /**
  * What a dead letter keeps of the original, so that one always fits under a broker's

@@ -1,4 +1,5 @@
 import avro from 'avsc';
+import { TributaryError } from '../platform/errors';
 
 /**
  * The Confluent wire format: magic byte 0, the schema id as a 4-byte big-endian integer, then
@@ -8,13 +9,13 @@ import avro from 'avsc';
 export const MAGIC_BYTE = 0;
 export const HEADER_SIZE = 5;
 
-export class WireFormatError extends Error {
-  override name = 'WireFormatError';
+export class WireFormatError extends TributaryError {
   constructor(
     message: string,
     readonly reason: 'undecodable' | 'unknown_schema',
   ) {
-    super(message);
+    super('wire_format', message);
+    this.name = 'WireFormatError';
   }
 }
 
@@ -57,8 +58,9 @@ export function decodeBody<T>(buffer: Buffer, type: avro.Type, resolver?: avro.R
   try {
     const { value, offset } = type.decode(buffer, HEADER_SIZE, resolver);
     if (offset !== buffer.length)
-      throw new Error(
+      throw new WireFormatError(
         offset < 0 ? 'truncated Avro body' : `${buffer.length - offset} trailing bytes after the Avro body`,
+        'undecodable',
       );
     return value as T;
   } catch (err) {

@@ -1,6 +1,6 @@
 import type avro from 'avsc';
 import type { Logger } from '../platform/logger';
-import { errorMessage } from '../platform/errors';
+import { errorMessage, TributaryError } from '../platform/errors';
 import { retry } from '../platform/retry';
 import { readBatchLimits, recordBytes } from '../platform/kafka/batch-limit';
 import {
@@ -21,7 +21,7 @@ import { decodeBody, schemaIdOf, type WireFormatError } from '../schemas/wire';
 import { NOT_CACHED, type SchemaClient } from '../schemas/client';
 import { deadLetter, type DeadLetterInput } from '../schemas/dead-letter';
 import { customEventErrors, eventLimitErrors, type EventLimits } from '../schemas/limits';
-import { deadLettered, taken, type RecordOutcome } from '../schemas/outcome';
+import { deadLettered, taken, type DeadLetterReason, type RecordOutcome } from '../schemas/outcome';
 import { includedRollups, processedMetadata } from '../schemas/progress';
 import {
   DeclarationBook,
@@ -550,7 +550,7 @@ export class StreamProcessor {
     partition: number,
     offset: number,
     message: KafkaMessage,
-    reason: string,
+    reason: DeadLetterReason,
     detail: string,
   ): void {
     this.pendingDeadLetters.push(
@@ -726,7 +726,7 @@ export class StreamProcessor {
           rows: [row],
         }),
       );
-    const describe = () => ({
+    const describe = (): DeadLetterInput => ({
       source: first.topic,
       partition: first.partition,
       offset: first.rowVersion,
@@ -855,7 +855,10 @@ export class StreamProcessor {
     const ms = this.stalledForMs();
     this.deps.metrics.stalled.set(ms > STALLED_AFTER_MS ? 1 : 0); // the metric and /readyz say the same
     if (ms > STALLED_AFTER_MS)
-      throw new Error(`no rollup row could be emitted for ${Math.round(ms / 1000)} s: ${this.failing!.error}`);
+      throw new TributaryError(
+        'unavailable',
+        `no rollup row could be emitted for ${Math.round(ms / 1000)} s: ${this.failing!.error}`,
+      );
   }
 
   private stopping$: Promise<void> | undefined;

@@ -48,8 +48,13 @@ describe('the import boundaries', () => {
   ];
   /** And a promise left floating, refused by the type-aware rules. */
   const floating = 'streams/layer-probe-11.ts';
+  /** And errors outside the vocabulary of platform/errors.ts: a bare Error thrown, an error class not extending TributaryError. */
+  const bareErrors = 'consumers/layer-probe-12.ts';
+  const bareErrorsInTest = 'consumers/layer-probe-13.test.ts';
+  const bareErrorSource =
+    "export class Oops extends Error {}\nexport function fail(): never {\n  throw new Error('no code');\n}\n";
 
-  it('refuses imports up the layers, across stages, of kafkajs outside platform/kafka and of test/ outside tests, and a floating promise; allows the rest', () => {
+  it('refuses imports up the layers, across stages, of kafkajs outside platform/kafka and of test/ outside tests, a floating promise and errors without a code; allows the rest', () => {
     let output: string;
     try {
       for (const [file, source] of cases)
@@ -58,6 +63,8 @@ describe('the import boundaries', () => {
         path.join(root, floating),
         'export async function later(): Promise<void> {}\nexport function now(): void {\n  later();\n}\n',
       );
+      writeFileSync(path.join(root, bareErrors), bareErrorSource);
+      writeFileSync(path.join(root, bareErrorsInTest), bareErrorSource);
       const run = spawnSync(
         process.execPath,
         [
@@ -66,12 +73,15 @@ describe('the import boundaries', () => {
           'json',
           ...cases.map(([f]) => f),
           floating,
+          bareErrors,
+          bareErrorsInTest,
         ],
         { cwd: root, encoding: 'utf8' },
       );
       output = run.stdout;
     } finally {
-      for (const file of [...cases.map(([f]) => f), floating]) rmSync(path.join(root, file), { force: true });
+      for (const file of [...cases.map(([f]) => f), floating, bareErrors, bareErrorsInTest])
+        rmSync(path.join(root, file), { force: true });
     }
     const results = JSON.parse(output) as Array<{
       filePath: string;
@@ -87,5 +97,15 @@ describe('the import boundaries', () => {
     expect(results.find((r) => r.filePath === path.join(root, floating))!.messages.map((m) => m.ruleId)).toEqual([
       '@typescript-eslint/no-floating-promises',
     ]);
+    const restricted = (file: string) =>
+      results
+        .find((r) => r.filePath === path.join(root, file))!
+        .messages.filter((m) => m.ruleId === 'no-restricted-syntax')
+        .map((m) => m.message);
+    expect(restricted(bareErrors)).toEqual([
+      expect.stringMatching(/extends TributaryError/),
+      expect.stringMatching(/throw a TributaryError with a code/),
+    ]);
+    expect(restricted(bareErrorsInTest)).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { redactUrl, type Config } from '../config';
+import { TributaryError } from '../errors';
 
 export type { ClickHouseClient };
 
@@ -50,7 +51,8 @@ function loadChdb(): { createChdbConnection: (options: { path: string }) => unkn
     return require('chdb/connection') as { createChdbConnection: (options: { path: string }) => unknown };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-    throw new Error(
+    throw new TributaryError(
+      'prerequisite',
       'the embedded ClickHouse engine (the optional chdb package) is not installed here: set CLICKHOUSE_URL to a ClickHouse server, or install with optional dependencies (npm ci)',
     );
   }

@@ -217,9 +217,11 @@ export class PartialSendError extends TributaryError {
     const partitions = [
       ...new Set(unsent.flatMap(({ topic, messages }) => messages.map((m) => `${topic}/${m.partition}`))),
     ];
-    super(`Kafka acknowledged the send without partition(s) ${partitions.join(', ')}; not treating it as written`, {
-      retriable: true,
-    });
+    super(
+      'partial_send',
+      `Kafka acknowledged the send without partition(s) ${partitions.join(', ')}; not treating it as written`,
+      { retriable: true },
+    );
     this.name = 'PartialSendError';
   }
 }

@@ -1,4 +1,5 @@
 import type { Admin } from 'kafkajs';
+import { TributaryError, type ErrorCode } from '../errors';
 
 /** Where a replay moves a group: an offset, the first offset at or after a time, or the earliest. */
 export type ReplayPosition = { offset: number } | { time: number } | { earliest: true };
@@ -26,8 +27,11 @@ export interface ReplayTarget {
 }
 
 /** A replay that must not happen: one line saying why and what to do. */
-export class ReplayError extends Error {
-  override name = 'ReplayError';
+export class ReplayError extends TributaryError {
+  constructor(message: string, code: ErrorCode = 'refused') {
+    super(code, message);
+    this.name = 'ReplayError';
+  }
 }
 
 const IDLE_STATES = new Set(['Empty', 'Dead']);
@@ -43,19 +47,22 @@ export async function activeMembers(admin: Admin, group: string): Promise<string
 /** Validates the request against the cluster and computes every partition's new offset. */
 export async function planReplay(admin: Admin, req: ReplayRequest): Promise<ReplayTarget[]> {
   const topics = await admin.listTopics();
-  if (!topics.includes(req.topic)) throw new ReplayError(`unknown topic ${req.topic}`);
+  if (!topics.includes(req.topic)) throw new ReplayError(`unknown topic ${req.topic}`, 'not_found');
   const known = (await admin.listGroups()).groups.some((g) => g.groupId === req.group);
   const committedOffsets = await admin.fetchOffsets({ groupId: req.group, topics: [req.topic] });
   const committed = new Map((committedOffsets[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   if (!known && [...committed.values()].every((o) => o < 0)) {
-    throw new ReplayError(`unknown group ${req.group}: it has no members and no committed offsets on ${req.topic}`);
+    throw new ReplayError(
+      `unknown group ${req.group}: it has no members and no committed offsets on ${req.topic}`,
+      'not_found',
+    );
   }
   const ranges = await admin.fetchTopicOffsets(req.topic);
   const all = ranges.map((r) => r.partition).sort((a, b) => a - b);
   const wanted = req.partitions ?? all;
   for (const p of wanted) {
     if (!all.includes(p))
-      throw new ReplayError(`topic ${req.topic} has no partition ${p} (partitions 0-${all.length - 1})`);
+      throw new ReplayError(`topic ${req.topic} has no partition ${p} (partitions 0-${all.length - 1})`, 'not_found');
   }
   const byTime = 'time' in req.position ? await admin.fetchTopicOffsetsByTimestamp(req.topic, req.position.time) : [];
   return wanted.map((partition) => {
@@ -68,6 +75,7 @@ export async function planReplay(admin: Admin, req: ReplayRequest): Promise<Repl
       if (requested < low || requested > high) {
         throw new ReplayError(
           `offset ${requested} is outside partition ${partition}'s range: valid offsets are ${low} to ${high}`,
+          'invalid_input',
         );
       }
     } else if ('time' in req.position) {

@@ -1,7 +1,7 @@
 import type { Admin, ITopicConfig } from 'kafkajs';
 import { ConfigResourceTypes } from 'kafkajs';
 import type { Logger } from '../logger';
-import { isRetriable } from '../errors';
+import { isRetriable, TributaryError } from '../errors';
 import { retry } from '../retry';
 
 /** Topic names of the public contract (docs/operations.md#topics). */
@@ -62,8 +62,11 @@ export function pipelineTopics(
   ];
 }
 
-export class TopicMismatchError extends Error {
-  override name = 'TopicMismatchError';
+export class TopicMismatchError extends TributaryError {
+  constructor(message: string) {
+    super('topic_mismatch', message);
+    this.name = 'TopicMismatchError';
+  }
 }
 
 export interface ProvisionReport {

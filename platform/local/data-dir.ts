@@ -1,13 +1,17 @@
 import { mkdirSync, renameSync, rmSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { TributaryError } from '../errors';
 
 /**
  * DATA_DIR, the one place the one-machine default writes (Kafka's log, chDB, Maven's cache, the
  * write key): a directory this process can write with room to spare, or a one-line error that
  * says what to do. A person controls it, so its problems are theirs to fix, not stack traces.
  */
-export class DataDirError extends Error {
-  override name = 'DataDirError';
+export class DataDirError extends TributaryError {
+  constructor(message: string) {
+    super('data_dir', message);
+    this.name = 'DataDirError';
+  }
 }
 
 /** Free bytes for an unprivileged writer on the file system holding `dir` (or its nearest existing parent). */

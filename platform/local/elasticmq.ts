@@ -7,6 +7,7 @@ import { checkJava, mavenClasspath } from './maven';
 import { assertPortFree } from './ports';
 import { sleep } from '../retry';
 import { tether } from './tether';
+import { TributaryError } from '../errors';
 
 /** The Maven manifest beside this file: ElasticMQ's server. */
 export const ELASTICMQ_POM = path.join(__dirname, 'elasticmq', 'pom.xml');
@@ -79,11 +80,13 @@ export class LocalSqs {
         // not listening yet
       }
       if (child.exitCode !== null)
-        throw new Error(
+        throw new TributaryError(
+          'start_failed',
           `ElasticMQ exited with code ${child.exitCode} during start; see ${path.join(dir, 'server.log')}`,
         );
       if (Date.now() > deadline)
-        throw new Error(
+        throw new TributaryError(
+          'start_failed',
           `ElasticMQ did not answer on ${port} within ${readyTimeoutMs} ms; see ${path.join(dir, 'server.log')}`,
         );
       await sleep(200);

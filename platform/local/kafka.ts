@@ -10,6 +10,7 @@ import { PortInUseError, assertPortFree, freeRestartablePorts } from './ports';
 import { checkJava, kafkaClasspath } from './maven';
 import { sleep } from '../retry';
 import { tether } from './tether';
+import { TributaryError } from '../errors';
 
 const run = promisify(execFile);
 
@@ -160,7 +161,8 @@ export class LocalKafka {
     const formatted = this.nodes.some((n) => existsSync(path.join(n.dir, 'meta.properties')));
     const was = existsSync(file) ? (await readFile(file, 'utf8')).trim() : formatted ? 'PLAINTEXT' : wanted;
     if (was !== wanted) {
-      throw new Error(
+      throw new TributaryError(
+        'data_dir',
         `the broker in ${root} was first started with ${was} listeners; it cannot switch to ${wanted} (its SCRAM users are written at format time): use another DATA_DIR, or remove ${root}`,
       );
     }
@@ -178,7 +180,8 @@ export class LocalKafka {
     if (existsSync(secretsFile)) {
       secrets = JSON.parse(await readFile(secretsFile, 'utf8')) as typeof secrets;
       if ((wanted.user && wanted.user !== secrets.user) || (wanted.password && wanted.password !== secrets.password)) {
-        throw new Error(
+        throw new TributaryError(
+          'data_dir',
           `the secured broker in ${dir} was formatted for user ${secrets.user} with another password: use those (see ${path.join(dir, 'client.env')}), or remove ${path.dirname(dir)}`,
         );
       }
@@ -404,7 +407,8 @@ export class LocalKafka {
     for (;;) {
       const dead = this.nodes.find((n) => !this.processes.has(n.id));
       if (dead)
-        throw new Error(
+        throw new TributaryError(
+          'start_failed',
           `Kafka node ${dead.id} exited during start-up; see ${dead.logFile}: ${await tail(dead.logFile)}`,
         );
       const security = this.security && { sslCa: this.security.sslCa, sasl: this.security.sasl };
@@ -414,7 +418,8 @@ export class LocalKafka {
       }
       if (Date.now() > deadline) {
         await this.stop();
-        throw new Error(
+        throw new TributaryError(
+          'start_failed',
           `Kafka did not become ready within ${this.opts.readyTimeoutMs} ms; see ${this.nodes[0]!.logFile}`,
         );
       }

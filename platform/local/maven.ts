@@ -5,6 +5,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../logger';
+import { TributaryError } from '../errors';
 
 const run = promisify(execFile);
 
@@ -12,8 +13,11 @@ const run = promisify(execFile);
 export const KAFKA_POM = path.join(__dirname, 'kafka', 'pom.xml');
 
 /** A missing tool the local broker needs; its message is the one line a user reads. */
-export class PrerequisiteError extends Error {
-  override name = 'PrerequisiteError';
+export class PrerequisiteError extends TributaryError {
+  constructor(message: string) {
+    super('prerequisite', message);
+    this.name = 'PrerequisiteError';
+  }
 }
 
 const ALTERNATIVES =

@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { TributaryError } from '../errors';
 
-export class PortInUseError extends Error {
-  override name = 'PortInUseError';
+export class PortInUseError extends TributaryError {
+  constructor(message: string) {
+    super('port_in_use', message);
+    this.name = 'PortInUseError';
+  }
 }
 
 /** Resolves when nothing listens on `port` (any interface), rejects naming the port's use otherwise. */
@@ -97,5 +101,5 @@ export async function freeRestartablePorts(span = 1): Promise<number> {
     const base = portOutsideEphemeralRange(span) ?? (await freePort());
     if (base + span <= 65_536 && (await allFree(base))) return base;
   }
-  throw new Error(`found no ${span} consecutive free ports`);
+  throw new TributaryError('port_in_use', `found no ${span} consecutive free ports`);
 }

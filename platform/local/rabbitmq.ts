@@ -8,6 +8,7 @@ import { PrerequisiteError } from './maven';
 import { assertPortFree, freePort } from './ports';
 import { sleep } from '../retry';
 import { tether } from './tether';
+import { TributaryError } from '../errors';
 
 /** Where Debian's rabbitmq-server package puts the server script that runs as the calling user. */
 const SERVER_SCRIPTS = ['/usr/lib/rabbitmq/bin/rabbitmq-server', '/usr/local/lib/rabbitmq/bin/rabbitmq-server'];
@@ -93,11 +94,13 @@ export class LocalRabbitMQ {
     const deadline = Date.now() + this.opts.readyTimeoutMs;
     while (!(await accepts(port))) {
       if (child.exitCode !== null)
-        throw new Error(
+        throw new TributaryError(
+          'start_failed',
           `RabbitMQ exited with code ${child.exitCode} during start; see ${path.join(this.dir, 'server.log')}`,
         );
       if (Date.now() > deadline)
-        throw new Error(
+        throw new TributaryError(
+          'start_failed',
           `RabbitMQ did not listen on ${port} within ${this.opts.readyTimeoutMs} ms; see ${path.join(this.dir, 'server.log')}`,
         );
       await sleep(200);

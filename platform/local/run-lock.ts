@@ -1,6 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sleep } from '../retry';
+import { TributaryError } from '../errors';
 
 /**
  * One supervisor per DATA_DIR (`tributary start`, `tributary kafka`): `DATA_DIR/tributary.pid`
@@ -20,8 +21,11 @@ interface LockFile extends Recorded {
   children: Recorded[];
 }
 
-export class DataDirInUseError extends Error {
-  override name = 'DataDirInUseError';
+export class DataDirInUseError extends TributaryError {
+  constructor(message: string) {
+    super('data_dir_in_use', message);
+    this.name = 'DataDirInUseError';
+  }
 }
 
 export interface RunLock {

@@ -1,9 +1,9 @@
 import type { Logger } from '../../platform/logger';
-import { errorMessage } from '../../platform/errors';
+import { errorMessage, TributaryError } from '../../platform/errors';
 import { refusedByKafka, type OutgoingRecord } from '../../platform/kafka/client';
 import { retry } from '../../platform/retry';
 import type { PipelineEvent } from '../../schemas/catalog';
-import { deadLettered, taken, type RecordOutcome } from '../../schemas/outcome';
+import { deadLettered, taken, type DeadLetterReason, type RecordOutcome } from '../../schemas/outcome';
 import type { SchemaClient } from '../../schemas/client';
 import { deadLetter } from '../../schemas/dead-letter';
 import type { ProduceBatcher } from '../batcher';
@@ -48,8 +48,11 @@ export interface PreparedMessage {
 }
 
 /** The bridge is stopping: the message was not produced and must stay unacknowledged. */
-export class BridgeStopped extends Error {
-  override name = 'BridgeStopped';
+export class BridgeStopped extends TributaryError {
+  constructor(message: string) {
+    super('stopping', message);
+    this.name = 'BridgeStopped';
+  }
 }
 
 export interface BridgeCoreDeps {
@@ -112,7 +115,7 @@ export class BridgeCore {
   }
 
   /** The message as the one dead letter that records why it was not taken. */
-  private deadLettered(message: QueueMessage, reason: string, detail: string): PreparedMessage {
+  private deadLettered(message: QueueMessage, reason: DeadLetterReason, detail: string): PreparedMessage {
     const { key, value } = deadLetter(
       {
         source: this.deps.source,

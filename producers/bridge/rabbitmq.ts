@@ -1,6 +1,6 @@
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import type { Logger } from '../../platform/logger';
-import { errorMessage } from '../../platform/errors';
+import { errorMessage, TributaryError } from '../../platform/errors';
 import { retry } from '../../platform/retry';
 import { BridgeStopped, type BridgeCore, type QueueSource } from './core';
 import { contentId } from './event-id';
@@ -20,8 +20,11 @@ export interface RabbitBridgeOptions {
 }
 
 /** A configuration the broker refuses (access, a queue declared with other arguments): retrying cannot help. */
-export class RabbitConfigError extends Error {
-  override name = 'RabbitConfigError';
+export class RabbitConfigError extends TributaryError {
+  constructor(message: string) {
+    super('config', message);
+    this.name = 'RabbitConfigError';
+  }
 }
 
 const FATAL_CODES = new Set([403, 404, 406]);

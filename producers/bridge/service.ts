@@ -14,6 +14,7 @@ import { BridgeCore, type QueueSource } from './core';
 import { bridgeMetrics } from './metrics';
 import { RabbitBridge, type RabbitBridgeOptions } from './rabbitmq';
 import { SqsBridge, sqsClient, type SqsBridgeOptions, type SqsClientOptions } from './sqs';
+import { TributaryError } from '../../platform/errors';
 
 export type BridgeSpec =
   { kind: 'rabbitmq'; options: RabbitBridgeOptions } | { kind: 'sqs'; options: SqsBridgeOptions & SqsClientOptions };
@@ -108,7 +109,7 @@ export async function startBridge(deps: BridgeServiceDeps): Promise<BridgeServic
         {
           name: spec.kind,
           check: () => {
-            if (!bridge.isConnected) throw new Error(`not connected to ${source}`);
+            if (!bridge.isConnected) throw new TributaryError('unavailable', `not connected to ${source}`);
           },
         },
       ],

@@ -7,7 +7,7 @@ import {
   type Message,
 } from '@aws-sdk/client-sqs';
 import type { Logger } from '../../platform/logger';
-import { errorMessage } from '../../platform/errors';
+import { errorMessage, TributaryError } from '../../platform/errors';
 import { backoffDelay, retry, sleep } from '../../platform/retry';
 import { BridgeStopped, type BridgeCore, type QueueSource } from './core';
 import type { BridgeMetrics } from './metrics';
@@ -50,8 +50,11 @@ export function sqsClient(opts: SqsClientOptions): SQSClient {
 }
 
 /** The queue does not exist or cannot be read with these credentials: retrying cannot help. */
-export class SqsConfigError extends Error {
-  override name = 'SqsConfigError';
+export class SqsConfigError extends TributaryError {
+  constructor(message: string) {
+    super('config', message);
+    this.name = 'SqsConfigError';
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import amqp, { type ChannelModel, type ConfirmChannel } from 'amqplib';
 import { GetQueueAttributesCommand, SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { TributaryError } from '../../platform/errors';
 
 /**
  * How the demo shop publishes to a queue the way an existing service would: one JSON event per
@@ -45,7 +46,8 @@ export class RabbitPublisher implements QueuePublisher {
       channel.on('error', () => undefined);
       // The bridge declares the queue (with its dead-letter exchange); publishing to a missing one would be silently dropped.
       await channel.checkQueue(this.queue).catch((err: unknown) => {
-        throw new Error(
+        throw new TributaryError(
+          'not_found',
           `RabbitMQ queue ${this.queue} does not exist: start \`tributary bridge rabbitmq --queue ${this.queue}\` first (${(err as Error).message})`,
         );
       });
@@ -109,7 +111,7 @@ export class SqsPublisher implements QueuePublisher {
     try {
       await this.client.send(new GetQueueAttributesCommand({ QueueUrl: this.queueUrl, AttributeNames: ['QueueArn'] }));
     } catch (err) {
-      throw new Error(`cannot reach SQS queue ${this.queueUrl}: ${(err as Error).message}`);
+      throw new TributaryError('unavailable', `cannot reach SQS queue ${this.queueUrl}: ${(err as Error).message}`);
     }
   }
 
@@ -127,7 +129,8 @@ export class SqsPublisher implements QueuePublisher {
         }),
       );
       if (out.Failed?.length)
-        throw new Error(
+        throw new TributaryError(
+          'refused',
           `SQS refused ${out.Failed.length} of ${chunk.length} messages: ${out.Failed[0]!.Code} ${out.Failed[0]!.Message ?? ''}`,
         );
     }

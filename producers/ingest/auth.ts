@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { writePrivateFile } from '../../platform/local/data-dir';
 import path from 'node:path';
 import type { Config } from '../../platform/config';
+import { TributaryError } from '../../platform/errors';
 
 export interface WriteAuth {
   /** null: auth is off. */
@@ -20,7 +21,8 @@ export function resolveWriteAuth(config: Config): WriteAuth {
   if (config.ingest.authOff) return { keys: null };
   if (config.ingest.writeKeys.length > 0) return { keys: config.ingest.writeKeys };
   if (!config.kafka.local) {
-    throw new Error(
+    throw new TributaryError(
+      'config',
       'WRITE_KEYS is not set and KAFKA_BROKERS points at an external cluster: set WRITE_KEYS=key1,key2, or INGEST_AUTH=off to accept unauthenticated events',
     );
   }

@@ -14,6 +14,7 @@ import { DiskGuard } from '../../platform/local/data-dir';
 import { listenHardened } from '../../platform/http/server';
 import { openDeclarations } from '../../schemas/declarations/log';
 import { optionalTopic } from '../../platform/kafka/topics';
+import { TributaryError } from '../../platform/errors';
 
 export interface IngestService {
   url: string;
@@ -93,7 +94,7 @@ export async function startIngest(deps: IngestServiceDeps): Promise<IngestServic
               {
                 name: 'disk',
                 check: () => {
-                  if (disk.low) throw new Error(disk.low);
+                  if (disk.low) throw new TributaryError('data_dir', disk.low);
                 },
               },
             ]

@@ -4,13 +4,18 @@ import { parseDeclarationText } from './files';
 import type { RollupDeclaration } from './format';
 import type { VersionState } from './book';
 import { versionId } from './row';
+import { TributaryError } from '../../platform/errors';
 
 /** rollups/builtin.yaml, beside schemas/ in the source and in dist/ alike. */
 const FILE = path.join(__dirname, '..', '..', 'rollups', 'builtin.yaml');
 
 function load(): RollupDeclaration[] {
   const parsed = parseDeclarationText(readFileSync(FILE, 'utf8'), FILE, true);
-  if (!parsed.ok) throw new Error(`the built-in rollup declarations are invalid:\n${parsed.problems.join('\n')}`);
+  if (!parsed.ok)
+    throw new TributaryError(
+      'internal',
+      `the built-in rollup declarations are invalid:\n${parsed.problems.join('\n')}`,
+    );
   return parsed.declarations.map((d) => d.declaration);
 }
 

@@ -1,16 +1,19 @@
+import { TributaryError } from '../../platform/errors';
+
 /**
  * Confluent Schema Registry's error body `{ error_code, message }` and its codes, so clients
  * written for Confluent's registry react to ours the same way.
  * @see https://docs.confluent.io/platform/current/schema-registry/develop/api.html#errors
  */
-export class RegistryError extends Error {
-  override name = 'RegistryError';
+export class RegistryError extends TributaryError {
   constructor(
     readonly status: number,
-    readonly code: number,
+    /** Confluent's `error_code` (e.g. 40401 subject not found). */
+    readonly registryCode: number,
     message: string,
   ) {
-    super(message);
+    super('registry', message);
+    this.name = 'RegistryError';
   }
 }
 

@@ -141,7 +141,8 @@ export function registryApp(
   app.use((_req: Request, res: Response) => send(res, { error_code: 404, message: 'HTTP 404 Not Found' }, 404));
   // Every failure becomes Confluent's error body; the process never crashes on a request.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof RegistryError) return send(res, { error_code: err.code, message: err.message }, err.status);
+    if (err instanceof RegistryError)
+      return send(res, { error_code: err.registryCode, message: err.message }, err.status);
     const e = err as { type?: string; status?: number; message?: string };
     if (e.type === 'entity.parse.failed')
       return send(res, { error_code: 400, message: `Unrecognized JSON: ${e.message}` }, 400);
@@ -149,7 +150,7 @@ export function registryApp(
       const tooLarge = schemaTooLarge(
         `Schema too large: the body exceeds ${access.maxBodyBytes} bytes (REGISTRY_MAX_BODY_BYTES)`,
       );
-      return send(res, { error_code: tooLarge.code, message: tooLarge.message }, tooLarge.status);
+      return send(res, { error_code: tooLarge.registryCode, message: tooLarge.message }, tooLarge.status);
     }
     return send(
       res,
