@@ -9,8 +9,11 @@ import {
 } from '../platform/kafka/client';
 import { GroupConsumer } from '../platform/kafka/consumer';
 import type { Logger } from '../platform/logger';
-import { errorMessage, isProgrammerError, TributaryError } from '../platform/errors';
+import { errorMessage, TributaryError } from '../platform/errors';
 import { retry } from '../platform/retry';
+import { StallClock } from '../platform/stall';
+import { sendIsolating } from '../platform/isolate';
+import { isDataError, isTooLarge } from './insert-faults';
 import { SCHEMAS } from '../schemas/catalog';
 import type { SchemaClient } from '../schemas/client';
 import type { DeadLetterDraft } from '../schemas/outcome';
@@ -118,7 +121,7 @@ export class ClickHouseSink {
   /** Aborted when the sink stops (at most STOP_FLUSH_MS after stop() began): the insert retries give up. */
   private readonly stopping = new AbortController();
   /** Since when inserts fail (undefined while they succeed), and why. */
-  private failing: { since: number; error: string } | undefined;
+  private readonly stall = new StallClock(STALLED_AFTER_MS, 'no insert into ClickHouse succeeded');
   /** The group heartbeat of the latest batch, for flushes that outlast the session timeout. */
   private heartbeat: (() => Promise<void>) | undefined;
   /** Versions whose tables this sink created (or found). */
@@ -160,7 +163,7 @@ export class ClickHouseSink {
     });
     this.timer = setInterval(
       () => {
-        this.deps.metrics.stalled.set(this.failing && Date.now() - this.failing.since > STALLED_AFTER_MS ? 1 : 0);
+        this.deps.metrics.stalled.set(this.stall.stalled ? 1 : 0);
         if (
           batchDue(
             { ...this.buffer, rows: this.buffer.rows.length, lastInsertAt: this.lastInsertAt },
@@ -328,8 +331,8 @@ export class ClickHouseSink {
       };
       throw err;
     }
-    if (this.failing) this.deps.logger.info({ failedForMs: Date.now() - this.failing.since }, 'sink.insert.recovered');
-    this.failing = undefined;
+    const failedForMs = this.stall.succeeded();
+    if (failedForMs !== undefined) this.deps.logger.info({ failedForMs }, 'sink.insert.recovered');
     this.deps.metrics.stalled.set(0);
     this.deps.metrics.insertSeconds.observe((Date.now() - started) / 1000);
     this.deps.metrics.batchRows.observe(batch.rows.length);
@@ -359,54 +362,52 @@ export class ClickHouseSink {
   /**
    * Exponential backoff while ClickHouse is unavailable. A batch ClickHouse refuses for its size
    * is split; one it refuses for its data (a value it cannot parse or store) is halved until the
-   * row at fault is alone, and that row becomes a dead letter: one row never stops the sink.
+   * row at fault is alone (sendIsolating), and that row becomes a dead letter: one row never
+   * stops the sink.
    */
-  private async insertWithRetry(rows: BufferedRow[], progressed: () => void = () => undefined): Promise<void> {
-    if (rows.length === 0) return;
+  private insertWithRetry(rows: BufferedRow[], progressed: () => void = () => undefined): Promise<void> {
     const { signal } = this.stopping;
-    try {
-      await retry(
-        async () => {
-          const byTable = await this.byTable(rows);
-          try {
-            for (const [table, { columns, values }] of byTable) {
-              await this.deps.clickhouse.insert({
-                table: `${this.deps.options.database}.${table}`,
-                values,
-                format: 'JSONCompactEachRow',
-                columns,
-              });
-              progressed();
-            }
-          } catch (err) {
-            progressed(); // an answer, even a failure, shows the sink is alive
-            throw err;
+    return sendIsolating(rows, (part) => this.insertRetrying(part, progressed), {
+      // (A lone row refused for its size is retried by insertRetrying: only a data error comes here alone.)
+      atFault: (err) => !signal.aborted && (isTooLarge(err) || isDataError(err)),
+      alone: (row, err) => this.deadLetterRow(row, err),
+      split: (part, err) => this.deps.logger.warn({ rows: part.length, err: errorMessage(err) }, 'sink.insert.split'),
+    });
+  }
+
+  /** One insert of `rows` (a statement per table), ClickHouse's outages retried with backoff. */
+  private async insertRetrying(rows: BufferedRow[], progressed: () => void): Promise<void> {
+    const { signal } = this.stopping;
+    await retry(
+      async () => {
+        const byTable = await this.byTable(rows);
+        try {
+          for (const [table, { columns, values }] of byTable) {
+            await this.deps.clickhouse.insert({
+              table: `${this.deps.options.database}.${table}`,
+              values,
+              format: 'JSONCompactEachRow',
+              columns,
+            });
+            progressed();
           }
+        } catch (err) {
+          progressed(); // an answer, even a failure, shows the sink is alive
+          throw err;
+        }
+      },
+      {
+        initialMs: 100,
+        maxMs: 10_000,
+        signal,
+        giveUp: (err) => signal.aborted || (isTooLarge(err) && rows.length > 1) || isDataError(err),
+        onRetry: (err, attempt, delay) => {
+          this.deps.metrics.retries.inc();
+          this.stall.failed(errorMessage(err));
+          this.deps.logger.warn({ err: errorMessage(err), attempt, delay }, 'sink.insert.retry');
         },
-        {
-          initialMs: 100,
-          maxMs: 10_000,
-          signal,
-          giveUp: (err) => signal.aborted || (isTooLarge(err) && rows.length > 1) || isDataError(err),
-          onRetry: (err, attempt, delay) => {
-            this.deps.metrics.retries.inc();
-            this.failing ??= { since: Date.now(), error: errorMessage(err) };
-            this.deps.logger.warn({ err: errorMessage(err), attempt, delay }, 'sink.insert.retry');
-          },
-        },
-      );
-    } catch (err) {
-      // (A lone row refused for its size was retried above: only a data error reaches here alone.)
-      if (signal.aborted || !(isTooLarge(err) || isDataError(err))) throw err;
-      if (rows.length === 1) {
-        await this.deadLetterRow(rows[0]!, err);
-        return;
-      }
-      this.deps.logger.warn({ rows: rows.length, err: errorMessage(err) }, 'sink.insert.split');
-      const half = Math.ceil(rows.length / 2);
-      await this.insertWithRetry(rows.slice(0, half), progressed);
-      await this.insertWithRetry(rows.slice(half), progressed);
-    }
+      },
+    );
   }
 
   /**
@@ -463,14 +464,8 @@ export class ClickHouseSink {
 
   /** For /readyz: throws when inserts have failed for longer than STALLED_AFTER_MS. */
   checkProgress(): void {
-    const stalled = this.failing !== undefined && Date.now() - this.failing.since > STALLED_AFTER_MS;
-    this.deps.metrics.stalled.set(stalled ? 1 : 0); // the metric and /readyz say the same
-    if (this.failing && stalled) {
-      throw new TributaryError(
-        'unavailable',
-        `no insert into ClickHouse succeeded for ${Math.round((Date.now() - this.failing.since) / 1000)} s: ${this.failing.error}`,
-      );
-    }
+    this.deps.metrics.stalled.set(this.stall.stalled ? 1 : 0); // the metric and /readyz say the same
+    this.stall.check();
   }
 
   /** Leaves as a crashed process would: no flush, no commit (tests). */
@@ -495,41 +490,4 @@ export class ClickHouseSink {
     await this.admin?.disconnect();
     await this.deps.declarations?.log.close();
   }
-}
-
-/**
- * ClickHouse refusing the data itself (a value it cannot parse or store), or our own bug turning
- * a row into a record: the same rows fail the same way every time, so retrying cannot help.
- * @see https://github.com/ClickHouse/ClickHouse/blob/master/src/Common/ErrorCodes.cpp
- */
-const DATA_ERRORS = new Set([
-  'CANNOT_PARSE_TEXT',
-  'CANNOT_PARSE_QUOTED_STRING',
-  'CANNOT_PARSE_DATE',
-  'CANNOT_PARSE_DATETIME',
-  'CANNOT_PARSE_NUMBER',
-  'CANNOT_PARSE_INPUT_ASSERTION_FAILED',
-  'CANNOT_READ_ALL_DATA',
-  'TYPE_MISMATCH',
-  'INCORRECT_DATA',
-  'ARGUMENT_OUT_OF_BOUND',
-  'VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE',
-  'CANNOT_CONVERT_TYPE',
-  'TOO_LARGE_STRING_SIZE',
-  'CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN',
-  'DECIMAL_OVERFLOW',
-  'NO_SUCH_COLUMN_IN_TABLE',
-  'INCORRECT_NUMBER_OF_COLUMNS',
-]);
-
-function isDataError(err: unknown): boolean {
-  return isProgrammerError(err) || DATA_ERRORS.has(String((err as { type?: unknown }).type ?? ''));
-}
-
-/** ClickHouse refusing a batch for its size (memory, query or body limits), not an outage. */
-function isTooLarge(err: unknown): boolean {
-  const e = err as { code?: string; type?: string; message?: string };
-  return /MEMORY_LIMIT_EXCEEDED|TOO_LARGE|too large|Max query size exceeded|413/i.test(
-    `${e.code ?? ''} ${e.type ?? ''} ${e.message ?? ''}`,
-  );
 }

@@ -42,3 +42,28 @@ export function isRecordAtFault(err: unknown): boolean {
   }
   return false;
 }
+
+/**
+ * Groups records into sends, lazily (the processor encodes its rows as it goes): a send ends
+ * before the record that would take it past `maxRecords` records or `maxBytes` bytes; a record
+ * larger than `maxBytes` goes alone (the broker then says whether it takes it).
+ */
+export function* inSends<T>(
+  records: Iterable<T>,
+  bytesOf: (record: T) => number,
+  limits: { maxRecords: number; maxBytes: number },
+): Generator<T[]> {
+  let send: T[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = bytesOf(record);
+    if (send.length > 0 && (send.length >= limits.maxRecords || bytes + size > limits.maxBytes)) {
+      yield send;
+      send = [];
+      bytes = 0;
+    }
+    send.push(record);
+    bytes += size;
+  }
+  if (send.length > 0) yield send;
+}

@@ -1,7 +1,9 @@
 import type avro from 'avsc';
 import type { Logger } from '../platform/logger';
-import { errorMessage, TributaryError } from '../platform/errors';
+import { errorMessage } from '../platform/errors';
 import { retry } from '../platform/retry';
+import { StallClock } from '../platform/stall';
+import { sendIsolating } from '../platform/isolate';
 import { readBatchLimits, recordBytes } from '../platform/kafka/batch-limit';
 import {
   type Admin,
@@ -36,7 +38,7 @@ import { sourceTopics } from '../schemas/declarations/format';
 import { PartitionState, segmentOf } from './partition';
 import { compileRollup, DeclaredState, type CompiledRollup, type DeclaredTaken } from './declared';
 import type { ProcessorMetrics } from './metrics';
-import { isRecordAtFault, type Emission } from './emission';
+import { inSends, isRecordAtFault, type Emission } from './emission';
 
 /**
  * Where the live path counts a declared version from on a partition: its handover (a segment
@@ -154,7 +156,7 @@ export class StreamProcessor {
   /** Aborted when the processor stops (at most STOP_FLUSH_MS after stop() began): every retry gives up. */
   private readonly stopping = new AbortController();
   /** Since when flushes fail (undefined while they succeed), and why. */
-  private failing: { since: number; error: string } | undefined;
+  private readonly stall = new StallClock(STALLED_AFTER_MS, 'no rollup row could be emitted');
   /** The group heartbeat of the latest batch, kept alive while a flush waits on Kafka. */
   private heartbeat: (() => Promise<void>) | undefined;
 
@@ -195,7 +197,7 @@ export class StreamProcessor {
     });
     // A failed flush gave its rows back (dirty again) and committed nothing; the next one retries them.
     this.timer = setInterval(() => {
-      this.deps.metrics.stalled.set(this.stalledForMs() > STALLED_AFTER_MS ? 1 : 0);
+      this.deps.metrics.stalled.set(this.stall.stalled ? 1 : 0);
       void this.flush().catch(() => undefined);
     }, options.flushIntervalMs);
     logger.info({ groupId: options.groupId, segmentSize: options.segmentSize }, 'processor.started');
@@ -611,21 +613,11 @@ export class StreamProcessor {
         () => this.heartbeat?.(),
         { intervalMs: HEARTBEAT_INTERVAL_MS, staleAfterMs: STALE_AFTER_MS },
         async (progressed) => {
-          // A send ends before the record that would take it past EMIT_CHUNK records or emitBytes.
-          let send: Emission[] = [];
-          let bytes = 0;
-          for (const emission of emissions) {
-            const size = recordBytes(emission.record);
-            if (send.length > 0 && (send.length >= EMIT_CHUNK || bytes + size > this.emitBytes)) {
-              await this.emit(send, progressed);
-              send = [];
-              bytes = 0;
-            }
-            send.push(emission);
-            bytes += size;
-            records += 1;
+          const limits = { maxRecords: EMIT_CHUNK, maxBytes: this.emitBytes };
+          for (const send of inSends(emissions, (e) => recordBytes(e.record), limits)) {
+            records += send.length;
+            await this.emit(send, progressed);
           }
-          if (send.length > 0) await this.emit(send, progressed);
         },
       );
     } catch (err) {
@@ -635,13 +627,11 @@ export class StreamProcessor {
       this.pendingDeadLetters.unshift(...letters);
       this.deps.metrics.flushFailures.inc();
       const error = errorMessage(err);
-      if (this.failing?.error !== error) this.deps.logger.error({ err: error, records }, 'processor.flush.failed');
-      this.failing = { since: this.failing?.since ?? Date.now(), error };
+      if (this.stall.failed(error)) this.deps.logger.error({ err: error, records }, 'processor.flush.failed');
       throw err;
     }
-    if (this.failing)
-      this.deps.logger.info({ failedForMs: Date.now() - this.failing.since }, 'processor.flush.recovered');
-    this.failing = undefined;
+    const failedForMs = this.stall.succeeded();
+    if (failedForMs !== undefined) this.deps.logger.info({ failedForMs }, 'processor.flush.recovered');
     this.deps.metrics.stalled.set(0);
     // Commit only partitions still owned by this state object (a revoked one is gone from the map).
     const commits = snapshot
@@ -761,65 +751,64 @@ export class StreamProcessor {
   }
 
   /**
-   * Sends emissions (acks=all) in one request, retrying infrastructure failures with backoff
-   * until they succeed or the processor stops. When the broker refuses a record itself, halves
-   * the batch until the record is alone, then sends its small dead letter instead.
+   * Sends emissions (acks=all), retrying infrastructure failures with backoff until they succeed
+   * or the processor stops. When the broker refuses a record itself, halves the batch until the
+   * record is alone (sendIsolating), then sends a refused block's rows one by one, or the small
+   * dead letter of a refused row instead.
    */
-  private async emit(emissions: Emission[], progressed: () => void): Promise<void> {
+  private emit(emissions: Emission[], progressed: () => void): Promise<void> {
+    const { signal } = this.stopping;
+    return sendIsolating(emissions, (part) => this.sendRetrying(part, progressed), {
+      atFault: (err) => !signal.aborted && isRecordAtFault(err),
+      alone: async (alone, err) => {
+        if (alone.split) {
+          // A block the broker refused: its rows go alone, each isolated on its own if it must be.
+          this.deps.logger.warn(
+            { err: errorMessage(err), key: String(alone.record.key).slice(0, 256), rows: alone.rows },
+            'processor.block.split',
+          );
+          await this.emit(alone.split(), progressed);
+          return;
+        }
+        if (alone.isolated) {
+          // Even the dead letter without payload was refused: nothing smaller exists. Loud, and on.
+          this.deps.metrics.isolated.inc({ reason: 'dropped' });
+          this.deps.logger.error({ err: errorMessage(err), ...alone.isolated }, 'processor.record.dropped');
+          return;
+        }
+        await this.emit([this.isolated(alone.describe(), err)], progressed);
+      },
+    });
+  }
+
+  /** One send of `emissions` in one request, infrastructure failures retried with backoff. */
+  private async sendRetrying(emissions: Emission[], progressed: () => void): Promise<void> {
     const { signal } = this.stopping;
     const began = Date.now();
-    try {
-      await retry(
-        async () => {
-          try {
-            await this.producer.sendRecords(emissions.map((e) => e.record));
-          } finally {
-            progressed(); // an answer, even a failure, shows the processor is alive
-          }
+    await retry(
+      async () => {
+        try {
+          await this.producer.sendRecords(emissions.map((e) => e.record));
+        } finally {
+          progressed(); // an answer, even a failure, shows the processor is alive
+        }
+      },
+      {
+        initialMs: 200,
+        maxMs: 5000,
+        signal,
+        giveUp: (err) => signal.aborted || isRecordAtFault(err),
+        onRetry: (err, attempt) => {
+          this.deps.metrics.emitRetries.inc();
+          // Failing since this send began: one attempt can itself take kafkajs' whole retry budget.
+          this.stall.failed(errorMessage(err), began);
+          this.deps.logger[attempt < 3 ? 'warn' : 'error'](
+            { err: errorMessage(err), attempt, messages: emissions.length },
+            'processor.emit.retry',
+          );
         },
-        {
-          initialMs: 200,
-          maxMs: 5000,
-          signal,
-          giveUp: (err) => signal.aborted || isRecordAtFault(err),
-          onRetry: (err, attempt) => {
-            this.deps.metrics.emitRetries.inc();
-            // Failing since this send began: one attempt can itself take kafkajs' whole retry budget.
-            this.failing ??= { since: began, error: errorMessage(err) };
-            this.deps.logger[attempt < 3 ? 'warn' : 'error'](
-              { err: errorMessage(err), attempt, messages: emissions.length },
-              'processor.emit.retry',
-            );
-          },
-        },
-      );
-    } catch (err) {
-      if (signal.aborted || !isRecordAtFault(err)) throw err;
-      if (emissions.length > 1) {
-        const half = Math.ceil(emissions.length / 2);
-        await this.emit(emissions.slice(0, half), progressed);
-        await this.emit(emissions.slice(half), progressed);
-        return;
-      }
-      const alone = emissions[0]!;
-      if (alone.split) {
-        // A block the broker refused: its rows go alone, each isolated on its own if it must be.
-        this.deps.logger.warn(
-          { err: errorMessage(err), key: String(alone.record.key).slice(0, 256), rows: alone.rows },
-          'processor.block.split',
-        );
-        await this.emit(alone.split(), progressed);
-        return;
-      }
-      if (alone.isolated) {
-        // Even the dead letter without payload was refused: nothing smaller exists. Loud, and on.
-        this.deps.metrics.isolated.inc({ reason: 'dropped' });
-        this.deps.logger.error({ err: errorMessage(err), ...alone.isolated }, 'processor.record.dropped');
-        return;
-      }
-      await this.emit([this.isolated(alone.describe(), err)], progressed);
-      return;
-    }
+      },
+    );
     this.deps.metrics.rowsEmitted.inc(emissions.reduce((n, e) => n + (e.rows ?? 1), 0));
   }
 
@@ -845,20 +834,10 @@ export class StreamProcessor {
     };
   }
 
-  /** How long sends have been failing (0 while they succeed). */
-  private stalledForMs(): number {
-    return this.failing ? Date.now() - this.failing.since : 0;
-  }
-
   /** For /readyz: throws when flushes have failed for longer than STALLED_AFTER_MS. */
   checkProgress(): void {
-    const ms = this.stalledForMs();
-    this.deps.metrics.stalled.set(ms > STALLED_AFTER_MS ? 1 : 0); // the metric and /readyz say the same
-    if (ms > STALLED_AFTER_MS)
-      throw new TributaryError(
-        'unavailable',
-        `no rollup row could be emitted for ${Math.round(ms / 1000)} s: ${this.failing!.error}`,
-      );
+    this.deps.metrics.stalled.set(this.stall.stalled ? 1 : 0); // the metric and /readyz say the same
+    this.stall.check();
   }
 
   private stopping$: Promise<void> | undefined;
