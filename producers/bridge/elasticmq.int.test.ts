@@ -8,10 +8,10 @@ import {
   ReceiveMessageCommand,
 } from '@aws-sdk/client-sqs';
 import { parse } from 'yaml';
-import { silentLogger } from '../platform/logger';
-import { freePort } from '../platform/local/ports';
-import { sqsClient } from '../producers/bridge/sqs';
-import { LocalSqs } from '../platform/local/elasticmq';
+import { silentLogger } from '../../platform/logger';
+import { freePort } from '../../platform/local/ports';
+import { sqsClient } from './sqs';
+import { LocalSqs } from '../../platform/local/elasticmq';
 
 /**
  * docker-compose's `sqs` profile mounts deploy/elasticmq.conf into ElasticMQ; Docker cannot run
@@ -19,7 +19,7 @@ import { LocalSqs } from '../platform/local/elasticmq';
  * queue the compose bridge is given must exist, with its redrive policy, and carry messages.
  */
 describe('deploy/elasticmq.conf (docker compose --profile sqs)', () => {
-  const root = path.resolve(__dirname, '..');
+  const root = path.resolve(__dirname, '..', '..');
   const compose = parse(readFileSync(path.join(root, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
     services: Record<string, { environment?: Record<string, string>; volumes?: string[] }>;
   };
