@@ -55,7 +55,7 @@ export interface ProcessorOptions {
   segmentSize: number;
   flushIntervalMs: number;
   /** Dirty rows across partitions above which a batch waits for a flush (pauses fetching). */
-  maxDirtyRows: number;
+  maxPendingRows: number;
   /** Distinct rows an open chunk of one partition's segment holds before the next chunk starts (bounded memory). */
   maxRowsPerPartition: number;
   /**
@@ -270,7 +270,7 @@ export class StreamProcessor {
       if (ask && (!isRunning() || isStale())) return;
       ask = false;
       // Bound memory within a batch too: a batch of large orders can close many chunks.
-      if (i % 64 === 63 && this.pendingRows() > this.deps.options.maxDirtyRows) {
+      if (i % 64 === 63 && this.pendingRows() > this.deps.options.maxPendingRows) {
         await this.flush();
         if (!isRunning() || isStale()) return;
       }
@@ -345,7 +345,7 @@ export class StreamProcessor {
     let open = pending;
     for (const ds of this.declared.values()) for (const d of ds.values()) open += d.rowCount;
     this.deps.metrics.openRows.set(open);
-    if (pending > this.deps.options.maxDirtyRows || this.pendingDeadLetters.length > 1000) await this.flush();
+    if (pending > this.deps.options.maxPendingRows || this.pendingDeadLetters.length > 1000) await this.flush();
   }
 
   private pendingRows(): number {

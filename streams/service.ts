@@ -36,7 +36,7 @@ export async function startProcessor(deps: {
     },
     segmentSize: config.processor.segmentSize,
     flushIntervalMs: config.processor.flushIntervalMs,
-    maxDirtyRows: config.processor.maxPendingRows,
+    maxPendingRows: config.processor.maxPendingRows,
     maxRowsPerPartition: config.processor.maxRowsPerPartition,
     backfillFetchBytes: config.processor.backfillFetchBytes,
     eventLimits: config.eventLimits,
