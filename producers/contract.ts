@@ -1,4 +1,10 @@
-import { convertEvent, MAX_JSON_DEPTH, nestedDeeperThan, type FieldError } from '../schemas/validation';
+import {
+  convertEvent,
+  MAX_JSON_DEPTH,
+  nestedDeeperThan,
+  refusesUnknownName,
+  type FieldError,
+} from '../schemas/validation';
 import type { PipelineEvent } from '../schemas/catalog';
 import type { EventPlan } from '../schemas/events/plan';
 import type { EventLimits } from '../schemas/limits';
@@ -154,10 +160,7 @@ export async function convertKnowingPlan<T>(convert: () => T, plan: Pick<EventPl
     return convert();
   } catch (err) {
     const unknownType =
-      err instanceof Rejection &&
-      (err.body.errors as IndexedError[] | undefined)?.some(
-        (e) => e.path === 'type' || e.message.startsWith('not a property of'),
-      );
+      err instanceof Rejection && (err.body.errors as IndexedError[] | undefined)?.some(refusesUnknownName);
     if (!unknownType || !plan) throw err;
   }
   try {

@@ -1,6 +1,6 @@
 import { loadConfig } from '../platform/config';
 import { DEFAULT_EVENT_LIMITS, eventLimitErrors } from './limits';
-import { convertEvent, MAX_JSON_DEPTH, nestedDeeperThan, parseTimestamp } from './validation';
+import { convertEvent, MAX_JSON_DEPTH, nestedDeeperThan, parseTimestamp, refusesUnknownName } from './validation';
 
 const order = {
   type: 'order_placed',
@@ -206,5 +206,23 @@ describe('parseTimestamp', () => {
       expect(convertEvent({ ...order, currency: 'QQQ' }, { limits: config.eventLimits }).ok).toBe(false);
       expect(() => loadConfig({ EXTRA_CURRENCIES: 'bitcoin' })).toThrow(/EXTRA_CURRENCIES.*three capital letters/);
     });
+  });
+});
+
+describe('refusesUnknownName', () => {
+  it('tells a type or property the plan may not have yet from any other refusal', () => {
+    const unknownType = convertEvent({
+      type: 'subscription_renewed',
+      userId: 'u1',
+      occurredAt: '2026-12-06T10:00:00Z',
+    });
+    expect(unknownType.ok).toBe(false);
+    if (!unknownType.ok) expect(unknownType.errors.filter(refusesUnknownName).map((e) => e.path)).toEqual(['type']);
+    const badSignup = convertEvent({ type: 'signup', userId: 5, occurredAt: 'never' });
+    expect(badSignup.ok).toBe(false);
+    if (!badSignup.ok) expect(badSignup.errors.some(refusesUnknownName)).toBe(false);
+    expect(
+      refusesUnknownName({ path: 'properties.colour', message: 'not a property of feature_used (declared: seats)' }),
+    ).toBe(true);
   });
 });

@@ -15,6 +15,17 @@ export interface FieldError {
   message: string;
 }
 
+/** How an unknown property of a declared type is refused (its message starts so). */
+const NOT_DECLARED = 'not a property of';
+
+/**
+ * True for a refusal that names something the plan may not have had yet: an unknown event type
+ * or a property its type does not declare (ingest reads the declarations again before it says so).
+ */
+export function refusesUnknownName(e: FieldError): boolean {
+  return e.path === 'type' || e.message.startsWith(NOT_DECLARED);
+}
+
 export type Conversion =
   | { ok: true; kind: 'user'; record: UserEvent }
   | { ok: true; kind: 'order'; record: OrderEvent }
@@ -179,7 +190,7 @@ function convertCustom(raw: Record<string, unknown>, version: EventTypeVersion, 
       if (Object.hasOwn(input, name) && !declared.has(name)) {
         errors.push({
           path: `properties.${name.slice(0, 64)}`,
-          message: `not a property of ${declaration.name} (declared: ${[...declared].join(', ') || 'none'})`,
+          message: `${NOT_DECLARED} ${declaration.name} (declared: ${[...declared].join(', ') || 'none'})`,
         });
       }
     }
