@@ -1,5 +1,5 @@
 import { writeFileSync } from 'node:fs';
-import { loadConfig } from '../platform/config';
+import { loadConfig } from '../cli/config';
 import { createLogger } from '../platform/logger';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { createClickHouse } from '../platform/clickhouse/client';

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { createClickHouse } from '../platform/clickhouse/client';
 import { runMigrations } from '../platform/clickhouse/migrations';
 import { silentLogger } from '../platform/logger';
-import { loadConfig } from '../platform/config';
+import { loadConfig } from '../cli/config';
 import { rollupMigrations } from '../consumers/tables';
 import { INSERT_COLUMNS, toTableRow } from '../consumers/rows';
 import type { RollupRow } from '../schemas/rollup';

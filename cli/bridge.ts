@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
-import { loadConfig, type Config } from '../platform/config';
+import { type Config } from '../platform/config';
+import { loadConfig } from './config';
 import { startBridge, type BridgeSpec } from '../producers/bridge/service';
 import { intOption } from './options';
 import { runStage } from './stage';

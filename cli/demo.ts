@@ -3,7 +3,7 @@ import { writePrivateFile } from '../platform/local/data-dir';
 import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { Config } from '../platform/config';
-import { loadConfig } from '../platform/config';
+import { loadConfig } from './config';
 import { createLogger, type Logger } from '../platform/logger';
 import { resolveWriteAuth } from '../producers/ingest/auth';
 import { TributaryProducer } from '../producers/tributary-producer';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { loadConfig } from '../platform/config';
+import { loadConfig } from './config';
 import { createLogger } from '../platform/logger';
 import { LocalKafka, localKafkaRoot } from '../platform/local/kafka';
 import { acquireRunLock } from '../platform/local/run-lock';

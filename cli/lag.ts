@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { loadConfig } from '../platform/config';
+import { loadConfig } from './config';
 import { createLogger } from '../platform/logger';
 import { connectAdmin, createKafka } from '../platform/kafka/client';
 import { stageLag } from '../dashboards/pipeline-status';

@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline/promises';
 import { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import { type Admin, connectAdmin, createKafka } from '../platform/kafka/client';
-import { loadConfig } from '../platform/config';
+import { loadConfig } from './config';
 import { createLogger } from '../platform/logger';
 import {
   activeMembers,

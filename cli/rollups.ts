@@ -1,5 +1,6 @@
 import { Command } from 'commander';
-import { loadConfig, type Config } from '../platform/config';
+import { type Config } from '../platform/config';
+import { loadConfig } from './config';
 import { createLogger } from '../platform/logger';
 import { type Admin, type Kafka, connectAdmin, createKafka } from '../platform/kafka/client';
 import { backfillGroup, bookKey, type DeclarationBook, type VersionRecord } from '../schemas/declarations/book';

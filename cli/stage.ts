@@ -1,5 +1,6 @@
 import type { Registry } from 'prom-client';
-import { loadConfig, type Config } from '../platform/config';
+import { type Config } from '../platform/config';
+import { loadConfig } from './config';
 import { createLogger, routeProcessWarnings, type Logger } from '../platform/logger';
 import { createMetrics } from '../platform/metrics';
 import { createKafka, type Kafka } from '../platform/kafka/client';

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { Command } from 'commander';
-import { loadConfig, LOOPBACK, STAGES_FILE, urlFor, type Config } from '../platform/config';
+import { LOOPBACK, STAGES_FILE, urlFor, type Config } from '../platform/config';
+import { loadConfig } from './config';
 import { errorMessage } from '../platform/errors';
 import { createLogger, resolveLogFormat, routeProcessWarnings, type Logger } from '../platform/logger';
 import { assertPortFree } from '../platform/local/ports';

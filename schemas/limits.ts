@@ -1,16 +1,88 @@
-import { DEFAULT_EVENT_LIMITS, type EventLimits } from '../platform/config';
 import type { OrderEvent, UserEvent } from './catalog';
-import type { FieldError } from './validation';
+import type { FieldError } from './field-error';
 import { isCountry, isCurrency } from './codes';
 import { decimalValue, type CustomEvent } from './events/avro';
-import { formatDecimal, type EventTypeDeclaration } from './events/format';
+import { DECLARED_MAGNITUDE, formatDecimal, type EventTypeDeclaration } from './events/format';
+
+/**
+ * The bounds every accepted event keeps (the rules: schemas/limits.ts). Anyone holding a write
+ * key may be hostile: these bounds are what make the rollups' memory, their sums and their keys
+ * safe whatever the values (docs/limits.md). EVENT_LIMITS overrides any of them as JSON.
+ */
+export interface EventLimits {
+  /** Order lines per event. */
+  items: number;
+  /** Entries in a user event's `properties`. */
+  properties: number;
+  /** Units of one order line. */
+  quantity: number;
+  /** amountCents, one unitPriceCents, and the sum of an order's lines (quantity × unitPriceCents). */
+  amountCents: number;
+  /** Codes accepted besides ISO 4217's (currency) and ISO 3166-1's (country): EXTRA_CURRENCIES, EXTRA_COUNTRIES. */
+  extraCurrencies?: readonly string[];
+  extraCountries?: readonly string[];
+  /** Maximum length (UTF-16 code units, as JavaScript counts) of each string field. */
+  eventId: number;
+  userId: number;
+  orderId: number;
+  sessionId: number;
+  sku: number;
+  category: number;
+  device: number;
+  page: number;
+  propertyKey: number;
+  propertyValue: number;
+}
+
+/** The numeric bounds (EVENT_LIMITS overrides them). */
+export type NumericLimit = Exclude<keyof EventLimits, 'extraCurrencies' | 'extraCountries'>;
+
+export const DEFAULT_EVENT_LIMITS: Readonly<EventLimits> = {
+  items: 100,
+  properties: 50,
+  quantity: 1_000_000,
+  // 10^11 minor units: a billion euros, dollars or yen in one order.
+  amountCents: 100_000_000_000,
+  eventId: 128,
+  userId: 256,
+  orderId: 128,
+  sessionId: 128,
+  sku: 128,
+  category: 128,
+  device: 64,
+  page: 2048,
+  propertyKey: 64,
+  propertyValue: 1024,
+};
+
+/**
+ * Why the processor's sums cannot overflow: a row of one segment sums at most S events, and one
+ * event adds at most `amountCents` to a row's amount (an order's total, or the sum of its lines
+ * for a product row) and at most items × quantity to its quantity. Both products must stay
+ * within 2^53 − 1, where a JavaScript number (and so Avro's long in avsc) is still exact; the
+ * config refuses a SEGMENT_SIZE or EVENT_LIMITS that breaks this. Returns what is wrong, if anything.
+ */
+export function overflowProblem(limits: EventLimits, segmentSize: number): string | undefined {
+  const amount = segmentSize * limits.amountCents;
+  const quantity = segmentSize * limits.items * limits.quantity;
+  if (amount > Number.MAX_SAFE_INTEGER) {
+    return `SEGMENT_SIZE (${segmentSize}) × amountCents limit (${limits.amountCents}) = ${amount} exceeds 2^53 − 1: a row's sum could lose precision; lower one of them`;
+  }
+  if (quantity > Number.MAX_SAFE_INTEGER) {
+    return `SEGMENT_SIZE (${segmentSize}) × items (${limits.items}) × quantity (${limits.quantity}) exceeds 2^53 − 1; lower one of them`;
+  }
+  if (segmentSize * DECLARED_MAGNITUDE > Number.MAX_SAFE_INTEGER) {
+    return `SEGMENT_SIZE (${segmentSize}) × the largest number a declared event property holds (${DECLARED_MAGNITUDE}) exceeds 2^53 − 1: a row's sum could lose precision; lower SEGMENT_SIZE`;
+  }
+  if (limits.quantity > 2 ** 31 - 1) return `the quantity limit (${limits.quantity}) exceeds Avro int (2^31 − 1)`;
+  return undefined;
+}
 
 /**
  * The bounds every accepted event keeps, whichever way it came in (HTTP, a bridge, the producer
  * library, or a record produced straight to Kafka, which the processor checks after decoding).
- * Their numbers are configuration (EVENT_LIMITS, platform/config.ts); the rules are here.
+ * Their numbers are configuration (EVENT_LIMITS, schemas/config.ts); the rules are here.
  */
-export { DEFAULT_EVENT_LIMITS, type EventLimits };
 
 // NOTE: Avro writes strings as UTF-8; a lone surrogate becomes U+FFFD, so two distinct ids
 // could become one. Control characters in ids and dimensions make keys unreadable in logs.

@@ -1,4 +1,5 @@
 import type avro from 'avsc';
+import type { FieldError } from './field-error';
 import { ORDER_EVENT_TYPES, SCHEMAS, USER_EVENT_TYPES, type OrderEvent, type UserEvent } from './catalog';
 import { customEventErrors, DEFAULT_EVENT_LIMITS, EARLIEST_TIME, eventLimitErrors, type EventLimits } from './limits';
 import { decimalBytes, type CustomEvent, type PropertyValue } from './events/avro';
@@ -10,10 +11,7 @@ import type { EventPlan, EventTypeVersion } from './events/plan';
  * of UserEvent or OrderEvent, or the list of everything wrong with it. Field names are the Avro
  * field names, so a service producing straight to Kafka and one posting JSON are treated alike.
  */
-export interface FieldError {
-  path: string;
-  message: string;
-}
+export type { FieldError };
 
 /** How an unknown property of a declared type is refused (its message starts so). */
 const NOT_DECLARED = 'not a property of';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { envSchema, loadConfig } from '../platform/config';
+import { envSchema, loadConfig } from '../cli/config';
 import { buildProgram } from '../cli/main';
 import { processContext } from '../cli/context';
 

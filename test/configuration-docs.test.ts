@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { envSchema } from '../platform/config';
+import { envSchema } from '../cli/config';
 
 /**
  * docs/configuration.md against the settings the code reads (envSchema): every variable

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig, type Config } from '../platform/config';
+import { type Config } from '../platform/config';
+import { loadConfig } from '../cli/config';
 import { sleep } from '../platform/retry';
 
 /** A name no other test uses: `${prefix}-<uuid>`. */

@@ -1,7 +1,12 @@
 import { z } from 'zod';
 import { ORDER_EVENT_TYPES, USER_EVENT_TYPES } from '../catalog';
-import { DECLARED_MAGNITUDE } from '../../platform/config';
 import { fileJsonSchema } from '../declarations/format';
+
+/**
+ * The largest magnitude of a declared event type's number property (a long, a decimal's unscaled
+ * value: docs/events.md): like amountCents, a row adds up at most SEGMENT_SIZE of them.
+ */
+export const DECLARED_MAGNITUDE = 100_000_000_000;
 
 /**
  * A declared event type of the tracking plan (docs/events.md): data, not code. Users keep these
@@ -16,7 +21,7 @@ export type PropertyType = (typeof PROPERTY_TYPES)[number];
 
 /**
  * The largest magnitude of a long property, and of a decimal's unscaled value: a rollup row adds
- * at most SEGMENT_SIZE of them, and that sum must stay exact in a double (platform/config.ts
+ * at most SEGMENT_SIZE of them, and that sum must stay exact in a double (cli/config.ts
  * refuses a SEGMENT_SIZE that breaks this). The same bound as an order's amountCents.
  */
 export const MAX_MAGNITUDE = DECLARED_MAGNITUDE;

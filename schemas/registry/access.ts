@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
-import type { RegistryRole, RegistryUser } from '../../platform/config';
+import type { RegistryRole, RegistryUser } from '../config';
 import { RegistryError } from './errors';
 
 /**

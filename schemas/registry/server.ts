@@ -1,7 +1,7 @@
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Registry } from 'prom-client';
 import { opsRouter, type ReadinessCheck } from '../../platform/http/ops';
-import type { RegistryUser } from '../../platform/config';
+import type { RegistryUser } from '../config';
 import { registryAccess } from './access';
 import { RegistryError, schemaTooLarge } from './errors';
 import type { SchemaRegistryService } from './registry';

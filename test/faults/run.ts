@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { loadConfig } from '../../platform/config';
+import { loadConfig } from '../../cli/config';
 import { createLogger } from '../../platform/logger';
 import { createMetrics } from '../../platform/metrics';
 import { connectAdmin, connectProducer, createKafka } from '../../platform/kafka/client';

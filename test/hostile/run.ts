@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { ChildProcess } from 'node:child_process';
-import { loadConfig } from '../../platform/config';
+import { loadConfig } from '../../cli/config';
 import { createLogger } from '../../platform/logger';
 import { createMetrics, metricValue } from '../../platform/metrics';
 import { connectAdmin, connectProducer, createKafka, type Consumer } from '../../platform/kafka/client';

@@ -1,6 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../../platform/config';
+import { loadConfig } from '../../cli/config';
 import { createLogger, quietHarmlessWarnings } from '../../platform/logger';
 import { createMetrics } from '../../platform/metrics';
 import { connectAdmin, createKafka } from '../../platform/kafka/client';

@@ -1,7 +1,13 @@
 import path from 'node:path';
-import { ConfigError, loadConfig, redacted, urlFor } from './config';
+import { ConfigError, redacted, urlFor } from '../platform/config';
+import { loadConfig } from './config';
 
 describe('loadConfig', () => {
+  it('refuses a SEGMENT_SIZE whose sums could overflow with the event bounds, naming both', () => {
+    expect(() => loadConfig({ SEGMENT_SIZE: '100000' })).toThrow(/SEGMENT_SIZE \(100000\) × amountCents limit/);
+    expect(() => loadConfig({ SEGMENT_SIZE: '50000', EVENT_LIMITS: '{"amountCents":1000000}' })).not.toThrow();
+  });
+
   it('applies the contract defaults to an empty environment', () => {
     const c = loadConfig({});
     expect(c.kafka).toMatchObject({
