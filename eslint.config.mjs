@@ -103,21 +103,34 @@ function layers() {
       })),
     },
   ];
-  // Tests beside the code may also use the shared test helpers (test/).
-  const tests = ['**/*.test.ts'];
+  // Tests beside the code may also use the shared test helpers (test/); an integration test may
+  // also drive its stage with another (the producer library feeding the processor, the processor
+  // feeding the sink). Code and unit tests may not.
+  const unitTests = ['**/*.test.ts'];
+  const intTests = ['**/*.int.test.ts'];
   return Object.entries(forbidden).flatMap(([folder, banned]) => [
     {
       files: [`${folder}/**/*.ts`],
-      ignores: [...tests, ...(folder === 'platform' ? ['platform/kafka/**'] : [])],
+      ignores: [...unitTests, ...(folder === 'platform' ? ['platform/kafka/**'] : [])],
       rules: { 'no-restricted-imports': rule(folder, banned) },
     },
     {
-      files: tests.map((t) => `${folder}/${t}`),
-      ignores: folder === 'platform' ? ['platform/kafka/**'] : [],
+      files: unitTests.map((t) => `${folder}/${t}`),
+      ignores: [...intTests, ...(folder === 'platform' ? ['platform/kafka/**'] : [])],
       rules: {
         'no-restricted-imports': rule(
           folder,
           banned.filter((b) => b !== 'test'),
+        ),
+      },
+    },
+    {
+      files: intTests.map((t) => `${folder}/${t}`),
+      ignores: folder === 'platform' ? ['platform/kafka/**'] : [],
+      rules: {
+        'no-restricted-imports': rule(
+          folder,
+          banned.filter((b) => b !== 'test' && !(stages.includes(folder) && stages.includes(b))),
         ),
       },
     },

@@ -45,6 +45,13 @@ describe('the import boundaries', () => {
     ['streams/layer-probe-8.ts', "import { SCHEMAS as imported } from '../schemas/catalog';", null],
     ['platform/kafka/layer-probe-9.ts', "import { Kafka as imported } from 'kafkajs';", null],
     ['producers/layer-probe-10.test.ts', "import { waitFor as imported } from '../test/helpers';", null],
+    // An integration test may drive its stage with another; a unit test may not.
+    ['streams/layer-probe-14.int.test.ts', "import { DemoShop as imported } from '../producers/demo/shop';", null],
+    [
+      'streams/layer-probe-15.test.ts',
+      "import { DemoShop as imported } from '../producers/demo/shop';",
+      /streams\/ may not import producers\//,
+    ],
   ];
   /** And a promise left floating, refused by the type-aware rules. */
   const floating = 'streams/layer-probe-11.ts';

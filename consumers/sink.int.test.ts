@@ -11,18 +11,18 @@ import { SCHEMAS } from '../schemas/catalog';
 import { rowKey, type RollupRow } from '../schemas/rollup';
 import { builtin } from '../schemas/declarations/builtin';
 import { tableOf, type DeclaredRow } from '../schemas/declarations/row';
-import { readDeadLetters } from '../consumers/dlq-tools';
+import { readDeadLetters } from './dlq-tools';
 import { startProcessor } from '../streams/service';
 import type { ProcessorService } from '../streams/service';
 import { DashboardQueries } from '../dashboards/queries';
-import { startTestRegistry } from './registry';
-import { createPipelineTopics, type PipelineTopics, produceDemo } from './pipeline';
-import { clickhouseTarget, faultyClickHouse, testClickHouse } from './clickhouse';
-import { testConfig, unique, waitFor, sorted } from './helpers';
-import { groupCaughtUp } from './kafka';
-import { ClickHouseSink } from '../consumers/sink';
-import { sinkMetrics } from '../consumers/metrics';
-import { rollupMigrations } from '../consumers/tables';
+import { startTestRegistry } from '../test/registry';
+import { createPipelineTopics, type PipelineTopics, produceDemo } from '../test/pipeline';
+import { clickhouseTarget, faultyClickHouse, testClickHouse } from '../test/clickhouse';
+import { testConfig, unique, waitFor, sorted } from '../test/helpers';
+import { groupCaughtUp } from '../test/kafka';
+import { ClickHouseSink } from './sink';
+import { sinkMetrics } from './metrics';
+import { rollupMigrations } from './tables';
 
 describe(`ClickHouse sink on ${clickhouseTarget}`, () => {
   const config = testConfig({ CLICKHOUSE_DATABASE: `sink_${Date.now()}_${process.pid}` });

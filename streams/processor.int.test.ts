@@ -6,7 +6,7 @@ import { DemoShop, type DemoEvent } from '../producers/demo/shop';
 import { GroundTruth } from '../producers/demo/ground-truth';
 import { SchemaClient } from '../schemas/client';
 import { SCHEMAS, type DeadLetter, type OrderEvent } from '../schemas/catalog';
-import { startTestRegistry } from './registry';
+import { startTestRegistry } from '../test/registry';
 import {
   createPipelineTopics,
   explainMismatch,
@@ -17,9 +17,9 @@ import {
   type PipelineTopics,
   produceDemo,
   untilReady,
-} from './pipeline';
-import { testConfig, unique, waitFor, sorted } from './helpers';
-import { createTopics } from './kafka';
+} from '../test/pipeline';
+import { testConfig, unique, waitFor, sorted } from '../test/helpers';
+import { createTopics } from '../test/kafka';
 import { Random } from '../producers/demo/random';
 import { sleep } from '../platform/retry';
 import { freeRestartablePorts } from '../platform/local/ports';
