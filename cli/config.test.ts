@@ -1,8 +1,19 @@
 import path from 'node:path';
 import { ConfigError, redacted, urlFor } from '../platform/config';
-import { loadConfig } from './config';
+import { SECTIONS, envSchema, loadConfig } from './config';
 
 describe('loadConfig', () => {
+  it('composes sections that each own their variables and their part of Config: none read twice, none built twice', () => {
+    const names = SECTIONS.flatMap((s) => Object.keys(s.settings));
+    expect(new Set(names).size).toBe(names.length);
+    expect(Object.keys(envSchema.shape).sort()).toEqual([...names].sort());
+    const defaults = envSchema.parse({});
+    const parts = SECTIONS.map((s) => Object.keys((s.build as (e: typeof defaults) => object)(defaults)));
+    const keys = parts.flat();
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(Object.keys(loadConfig({})).sort()).toEqual([...keys].sort());
+  });
+
   it('refuses a SEGMENT_SIZE whose sums could overflow with the event bounds, naming both', () => {
     expect(() => loadConfig({ SEGMENT_SIZE: '100000' })).toThrow(/SEGMENT_SIZE \(100000\) × amountCents limit/);
     expect(() => loadConfig({ SEGMENT_SIZE: '50000', EVENT_LIMITS: '{"amountCents":1000000}' })).not.toThrow();

@@ -8,7 +8,7 @@ import { consumersSection } from '../consumers/config';
 import { dashboardsSection } from '../dashboards/config';
 
 /** Every folder's settings, composed: what Tributary reads from the environment (docs/configuration.md). */
-const SECTIONS = [
+export const SECTIONS = [
   platformSection,
   schemasSection,
   producersSection,
