@@ -11,7 +11,7 @@ import type { EventLimits } from '../schemas/limits';
 import { recordBytes, type BatchLimits } from '../platform/kafka/batch-limit';
 import type { OutgoingRecord } from '../platform/kafka/client';
 import type { RejectionReason } from '../schemas/outcome';
-import { TributaryError } from '../platform/errors';
+import { TributaryError, type ErrorCode } from '../platform/errors';
 
 /**
  * The JSON contract every way in shares (the HTTP endpoint and the RabbitMQ/SQS bridges): a body
@@ -38,11 +38,17 @@ export class Rejection extends TributaryError {
     readonly body: Record<string, unknown>,
     readonly retryAfter?: number,
   ) {
-    super(status >= 500 ? 'unavailable' : 'invalid_input', String(body.message ?? reason), {
-      retriable: status === 503,
-    });
+    super(codeOf(status), String(body.message ?? reason));
     this.name = 'Rejection';
   }
+}
+
+/** 429 and 503 ask the client to come back; 401 is a refusal; 500 our fault; any other 4xx the input's. */
+function codeOf(status: number): ErrorCode {
+  if (status === 429 || status === 503) return 'unavailable';
+  if (status === 401) return 'refused';
+  if (status >= 500) return 'internal';
+  return 'invalid_input';
 }
 
 export function toEventList(body: unknown, limits: ContractLimits): unknown[] {
