@@ -83,6 +83,15 @@ describe('tributary CLI', () => {
     expect(stderr.trim()).toBe('tributary: invalid environment: KAFKA_BROKERS="nohostport": expected host:port');
   });
 
+  it("refuses a --port whose nodes' ports would pass 65535, before starting anything", async () => {
+    const { code, stderr } = await tributary(['kafka', '--nodes', '3', '--port', '65531']);
+    expect(code).toBe(1);
+    expect(stderr.trim()).toBe('tributary: --port 65531: 3 node(s) need ports 65531 to 65536, past 65535');
+    expect((await tributary(['kafka', '--port', '65535'])).stderr).toMatch(
+      /--port must be an integer from 1024 to 65534/,
+    );
+  });
+
   it('rejects an out-of-range option naming it', async () => {
     const { code, stderr } = await tributary(['kafka', '--nodes', '7']);
     expect(code).not.toBe(0);

@@ -28,7 +28,7 @@ export function kafkaCommand(ctx: CliContext): Command {
     .option(
       '--port <port>',
       'client port of node 1; node i uses port+2i, its controller port+2i+1',
-      intOption('--port', 1024, 65000),
+      intOption('--port', 1024, 65534),
       9092,
     )
     .option('--no-topics', 'do not create the pipeline topics')
@@ -38,6 +38,11 @@ export function kafkaCommand(ctx: CliContext): Command {
     )
     .action(async (opts: { nodes: number; port: number; topics: boolean; secure?: boolean }) => {
       if (opts.nodes !== 1 && opts.nodes !== 3) throw new TributaryError('invalid_input', '--nodes must be 1 or 3');
+      if (opts.port + 2 * opts.nodes - 1 > 65535)
+        throw new TributaryError(
+          'invalid_input',
+          `--port ${opts.port}: ${opts.nodes} node(s) need ports ${opts.port} to ${opts.port + 2 * opts.nodes - 1}, past 65535`,
+        );
       const config = loadConfig(ctx.env);
       const logger = createLogger(config.logLevel, 'kafka', config.logFormat);
       await checkJava(ctx.env); // before anything is written under DATA_DIR
