@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ORDER_EVENT_TYPES, USER_EVENT_TYPES } from '../catalog';
 import type { EventTypeDeclaration, PropertyType } from '../events/format';
+import { issuesOf, type DeclarationIssue } from './issues';
 
 /**
  * A declared rollup: data, not code (docs/rollups.md). Users keep these in their own repository
@@ -175,12 +176,6 @@ export interface PinnedProperty {
   scale?: number;
 }
 
-/** A problem with one field of a declaration: its path (for the line) and what is wrong. */
-export interface DeclarationIssue {
-  path: Array<string | number>;
-  message: string;
-}
-
 const snake = (s: string) =>
   s
     .replace(/\./g, '_')
@@ -209,14 +204,7 @@ export function checkDeclaration(
   eventTypes?: (name: string) => EventTypeDeclaration | undefined,
 ): { ok: true; declaration: RollupDeclaration } | { ok: false; issues: DeclarationIssue[] } {
   const parsed = (builtin ? builtinSchema : declarationSchema).safeParse(value);
-  if (!parsed.success)
-    return {
-      ok: false,
-      issues: parsed.error.issues.map((i) => ({
-        path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
-        message: i.message,
-      })),
-    };
+  if (!parsed.success) return { ok: false, issues: issuesOf(parsed.error) };
   const d: z.output<typeof declarationSchema> = parsed.data;
   const issues: DeclarationIssue[] = [];
   const custom = isEventTypeSource(d.source);

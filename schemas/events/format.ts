@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ORDER_EVENT_TYPES, USER_EVENT_TYPES } from '../catalog';
 import { fileJsonSchema } from '../declarations/format';
+import { issuesOf, type DeclarationIssue } from '../declarations/issues';
 
 /**
  * The largest magnitude of a declared event type's number property (a long, a decimal's unscaled
@@ -140,11 +141,6 @@ export interface EventTypeDeclaration {
   properties: PropertyDeclaration[];
 }
 
-export interface DeclarationIssue {
-  path: Array<string | number>;
-  message: string;
-}
-
 /**
  * "12.5" with scale 2 → 1250 (exact, from the decimal digits; a JSON number is read from its
  * shortest decimal form). A string says what is wrong: more digits after the point than the
@@ -202,14 +198,7 @@ export function checkEventType(
   value: unknown,
 ): { ok: true; declaration: EventTypeDeclaration } | { ok: false; issues: DeclarationIssue[] } {
   const parsed = eventTypeSchema.safeParse(value);
-  if (!parsed.success)
-    return {
-      ok: false,
-      issues: parsed.error.issues.map((i) => ({
-        path: i.path.map((p) => (typeof p === 'symbol' ? String(p) : p)),
-        message: i.message,
-      })),
-    };
+  if (!parsed.success) return { ok: false, issues: issuesOf(parsed.error) };
   const d = parsed.data;
   const issues: DeclarationIssue[] = [];
   if (RESERVED_TYPE_NAMES.has(d.name))
