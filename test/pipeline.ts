@@ -13,7 +13,7 @@ import { createTopics } from './kafka';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import { freeRestartablePorts } from '../platform/local/ports';
-import { unique, waitFor } from './helpers';
+import { sorted, unique, waitFor } from './helpers';
 
 const execFileAsync = promisify(execFile);
 
@@ -243,6 +243,18 @@ function columnsOf(name: 'orders' | 'products' | 'users' | 'active_users') {
   const dim = (column: string) => d.dimensions.findIndex((x) => x.column === column);
   const value = (column: string) => d.measures.filter((m) => m.fn !== 'distinct').findIndex((m) => m.column === column);
   return { dim, value };
+}
+
+/** How many events totals count: orders of every type and user events (active users are people, not events). */
+export function eventCount(t: Pick<Totals, 'orders' | 'userEvents'>): number {
+  return (
+    Object.values(t.orders).reduce((n, o) => n + o.count, 0) + Object.values(t.userEvents).reduce((n, c) => n + c, 0)
+  );
+}
+
+/** What the suites compare of two totals: orders, user events and active users, keys in a fixed order. */
+export function totalsView(t: Pick<Totals, 'orders' | 'userEvents' | 'activeUsers'>): unknown {
+  return sorted({ orders: t.orders, userEvents: t.userEvents, activeUsers: t.activeUsers });
 }
 
 /** Dashboard totals from the built-in rollups' rows (value rows at their newest, and set deltas): summed over segments, partitions and windows. */

@@ -13,11 +13,20 @@ import { openDeclarations } from '../../schemas/declarations/log';
 import { SchemaClient } from '../../schemas/client';
 import { startIngest } from '../../producers/ingest/service';
 import { runDemo } from '../../producers/demo/run';
-import { GroundTruth, type Totals } from '../../producers/demo/ground-truth';
+import { GroundTruth } from '../../producers/demo/ground-truth';
 import { DashboardQueries } from '../../dashboards/queries';
 import { groupCaughtUp, readTopics } from '../kafka';
 import { startOnFreePorts } from '../../platform/local/kafka';
-import { RollupFollower, killAndWait, runTributary, sourceEntry, spawnEntry, spawnTributary } from '../pipeline';
+import {
+  RollupFollower,
+  killAndWait,
+  runTributary,
+  sourceEntry,
+  spawnEntry,
+  spawnTributary,
+  eventCount,
+  totalsView,
+} from '../pipeline';
 import { sorted, until as untilOr } from '../helpers';
 import { sleep } from '../../platform/retry';
 
@@ -41,9 +50,6 @@ interface Row {
   recoveryS: number;
   note: string;
 }
-
-const countOf = (t: Pick<Totals, 'orders' | 'userEvents'>) =>
-  Object.values(t.orders).reduce((n, o) => n + o.count, 0) + Object.values(t.userEvents).reduce((n, c) => n + c, 0);
 
 async function main(): Promise<void> {
   const root = path.resolve(__dirname, '..', '..');
@@ -110,7 +116,7 @@ async function main(): Promise<void> {
       maxAttempts: 1000,
     });
   const rollupsMatch = () =>
-    JSON.stringify(sorted(view(follower.totals()))) === JSON.stringify(sorted(view(truth.totals())));
+    JSON.stringify(sorted(totalsView(follower.totals()))) === JSON.stringify(sorted(totalsView(truth.totals())));
   const sinkCaughtUp = () => groupCaughtUp(admin, config.topics.rollups, config.sink.groupId);
   const until = (cond: () => boolean | Promise<boolean>, timeoutMs = 180_000) => untilOr(cond, timeoutMs);
 
@@ -128,8 +134,8 @@ async function main(): Promise<void> {
     const restored = Date.now();
     const ok = await until(converged);
     const recoveryS = (Date.now() - restored) / 1000;
-    const expected = countOf(truth.totals());
-    const actual = countOf(follower.totals());
+    const expected = eventCount(truth.totals());
+    const actual = eventCount(follower.totals());
     rows.push({
       fault,
       inFlight: truth.size - before,
@@ -143,7 +149,7 @@ async function main(): Promise<void> {
     );
     if (!ok)
       process.stderr.write(
-        `faults: expected ${JSON.stringify(sorted(view(truth.totals())))}\nfaults: rollups  ${JSON.stringify(sorted(view(follower.totals())))}\n`,
+        `faults: expected ${JSON.stringify(sorted(totalsView(truth.totals())))}\nfaults: rollups  ${JSON.stringify(sorted(totalsView(follower.totals())))}\n`,
       );
   }
 
@@ -292,12 +298,12 @@ async function main(): Promise<void> {
       note: declaredExact ? 'equal to the ground truth' : 'DIFFERENT from the ground truth',
     });
     await clickhouse.close();
-    const exact = JSON.stringify(sorted(view(ch))) === JSON.stringify(sorted(view(expected)));
+    const exact = JSON.stringify(sorted(totalsView(ch))) === JSON.stringify(sorted(totalsView(expected)));
     rows.push({
       fault: 'final ClickHouse totals',
       inFlight: truth.size,
-      lost: Math.max(0, countOf(expected) - countOf(ch)),
-      doubled: Math.max(0, countOf(ch) - countOf(expected)),
+      lost: Math.max(0, eventCount(expected) - eventCount(ch)),
+      doubled: Math.max(0, eventCount(ch) - eventCount(expected)),
       recoveryS: 0,
       note: exact ? 'equal to the ground truth' : 'DIFFERENT from the ground truth',
     });
@@ -352,10 +358,6 @@ async function main(): Promise<void> {
     await admin.disconnect().catch(() => undefined);
     await cluster.stop();
   }
-}
-
-function view(t: Pick<Totals, 'orders' | 'userEvents' | 'activeUsers'>) {
-  return { orders: t.orders, userEvents: t.userEvents, activeUsers: t.activeUsers };
 }
 
 main().then(

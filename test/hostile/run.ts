@@ -19,9 +19,17 @@ import { SchemaClient } from '../../schemas/client';
 import { SCHEMAS, type DeadLetter, type OrderEvent } from '../../schemas/catalog';
 import { startIngest } from '../../producers/ingest/service';
 import { runDemo } from '../../producers/demo/run';
-import { GroundTruth, windowOf, type Totals, type TruthEvent } from '../../producers/demo/ground-truth';
+import { GroundTruth, windowOf, type TruthEvent } from '../../producers/demo/ground-truth';
 import { DashboardQueries } from '../../dashboards/queries';
-import { killAndWait, RollupFollower, runTributary, spawnEntry, spawnTributary } from '../pipeline';
+import {
+  killAndWait,
+  RollupFollower,
+  runTributary,
+  spawnEntry,
+  spawnTributary,
+  eventCount,
+  totalsView,
+} from '../pipeline';
 import { loadEventTypes } from '../../schemas/declarations/files';
 import { avroTypeOf, decimalBytes, subjectOf } from '../../schemas/events/avro';
 import { sorted, unique, until } from '../helpers';
@@ -59,8 +67,6 @@ interface Row {
   convergedS: number;
 }
 
-const countOf = (t: Pick<Totals, 'orders' | 'userEvents'>) =>
-  Object.values(t.orders).reduce((n, o) => n + o.count, 0) + Object.values(t.userEvents).reduce((n, c) => n + c, 0);
 const same = (a: unknown, b: unknown) => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
 
 async function main(): Promise<void> {
@@ -581,7 +587,7 @@ async function main(): Promise<void> {
   try {
     for (const c of classes) {
       const dlqBefore = letters.length;
-      const beforeCanary = countOf(canary.totals());
+      const beforeCanary = eventCount(canary.totals());
       const loading = runDemo({
         target: { via: 'http', url: ingest.url, writeKey: 'canary' },
         rate: RATE,
@@ -599,8 +605,8 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const ok = await until(converged);
       const v = views();
-      const expected = countOf(canary.totals());
-      const actual = countOf(v.canary);
+      const expected = eventCount(canary.totals());
+      const actual = eventCount(v.canary);
       const reasons = letters.slice(dlqBefore).map((l) => l.letter.reason);
       rows.push({
         hostile: c.name,
@@ -657,27 +663,23 @@ async function main(): Promise<void> {
     const chHostile = await queries.totals({ from: 0, to: boundary });
     const products = await queries.topProducts({ from: 0, to: boundary }, 100_000);
     await clickhouse.close();
-    const view = (t: Pick<Totals, 'orders' | 'userEvents' | 'activeUsers'>) => ({
-      orders: t.orders,
-      userEvents: t.userEvents,
-      activeUsers: t.activeUsers,
-    });
     const chProducts = Object.fromEntries(
       products.map((p) => [
         p.sku,
         { quantity: p.quantity, revenueCents: Object.values(p.revenueCents).reduce((n, v) => n + v, 0) },
       ]),
     );
-    const canaryExact = same(view(chCanary), view(canary.totals()));
-    const hostileExact = same(view(chHostile), view(hostile.totals())) && same(chProducts, hostile.totals().products);
+    const canaryExact = same(totalsView(chCanary), totalsView(canary.totals()));
+    const hostileExact =
+      same(totalsView(chHostile), totalsView(hostile.totals())) && same(chProducts, hostile.totals().products);
     rows.push({
       hostile: 'final ClickHouse totals',
       via: '—',
       answered: `${Object.keys(chProducts).length} products`,
       ok: canaryExact,
       deadLetters: '—',
-      canaryLost: Math.max(0, countOf(canary.totals()) - countOf(chCanary)),
-      canaryDoubled: Math.max(0, countOf(chCanary) - countOf(canary.totals())),
+      canaryLost: Math.max(0, eventCount(canary.totals()) - eventCount(chCanary)),
+      canaryDoubled: Math.max(0, eventCount(chCanary) - eventCount(canary.totals())),
       hostileExact,
       convergedS: 0,
     });

@@ -11,9 +11,9 @@ import { startEmbeddedRegistry } from '../../schemas/registry/embedded';
 import { SchemaClient } from '../../schemas/client';
 import { runDemo } from '../../producers/demo/run';
 import { GroundTruth, type Totals } from '../../producers/demo/ground-truth';
-import { readTopics } from '../kafka';
-import { RollupFollower, sourceEntry } from '../pipeline';
-import { sorted, until } from '../helpers';
+import { groupCaughtUp, readTopics } from '../kafka';
+import { RollupFollower, sourceEntry, eventCount, totalsView } from '../pipeline';
+import { until } from '../helpers';
 import { CONTROL, HostNetwork } from './network';
 import { HostStage } from './stage';
 import { Observer, type Window } from './observer';
@@ -57,10 +57,6 @@ interface Row {
   note: string;
 }
 
-const countOf = (t: Pick<Totals, 'orders' | 'userEvents'>) =>
-  Object.values(t.orders).reduce((n, o) => n + o.count, 0) + Object.values(t.userEvents).reduce((n, c) => n + c, 0);
-const view = (t: Pick<Totals, 'orders' | 'userEvents' | 'activeUsers'>) =>
-  sorted({ orders: t.orders, userEvents: t.userEvents, activeUsers: t.activeUsers });
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 async function main(): Promise<number> {
@@ -186,16 +182,7 @@ async function main(): Promise<number> {
       const meta = await admin.fetchTopicMetadata({ topics: pipelineTopicNames });
       return meta.topics.every((t) => t.partitions.every((p) => p.isr.length === 3));
     };
-    const sinkCaughtUp = async () => {
-      const ends = await admin.fetchTopicOffsets(config.topics.rollups);
-      const committed = (await admin.fetchOffsets({ groupId: config.sink.groupId, topics: [config.topics.rollups] }))[0]
-        ?.partitions;
-      return ends.every(
-        (e) =>
-          Number(e.high) === 0 ||
-          Number(committed?.find((c) => c.partition === e.partition)?.offset ?? -1) >= Number(e.high),
-      );
-    };
+    const sinkCaughtUp = () => groupCaughtUp(admin, config.topics.rollups, config.sink.groupId);
     const clickhouseTotals = async (): Promise<Totals | undefined> => {
       const now = Date.now();
       const res = await fetch(
@@ -207,11 +194,11 @@ async function main(): Promise<number> {
     const converged = async () => {
       try {
         if (stages.some((s) => !s.running)) return false;
-        if (!same(view(follower.totals()), view(truth.totals()))) return false;
+        if (!same(totalsView(follower.totals()), totalsView(truth.totals()))) return false;
         if (!(await sinkCaughtUp()) || !(await isrFull())) return false;
         if (!(await Promise.all(stages.map((s) => s.ready()))).every(Boolean)) return false;
         const ch = await clickhouseTotals();
-        return ch !== undefined && same(view(ch), view(truth.totals()));
+        return ch !== undefined && same(totalsView(ch), totalsView(truth.totals()));
       } catch {
         return false;
       }
@@ -247,8 +234,8 @@ async function main(): Promise<number> {
       const done = Date.now();
       await sleep(1000); // the observer's samples of the converged state
       const ch = (await clickhouseTotals().catch(() => undefined)) ?? { orders: {}, userEvents: {}, activeUsers: 0 };
-      const expected = countOf(truth.totals());
-      const counted = countOf(ch);
+      const expected = eventCount(truth.totals());
+      const counted = eventCount(ch);
       rows.push({
         n,
         scenario: name,
@@ -265,9 +252,9 @@ async function main(): Promise<number> {
         `hosts: ${n}. ${name}: ${ok ? `exact ${((done - loaded) / 1000).toFixed(1)} s after the load` : 'did NOT converge'} (ledger ${expected} events, ClickHouse ${counted})\n`,
       );
       if (!ok) {
-        process.stderr.write(`hosts: ledger     ${JSON.stringify(view(truth.totals()))}\n`);
-        process.stderr.write(`hosts: follower   ${JSON.stringify(view(follower.totals()))}\n`);
-        process.stderr.write(`hosts: ClickHouse ${JSON.stringify(view(ch))}\n`);
+        process.stderr.write(`hosts: ledger     ${JSON.stringify(totalsView(truth.totals()))}\n`);
+        process.stderr.write(`hosts: follower   ${JSON.stringify(totalsView(follower.totals()))}\n`);
+        process.stderr.write(`hosts: ClickHouse ${JSON.stringify(totalsView(ch))}\n`);
       }
     };
     const answersOf = (a: Record<string, number>) =>
@@ -371,7 +358,7 @@ async function main(): Promise<number> {
         await sleep((CUT_S * 1000) / 2);
         await net.heal();
         return () =>
-          `mid-cut /api/totals ${during ? `answered from ClickHouse (${countOf(during)} events so far)` : 'did NOT answer'}; sink commits refused after the heal: ${sink.logLines('sink.commit.skipped') - refusedBefore}`;
+          `mid-cut /api/totals ${during ? `answered from ClickHouse (${eventCount(during)} events so far)` : 'did NOT answer'}; sink commits refused after the heal: ${sink.logLines('sink.commit.skipped') - refusedBefore}`;
       },
     );
 

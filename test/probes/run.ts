@@ -8,7 +8,7 @@ import { startOnFreePorts } from '../../platform/local/kafka';
 import { sleep } from '../../platform/retry';
 import { runDemo } from '../../producers/demo/run';
 import { GroundTruth, windowOf, type Totals } from '../../producers/demo/ground-truth';
-import { killAndWait, spawnTributary, untilReady } from '../pipeline';
+import { killAndWait, spawnTributary, untilReady, eventCount, totalsView } from '../pipeline';
 import { sorted, unique, until } from '../helpers';
 
 /**
@@ -41,13 +41,6 @@ interface Row {
   healthy: boolean;
 }
 
-const countOf = (t: Pick<Totals, 'orders' | 'userEvents'>) =>
-  Object.values(t.orders).reduce((n, o) => n + o.count, 0) + Object.values(t.userEvents).reduce((n, c) => n + c, 0);
-const view = (t: Pick<Totals, 'orders' | 'userEvents' | 'activeUsers'>) => ({
-  orders: t.orders,
-  userEvents: t.userEvents,
-  activeUsers: t.activeUsers,
-});
 const same = (a: unknown, b: unknown) => JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
 
 async function main(): Promise<void> {
@@ -99,8 +92,8 @@ async function main(): Promise<void> {
     return (
       c !== undefined &&
       p !== undefined &&
-      same(view(c), view(canary.totals(boundary, far))) &&
-      same(view(p), view(probe.totals(early, boundary)))
+      same(totalsView(c), totalsView(canary.totals(boundary, far))) &&
+      same(totalsView(p), totalsView(probe.totals(early, boundary)))
     );
   };
   const post = async (body: unknown, headers: Record<string, string> = {}) => {
@@ -341,15 +334,15 @@ async function main(): Promise<void> {
       const ok = await until(converged, 120_000);
       const c2 = await totals(boundary, far);
       const p2 = await totals(early, boundary);
-      const expected = countOf(canary.totals(boundary, far));
-      const actual = c2 ? countOf(c2) : 0;
+      const expected = eventCount(canary.totals(boundary, far));
+      const actual = c2 ? eventCount(c2) : 0;
       rows.push({
         probe: c.name,
         answered: answer.detail,
         ok: answer.ok,
         canaryLost: Math.max(0, expected - actual),
         canaryDoubled: Math.max(0, actual - expected),
-        probeExact: ok && p2 !== undefined && same(view(p2), view(probe.totals(early, boundary))),
+        probeExact: ok && p2 !== undefined && same(totalsView(p2), totalsView(probe.totals(early, boundary))),
         slowestHealthz: Object.entries(slowest)
           .map(([s, ms]) => `${s} ${ms === Infinity ? 'no answer' : `${ms} ms`}`)
           .join(', '),
