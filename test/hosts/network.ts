@@ -42,18 +42,35 @@ export class HostNetwork {
     readonly subnet: string,
   ) {}
 
-  /** Why namespaces cannot be used here, or undefined when they can (tried, not guessed). */
+  /**
+   * Why the hosts cannot be made here, or undefined when they can: tried, not guessed — a
+   * namespace (needs CAP_SYS_ADMIN) and a veth pair into it (CAP_NET_ADMIN, the veth driver),
+   * each removed again.
+   */
   static async unavailable(): Promise<string | undefined> {
     if (process.platform !== 'linux') return `network namespaces are Linux's (this is ${process.platform})`;
     const probe = `${PREFIX}${process.pid}-probe`;
+    const steps: Array<[string, string[]]> = [
+      ['ip netns add', ['netns', 'add', probe]],
+      [
+        'ip link add … type veth',
+        ['link', 'add', `${PREFIX}${process.pid}p`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', probe],
+      ],
+    ];
     try {
-      await run('ip', ['netns', 'add', probe]);
-      await run('ip', ['netns', 'del', probe]);
+      for (const [what, args] of steps) {
+        try {
+          await run('ip', args);
+        } catch (err) {
+          const e = err as { code?: string; stderr?: string; message: string };
+          if (e.code === 'ENOENT') return 'the `ip` command (iproute2) is not installed';
+          return `\`${what}\` is not allowed here (${(e.stderr ?? e.message).trim().split('\n')[0]})`;
+        }
+      }
       return undefined;
-    } catch (err) {
-      const e = err as { code?: string; stderr?: string; message: string };
-      if (e.code === 'ENOENT') return 'the `ip` command (iproute2) is not installed';
-      return `\`ip netns add\` is not allowed here (${(e.stderr ?? e.message).trim().split('\n')[0]})`;
+    } finally {
+      // Removing the namespace removes the veth pair with it.
+      await run('ip', ['netns', 'del', probe]).catch(() => undefined);
     }
   }
 
