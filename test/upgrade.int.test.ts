@@ -90,7 +90,7 @@ describe(`upgrading a pipeline of the per-kind rollups (${clickhouseTarget})`, (
 
   /**
    * The rows the processor before the upgrade emitted for these records: per segment and chunk,
-   * cumulative up to the last one. Its chunks were cut across all kinds at once, at OLD_MAX_ROWS
+   * cumulative up to the last one, each eventId once (its duplicate rule). Its chunks were cut across all kinds at once, at OLD_MAX_ROWS
    * rows (a user of a window counting as one): chunk numbers this version's per-rollup chunks do
    * not share, so a row of an old chunk is never replaced by a new one.
    */
@@ -139,9 +139,19 @@ describe(`upgrading a pipeline of the per-kind rollups (${clickhouseTarget})`, (
       row.count = kind === 'active_users' ? row.users.length : row.count;
       rows.set(key, row);
     };
+    // The old processor's duplicate rule too: an eventId (per origin) seen in the current or the
+    // previous segment of the partition is a copy (a send kafkajs retried after the broker had
+    // written it: a loaded machine makes some), and counts once.
+    const seen = new Map<string, Set<string>>();
     for (const { partition, offset, record } of records.sort(
       (a, b) => a.partition - b.partition || a.offset - b.offset,
     )) {
+      const id = `${record.origin ?? ''}|${record.eventId}`;
+      const ids = (s: number) =>
+        seen.get(`${partition}/${s}`) ?? seen.set(`${partition}/${s}`, new Set()).get(`${partition}/${s}`)!;
+      const s = Math.floor(offset / SEGMENT);
+      if (ids(s).has(id) || ids(s - 1).has(id)) continue;
+      ids(s).add(id);
       const segment = `${partition}/${Math.floor(offset / SEGMENT)}`;
       at = chunks.get(segment) ?? { chunk: 0, held: new Set() };
       chunks.set(segment, at);
